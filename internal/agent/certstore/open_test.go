@@ -1,0 +1,78 @@
+package certstore
+
+import (
+	"encoding/base64"
+	"errors"
+	"runtime"
+	"testing"
+)
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestOpenSchemes(t *testing.T) {
+	for _, uri := range []string{"ftp:/x", "nothing", ":x", "PEMDIRX:/tmp"} {
+		if _, err := Open(uri, Options{}); !errors.Is(err, ErrUnknownScheme) {
+			t.Errorf("Open(%q) = %v, want ErrUnknownScheme", uri, err)
+		}
+	}
+	for _, uri := range []string{"pemdir:/tmp", "PEMDIR:/tmp", "snapshot:/tmp/x.json"} {
+		if _, err := Open(uri, Options{}); err != nil {
+			t.Errorf("Open(%q) = %v", uri, err)
+		}
+	}
+	if _, err := Open(`windows:Nowhere\My`, Options{}); !errors.Is(err, ErrBadLocation) {
+		t.Errorf("bad location: %v", err)
+	}
+	_, err := Open(`windows:LocalMachine\My`, Options{})
+	if runtime.GOOS != "windows" && !errors.Is(err, ErrUnsupported) {
+		t.Errorf("windows: on %s = %v, want ErrUnsupported", runtime.GOOS, err)
+	}
+}
+
+func TestParseWindowsLocation(t *testing.T) {
+	for in, want := range map[string]string{
+		`LocalMachine\My`:          `LocalMachine\My`,
+		`localmachine\my`:          `LocalMachine\my`,
+		`CurrentUser\My`:           `CurrentUser\My`,
+		`Cert:\LocalMachine\My`:    `LocalMachine\My`,
+		`LocalMachine/WebHosting`:  `LocalMachine\WebHosting`,
+		`LocalMachine`:             `LocalMachine\My`,
+		` LocalMachine\Root\ `:     `LocalMachine\Root`,
+		`cert:/CurrentUser/Remote`: `CurrentUser\Remote`,
+	} {
+		got, err := ParseWindowsLocation(in)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseWindowsLocation(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", `Machine\My`, `LocalMachine\My\Sub`} {
+		if _, err := ParseWindowsLocation(in); !errors.Is(err, ErrBadLocation) {
+			t.Errorf("ParseWindowsLocation(%q) err = %v", in, err)
+		}
+	}
+}
+
+func TestThumbprintHelpers(t *testing.T) {
+	if got := Thumbprint([]byte("abc")); got != "A9993E364706816ABA3E25717850C26C9CD0D89D" {
+		t.Errorf("Thumbprint = %s", got)
+	}
+	if got := NormalizeThumbprint("\u200ea9 99 3e:36-4706816aba3e25717850c26c9cd0d89d"); got != "A9993E364706816ABA3E25717850C26C9CD0D89D" {
+		t.Errorf("NormalizeThumbprint = %s", got)
+	}
+	if !validThumbprint("A9993E364706816ABA3E25717850C26C9CD0D89D") || validThumbprint("a9993e364706816aba3e25717850c26c9cd0d89d") {
+		t.Error("validThumbprint")
+	}
+}
+
+func TestKeyStatusText(t *testing.T) {
+	for _, k := range []KeyStatus{KeyUnknown, KeyAbsent, KeyUsable, KeyUnusable} {
+		b, _ := k.MarshalText()
+		var back KeyStatus
+		if err := back.UnmarshalText(b); err != nil || back != k {
+			t.Errorf("%v -> %s -> %v, %v", k, b, back, err)
+		}
+	}
+	if _, err := ParseKeyStatus("maybe"); err == nil {
+		t.Error("want error")
+	}
+}

@@ -1,0 +1,75 @@
+package checks
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// Check is one check against one target.
+type Check interface {
+	// Name is the check kind, e.g. "certstore".
+	Name() string
+	// Target names what it runs against, e.g. "pemdir:/etc/mx".
+	Target() string
+	// Run performs the check. It must honour ctx and never panic on bad input.
+	Run(ctx context.Context) ([]*mxv1.Finding, error)
+}
+
+// RunAll runs checks concurrently (at most parallel at once) and returns
+// their results in the order of checks.
+func RunAll(ctx context.Context, cs []Check, parallel int) []*mxv1.CheckResult {
+	if parallel <= 0 {
+		parallel = 8
+	}
+	out := make([]*mxv1.CheckResult, len(cs))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = runOne(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func runOne(ctx context.Context, c Check) *mxv1.CheckResult {
+	start := time.Now()
+	fs, err := c.Run(ctx)
+	r := &mxv1.CheckResult{
+		Check:     c.Name(),
+		Target:    c.Target(),
+		StartedAt: timestamppb.New(start),
+		Duration:  durationpb.New(time.Since(start)),
+		Findings:  fs,
+		Status:    mxv1.CheckStatus_CHECK_STATUS_OK,
+	}
+	if err != nil {
+		r.Status = mxv1.CheckStatus_CHECK_STATUS_ERROR
+		r.Error = err.Error()
+	} else if WorstSeverity(fs) >= mxv1.Severity_SEVERITY_ERROR {
+		r.Status = mxv1.CheckStatus_CHECK_STATUS_FAIL
+	}
+	return r
+}
+
+// WorstSeverity is the highest severity among fs.
+func WorstSeverity(fs []*mxv1.Finding) mxv1.Severity {
+	var w mxv1.Severity
+	for _, f := range fs {
+		if f.GetSeverity() > w {
+			w = f.GetSeverity()
+		}
+	}
+	return w
+}

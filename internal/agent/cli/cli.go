@@ -1,0 +1,186 @@
+// Package cli is the agent's command line (cobra): check, run, version.
+// cmd/agent only wires signals to it, so tests drive the real commands.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/checks"
+	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/agent/report"
+	"github.com/mxprobe/mxprobe/internal/agent/runner"
+	"github.com/mxprobe/mxprobe/internal/config"
+	"github.com/mxprobe/mxprobe/internal/version"
+)
+
+// errExit carries an exit code through cobra.
+type errExit struct{ code int }
+
+func (e errExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Main runs the agent command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:           "agent",
+		Short:         "mxprobe agent: diagnose Exchange/SMTP TLS on this server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version.String(),
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr))
+	err := root.ExecuteContext(ctx)
+	var ee errExit
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "agent:", err)
+		return report.ExitRuntime
+	}
+}
+
+func loadAgentConfig(cmd *cobra.Command) (config.Agent, error) {
+	var c config.Agent
+	file, _ := cmd.Flags().GetString("config")
+	err := config.Load(config.AgentKeys(), file, cmd.Flags(), &c)
+	return c, err
+}
+
+func builderFor(c config.Agent) (*checks.Builder, error) {
+	var pw []string
+	if v := os.Getenv("MXPROBE_PFX_PASSWORD"); v != "" {
+		pw = append(pw, v)
+	}
+	ehlo := c.EHLOName
+	if ehlo == "" {
+		ehlo = c.Hostname
+	}
+	return checks.NewBuilder(checks.Spec{
+		CertStores: c.CertStores, Probes: c.Probes, ExpectName: c.ExpectName, CAFile: c.CAFile,
+		ProbeTimeout: c.ProbeTimeout, EHLOName: ehlo, PFXPasswords: pw,
+		Diagnose: diagnose.Options{ExpiryWarning: c.Expiry.Warning, ExpiryError: c.Expiry.Error, Host: c.Hostname},
+	})
+}
+
+func checkCmd(stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Run every configured check once and print the findings (exit 0 ok, 2 findings at error or above, 1 error)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, _ := cmd.Flags().GetString("format")
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
+			}
+			c, err := loadAgentConfig(cmd)
+			if err != nil {
+				return err
+			}
+			b, err := builderFor(c)
+			if err != nil {
+				return err
+			}
+			cs, err := b.All()
+			if err != nil {
+				return err
+			}
+			results := checks.RunAll(cmd.Context(), cs, 8)
+			if format == "json" {
+				err = report.WriteJSON(stdout, results)
+			} else {
+				err = report.WriteTable(stdout, results)
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range results {
+				if r.GetStatus() == mxv1.CheckStatus_CHECK_STATUS_ERROR {
+					fmt.Fprintf(stderr, "agent: %s %s: %s\n", r.GetCheck(), r.GetTarget(), r.GetError())
+				}
+			}
+			if code := report.ExitCode(results); code != 0 {
+				return errExit{code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().String("config", "", "YAML configuration file")
+	cmd.Flags().String("format", "table", "output format: table or json")
+	config.AddFlags(cmd.Flags(), config.AgentKeys())
+	return cmd
+}
+
+func runCmd(stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run checks on the controller's schedule and stream results to it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadAgentConfig(cmd)
+			if err != nil {
+				return err
+			}
+			log, err := config.NewLogger(stderr, c.Log)
+			if err != nil {
+				return err
+			}
+			b, err := builderFor(c)
+			if err != nil {
+				return err
+			}
+			cs, err := b.All()
+			if err != nil && !errors.Is(err, checks.ErrNoChecks) {
+				return err
+			}
+			roles, err := parseRoles(c.Roles)
+			if err != nil {
+				return err
+			}
+			r, err := runner.New(runner.Config{
+				Hello: &mxv1.Hello{
+					AgentId: c.AgentID, Site: c.Site, Hostname: c.Hostname, Roles: roles, Version: version.String(),
+				},
+				Controllers: c.Controllers,
+				StateDir:    c.StateDir,
+				Checks:      cs,
+				ProbeCheck:  b.Probe,
+				Interval:    c.Interval,
+				Jitter:      c.Interval / 10,
+				Logger:      log,
+			})
+			if err != nil {
+				return err
+			}
+			log.Info("agent starting", "agent", c.AgentID, "site", c.Site, "checks", len(cs), "controllers", strings.Join(c.Controllers, ","))
+			return r.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().String("config", "", "YAML configuration file")
+	config.AddFlags(cmd.Flags(), config.AgentKeys())
+	return cmd
+}
+
+func parseRoles(in []string) ([]mxv1.Role, error) {
+	var out []mxv1.Role
+	for _, s := range in {
+		v, ok := mxv1.Role_value["ROLE_"+strings.ToUpper(strings.TrimSpace(s))]
+		if !ok || v == 0 {
+			return nil, fmt.Errorf("roles: unknown role %q (want edge, mailbox or mta)", s)
+		}
+		out = append(out, mxv1.Role(v))
+	}
+	return out, nil
+}

@@ -1,0 +1,315 @@
+package protolog
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event is the protocol log event column.
+type Event byte
+
+// Event values as written by Exchange.
+const (
+	EventConnect    Event = '+' // session opened
+	EventDisconnect Event = '-' // session closed
+	EventSend       Event = '>' // this server sent a line
+	EventReceive    Event = '<' // this server received a line
+	EventInfo       Event = '*' // informational row
+)
+
+func (e Event) valid() bool {
+	switch e {
+	case EventConnect, EventDisconnect, EventSend, EventReceive, EventInfo:
+		return true
+	}
+	return false
+}
+
+// String returns the single-character form.
+func (e Event) String() string { return string(rune(e)) }
+
+// Direction says which side of the SMTP session this server was on.
+type Direction uint8
+
+// Directions.
+const (
+	DirectionUnknown Direction = iota
+	DirectionSend              // SmtpSend log: we are the client
+	DirectionReceive           // SmtpReceive log: we are the server
+)
+
+// String returns "send", "receive" or "unknown".
+func (d Direction) String() string {
+	switch d {
+	case DirectionSend:
+		return "send"
+	case DirectionReceive:
+		return "receive"
+	}
+	return "unknown"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Direction) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Direction) UnmarshalText(b []byte) error {
+	switch strings.ToLower(string(b)) {
+	case "send":
+		*d = DirectionSend
+	case "receive":
+		*d = DirectionReceive
+	default:
+		*d = DirectionUnknown
+	}
+	return nil
+}
+
+// Column indexes of the logical fields.
+const (
+	colDateTime = iota
+	colConnector
+	colSession
+	colSeq
+	colLocal
+	colRemote
+	colEvent
+	colData
+	colContext
+	numCols
+)
+
+// DefaultFields is the documented #Fields order, used when a file has no
+// #Fields header (e.g. a tail that started mid-file).
+var defaultFieldNames = [numCols]string{
+	"date-time", "connector-id", "session-id", "sequence-number",
+	"local-endpoint", "remote-endpoint", "event", "data", "context",
+}
+
+// DefaultFields returns the documented Exchange field order.
+func DefaultFields() []string { return append([]string(nil), defaultFieldNames[:]...) }
+
+// fieldMap maps logical column -> CSV column index (-1 when absent).
+type fieldMap [numCols]int8
+
+func defaultFieldMap() fieldMap {
+	var m fieldMap
+	for i := range m {
+		m[i] = int8(i)
+	}
+	return m
+}
+
+// newFieldMap builds a map from a #Fields list. Unknown names are ignored;
+// missing known names map to -1. An empty list yields the default map.
+func newFieldMap(names []string) fieldMap {
+	if len(names) == 0 {
+		return defaultFieldMap()
+	}
+	var m fieldMap
+	for i := range m {
+		m[i] = -1
+	}
+	for idx, n := range names {
+		if idx >= maxColumns {
+			break
+		}
+		n = strings.TrimSpace(n)
+		for c, want := range defaultFieldNames {
+			if strings.EqualFold(n, want) {
+				m[c] = int8(idx)
+			}
+		}
+	}
+	return m
+}
+
+// Row is one parsed protocol log row.
+type Row struct {
+	Time      time.Time `json:"time"`
+	Connector string    `json:"connector"`
+	SessionID string    `json:"sessionId"`
+	Seq       int64     `json:"seq"`
+	Local     string    `json:"local,omitempty"`
+	Remote    string    `json:"remote,omitempty"`
+	Event     Event     `json:"event"`
+	Data      string    `json:"data,omitempty"`
+	Context   string    `json:"context,omitempty"`
+}
+
+// rawRow is the allocation-free form used on the hot path; fields alias
+// the line buffer and are only valid until the next line.
+type rawRow struct {
+	time      []byte
+	connector []byte
+	session   []byte
+	seq       []byte
+	local     []byte
+	remote    []byte
+	event     Event
+	data      []byte
+	context   []byte
+}
+
+// splitter holds reusable buffers for turning lines into rawRows.
+type splitter struct {
+	cols    [maxColumns][]byte
+	scratch []byte
+}
+
+// split parses line into r using field map m.
+func (s *splitter) split(line []byte, m *fieldMap, r *rawRow) error {
+	if cap(s.scratch) < len(line) {
+		s.scratch = make([]byte, 0, len(line)+len(line)/2)
+	}
+	n, err := splitCSV(line, s.cols[:], s.scratch[:0])
+	if err != nil {
+		return err
+	}
+	if n > maxColumns {
+		n = maxColumns
+	}
+	get := func(c int) []byte {
+		i := int(m[c])
+		if i < 0 || i >= n {
+			return nil
+		}
+		return s.cols[i]
+	}
+	ev := get(colEvent)
+	sess := get(colSession)
+	if len(ev) != 1 || !Event(ev[0]).valid() {
+		return fmt.Errorf("%w: event %q", ErrBadRow, truncateForError(ev))
+	}
+	if len(sess) == 0 {
+		return fmt.Errorf("%w: empty session-id", ErrBadRow)
+	}
+	r.time = get(colDateTime)
+	r.connector = get(colConnector)
+	r.session = sess
+	r.seq = get(colSeq)
+	r.local = get(colLocal)
+	r.remote = get(colRemote)
+	r.event = Event(ev[0])
+	r.data = get(colData)
+	r.context = get(colContext)
+	return nil
+}
+
+func truncateForError(b []byte) string {
+	if len(b) > 32 {
+		b = b[:32]
+	}
+	return string(b)
+}
+
+// ParseLine parses a single data line (no trailing newline required; a
+// trailing CR/LF is stripped). fields is the #Fields list of the file, or
+// nil for the documented default order. Header lines return ErrHeaderLine.
+func ParseLine(line []byte, fields []string) (Row, error) {
+	line = trimEOL(line)
+	line = bytes.TrimPrefix(line, utf8BOM)
+	if len(line) > 0 && line[0] == '#' {
+		return Row{}, ErrHeaderLine
+	}
+	if len(line) > DefaultMaxLineBytes {
+		return Row{}, ErrLineTooLong
+	}
+	m := newFieldMap(fields)
+	var s splitter
+	var r rawRow
+	if err := s.split(line, &m, &r); err != nil {
+		return Row{}, fmt.Errorf("parse line: %w", err)
+	}
+	t, _ := parseTime(r.time)
+	seq, _ := strconv.ParseInt(string(r.seq), 10, 64)
+	return Row{
+		Time:      t,
+		Connector: string(r.connector),
+		SessionID: string(r.session),
+		Seq:       seq,
+		Local:     string(r.local),
+		Remote:    string(r.remote),
+		Event:     r.event,
+		Data:      string(r.data),
+		Context:   string(r.context),
+	}, nil
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// parseTime parses Exchange's UTC timestamp "2019-05-02T06:32:10.118Z"
+// with a hand-written fast path, falling back to RFC 3339.
+func parseTime(b []byte) (time.Time, bool) {
+	// Fast path: YYYY-MM-DDTHH:MM:SS[.fff...]Z
+	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && (b[10] == 'T' || b[10] == ' ') &&
+		b[13] == ':' && b[16] == ':' && b[len(b)-1] == 'Z' {
+		y, ok1 := atoiN(b[0:4])
+		mo, ok2 := atoiN(b[5:7])
+		d, ok3 := atoiN(b[8:10])
+		h, ok4 := atoiN(b[11:13])
+		mi, ok5 := atoiN(b[14:16])
+		s, ok6 := atoiN(b[17:19])
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61 {
+			ns := 0
+			rest := b[19 : len(b)-1]
+			if len(rest) == 0 {
+				return time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC), true
+			}
+			if rest[0] == '.' && len(rest) >= 2 && len(rest) <= 10 {
+				frac, ok := atoiN(rest[1:])
+				if ok {
+					ns = frac
+					for k := len(rest) - 1; k < 9; k++ {
+						ns *= 10
+					}
+					return time.Date(y, time.Month(mo), d, h, mi, s, ns, time.UTC), true
+				}
+			}
+		}
+	}
+	if len(b) == 0 || len(b) > 64 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+func atoiN(b []byte) (int, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (e Event) MarshalText() ([]byte, error) { return []byte{byte(e)}, nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (e *Event) UnmarshalText(b []byte) error {
+	if len(b) != 1 || !Event(b[0]).valid() {
+		return fmt.Errorf("%w: event %q", ErrBadRow, truncateForError(b))
+	}
+	*e = Event(b[0])
+	return nil
+}

@@ -1,0 +1,567 @@
+package protolog
+
+import (
+	"bytes"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Per-session bounds: a hostile or broken log cannot make one session grow
+// without limit. Excess items are dropped and Session.Truncated is set.
+const (
+	maxCertsPerSession   = 8
+	maxRepliesPerSession = 32
+	maxCodesPerSession   = 32
+	maxCapsPerSession    = 64
+	maxFilesPerSession   = 16
+	maxValueLen          = 4096
+	maxConnectorIntern   = 4096
+)
+
+// TLSOutcome is the result of the STARTTLS handshake as logged.
+type TLSOutcome struct {
+	Succeeded bool      `json:"succeeded,omitempty"`
+	Failed    bool      `json:"failed,omitempty"`
+	Status    string    `json:"status,omitempty"`   // SSPI status on failure: NoCredentials, UnknownCredentials, SocketError, ...
+	Protocol  string    `json:"protocol,omitempty"` // on success: SP_PROT_TLS1_2_CLIENT, ...
+	Detail    string    `json:"detail,omitempty"`   // the full outcome text
+	Time      time.Time `json:"time,omitzero"`
+}
+
+// Session is everything mxprobe extracts from one SMTP session.
+type Session struct {
+	ID         string    `json:"id"`
+	Direction  Direction `json:"direction"`
+	Connector  string    `json:"connector"`
+	Local      string    `json:"local,omitempty"`
+	Remote     string    `json:"remote,omitempty"`
+	RemoteName string    `json:"remoteName,omitempty"` // peer's 220 banner host (send) or EHLO/HELO name (receive)
+	Start      time.Time `json:"start,omitzero"`
+	End        time.Time `json:"end,omitzero"`
+	Files      []string  `json:"files,omitempty"` // log files the session's rows came from, in order
+	Rows       int       `json:"rows"`
+	// Closed is true when the '-' (disconnect) row was seen; false when the
+	// session was flushed because input ended, it went idle, or the open
+	// session cap was hit.
+	Closed bool `json:"closed"`
+
+	EHLOSeen        bool     `json:"ehloSeen,omitempty"`
+	StartTLSOffered bool     `json:"startTlsOffered,omitempty"` // STARTTLS in the EHLO reply
+	StartTLSIssued  bool     `json:"startTlsIssued,omitempty"`  // STARTTLS or X-ANONYMOUSTLS command seen
+	Capabilities    []string `json:"capabilities,omitempty"`    // first EHLO reply, e.g. "SIZE 37748736", "STARTTLS"
+
+	Certificates []Certificate `json:"certificates,omitempty"`
+	TLS          TLSOutcome    `json:"tls"`
+
+	ReplyCodes []int   `json:"replyCodes,omitempty"` // distinct reply codes in order of first appearance
+	Replies    []Reply `json:"replies,omitempty"`    // distinct 4xx/5xx reply lines
+
+	// Receive side: "Client certificate chain validation status: 'X'".
+	ClientCertChainStatus string `json:"clientCertChainStatus,omitempty"`
+	// Receive side: "TlsDomainCapabilities='X'; Status='Y'".
+	TLSDomainCapabilities string `json:"tlsDomainCapabilities,omitempty"`
+	RemoteCertStatus      string `json:"remoteCertStatus,omitempty"`
+
+	Truncated bool `json:"truncated,omitempty"` // a per-session bound dropped data
+}
+
+// SentCertificate returns the last certificate this server presented
+// ("Sending certificate"), or nil.
+func (s *Session) SentCertificate() *Certificate { return s.lastCert(CertRoleLocal) }
+
+// PeerCertificate returns the last certificate the peer presented, or nil.
+func (s *Session) PeerCertificate() *Certificate { return s.lastCert(CertRoleRemote) }
+
+func (s *Session) lastCert(r CertRole) *Certificate {
+	for i := len(s.Certificates) - 1; i >= 0; i-- {
+		if s.Certificates[i].Role == r {
+			return &s.Certificates[i]
+		}
+	}
+	return nil
+}
+
+// RemoteHost returns the remote endpoint without its port.
+func (s *Session) RemoteHost() string { return hostOnly(s.Remote) }
+
+// HasReply reports whether a reply with this code (and enhanced code, if
+// non-empty) was seen. Codes < 400 are only matched by ReplyCodes.
+func (s *Session) HasReply(code int, enhanced string) bool {
+	if enhanced == "" {
+		return slices.Contains(s.ReplyCodes, code)
+	}
+	for _, r := range s.Replies {
+		if r.Code == code && r.Enhanced == enhanced {
+			return true
+		}
+	}
+	return false
+}
+
+func hostOnly(ep string) string {
+	if h, _, err := net.SplitHostPort(ep); err == nil {
+		return h
+	}
+	return ep
+}
+
+// sessState is a session under construction. It is serialisable so the
+// Tailer can persist open sessions across restarts.
+type sessState struct {
+	S           Session   `json:"s"`
+	Ord         int64     `json:"ord"`
+	CurCert     int       `json:"curCert"`
+	EHLOPending bool      `json:"ehloPending,omitempty"`
+	EHLOLine    int       `json:"ehloLine,omitempty"`
+	CapsDone    bool      `json:"capsDone,omitempty"`
+	Seen        time.Time `json:"seen,omitzero"` // wall clock of last row (Tailer only)
+}
+
+// tracker groups rows into sessions. Not safe for concurrent use.
+type tracker struct {
+	open     [3]map[string]*sessState
+	nOpen    int
+	ord      int64
+	maxOpen  int
+	emit     func(*sessState)
+	now      func() time.Time // wall clock for Seen; nil in batch parsing
+	conn     map[string]string
+	lastConn string
+	stats    *Stats
+}
+
+func newTracker(maxOpen int, stats *Stats, emit func(*sessState)) *tracker {
+	t := &tracker{maxOpen: maxOpen, emit: emit, stats: stats, conn: make(map[string]string)}
+	for i := range t.open {
+		t.open[i] = make(map[string]*sessState)
+	}
+	return t
+}
+
+func (t *tracker) intern(b []byte) string {
+	if string(b) == t.lastConn {
+		return t.lastConn
+	}
+	if s, ok := t.conn[string(b)]; ok {
+		t.lastConn = s
+		return s
+	}
+	s := string(b)
+	if len(t.conn) < maxConnectorIntern {
+		t.conn[s] = s
+	}
+	t.lastConn = s
+	return s
+}
+
+func (t *tracker) add(st *sessState) {
+	if t.nOpen >= t.maxOpen {
+		t.evict()
+	}
+	t.open[st.S.Direction][st.S.ID] = st
+	t.nOpen++
+}
+
+// evict flushes the least recently active quarter of open sessions.
+func (t *tracker) evict() {
+	all := make([]*sessState, 0, t.nOpen)
+	for _, m := range t.open {
+		for _, st := range m {
+			all = append(all, st)
+		}
+	}
+	slices.SortFunc(all, func(a, b *sessState) int {
+		if c := a.S.End.Compare(b.S.End); c != 0 {
+			return c
+		}
+		return int(a.Ord - b.Ord)
+	})
+	n := len(all)/4 + 1
+	for _, st := range all[:min(n, len(all))] {
+		t.stats.Evicted++
+		t.close(st, false)
+	}
+}
+
+func (t *tracker) close(st *sessState, closed bool) {
+	st.S.Closed = closed
+	delete(t.open[st.S.Direction], st.S.ID)
+	t.nOpen--
+	t.stats.Sessions++
+	t.emit(st)
+}
+
+// flushIdle flushes sessions whose wall-clock Seen is before cutoff.
+func (t *tracker) flushIdle(cutoff time.Time) {
+	var idle []*sessState
+	for _, m := range t.open {
+		for _, st := range m {
+			if st.Seen.Before(cutoff) {
+				idle = append(idle, st)
+			}
+		}
+	}
+	slices.SortFunc(idle, func(a, b *sessState) int { return int(a.Ord - b.Ord) })
+	for _, st := range idle {
+		t.close(st, false)
+	}
+}
+
+// flushAll flushes every open session in creation order.
+func (t *tracker) flushAll() {
+	t.flushIdle(time.Unix(1<<62, 0))
+}
+
+func (t *tracker) openStates() []*sessState {
+	var all []*sessState
+	for _, m := range t.open {
+		for _, st := range m {
+			all = append(all, st)
+		}
+	}
+	slices.SortFunc(all, func(a, b *sessState) int { return int(a.Ord - b.Ord) })
+	return all
+}
+
+// row applies one data row to its session.
+func (t *tracker) row(r *rawRow, dir Direction, file string) {
+	st := t.open[dir][string(r.session)]
+	if st == nil {
+		st = &sessState{Ord: t.ord, CurCert: -1}
+		t.ord++
+		st.S.ID = string(r.session)
+		st.S.Direction = dir
+		st.S.Connector = t.intern(r.connector)
+		t.add(st)
+	}
+	s := &st.S
+	s.Rows++
+	if t.now != nil {
+		st.Seen = t.now()
+	}
+	tm, ok := parseTime(r.time)
+	if ok {
+		if s.Start.IsZero() || tm.Before(s.Start) {
+			s.Start = tm
+		}
+		if tm.After(s.End) {
+			s.End = tm
+		}
+	}
+	if n := len(s.Files); n == 0 || s.Files[n-1] != file {
+		if n < maxFilesPerSession {
+			s.Files = append(s.Files, file)
+		} else {
+			s.Truncated = true
+		}
+	}
+	if s.Local == "" && len(r.local) > 0 {
+		s.Local = capString(r.local)
+	}
+	if s.Remote == "" && len(r.remote) > 0 {
+		s.Remote = capString(r.remote)
+	}
+	switch r.event {
+	case EventDisconnect:
+		st.CurCert = -1
+		t.close(st, true)
+	case EventConnect:
+		st.CurCert = -1
+	case EventInfo:
+		t.info(st, r, tm)
+	case EventSend, EventReceive:
+		st.CurCert = -1
+		data := r.data
+		isReply := (dir == DirectionSend && r.event == EventReceive) ||
+			(dir == DirectionReceive && r.event == EventSend)
+		if dir == DirectionUnknown {
+			_, _, isReply = parseReplyCode(data)
+		}
+		if isReply {
+			t.reply(st, data)
+		} else {
+			t.command(st, data)
+		}
+	}
+}
+
+func capString(b []byte) string {
+	if len(b) > maxValueLen {
+		b = b[:maxValueLen]
+	}
+	return string(b)
+}
+
+func (t *tracker) info(st *sessState, r *rawRow, tm time.Time) {
+	s := &st.S
+	ctx := trimSpaceBytes(r.context)
+	data := r.data
+	if len(ctx) >= len(ctxRemoteCert) { // shortest label
+		if role, label, condensed, ok := certBlockRole(ctx); ok {
+			if len(s.Certificates) >= maxCertsPerSession {
+				s.Truncated = true
+				st.CurCert = -1
+				return
+			}
+			c := Certificate{Role: role, Label: label, Time: tm}
+			st.CurCert = -1
+			if condensed {
+				parseCondensedCert(capString(data), &c)
+			} else {
+				st.CurCert = len(s.Certificates)
+			}
+			s.Certificates = append(s.Certificates, c)
+			return
+		}
+		if hasPrefixFold(ctx, "Certificate ") && t.certField(st, ctx, data, tm) {
+			return
+		}
+	}
+	st.CurCert = -1
+	t.outcome(s, data, tm)
+	t.outcome(s, ctx, tm)
+}
+
+// certField applies a "Certificate xxx" row; reports whether ctx was one.
+func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool {
+	var field int
+	switch {
+	case equalFoldASCII(ctx, ctxSubject):
+		field = 1
+	case equalFoldASCII(ctx, ctxIssuer):
+		field = 2
+	case equalFoldASCII(ctx, ctxSerial):
+		field = 3
+	case equalFoldASCII(ctx, ctxThumbprint):
+		field = 4
+	case equalFoldASCII(ctx, ctxAltNames):
+		field = 5
+	default:
+		return false
+	}
+	s := &st.S
+	v := capString(trimSpaceBytes(data))
+	var c *Certificate
+	if st.CurCert >= 0 && st.CurCert < len(s.Certificates) {
+		c = &s.Certificates[st.CurCert]
+		// A repeated field means a new, header-less block started.
+		if (field == 1 && c.Subject != "") || (field == 2 && c.Issuer != "") || (field == 3 && c.SerialNumber != "") ||
+			(field == 4 && c.Thumbprint != "") || (field == 5 && c.AlternateNames != nil) {
+			c = nil
+		}
+	}
+	if c == nil {
+		if len(s.Certificates) >= maxCertsPerSession {
+			s.Truncated = true
+			return true
+		}
+		s.Certificates = append(s.Certificates, Certificate{Time: tm})
+		st.CurCert = len(s.Certificates) - 1
+		c = &s.Certificates[st.CurCert]
+	}
+	switch field {
+	case 1:
+		c.Subject = v
+	case 2:
+		c.Issuer = v
+	case 3:
+		c.SerialNumber = v
+	case 4:
+		c.Thumbprint = v
+	case 5:
+		c.AlternateNames = splitAltNames(v)
+		if c.AlternateNames == nil {
+			c.AlternateNames = []string{}
+		}
+	}
+	return true
+}
+
+const (
+	txtTLSFailed    = "TLS negotiation failed with error"
+	txtTLSProtocol  = "TLS protocol "
+	txtSucceeded    = "negotiation succeeded"
+	txtChainStatus  = "Client certificate chain validation status:"
+	txtDomainCaps   = "TlsDomainCapabilities="
+	txtStatusPrefix = "Status="
+)
+
+// outcome recognises TLS outcome texts, which Exchange writes in either the
+// data or the context column depending on version.
+func (t *tracker) outcome(s *Session, b []byte, tm time.Time) {
+	b = trimSpaceBytes(b)
+	if len(b) < 10 {
+		return
+	}
+	switch b[0] {
+	case 'T', 't':
+		if hasPrefixFold(b, txtTLSFailed) {
+			rest := trimSpaceBytes(b[len(txtTLSFailed):])
+			if i := bytes.IndexAny(rest, " ,;."); i >= 0 {
+				rest = rest[:i]
+			}
+			s.TLS.Failed = true
+			s.TLS.Status = capString(rest)
+			s.TLS.Detail = capString(b)
+			s.TLS.Time = tm
+			return
+		}
+		if hasPrefixFold(b, txtTLSProtocol) && containsFold(b, txtSucceeded) {
+			rest := b[len(txtTLSProtocol):]
+			if i := bytes.IndexByte(rest, ' '); i >= 0 {
+				rest = rest[:i]
+			}
+			s.TLS.Succeeded = true
+			s.TLS.Protocol = capString(rest)
+			if !s.TLS.Failed {
+				s.TLS.Detail = capString(b)
+				s.TLS.Time = tm
+			}
+			return
+		}
+	case 'C', 'c':
+		if hasPrefixFold(b, txtChainStatus) {
+			s.ClientCertChainStatus = quotedValue(b[len(txtChainStatus):])
+			return
+		}
+	}
+	if bytes.IndexByte(b, '=') >= 0 && containsFold(b, txtDomainCaps) {
+		for _, part := range bytes.Split(b, []byte(";")) {
+			part = trimSpaceBytes(part)
+			switch {
+			case hasPrefixFold(part, txtDomainCaps):
+				s.TLSDomainCapabilities = quotedValue(part[len(txtDomainCaps):])
+			case hasPrefixFold(part, txtStatusPrefix):
+				s.RemoteCertStatus = quotedValue(part[len(txtStatusPrefix):])
+			}
+		}
+	}
+}
+
+// quotedValue returns the text inside single quotes (or the trimmed text).
+func quotedValue(b []byte) string {
+	b = trimSpaceBytes(b)
+	if len(b) >= 1 && b[0] == '\'' {
+		b = b[1:]
+		if i := bytes.IndexByte(b, '\''); i >= 0 {
+			b = b[:i]
+		}
+	}
+	return capString(b)
+}
+
+func (t *tracker) reply(st *sessState, data []byte) {
+	s := &st.S
+	code, last, ok := parseReplyCode(data)
+	if !ok {
+		return
+	}
+	if !slices.Contains(s.ReplyCodes, code) {
+		if len(s.ReplyCodes) < maxCodesPerSession {
+			s.ReplyCodes = append(s.ReplyCodes, code)
+		} else {
+			s.Truncated = true
+		}
+	}
+	var text []byte
+	if len(data) > 4 {
+		text = data[4:]
+	}
+	if code >= 400 {
+		dup := false
+		for _, r := range s.Replies {
+			if r.Text == string(data) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			if len(s.Replies) < maxRepliesPerSession {
+				txt := capString(data)
+				s.Replies = append(s.Replies, Reply{Code: code, Enhanced: enhancedCode(txt[min(4, len(txt)):]), Text: txt})
+			} else {
+				s.Truncated = true
+			}
+		}
+	}
+	switch code {
+	case 220:
+		if s.RemoteName == "" && s.Direction != DirectionReceive {
+			tok := firstToken(text)
+			if len(tok) > 0 && !isEnhanced(string(tok)) {
+				s.RemoteName = capString(tok)
+			}
+		}
+	case 250:
+		greeting := containsFold(data, " Hello")
+		if !st.EHLOPending && !(greeting && !st.CapsDone) {
+			return
+		}
+		if greeting && st.EHLOLine == 0 {
+			st.EHLOPending = true
+			// Capabilities may follow "Hello [addr]" on the same row.
+			if i := bytes.IndexByte(text, ']'); i >= 0 {
+				t.addCaps(st, splitCapsLine(string(text[i+1:])))
+			}
+		} else {
+			t.addCaps(st, []string{strings.TrimSpace(capString(text))})
+		}
+		st.EHLOLine++
+		if last {
+			st.EHLOPending = false
+			st.EHLOLine = 0
+			st.CapsDone = true
+		}
+	}
+}
+
+func (t *tracker) addCaps(st *sessState, caps []string) {
+	s := &st.S
+	for _, c := range caps {
+		if c == "" {
+			continue
+		}
+		if strings.EqualFold(capabilityKeyword(c), "STARTTLS") {
+			s.StartTLSOffered = true
+		}
+		if st.CapsDone {
+			continue
+		}
+		if len(s.Capabilities) >= maxCapsPerSession {
+			s.Truncated = true
+			continue
+		}
+		s.Capabilities = append(s.Capabilities, c)
+	}
+}
+
+func (t *tracker) command(st *sessState, data []byte) {
+	s := &st.S
+	d := trimSpaceBytes(data)
+	switch {
+	case hasPrefixFold(d, "EHLO") || hasPrefixFold(d, "HELO"):
+		if len(d) > 4 && d[4] != ' ' {
+			return
+		}
+		s.EHLOSeen = true
+		st.EHLOPending = true
+		st.EHLOLine = 0
+		if s.Direction == DirectionReceive && s.RemoteName == "" {
+			if tok := firstToken(d[4:]); len(tok) > 0 {
+				s.RemoteName = capString(tok)
+			}
+		}
+	case equalFoldASCII(d, "STARTTLS") || equalFoldASCII(d, "X-ANONYMOUSTLS"):
+		s.StartTLSIssued = true
+	}
+}
+
+func firstToken(b []byte) []byte {
+	b = trimSpaceBytes(b)
+	if i := bytes.IndexByte(b, ' '); i >= 0 {
+		b = b[:i]
+	}
+	return b
+}

@@ -1,0 +1,91 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/finding"
+)
+
+// Exit codes of `agent check`.
+const (
+	ExitOK       = 0 // nothing at error or above
+	ExitRuntime  = 1 // usage or runtime error
+	ExitFindings = 2 // at least one finding at error or above
+)
+
+// Findings flattens results' findings, in result order.
+func Findings(results []*mxv1.CheckResult) []*mxv1.Finding {
+	var out []*mxv1.Finding
+	for _, r := range results {
+		out = append(out, r.GetFindings()...)
+	}
+	return out
+}
+
+// ExitCode is ExitFindings when any finding is at error or above, or a check
+// could not run; ExitOK otherwise.
+func ExitCode(results []*mxv1.CheckResult) int {
+	for _, r := range results {
+		if r.GetStatus() == mxv1.CheckStatus_CHECK_STATUS_ERROR {
+			return ExitRuntime
+		}
+	}
+	for _, f := range Findings(results) {
+		if f.GetSeverity() >= mxv1.Severity_SEVERITY_ERROR {
+			return ExitFindings
+		}
+	}
+	return ExitOK
+}
+
+// WriteJSON writes the findings as a JSON array (proto JSON field names).
+func WriteJSON(w io.Writer, results []*mxv1.CheckResult) error {
+	m := protojson.MarshalOptions{Multiline: true, Indent: "  "}
+	fs := Findings(results)
+	if _, err := io.WriteString(w, "["); err != nil {
+		return err
+	}
+	for i, f := range fs {
+		b, err := m.Marshal(f)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		sep := ",\n"
+		if i == 0 {
+			sep = "\n"
+		}
+		if _, err := fmt.Fprintf(w, "%s  %s", sep, strings.ReplaceAll(string(b), "\n", "\n  ")); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "\n]\n")
+	return err
+}
+
+// WriteTable writes a readable report: one block per check, findings worst
+// first with their fix underneath.
+func WriteTable(w io.Writer, results []*mxv1.CheckResult) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	total := 0
+	for _, r := range results {
+		fmt.Fprintf(tw, "== %s %s: %s (%s)\n", r.GetCheck(), r.GetTarget(), strings.TrimPrefix(r.GetStatus().String(), "CHECK_STATUS_"), r.GetDuration().AsDuration().Round(1e6))
+		if r.GetError() != "" {
+			fmt.Fprintf(tw, "   error: %s\n", r.GetError())
+		}
+		for _, f := range r.GetFindings() {
+			total++
+			fmt.Fprintf(tw, "   %s\t%s\t%s\n", finding.SeverityName(f.GetSeverity()), f.GetCode(), f.GetSummary())
+			if f.GetRemediation() != "" {
+				fmt.Fprintf(tw, "   \t\tfix: %s\n", f.GetRemediation())
+			}
+		}
+	}
+	fmt.Fprintf(tw, "%d findings from %d checks\n", total, len(results))
+	return tw.Flush()
+}

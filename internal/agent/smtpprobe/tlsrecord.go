@@ -1,0 +1,56 @@
+package smtpprobe
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"strings"
+)
+
+// tlsRecorder captures what a handshake revealed: the presented chain
+// (before and regardless of verification) and the server's client
+// certificate request. Its callbacks run on the handshaking goroutine.
+type tlsRecorder struct {
+	clientCert    *tls.Certificate
+	peer          []*x509.Certificate
+	requested     bool
+	presented     bool
+	acceptableCAs []string
+}
+
+func (r *tlsRecorder) verifyConnection(cs tls.ConnectionState) error {
+	r.peer = cs.PeerCertificates
+	return nil
+}
+
+func (r *tlsRecorder) getClientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	r.requested = true
+	r.acceptableCAs = distinguishedNames(cri.AcceptableCAs)
+	if r.clientCert != nil {
+		r.presented = true
+		return r.clientCert, nil
+	}
+	return &tls.Certificate{}, nil
+}
+
+func distinguishedNames(ders [][]byte) []string {
+	var out []string
+	for _, der := range ders {
+		var seq pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(der, &seq); err != nil || len(rest) > 0 {
+			continue
+		}
+		var n pkix.Name
+		n.FillFromRDNSequence(&seq)
+		out = append(out, n.String())
+	}
+	return out
+}
+
+// isCertAlert reports alerts a server sends about a client certificate:
+// bad/unsupported/revoked/expired/unknown certificate, unknown CA,
+// certificate required, access denied.
+func isCertAlert(alert string) bool {
+	return strings.Contains(alert, "certificate") || strings.Contains(alert, "access denied")
+}

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/gen/openapi"
+)
+
+// HTTPConfig wires the HTTP handler.
+type HTTPConfig struct {
+	Service *Service
+	// Ready reports whether this node can serve (knows a leader, caught up).
+	Ready func() error
+	// Gatherer serves /metrics; nil disables it.
+	Gatherer prometheus.Gatherer
+	// Extra handlers mounted on the same mux (e.g. the dashboard at "/").
+	Extra map[string]http.Handler
+}
+
+// NewHTTPHandler returns the HTTP API: REST gateway under /v1/, /openapi.json,
+// /healthz, /readyz and /metrics.
+func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
+	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}))
+	if err := mxv1.RegisterControllerServiceHandlerServer(ctx, gw, cfg.Service); err != nil {
+		return nil, fmt.Errorf("api: register gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.JSON)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if cfg.Ready != nil {
+			if err := cfg.Ready(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if cfg.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	for pattern, h := range cfg.Extra {
+		mux.Handle(pattern, h)
+	}
+	return mux, nil
+}

@@ -1,0 +1,110 @@
+// Package cli is the controller's command line (cobra). cmd/controller only
+// wires signals to it.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mxprobe/mxprobe/internal/config"
+	"github.com/mxprobe/mxprobe/internal/controller/ingest"
+	"github.com/mxprobe/mxprobe/internal/controller/node"
+	"github.com/mxprobe/mxprobe/internal/version"
+)
+
+// Main runs the controller command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:           "controller",
+		Short:         "mxprobe controller: correlate agents' mail TLS findings, serve the API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version.String(),
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(runCmd(stderr), devCmd(stdout, stderr), demoCmd(stdout, stderr))
+	root.AddCommand(clientCmds(stdout)...)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "controller:", err)
+		return 1
+	}
+	return 0
+}
+
+func nodeConfig(c config.Controller, log *slog.Logger) node.Config {
+	return node.Config{
+		NodeID: c.NodeID, DataDir: c.DataDir, Bootstrap: c.Bootstrap,
+		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, HTTPListen: c.HTTP.Listen,
+		RaftListen: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
+		Plan:   ingest.Plan{Interval: c.Plan.Interval, Jitter: c.Plan.Jitter, ProbeTimeout: c.Plan.ProbeTimeout, ProbeTargets: c.Plan.ProbeTargets},
+		Logger: log,
+	}
+}
+
+func runCmd(stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a controller node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var c config.Controller
+			file, _ := cmd.Flags().GetString("config")
+			if err := config.Load(config.ControllerKeys(), file, cmd.Flags(), &c); err != nil {
+				return err
+			}
+			log, err := config.NewLogger(stderr, c.Log)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(cmd.Context(), nodeConfig(c, log))
+			if err != nil {
+				return err
+			}
+			return n.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().String("config", "", "YAML configuration file")
+	config.AddFlags(cmd.Flags(), config.ControllerKeys())
+	return cmd
+}
+
+func devCmd(stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a throwaway one-node cluster in a temporary directory (DEV MODE: no TLS, no auth)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var c config.Controller
+			if err := config.Load(config.ControllerKeys(), "", cmd.Flags(), &c); err != nil {
+				return err
+			}
+			dir, err := os.MkdirTemp("", "mxprobe-dev-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			c.DataDir, c.Bootstrap = dir, true
+			log, err := config.NewLogger(stderr, c.Log)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(cmd.Context(), nodeConfig(c, log))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "DEV MODE controller (no TLS, no auth, data in %s, deleted on exit)\n  gRPC (agents, API): %s\n  HTTP (REST, metrics): http://%s\n", dir, n.GRPCAddr(), n.HTTPAddr())
+			return n.Run(cmd.Context())
+		},
+	}
+	config.AddFlags(cmd.Flags(), config.ControllerKeys())
+	_ = cmd.Flags().Set("grpc-listen", "127.0.0.1:7400")
+	_ = cmd.Flags().Set("http-listen", "127.0.0.1:7401")
+	return cmd
+}

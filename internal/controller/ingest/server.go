@@ -1,0 +1,163 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/store"
+)
+
+// Limits on what an agent may send.
+const (
+	maxIDLen           = 128
+	maxResultsPerBatch = 4096
+)
+
+// Node is what the server needs to know about the raft node it runs on.
+type Node interface {
+	Applier
+	NodeID() string
+	IsLeader() bool
+	// LeaderAgentAddress is the gRPC address agents should use for the leader ("" if unknown).
+	LeaderAgentAddress() (id, addr string)
+	State() *store.State
+}
+
+// Plan is the check plan handed to agents in Welcome.
+type Plan struct {
+	Interval, Jitter, ProbeTimeout time.Duration
+	ProbeTargets                   []string
+}
+
+// Server implements mxprobe.v1.AgentService.
+type Server struct {
+	mxv1.UnimplementedAgentServiceServer
+	node      Node
+	committer *Committer
+	plan      Plan
+	metrics   *Metrics
+	log       *slog.Logger
+}
+
+// NewServer returns the AgentService implementation.
+func NewServer(node Node, c *Committer, plan Plan, m *Metrics, log *slog.Logger) *Server {
+	return &Server{node: node, committer: c, plan: plan, metrics: m, log: log}
+}
+
+// Connect handles one agent stream.
+func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
+	if err := validateHello(hello); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if !s.node.IsLeader() {
+		id, addr := s.node.LeaderAgentAddress()
+		return stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_NotLeader{NotLeader: &mxv1.NotLeader{LeaderId: id, LeaderAddress: addr}}})
+	}
+	if _, err := s.node.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_RegisterAgent{RegisterAgent: &mxv1.RegisterAgent{Hello: hello}}}); err != nil {
+		return s.applyError(stream, err)
+	}
+	log := s.log.With("agent", hello.GetAgentId(), "site", hello.GetSite())
+	s.metrics.streamsConnected.Inc()
+	defer s.metrics.streamsConnected.Dec()
+	log.Info("agent connected", "hostname", hello.GetHostname(), "version", hello.GetVersion())
+	defer log.Info("agent disconnected")
+
+	last := s.node.State().Agent(hello.GetAgentId()).GetLastSeq()
+	if err := stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Welcome{Welcome: &mxv1.Welcome{
+		ControllerId:     s.node.NodeID(),
+		LastCommittedSeq: last,
+		Plan: &mxv1.CheckPlan{
+			Interval:     durationpb.New(s.plan.Interval),
+			Jitter:       durationpb.New(s.plan.Jitter),
+			ProbeTimeout: durationpb.New(s.plan.ProbeTimeout),
+			ProbeTargets: s.plan.ProbeTargets,
+		},
+	}}}); err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		b := msg.GetBatch()
+		if b == nil {
+			return status.Error(codes.InvalidArgument, "expected a ResultBatch after Hello")
+		}
+		if err := validateBatch(b); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if err := s.committer.Submit(ctx, hello.GetAgentId(), b); err != nil {
+			return s.applyError(stream, err)
+		}
+		if err := stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Ack{Ack: &mxv1.Ack{Seq: b.GetSeq()}}}); err != nil {
+			return err
+		}
+	}
+}
+
+// applyError turns a failed commit into NotLeader (leadership moved) or an error status.
+func (s *Server) applyError(stream mxv1.AgentService_ConnectServer, err error) error {
+	if errors.Is(err, store.ErrNotLeader) {
+		id, addr := s.node.LeaderAgentAddress()
+		return stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_NotLeader{NotLeader: &mxv1.NotLeader{LeaderId: id, LeaderAddress: addr}}})
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	return status.Errorf(codes.Unavailable, "commit failed: %v", err)
+}
+
+func validateHello(h *mxv1.Hello) error {
+	if h == nil {
+		return errors.New("the first message must be Hello")
+	}
+	if err := validID("agent_id", h.GetAgentId()); err != nil {
+		return err
+	}
+	if len(h.GetSite()) > maxIDLen || len(h.GetHostname()) > 255 || len(h.GetVersion()) > maxIDLen {
+		return errors.New("site, hostname or version too long")
+	}
+	if len(h.GetLabels()) > 64 {
+		return errors.New("too many labels (max 64)")
+	}
+	return nil
+}
+
+func validateBatch(b *mxv1.ResultBatch) error {
+	if b.GetSeq() == 0 {
+		return errors.New("batch seq must be > 0")
+	}
+	if len(b.GetResults()) > maxResultsPerBatch {
+		return fmt.Errorf("batch has %d results (max %d)", len(b.GetResults()), maxResultsPerBatch)
+	}
+	return nil
+}
+
+func validID(field, v string) error {
+	if v == "" {
+		return fmt.Errorf("%s is required", field)
+	}
+	if len(v) > maxIDLen {
+		return fmt.Errorf("%s longer than %d", field, maxIDLen)
+	}
+	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return fmt.Errorf("%s contains spaces or control characters", field)
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// maxSnapshotBytes bounds what Restore reads, so a corrupt snapshot cannot
+// exhaust memory.
+const maxSnapshotBytes = 4 << 30
+
+// fsm applies committed commands to State.
+type fsm struct {
+	state *State
+	log   *slog.Logger
+}
+
+var _ raft.FSM = (*fsm)(nil)
+
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
+		// Diverging silently is worse than stopping: an operator must upgrade
+		// this node (or it holds a corrupt entry).
+		panic(fmt.Sprintf("mxprobe store: cannot apply raft entry %d: %v", l.Index, err))
+	}
+	at := cmd.GetProposedAt()
+	switch k := cmd.GetKind().(type) {
+	case *mxv1.Command_RegisterAgent:
+		f.state.registerAgent(k.RegisterAgent.GetHello(), at)
+		return nil
+	case *mxv1.Command_IngestBatches:
+		res := IngestResult{Applied: make([]bool, len(k.IngestBatches.GetBatches()))}
+		for i, b := range k.IngestBatches.GetBatches() {
+			res.Applied[i] = f.state.ingest(b, at)
+		}
+		return res
+	default:
+		panic(fmt.Sprintf("mxprobe store: raft entry %d: %v %T", l.Index, ErrUnknownCommand, k))
+	}
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{snap: f.state.snapshot()}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxSnapshotBytes))
+	if err != nil {
+		return fmt.Errorf("store: read snapshot: %w", err)
+	}
+	snap := &mxv1.StateSnapshot{}
+	if err := proto.Unmarshal(b, snap); err != nil {
+		return fmt.Errorf("store: decode snapshot: %w", err)
+	}
+	f.state.restore(snap)
+	f.log.Info("state restored from snapshot", "agents", len(snap.GetAgents()), "results", len(snap.GetResults()))
+	return nil
+}
+
+type fsmSnapshot struct{ snap *mxv1.StateSnapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.snap)
+	if err == nil {
+		_, err = sink.Write(b)
+	}
+	if err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("store: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

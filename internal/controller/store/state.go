@@ -1,0 +1,203 @@
+package store
+
+import (
+	"sort"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// resultKey identifies the latest result of one check against one target by one agent.
+type resultKey struct{ agent, check, target string }
+
+// State is the FSM's in-memory state. Stored messages are immutable once
+// inserted: updates replace them.
+type State struct {
+	mu      sync.RWMutex
+	agents  map[string]*mxv1.Agent
+	results map[resultKey]*mxv1.StoredResult
+}
+
+func newState() *State {
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}}
+}
+
+func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
+	if h.GetAgentId() == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.agents[h.GetAgentId()]
+	a := &mxv1.Agent{
+		AgentId:   h.GetAgentId(),
+		Site:      h.GetSite(),
+		Hostname:  h.GetHostname(),
+		Roles:     h.GetRoles(),
+		Version:   h.GetVersion(),
+		Labels:    h.GetLabels(),
+		FirstSeen: at,
+		LastSeen:  at,
+	}
+	if old != nil {
+		a.FirstSeen = old.GetFirstSeen()
+		a.LastSeq = old.GetLastSeq()
+	}
+	s.agents[a.AgentId] = a
+}
+
+// ingest applies one agent batch; false when it is a replay.
+func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
+	id := ab.GetAgentId()
+	seq := ab.GetBatch().GetSeq()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.agents[id]
+	if old != nil && seq <= old.GetLastSeq() {
+		return false
+	}
+	var a *mxv1.Agent
+	if old != nil {
+		a = proto.CloneOf(old)
+	} else {
+		a = &mxv1.Agent{AgentId: id, FirstSeen: at}
+	}
+	a.LastSeq = seq
+	a.LastSeen = at
+	s.agents[id] = a
+	for _, r := range ab.GetBatch().GetResults() {
+		k := resultKey{id, r.GetCheck(), r.GetTarget()}
+		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at}
+	}
+	return true
+}
+
+// Agent returns one agent, or nil.
+func (s *State) Agent(id string) *mxv1.Agent {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.agents[id]
+}
+
+// Agents lists agents sorted by site then id; site "" means all sites.
+func (s *State) Agents(site string) []*mxv1.Agent {
+	s.mu.RLock()
+	out := make([]*mxv1.Agent, 0, len(s.agents))
+	for _, a := range s.agents {
+		if site == "" || strings.EqualFold(a.GetSite(), site) {
+			out = append(out, a)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].GetSite() != out[j].GetSite() {
+			return out[i].GetSite() < out[j].GetSite()
+		}
+		return out[i].GetAgentId() < out[j].GetAgentId()
+	})
+	return out
+}
+
+// FindingFilter selects findings; zero fields match everything.
+type FindingFilter struct {
+	Site, AgentID, Code string
+	MinSeverity         mxv1.Severity
+}
+
+// Findings lists the findings in every agent's latest results, worst first,
+// then by agent, check, target and code.
+func (s *State) Findings(f FindingFilter) []*mxv1.ObservedFinding {
+	s.mu.RLock()
+	var out []*mxv1.ObservedFinding
+	for k, sr := range s.results {
+		if f.AgentID != "" && k.agent != f.AgentID {
+			continue
+		}
+		a := s.agents[k.agent]
+		if f.Site != "" && !strings.EqualFold(a.GetSite(), f.Site) {
+			continue
+		}
+		for _, fd := range sr.GetResult().GetFindings() {
+			if f.Code != "" && !strings.EqualFold(fd.GetCode(), f.Code) {
+				continue
+			}
+			if fd.GetSeverity() < f.MinSeverity {
+				continue
+			}
+			out = append(out, &mxv1.ObservedFinding{
+				AgentId:    k.agent,
+				Site:       a.GetSite(),
+				Hostname:   a.GetHostname(),
+				Check:      k.check,
+				Target:     k.target,
+				Finding:    fd,
+				ObservedAt: sr.GetResult().GetStartedAt(),
+			})
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		x, y := out[i], out[j]
+		if x.Finding.GetSeverity() != y.Finding.GetSeverity() {
+			return x.Finding.GetSeverity() > y.Finding.GetSeverity()
+		}
+		for _, p := range [][2]string{{x.AgentId, y.AgentId}, {x.Check, y.Check}, {x.Target, y.Target}, {x.Finding.GetCode(), y.Finding.GetCode()}, {x.Finding.GetSubject(), y.Finding.GetSubject()}} {
+			if p[0] != p[1] {
+				return p[0] < p[1]
+			}
+		}
+		return false
+	})
+	return out
+}
+
+// snapshot returns the whole state as a message, sorted, sharing the
+// immutable stored messages.
+func (s *State) snapshot() *mxv1.StateSnapshot {
+	s.mu.RLock()
+	snap := &mxv1.StateSnapshot{
+		Agents:  make([]*mxv1.Agent, 0, len(s.agents)),
+		Results: make([]*mxv1.StoredResult, 0, len(s.results)),
+	}
+	keys := make([]resultKey, 0, len(s.results))
+	for _, a := range s.agents {
+		snap.Agents = append(snap.Agents, a)
+	}
+	for k := range s.results {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].agent != keys[j].agent {
+			return keys[i].agent < keys[j].agent
+		}
+		if keys[i].check != keys[j].check {
+			return keys[i].check < keys[j].check
+		}
+		return keys[i].target < keys[j].target
+	})
+	for _, k := range keys {
+		snap.Results = append(snap.Results, s.results[k])
+	}
+	s.mu.RUnlock()
+	sort.Slice(snap.Agents, func(i, j int) bool { return snap.Agents[i].GetAgentId() < snap.Agents[j].GetAgentId() })
+	return snap
+}
+
+// restore replaces the state with a snapshot's.
+func (s *State) restore(snap *mxv1.StateSnapshot) {
+	agents := make(map[string]*mxv1.Agent, len(snap.GetAgents()))
+	for _, a := range snap.GetAgents() {
+		agents[a.GetAgentId()] = a
+	}
+	results := make(map[resultKey]*mxv1.StoredResult, len(snap.GetResults()))
+	for _, r := range snap.GetResults() {
+		results[resultKey{r.GetAgentId(), r.GetResult().GetCheck(), r.GetResult().GetTarget()}] = r
+	}
+	s.mu.Lock()
+	s.agents, s.results = agents, results
+	s.mu.Unlock()
+}

@@ -1,0 +1,103 @@
+package lab
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+)
+
+// hugeLine sends a 1 MiB line with no newline, then waits for the peer to
+// give up.
+func (ss *session) hugeLine() error {
+	if err := ss.write(bytes.Repeat([]byte{'2'}, hugeLineSize)); err != nil {
+		return err
+	}
+	return ss.drain()
+}
+
+// dripBanner writes the banner one byte per DripInterval.
+func (ss *session) dripBanner() error {
+	var buf bytes.Buffer
+	for i, l := range ss.bannerLines() {
+		sep := "-"
+		if i == len(ss.bannerLines())-1 {
+			sep = " "
+		}
+		fmt.Fprintf(&buf, "220%s%s\r\n", sep, l)
+	}
+	t := time.NewTicker(ss.srv.opts.DripInterval)
+	defer t.Stop()
+	for _, b := range buf.Bytes() {
+		select {
+		case <-ss.srv.done:
+			return nil
+		case <-t.C:
+		}
+		if err := ss.write([]byte{b}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endless answers with 250- continuation lines until the write fails.
+func (ss *session) endless() error {
+	for i := 0; ; i++ {
+		select {
+		case <-ss.srv.done:
+			return nil
+		default:
+		}
+		if err := ss.write(fmt.Appendf(nil, "250-X-ENDLESS-%d\r\n", i)); err != nil {
+			return err
+		}
+	}
+}
+
+// garbageTLS reads the ClientHello and answers with pseudo-random bytes that
+// cannot be mistaken for a TLS record.
+func (ss *session) garbageTLS() error {
+	if _, err := ss.readRecord(); err != nil {
+		return err
+	}
+	junk := make([]byte, 2048)
+	// A fixed seed keeps the scenario deterministic.
+	rng := rand.NewChaCha8([32]byte{'m', 'x', 'p', 'r', 'o', 'b', 'e', ' ', 'g', 'a', 'r', 'b', 'a', 'g', 'e'})
+	_, _ = rng.Read(junk)
+	if junk[0] == 0x15 || junk[0] == 0x16 { // alert, handshake
+		junk[0] ^= 0x80
+	}
+	if err := ss.write(junk); err != nil {
+		return err
+	}
+	if err := ss.drain(); err != nil {
+		return err
+	}
+	return errHangUp
+}
+
+// closeMidHandshake reads the whole ClientHello record and closes.
+func (ss *session) closeMidHandshake() error {
+	if _, err := ss.readRecord(); err != nil {
+		return err
+	}
+	return errHangUp
+}
+
+// readRecord reads one TLS record (header and body) from the raw connection.
+func (ss *session) readRecord() ([]byte, error) {
+	_ = ss.raw.SetReadDeadline(time.Now().Add(ss.srv.opts.IdleTimeout))
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(ss.r, hdr); err != nil {
+		return nil, fmt.Errorf("lab: read record header: %w", err)
+	}
+	n := int(binary.BigEndian.Uint16(hdr[3:]))
+	body := make([]byte, min(n, 1<<14+2048))
+	if _, err := io.ReadFull(ss.r, body); err != nil {
+		return nil, fmt.Errorf("lab: read record body: %w", err)
+	}
+	return append(hdr, body...), nil
+}
