@@ -320,3 +320,14 @@ func logFileKey(path string) (prefix, date string, n int) {
 	}
 	return prefix, date, n
 }
+
+// ParseDirs finds protocol logs under roots (see FindLogFiles) and parses
+// them with ParseFiles.
+func (p *Parser) ParseDirs(ctx context.Context, roots []string, maxDepth int) (*Summary, error) {
+	paths, err := FindLogFiles(ctx, roots, maxDepth)
+	if err != nil && len(paths) == 0 {
+		return &Summary{}, err
+	}
+	sum, perr := p.ParseFiles(ctx, paths)
+	return sum, errors.Join(err, perr)
+}

@@ -371,3 +371,17 @@ func TestParseLine(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestParseDirs(t *testing.T) {
+	var p Parser
+	sum, err := p.ParseDirs(context.Background(), []string{"testdata"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Files) != 1 || len(sum.Sessions) != 1 {
+		t.Fatalf("%+v", sum.Files)
+	}
+	if _, err := p.ParseDirs(context.Background(), []string{"testdata/nope"}, 2); err == nil {
+		t.Fatal("missing root not reported")
+	}
+}

@@ -54,7 +54,7 @@ func TestTailerReadsOnlyNewBytes(t *testing.T) {
 	dir := filepath.Join(root, "TransportRoles", "Logs", "Hub", "ProtocolLog", "SmtpSend")
 	os.MkdirAll(dir, 0o755)
 	path := filepath.Join(dir, "SEND20190502-1.log")
-	data := genLog(genOptions{Sessions: 300, Interleave: 10, Seed: 3})
+	data := genLog(genOptions{Sessions: 120, Interleave: 10, Seed: 3})
 	clk := &fakeClock{time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	tl := newTestTailer(t, root, filepath.Join(root, "state.json"), clk)
 
