@@ -189,7 +189,16 @@ func readBounded(path string, max int64) ([]byte, *Problem) {
 		p := problemf(path, ErrFileTooLarge, "%d bytes, limit %d; not read", fi.Size(), max)
 		return nil, &p
 	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	var data []byte
+	if n := fi.Size(); n > 0 {
+		// One read for the common case; a file that shrank meanwhile is
+		// reported, one that grew is read up to its stat size.
+		data = make([]byte, n)
+		_, err = io.ReadFull(f, data)
+	} else {
+		// Size unknown (pseudo files): read up to the cap.
+		data, err = io.ReadAll(io.LimitReader(f, max+1))
+	}
 	if err != nil {
 		return nil, &Problem{Source: path, Err: fmt.Errorf("certstore: read failed: %w", err)}
 	}
