@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"syscall"
 	"time"
 )
 
@@ -64,11 +63,19 @@ func classifyIO(ctx context.Context, what string, err error) error {
 		return fmt.Errorf("%w: %s: overall deadline passed: %w", ErrTimeout, what, err)
 	case errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("%w: %s: %w", ErrTimeout, what, err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), peerGone(err):
 		return fmt.Errorf("%w: %s: %w", ErrClosed, what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+func peerGone(err error) bool {
+	for _, e := range peerGoneErrnos() {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // remoteAlert returns the text of a TLS alert received from the peer.

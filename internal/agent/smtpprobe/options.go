@@ -16,7 +16,8 @@ const (
 	DefaultEHLOName = "mxprobe.invalid"
 )
 
-// DialFunc dials the target; net.Dialer.DialContext fits.
+// DialFunc dials the target; net.Dialer.DialContext fits. It must return
+// when ctx is done: the probe's deadline is carried by ctx.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Options configures a probe. The zero value probes with a 10 s deadline

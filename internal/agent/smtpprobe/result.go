@@ -81,8 +81,9 @@ type TLSInfo struct {
 	// the leaf's public key.
 	LeafKeyAlgorithm string
 	LeafKeyBits      int
-	// Verify is nil when the chain verified against the roots and the leaf
-	// carries ExpectName; otherwise it lists every problem found.
+	// Verify lists every problem found with PeerCertificates; it is nil when
+	// the chain verified against the roots and the leaf carries ExpectName,
+	// and also when no certificate was received (see Verified).
 	Verify *VerifyError
 	// Alert is the TLS alert the server sent, if any ("tls: bad certificate").
 	Alert string

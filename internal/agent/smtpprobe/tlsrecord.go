@@ -50,7 +50,12 @@ func distinguishedNames(ders [][]byte) []string {
 
 // isCertAlert reports alerts a server sends about a client certificate:
 // bad/unsupported/revoked/expired/unknown certificate, unknown CA,
-// certificate required, access denied.
+// certificate required, access denied, and the generic handshake failure
+// (Go's TLS 1.2 server sends that for a missing certificate). Callers only
+// ask once the server has requested a certificate, which happens after
+// version and cipher negotiation, so a handshake failure at that point is
+// about the client certificate.
 func isCertAlert(alert string) bool {
-	return strings.Contains(alert, "certificate") || strings.Contains(alert, "access denied")
+	return strings.Contains(alert, "certificate") || strings.Contains(alert, "access denied") ||
+		strings.Contains(alert, "handshake failure")
 }
