@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -229,11 +228,5 @@ func dedupe(in []string) []string {
 		seen[k] = true
 		out = append(out, s)
 	}
-	return out
-}
-
-func sortedFold(in []string) []string {
-	out := append([]string(nil), in...)
-	sort.SliceStable(out, func(i, j int) bool { return strings.ToLower(out[i]) < strings.ToLower(out[j]) })
 	return out
 }

@@ -403,7 +403,7 @@ func SelectReceive(c ReceiveConnector, serverFqdn string, certs []certstore.Cert
 		}
 		s.Flags.Ambiguous = len(matched) > 1
 		rankEligible(&s, matched, string(BasisTLSName), now)
-		s.Explanation = explainReceive(s, now)
+		s.Explanation = explainReceive(s)
 		return s
 	}
 	s.Flags.NoTLSCertName = true
@@ -490,7 +490,7 @@ func selectByTLSNameFirstMatch(s *Selection, raw string, facts []certFacts, now 
 	}
 	if len(matched) == 0 {
 		s.Flags.NotFound = true
-		s.Explanation = explainSendTLSName(*s, nil, nil, now)
+		s.Explanation = explainSendTLSName(*s, nil, nil)
 		return
 	}
 	first := matched[0]
@@ -510,7 +510,7 @@ func selectByTLSNameFirstMatch(s *Selection, raw string, facts []certFacts, now 
 			s.Flags.SelectedExpired = true
 		}
 	}
-	s.Explanation = explainSendTLSName(*s, &first, &latest, now)
+	s.Explanation = explainSendTLSName(*s, &first, &latest)
 }
 
 // selectByHostName implements the FQDN-based lookup shared by send connectors
@@ -566,9 +566,9 @@ func selectByHostName(s *Selection, connFqdn, serverFqdn string, facts []certFac
 	pick(s, pool, now)
 	if s.Kind == KindReceive {
 		s.Flags.StartTLSNotAdvertised = s.Selected == ""
-		s.Explanation = explainReceive(*s, now)
+		s.Explanation = explainReceive(*s)
 	} else {
-		s.Explanation = explainSendHost(*s, now)
+		s.Explanation = explainSendHost(*s)
 	}
 }
 
@@ -669,7 +669,7 @@ func keyPhrase(c *Candidate) string {
 	return "NO private key"
 }
 
-func explainSendTLSName(s Selection, first, latest *certFacts, now time.Time) string {
+func explainSendTLSName(s Selection, first, latest *certFacts) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Send connector %q looks its certificate up by TlsCertificateName (issuer %q, subject %q). ", s.Connector, s.Issuer, s.Subject)
 	if first == nil {
@@ -746,7 +746,7 @@ func ineligibleCount(s Selection) int {
 	return n
 }
 
-func explainSendHost(s Selection, now time.Time) string {
+func explainSendHost(s Selection) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Send connector %q has no TlsCertificateName; transport looks its certificate up by %s. ", s.Connector, basisPhrase(s))
 	if s.Selected == "" {
@@ -761,7 +761,7 @@ func explainSendHost(s Selection, now time.Time) string {
 	return b.String()
 }
 
-func explainReceive(s Selection, now time.Time) string {
+func explainReceive(s Selection) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Receive connector %q looks its STARTTLS certificate up by %s. ", s.Connector, basisPhrase(s))
 	if s.Flags.Ambiguous {
