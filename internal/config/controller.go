@@ -4,20 +4,30 @@ import "time"
 
 // Controller is a controller node's configuration.
 type Controller struct {
-	NodeID    string `mapstructure:"node_id"`
-	DataDir   string `mapstructure:"data_dir"`
-	Bootstrap bool   `mapstructure:"bootstrap"`
-	GRPC      struct {
+	NodeID          string   `mapstructure:"node_id"`
+	DataDir         string   `mapstructure:"data_dir"`
+	Bootstrap       bool     `mapstructure:"bootstrap"`
+	BootstrapExpect int      `mapstructure:"bootstrap_expect"`
+	RetryJoin       []string `mapstructure:"retry_join"`
+	GRPC            struct {
 		Listen    string `mapstructure:"listen"`
 		Advertise string `mapstructure:"advertise"`
 	} `mapstructure:"grpc"`
 	HTTP struct {
 		Listen string `mapstructure:"listen"`
 	} `mapstructure:"http"`
-	Raft struct {
-		Listen    string `mapstructure:"listen"`
-		Advertise string `mapstructure:"advertise"`
+	HTTPAdvertise string `mapstructure:"http_advertise"`
+	Raft          struct {
+		Listen            string        `mapstructure:"listen"`
+		Advertise         string        `mapstructure:"advertise"`
+		SnapshotThreshold int           `mapstructure:"snapshot_threshold"`
+		DeadServerTimeout time.Duration `mapstructure:"dead_server_timeout"`
 	} `mapstructure:"raft"`
+	TLS struct {
+		CertFile string `mapstructure:"cert_file"`
+		KeyFile  string `mapstructure:"key_file"`
+		CAFile   string `mapstructure:"ca_file"`
+	} `mapstructure:"tls"`
 	Plan struct {
 		Interval     time.Duration `mapstructure:"interval"`
 		Jitter       time.Duration `mapstructure:"jitter"`
@@ -39,11 +49,19 @@ func ControllerKeys() []Key {
 		{Name: "node_id", Default: DefaultHostname(), Help: "Stable raft server id of this node (never reuse one for another node)."},
 		{Name: "data_dir", Default: "./mxprobe-data", Help: "Directory for the raft log (raft.db) and snapshots."},
 		{Name: "bootstrap", Default: false, Help: "Form a new single-node cluster if data_dir holds no raft state; ignored once state exists."},
+		{Name: "bootstrap_expect", Default: 0, Help: "Form a new cluster once this many nodes (3 or 5) found each other through retry_join; never re-bootstraps existing state. 0: off."},
+		{Name: "retry_join", Default: []string{}, Help: "gRPC addresses (DNS names or IPs, host:port) of other controller nodes to find and join, retried until it works."},
 		{Name: "grpc.listen", Default: ":7400", Help: "Address for gRPC: agent streams and the ControllerService API."},
 		{Name: "grpc.advertise", Default: "", Help: "gRPC address agents are redirected to when this node leads (default: the bound address)."},
 		{Name: "http.listen", Default: ":7401", Help: "Address for HTTP: REST/JSON API under /v1, /openapi.json, /healthz, /readyz, /metrics."},
 		{Name: "raft.listen", Default: "127.0.0.1:7402", Help: "Address the raft transport binds."},
 		{Name: "raft.advertise", Default: "", Help: "Routable raft address peers use (default raft.listen; 0.0.0.0 is rejected)."},
+		{Name: "raft.snapshot_threshold", Default: 8192, Help: "Raft log entries between snapshots."},
+		{Name: "raft.dead_server_timeout", Default: time.Duration(0), Help: "The leader removes a voter it could not reach for this long, only while the remaining voters keep a healthy quorum. 0: never (remove with 'controller cluster remove-peer')."},
+		{Name: "http_advertise", Default: "", Help: "HTTP address other nodes and clients use for this node (default: the bound address)."},
+		{Name: "tls.cert_file", Default: "", Help: "Cluster certificate (PEM) this node presents on raft and node-to-node gRPC; with tls.key_file and tls.ca_file it enables mutual TLS between nodes."},
+		{Name: "tls.key_file", Default: "", Help: "Private key (PEM) of tls.cert_file."},
+		{Name: "tls.ca_file", Default: "", Help: "CA bundle (PEM) that signs every node's cluster certificate; peers without such a certificate are refused."},
 		{Name: "plan.interval", Default: 60 * time.Second, Help: "How often agents run their checks."},
 		{Name: "plan.jitter", Default: 10 * time.Second, Help: "Random delay up to this added to each agent round."},
 		{Name: "plan.probe_timeout", Default: 15 * time.Second, Help: "Deadline for one live SMTP probe."},
@@ -52,3 +70,6 @@ func ControllerKeys() []Key {
 		{Name: "log.format", Default: "text", Help: "text or json."},
 	}
 }
+
+// SnapshotThreshold is raft.snapshot_threshold.
+func (c Controller) SnapshotThreshold() int { return c.Raft.SnapshotThreshold }

@@ -33,6 +33,7 @@ type Command struct {
 	//
 	//	*Command_RegisterAgent
 	//	*Command_IngestBatches
+	//	*Command_RegisterNode
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -100,6 +101,15 @@ func (x *Command) GetIngestBatches() *IngestBatches {
 	return nil
 }
 
+func (x *Command) GetRegisterNode() *RegisterNode {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RegisterNode); ok {
+			return x.RegisterNode
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -112,9 +122,60 @@ type Command_IngestBatches struct {
 	IngestBatches *IngestBatches `protobuf:"bytes,3,opt,name=ingest_batches,json=ingestBatches,proto3,oneof"`
 }
 
+type Command_RegisterNode struct {
+	RegisterNode *RegisterNode `protobuf:"bytes,4,opt,name=register_node,json=registerNode,proto3,oneof"`
+}
+
 func (*Command_RegisterAgent) isCommand_Kind() {}
 
 func (*Command_IngestBatches) isCommand_Kind() {}
+
+func (*Command_RegisterNode) isCommand_Kind() {}
+
+// A controller node announced its addresses (on join, or when it leads).
+type RegisterNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *NodeInfo              `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterNode) Reset() {
+	*x = RegisterNode{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterNode) ProtoMessage() {}
+
+func (x *RegisterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
+func (*RegisterNode) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RegisterNode) GetNode() *NodeInfo {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
 
 // An agent said Hello.
 type RegisterAgent struct {
@@ -126,7 +187,7 @@ type RegisterAgent struct {
 
 func (x *RegisterAgent) Reset() {
 	*x = RegisterAgent{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +199,7 @@ func (x *RegisterAgent) String() string {
 func (*RegisterAgent) ProtoMessage() {}
 
 func (x *RegisterAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,7 +212,7 @@ func (x *RegisterAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterAgent.ProtoReflect.Descriptor instead.
 func (*RegisterAgent) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RegisterAgent) GetHello() *Hello {
@@ -171,7 +232,7 @@ type IngestBatches struct {
 
 func (x *IngestBatches) Reset() {
 	*x = IngestBatches{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -183,7 +244,7 @@ func (x *IngestBatches) String() string {
 func (*IngestBatches) ProtoMessage() {}
 
 func (x *IngestBatches) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -196,7 +257,7 @@ func (x *IngestBatches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestBatches.ProtoReflect.Descriptor instead.
 func (*IngestBatches) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *IngestBatches) GetBatches() []*AgentBatch {
@@ -216,7 +277,7 @@ type AgentBatch struct {
 
 func (x *AgentBatch) Reset() {
 	*x = AgentBatch{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +289,7 @@ func (x *AgentBatch) String() string {
 func (*AgentBatch) ProtoMessage() {}
 
 func (x *AgentBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +302,7 @@ func (x *AgentBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentBatch.ProtoReflect.Descriptor instead.
 func (*AgentBatch) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AgentBatch) GetAgentId() string {
@@ -263,13 +324,14 @@ type StateSnapshot struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Agents        []*Agent               `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
 	Results       []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	Nodes         []*NodeInfo            `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +343,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +356,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StateSnapshot) GetAgents() []*Agent {
@@ -311,6 +373,13 @@ func (x *StateSnapshot) GetResults() []*StoredResult {
 	return nil
 }
 
+func (x *StateSnapshot) GetNodes() []*NodeInfo {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 // The latest result of one check of one agent against one target.
 type StoredResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -323,7 +392,7 @@ type StoredResult struct {
 
 func (x *StoredResult) Reset() {
 	*x = StoredResult{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +404,7 @@ func (x *StoredResult) String() string {
 func (*StoredResult) ProtoMessage() {}
 
 func (x *StoredResult) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +417,7 @@ func (x *StoredResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredResult.ProtoReflect.Descriptor instead.
 func (*StoredResult) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StoredResult) GetAgentId() string {
@@ -377,13 +446,16 @@ var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\"\xd6\x01\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\"\x97\x02\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12B\n" +
 	"\x0eregister_agent\x18\x02 \x01(\v2\x19.mxprobe.v1.RegisterAgentH\x00R\rregisterAgent\x12B\n" +
-	"\x0eingest_batches\x18\x03 \x01(\v2\x19.mxprobe.v1.IngestBatchesH\x00R\ringestBatchesB\x06\n" +
+	"\x0eingest_batches\x18\x03 \x01(\v2\x19.mxprobe.v1.IngestBatchesH\x00R\ringestBatches\x12?\n" +
+	"\rregister_node\x18\x04 \x01(\v2\x18.mxprobe.v1.RegisterNodeH\x00R\fregisterNodeB\x06\n" +
 	"\x04kind\"8\n" +
+	"\fRegisterNode\x12(\n" +
+	"\x04node\x18\x01 \x01(\v2\x14.mxprobe.v1.NodeInfoR\x04node\"8\n" +
 	"\rRegisterAgent\x12'\n" +
 	"\x05hello\x18\x01 \x01(\v2\x11.mxprobe.v1.HelloR\x05hello\"A\n" +
 	"\rIngestBatches\x120\n" +
@@ -391,10 +463,11 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"AgentBatch\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12-\n" +
-	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"n\n" +
+	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\x9a\x01\n" +
 	"\rStateSnapshot\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.mxprobe.v1.AgentR\x06agents\x122\n" +
-	"\aresults\x18\x02 \x03(\v2\x18.mxprobe.v1.StoredResultR\aresults\"\x99\x01\n" +
+	"\aresults\x18\x02 \x03(\v2\x18.mxprobe.v1.StoredResultR\aresults\x12*\n" +
+	"\x05nodes\x18\x03 \x03(\v2\x14.mxprobe.v1.NodeInfoR\x05nodes\"\x99\x01\n" +
 	"\fStoredResult\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
@@ -412,36 +485,41 @@ func file_mxprobe_v1_command_proto_rawDescGZIP() []byte {
 	return file_mxprobe_v1_command_proto_rawDescData
 }
 
-var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*Command)(nil),               // 0: mxprobe.v1.Command
-	(*RegisterAgent)(nil),         // 1: mxprobe.v1.RegisterAgent
-	(*IngestBatches)(nil),         // 2: mxprobe.v1.IngestBatches
-	(*AgentBatch)(nil),            // 3: mxprobe.v1.AgentBatch
-	(*StateSnapshot)(nil),         // 4: mxprobe.v1.StateSnapshot
-	(*StoredResult)(nil),          // 5: mxprobe.v1.StoredResult
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Hello)(nil),                 // 7: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 8: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 9: mxprobe.v1.Agent
-	(*CheckResult)(nil),           // 10: mxprobe.v1.CheckResult
+	(*RegisterNode)(nil),          // 1: mxprobe.v1.RegisterNode
+	(*RegisterAgent)(nil),         // 2: mxprobe.v1.RegisterAgent
+	(*IngestBatches)(nil),         // 3: mxprobe.v1.IngestBatches
+	(*AgentBatch)(nil),            // 4: mxprobe.v1.AgentBatch
+	(*StateSnapshot)(nil),         // 5: mxprobe.v1.StateSnapshot
+	(*StoredResult)(nil),          // 6: mxprobe.v1.StoredResult
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*NodeInfo)(nil),              // 8: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                 // 9: mxprobe.v1.Hello
+	(*ResultBatch)(nil),           // 10: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                 // 11: mxprobe.v1.Agent
+	(*CheckResult)(nil),           // 12: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
-	6,  // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
-	1,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
-	2,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
-	7,  // 3: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
-	3,  // 4: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	8,  // 5: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	9,  // 6: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
-	5,  // 7: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	10, // 8: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	6,  // 9: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
+	2,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
+	3,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
+	1,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
+	8,  // 4: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	9,  // 5: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	4,  // 6: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
+	10, // 7: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	11, // 8: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	6,  // 9: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
+	8,  // 10: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	12, // 11: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	7,  // 12: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -455,6 +533,7 @@ func file_mxprobe_v1_command_proto_init() {
 	file_mxprobe_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterAgent)(nil),
 		(*Command_IngestBatches)(nil),
+		(*Command_RegisterNode)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -462,7 +541,7 @@ func file_mxprobe_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_command_proto_rawDesc), len(file_mxprobe_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -134,7 +134,9 @@ func (x *Agent) GetLastSeq() uint64 {
 type ListAgentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only agents of this site, when set.
-	Site          string `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Site string `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	// Answer from this node's state without checking with the leader.
+	Stale         bool `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +176,13 @@ func (x *ListAgentsRequest) GetSite() string {
 		return x.Site
 	}
 	return ""
+}
+
+func (x *ListAgentsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
 }
 
 type ListAgentsResponse struct {
@@ -320,7 +329,9 @@ type ListFindingsRequest struct {
 	AgentId string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	Code    string                 `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
 	// Only findings at this severity or worse.
-	MinSeverity   Severity `protobuf:"varint,4,opt,name=min_severity,json=minSeverity,proto3,enum=mxprobe.v1.Severity" json:"min_severity,omitempty"`
+	MinSeverity Severity `protobuf:"varint,4,opt,name=min_severity,json=minSeverity,proto3,enum=mxprobe.v1.Severity" json:"min_severity,omitempty"`
+	// Answer from this node's state without checking with the leader.
+	Stale         bool `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -381,6 +392,13 @@ func (x *ListFindingsRequest) GetMinSeverity() Severity {
 		return x.MinSeverity
 	}
 	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *ListFindingsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
 }
 
 type ListFindingsResponse struct {
@@ -464,11 +482,20 @@ func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type Peer struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Raft address.
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	// "voter", "nonvoter" or "staging".
-	Suffrage      string `protobuf:"bytes,3,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	Suffrage string `protobuf:"bytes,3,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	// gRPC address the node registered, if known.
+	GrpcAddress string `protobuf:"bytes,4,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// Last time the leader heard from this peer (leader only).
+	LastContact *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	// The peer's applied index as last reported to the leader (leader only).
+	AppliedIndex uint64 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Whether the leader considers the peer healthy (leader only).
+	Healthy       bool `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,6 +551,34 @@ func (x *Peer) GetSuffrage() string {
 	return ""
 }
 
+func (x *Peer) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
+func (x *Peer) GetLastContact() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastContact
+	}
+	return nil
+}
+
+func (x *Peer) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *Peer) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
 type GetClusterStatusResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -535,6 +590,10 @@ type GetClusterStatusResponse struct {
 	CommitIndex   uint64  `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
 	AppliedIndex  uint64  `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Peers         []*Peer `protobuf:"bytes,8,rep,name=peers,proto3" json:"peers,omitempty"`
+	// Leader changes this node has seen since it started.
+	LeaderChanges uint64 `protobuf:"varint,9,opt,name=leader_changes,json=leaderChanges,proto3" json:"leader_changes,omitempty"`
+	// Last raft log index on this node.
+	LastLogIndex  uint64 `protobuf:"varint,10,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -625,6 +684,347 @@ func (x *GetClusterStatusResponse) GetPeers() []*Peer {
 	return nil
 }
 
+func (x *GetClusterStatusResponse) GetLeaderChanges() uint64 {
+	if x != nil {
+		return x.LeaderChanges
+	}
+	return 0
+}
+
+func (x *GetClusterStatusResponse) GetLastLogIndex() uint64 {
+	if x != nil {
+		return x.LastLogIndex
+	}
+	return 0
+}
+
+// Addresses of one controller node.
+type NodeInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	HttpAddress   string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeInfo) Reset() {
+	*x = NodeInfo{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeInfo) ProtoMessage() {}
+
+func (x *NodeInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
+func (*NodeInfo) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *NodeInfo) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetHttpAddress() string {
+	if x != nil {
+		return x.HttpAddress
+	}
+	return ""
+}
+
+type JoinClusterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// gRPC address of any node of the cluster to join.
+	Address       string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinClusterRequest) Reset() {
+	*x = JoinClusterRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinClusterRequest) ProtoMessage() {}
+
+func (x *JoinClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinClusterRequest.ProtoReflect.Descriptor instead.
+func (*JoinClusterRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *JoinClusterRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type JoinClusterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinClusterResponse) Reset() {
+	*x = JoinClusterResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinClusterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinClusterResponse) ProtoMessage() {}
+
+func (x *JoinClusterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinClusterResponse.ProtoReflect.Descriptor instead.
+func (*JoinClusterResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *JoinClusterResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+type RemovePeerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePeerRequest) Reset() {
+	*x = RemovePeerRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePeerRequest) ProtoMessage() {}
+
+func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
+func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RemovePeerRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type RemovePeerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePeerResponse) Reset() {
+	*x = RemovePeerResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePeerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePeerResponse) ProtoMessage() {}
+
+func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePeerResponse.ProtoReflect.Descriptor instead.
+func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{13}
+}
+
+type TransferLeadershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Target node id; empty lets raft pick the most up-to-date voter.
+	NodeId        string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TransferLeadershipRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type TransferLeadershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NewLeaderId   string                 `protobuf:"bytes,1,opt,name=new_leader_id,json=newLeaderId,proto3" json:"new_leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TransferLeadershipResponse) GetNewLeaderId() string {
+	if x != nil {
+		return x.NewLeaderId
+	}
+	return ""
+}
+
 var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
@@ -644,9 +1044,10 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\blast_seq\x18\t \x01(\x04R\alastSeq\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"'\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
 	"\x11ListAgentsRequest\x12\x12\n" +
-	"\x04site\x18\x01 \x01(\tR\x04site\"?\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"?\n" +
 	"\x12ListAgentsResponse\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.mxprobe.v1.AgentR\x06agents\"\xf6\x01\n" +
 	"\x0fObservedFinding\x12\x19\n" +
@@ -657,19 +1058,24 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x06target\x18\x05 \x01(\tR\x06target\x12-\n" +
 	"\afinding\x18\x06 \x01(\v2\x13.mxprobe.v1.FindingR\afinding\x12;\n" +
 	"\vobserved_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"observedAt\"\x91\x01\n" +
+	"observedAt\"\xa7\x01\n" +
 	"\x13ListFindingsRequest\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x127\n" +
-	"\fmin_severity\x18\x04 \x01(\x0e2\x14.mxprobe.v1.SeverityR\vminSeverity\"O\n" +
+	"\fmin_severity\x18\x04 \x01(\x0e2\x14.mxprobe.v1.SeverityR\vminSeverity\x12\x14\n" +
+	"\x05stale\x18\x05 \x01(\bR\x05stale\"O\n" +
 	"\x14ListFindingsResponse\x127\n" +
 	"\bfindings\x18\x01 \x03(\v2\x1b.mxprobe.v1.ObservedFindingR\bfindings\"\x19\n" +
-	"\x17GetClusterStatusRequest\"L\n" +
+	"\x17GetClusterStatusRequest\"\xed\x01\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
-	"\bsuffrage\x18\x03 \x01(\tR\bsuffrage\"\x91\x02\n" +
+	"\bsuffrage\x18\x03 \x01(\tR\bsuffrage\x12!\n" +
+	"\fgrpc_address\x18\x04 \x01(\tR\vgrpcAddress\x12=\n" +
+	"\flast_contact\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vlastContact\x12#\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12\x18\n" +
+	"\ahealthy\x18\a \x01(\bR\ahealthy\"\xde\x02\n" +
 	"\x18GetClusterStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
@@ -678,12 +1084,35 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x04term\x18\x05 \x01(\x04R\x04term\x12!\n" +
 	"\fcommit_index\x18\x06 \x01(\x04R\vcommitIndex\x12#\n" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12&\n" +
-	"\x05peers\x18\b \x03(\v2\x10.mxprobe.v1.PeerR\x05peers2\x92\x02\n" +
+	"\x05peers\x18\b \x03(\v2\x10.mxprobe.v1.PeerR\x05peers\x12%\n" +
+	"\x0eleader_changes\x18\t \x01(\x04R\rleaderChanges\x12$\n" +
+	"\x0elast_log_index\x18\n" +
+	" \x01(\x04R\flastLogIndex\"\x8c\x01\n" +
+	"\bNodeInfo\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12!\n" +
+	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\".\n" +
+	"\x12JoinClusterRequest\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\"2\n" +
+	"\x13JoinClusterResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\",\n" +
+	"\x11RemovePeerRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
+	"\x12RemovePeerResponse\"4\n" +
+	"\x19TransferLeadershipRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"@\n" +
+	"\x1aTransferLeadershipResponse\x12\"\n" +
+	"\rnew_leader_id\x18\x01 \x01(\tR\vnewLeaderId2\x94\x04\n" +
 	"\x11ControllerService\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.mxprobe.v1.ListAgentsRequest\x1a\x1e.mxprobe.v1.ListAgentsResponse\x12Q\n" +
 	"\fListFindings\x12\x1f.mxprobe.v1.ListFindingsRequest\x1a .mxprobe.v1.ListFindingsResponse\x12]\n" +
-	"\x10GetClusterStatus\x12#.mxprobe.v1.GetClusterStatusRequest\x1a$.mxprobe.v1.GetClusterStatusResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\x10GetClusterStatus\x12#.mxprobe.v1.GetClusterStatusRequest\x1a$.mxprobe.v1.GetClusterStatusResponse\x12N\n" +
+	"\vJoinCluster\x12\x1e.mxprobe.v1.JoinClusterRequest\x1a\x1f.mxprobe.v1.JoinClusterResponse\x12K\n" +
+	"\n" +
+	"RemovePeer\x12\x1d.mxprobe.v1.RemovePeerRequest\x1a\x1e.mxprobe.v1.RemovePeerResponse\x12c\n" +
+	"\x12TransferLeadership\x12%.mxprobe.v1.TransferLeadershipRequest\x1a&.mxprobe.v1.TransferLeadershipResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_controller_proto_rawDescOnce sync.Once
@@ -697,45 +1126,59 @@ func file_mxprobe_v1_controller_proto_rawDescGZIP() []byte {
 	return file_mxprobe_v1_controller_proto_rawDescData
 }
 
-var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_mxprobe_v1_controller_proto_goTypes = []any{
-	(*Agent)(nil),                    // 0: mxprobe.v1.Agent
-	(*ListAgentsRequest)(nil),        // 1: mxprobe.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),       // 2: mxprobe.v1.ListAgentsResponse
-	(*ObservedFinding)(nil),          // 3: mxprobe.v1.ObservedFinding
-	(*ListFindingsRequest)(nil),      // 4: mxprobe.v1.ListFindingsRequest
-	(*ListFindingsResponse)(nil),     // 5: mxprobe.v1.ListFindingsResponse
-	(*GetClusterStatusRequest)(nil),  // 6: mxprobe.v1.GetClusterStatusRequest
-	(*Peer)(nil),                     // 7: mxprobe.v1.Peer
-	(*GetClusterStatusResponse)(nil), // 8: mxprobe.v1.GetClusterStatusResponse
-	nil,                              // 9: mxprobe.v1.Agent.LabelsEntry
-	(Role)(0),                        // 10: mxprobe.v1.Role
-	(*timestamppb.Timestamp)(nil),    // 11: google.protobuf.Timestamp
-	(*Finding)(nil),                  // 12: mxprobe.v1.Finding
-	(Severity)(0),                    // 13: mxprobe.v1.Severity
+	(*Agent)(nil),                      // 0: mxprobe.v1.Agent
+	(*ListAgentsRequest)(nil),          // 1: mxprobe.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),         // 2: mxprobe.v1.ListAgentsResponse
+	(*ObservedFinding)(nil),            // 3: mxprobe.v1.ObservedFinding
+	(*ListFindingsRequest)(nil),        // 4: mxprobe.v1.ListFindingsRequest
+	(*ListFindingsResponse)(nil),       // 5: mxprobe.v1.ListFindingsResponse
+	(*GetClusterStatusRequest)(nil),    // 6: mxprobe.v1.GetClusterStatusRequest
+	(*Peer)(nil),                       // 7: mxprobe.v1.Peer
+	(*GetClusterStatusResponse)(nil),   // 8: mxprobe.v1.GetClusterStatusResponse
+	(*NodeInfo)(nil),                   // 9: mxprobe.v1.NodeInfo
+	(*JoinClusterRequest)(nil),         // 10: mxprobe.v1.JoinClusterRequest
+	(*JoinClusterResponse)(nil),        // 11: mxprobe.v1.JoinClusterResponse
+	(*RemovePeerRequest)(nil),          // 12: mxprobe.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),         // 13: mxprobe.v1.RemovePeerResponse
+	(*TransferLeadershipRequest)(nil),  // 14: mxprobe.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 15: mxprobe.v1.TransferLeadershipResponse
+	nil,                                // 16: mxprobe.v1.Agent.LabelsEntry
+	(Role)(0),                          // 17: mxprobe.v1.Role
+	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
+	(*Finding)(nil),                    // 19: mxprobe.v1.Finding
+	(Severity)(0),                      // 20: mxprobe.v1.Severity
 }
 var file_mxprobe_v1_controller_proto_depIdxs = []int32{
-	10, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
-	9,  // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
-	11, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	11, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	17, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
+	16, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
+	18, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	18, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
 	0,  // 4: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
-	12, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
-	11, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
-	13, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
+	19, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
+	18, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
+	20, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
 	3,  // 8: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
-	7,  // 9: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
-	1,  // 10: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
-	4,  // 11: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
-	6,  // 12: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
-	2,  // 13: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
-	5,  // 14: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
-	8,  // 15: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	18, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
+	7,  // 10: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
+	1,  // 11: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
+	4,  // 12: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
+	6,  // 13: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
+	10, // 14: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
+	12, // 15: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
+	14, // 16: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
+	2,  // 17: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
+	5,  // 18: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
+	8,  // 19: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
+	11, // 20: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
+	13, // 21: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
+	15, // 22: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_controller_proto_init() }
@@ -751,7 +1194,7 @@ func file_mxprobe_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_controller_proto_rawDesc), len(file_mxprobe_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

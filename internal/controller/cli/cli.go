@@ -14,6 +14,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/config"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/node"
+	"github.com/mxprobe/mxprobe/internal/tlsutil"
 	"github.com/mxprobe/mxprobe/internal/version"
 )
 
@@ -38,14 +39,32 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func nodeConfig(c config.Controller, log *slog.Logger) node.Config {
+func nodeConfig(c config.Controller, log *slog.Logger) (node.Config, error) {
+	if c.Bootstrap && c.BootstrapExpect > 0 {
+		return node.Config{}, fmt.Errorf("bootstrap and bootstrap_expect are exclusive")
+	}
+	if c.BootstrapExpect < 0 || c.BootstrapExpect > 9 {
+		return node.Config{}, fmt.Errorf("bootstrap_expect %d: use 1, 3 or 5", c.BootstrapExpect)
+	}
+	if c.BootstrapExpect > 1 && len(c.RetryJoin) == 0 {
+		return node.Config{}, fmt.Errorf("bootstrap_expect %d needs retry_join addresses of the other nodes", c.BootstrapExpect)
+	}
+	if c.SnapshotThreshold() < 0 {
+		return node.Config{}, fmt.Errorf("raft.snapshot_threshold must be positive")
+	}
+	mtls, err := tlsutil.LoadMutual(c.TLS.CertFile, c.TLS.KeyFile, c.TLS.CAFile)
+	if err != nil {
+		return node.Config{}, err
+	}
 	return node.Config{
-		NodeID: c.NodeID, DataDir: c.DataDir, Bootstrap: c.Bootstrap,
-		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, HTTPListen: c.HTTP.Listen,
+		NodeID: c.NodeID, DataDir: c.DataDir, Bootstrap: c.Bootstrap || c.BootstrapExpect == 1,
+		BootstrapExpect: c.BootstrapExpect, RetryJoin: c.RetryJoin, DeadServerTimeout: c.Raft.DeadServerTimeout,
+		SnapshotThreshold: uint64(c.SnapshotThreshold()), TLS: mtls,
+		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, HTTPListen: c.HTTP.Listen, HTTPAdvertise: c.HTTPAdvertise,
 		RaftListen: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
 		Plan:   ingest.Plan{Interval: c.Plan.Interval, Jitter: c.Plan.Jitter, ProbeTimeout: c.Plan.ProbeTimeout, ProbeTargets: c.Plan.ProbeTargets},
 		Logger: log,
-	}
+	}, nil
 }
 
 func runCmd(stderr io.Writer) *cobra.Command {
@@ -63,7 +82,11 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := node.Start(cmd.Context(), nodeConfig(c, log))
+			nc, err := nodeConfig(c, log)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(cmd.Context(), nc)
 			if err != nil {
 				return err
 			}
@@ -95,7 +118,11 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := node.Start(cmd.Context(), nodeConfig(c, log))
+			nc, err := nodeConfig(c, log)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(cmd.Context(), nc)
 			if err != nil {
 				return err
 			}

@@ -21,22 +21,6 @@ import (
 
 // clientCmds are the API client commands (REST over the HTTP port).
 func clientCmds(stdout io.Writer) []*cobra.Command {
-	status := &cobra.Command{
-		Use:   "status",
-		Short: "Show the cluster status as seen by one node",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var resp mxv1.GetClusterStatusResponse
-			if err := getJSON(cmd, "/v1/cluster/status", nil, &resp); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "node %s: %s, leader %s (%s), term %d, commit %d, applied %d\n", resp.GetNodeId(), resp.GetState(), resp.GetLeaderId(), resp.GetLeaderAddress(), resp.GetTerm(), resp.GetCommitIndex(), resp.GetAppliedIndex())
-			for _, p := range resp.GetPeers() {
-				fmt.Fprintf(stdout, "  peer %s %s %s\n", p.GetId(), p.GetAddress(), p.GetSuffrage())
-			}
-			return nil
-		},
-	}
 	agents := &cobra.Command{
 		Use:   "agents",
 		Short: "List agents with site and last-seen time",
@@ -44,7 +28,7 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			site, _ := cmd.Flags().GetString("site")
 			var resp mxv1.ListAgentsResponse
-			if err := getJSON(cmd, "/v1/agents", url.Values{"site": {site}}, &resp); err != nil {
+			if err := getJSON(cmd, "/v1/agents", url.Values{"site": {site}, "stale": {staleParam(cmd)}}, &resp); err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -74,6 +58,7 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 					q.Set(strings.ReplaceAll(f, "-", "_"), v)
 				}
 			}
+			q.Set("stale", staleParam(cmd))
 			var resp mxv1.ListFindingsResponse
 			if err := getJSON(cmd, "/v1/findings", q, &resp); err != nil {
 				return err
@@ -100,14 +85,25 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 		findings.Flags().String(f, "", "filter by "+f)
 	}
 	findings.Flags().Bool("json", false, "print the API's JSON")
-	cmds := []*cobra.Command{status, agents, findings}
-	for _, c := range cmds {
+	for _, c := range []*cobra.Command{agents, findings} {
 		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
+		c.Flags().Bool("stale", false, "answer from the contacted node's state without asking the leader")
 	}
-	return cmds
+	return []*cobra.Command{agents, findings, clusterCmd(stdout)}
+}
+
+func staleParam(cmd *cobra.Command) string {
+	if v, _ := cmd.Flags().GetBool("stale"); v {
+		return "true"
+	}
+	return ""
 }
 
 func getJSON(cmd *cobra.Command, path string, q url.Values, out proto.Message) error {
+	return callJSON(cmd, http.MethodGet, path, q, nil, out)
+}
+
+func callJSON(cmd *cobra.Command, method, path string, q url.Values, in, out proto.Message) error {
 	server, _ := cmd.Flags().GetString("server")
 	u := strings.TrimRight(server, "/") + path
 	for k, v := range q {
@@ -120,16 +116,27 @@ func getJSON(cmd *cobra.Command, path string, q url.Values, out proto.Message) e
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var body io.Reader
+	if in != nil {
+		b, err := protojson.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return err
 	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
+		return fmt.Errorf("%s %s: %w", method, u, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
 	}
@@ -137,8 +144,8 @@ func getJSON(cmd *cobra.Command, path string, q url.Values, out proto.Message) e
 		var e struct {
 			Message string `json:"message"`
 		}
-		_ = json.Unmarshal(body, &e)
-		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, e.Message)
+		_ = json.Unmarshal(rb, &e)
+		return fmt.Errorf("%s %s: %s: %s", method, u, resp.Status, e.Message)
 	}
-	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, out)
+	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(rb, out)
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,12 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/api"
+	"github.com/mxprobe/mxprobe/internal/controller/cluster"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
+	"github.com/mxprobe/mxprobe/internal/tlsutil"
 )
 
 // Config is one controller node's configuration.
@@ -31,8 +35,18 @@ type Config struct {
 	RaftListen    string
 	RaftAdvertise string
 	Bootstrap     bool
-	Plan          ingest.Plan
-	Logger        *slog.Logger
+	HTTPAdvertise string
+	// Cluster formation and membership.
+	BootstrapExpect   int
+	RetryJoin         []string
+	DeadServerTimeout time.Duration
+	SnapshotThreshold uint64
+	// TLS is the cluster identity (raft and node-to-node gRPC); nil: plaintext.
+	TLS    *tlsutil.Mutual
+	Plan   ingest.Plan
+	Logger *slog.Logger
+	// Raft timing overrides for tests (zero: raft defaults).
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Extra HTTP handlers (dashboard) mounted on the HTTP mux.
 	Extra map[string]http.Handler
 }
@@ -41,6 +55,8 @@ type Config struct {
 type Node struct {
 	cfg      Config
 	store    *store.Store
+	cluster  *cluster.Cluster
+	pool     *cluster.Pool
 	grpcLn   net.Listener
 	httpLn   net.Listener
 	grpc     *grpc.Server
@@ -68,15 +84,35 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.cfg.GRPCAdvertise == "" {
 		n.cfg.GRPCAdvertise = advertisable(n.grpcLn.Addr().String())
 	}
+	if n.cfg.HTTPAdvertise == "" {
+		n.cfg.HTTPAdvertise = advertisable(n.httpLn.Addr().String())
+	}
+	if n.cfg.RaftAdvertise == "" {
+		n.cfg.RaftAdvertise = cfg.RaftListen
+	}
+	var raftTLS *store.TLS
+	if cfg.TLS != nil {
+		raftTLS = &store.TLS{Server: cfg.TLS.Server, Client: cfg.TLS.Client}
+	}
 	n.store, err = store.Open(store.Config{
-		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftBind: cfg.RaftListen, RaftAdvertise: cfg.RaftAdvertise,
-		Bootstrap: cfg.Bootstrap, Logger: cfg.Logger,
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftBind: cfg.RaftListen, RaftAdvertise: n.cfg.RaftAdvertise,
+		Bootstrap: cfg.Bootstrap, Logger: cfg.Logger, TLS: raftTLS, SnapshotThreshold: cfg.SnapshotThreshold,
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout, LeaderLeaseTimeout: cfg.LeaderLeaseTimeout,
 	})
 	if err != nil {
 		n.grpcLn.Close()
 		n.httpLn.Close()
 		return nil, err
 	}
+	var clientTLS *tls.Config
+	if cfg.TLS != nil {
+		clientTLS = cfg.TLS.Client
+	}
+	n.pool = cluster.NewPool(clientTLS)
+	n.cluster = cluster.New(n.store, n.pool, cluster.Config{
+		Self:            &mxv1.NodeInfo{NodeId: cfg.NodeID, RaftAddress: n.cfg.RaftAdvertise, GrpcAddress: n.cfg.GRPCAdvertise, HttpAddress: n.cfg.HTTPAdvertise},
+		BootstrapExpect: cfg.BootstrapExpect, RetryJoin: cfg.RetryJoin, DeadServerTimeout: cfg.DeadServerTimeout, Logger: cfg.Logger,
+	})
 	return n, nil
 }
 
@@ -97,15 +133,22 @@ func (n *Node) Run(ctx context.Context) error {
 	metrics := ingest.NewMetrics(n.registry)
 	committer := ingest.NewCommitter(n.store, ingest.CommitterConfig{}, metrics)
 	agentSrv := ingest.NewServer(&nodeView{Store: n.store, n: n}, committer, n.cfg.Plan, metrics, n.log)
-	apiSvc := api.NewService(n.store)
+	apiSvc := api.NewService(n.store, n.cluster)
+	n.registry.MustRegister(newRaftCollector(n.store))
 
-	n.grpc = grpc.NewServer(
-		grpc.MaxRecvMsgSize(8<<20),
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(8 << 20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if n.cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(n.cfg.TLS.ServerOptionalClient)),
+			grpc.UnaryInterceptor(clusterOnly(n.cfg.TLS)))
+	}
+	n.grpc = grpc.NewServer(opts...)
 	mxv1.RegisterAgentServiceServer(n.grpc, agentSrv)
 	mxv1.RegisterControllerServiceServer(n.grpc, apiSvc)
+	mxv1.RegisterClusterServiceServer(n.grpc, cluster.NewService(n.cluster))
 
 	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Service: apiSvc, Ready: n.ready, Gatherer: n.registry, Extra: n.cfg.Extra})
 	if err != nil {
@@ -115,8 +158,9 @@ func (n *Node) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); _ = committer.Run(ctx) }()
+	go func() { defer wg.Done(); _ = n.cluster.Run(ctx) }()
 	go func() {
 		defer wg.Done()
 		if err := n.grpc.Serve(n.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -145,6 +189,13 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) shutdown() {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
+	if n.store.IsLeader() {
+		if voters, err := n.store.Voters(); err == nil && voters > 1 {
+			if err := n.store.TransferLeadership(""); err != nil {
+				n.log.Warn("leadership transfer on shutdown failed", "err", err)
+			}
+		}
+	}
 	_ = n.http.Shutdown(sctx)
 	stopped := make(chan struct{})
 	go func() { n.grpc.GracefulStop(); close(stopped) }()
@@ -157,14 +208,32 @@ func (n *Node) shutdown() {
 	if err := n.store.Close(); err != nil {
 		n.log.Warn("closing store", "err", err)
 	}
+	n.pool.Close()
 }
+
+// maxReadyLag is how many committed entries a node may still have to apply
+// and count as caught up.
+const maxReadyLag = 64
 
 func (n *Node) ready() error {
 	if id, _ := n.store.Leader(); id == "" {
 		return errors.New("no known leader")
 	}
+	st, err := n.store.Status()
+	if err != nil {
+		return err
+	}
+	if st.CommitIndex > st.AppliedIndex+maxReadyLag {
+		return fmt.Errorf("catching up: applied %d of %d", st.AppliedIndex, st.CommitIndex)
+	}
+	if st.State == "leader" && !n.store.LeaderReady() {
+		return errors.New("leader still applying earlier entries")
+	}
 	return nil
 }
+
+// Cluster exposes the membership side (tests, CLI).
+func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
 
 // nodeView adapts the store to what ingest needs.
 type nodeView struct {
@@ -172,15 +241,11 @@ type nodeView struct {
 	n *Node
 }
 
-// LeaderAgentAddress returns this node's gRPC address when it leads. Other
-// nodes' agent addresses are unknown to a single node.
-func (v *nodeView) LeaderAgentAddress() (string, string) {
-	id, _ := v.Leader()
-	if id == v.NodeID() {
-		return id, v.n.cfg.GRPCAdvertise
-	}
-	return id, ""
-}
+// LeaderAgentAddress is the leader's registered gRPC address.
+func (v *nodeView) LeaderAgentAddress() (string, string) { return v.n.cluster.LeaderGRPC() }
+
+// IsLeader for ingest means leadership is established (barrier done).
+func (v *nodeView) IsLeader() bool { return v.LeaderReady() }
 
 // advertisable turns a bound address such as [::]:7400 into one a local
 // client can dial.

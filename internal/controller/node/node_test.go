@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -42,7 +41,7 @@ func startNode(t *testing.T) *Node {
 		NodeID: "n1", DataDir: t.TempDir(), Bootstrap: true,
 		GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", RaftListen: freePort(t),
 		Plan:   ingest.Plan{Interval: 30 * time.Second, Jitter: time.Second, ProbeTimeout: 5 * time.Second, ProbeTargets: []string{"smtp://mx.contoso.com:25"}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: quiet(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +51,7 @@ func startNode(t *testing.T) *Node {
 	t.Cleanup(func() { cancel(); <-done })
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	for !n.Store().IsLeader() {
+	for !n.Store().LeaderReady() {
 		if wctx.Err() != nil {
 			t.Fatal("node never led")
 		}

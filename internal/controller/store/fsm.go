@@ -38,6 +38,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	case *mxv1.Command_RegisterAgent:
 		f.state.registerAgent(k.RegisterAgent.GetHello(), at)
 		return nil
+	case *mxv1.Command_RegisterNode:
+		f.state.registerNode(k.RegisterNode.GetNode())
+		return nil
 	case *mxv1.Command_IngestBatches:
 		res := IngestResult{Applied: make([]bool, len(k.IngestBatches.GetBatches()))}
 		for i, b := range k.IngestBatches.GetBatches() {

@@ -20,10 +20,27 @@ type State struct {
 	mu      sync.RWMutex
 	agents  map[string]*mxv1.Agent
 	results map[resultKey]*mxv1.StoredResult
+	nodes   map[string]*mxv1.NodeInfo
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}}
+}
+
+func (s *State) registerNode(n *mxv1.NodeInfo) {
+	if n.GetNodeId() == "" {
+		return
+	}
+	s.mu.Lock()
+	s.nodes[n.GetNodeId()] = n
+	s.mu.Unlock()
+}
+
+// Node returns the registered addresses of a controller node, or nil.
+func (s *State) Node(id string) *mxv1.NodeInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nodes[id]
 }
 
 func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
@@ -162,6 +179,10 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 	snap := &mxv1.StateSnapshot{
 		Agents:  make([]*mxv1.Agent, 0, len(s.agents)),
 		Results: make([]*mxv1.StoredResult, 0, len(s.results)),
+		Nodes:   make([]*mxv1.NodeInfo, 0, len(s.nodes)),
+	}
+	for _, n := range s.nodes {
+		snap.Nodes = append(snap.Nodes, n)
 	}
 	keys := make([]resultKey, 0, len(s.results))
 	for _, a := range s.agents {
@@ -184,6 +205,7 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 	}
 	s.mu.RUnlock()
 	sort.Slice(snap.Agents, func(i, j int) bool { return snap.Agents[i].GetAgentId() < snap.Agents[j].GetAgentId() })
+	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].GetNodeId() < snap.Nodes[j].GetNodeId() })
 	return snap
 }
 
@@ -197,7 +219,11 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	for _, r := range snap.GetResults() {
 		results[resultKey{r.GetAgentId(), r.GetResult().GetCheck(), r.GetResult().GetTarget()}] = r
 	}
+	nodes := make(map[string]*mxv1.NodeInfo, len(snap.GetNodes()))
+	for _, n := range snap.GetNodes() {
+		nodes[n.GetNodeId()] = n
+	}
 	s.mu.Lock()
-	s.agents, s.results = agents, results
+	s.agents, s.results, s.nodes = agents, results, nodes
 	s.mu.Unlock()
 }

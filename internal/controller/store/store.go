@@ -48,6 +48,13 @@ type Config struct {
 	Now func() time.Time
 	// raft timing overrides (zero: raft defaults); useful for tests.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// TLS, when set, makes the raft transport mutual TLS.
+	TLS *TLS
+	// Transport replaces the network transport (in-process tests use
+	// raft.NewInmemTransport); RaftBind is then only a label.
+	Transport raft.Transport
+	// InmemStore keeps log and snapshots in memory (tests only).
+	InmemStore bool
 }
 
 // Store is one controller's raft node and replicated state.
@@ -55,9 +62,13 @@ type Store struct {
 	cfg       Config
 	raft      *raft.Raft
 	state     *State
-	logs      *raftboltdb.BoltStore
-	transport *raft.NetworkTransport
+	logs      raft.LogStore
+	stable    raft.StableStore
+	snaps     raft.SnapshotStore
+	closers   []func() error
+	transport raft.Transport
 	log       *slog.Logger
+	leader    *leaderWatch
 }
 
 // Open starts the raft node in cfg.DataDir, creating it if needed.
@@ -93,22 +104,20 @@ func Open(cfg Config) (*Store, error) {
 	log := cfg.Logger.With("node", cfg.NodeID)
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: log.With("component", "raft")}, DisableTime: true})
 
-	boltPath := filepath.Join(cfg.DataDir, "raft.db")
-	_, statErr := os.Stat(boltPath)
-	fresh := errors.Is(statErr, os.ErrNotExist)
-	logs, err := raftboltdb.NewBoltStore(boltPath)
-	if err != nil {
-		return nil, fmt.Errorf("store: open log store: %w", err)
+	s := &Store{cfg: cfg, log: log, state: newState()}
+	if err := s.openStorage(hlog); err != nil {
+		return nil, err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, hlog)
-	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("store: open snapshot store: %w", err)
-	}
-	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, adv, 3, 10*time.Second, hlog)
-	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("store: raft transport on %s: %w", cfg.RaftBind, err)
+	if cfg.Transport != nil {
+		s.transport = cfg.Transport
+	} else {
+		nt, err := newNetworkTransport(cfg.RaftBind, adv, cfg.TLS, hlog)
+		if err != nil {
+			s.closeAll()
+			return nil, fmt.Errorf("store: raft transport on %s: %w", cfg.RaftBind, err)
+		}
+		s.transport = nt
+		s.closers = append(s.closers, nt.Close)
 	}
 
 	rc := raft.DefaultConfig()
@@ -124,32 +133,83 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.LeaderLeaseTimeout > 0 {
 		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	}
+	s.leader = newLeaderWatch()
+	rc.NotifyCh = s.leader.notify
 
-	st := newState()
-	r, err := raft.NewRaft(rc, &fsm{state: st, log: log}, logs, logs, snaps, transport)
+	r, err := raft.NewRaft(rc, &fsm{state: s.state, log: log}, s.logs, s.stable, s.snaps, s.transport)
 	if err != nil {
-		transport.Close()
-		logs.Close()
+		s.closeAll()
 		return nil, fmt.Errorf("store: start raft: %w", err)
 	}
-	s := &Store{cfg: cfg, raft: r, state: st, logs: logs, transport: transport, log: log}
+	s.raft = r
+	s.leader.start(r, log)
 
 	if cfg.Bootstrap {
-		has, err := raft.HasExistingState(logs, logs, snaps)
-		if err != nil {
+		if err := s.BootstrapWith([]raft.Server{{ID: rc.LocalID, Address: s.transport.LocalAddr()}}); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("store: inspect existing state: %w", err)
-		}
-		if !has {
-			f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}})
-			if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-				s.Close()
-				return nil, fmt.Errorf("store: bootstrap: %w", err)
-			}
-			log.Info("bootstrapped new cluster", "address", transport.LocalAddr(), "fresh_data_dir", fresh)
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+func (s *Store) openStorage(hlog hclog.Logger) error {
+	if s.cfg.InmemStore {
+		m := raft.NewInmemStore()
+		s.logs, s.stable, s.snaps = m, m, raft.NewInmemSnapshotStore()
+		return nil
+	}
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(s.cfg.DataDir, "raft.db"))
+	if err != nil {
+		return fmt.Errorf("store: open log store: %w", err)
+	}
+	s.closers = append(s.closers, bolt.Close)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.DataDir, s.cfg.SnapshotRetain, hlog)
+	if err != nil {
+		s.closeAll()
+		return fmt.Errorf("store: open snapshot store: %w", err)
+	}
+	s.logs, s.stable, s.snaps = bolt, bolt, snaps
+	return nil
+}
+
+// HasState reports whether this node has raft state (it is or was in a cluster).
+func (s *Store) HasState() (bool, error) {
+	return raft.HasExistingState(s.logs, s.stable, s.snaps)
+}
+
+// BootstrapWith forms a new cluster with these voters, unless this node
+// already has raft state (then it does nothing: never re-bootstrap). Every
+// server of a new cluster may call it with the same configuration.
+func (s *Store) BootstrapWith(servers []raft.Server) error {
+	has, err := s.HasState()
+	if err != nil {
+		return fmt.Errorf("store: inspect existing state: %w", err)
+	}
+	if has {
+		return nil
+	}
+	f := s.raft.BootstrapCluster(raft.Configuration{Servers: servers})
+	if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("store: bootstrap: %w", err)
+	}
+	ids := make([]string, len(servers))
+	for i, sv := range servers {
+		ids[i] = string(sv.ID)
+	}
+	s.log.Info("bootstrapped new cluster", "voters", ids)
+	return nil
+}
+
+func (s *Store) closeAll() error {
+	var first error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.closers = nil
+	return first
 }
 
 // State gives read access to the replicated state as applied on this node.
@@ -160,6 +220,15 @@ func (s *Store) NodeID() string { return s.cfg.NodeID }
 
 // IsLeader reports whether this node currently leads.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// LeaderReady reports whether this node leads and has applied everything
+// earlier leaders committed (a Barrier succeeded since it gained leadership).
+func (s *Store) LeaderReady() bool { return s.IsLeader() && s.leader.ready() }
+
+// OnLeadership registers work that runs only while this node leads: fn is
+// started after the post-election Barrier and its context is cancelled the
+// moment leadership is lost (fn must return then).
+func (s *Store) OnLeadership(fn func(ctx context.Context)) { s.leader.add(fn) }
 
 // Leader returns the leader's id and raft address ("" when unknown).
 func (s *Store) Leader() (id, addr string) {
@@ -214,6 +283,7 @@ func (s *Store) Apply(ctx context.Context, cmd *mxv1.Command) (any, error) {
 type Status struct {
 	NodeID, State, LeaderID, LeaderAddress string
 	Term, CommitIndex, AppliedIndex        uint64
+	LastLogIndex, LeaderChanges            uint64
 	Peers                                  []Peer
 }
 
@@ -226,8 +296,10 @@ func (s *Store) Status() (Status, error) {
 	st.LeaderID, st.LeaderAddress = s.Leader()
 	stats := s.raft.Stats()
 	fmt.Sscan(stats["term"], &st.Term)
-	fmt.Sscan(stats["commit_index"], &st.CommitIndex)
+	st.CommitIndex = s.raft.CommitIndex()
 	st.AppliedIndex = s.raft.AppliedIndex()
+	st.LastLogIndex = s.raft.LastIndex()
+	st.LeaderChanges = s.leader.leaderChanges()
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return st, fmt.Errorf("store: configuration: %w", err)
@@ -246,13 +318,12 @@ func (s *Store) Snapshot() error {
 	return nil
 }
 
-// Close shuts raft down and closes the log store.
+// Close shuts raft down and closes the transport and log store. It does not
+// hand leadership over: call TransferLeadership first for a graceful stop.
 func (s *Store) Close() error {
 	err := s.raft.Shutdown().Error()
-	if cerr := s.transport.Close(); err == nil {
-		err = cerr
-	}
-	if cerr := s.logs.Close(); err == nil {
+	s.leader.stop()
+	if cerr := s.closeAll(); err == nil {
 		err = cerr
 	}
 	return err

@@ -1,0 +1,231 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/ingest"
+	"github.com/mxprobe/mxprobe/internal/tlsutil"
+)
+
+// testNode is one member of an in-process cluster with real TCP, raft on
+// disk and real gRPC.
+type testNode struct {
+	cfg    Config
+	n      *Node
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (tn *testNode) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := Start(ctx, tn.cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	tn.n, tn.cancel, tn.done = n, cancel, make(chan struct{})
+	go func() { defer close(tn.done); _ = n.Run(ctx) }()
+}
+
+func (tn *testNode) stop() {
+	if tn.cancel != nil {
+		tn.cancel()
+		<-tn.done
+		tn.cancel = nil
+	}
+}
+
+func newCluster(t *testing.T, size int, mtls func(i int) *tlsutil.Mutual) []*testNode {
+	t.Helper()
+	var grpcAddrs []string
+	nodes := make([]*testNode, size)
+	for range nodes {
+		grpcAddrs = append(grpcAddrs, freePort(t))
+	}
+	base := t.TempDir()
+	for i := range nodes {
+		cfg := Config{
+			NodeID: fmt.Sprintf("c%d", i+1), DataDir: filepath.Join(base, fmt.Sprint(i)),
+			GRPCListen: grpcAddrs[i], HTTPListen: freePort(t), RaftListen: freePort(t),
+			BootstrapExpect: size, RetryJoin: grpcAddrs,
+			Plan:   ingest.Plan{Interval: 100 * time.Millisecond},
+			Logger: quiet(),
+			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond,
+		}
+		if mtls != nil {
+			cfg.TLS = mtls(i)
+		}
+		nodes[i] = &testNode{cfg: cfg}
+	}
+	for _, tn := range nodes {
+		tn.start(t)
+	}
+	t.Cleanup(func() {
+		for _, tn := range nodes {
+			tn.stop()
+		}
+	})
+	return nodes
+}
+
+// leader waits for exactly one ready leader among the running nodes.
+func leader(t *testing.T, nodes []*testNode) *testNode {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var ls []*testNode
+		for _, tn := range nodes {
+			if tn.cancel != nil && tn.n.Store().LeaderReady() {
+				ls = append(ls, tn)
+			}
+		}
+		if len(ls) == 1 {
+			return ls[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no single ready leader within 30s")
+	return nil
+}
+
+func TestClusterFormsWithBootstrapExpectAndRedirectsAgents(t *testing.T) {
+	nodes := newCluster(t, 3, nil)
+	l := leader(t, nodes)
+	// Every node registers; followers learn the leader's gRPC address.
+	var f *testNode
+	for _, tn := range nodes {
+		if tn != l {
+			f = tn
+		}
+	}
+	waitUntil(t, 20*time.Second, "follower knows the leader's gRPC address", func() bool {
+		_, addr := f.n.Cluster().LeaderGRPC()
+		return addr == l.n.GRPCAddr()
+	})
+	st, err := l.n.Store().Status()
+	if err != nil || len(st.Peers) != 3 {
+		t.Fatalf("leader status %+v %v", st, err)
+	}
+
+	// An agent reaching the follower is redirected to the leader.
+	c := dial(t, f.n.GRPCAddr())
+	s, err := c.Connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Hello{Hello: &mxv1.Hello{AgentId: "edge01"}}})
+	m, err := s.Recv()
+	if err != nil || m.GetNotLeader().GetLeaderAddress() != l.n.GRPCAddr() || m.GetNotLeader().GetLeaderId() != l.cfg.NodeID {
+		t.Fatalf("follower answered %v, %v; want NotLeader to %s", m, err, l.n.GRPCAddr())
+	}
+
+	// Write through the leader; a default (linearizable) read on the
+	// follower is forwarded and sees it at once.
+	ls, _ := connect(t, dial(t, l.n.GRPCAddr()), "edge01")
+	sendBatch(t, ls, 1, "CERT_NO_PRIVATE_KEY")
+	body := httpGet(t, "http://"+f.n.HTTPAddr()+"/v1/findings", 200)
+	if !strings.Contains(body, "CERT_NO_PRIVATE_KEY") {
+		t.Fatalf("linearizable read on follower missed the committed finding: %s", body)
+	}
+	// Stale reads are answered locally (eventually consistent).
+	waitUntil(t, 10*time.Second, "stale read on follower", func() bool {
+		return strings.Contains(httpGet(t, "http://"+f.n.HTTPAddr()+"/v1/findings?stale=true", 200), "CERT_NO_PRIVATE_KEY")
+	})
+	// Status from the leader carries peer health and gRPC addresses.
+	waitUntil(t, 10*time.Second, "leader sees healthy peers", func() bool {
+		body := httpGet(t, "http://"+l.n.HTTPAddr()+"/v1/cluster/status", 200)
+		return strings.Count(body, `"healthy":true`) == 3 && strings.Contains(body, f.n.GRPCAddr())
+	})
+}
+
+func TestLeaderLossElectsNewLeaderAndRestartRejoins(t *testing.T) {
+	nodes := newCluster(t, 3, nil)
+	l := leader(t, nodes)
+	s, _ := connect(t, dial(t, l.n.GRPCAddr()), "edge02")
+	for seq := uint64(1); seq <= 5; seq++ {
+		sendBatch(t, s, seq, "CERT_EXPIRED")
+	}
+	_ = s.CloseSend()
+	oldID := l.cfg.NodeID
+	l.stop() // graceful: hands leadership over first
+
+	l2 := leader(t, nodes)
+	if l2.cfg.NodeID == oldID {
+		t.Fatal("stopped node still leads")
+	}
+	// Every acknowledged batch is on the new leader.
+	if got := l2.n.Store().State().Agent("edge02").GetLastSeq(); got != 5 {
+		t.Fatalf("new leader has seq %d of edge02, want 5", got)
+	}
+	s2, w := connect(t, dial(t, l2.n.GRPCAddr()), "edge02")
+	if w.GetLastCommittedSeq() != 5 {
+		t.Fatalf("welcome on new leader: %d", w.GetLastCommittedSeq())
+	}
+	sendBatch(t, s2, 6, "CERT_EXPIRED")
+
+	// The old node restarts from its data dir: no re-bootstrap, it rejoins
+	// as a follower and catches up.
+	l.start(t)
+	waitUntil(t, 20*time.Second, "restarted node catches up", func() bool {
+		return l.n.Store().State().Agent("edge02").GetLastSeq() == 6
+	})
+	if l.n.Store().IsLeader() && l2.n.Store().IsLeader() {
+		t.Fatal("two leaders")
+	}
+}
+
+func TestClusterTLSRefusesPeersWithoutTheClusterCertificate(t *testing.T) {
+	ca := newTestCA(t)
+	nodes := newCluster(t, 3, func(i int) *tlsutil.Mutual { return ca.mutual(t, fmt.Sprintf("c%d", i+1)) })
+	l := leader(t, nodes)
+	// The cluster formed over mutual TLS and replicates.
+	ls, _ := connect(t, dialTLS(t, l.n.GRPCAddr(), ca.mutual(t, "client").Client), "edge01")
+	sendBatch(t, ls, 1, "CERT_EXPIRED")
+	f := nodes[0]
+	if f == l {
+		f = nodes[1]
+	}
+	waitUntil(t, 10*time.Second, "follower applies over TLS raft", func() bool {
+		return f.n.Store().State().Agent("edge01").GetLastSeq() == 1
+	})
+
+	// A raft peer presenting a certificate from another CA is refused at
+	// the TLS handshake.
+	rogue := newTestCA(t).mutual(t, "rogue")
+	if err := raftHandshake(f.cfg.RaftListen, rogue.Client); err == nil {
+		t.Fatal("follower's raft port accepted a certificate from another CA")
+	}
+	if err := raftHandshake(f.cfg.RaftListen, noCertClient()); err == nil {
+		t.Fatal("follower's raft port accepted a client without certificate")
+	}
+	if err := raftHandshake(f.cfg.RaftListen, ca.mutual(t, "c9").Client); err != nil {
+		t.Fatalf("a cluster certificate was refused: %v", err)
+	}
+	// ClusterService (join, info) refuses callers without a cluster certificate.
+	_, err := mxv1.NewClusterServiceClient(dialConn(t, f.n.GRPCAddr(), noCertClient())).Join(t.Context(),
+		&mxv1.JoinRequest{Node: &mxv1.NodeInfo{NodeId: "evil", RaftAddress: "127.0.0.1:1", GrpcAddress: "127.0.0.1:2"}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("join without cluster certificate: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
