@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -91,12 +90,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.SnapshotRetain == 0 {
 		cfg.SnapshotRetain = 2
 	}
-	adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+	adv, err := checkAdvertise(cfg.RaftAdvertise)
 	if err != nil {
-		return nil, fmt.Errorf("%w: raft advertise address %q: %v", ErrBadConfig, cfg.RaftAdvertise, err)
-	}
-	if adv.IP == nil || adv.IP.IsUnspecified() {
-		return nil, fmt.Errorf("%w: raft advertise address %q is not routable (set raft.advertise)", ErrBadConfig, cfg.RaftAdvertise)
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: data dir: %w", err)

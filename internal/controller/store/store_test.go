@@ -193,3 +193,16 @@ func (s stringReader) Read(p []byte) (int, error) {
 	}
 	return copy(p, s), io.EOF
 }
+
+func TestAdvertiseMayBeADNSName(t *testing.T) {
+	for _, ok := range []string{"mxprobe-0.mxprobe-peers.ns.svc.cluster.local:7402", "10.1.2.3:7402", "[fd00::1]:7402"} {
+		if _, err := checkAdvertise(ok); err != nil {
+			t.Errorf("%s rejected: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"0.0.0.0:7402", "[::]:7402", ":7402", "host", "host:0"} {
+		if _, err := checkAdvertise(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
