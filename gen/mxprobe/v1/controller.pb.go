@@ -33,9 +33,11 @@ type Agent struct {
 	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
 	LastSeen  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// Highest committed batch sequence.
-	LastSeq       uint64 `protobuf:"varint,9,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastSeq uint64 `protobuf:"varint,9,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// Check results committed from this agent (replays are not counted).
+	ResultsCommitted uint64 `protobuf:"varint,10,opt,name=results_committed,json=resultsCommitted,proto3" json:"results_committed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -127,6 +129,13 @@ func (x *Agent) GetLastSeen() *timestamppb.Timestamp {
 func (x *Agent) GetLastSeq() uint64 {
 	if x != nil {
 		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *Agent) GetResultsCommitted() uint64 {
+	if x != nil {
+		return x.ResultsCommitted
 	}
 	return 0
 }
@@ -1030,7 +1039,7 @@ var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bmxprobe/v1/controller.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x18mxprobe/v1/finding.proto\"\x95\x03\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x18mxprobe/v1/finding.proto\"\xc2\x03\n" +
 	"\x05Agent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -1041,7 +1050,9 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"first_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
 	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x19\n" +
-	"\blast_seq\x18\t \x01(\x04R\alastSeq\x1a9\n" +
+	"\blast_seq\x18\t \x01(\x04R\alastSeq\x12+\n" +
+	"\x11results_committed\x18\n" +
+	" \x01(\x04R\x10resultsCommitted\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +

@@ -85,6 +85,7 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	}
 	a.LastSeq = seq
 	a.LastSeen = at
+	a.ResultsCommitted += uint64(len(ab.GetBatch().GetResults()))
 	s.agents[id] = a
 	for _, r := range ab.GetBatch().GetResults() {
 		k := resultKey{id, r.GetCheck(), r.GetTarget()}

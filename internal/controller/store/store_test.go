@@ -206,3 +206,5 @@ func TestAdvertiseMayBeADNSName(t *testing.T) {
 		}
 	}
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
