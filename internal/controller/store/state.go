@@ -63,6 +63,7 @@ func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
 	if old != nil {
 		a.FirstSeen = old.GetFirstSeen()
 		a.LastSeq = old.GetLastSeq()
+		a.ResultsCommitted = old.GetResultsCommitted()
 	}
 	s.agents[a.AgentId] = a
 }

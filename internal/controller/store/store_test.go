@@ -81,9 +81,13 @@ func TestApplyIsIdempotentBySequence(t *testing.T) {
 	if got := res.(IngestResult).Applied; got[0] || got[1] || !got[2] {
 		t.Fatalf("applied = %v, want [false false true]", got)
 	}
+	// A reconnect (Hello again) keeps the agent's counters.
+	if _, err := s.Apply(ctx, hello); err != nil {
+		t.Fatal(err)
+	}
 	a := s.State().Agent("edge02")
-	if a.GetLastSeq() != 3 || a.GetSite() != "ams" {
-		t.Fatalf("agent = %v", a)
+	if a.GetLastSeq() != 3 || a.GetSite() != "ams" || a.GetResultsCommitted() != 3 {
+		t.Fatalf("agent = %v, want last seq 3 and 3 results (replays not counted)", a)
 	}
 	fs := s.State().Findings(FindingFilter{})
 	if len(fs) != 1 || fs[0].GetFinding().GetCode() != "CERT_EXPIRED" || fs[0].GetSite() != "ams" {
