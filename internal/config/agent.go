@@ -20,8 +20,13 @@ type Agent struct {
 		Warning time.Duration `mapstructure:"warning"`
 		Error   time.Duration `mapstructure:"error"`
 	} `mapstructure:"expiry"`
-	Interval time.Duration `mapstructure:"interval"`
-	Log      Log           `mapstructure:"log"`
+	ExchangeInventory  string        `mapstructure:"exchange_inventory"`
+	ProtocolLogs       []string      `mapstructure:"protocol_logs"`
+	QueueFile          string        `mapstructure:"queue_file"`
+	ProbeSendConnector string        `mapstructure:"probe_send_connector"`
+	ProtocolLogWindow  time.Duration `mapstructure:"protocol_log_window"`
+	Interval           time.Duration `mapstructure:"interval"`
+	Log                Log           `mapstructure:"log"`
 }
 
 // AgentKeys documents every agent setting.
@@ -39,6 +44,11 @@ func AgentKeys() []Key {
 		{Name: "ca_file", Default: "", Help: "PEM bundle of CAs trusted when verifying probed certificates (default: system roots)."},
 		{Name: "probe_timeout", Default: 15 * time.Second, Help: "Deadline for one live SMTP probe (the controller's plan overrides it in agent run)."},
 		{Name: "ehlo_name", Default: "", Help: "Name sent in EHLO (default: hostname)."},
+		{Name: "exchange_inventory", Default: "", Help: "Exchange connector inventory: a JSON file (docs/exchange-inventory.md), or \"collect\" to run the Exchange Management Shell (Windows). Needs cert_store (default on Windows: windows:LocalMachine\\My)."},
+		{Name: "protocol_logs", Default: []string{}, Help: "SMTP protocol log directories (SmtpSend/SmtpReceive trees; repeatable flag). agent check parses them once; agent run tails them with offsets in state_dir."},
+		{Name: "queue_file", Default: "", Help: "Get-Queue | ConvertTo-Json export to check for TLS failure signatures (docs/queue-format.md)."},
+		{Name: "probe_send_connector", Default: "", Help: "Probes present the client certificate this send connector would choose (needs exchange_inventory), to test mutual TLS the way the partner sees it."},
+		{Name: "protocol_log_window", Default: 24 * time.Hour, Help: "agent run: a protocol-log failure not seen again for this long stops being a finding (a successful session on the same path clears it sooner); 0 keeps it until then."},
 		{Name: "expiry.warning", Default: 30 * 24 * time.Hour, Help: "CERT_EXPIRING at warning severity inside this window."},
 		{Name: "expiry.error", Default: 7 * 24 * time.Hour, Help: "CERT_EXPIRING at error severity inside this window."},
 		{Name: "interval", Default: 60 * time.Second, Help: "Check interval used until a controller sends its plan."},

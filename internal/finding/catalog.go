@@ -20,40 +20,42 @@ type Entry struct {
 }
 
 const (
-	CertNoPrivateKey        Code = "CERT_NO_PRIVATE_KEY"
-	CertKeyNotAccessible    Code = "CERT_KEY_NOT_ACCESSIBLE"
-	CertDuplicateIdentity   Code = "CERT_DUPLICATE_IDENTITY"
-	CertExpired             Code = "CERT_EXPIRED"
-	CertExpiring            Code = "CERT_EXPIRING"
-	CertNotYetValid         Code = "CERT_NOT_YET_VALID"
-	CertChainIncomplete     Code = "CERT_CHAIN_INCOMPLETE"
-	CertUntrusted           Code = "CERT_UNTRUSTED"
-	CertSelfSigned          Code = "CERT_SELF_SIGNED"
-	CertWeakKey             Code = "CERT_WEAK_KEY"
-	CertWeakSignature       Code = "CERT_WEAK_SIGNATURE"
-	CertNameMismatch        Code = "CERT_NAME_MISMATCH"
-	CertStoreUnreadable     Code = "CERT_STORE_UNREADABLE"
-	CertEntryUnreadable     Code = "CERT_ENTRY_UNREADABLE"
-	ConnectorCertNotFound   Code = "CONNECTOR_CERT_NOT_FOUND"
-	ConnectorCertAmbiguous  Code = "CONNECTOR_CERT_AMBIGUOUS"
-	ConnectorSelectsKeyless Code = "CONNECTOR_SELECTS_KEYLESS_CERT"
-	ConnectorTLSNameInvalid Code = "CONNECTOR_TLS_NAME_INVALID"
-	ConnectorNoTLSCertName  Code = "CONNECTOR_NO_TLS_CERT_NAME"
-	ConnectorWeakTLSAuth    Code = "CONNECTOR_WEAK_TLS_AUTH"
-	LogTLSNegotiationFailed Code = "LOG_TLS_NEGOTIATION_FAILED"
-	LogUnexpectedCertSent   Code = "LOG_UNEXPECTED_CERT_SENT"
-	LogStartTLSNotOffered   Code = "LOG_STARTTLS_NOT_OFFERED"
-	LogTLSCertNotFound      Code = "LOG_TLS_CERT_NOT_FOUND"
-	LogStartTLSRequired     Code = "LOG_STARTTLS_REQUIRED"
-	QueueTLSFailure         Code = "QUEUE_TLS_FAILURE"
-	SMTPUnreachable         Code = "SMTP_UNREACHABLE"
-	SMTPStartTLSNotOffered  Code = "SMTP_STARTTLS_NOT_OFFERED"
-	SMTPProtocolError       Code = "SMTP_PROTOCOL_ERROR"
-	TLSHandshakeFailed      Code = "TLS_HANDSHAKE_FAILED"
-	TLSProtocolObsolete     Code = "TLS_PROTOCOL_OBSOLETE"
-	TLS12Unsupported        Code = "TLS12_UNSUPPORTED"
-	TLSClientCertRejected   Code = "TLS_CLIENT_CERT_REJECTED"
-	AgentSilent             Code = "AGENT_SILENT"
+	CertNoPrivateKey             Code = "CERT_NO_PRIVATE_KEY"
+	CertKeyNotAccessible         Code = "CERT_KEY_NOT_ACCESSIBLE"
+	CertDuplicateIdentity        Code = "CERT_DUPLICATE_IDENTITY"
+	CertExpired                  Code = "CERT_EXPIRED"
+	CertExpiring                 Code = "CERT_EXPIRING"
+	CertNotYetValid              Code = "CERT_NOT_YET_VALID"
+	CertChainIncomplete          Code = "CERT_CHAIN_INCOMPLETE"
+	CertUntrusted                Code = "CERT_UNTRUSTED"
+	CertSelfSigned               Code = "CERT_SELF_SIGNED"
+	CertWeakKey                  Code = "CERT_WEAK_KEY"
+	CertWeakSignature            Code = "CERT_WEAK_SIGNATURE"
+	CertNameMismatch             Code = "CERT_NAME_MISMATCH"
+	CertStoreUnreadable          Code = "CERT_STORE_UNREADABLE"
+	CertEntryUnreadable          Code = "CERT_ENTRY_UNREADABLE"
+	ConnectorCertNotFound        Code = "CONNECTOR_CERT_NOT_FOUND"
+	ConnectorCertAmbiguous       Code = "CONNECTOR_CERT_AMBIGUOUS"
+	ConnectorSelectsKeyless      Code = "CONNECTOR_SELECTS_KEYLESS_CERT"
+	ConnectorTLSNameInvalid      Code = "CONNECTOR_TLS_NAME_INVALID"
+	ConnectorNoTLSCertName       Code = "CONNECTOR_NO_TLS_CERT_NAME"
+	ConnectorWeakTLSAuth         Code = "CONNECTOR_WEAK_TLS_AUTH"
+	LogTLSNegotiationFailed      Code = "LOG_TLS_NEGOTIATION_FAILED"
+	LogUnexpectedCertSent        Code = "LOG_UNEXPECTED_CERT_SENT"
+	LogStartTLSNotOffered        Code = "LOG_STARTTLS_NOT_OFFERED"
+	LogTLSCertNotFound           Code = "LOG_TLS_CERT_NOT_FOUND"
+	LogStartTLSRequired          Code = "LOG_STARTTLS_REQUIRED"
+	QueueTLSFailure              Code = "QUEUE_TLS_FAILURE"
+	SMTPUnreachable              Code = "SMTP_UNREACHABLE"
+	SMTPStartTLSNotOffered       Code = "SMTP_STARTTLS_NOT_OFFERED"
+	SMTPProtocolError            Code = "SMTP_PROTOCOL_ERROR"
+	TLSHandshakeFailed           Code = "TLS_HANDSHAKE_FAILED"
+	TLSProtocolObsolete          Code = "TLS_PROTOCOL_OBSOLETE"
+	TLS12Unsupported             Code = "TLS12_UNSUPPORTED"
+	TLSClientCertRejected        Code = "TLS_CLIENT_CERT_REJECTED"
+	AgentSilent                  Code = "AGENT_SILENT"
+	InternalTransportCertMissing Code = "INTERNAL_TRANSPORT_CERT_MISSING"
+	InternalTransportCertKeyless Code = "INTERNAL_TRANSPORT_CERT_KEYLESS"
 )
 
 var entries = []Entry{
@@ -156,6 +158,12 @@ var entries = []Entry{
 	{TLSClientCertRejected, mxv1.Severity_SEVERITY_ERROR, "Client certificate rejected",
 		"The server refused the certificate the agent presented the way the send connector would.",
 		"Align the certificate SAN with the partner connector (e.g. TlsSenderCertificateName at Exchange Online).", "F"},
+	{InternalTransportCertMissing, mxv1.Severity_SEVERITY_ERROR, "Internal transport certificate missing",
+		"InternalTransportCertificateThumbprint is empty or names a certificate that is not in LocalMachine\\My (events 12012, 12013, 12024); anonymous TLS between Exchange servers of the organisation fails.",
+		"On the server: New-ExchangeCertificate -Services SMTP (or Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP on a certificate for the server FQDN), then Restart-Service MSExchangeTransport.", ""},
+	{InternalTransportCertKeyless, mxv1.Severity_SEVERITY_ERROR, "Internal transport certificate has no usable key",
+		"The certificate InternalTransportCertificateThumbprint names has no private key, or transport (NETWORK SERVICE) cannot use it (events 12013, 12024).",
+		"Replace it: New-ExchangeCertificate -Services SMTP on the server (or re-import the certificate with its key), then Restart-Service MSExchangeTransport.", ""},
 	{AgentSilent, mxv1.Severity_SEVERITY_WARNING, "Agent stopped reporting",
 		"No results from the agent for longer than its interval allows.",
 		"Check the agent service on the server and its network path to the controller.", ""},

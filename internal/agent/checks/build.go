@@ -2,9 +2,10 @@ package checks
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -13,8 +14,8 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
 )
 
-// ErrNoChecks: the configuration names nothing to check.
-var ErrNoChecks = errors.New("checks: nothing to check (give --cert-store or --probe)")
+// DefaultWindowsStore is the store Exchange transport reads.
+const DefaultWindowsStore = `windows:LocalMachine\My`
 
 // Spec is what to check, from configuration.
 type Spec struct {
@@ -26,15 +27,37 @@ type Spec struct {
 	EHLOName     string
 	PFXPasswords []string
 	Diagnose     diagnose.Options
+
+	// ExchangeInventory is an inventory file or CollectInventory ("" off).
+	ExchangeInventory string
+	// ProtocolLogs are protocol log directories.
+	ProtocolLogs []string
+	// QueueFile is a Get-Queue export.
+	QueueFile string
+	// ProbeSendConnector makes probes present the client certificate this
+	// send connector would choose (needs ExchangeInventory).
+	ProbeSendConnector string
+	// TailLogs makes the protocol-log check tail incrementally with state
+	// in StateDir (agent run) instead of parsing everything each run.
+	TailLogs bool
+	StateDir string
+	// LogWindow bounds how long a protocol-log failure not seen again stays
+	// a finding when tailing (0: until a success clears it).
+	LogWindow time.Duration
+	Logger    *slog.Logger
 }
 
 // Builder turns targets into checks with shared settings.
 type Builder struct {
-	spec  Spec
-	roots *x509.CertPool
+	spec   Spec
+	roots  *x509.CertPool
+	stores []Store
+	source *ExchangeSource
+	client *ConnectorClientCert
 }
 
-// NewBuilder validates shared settings (e.g. loads the CA file).
+// NewBuilder validates shared settings (loads the CA file, opens the stores;
+// a store that cannot be opened becomes a failing check, not an error here).
 func NewBuilder(spec Spec) (*Builder, error) {
 	b := &Builder{spec: spec}
 	if spec.CAFile != "" {
@@ -47,18 +70,47 @@ func NewBuilder(spec Spec) (*Builder, error) {
 			return nil, fmt.Errorf("checks: ca_file %s holds no PEM certificate", spec.CAFile)
 		}
 	}
+	uris := spec.CertStores
+	if len(uris) == 0 && spec.ExchangeInventory != "" && runtime.GOOS == "windows" {
+		uris = []string{DefaultWindowsStore}
+	}
+	for _, uri := range uris {
+		st, err := certstore.Open(uri, certstore.Options{PFXPasswords: spec.PFXPasswords})
+		b.stores = append(b.stores, Store{URI: uri, Store: st, OpenErr: err})
+	}
+	if spec.ExchangeInventory != "" {
+		if len(b.stores) == 0 {
+			return nil, fmt.Errorf("checks: --exchange-inventory: %w", ErrNoStore)
+		}
+		b.source = &ExchangeSource{Inventory: spec.ExchangeInventory, Stores: b.stores}
+	}
+	if spec.ProbeSendConnector != "" {
+		if b.source == nil {
+			return nil, fmt.Errorf("checks: probe_send_connector %q needs --exchange-inventory and --cert-store", spec.ProbeSendConnector)
+		}
+		b.client = &ConnectorClientCert{Source: b.source, Connector: spec.ProbeSendConnector, PFXPasswords: spec.PFXPasswords}
+	}
 	return b, nil
 }
 
-// All builds every configured check.
+// All builds every configured check: stores, connectors, protocol logs,
+// queues, probes (in that order).
 func (b *Builder) All() ([]Check, error) {
 	var out []Check
-	for _, uri := range b.spec.CertStores {
-		st, err := certstore.Open(uri, certstore.Options{PFXPasswords: b.spec.PFXPasswords})
-		if err != nil {
-			return nil, fmt.Errorf("checks: cert store %q: %w", uri, err)
-		}
-		out = append(out, &CertStore{URI: uri, Store: st, Opts: b.spec.Diagnose})
+	for _, s := range b.stores {
+		out = append(out, &CertStore{URI: s.URI, Store: s.Store, OpenErr: s.OpenErr, Opts: b.spec.Diagnose})
+	}
+	if b.source != nil {
+		out = append(out, &Connectors{Source: b.source, Diag: b.spec.Diagnose})
+	}
+	if len(b.spec.ProtocolLogs) > 0 {
+		out = append(out, &ProtocolLogs{
+			Dirs: b.spec.ProtocolLogs, Source: b.source, Diag: b.spec.Diagnose, Tail: b.spec.TailLogs,
+			StateDir: b.spec.StateDir, MaxAge: b.spec.LogWindow, Logger: b.spec.Logger,
+		})
+	}
+	if b.spec.QueueFile != "" {
+		out = append(out, &Queue{File: b.spec.QueueFile, Diag: b.spec.Diagnose})
 	}
 	for _, p := range b.spec.Probes {
 		c, err := b.Probe(p, 0)
@@ -86,7 +138,7 @@ func (b *Builder) Probe(target string, timeout time.Duration) (Check, error) {
 	if !strings.Contains(url, "://") {
 		url = "smtp://" + hp
 	}
-	return &SMTPProbe{URL: url, HostPort: hp, Diag: b.spec.Diagnose, Opts: smtpprobe.Options{
+	return &SMTPProbe{URL: url, HostPort: hp, Diag: b.spec.Diagnose, ClientCert: b.client, Opts: smtpprobe.Options{
 		Timeout: timeout, EHLOName: b.spec.EHLOName, ExpectName: b.spec.ExpectName, RootCAs: b.roots, ProbeVersions: true,
 	}}, nil
 }

@@ -13,16 +13,28 @@ import (
 type CertStore struct {
 	URI   string
 	Store certstore.Store
-	Opts  diagnose.Options
+	// OpenErr is why the store could not be opened (Store is nil then); the
+	// check reports it as CERT_STORE_UNREADABLE and an error.
+	OpenErr error
+	Opts    diagnose.Options
 }
 
 func (c *CertStore) Name() string   { return "certstore" }
 func (c *CertStore) Target() string { return c.URI }
 
+// Run reads and diagnoses the store. An unreadable store is both a
+// CERT_STORE_UNREADABLE finding (so the controller sees it) and an error.
 func (c *CertStore) Run(ctx context.Context) ([]*mxv1.Finding, error) {
+	if c.Store == nil {
+		err := c.OpenErr
+		if err == nil {
+			err = ErrNoStore
+		}
+		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, fmt.Errorf("open %s: %w", c.URI, err)
+	}
 	inv, err := c.Store.Read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", c.URI, err)
+		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, fmt.Errorf("read %s: %w", c.URI, err)
 	}
 	return diagnose.CertStore(inv, c.Opts), nil
 }

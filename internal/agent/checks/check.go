@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 )
 
 // Check is one check against one target.
@@ -22,7 +24,8 @@ type Check interface {
 }
 
 // RunAll runs checks concurrently (at most parallel at once) and returns
-// their results in the order of checks.
+// their results in the order of checks, with root causes linked across all
+// of them (diagnose.Link; linking again is harmless).
 func RunAll(ctx context.Context, cs []Check, parallel int) []*mxv1.CheckResult {
 	if parallel <= 0 {
 		parallel = 8
@@ -40,12 +43,24 @@ func RunAll(ctx context.Context, cs []Check, parallel int) []*mxv1.CheckResult {
 		}()
 	}
 	wg.Wait()
+	diagnose.Link(out)
 	return out
+}
+
+// safeRun runs c, turning a panic into an error so one broken check never
+// takes the others down.
+func safeRun(ctx context.Context, c Check) (fs []*mxv1.Finding, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fs, err = nil, fmt.Errorf("%w: %s %s: %v", ErrCheckPanicked, c.Name(), c.Target(), p)
+		}
+	}()
+	return c.Run(ctx)
 }
 
 func runOne(ctx context.Context, c Check) *mxv1.CheckResult {
 	start := time.Now()
-	fs, err := c.Run(ctx)
+	fs, err := safeRun(ctx, c)
 	r := &mxv1.CheckResult{
 		Check:     c.Name(),
 		Target:    c.Target(),

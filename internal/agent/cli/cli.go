@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -38,7 +39,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr))
+	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr), inventoryCmd(stdout))
 	err := root.ExecuteContext(ctx)
 	var ee errExit
 	switch {
@@ -59,7 +60,7 @@ func loadAgentConfig(cmd *cobra.Command) (config.Agent, error) {
 	return c, err
 }
 
-func builderFor(c config.Agent) (*checks.Builder, error) {
+func builderFor(c config.Agent, tail bool, log *slog.Logger) (*checks.Builder, error) {
 	var pw []string
 	if v := os.Getenv("MXPROBE_PFX_PASSWORD"); v != "" {
 		pw = append(pw, v)
@@ -71,7 +72,10 @@ func builderFor(c config.Agent) (*checks.Builder, error) {
 	return checks.NewBuilder(checks.Spec{
 		CertStores: c.CertStores, Probes: c.Probes, ExpectName: c.ExpectName, CAFile: c.CAFile,
 		ProbeTimeout: c.ProbeTimeout, EHLOName: ehlo, PFXPasswords: pw,
-		Diagnose: diagnose.Options{ExpiryWarning: c.Expiry.Warning, ExpiryError: c.Expiry.Error, Host: c.Hostname},
+		Diagnose:          diagnose.Options{ExpiryWarning: c.Expiry.Warning, ExpiryError: c.Expiry.Error, Host: c.Hostname},
+		ExchangeInventory: c.ExchangeInventory, ProtocolLogs: c.ProtocolLogs, QueueFile: c.QueueFile,
+		ProbeSendConnector: c.ProbeSendConnector, TailLogs: tail, StateDir: c.StateDir, LogWindow: c.ProtocolLogWindow,
+		Logger: log,
 	})
 }
 
@@ -89,7 +93,11 @@ func checkCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := builderFor(c)
+			log, err := config.NewLogger(stderr, c.Log)
+			if err != nil {
+				return err
+			}
+			b, err := builderFor(c, false, log)
 			if err != nil {
 				return err
 			}
@@ -137,7 +145,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := builderFor(c)
+			b, err := builderFor(c, true, log)
 			if err != nil {
 				return err
 			}

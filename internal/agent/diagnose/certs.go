@@ -184,7 +184,9 @@ func isSelfSigned(c *x509.Certificate) bool {
 	if string(c.RawIssuer) != string(c.RawSubject) {
 		return false
 	}
-	return c.CheckSignatureFrom(c) == nil
+	// CheckSignatureFrom would refuse a non-CA parent, and a self-signed
+	// leaf (Exchange's default CN=SERVER certificate) is not a CA.
+	return c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func weakKey(c *x509.Certificate) (int, bool) {
@@ -210,4 +212,13 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// StoreUnreadable is the finding for a store that could not be opened or read.
+func StoreUnreadable(uri string, err error, o Options) *mxv1.Finding {
+	o = o.withDefaults()
+	return newFinding(finding.CertStoreUnreadable, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, uri,
+		fmt.Sprintf("Certificate store %s on %s cannot be read: %s", uri, o.Host, clip(errText(err), 200)),
+		map[string]string{"store": uri, "error": clip(errText(err), 500)},
+		fmt.Sprintf("Check that %s exists on %s and that the agent's account may read it (for windows: stores, run the agent as LocalSystem).", uri, o.Host))
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/finding"
 )
 
@@ -45,8 +46,10 @@ func ExitCode(results []*mxv1.CheckResult) int {
 }
 
 // WriteJSON writes the findings as a JSON array (proto JSON field names).
+// Every finding carries "explains" and "explainedBy" (possibly empty), the
+// root-cause links diagnose.Link set.
 func WriteJSON(w io.Writer, results []*mxv1.CheckResult) error {
-	m := protojson.MarshalOptions{Multiline: true, Indent: "  "}
+	m := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}
 	fs := Findings(results)
 	if _, err := io.WriteString(w, "["); err != nil {
 		return err
@@ -68,24 +71,54 @@ func WriteJSON(w io.Writer, results []*mxv1.CheckResult) error {
 	return err
 }
 
-// WriteTable writes a readable report: one block per check, findings worst
-// first with their fix underneath.
+// WriteTable writes a readable report: the checks and their status, then
+// one block per root cause (diagnose.Diagnoses) with the symptoms it
+// explains indented under it, then the remaining findings per check, worst
+// first, each with its fix underneath.
 func WriteTable(w io.Writer, results []*mxv1.CheckResult) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	total := 0
 	for _, r := range results {
-		fmt.Fprintf(tw, "== %s %s: %s (%s)\n", r.GetCheck(), r.GetTarget(), strings.TrimPrefix(r.GetStatus().String(), "CHECK_STATUS_"), r.GetDuration().AsDuration().Round(1e6))
+		total += len(r.GetFindings())
+		fmt.Fprintf(tw, "== %s %s: %s (%s, %d findings)\n", r.GetCheck(), r.GetTarget(), strings.TrimPrefix(r.GetStatus().String(), "CHECK_STATUS_"), r.GetDuration().AsDuration().Round(1e6), len(r.GetFindings()))
 		if r.GetError() != "" {
 			fmt.Fprintf(tw, "   error: %s\n", r.GetError())
 		}
+	}
+	ds := diagnose.Diagnoses(Findings(results))
+	shown := map[[2]string]bool{}
+	key := func(f *mxv1.Finding) [2]string { return [2]string{f.GetCode(), f.GetSubject()} }
+	for i, d := range ds {
+		c := d.Cause
+		shown[key(c)] = true
+		fmt.Fprintf(tw, "\n## root cause %d: %s %s %s\n", i+1, finding.SeverityName(c.GetSeverity()), c.GetCode(), c.GetSubject())
+		fmt.Fprintf(tw, "   %s\n", c.GetSummary())
+		if c.GetRemediation() != "" {
+			fmt.Fprintf(tw, "   fix: %s\n", c.GetRemediation())
+		}
+		fmt.Fprintf(tw, "   explains:\n")
+		for _, s := range d.Symptoms {
+			shown[key(s)] = true
+			fmt.Fprintf(tw, "      %s\t%s\t%s\n", finding.SeverityName(s.GetSeverity()), s.GetCode(), s.GetSummary())
+		}
+	}
+	header := false
+	for _, r := range results {
 		for _, f := range r.GetFindings() {
-			total++
+			if shown[key(f)] {
+				continue
+			}
+			shown[key(f)] = true
+			if !header {
+				fmt.Fprintf(tw, "\n## other findings\n")
+				header = true
+			}
 			fmt.Fprintf(tw, "   %s\t%s\t%s\n", finding.SeverityName(f.GetSeverity()), f.GetCode(), f.GetSummary())
 			if f.GetRemediation() != "" {
 				fmt.Fprintf(tw, "   \t\tfix: %s\n", f.GetRemediation())
 			}
 		}
 	}
-	fmt.Fprintf(tw, "%d findings from %d checks\n", total, len(results))
+	fmt.Fprintf(tw, "\n%d findings from %d checks, %d root causes\n", total, len(results), len(ds))
 	return tw.Flush()
 }

@@ -1,0 +1,407 @@
+package diagnose
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/finding"
+)
+
+// Evidence keys shared by connector, log and queue findings; the root-cause
+// linker (rootcause.go) joins findings on them.
+const (
+	evConnector         = "connector"
+	evConnectorKind     = "connector_kind"
+	evSelected          = "selected_thumbprint"
+	evKeyless           = "keyless_thumbprints"
+	evCandidates        = "candidate_thumbprints"
+	evThumbprintSent    = "thumbprint_sent"
+	evExpected          = "expected_thumbprint"
+	evStatus            = "sspi_status"
+	evRemoteHosts       = "remote_endpoints"
+	evRemoteNames       = "remote_names"
+	evDirection         = "direction"
+	evAddressSpaces     = "address_spaces"
+	evSmartHosts        = "smart_hosts"
+	evNextHop           = "next_hop"
+	evReplies           = "replies"
+	evSignatures        = "signatures"
+	evTLSCertName       = "tls_certificate_name"
+	evSubjectOnly       = "subject_only_matches"
+	evDuplicateKeyless  = "without_usable_key"
+	evDuplicateThumbs   = "thumbprints"
+	evPredicted         = "predicted"
+	evSelectionRule     = "rule"
+	evSelectionByRule   = "by_rule"
+	evSelectionFlags    = "flags"
+	evSelectionBasis    = "basis"
+	evSelectionExplains = "explanation"
+)
+
+// ConnectorSubject names a connector the way Exchange's Identity does: the
+// send connector's name, or SERVER\name for a receive connector. Log rows
+// carry the same spelling in their connector-id column.
+func ConnectorSubject(kind exchange.ConnectorKind, server, name string) string {
+	if kind == exchange.KindReceive && server != "" && !strings.Contains(name, `\`) {
+		return server + `\` + name
+	}
+	return name
+}
+
+// Connectors diagnoses an Exchange inventory against the certificate store
+// transport reads (certs in store enumeration order): the simulated
+// certificate choice of every connector and of the internal transport
+// certificate, and connector settings that break TLS with Exchange Online.
+func Connectors(inv *exchange.Inventory, certs []certstore.Certificate, o Options) ([]*mxv1.Finding, error) {
+	o = o.withDefaults()
+	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("diagnose: connectors: %w", err)
+	}
+	host := serverName(inv, o)
+	var out []*mxv1.Finding
+	keys := newKeyIndex(certs)
+	for _, s := range sels {
+		out = append(out, selectionFindings(inv, s, host, keys)...)
+	}
+	issues, err := exchange.EvaluatePosture(inv)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose: connector posture: %w", err)
+	}
+	for _, p := range issues {
+		out = append(out, postureFinding(inv, p, sels, host))
+	}
+	out = append(out, sendWithoutTLSName(inv, sels, host, keys, out)...)
+	out = dedupe(out)
+	sortFindings(out)
+	return out, nil
+}
+
+func serverName(inv *exchange.Inventory, o Options) string {
+	if inv != nil && inv.Server.Fqdn != "" {
+		return inv.Server.Fqdn
+	}
+	if inv != nil && inv.Server.Name != "" {
+		return inv.Server.Name
+	}
+	return o.Host
+}
+
+func sendConnector(inv *exchange.Inventory, name string) (exchange.SendConnector, bool) {
+	for _, c := range inv.SendConnectors {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return exchange.SendConnector{}, false
+}
+
+// selectionEvidence is the evidence every connector finding carries.
+func selectionEvidence(inv *exchange.Inventory, s exchange.Selection, keys keyIndex) map[string]string {
+	ev := map[string]string{
+		evConnector:         s.Connector,
+		evConnectorKind:     string(s.Kind),
+		evSelectionBasis:    string(s.Basis),
+		evSelectionExplains: s.Explanation,
+		evCandidates:        strings.Join(s.CandidateThumbprints(), ","),
+		evSelectionFlags:    strings.Join(s.Flags.Names(), ","),
+	}
+	if s.LookupName != "" {
+		ev["lookup_name"] = s.LookupName
+	}
+	if s.Basis == exchange.BasisTLSName {
+		ev[evTLSCertName] = s.LookupName
+	}
+	if s.Selected != "" {
+		ev[evSelected] = s.Selected
+		ev[evSelectionRule] = string(s.Rule)
+	}
+	if len(s.ByRule) > 0 {
+		var parts []string
+		for _, r := range s.ByRule {
+			parts = append(parts, string(r.Rule)+"="+r.Thumbprint)
+		}
+		ev[evSelectionByRule] = strings.Join(parts, ",")
+	}
+	if k := keylessChoices(s, keys); len(k) > 0 {
+		ev[evKeyless] = strings.Join(k, ",")
+	}
+	if len(s.SubjectOnlyMatches) > 0 {
+		ev[evSubjectOnly] = strings.Join(s.SubjectOnlyMatches, ",")
+	}
+	if s.Kind == exchange.KindSend {
+		if c, ok := sendConnector(inv, s.Connector); ok {
+			var as []string
+			for _, a := range c.AddressSpaces {
+				as = append(as, a.Address)
+			}
+			ev[evAddressSpaces] = strings.Join(as, ",")
+			ev[evSmartHosts] = strings.Join(c.SmartHosts, ",")
+			exo, _ := c.TargetsExchangeOnline()
+			ev["targets_exchange_online"] = fmt.Sprint(exo)
+		}
+	}
+	return ev
+}
+
+// keyIndex tells, by thumbprint, whether transport could use a certificate's
+// private key (the same judgement the exchange simulation makes).
+type keyIndex map[string]bool
+
+func newKeyIndex(certs []certstore.Certificate) keyIndex {
+	k := make(keyIndex, len(certs))
+	for _, c := range certs {
+		usable := true
+		switch {
+		case c.Key == certstore.KeyAbsent, c.Key == certstore.KeyUnknown && !c.HasPrivateKey, c.Key == certstore.KeyUnusable:
+			usable = false
+		case c.TransportCanReadKey != nil && !*c.TransportCanReadKey:
+			usable = false
+		}
+		k[certstore.NormalizeThumbprint(c.Thumbprint)] = usable
+	}
+	return k
+}
+
+func (k keyIndex) usable(tp string) bool { return k[certstore.NormalizeThumbprint(tp)] }
+
+// keylessChoices lists, in rule order, the thumbprints chosen under some rule
+// whose key is missing, unusable or unreadable by the transport account.
+func keylessChoices(s exchange.Selection, keys keyIndex) []string {
+	chosen := []string{s.Selected}
+	for _, r := range s.ByRule {
+		chosen = append(chosen, r.Thumbprint)
+	}
+	var out []string
+	for _, tp := range chosen {
+		if tp == "" || slices.Contains(out, tp) || keys.usable(tp) {
+			continue
+		}
+		out = append(out, tp)
+	}
+	return out
+}
+
+// intendedCertificate is the certificate the connector is meant to present:
+// the selected one when its key is usable, else the candidate with a usable
+// key that expires last (what the administrator enabled for SMTP).
+func intendedCertificate(s exchange.Selection, keys keyIndex) string {
+	if s.Selected != "" && keys.usable(s.Selected) {
+		return s.Selected
+	}
+	best := -1
+	for i, c := range s.Candidates {
+		if !keys.usable(c.Thumbprint) {
+			continue
+		}
+		if best < 0 || c.NotAfter.After(s.Candidates[best].NotAfter) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return s.Candidates[best].Thumbprint
+}
+
+func setCmd(kind exchange.ConnectorKind) string {
+	if kind == exchange.KindReceive {
+		return "Set-ReceiveConnector"
+	}
+	return "Set-SendConnector"
+}
+
+func selectionFindings(inv *exchange.Inventory, s exchange.Selection, host string, keys keyIndex) []*mxv1.Finding {
+	if s.Kind == exchange.KindInternalTransport {
+		return internalTransportFindings(inv, s, host, keys)
+	}
+	subject := ConnectorSubject(s.Kind, inv.Server.Name, s.Connector)
+	ev := selectionEvidence(inv, s, keys)
+	conn := func(code finding.Code, summary, fix string) *mxv1.Finding {
+		return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix)
+	}
+	set := setCmd(s.Kind)
+	var out []*mxv1.Finding
+	f := s.Flags
+	if f.NameInvalid {
+		out = append(out, conn(finding.ConnectorTLSNameInvalid,
+			fmt.Sprintf("%s connector %q on %s has a malformed TlsCertificateName %q", s.Kind, s.Connector, host, clip(s.LookupName, 200)),
+			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, subject)))
+	}
+	if f.NotFound && s.Basis == exchange.BasisTLSName && !f.NameInvalid {
+		fix := fmt.Sprintf(`On %s install the certificate named by TlsCertificateName, or point the connector at an existing one: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, subject)
+		if len(s.SubjectOnlyMatches) > 0 {
+			fix = fmt.Sprintf(`Certificate %s on %s has the right subject but another issuer (renewed through a new intermediate): $c = Get-ChildItem Cert:\LocalMachine\My\%s ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`,
+				s.SubjectOnlyMatches[0], host, s.SubjectOnlyMatches[0], set, subject)
+		}
+		out = append(out, conn(finding.ConnectorCertNotFound,
+			fmt.Sprintf("TlsCertificateName of %s connector %q on %s matches no certificate in the store (454 4.7.5, event 12014)", s.Kind, s.Connector, host), fix))
+	}
+	if f.Ambiguous {
+		keep := intendedCertificate(s, keys)
+		var remove []string
+		for _, tp := range s.CandidateThumbprints() {
+			if tp != keep {
+				remove = append(remove, tp)
+			}
+		}
+		out = append(out, conn(finding.ConnectorCertAmbiguous,
+			fmt.Sprintf("TlsCertificateName of %s connector %q on %s matches %d certificates (%s); transport picks %s", s.Kind, s.Connector, host, len(s.Candidates), strings.Join(s.CandidateThumbprints(), ", "), orDash(s.Selected)),
+			fmt.Sprintf(`On %s keep %s and remove %s: Get-ChildItem Cert:\LocalMachine\My | Where-Object Thumbprint -in '%s' | Remove-Item ; Restart-Service MSExchangeTransport`, host, orDash(keep), strings.Join(remove, ", "), strings.Join(remove, "','"))))
+	}
+	if f.SelectedKeyless || f.SelectedKeyUnreadable {
+		keyless := keylessChoices(s, keys)
+		bad := orDash(strings.Join(keyless, ", "))
+		fix := fmt.Sprintf(`On %s remove the certificate without a usable key: Get-ChildItem Cert:\LocalMachine\My | Where-Object Thumbprint -in '%s' | Remove-Item ; Restart-Service MSExchangeTransport ; Retry-Queue -Filter "Status -eq 'Retry'"`, host, strings.Join(keyless, "','"))
+		if !f.SelectedKeyless {
+			fix = fmt.Sprintf("On %s grant the transport account access to the key: Enable-ExchangeCertificate -Thumbprint %s -Services SMTP ; Restart-Service MSExchangeTransport", host, bad)
+		}
+		out = append(out, conn(finding.ConnectorSelectsKeyless,
+			fmt.Sprintf("%s connector %q on %s would present certificate %s, which has no usable private key (NoCredentials/UnknownCredentials)", s.Kind, s.Connector, host, bad), fix))
+	}
+	if s.Kind == exchange.KindReceive && f.NotFound && s.Basis != exchange.BasisTLSName {
+		pev := withKV(ev, evPredicted, "true")
+		out = append(out, newFinding(finding.SMTPStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject,
+			fmt.Sprintf("Receive connector %q on %s has no eligible certificate for %s: it will not offer STARTTLS (event 12014)", s.Connector, host, orDash(s.LookupName)), pev,
+			fmt.Sprintf("On %s install a CA-issued certificate whose SAN contains %s with its private key and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; then set %s -Identity %q -TlsCertificateName.", host, orDash(s.LookupName), set, subject)))
+	}
+	return out
+}
+
+func internalTransportFindings(inv *exchange.Inventory, s exchange.Selection, host string, keys keyIndex) []*mxv1.Finding {
+	ev := selectionEvidence(inv, s, keys)
+	subject := s.LookupName
+	kind := mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE
+	if subject == "" {
+		subject, kind = host, mxv1.SubjectKind_SUBJECT_KIND_HOST
+	}
+	switch {
+	case s.Flags.NotFound:
+		return []*mxv1.Finding{newFinding(finding.InternalTransportCertMissing, kind, subject,
+			fmt.Sprintf("Internal transport certificate %s of %s is not in the store: %s", orDash(s.LookupName), host, s.Explanation), ev,
+			fmt.Sprintf("On %s: New-ExchangeCertificate -Services SMTP (or Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP for a certificate with %s), then Restart-Service MSExchangeTransport.", host, host))}
+	case s.Flags.SelectedKeyless || s.Flags.SelectedKeyUnreadable:
+		return []*mxv1.Finding{newFinding(finding.InternalTransportCertKeyless, kind, subject,
+			fmt.Sprintf("Internal transport certificate %s of %s has no usable private key", s.LookupName, host), ev,
+			fmt.Sprintf("On %s: New-ExchangeCertificate -Services SMTP to replace %s (or re-import it with its key), then Restart-Service MSExchangeTransport.", host, s.LookupName))}
+	}
+	return nil
+}
+
+func postureFinding(inv *exchange.Inventory, p exchange.PostureIssue, sels []exchange.Selection, host string) *mxv1.Finding {
+	subject := ConnectorSubject(p.Kind, inv.Server.Name, p.Connector)
+	ev := map[string]string{evConnector: p.Connector, evConnectorKind: string(p.Kind), "detail": p.Detail, "certain": fmt.Sprint(p.Certain)}
+	if p.Catalog != "" {
+		ev["catalog"] = p.Catalog
+	}
+	for _, s := range sels {
+		if s.Connector == p.Connector && s.Kind == p.Kind && s.Selected != "" {
+			ev[evSelected] = s.Selected
+		}
+	}
+	summary := fmt.Sprintf("%s connector %q on %s: %s", p.Kind, p.Connector, host, p.Detail)
+	var fix string
+	switch finding.Code(p.Code) {
+	case finding.ConnectorNoTLSCertName:
+		fix = fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the CA-issued certificate Exchange Online expects.`, host, setCmd(p.Kind), subject)
+	case finding.ConnectorWeakTLSAuth:
+		fix = fmt.Sprintf("On %s: Set-SendConnector -Identity %q -RequireTLS $true -TlsAuthLevel DomainValidation -TlsDomain mail.protection.outlook.com", host, subject)
+	case finding.SMTPStartTLSNotOffered:
+		ev[evPredicted] = "true"
+		fix = fmt.Sprintf("On %s: Set-ReceiveConnector -Identity %q -AuthMechanism @{Add='Tls'}", host, subject)
+	default:
+		fix = "See docs/findings.md for " + p.Code
+	}
+	code := finding.Code(p.Code)
+	if _, ok := catalog.Lookup(code); !ok {
+		code = finding.ConnectorWeakTLSAuth // unknown posture code from a newer exchange package: keep it visible
+		ev["posture_code"] = p.Code
+	}
+	return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix)
+}
+
+// sendWithoutTLSName flags send connectors to Exchange Online without
+// TlsCertificateName (hybrid mutual TLS needs it), unless posture did.
+func sendWithoutTLSName(inv *exchange.Inventory, sels []exchange.Selection, host string, keys keyIndex, have []*mxv1.Finding) []*mxv1.Finding {
+	var out []*mxv1.Finding
+	for _, s := range sels {
+		if s.Kind != exchange.KindSend || !s.Flags.NoTLSCertName {
+			continue
+		}
+		c, ok := sendConnector(inv, s.Connector)
+		if !ok {
+			continue
+		}
+		exo, why := c.TargetsExchangeOnline()
+		if !exo {
+			continue
+		}
+		subject := ConnectorSubject(s.Kind, inv.Server.Name, s.Connector)
+		dup := slices.ContainsFunc(have, func(f *mxv1.Finding) bool {
+			return f.Code == string(finding.ConnectorNoTLSCertName) && f.Subject == subject
+		})
+		if dup {
+			continue
+		}
+		ev := withKV(selectionEvidence(inv, s, keys), "detail", why)
+		out = append(out, newFinding(finding.ConnectorNoTLSCertName, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject,
+			fmt.Sprintf("Send connector %q on %s delivers to Exchange Online (%s) without TlsCertificateName; it presents %s", s.Connector, host, why, orDash(s.Selected)), ev,
+			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the certificate the hybrid configuration uses.`, host, subject)))
+	}
+	return out
+}
+
+// ExpectedSent maps connector subjects (see ConnectorSubject, compared
+// case-insensitively) to the thumbprint the connector is meant to present,
+// for LOG_UNEXPECTED_CERT_SENT. Connectors without a determinable intended
+// certificate are left out.
+type ExpectedSent map[string]Expectation
+
+// Expectation is what one connector should present.
+type Expectation struct {
+	Connector  string
+	Kind       exchange.ConnectorKind
+	Thumbprint string   // intended certificate
+	Candidates []string // every certificate the lookup matched
+	Selected   string   // what the simulation says transport picks
+}
+
+// Expectations computes ExpectedSent from an inventory and store.
+func Expectations(inv *exchange.Inventory, certs []certstore.Certificate, o Options) (ExpectedSent, error) {
+	o = o.withDefaults()
+	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("diagnose: expectations: %w", err)
+	}
+	out := ExpectedSent{}
+	keys := newKeyIndex(certs)
+	for _, s := range sels {
+		if s.Kind == exchange.KindInternalTransport {
+			continue
+		}
+		tp := intendedCertificate(s, keys)
+		if tp == "" {
+			continue
+		}
+		subj := ConnectorSubject(s.Kind, inv.Server.Name, s.Connector)
+		e := Expectation{Connector: subj, Kind: s.Kind, Thumbprint: tp, Candidates: s.CandidateThumbprints(), Selected: s.Selected}
+		out[strings.ToLower(subj)] = e
+		if s.Kind == exchange.KindReceive {
+			out[strings.ToLower(s.Connector)] = e
+		}
+	}
+	return out, nil
+}
+
+// lookup finds the expectation for a log's connector-id.
+func (e ExpectedSent) lookup(connector string) (Expectation, bool) {
+	if e == nil {
+		return Expectation{}, false
+	}
+	x, ok := e[strings.ToLower(strings.TrimSpace(connector))]
+	return x, ok
+}

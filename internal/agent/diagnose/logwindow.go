@@ -1,0 +1,345 @@
+package diagnose
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mxprobe/mxprobe/internal/agent/protolog"
+)
+
+// Kinds of LogGroup.
+const (
+	LogKindTLSFailed        = "tls-failed"           // TLS negotiation failed / TLS reply stopped the session
+	LogKindCertNotFound     = "cert-not-found"       // 454 4.7.5
+	LogKindStartTLSRequired = "starttls-required"    // 451 5.7.3
+	LogKindNoStartTLS       = "starttls-not-offered" // EHLO reply without STARTTLS
+)
+
+// Defaults for LogWindow bounds.
+const (
+	DefaultLogWindowGroups = 10_000
+	maxGroupSamples        = 5
+)
+
+// ErrBadLogWindow: a persisted window cannot be read.
+var ErrBadLogWindow = errors.New("diagnose: bad protocol log window state")
+
+// LogGroup is one kind of protocol-log trouble on one path (direction,
+// connector, remote host), with how often and when it was seen.
+type LogGroup struct {
+	Kind        string    `json:"kind"`
+	Direction   string    `json:"direction"`
+	Connector   string    `json:"connector"`
+	RemoteHost  string    `json:"remoteHost"`
+	Status      string    `json:"status,omitempty"`     // SSPI status or "454 4.7.5"
+	Thumbprint  string    `json:"thumbprint,omitempty"` // certificate this server sent
+	CertSubject string    `json:"certSubject,omitempty"`
+	RemoteNames []string  `json:"remoteNames,omitempty"`
+	Detail      string    `json:"detail,omitempty"` // reply text or EHLO capabilities
+	Count       int       `json:"count"`
+	FirstSeen   time.Time `json:"firstSeen,omitzero"`
+	LastSeen    time.Time `json:"lastSeen,omitzero"`
+	Sessions    []string  `json:"sessions,omitempty"`
+}
+
+// SentUsage counts the sessions in which this server presented one
+// certificate on one connector.
+type SentUsage struct {
+	Direction  string    `json:"direction"`
+	Connector  string    `json:"connector"`
+	Thumbprint string    `json:"thumbprint"`
+	Subject    string    `json:"subject,omitempty"`
+	Count      int       `json:"count"`
+	Failed     int       `json:"failed"`
+	Succeeded  int       `json:"succeeded"`
+	FirstSeen  time.Time `json:"firstSeen,omitzero"`
+	LastSeen   time.Time `json:"lastSeen,omitzero"`
+	Session    string    `json:"session,omitempty"` // one example
+}
+
+// LogWindow keeps a bounded, recent view of protocol-log sessions that
+// matter for diagnosis, so findings persist across agent rounds until
+// sessions on the same path succeed again. It is fed sessions in log order
+// (Add) and turned into findings by ProtocolLog. Not safe for concurrent use.
+//
+// A successful TLS session clears the failures of the same direction,
+// connector and remote (host, or the remote's domain without its first label
+// so that Exchange Online's rotating front ends count as one remote); on the
+// send side it also clears NoCredentials/UnknownCredentials failures of the
+// connector, which depend on the local certificate only.
+type LogWindow struct {
+	// MaxGroups bounds the groups and certificate usages kept (each);
+	// the least recently seen are dropped first. 0: DefaultLogWindowGroups.
+	MaxGroups int
+	// MaxAge drops groups not seen for this long (relative to the newest
+	// log time seen); 0 keeps them until a success clears them.
+	MaxAge time.Duration
+
+	groups map[string]*LogGroup
+	sent   map[string]*SentUsage
+	newest time.Time
+	seen   int64
+}
+
+// NewLogWindow returns an empty window.
+func NewLogWindow(maxGroups int, maxAge time.Duration) *LogWindow {
+	return &LogWindow{MaxGroups: maxGroups, MaxAge: maxAge, groups: map[string]*LogGroup{}, sent: map[string]*SentUsage{}}
+}
+
+func (w *LogWindow) init() {
+	if w.groups == nil {
+		w.groups = map[string]*LogGroup{}
+	}
+	if w.sent == nil {
+		w.sent = map[string]*SentUsage{}
+	}
+}
+
+// Sessions is how many sessions were added in total.
+func (w *LogWindow) Sessions() int64 { return w.seen }
+
+// Len is the number of groups held.
+func (w *LogWindow) Len() int { return len(w.groups) }
+
+// remoteScope is what a success clears: the remote's domain without the
+// first label when the banner/EHLO name is known, else the remote host.
+func remoteScope(remoteName, remoteHost string) string {
+	n := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(remoteName), "."))
+	if i := strings.IndexByte(n, '.'); i > 0 && strings.Count(n, ".") >= 2 {
+		return n[i+1:]
+	}
+	if n != "" {
+		return n
+	}
+	return remoteHost
+}
+
+func localCredentialStatus(status string) bool {
+	return strings.EqualFold(status, "NoCredentials") || strings.EqualFold(status, "UnknownCredentials")
+}
+
+// Add records one session.
+func (w *LogWindow) Add(s protolog.Session) {
+	w.init()
+	w.seen++
+	at := s.End
+	if at.IsZero() {
+		at = s.Start
+	}
+	if at.After(w.newest) {
+		w.newest = at
+	}
+	dir := s.Direction.String()
+	remote := s.RemoteHost()
+	if c := s.SentCertificate(); c != nil && c.Thumbprint != "" {
+		tp := strings.ToUpper(c.Thumbprint)
+		k := dir + "\x00" + s.Connector + "\x00" + tp
+		u := w.sent[k]
+		if u == nil {
+			u = &SentUsage{Direction: dir, Connector: s.Connector, Thumbprint: tp, Subject: c.Subject, FirstSeen: s.Start, Session: s.ID}
+			w.sent[k] = u
+		}
+		u.Count++
+		if s.TLS.Failed {
+			u.Failed++
+		} else if s.TLS.Succeeded {
+			u.Succeeded++
+		}
+		u.LastSeen = later(u.LastSeen, at)
+	}
+	if s.TLS.Succeeded {
+		scope := remoteScope(s.RemoteName, remote)
+		for k, g := range w.groups {
+			if g.Direction != dir || g.Connector != s.Connector || g.LastSeen.After(at) {
+				continue
+			}
+			if remoteScope(firstOr(g.RemoteNames), g.RemoteHost) == scope || g.RemoteHost == remote ||
+				(dir == protolog.DirectionSend.String() && g.Kind == LogKindTLSFailed && localCredentialStatus(g.Status)) {
+				delete(w.groups, k)
+			}
+		}
+		w.prune()
+		return
+	}
+	add := func(kind, status, detail string) {
+		g := LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail}
+		if c := s.SentCertificate(); c != nil {
+			g.Thumbprint, g.CertSubject = strings.ToUpper(c.Thumbprint), c.Subject
+		}
+		k := strings.Join([]string{g.Kind, g.Direction, g.Connector, g.RemoteHost, g.Status, g.Thumbprint}, "\x00")
+		have := w.groups[k]
+		if have == nil {
+			have = &g
+			have.FirstSeen = s.Start
+			w.groups[k] = have
+		}
+		have.Count++
+		if !s.Start.IsZero() && (have.FirstSeen.IsZero() || s.Start.Before(have.FirstSeen)) {
+			have.FirstSeen = s.Start
+		}
+		have.LastSeen = later(have.LastSeen, at)
+		if s.RemoteName != "" && !slices.Contains(have.RemoteNames, s.RemoteName) && len(have.RemoteNames) < maxGroupSamples {
+			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
+		}
+		if len(have.Sessions) < maxGroupSamples {
+			have.Sessions = append(have.Sessions, s.ID)
+		}
+	}
+	if status, failed := s.FailureStatus(); failed {
+		switch status {
+		case "454 4.7.5":
+			add(LogKindCertNotFound, status, replyText(s, 454, "4.7.5"))
+		case "451 5.7.3":
+			add(LogKindStartTLSRequired, status, replyText(s, 451, "5.7.3"))
+		default:
+			add(LogKindTLSFailed, status, s.TLS.Detail)
+			if s.HasReply(451, "5.7.3") {
+				add(LogKindStartTLSRequired, "451 5.7.3", replyText(s, 451, "5.7.3"))
+			}
+		}
+	}
+	if s.EHLOSeen && !s.StartTLSOffered && !s.StartTLSIssued && !s.TLS.Failed {
+		add(LogKindNoStartTLS, "", clip(strings.Join(s.Capabilities, ","), 300))
+	}
+	w.prune()
+}
+
+func replyText(s protolog.Session, code int, enhanced string) string {
+	for _, r := range s.Replies {
+		if r.Code == code && (enhanced == "" || r.Enhanced == enhanced) {
+			return clip(r.Text, 300)
+		}
+	}
+	return ""
+}
+
+func firstOr(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	return ss[0]
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// prune enforces MaxAge and MaxGroups.
+func (w *LogWindow) prune() {
+	if w.MaxAge > 0 && !w.newest.IsZero() {
+		cut := w.newest.Add(-w.MaxAge)
+		for k, g := range w.groups {
+			if g.LastSeen.Before(cut) {
+				delete(w.groups, k)
+			}
+		}
+		for k, u := range w.sent {
+			if u.LastSeen.Before(cut) {
+				delete(w.sent, k)
+			}
+		}
+	}
+	limit := w.MaxGroups
+	if limit <= 0 {
+		limit = DefaultLogWindowGroups
+	}
+	evictOldest(w.groups, limit, func(g *LogGroup) time.Time { return g.LastSeen })
+	evictOldest(w.sent, limit, func(u *SentUsage) time.Time { return u.LastSeen })
+}
+
+// evictOldest drops the least recently seen quarter over the limit at once,
+// so a flood of distinct keys costs O(n log n) per quarter, not per key.
+func evictOldest[T any](m map[string]T, limit int, seen func(T) time.Time) {
+	if len(m) <= limit {
+		return
+	}
+	type kv struct {
+		k string
+		t time.Time
+	}
+	all := make([]kv, 0, len(m))
+	for k, v := range m {
+		all = append(all, kv{k, seen(v)})
+	}
+	slices.SortFunc(all, func(a, b kv) int { return cmp.Or(a.t.Compare(b.t), cmp.Compare(a.k, b.k)) })
+	drop := len(m) - limit + limit/4
+	for _, e := range all[:min(drop, len(all))] {
+		delete(m, e.k)
+	}
+}
+
+// Groups returns the groups held, sorted by kind, direction, connector,
+// status, thumbprint, remote host.
+func (w *LogWindow) Groups() []LogGroup {
+	out := make([]LogGroup, 0, len(w.groups))
+	for _, g := range w.groups {
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b LogGroup) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Connector, b.Connector),
+			cmp.Compare(a.Status, b.Status), cmp.Compare(a.Thumbprint, b.Thumbprint), cmp.Compare(a.RemoteHost, b.RemoteHost))
+	})
+	return out
+}
+
+// Sent returns the certificate usages held, sorted.
+func (w *LogWindow) Sent() []SentUsage {
+	out := make([]SentUsage, 0, len(w.sent))
+	for _, u := range w.sent {
+		out = append(out, *u)
+	}
+	slices.SortFunc(out, func(a, b SentUsage) int {
+		return cmp.Or(cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Connector, b.Connector), cmp.Compare(a.Thumbprint, b.Thumbprint))
+	})
+	return out
+}
+
+type windowState struct {
+	Version int         `json:"version"`
+	Newest  time.Time   `json:"newest,omitzero"`
+	Groups  []LogGroup  `json:"groups"`
+	Sent    []SentUsage `json:"sent"`
+}
+
+const windowStateVersion = 1
+
+// Save writes the window as JSON (for agent run's state_dir).
+func (w *LogWindow) Save(out io.Writer) error {
+	st := windowState{Version: windowStateVersion, Newest: w.newest, Groups: w.Groups(), Sent: w.Sent()}
+	if err := json.NewEncoder(out).Encode(st); err != nil {
+		return fmt.Errorf("diagnose: save log window: %w", err)
+	}
+	return nil
+}
+
+// Load replaces the window's content with a saved one; bounds still apply.
+func (w *LogWindow) Load(in io.Reader) error {
+	var st windowState
+	if err := json.NewDecoder(io.LimitReader(in, 256<<20)).Decode(&st); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadLogWindow, err)
+	}
+	if st.Version != windowStateVersion {
+		return fmt.Errorf("%w: version %d", ErrBadLogWindow, st.Version)
+	}
+	w.groups, w.sent = map[string]*LogGroup{}, map[string]*SentUsage{}
+	w.newest = st.Newest
+	for i := range st.Groups {
+		g := st.Groups[i]
+		w.groups[strings.Join([]string{g.Kind, g.Direction, g.Connector, g.RemoteHost, g.Status, g.Thumbprint}, "\x00")] = &g
+	}
+	for i := range st.Sent {
+		u := st.Sent[i]
+		w.sent[u.Direction+"\x00"+u.Connector+"\x00"+u.Thumbprint] = &u
+	}
+	w.prune()
+	return nil
+}
