@@ -121,6 +121,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	var runners []*runner.Runner
+	defer func() {
+		for _, r := range runners {
+			_ = r.Close()
+		}
+	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)
@@ -137,7 +143,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "  edge02's certificate store %s holds the seed case: keyless duplicate %s\n", seed.Dir, seed.KeylessDuplicate.Thumbprint)
 
-	var runners []*runner.Runner
 	for _, a := range agents {
 		r, err := newAgent(a, servers, seed.Dir, n.GRPCAddr(), dir, ca, o)
 		if err != nil {

@@ -117,6 +117,7 @@ func TestKillLeaderMidIngestAndRestartAll(t *testing.T) {
 			t.Fatal(err)
 		}
 		runners = append(runners, r)
+		t.Cleanup(func() { r.Close() })
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = r.Run(ctx) }()
 	}

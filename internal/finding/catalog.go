@@ -56,6 +56,7 @@ const (
 	AgentSilent                  Code = "AGENT_SILENT"
 	InternalTransportCertMissing Code = "INTERNAL_TRANSPORT_CERT_MISSING"
 	InternalTransportCertKeyless Code = "INTERNAL_TRANSPORT_CERT_KEYLESS"
+	AgentSpoolLoss               Code = "AGENT_SPOOL_LOSS"
 )
 
 var entries = []Entry{
@@ -164,6 +165,9 @@ var entries = []Entry{
 	{InternalTransportCertKeyless, mxv1.Severity_SEVERITY_ERROR, "Internal transport certificate has no usable key",
 		"The certificate InternalTransportCertificateThumbprint names has no private key, or transport (NETWORK SERVICE) cannot use it (events 12013, 12024).",
 		"Replace it: New-ExchangeCertificate -Services SMTP on the server (or re-import the certificate with its key), then Restart-Service MSExchangeTransport.", ""},
+	{AgentSpoolLoss, mxv1.Severity_SEVERITY_WARNING, "Agent lost spooled results",
+		"While no controller was reachable the agent's spool filled up and dropped its oldest batches, or it skipped corrupt spool records after a crash.",
+		"Restore connectivity to the controllers; raise spool_max_bytes if outages last longer than the spool holds.", ""},
 	{AgentSilent, mxv1.Severity_SEVERITY_WARNING, "Agent stopped reporting",
 		"No results from the agent for longer than its interval allows.",
 		"Check the agent service on the server and its network path to the controller.", ""},

@@ -25,7 +25,8 @@ import (
 // Everything else must be produced by some scenario below, on Linux, from
 // real files or lab servers.
 var notProducedByAgent = map[finding.Code]string{
-	finding.AgentSilent: "raised by the controller when an agent stops reporting",
+	finding.AgentSilent:    "raised by the controller when an agent stops reporting",
+	finding.AgentSpoolLoss: "raised by the runner from spool statistics; tested in internal/agent/runner",
 }
 
 // windowsOnly lists codes that only a Windows agent can produce. None: the

@@ -161,18 +161,20 @@ func runCmd(stderr io.Writer) *cobra.Command {
 				Hello: &mxv1.Hello{
 					AgentId: c.AgentID, Site: c.Site, Hostname: c.Hostname, Roles: roles, Version: version.String(),
 				},
-				Controllers: c.Controllers,
-				StateDir:    c.StateDir,
-				Checks:      cs,
-				ProbeCheck:  b.Probe,
-				Interval:    c.Interval,
-				Jitter:      c.Interval / 10,
-				Logger:      log,
+				Controllers:   c.Controllers,
+				StateDir:      c.StateDir,
+				SpoolMaxBytes: int64(c.SpoolMaxBytes),
+				Checks:        cs,
+				ProbeCheck:    b.Probe,
+				Interval:      c.Interval,
+				Jitter:        c.Interval / 10,
+				Logger:        log,
 			})
 			if err != nil {
 				return err
 			}
 			log.Info("agent starting", "agent", c.AgentID, "site", c.Site, "checks", len(cs), "controllers", strings.Join(c.Controllers, ","))
+			defer r.Close()
 			return r.Run(cmd.Context())
 		},
 	}

@@ -2,7 +2,7 @@ package runner
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -14,6 +14,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
+	"github.com/mxprobe/mxprobe/internal/agent/spool"
 	"github.com/mxprobe/mxprobe/internal/agent/stream"
 )
 
@@ -32,14 +33,17 @@ type Config struct {
 	Logger           *slog.Logger
 	// OnRound, if set, sees every round's batch (tests, demo output).
 	OnRound func(*mxv1.ResultBatch)
+	// SpoolMaxBytes bounds the durable outbox (0: the spool's default).
+	SpoolMaxBytes int64
 }
 
 // Runner is a running agent.
 type Runner struct {
 	cfg    Config
-	outbox *stream.MemOutbox
+	outbox *spool.Spool
 	client *stream.Client
-	seq    seqFile
+	// reported are the spool's loss counters already reported as findings.
+	reportedDropped, reportedCorrupt uint64
 
 	mu   sync.Mutex
 	plan *mxv1.CheckPlan
@@ -54,21 +58,25 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Minute
 	}
-	r := &Runner{cfg: cfg, seq: seqFile{path: filepath.Join(cfg.StateDir, "seq")}, kick: make(chan struct{}, 1)}
-	last, err := r.seq.load()
+	r := &Runner{cfg: cfg, kick: make(chan struct{}, 1)}
+	sp, err := spool.Open(filepath.Join(cfg.StateDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes, Logger: cfg.Logger})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("runner: open spool: %w", err)
 	}
-	r.outbox = stream.NewMemOutbox(1024, last)
+	r.outbox = sp
 	r.client, err = stream.NewClient(stream.Config{
 		Controllers: cfg.Controllers, Hello: cfg.Hello, Outbox: r.outbox,
 		DialOptions: cfg.DialOptions, Logger: cfg.Logger, OnWelcome: r.onWelcome,
 	})
 	if err != nil {
+		sp.Close()
 		return nil, err
 	}
 	return r, nil
 }
+
+// Close releases the spool. Run must have returned.
+func (r *Runner) Close() error { return r.outbox.Close() }
 
 // Acked is the highest batch sequence the controller committed.
 func (r *Runner) Acked() uint64 { return r.client.Acked() }
@@ -148,16 +156,13 @@ func (r *Runner) round(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	b := &mxv1.ResultBatch{Seq: r.outbox.LastSeq() + 1, SentAt: timestamppb.Now(), Results: results}
-	if err := r.seq.store(b.Seq); err != nil {
-		r.cfg.Logger.Error("cannot persist batch sequence", "err", err)
+	if lr := r.spoolLoss(); lr != nil {
+		results = append(results, lr)
 	}
+	b := &mxv1.ResultBatch{Seq: r.outbox.LastSeq() + 1, SentAt: timestamppb.Now(), Results: results}
+	// The spool persists the batch (and its sequence) before it is sent.
 	if err := r.outbox.Append(b); err != nil {
-		if errors.Is(err, stream.ErrOutboxFull) {
-			r.cfg.Logger.Warn("outbox full: oldest unacknowledged batch dropped")
-		} else {
-			r.cfg.Logger.Error("outbox", "err", err)
-		}
+		r.cfg.Logger.Error("spool append failed: this round's results are lost", "seq", b.Seq, "err", err)
 	}
 	if r.cfg.OnRound != nil {
 		r.cfg.OnRound(b)

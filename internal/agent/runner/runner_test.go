@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,6 +70,7 @@ func TestBatchesMadeWhileControllerDownAreDelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	r.client = mustClient(t, r, 20*time.Millisecond, 200*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -160,4 +162,41 @@ func (s *redirectingServer) Connect(st mxv1.AgentService_ConnectServer) error {
 		return err
 	}
 	return st.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_NotLeader{NotLeader: &mxv1.NotLeader{LeaderId: "c1", LeaderAddress: s.leader}}})
+}
+
+// A spool too small for the outage drops the oldest batches and says so in
+// the next batch as AGENT_SPOOL_LOSS.
+func TestSpoolOverflowIsReported(t *testing.T) {
+	r, err := New(Config{Hello: &mxv1.Hello{AgentId: "edge05", Hostname: "edge05.contoso.test"}, Controllers: []string{"127.0.0.1:1"},
+		StateDir: t.TempDir(), Checks: []checks.Check{&bulkyCheck{}}, Logger: quiet, SpoolMaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 40 {
+		r.round(context.Background())
+	}
+	if r.outbox.Stats().Dropped == 0 {
+		t.Fatal("a 64 KiB spool held 40 rounds of 8 KiB: nothing dropped?")
+	}
+	pending := r.outbox.Pending(0)
+	last := pending[len(pending)-1]
+	found := false
+	for _, res := range last.GetResults() {
+		for _, f := range res.GetFindings() {
+			found = found || f.GetCode() == "AGENT_SPOOL_LOSS" && f.GetEvidence()["dropped_batches"] != "0"
+		}
+	}
+	if !found {
+		t.Fatal("no AGENT_SPOOL_LOSS in the batches after the drop")
+	}
+}
+
+// bulkyCheck returns a finding with an 8 KiB evidence value.
+type bulkyCheck struct{}
+
+func (bulkyCheck) Name() string   { return "bulky" }
+func (bulkyCheck) Target() string { return "local" }
+func (bulkyCheck) Run(context.Context) ([]*mxv1.Finding, error) {
+	return []*mxv1.Finding{{Code: "CERT_EXPIRING", Subject: "x", Evidence: map[string]string{"pad": strings.Repeat("x", 8<<10)}}}, nil
 }

@@ -202,11 +202,15 @@ func (c *Client) session(ctx context.Context, addr string) (leader string, progr
 
 	sent := c.Acked()
 	for {
-		for _, b := range c.cfg.Outbox.Pending(sent) {
+		err := c.each(sent, func(b *mxv1.ResultBatch) error {
 			if err := st.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: b}}); err != nil {
-				return "", true, fmt.Errorf("stream: send batch %d: %w", b.GetSeq(), err)
+				return fmt.Errorf("stream: send batch %d: %w", b.GetSeq(), err)
 			}
 			sent = b.GetSeq()
+			return nil
+		})
+		if err != nil {
+			return "", true, err
 		}
 		select {
 		case <-ctx.Done():
@@ -226,4 +230,22 @@ func (c *Client) session(ctx context.Context, addr string) (leader string, progr
 			return "", true, err
 		}
 	}
+}
+
+// eachOutbox is implemented by outboxes that can stream a large backlog
+// without loading it all (the durable spool).
+type eachOutbox interface {
+	Each(after uint64, fn func(*mxv1.ResultBatch) error) error
+}
+
+func (c *Client) each(after uint64, fn func(*mxv1.ResultBatch) error) error {
+	if e, ok := c.cfg.Outbox.(eachOutbox); ok {
+		return e.Each(after, fn)
+	}
+	for _, b := range c.cfg.Outbox.Pending(after) {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -138,7 +138,14 @@ func (n *Node) Run(ctx context.Context) error {
 
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(8 << 20),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// Thousands of mostly idle agent streams: release the per-connection
+		// write buffer between writes and keep read buffers small.
+		grpc.SharedWriteBuffer(true),
+		grpc.ReadBufferSize(8 << 10),
+		grpc.WriteBufferSize(8 << 10),
+		// No server-initiated pings (they cost a goroutine per connection):
+		// agents ping every 30s and the OS's TCP keepalive (15s, Go's
+		// default on accepted connections) reaps dead peers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if n.cfg.TLS != nil {

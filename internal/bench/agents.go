@@ -1,0 +1,210 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// sim is one simulated agent stream.
+type sim struct {
+	id     string
+	stream mxv1.AgentService_ConnectClient
+	seq    uint64
+}
+
+// Fleet is a set of simulated agents connected to one controller.
+type Fleet struct {
+	conns []*grpc.ClientConn
+	sims  []*sim
+}
+
+// Connect opens n agent streams (Hello + Welcome) spread over conns
+// connections to addr.
+func Connect(ctx context.Context, addr string, n, conns int, prefix string) (*Fleet, error) {
+	f := &Fleet{}
+	for range conns {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.conns = append(f.conns, c)
+	}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	f.sims = make([]*sim, n)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := hello(ctx, f.conns[i%len(f.conns)], fmt.Sprintf("%s-%05d", prefix, i))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			f.sims[i] = s
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		f.Close()
+		return nil, firstErr
+	}
+	return f, nil
+}
+
+func hello(ctx context.Context, conn *grpc.ClientConn, id string) (*sim, error) {
+	st, err := mxv1.NewAgentServiceClient(conn).Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Hello{Hello: &mxv1.Hello{AgentId: id, Site: "bench", Hostname: id + ".bench.test"}}}); err != nil {
+		return nil, err
+	}
+	m, err := st.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if m.GetWelcome() == nil {
+		return nil, fmt.Errorf("bench: %s: no Welcome: %v", id, m)
+	}
+	return &sim{id: id, stream: st, seq: m.GetWelcome().GetLastCommittedSeq()}, nil
+}
+
+// Close ends every stream and connection.
+func (f *Fleet) Close() {
+	for _, s := range f.sims {
+		if s != nil {
+			_ = s.stream.CloseSend()
+		}
+	}
+	for _, c := range f.conns {
+		_ = c.Close()
+	}
+}
+
+func batch(seq uint64, results int) *mxv1.ResultBatch {
+	b := &mxv1.ResultBatch{Seq: seq}
+	for i := range results {
+		b.Results = append(b.Results, &mxv1.CheckResult{
+			Check: "smtp_probe", Target: fmt.Sprintf("smtp://mx%02d.contoso.test:25", i), Status: mxv1.CheckStatus_CHECK_STATUS_OK,
+			Findings: []*mxv1.Finding{{Code: "CERT_EXPIRING", Severity: mxv1.Severity_SEVERITY_WARNING, Subject: "B79D1A3C6A2F0E4B8C9D0E1F2A3B4C5D6E7F8091",
+				Evidence: map[string]string{"not_after": "2026-12-20T00:00:00Z", "endpoint": "mx.contoso.test:25"}}},
+		})
+	}
+	return b
+}
+
+// send sends one batch and waits for its ack; returns the ack latency.
+func (s *sim) send(results int) (time.Duration, error) {
+	s.seq++
+	start := time.Now()
+	if err := s.stream.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: batch(s.seq, results)}}); err != nil {
+		return 0, err
+	}
+	m, err := s.stream.Recv()
+	if err != nil {
+		return 0, err
+	}
+	if m.GetAck().GetSeq() != s.seq {
+		return 0, fmt.Errorf("bench: %s: answer %v, want ack %d", s.id, m, s.seq)
+	}
+	return time.Since(start), nil
+}
+
+// Throughput has every agent send batches back to back for d; it returns
+// results committed (acked) per second.
+func (f *Fleet) Throughput(ctx context.Context, d time.Duration, results int) (float64, error) {
+	var acked atomic.Int64
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	errc := make(chan error, len(f.sims))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, s := range f.sims {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if _, err := s.send(results); err != nil {
+					errc <- err
+					return
+				}
+				acked.Add(int64(results))
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	select {
+	case err := <-errc:
+		return 0, err
+	default:
+	}
+	return float64(acked.Load()) / el.Seconds(), nil
+}
+
+// Latency sends a steady rate (results per second in total) spread over
+// the agents for d and returns ack latency percentiles.
+func (f *Fleet) Latency(ctx context.Context, d time.Duration, rate, results int) (p50, p99, max time.Duration, achieved float64, err error) {
+	batchesPerSec := float64(rate) / float64(results)
+	perAgent := time.Duration(float64(len(f.sims)) / batchesPerSec * float64(time.Second))
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	var lats []time.Duration
+	var wg sync.WaitGroup
+	errc := make(chan error, len(f.sims))
+	start := time.Now()
+	for i, s := range f.sims {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Spread agents evenly over the period.
+			next := start.Add(perAgent * time.Duration(i) / time.Duration(len(f.sims)))
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Until(next)):
+				}
+				l, err := s.send(results)
+				if err != nil {
+					errc <- err
+					return
+				}
+				mu.Lock()
+				lats = append(lats, l)
+				mu.Unlock()
+				next = next.Add(perAgent)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return 0, 0, 0, 0, err
+	default:
+	}
+	if len(lats) == 0 {
+		return 0, 0, 0, 0, errors.New("bench: no acks")
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
+	return pct(0.50), pct(0.99), lats[len(lats)-1], float64(len(lats)*results) / time.Since(start).Seconds(), nil
+}
