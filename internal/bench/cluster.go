@@ -51,7 +51,7 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer) (*Clu
 		c.GRPC, c.HTTP, raft = append(c.GRPC, g), append(c.HTTP, h), append(raft, r)
 	}
 	for i := range n {
-		args := []string{"run", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
+		args := []string{"run", "--insecure", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
 			"--bootstrap-expect", fmt.Sprint(n), "--grpc-listen", c.GRPC[i], "--http-listen", c.HTTP[i], "--raft-listen", raft[i],
 			"--plan-interval", "1h", "--log-level", "warn"}
 		for _, g := range c.GRPC {

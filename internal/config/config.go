@@ -52,6 +52,8 @@ func AddFlags(fs *pflag.FlagSet, keys []Key) {
 			fs.Int(name, d, k.Help)
 		case time.Duration:
 			fs.Duration(name, d, k.Help)
+		case float64:
+			fs.Float64(name, d, k.Help)
 		case []string:
 			fs.StringArray(name, d, k.Help)
 		default:

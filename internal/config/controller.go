@@ -28,6 +28,28 @@ type Controller struct {
 		KeyFile  string `mapstructure:"key_file"`
 		CAFile   string `mapstructure:"ca_file"`
 	} `mapstructure:"tls"`
+	Insecure bool `mapstructure:"insecure"`
+	AgentCA  struct {
+		CertFile string        `mapstructure:"cert_file"`
+		KeyFile  string        `mapstructure:"key_file"`
+		CertTTL  time.Duration `mapstructure:"cert_ttl"`
+	} `mapstructure:"agent_ca"`
+	Auth struct {
+		BootstrapToken string  `mapstructure:"bootstrap_token"`
+		TokenRate      float64 `mapstructure:"token_rate"`
+		AgentBatchRate float64 `mapstructure:"agent_batch_rate"`
+		MetricsPublic  bool    `mapstructure:"metrics_public"`
+	} `mapstructure:"auth"`
+	// Correlation: issue 5 (internal/controller/correlate).
+	Correlation struct {
+		Interval              time.Duration `mapstructure:"interval"`
+		OpenAfterObservations int           `mapstructure:"open_after_observations"`
+		OpenAfter             time.Duration `mapstructure:"open_after"`
+		ResolveAfterClean     int           `mapstructure:"resolve_after_clean"`
+		ReopenWindow          time.Duration `mapstructure:"reopen_window"`
+		SilentAfter           time.Duration `mapstructure:"silent_after"`
+		Retention             time.Duration `mapstructure:"retention"`
+	} `mapstructure:"correlation"`
 	Plan struct {
 		Interval     time.Duration `mapstructure:"interval"`
 		Jitter       time.Duration `mapstructure:"jitter"`
@@ -62,6 +84,21 @@ func ControllerKeys() []Key {
 		{Name: "tls.cert_file", Default: "", Help: "Cluster certificate (PEM) this node presents on raft and node-to-node gRPC; with tls.key_file and tls.ca_file it enables mutual TLS between nodes."},
 		{Name: "tls.key_file", Default: "", Help: "Private key (PEM) of tls.cert_file."},
 		{Name: "tls.ca_file", Default: "", Help: "CA bundle (PEM) that signs every node's cluster certificate; peers without such a certificate are refused."},
+		{Name: "insecure", Default: false, Help: "Run without TLS and without authentication (labs only). Without it the controller refuses to start unless tls.* and agent_ca.* are set."},
+		{Name: "agent_ca.cert_file", Default: "", Help: "Agent CA certificate (PEM): signs agents' client certificates at enrollment and verifies them on every stream. Same files on every node."},
+		{Name: "agent_ca.key_file", Default: "", Help: "Agent CA private key (PEM). Keep it only on controller nodes."},
+		{Name: "agent_ca.cert_ttl", Default: 24 * time.Hour, Help: "Lifetime of agent certificates; agents renew at two thirds of it."},
+		{Name: "auth.bootstrap_token", Default: "", NoFlag: true, Help: "An admin API credential (any long random string) for creating the first tokens; file or MXPROBE_AUTH_BOOTSTRAP_TOKEN only, never a flag. Never logged."},
+		{Name: "auth.token_rate", Default: 50.0, Help: "API calls per second allowed per token (burst twice that); 0 or less: no limit."},
+		{Name: "auth.agent_batch_rate", Default: 5.0, Help: "Result batches per second allowed per agent (burst four times that); 0 or less: no limit."},
+		{Name: "auth.metrics_public", Default: true, Help: "Serve /metrics without a token (Prometheus scraping); false requires a read-scope token."},
+		{Name: "correlation.interval", Default: 250 * time.Millisecond, Help: "The leader runs a correlation round at most this often, when new entries were committed (and at least every 5s)."},
+		{Name: "correlation.open_after_observations", Default: 2, Help: "Flapping damping: an incident opens once its findings were seen in this many newly committed results..."},
+		{Name: "correlation.open_after", Default: 5 * time.Minute, Help: "... or once they have persisted this long."},
+		{Name: "correlation.resolve_after_clean", Default: 2, Help: "An open incident resolves after this many consecutive clean observations of the checks behind it."},
+		{Name: "correlation.reopen_window", Default: 24 * time.Hour, Help: "A resolved incident whose findings return within this window reopens as the same incident (new sequence), not a new one."},
+		{Name: "correlation.silent_after", Default: time.Duration(0), Help: "An agent not heard from for this long is silent (AGENT_SILENT for its site, its evidence marked stale). 0: three times plan.interval plus plan.jitter."},
+		{Name: "correlation.retention", Default: 7 * 24 * time.Hour, Help: "Resolved incidents are dropped this long after resolution."},
 		{Name: "plan.interval", Default: 60 * time.Second, Help: "How often agents run their checks."},
 		{Name: "plan.jitter", Default: 10 * time.Second, Help: "Random delay up to this added to each agent round."},
 		{Name: "plan.probe_timeout", Default: 15 * time.Second, Help: "Deadline for one live SMTP probe."},

@@ -113,7 +113,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	n, err := node.Start(ctx, node.Config{
-		NodeID: "demo-1", DataDir: filepath.Join(dir, "controller"), Bootstrap: true,
+		NodeID: "demo-1", DataDir: filepath.Join(dir, "controller"), Bootstrap: true, Insecure: true,
 		GRPCListen: o.GRPCListen, HTTPListen: o.HTTPListen, RaftListen: o.RaftListen,
 		Plan:   ingest.Plan{Interval: o.Interval, Jitter: o.Interval / 10, ProbeTimeout: 10 * time.Second},
 		Logger: o.Logger,

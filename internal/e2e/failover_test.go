@@ -36,7 +36,7 @@ func startCluster(t *testing.T, n int) *controllerSet {
 		raft = append(raft, freePort(t))
 	}
 	for i := range n {
-		args := []string{"run", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
+		args := []string{"run", "--insecure", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
 			"--bootstrap-expect", fmt.Sprint(n), "--grpc-listen", cs.grpc[i], "--http-listen", cs.http[i], "--raft-listen", raft[i],
 			"--plan-interval", "100ms", "--plan-jitter", "10ms", "--log-level", "warn"}
 		for _, g := range cs.grpc {

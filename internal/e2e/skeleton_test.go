@@ -45,7 +45,7 @@ func TestAgentToControllerAndRestart(t *testing.T) {
 	}
 
 	grpcAddr, httpAddr, raftAddr := freePort(t), freePort(t), freePort(t)
-	ctlArgs := []string{"run", "--node-id", "c1", "--data-dir", filepath.Join(dir, "data"), "--bootstrap",
+	ctlArgs := []string{"run", "--insecure", "--node-id", "c1", "--data-dir", filepath.Join(dir, "data"), "--bootstrap",
 		"--grpc-listen", grpcAddr, "--http-listen", httpAddr, "--raft-listen", raftAddr, "--plan-interval", "1s", "--plan-jitter", "100ms"}
 	ctl := start(t, "controller", ctlArgs...)
 	agent := start(t, "agent", "run", "--agent-id", "edge01", "--site", "amsterdam", "--hostname", "edge01.contoso.test",

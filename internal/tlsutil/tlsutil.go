@@ -7,6 +7,7 @@ package tlsutil
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,8 @@ type Mutual struct {
 	// (for ports shared with clients that authenticate otherwise).
 	ServerOptionalClient *tls.Config
 	Pool                 *x509.CertPool
+	// CACerts are the certificates in Pool.
+	CACerts []*x509.Certificate
 }
 
 // LoadMutual reads a certificate, its key and the CA bundle. All empty means
@@ -42,18 +45,38 @@ func LoadMutual(certFile, keyFile, caFile string) (*Mutual, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsutil: read CA: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
+	var cas []*x509.Certificate
+	for rest := caPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("tlsutil: %s: %w", caFile, err)
+		}
+		cas = append(cas, c)
+	}
+	if len(cas) == 0 {
 		return nil, fmt.Errorf("tlsutil: %s holds no PEM certificate", caFile)
 	}
-	return NewMutual(cert, pool), nil
+	return NewMutual(cert, cas...), nil
 }
 
-// NewMutual builds the configurations from a loaded certificate and CA pool.
-func NewMutual(cert tls.Certificate, pool *x509.CertPool) *Mutual {
+// NewMutual builds the configurations from a loaded certificate and the CA
+// certificates that sign every node's certificate.
+func NewMutual(cert tls.Certificate, cas ...*x509.Certificate) *Mutual {
+	pool := x509.NewCertPool()
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
 	verify := func(cs tls.ConnectionState) error { return VerifyChain(cs.PeerCertificates, pool) }
 	return &Mutual{
-		Pool: pool,
+		Pool: pool, CACerts: cas,
 		Server: &tls.Config{
 			MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,

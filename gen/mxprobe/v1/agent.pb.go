@@ -641,7 +641,7 @@ var File_mxprobe_v1_agent_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16mxprobe/v1/agent.proto\x12\n" +
-	"mxprobe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18mxprobe/v1/finding.proto\"s\n" +
+	"mxprobe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/security.proto\"s\n" +
 	"\x0eConnectRequest\x12)\n" +
 	"\x05hello\x18\x01 \x01(\v2\x11.mxprobe.v1.HelloH\x00R\x05hello\x12/\n" +
 	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchH\x00R\x05batchB\x05\n" +
@@ -684,9 +684,11 @@ const file_mxprobe_v1_agent_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_EDGE\x10\x01\x12\x10\n" +
 	"\fROLE_MAILBOX\x10\x02\x12\f\n" +
-	"\bROLE_MTA\x10\x032V\n" +
+	"\bROLE_MTA\x10\x032\xd5\x01\n" +
 	"\fAgentService\x12F\n" +
-	"\aConnect\x12\x1a.mxprobe.v1.ConnectRequest\x1a\x1b.mxprobe.v1.ConnectResponse(\x010\x01B5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\aConnect\x12\x1a.mxprobe.v1.ConnectRequest\x1a\x1b.mxprobe.v1.ConnectResponse(\x010\x01\x12?\n" +
+	"\x06Enroll\x12\x19.mxprobe.v1.EnrollRequest\x1a\x1a.mxprobe.v1.EnrollResponse\x12<\n" +
+	"\x05Renew\x12\x18.mxprobe.v1.RenewRequest\x1a\x19.mxprobe.v1.RenewResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_agent_proto_rawDescOnce sync.Once
@@ -716,6 +718,10 @@ var file_mxprobe_v1_agent_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 	(*CheckResult)(nil),           // 11: mxprobe.v1.CheckResult
 	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
+	(*EnrollRequest)(nil),         // 13: mxprobe.v1.EnrollRequest
+	(*RenewRequest)(nil),          // 14: mxprobe.v1.RenewRequest
+	(*EnrollResponse)(nil),        // 15: mxprobe.v1.EnrollResponse
+	(*RenewResponse)(nil),         // 16: mxprobe.v1.RenewResponse
 }
 var file_mxprobe_v1_agent_proto_depIdxs = []int32{
 	3,  // 0: mxprobe.v1.ConnectRequest.hello:type_name -> mxprobe.v1.Hello
@@ -732,9 +738,13 @@ var file_mxprobe_v1_agent_proto_depIdxs = []int32{
 	12, // 11: mxprobe.v1.CheckPlan.jitter:type_name -> google.protobuf.Duration
 	12, // 12: mxprobe.v1.CheckPlan.probe_timeout:type_name -> google.protobuf.Duration
 	1,  // 13: mxprobe.v1.AgentService.Connect:input_type -> mxprobe.v1.ConnectRequest
-	2,  // 14: mxprobe.v1.AgentService.Connect:output_type -> mxprobe.v1.ConnectResponse
-	14, // [14:15] is the sub-list for method output_type
-	13, // [13:14] is the sub-list for method input_type
+	13, // 14: mxprobe.v1.AgentService.Enroll:input_type -> mxprobe.v1.EnrollRequest
+	14, // 15: mxprobe.v1.AgentService.Renew:input_type -> mxprobe.v1.RenewRequest
+	2,  // 16: mxprobe.v1.AgentService.Connect:output_type -> mxprobe.v1.ConnectResponse
+	15, // 17: mxprobe.v1.AgentService.Enroll:output_type -> mxprobe.v1.EnrollResponse
+	16, // 18: mxprobe.v1.AgentService.Renew:output_type -> mxprobe.v1.RenewResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -746,6 +756,7 @@ func file_mxprobe_v1_agent_proto_init() {
 		return
 	}
 	file_mxprobe_v1_finding_proto_init()
+	file_mxprobe_v1_security_proto_init()
 	file_mxprobe_v1_agent_proto_msgTypes[0].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
 		(*ConnectRequest_Batch)(nil),

@@ -22,6 +22,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type IncidentActionKind int32
+
+const (
+	IncidentActionKind_INCIDENT_ACTION_KIND_UNSPECIFIED IncidentActionKind = 0
+	IncidentActionKind_INCIDENT_ACTION_KIND_ACKNOWLEDGE IncidentActionKind = 1
+	IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE     IncidentActionKind = 2
+)
+
+// Enum value maps for IncidentActionKind.
+var (
+	IncidentActionKind_name = map[int32]string{
+		0: "INCIDENT_ACTION_KIND_UNSPECIFIED",
+		1: "INCIDENT_ACTION_KIND_ACKNOWLEDGE",
+		2: "INCIDENT_ACTION_KIND_RESOLVE",
+	}
+	IncidentActionKind_value = map[string]int32{
+		"INCIDENT_ACTION_KIND_UNSPECIFIED": 0,
+		"INCIDENT_ACTION_KIND_ACKNOWLEDGE": 1,
+		"INCIDENT_ACTION_KIND_RESOLVE":     2,
+	}
+)
+
+func (x IncidentActionKind) Enum() *IncidentActionKind {
+	p := new(IncidentActionKind)
+	*p = x
+	return p
+}
+
+func (x IncidentActionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IncidentActionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mxprobe_v1_command_proto_enumTypes[0].Descriptor()
+}
+
+func (IncidentActionKind) Type() protoreflect.EnumType {
+	return &file_mxprobe_v1_command_proto_enumTypes[0]
+}
+
+func (x IncidentActionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IncidentActionKind.Descriptor instead.
+func (IncidentActionKind) EnumDescriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{0}
+}
+
 // Command is one raft log entry of the controller's replicated state machine.
 // New kinds are appended to the oneof and never renumbered; a node that reads
 // a kind it does not know stops rather than diverge.
@@ -34,6 +83,12 @@ type Command struct {
 	//	*Command_RegisterAgent
 	//	*Command_IngestBatches
 	//	*Command_RegisterNode
+	//	*Command_CorrelateIncidents
+	//	*Command_IncidentAction
+	//	*Command_CreateToken
+	//	*Command_RevokeToken
+	//	*Command_ConsumeJoinToken
+	//	*Command_RevokeAgent
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -110,6 +165,60 @@ func (x *Command) GetRegisterNode() *RegisterNode {
 	return nil
 }
 
+func (x *Command) GetCorrelateIncidents() *CorrelateIncidents {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_CorrelateIncidents); ok {
+			return x.CorrelateIncidents
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetIncidentAction() *IncidentAction {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_IncidentAction); ok {
+			return x.IncidentAction
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCreateToken() *CreateToken {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_CreateToken); ok {
+			return x.CreateToken
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevokeToken() *RevokeToken {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RevokeToken); ok {
+			return x.RevokeToken
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetConsumeJoinToken() *ConsumeJoinToken {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_ConsumeJoinToken); ok {
+			return x.ConsumeJoinToken
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevokeAgent() *RevokeAgent {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RevokeAgent); ok {
+			return x.RevokeAgent
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -126,11 +235,259 @@ type Command_RegisterNode struct {
 	RegisterNode *RegisterNode `protobuf:"bytes,4,opt,name=register_node,json=registerNode,proto3,oneof"`
 }
 
+type Command_CorrelateIncidents struct {
+	// Incidents (issue 5) use 5..9.
+	CorrelateIncidents *CorrelateIncidents `protobuf:"bytes,5,opt,name=correlate_incidents,json=correlateIncidents,proto3,oneof"`
+}
+
+type Command_IncidentAction struct {
+	IncidentAction *IncidentAction `protobuf:"bytes,6,opt,name=incident_action,json=incidentAction,proto3,oneof"`
+}
+
+type Command_CreateToken struct {
+	CreateToken *CreateToken `protobuf:"bytes,10,opt,name=create_token,json=createToken,proto3,oneof"`
+}
+
+type Command_RevokeToken struct {
+	RevokeToken *RevokeToken `protobuf:"bytes,11,opt,name=revoke_token,json=revokeToken,proto3,oneof"`
+}
+
+type Command_ConsumeJoinToken struct {
+	ConsumeJoinToken *ConsumeJoinToken `protobuf:"bytes,12,opt,name=consume_join_token,json=consumeJoinToken,proto3,oneof"`
+}
+
+type Command_RevokeAgent struct {
+	RevokeAgent *RevokeAgent `protobuf:"bytes,13,opt,name=revoke_agent,json=revokeAgent,proto3,oneof"`
+}
+
 func (*Command_RegisterAgent) isCommand_Kind() {}
 
 func (*Command_IngestBatches) isCommand_Kind() {}
 
 func (*Command_RegisterNode) isCommand_Kind() {}
+
+func (*Command_CorrelateIncidents) isCommand_Kind() {}
+
+func (*Command_IncidentAction) isCommand_Kind() {}
+
+func (*Command_CreateToken) isCommand_Kind() {}
+
+func (*Command_RevokeToken) isCommand_Kind() {}
+
+func (*Command_ConsumeJoinToken) isCommand_Kind() {}
+
+func (*Command_RevokeAgent) isCommand_Kind() {}
+
+// Store a new token (its secret is already hashed by the leader).
+type CreateToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateToken) Reset() {
+	*x = CreateToken{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateToken) ProtoMessage() {}
+
+func (x *CreateToken) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateToken.ProtoReflect.Descriptor instead.
+func (*CreateToken) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateToken) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+type RevokeToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,2,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeToken) Reset() {
+	*x = RevokeToken{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeToken) ProtoMessage() {}
+
+func (x *RevokeToken) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeToken.ProtoReflect.Descriptor instead.
+func (*RevokeToken) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RevokeToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeToken) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+// Use one enrollment of a join token. The FSM decides (expiry against
+// proposed_at, uses left, revoked) so every replica agrees.
+type ConsumeJoinToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SecretHash    []byte                 `protobuf:"bytes,2,opt,name=secret_hash,json=secretHash,proto3" json:"secret_hash,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumeJoinToken) Reset() {
+	*x = ConsumeJoinToken{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumeJoinToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumeJoinToken) ProtoMessage() {}
+
+func (x *ConsumeJoinToken) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumeJoinToken.ProtoReflect.Descriptor instead.
+func (*ConsumeJoinToken) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ConsumeJoinToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ConsumeJoinToken) GetSecretHash() []byte {
+	if x != nil {
+		return x.SecretHash
+	}
+	return nil
+}
+
+func (x *ConsumeJoinToken) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+type RevokeAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,2,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgent) Reset() {
+	*x = RevokeAgent{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgent) ProtoMessage() {}
+
+func (x *RevokeAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgent.ProtoReflect.Descriptor instead.
+func (*RevokeAgent) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RevokeAgent) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RevokeAgent) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
 
 // A controller node announced its addresses (on join, or when it leads).
 type RegisterNode struct {
@@ -142,7 +499,7 @@ type RegisterNode struct {
 
 func (x *RegisterNode) Reset() {
 	*x = RegisterNode{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +511,7 @@ func (x *RegisterNode) String() string {
 func (*RegisterNode) ProtoMessage() {}
 
 func (x *RegisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[1]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +524,7 @@ func (x *RegisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
 func (*RegisterNode) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RegisterNode) GetNode() *NodeInfo {
@@ -187,7 +544,7 @@ type RegisterAgent struct {
 
 func (x *RegisterAgent) Reset() {
 	*x = RegisterAgent{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +556,7 @@ func (x *RegisterAgent) String() string {
 func (*RegisterAgent) ProtoMessage() {}
 
 func (x *RegisterAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[2]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +569,7 @@ func (x *RegisterAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterAgent.ProtoReflect.Descriptor instead.
 func (*RegisterAgent) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterAgent) GetHello() *Hello {
@@ -232,7 +589,7 @@ type IngestBatches struct {
 
 func (x *IngestBatches) Reset() {
 	*x = IngestBatches{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +601,7 @@ func (x *IngestBatches) String() string {
 func (*IngestBatches) ProtoMessage() {}
 
 func (x *IngestBatches) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +614,7 @@ func (x *IngestBatches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestBatches.ProtoReflect.Descriptor instead.
 func (*IngestBatches) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *IngestBatches) GetBatches() []*AgentBatch {
@@ -277,7 +634,7 @@ type AgentBatch struct {
 
 func (x *AgentBatch) Reset() {
 	*x = AgentBatch{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +646,7 @@ func (x *AgentBatch) String() string {
 func (*AgentBatch) ProtoMessage() {}
 
 func (x *AgentBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +659,7 @@ func (x *AgentBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentBatch.ProtoReflect.Descriptor instead.
 func (*AgentBatch) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AgentBatch) GetAgentId() string {
@@ -321,17 +678,21 @@ func (x *AgentBatch) GetBatch() *ResultBatch {
 
 // StateSnapshot is the FSM's whole state, written by raft snapshots.
 type StateSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Agents        []*Agent               `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
-	Results       []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
-	Nodes         []*NodeInfo            `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Agents  []*Agent               `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
+	Results []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	Nodes   []*NodeInfo            `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// Incidents (issue 5) use 4..7.
+	Incidents     []*Incident     `protobuf:"bytes,4,rep,name=incidents,proto3" json:"incidents,omitempty"`
+	Tokens        []*Token        `protobuf:"bytes,8,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	RevokedAgents []*RevokedAgent `protobuf:"bytes,9,rep,name=revoked_agents,json=revokedAgents,proto3" json:"revoked_agents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +704,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +717,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StateSnapshot) GetAgents() []*Agent {
@@ -380,6 +741,27 @@ func (x *StateSnapshot) GetNodes() []*NodeInfo {
 	return nil
 }
 
+func (x *StateSnapshot) GetIncidents() []*Incident {
+	if x != nil {
+		return x.Incidents
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetRevokedAgents() []*RevokedAgent {
+	if x != nil {
+		return x.RevokedAgents
+	}
+	return nil
+}
+
 // The latest result of one check of one agent against one target.
 type StoredResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -392,7 +774,7 @@ type StoredResult struct {
 
 func (x *StoredResult) Reset() {
 	*x = StoredResult{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +786,7 @@ func (x *StoredResult) String() string {
 func (*StoredResult) ProtoMessage() {}
 
 func (x *StoredResult) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +799,7 @@ func (x *StoredResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredResult.ProtoReflect.Descriptor instead.
 func (*StoredResult) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StoredResult) GetAgentId() string {
@@ -441,19 +823,228 @@ func (x *StoredResult) GetCommittedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// A correlation round's changes, computed on the leader. Each upsert carries
+// the incident's next sequence (stored + 1, or 1 when new); the FSM applies it
+// only when that holds, so a round computed from an older view (a deposed
+// leader, a concurrent acknowledgement) changes nothing.
+type CorrelateIncidents struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Upserts       []*Incident            `protobuf:"bytes,1,rep,name=upserts,proto3" json:"upserts,omitempty"`
+	Deletes       []*IncidentRef         `protobuf:"bytes,2,rep,name=deletes,proto3" json:"deletes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CorrelateIncidents) Reset() {
+	*x = CorrelateIncidents{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CorrelateIncidents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CorrelateIncidents) ProtoMessage() {}
+
+func (x *CorrelateIncidents) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CorrelateIncidents.ProtoReflect.Descriptor instead.
+func (*CorrelateIncidents) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CorrelateIncidents) GetUpserts() []*Incident {
+	if x != nil {
+		return x.Upserts
+	}
+	return nil
+}
+
+func (x *CorrelateIncidents) GetDeletes() []*IncidentRef {
+	if x != nil {
+		return x.Deletes
+	}
+	return nil
+}
+
+// An incident expected at a sequence (deletes are compare-and-set too).
+type IncidentRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncidentRef) Reset() {
+	*x = IncidentRef{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentRef) ProtoMessage() {}
+
+func (x *IncidentRef) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentRef.ProtoReflect.Descriptor instead.
+func (*IncidentRef) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *IncidentRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *IncidentRef) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// A human acknowledges or resolves an incident; the time is proposed_at.
+type IncidentAction struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	IncidentId string                 `protobuf:"bytes,1,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	Action     IncidentActionKind     `protobuf:"varint,2,opt,name=action,proto3,enum=mxprobe.v1.IncidentActionKind" json:"action,omitempty"`
+	Actor      string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Comment    string                 `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Apply only at this sequence (0: any).
+	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *IncidentAction) Reset() {
+	*x = IncidentAction{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentAction) ProtoMessage() {}
+
+func (x *IncidentAction) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentAction.ProtoReflect.Descriptor instead.
+func (*IncidentAction) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *IncidentAction) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *IncidentAction) GetAction() IncidentActionKind {
+	if x != nil {
+		return x.Action
+	}
+	return IncidentActionKind_INCIDENT_ACTION_KIND_UNSPECIFIED
+}
+
+func (x *IncidentAction) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *IncidentAction) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *IncidentAction) GetExpectedSequence() uint64 {
+	if x != nil {
+		return x.ExpectedSequence
+	}
+	return 0
+}
+
 var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\"\x97\x02\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x19mxprobe/v1/security.proto\"\xb9\x05\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12B\n" +
 	"\x0eregister_agent\x18\x02 \x01(\v2\x19.mxprobe.v1.RegisterAgentH\x00R\rregisterAgent\x12B\n" +
 	"\x0eingest_batches\x18\x03 \x01(\v2\x19.mxprobe.v1.IngestBatchesH\x00R\ringestBatches\x12?\n" +
-	"\rregister_node\x18\x04 \x01(\v2\x18.mxprobe.v1.RegisterNodeH\x00R\fregisterNodeB\x06\n" +
-	"\x04kind\"8\n" +
+	"\rregister_node\x18\x04 \x01(\v2\x18.mxprobe.v1.RegisterNodeH\x00R\fregisterNode\x12Q\n" +
+	"\x13correlate_incidents\x18\x05 \x01(\v2\x1e.mxprobe.v1.CorrelateIncidentsH\x00R\x12correlateIncidents\x12E\n" +
+	"\x0fincident_action\x18\x06 \x01(\v2\x1a.mxprobe.v1.IncidentActionH\x00R\x0eincidentAction\x12<\n" +
+	"\fcreate_token\x18\n" +
+	" \x01(\v2\x17.mxprobe.v1.CreateTokenH\x00R\vcreateToken\x12<\n" +
+	"\frevoke_token\x18\v \x01(\v2\x17.mxprobe.v1.RevokeTokenH\x00R\vrevokeToken\x12L\n" +
+	"\x12consume_join_token\x18\f \x01(\v2\x1c.mxprobe.v1.ConsumeJoinTokenH\x00R\x10consumeJoinToken\x12<\n" +
+	"\frevoke_agent\x18\r \x01(\v2\x17.mxprobe.v1.RevokeAgentH\x00R\vrevokeAgentB\x06\n" +
+	"\x04kind\"6\n" +
+	"\vCreateToken\x12'\n" +
+	"\x05token\x18\x01 \x01(\v2\x11.mxprobe.v1.TokenR\x05token\"<\n" +
+	"\vRevokeToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\x02 \x01(\tR\trevokedBy\"^\n" +
+	"\x10ConsumeJoinToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vsecret_hash\x18\x02 \x01(\fR\n" +
+	"secretHash\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\"G\n" +
+	"\vRevokeAgent\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\x02 \x01(\tR\trevokedBy\"8\n" +
 	"\fRegisterNode\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.mxprobe.v1.NodeInfoR\x04node\"8\n" +
 	"\rRegisterAgent\x12'\n" +
@@ -463,15 +1054,35 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"AgentBatch\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12-\n" +
-	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\x9a\x01\n" +
+	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xba\x02\n" +
 	"\rStateSnapshot\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.mxprobe.v1.AgentR\x06agents\x122\n" +
 	"\aresults\x18\x02 \x03(\v2\x18.mxprobe.v1.StoredResultR\aresults\x12*\n" +
-	"\x05nodes\x18\x03 \x03(\v2\x14.mxprobe.v1.NodeInfoR\x05nodes\"\x99\x01\n" +
+	"\x05nodes\x18\x03 \x03(\v2\x14.mxprobe.v1.NodeInfoR\x05nodes\x122\n" +
+	"\tincidents\x18\x04 \x03(\v2\x14.mxprobe.v1.IncidentR\tincidents\x12)\n" +
+	"\x06tokens\x18\b \x03(\v2\x11.mxprobe.v1.TokenR\x06tokens\x12?\n" +
+	"\x0erevoked_agents\x18\t \x03(\v2\x18.mxprobe.v1.RevokedAgentR\rrevokedAgents\"\x99\x01\n" +
 	"\fStoredResult\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
-	"\fcommitted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAtB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\fcommitted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\"w\n" +
+	"\x12CorrelateIncidents\x12.\n" +
+	"\aupserts\x18\x01 \x03(\v2\x14.mxprobe.v1.IncidentR\aupserts\x121\n" +
+	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"9\n" +
+	"\vIncidentRef\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xc6\x01\n" +
+	"\x0eIncidentAction\x12\x1f\n" +
+	"\vincident_id\x18\x01 \x01(\tR\n" +
+	"incidentId\x126\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x1e.mxprobe.v1.IncidentActionKindR\x06action\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
+	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence*\x82\x01\n" +
+	"\x12IncidentActionKind\x12$\n" +
+	" INCIDENT_ACTION_KIND_UNSPECIFIED\x10\x00\x12$\n" +
+	" INCIDENT_ACTION_KIND_ACKNOWLEDGE\x10\x01\x12 \n" +
+	"\x1cINCIDENT_ACTION_KIND_RESOLVE\x10\x02B5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_command_proto_rawDescOnce sync.Once
@@ -485,41 +1096,66 @@ func file_mxprobe_v1_command_proto_rawDescGZIP() []byte {
 	return file_mxprobe_v1_command_proto_rawDescData
 }
 
-var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_mxprobe_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_mxprobe_v1_command_proto_goTypes = []any{
-	(*Command)(nil),               // 0: mxprobe.v1.Command
-	(*RegisterNode)(nil),          // 1: mxprobe.v1.RegisterNode
-	(*RegisterAgent)(nil),         // 2: mxprobe.v1.RegisterAgent
-	(*IngestBatches)(nil),         // 3: mxprobe.v1.IngestBatches
-	(*AgentBatch)(nil),            // 4: mxprobe.v1.AgentBatch
-	(*StateSnapshot)(nil),         // 5: mxprobe.v1.StateSnapshot
-	(*StoredResult)(nil),          // 6: mxprobe.v1.StoredResult
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*NodeInfo)(nil),              // 8: mxprobe.v1.NodeInfo
-	(*Hello)(nil),                 // 9: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 10: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 11: mxprobe.v1.Agent
-	(*CheckResult)(nil),           // 12: mxprobe.v1.CheckResult
+	(IncidentActionKind)(0),       // 0: mxprobe.v1.IncidentActionKind
+	(*Command)(nil),               // 1: mxprobe.v1.Command
+	(*CreateToken)(nil),           // 2: mxprobe.v1.CreateToken
+	(*RevokeToken)(nil),           // 3: mxprobe.v1.RevokeToken
+	(*ConsumeJoinToken)(nil),      // 4: mxprobe.v1.ConsumeJoinToken
+	(*RevokeAgent)(nil),           // 5: mxprobe.v1.RevokeAgent
+	(*RegisterNode)(nil),          // 6: mxprobe.v1.RegisterNode
+	(*RegisterAgent)(nil),         // 7: mxprobe.v1.RegisterAgent
+	(*IngestBatches)(nil),         // 8: mxprobe.v1.IngestBatches
+	(*AgentBatch)(nil),            // 9: mxprobe.v1.AgentBatch
+	(*StateSnapshot)(nil),         // 10: mxprobe.v1.StateSnapshot
+	(*StoredResult)(nil),          // 11: mxprobe.v1.StoredResult
+	(*CorrelateIncidents)(nil),    // 12: mxprobe.v1.CorrelateIncidents
+	(*IncidentRef)(nil),           // 13: mxprobe.v1.IncidentRef
+	(*IncidentAction)(nil),        // 14: mxprobe.v1.IncidentAction
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*Token)(nil),                 // 16: mxprobe.v1.Token
+	(*NodeInfo)(nil),              // 17: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                 // 18: mxprobe.v1.Hello
+	(*ResultBatch)(nil),           // 19: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                 // 20: mxprobe.v1.Agent
+	(*Incident)(nil),              // 21: mxprobe.v1.Incident
+	(*RevokedAgent)(nil),          // 22: mxprobe.v1.RevokedAgent
+	(*CheckResult)(nil),           // 23: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
-	7,  // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
-	2,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
-	3,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
-	1,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
-	8,  // 4: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
-	9,  // 5: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
-	4,  // 6: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	10, // 7: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	11, // 8: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
-	6,  // 9: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	8,  // 10: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
-	12, // 11: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	7,  // 12: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	15, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
+	7,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
+	8,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
+	6,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
+	12, // 4: mxprobe.v1.Command.correlate_incidents:type_name -> mxprobe.v1.CorrelateIncidents
+	14, // 5: mxprobe.v1.Command.incident_action:type_name -> mxprobe.v1.IncidentAction
+	2,  // 6: mxprobe.v1.Command.create_token:type_name -> mxprobe.v1.CreateToken
+	3,  // 7: mxprobe.v1.Command.revoke_token:type_name -> mxprobe.v1.RevokeToken
+	4,  // 8: mxprobe.v1.Command.consume_join_token:type_name -> mxprobe.v1.ConsumeJoinToken
+	5,  // 9: mxprobe.v1.Command.revoke_agent:type_name -> mxprobe.v1.RevokeAgent
+	16, // 10: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
+	17, // 11: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	18, // 12: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	9,  // 13: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
+	19, // 14: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	20, // 15: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	11, // 16: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
+	17, // 17: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	21, // 18: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
+	16, // 19: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
+	22, // 20: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
+	23, // 21: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	15, // 22: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	21, // 23: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	13, // 24: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 25: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -530,23 +1166,32 @@ func file_mxprobe_v1_command_proto_init() {
 	file_mxprobe_v1_agent_proto_init()
 	file_mxprobe_v1_controller_proto_init()
 	file_mxprobe_v1_finding_proto_init()
+	file_mxprobe_v1_incident_proto_init()
+	file_mxprobe_v1_security_proto_init()
 	file_mxprobe_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterAgent)(nil),
 		(*Command_IngestBatches)(nil),
 		(*Command_RegisterNode)(nil),
+		(*Command_CorrelateIncidents)(nil),
+		(*Command_IncidentAction)(nil),
+		(*Command_CreateToken)(nil),
+		(*Command_RevokeToken)(nil),
+		(*Command_ConsumeJoinToken)(nil),
+		(*Command_RevokeAgent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_command_proto_rawDesc), len(file_mxprobe_v1_command_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_mxprobe_v1_command_proto_goTypes,
 		DependencyIndexes: file_mxprobe_v1_command_proto_depIdxs,
+		EnumInfos:         file_mxprobe_v1_command_proto_enumTypes,
 		MessageInfos:      file_mxprobe_v1_command_proto_msgTypes,
 	}.Build()
 	File_mxprobe_v1_command_proto = out.File

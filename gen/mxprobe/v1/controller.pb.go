@@ -1034,12 +1034,472 @@ func (x *TransferLeadershipResponse) GetNewLeaderId() string {
 	return ""
 }
 
+type ListIncidentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIP-160 subset: clauses joined by AND, each `field op "value"`; fields
+	// state, severity, scope, site, host, agent, cause; ops = and != (and >=, <=
+	// for severity). Without a state clause PENDING incidents are left out.
+	// Example: state = "OPEN" AND severity >= "ERROR".
+	Filter string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// At most this many (default 100, max 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Answer from this node's state without checking with the leader.
+	Stale bool `protobuf:"varint,4,opt,name=stale,proto3" json:"stale,omitempty"`
+	// Leave members and timeline out (list views).
+	Brief         bool `protobuf:"varint,5,opt,name=brief,proto3" json:"brief,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentsRequest) Reset() {
+	*x = ListIncidentsRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentsRequest) ProtoMessage() {}
+
+func (x *ListIncidentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentsRequest.ProtoReflect.Descriptor instead.
+func (*ListIncidentsRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListIncidentsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListIncidentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *ListIncidentsRequest) GetBrief() bool {
+	if x != nil {
+		return x.Brief
+	}
+	return false
+}
+
+type ListIncidentsResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Incidents []*Incident            `protobuf:"bytes,1,rep,name=incidents,proto3" json:"incidents,omitempty"`
+	// Empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentsResponse) Reset() {
+	*x = ListIncidentsResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentsResponse) ProtoMessage() {}
+
+func (x *ListIncidentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentsResponse.ProtoReflect.Descriptor instead.
+func (*ListIncidentsResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListIncidentsResponse) GetIncidents() []*Incident {
+	if x != nil {
+		return x.Incidents
+	}
+	return nil
+}
+
+func (x *ListIncidentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GetIncidentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Incident id, or its 64-hex fingerprint (the current occurrence).
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Stale         bool   `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIncidentRequest) Reset() {
+	*x = GetIncidentRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIncidentRequest) ProtoMessage() {}
+
+func (x *GetIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIncidentRequest.ProtoReflect.Descriptor instead.
+func (*GetIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetIncidentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetIncidentRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type GetIncidentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Incident      *Incident              `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIncidentResponse) Reset() {
+	*x = GetIncidentResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIncidentResponse) ProtoMessage() {}
+
+func (x *GetIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIncidentResponse.ProtoReflect.Descriptor instead.
+func (*GetIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetIncidentResponse) GetIncident() *Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
+type AcknowledgeIncidentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Who acknowledges (until API tokens name the caller).
+	Actor   string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	Comment string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Only if the incident is still at this sequence (0: any).
+	ExpectedSequence uint64 `protobuf:"varint,4,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AcknowledgeIncidentRequest) Reset() {
+	*x = AcknowledgeIncidentRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeIncidentRequest) ProtoMessage() {}
+
+func (x *AcknowledgeIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeIncidentRequest.ProtoReflect.Descriptor instead.
+func (*AcknowledgeIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AcknowledgeIncidentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AcknowledgeIncidentRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AcknowledgeIncidentRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *AcknowledgeIncidentRequest) GetExpectedSequence() uint64 {
+	if x != nil {
+		return x.ExpectedSequence
+	}
+	return 0
+}
+
+type AcknowledgeIncidentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Incident      *Incident              `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcknowledgeIncidentResponse) Reset() {
+	*x = AcknowledgeIncidentResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeIncidentResponse) ProtoMessage() {}
+
+func (x *AcknowledgeIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeIncidentResponse.ProtoReflect.Descriptor instead.
+func (*AcknowledgeIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AcknowledgeIncidentResponse) GetIncident() *Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
+type ResolveIncidentRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Actor            string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	Comment          string                 `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	ExpectedSequence uint64                 `protobuf:"varint,4,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ResolveIncidentRequest) Reset() {
+	*x = ResolveIncidentRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveIncidentRequest) ProtoMessage() {}
+
+func (x *ResolveIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveIncidentRequest.ProtoReflect.Descriptor instead.
+func (*ResolveIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ResolveIncidentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ResolveIncidentRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *ResolveIncidentRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *ResolveIncidentRequest) GetExpectedSequence() uint64 {
+	if x != nil {
+		return x.ExpectedSequence
+	}
+	return 0
+}
+
+type ResolveIncidentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Incident      *Incident              `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveIncidentResponse) Reset() {
+	*x = ResolveIncidentResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveIncidentResponse) ProtoMessage() {}
+
+func (x *ResolveIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveIncidentResponse.ProtoReflect.Descriptor instead.
+func (*ResolveIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ResolveIncidentResponse) GetIncident() *Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
 var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bmxprobe/v1/controller.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x18mxprobe/v1/finding.proto\"\xc2\x03\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\"\xc2\x03\n" +
 	"\x05Agent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -1114,7 +1574,36 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x19TransferLeadershipRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"@\n" +
 	"\x1aTransferLeadershipResponse\x12\"\n" +
-	"\rnew_leader_id\x18\x01 \x01(\tR\vnewLeaderId2\x94\x04\n" +
+	"\rnew_leader_id\x18\x01 \x01(\tR\vnewLeaderId\"\x96\x01\n" +
+	"\x14ListIncidentsRequest\x12\x16\n" +
+	"\x06filter\x18\x01 \x01(\tR\x06filter\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x14\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\x12\x14\n" +
+	"\x05brief\x18\x05 \x01(\bR\x05brief\"s\n" +
+	"\x15ListIncidentsResponse\x122\n" +
+	"\tincidents\x18\x01 \x03(\v2\x14.mxprobe.v1.IncidentR\tincidents\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\":\n" +
+	"\x12GetIncidentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"G\n" +
+	"\x13GetIncidentResponse\x120\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\x89\x01\n" +
+	"\x1aAcknowledgeIncidentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\x12+\n" +
+	"\x11expected_sequence\x18\x04 \x01(\x04R\x10expectedSequence\"O\n" +
+	"\x1bAcknowledgeIncidentResponse\x120\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\x85\x01\n" +
+	"\x16ResolveIncidentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\x12+\n" +
+	"\x11expected_sequence\x18\x04 \x01(\x04R\x10expectedSequence\"K\n" +
+	"\x17ResolveIncidentResponse\x120\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident2\xfe\x06\n" +
 	"\x11ControllerService\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.mxprobe.v1.ListAgentsRequest\x1a\x1e.mxprobe.v1.ListAgentsResponse\x12Q\n" +
@@ -1123,7 +1612,11 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\vJoinCluster\x12\x1e.mxprobe.v1.JoinClusterRequest\x1a\x1f.mxprobe.v1.JoinClusterResponse\x12K\n" +
 	"\n" +
 	"RemovePeer\x12\x1d.mxprobe.v1.RemovePeerRequest\x1a\x1e.mxprobe.v1.RemovePeerResponse\x12c\n" +
-	"\x12TransferLeadership\x12%.mxprobe.v1.TransferLeadershipRequest\x1a&.mxprobe.v1.TransferLeadershipResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\x12TransferLeadership\x12%.mxprobe.v1.TransferLeadershipRequest\x1a&.mxprobe.v1.TransferLeadershipResponse\x12T\n" +
+	"\rListIncidents\x12 .mxprobe.v1.ListIncidentsRequest\x1a!.mxprobe.v1.ListIncidentsResponse\x12N\n" +
+	"\vGetIncident\x12\x1e.mxprobe.v1.GetIncidentRequest\x1a\x1f.mxprobe.v1.GetIncidentResponse\x12f\n" +
+	"\x13AcknowledgeIncident\x12&.mxprobe.v1.AcknowledgeIncidentRequest\x1a'.mxprobe.v1.AcknowledgeIncidentResponse\x12Z\n" +
+	"\x0fResolveIncident\x12\".mxprobe.v1.ResolveIncidentRequest\x1a#.mxprobe.v1.ResolveIncidentResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_controller_proto_rawDescOnce sync.Once
@@ -1137,59 +1630,80 @@ func file_mxprobe_v1_controller_proto_rawDescGZIP() []byte {
 	return file_mxprobe_v1_controller_proto_rawDescData
 }
 
-var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_mxprobe_v1_controller_proto_goTypes = []any{
-	(*Agent)(nil),                      // 0: mxprobe.v1.Agent
-	(*ListAgentsRequest)(nil),          // 1: mxprobe.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),         // 2: mxprobe.v1.ListAgentsResponse
-	(*ObservedFinding)(nil),            // 3: mxprobe.v1.ObservedFinding
-	(*ListFindingsRequest)(nil),        // 4: mxprobe.v1.ListFindingsRequest
-	(*ListFindingsResponse)(nil),       // 5: mxprobe.v1.ListFindingsResponse
-	(*GetClusterStatusRequest)(nil),    // 6: mxprobe.v1.GetClusterStatusRequest
-	(*Peer)(nil),                       // 7: mxprobe.v1.Peer
-	(*GetClusterStatusResponse)(nil),   // 8: mxprobe.v1.GetClusterStatusResponse
-	(*NodeInfo)(nil),                   // 9: mxprobe.v1.NodeInfo
-	(*JoinClusterRequest)(nil),         // 10: mxprobe.v1.JoinClusterRequest
-	(*JoinClusterResponse)(nil),        // 11: mxprobe.v1.JoinClusterResponse
-	(*RemovePeerRequest)(nil),          // 12: mxprobe.v1.RemovePeerRequest
-	(*RemovePeerResponse)(nil),         // 13: mxprobe.v1.RemovePeerResponse
-	(*TransferLeadershipRequest)(nil),  // 14: mxprobe.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 15: mxprobe.v1.TransferLeadershipResponse
-	nil,                                // 16: mxprobe.v1.Agent.LabelsEntry
-	(Role)(0),                          // 17: mxprobe.v1.Role
-	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
-	(*Finding)(nil),                    // 19: mxprobe.v1.Finding
-	(Severity)(0),                      // 20: mxprobe.v1.Severity
+	(*Agent)(nil),                       // 0: mxprobe.v1.Agent
+	(*ListAgentsRequest)(nil),           // 1: mxprobe.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),          // 2: mxprobe.v1.ListAgentsResponse
+	(*ObservedFinding)(nil),             // 3: mxprobe.v1.ObservedFinding
+	(*ListFindingsRequest)(nil),         // 4: mxprobe.v1.ListFindingsRequest
+	(*ListFindingsResponse)(nil),        // 5: mxprobe.v1.ListFindingsResponse
+	(*GetClusterStatusRequest)(nil),     // 6: mxprobe.v1.GetClusterStatusRequest
+	(*Peer)(nil),                        // 7: mxprobe.v1.Peer
+	(*GetClusterStatusResponse)(nil),    // 8: mxprobe.v1.GetClusterStatusResponse
+	(*NodeInfo)(nil),                    // 9: mxprobe.v1.NodeInfo
+	(*JoinClusterRequest)(nil),          // 10: mxprobe.v1.JoinClusterRequest
+	(*JoinClusterResponse)(nil),         // 11: mxprobe.v1.JoinClusterResponse
+	(*RemovePeerRequest)(nil),           // 12: mxprobe.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),          // 13: mxprobe.v1.RemovePeerResponse
+	(*TransferLeadershipRequest)(nil),   // 14: mxprobe.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil),  // 15: mxprobe.v1.TransferLeadershipResponse
+	(*ListIncidentsRequest)(nil),        // 16: mxprobe.v1.ListIncidentsRequest
+	(*ListIncidentsResponse)(nil),       // 17: mxprobe.v1.ListIncidentsResponse
+	(*GetIncidentRequest)(nil),          // 18: mxprobe.v1.GetIncidentRequest
+	(*GetIncidentResponse)(nil),         // 19: mxprobe.v1.GetIncidentResponse
+	(*AcknowledgeIncidentRequest)(nil),  // 20: mxprobe.v1.AcknowledgeIncidentRequest
+	(*AcknowledgeIncidentResponse)(nil), // 21: mxprobe.v1.AcknowledgeIncidentResponse
+	(*ResolveIncidentRequest)(nil),      // 22: mxprobe.v1.ResolveIncidentRequest
+	(*ResolveIncidentResponse)(nil),     // 23: mxprobe.v1.ResolveIncidentResponse
+	nil,                                 // 24: mxprobe.v1.Agent.LabelsEntry
+	(Role)(0),                           // 25: mxprobe.v1.Role
+	(*timestamppb.Timestamp)(nil),       // 26: google.protobuf.Timestamp
+	(*Finding)(nil),                     // 27: mxprobe.v1.Finding
+	(Severity)(0),                       // 28: mxprobe.v1.Severity
+	(*Incident)(nil),                    // 29: mxprobe.v1.Incident
 }
 var file_mxprobe_v1_controller_proto_depIdxs = []int32{
-	17, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
-	16, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
-	18, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	18, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	25, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
+	24, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
+	26, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	26, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
 	0,  // 4: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
-	19, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
-	18, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
-	20, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
+	27, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
+	26, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
+	28, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
 	3,  // 8: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
-	18, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
+	26, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
 	7,  // 10: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
-	1,  // 11: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
-	4,  // 12: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
-	6,  // 13: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
-	10, // 14: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
-	12, // 15: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
-	14, // 16: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
-	2,  // 17: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
-	5,  // 18: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
-	8,  // 19: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
-	11, // 20: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
-	13, // 21: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
-	15, // 22: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	29, // 11: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
+	29, // 12: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	29, // 13: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	29, // 14: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	1,  // 15: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
+	4,  // 16: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
+	6,  // 17: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
+	10, // 18: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
+	12, // 19: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
+	14, // 20: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
+	16, // 21: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
+	18, // 22: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
+	20, // 23: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
+	22, // 24: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
+	2,  // 25: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
+	5,  // 26: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
+	8,  // 27: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
+	11, // 28: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
+	13, // 29: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
+	15, // 30: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
+	17, // 31: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
+	19, // 32: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
+	21, // 33: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
+	23, // 34: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
+	25, // [25:35] is the sub-list for method output_type
+	15, // [15:25] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_controller_proto_init() }
@@ -1199,13 +1713,14 @@ func file_mxprobe_v1_controller_proto_init() {
 	}
 	file_mxprobe_v1_agent_proto_init()
 	file_mxprobe_v1_finding_proto_init()
+	file_mxprobe_v1_incident_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_controller_proto_rawDesc), len(file_mxprobe_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControllerService_ListAgents_FullMethodName         = "/mxprobe.v1.ControllerService/ListAgents"
-	ControllerService_ListFindings_FullMethodName       = "/mxprobe.v1.ControllerService/ListFindings"
-	ControllerService_GetClusterStatus_FullMethodName   = "/mxprobe.v1.ControllerService/GetClusterStatus"
-	ControllerService_JoinCluster_FullMethodName        = "/mxprobe.v1.ControllerService/JoinCluster"
-	ControllerService_RemovePeer_FullMethodName         = "/mxprobe.v1.ControllerService/RemovePeer"
-	ControllerService_TransferLeadership_FullMethodName = "/mxprobe.v1.ControllerService/TransferLeadership"
+	ControllerService_ListAgents_FullMethodName          = "/mxprobe.v1.ControllerService/ListAgents"
+	ControllerService_ListFindings_FullMethodName        = "/mxprobe.v1.ControllerService/ListFindings"
+	ControllerService_GetClusterStatus_FullMethodName    = "/mxprobe.v1.ControllerService/GetClusterStatus"
+	ControllerService_JoinCluster_FullMethodName         = "/mxprobe.v1.ControllerService/JoinCluster"
+	ControllerService_RemovePeer_FullMethodName          = "/mxprobe.v1.ControllerService/RemovePeer"
+	ControllerService_TransferLeadership_FullMethodName  = "/mxprobe.v1.ControllerService/TransferLeadership"
+	ControllerService_ListIncidents_FullMethodName       = "/mxprobe.v1.ControllerService/ListIncidents"
+	ControllerService_GetIncident_FullMethodName         = "/mxprobe.v1.ControllerService/GetIncident"
+	ControllerService_AcknowledgeIncident_FullMethodName = "/mxprobe.v1.ControllerService/AcknowledgeIncident"
+	ControllerService_ResolveIncident_FullMethodName     = "/mxprobe.v1.ControllerService/ResolveIncident"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -45,6 +49,14 @@ type ControllerServiceClient interface {
 	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
 	// Hand leadership to another voter (this node must lead).
 	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
+	// Incidents: correlated findings, worst and newest first (docs/incidents.md).
+	ListIncidents(ctx context.Context, in *ListIncidentsRequest, opts ...grpc.CallOption) (*ListIncidentsResponse, error)
+	// One incident with its members and timeline.
+	GetIncident(ctx context.Context, in *GetIncidentRequest, opts ...grpc.CallOption) (*GetIncidentResponse, error)
+	// A human takes the incident (state ACKNOWLEDGED, timeline entry).
+	AcknowledgeIncident(ctx context.Context, in *AcknowledgeIncidentRequest, opts ...grpc.CallOption) (*AcknowledgeIncidentResponse, error)
+	// A human resolves the incident; it reopens if the findings persist.
+	ResolveIncident(ctx context.Context, in *ResolveIncidentRequest, opts ...grpc.CallOption) (*ResolveIncidentResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -115,6 +127,46 @@ func (c *controllerServiceClient) TransferLeadership(ctx context.Context, in *Tr
 	return out, nil
 }
 
+func (c *controllerServiceClient) ListIncidents(ctx context.Context, in *ListIncidentsRequest, opts ...grpc.CallOption) (*ListIncidentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIncidentsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListIncidents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) GetIncident(ctx context.Context, in *GetIncidentRequest, opts ...grpc.CallOption) (*GetIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetIncidentResponse)
+	err := c.cc.Invoke(ctx, ControllerService_GetIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) AcknowledgeIncident(ctx context.Context, in *AcknowledgeIncidentRequest, opts ...grpc.CallOption) (*AcknowledgeIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcknowledgeIncidentResponse)
+	err := c.cc.Invoke(ctx, ControllerService_AcknowledgeIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) ResolveIncident(ctx context.Context, in *ResolveIncidentRequest, opts ...grpc.CallOption) (*ResolveIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveIncidentResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ResolveIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -133,6 +185,14 @@ type ControllerServiceServer interface {
 	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
 	// Hand leadership to another voter (this node must lead).
 	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)
+	// Incidents: correlated findings, worst and newest first (docs/incidents.md).
+	ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error)
+	// One incident with its members and timeline.
+	GetIncident(context.Context, *GetIncidentRequest) (*GetIncidentResponse, error)
+	// A human takes the incident (state ACKNOWLEDGED, timeline entry).
+	AcknowledgeIncident(context.Context, *AcknowledgeIncidentRequest) (*AcknowledgeIncidentResponse, error)
+	// A human resolves the incident; it reopens if the findings persist.
+	ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -160,6 +220,18 @@ func (UnimplementedControllerServiceServer) RemovePeer(context.Context, *RemoveP
 }
 func (UnimplementedControllerServiceServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
+}
+func (UnimplementedControllerServiceServer) ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIncidents not implemented")
+}
+func (UnimplementedControllerServiceServer) GetIncident(context.Context, *GetIncidentRequest) (*GetIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIncident not implemented")
+}
+func (UnimplementedControllerServiceServer) AcknowledgeIncident(context.Context, *AcknowledgeIncidentRequest) (*AcknowledgeIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcknowledgeIncident not implemented")
+}
+func (UnimplementedControllerServiceServer) ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveIncident not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -290,6 +362,78 @@ func _ControllerService_TransferLeadership_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControllerService_ListIncidents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIncidentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListIncidents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListIncidents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListIncidents(ctx, req.(*ListIncidentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_GetIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).GetIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_GetIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).GetIncident(ctx, req.(*GetIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_AcknowledgeIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcknowledgeIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).AcknowledgeIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_AcknowledgeIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).AcknowledgeIncident(ctx, req.(*AcknowledgeIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_ResolveIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ResolveIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ResolveIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ResolveIncident(ctx, req.(*ResolveIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -320,6 +464,22 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TransferLeadership",
 			Handler:    _ControllerService_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "ListIncidents",
+			Handler:    _ControllerService_ListIncidents_Handler,
+		},
+		{
+			MethodName: "GetIncident",
+			Handler:    _ControllerService_GetIncident_Handler,
+		},
+		{
+			MethodName: "AcknowledgeIncident",
+			Handler:    _ControllerService_AcknowledgeIncident_Handler,
+		},
+		{
+			MethodName: "ResolveIncident",
+			Handler:    _ControllerService_ResolveIncident_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

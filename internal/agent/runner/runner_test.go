@@ -43,7 +43,7 @@ func startController(t *testing.T, grpcAddr string) (*node.Node, context.CancelF
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := node.Start(ctx, node.Config{
-		NodeID: "c1", DataDir: t.TempDir(), Bootstrap: true, GRPCListen: grpcAddr, HTTPListen: "127.0.0.1:0", RaftListen: freePort(t),
+		NodeID: "c1", DataDir: t.TempDir(), Bootstrap: true, Insecure: true, GRPCListen: grpcAddr, HTTPListen: "127.0.0.1:0", RaftListen: freePort(t),
 		Plan: ingest.Plan{Interval: 50 * time.Millisecond}, Logger: quiet,
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -16,7 +17,11 @@ import (
 
 // HTTPConfig wires the HTTP handler.
 type HTTPConfig struct {
-	Service *Service
+	// Conn reaches this node's own gRPC server: REST calls go through it so
+	// that authentication, rate limits and forwarding are the gRPC ones.
+	Conn *grpc.ClientConn
+	// MetricsAuth, when set, guards /metrics (nil: public).
+	MetricsAuth func(*http.Request) error
 	// Ready reports whether this node can serve (knows a leader, caught up).
 	Ready func() error
 	// Gatherer serves /metrics; nil disables it.
@@ -32,7 +37,10 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}))
-	if err := mxv1.RegisterControllerServiceHandlerServer(ctx, gw, cfg.Service); err != nil {
+	if err := mxv1.RegisterControllerServiceHandler(ctx, gw, cfg.Conn); err != nil {
+		return nil, fmt.Errorf("api: register gateway: %w", err)
+	}
+	if err := mxv1.RegisterAuthServiceHandler(ctx, gw, cfg.Conn); err != nil {
 		return nil, fmt.Errorf("api: register gateway: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -54,7 +62,16 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	if cfg.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+		metrics := promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			if cfg.MetricsAuth != nil {
+				if err := cfg.MetricsAuth(r); err != nil {
+					http.Error(w, err.Error(), http.StatusUnauthorized)
+					return
+				}
+			}
+			metrics.ServeHTTP(w, r)
+		})
 	}
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -35,6 +36,7 @@ type Node interface {
 // Cluster is the membership side the API uses.
 type Cluster interface {
 	ControllerClient() (mxv1.ControllerServiceClient, error)
+	LeaderConn() (*grpc.ClientConn, error)
 	JoinVia(ctx context.Context, addr string) error
 	Health() map[string]cluster.PeerHealth
 	LeaderGRPC() (id, addr string)
@@ -71,8 +73,20 @@ func (s *Service) leaderOrForward(ctx context.Context) (*forward, error) {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	// Forwarded calls wait for the leader's connection: bound them.
-	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
-	return &forward{cl: cl, ctx: metadata.AppendToOutgoingContext(fctx, forwardedKey, "1"), cancel: cancel}, nil
+	fctx, cancel := context.WithTimeout(forwardMetadata(ctx), forwardTimeout)
+	return &forward{cl: cl, ctx: fctx, cancel: cancel}, nil
+}
+
+// forwardMetadata marks a call as forwarded and carries the caller's
+// credentials, which the leader checks again.
+func forwardMetadata(ctx context.Context) context.Context {
+	pairs := []string{forwardedKey, "1"}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		for _, v := range md.Get("authorization") {
+			pairs = append(pairs, "authorization", v)
+		}
+	}
+	return metadata.AppendToOutgoingContext(ctx, pairs...)
 }
 
 // readable prepares a read: a nil forward means answer locally.

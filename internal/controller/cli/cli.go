@@ -14,6 +14,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/config"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/node"
+	"github.com/mxprobe/mxprobe/internal/controller/pki"
 	"github.com/mxprobe/mxprobe/internal/tlsutil"
 	"github.com/mxprobe/mxprobe/internal/version"
 )
@@ -56,10 +57,21 @@ func nodeConfig(c config.Controller, log *slog.Logger) (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
+	var agentCA *pki.CA
+	if c.AgentCA.CertFile != "" || c.AgentCA.KeyFile != "" {
+		if agentCA, err = pki.Load(c.AgentCA.CertFile, c.AgentCA.KeyFile); err != nil {
+			return node.Config{}, err
+		}
+	}
+	if c.Insecure {
+		log.Warn("INSECURE MODE: no authentication on the API or agent streams; use only in a lab")
+	}
 	return node.Config{
 		NodeID: c.NodeID, DataDir: c.DataDir, Bootstrap: c.Bootstrap || c.BootstrapExpect == 1,
 		BootstrapExpect: c.BootstrapExpect, RetryJoin: c.RetryJoin, DeadServerTimeout: c.Raft.DeadServerTimeout,
 		SnapshotThreshold: uint64(c.SnapshotThreshold()), TLS: mtls,
+		Insecure: c.Insecure, AgentCA: agentCA, AgentCertTTL: c.AgentCA.CertTTL, BootstrapToken: c.Auth.BootstrapToken,
+		MetricsPublic: c.Auth.MetricsPublic, TokenRate: nonPositiveOff(c.Auth.TokenRate), AgentBatchRate: nonPositiveOff(c.Auth.AgentBatchRate),
 		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, HTTPListen: c.HTTP.Listen, HTTPAdvertise: c.HTTPAdvertise,
 		RaftListen: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
 		Plan:   ingest.Plan{Interval: c.Plan.Interval, Jitter: c.Plan.Jitter, ProbeTimeout: c.Plan.ProbeTimeout, ProbeTargets: c.Plan.ProbeTargets},
@@ -113,7 +125,7 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			c.DataDir, c.Bootstrap = dir, true
+			c.DataDir, c.Bootstrap, c.Insecure = dir, true, true
 			log, err := config.NewLogger(stderr, c.Log)
 			if err != nil {
 				return err
@@ -134,4 +146,12 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 	_ = cmd.Flags().Set("grpc-listen", "127.0.0.1:7400")
 	_ = cmd.Flags().Set("http-listen", "127.0.0.1:7401")
 	return cmd
+}
+
+// nonPositiveOff maps a configured rate of 0 or less to "no limit" (-1).
+func nonPositiveOff(v float64) float64 {
+	if v <= 0 {
+		return -1
+	}
+	return v
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -275,4 +276,13 @@ func toStatus(err error) error {
 	default:
 		return status.Error(codes.Internal, err.Error())
 	}
+}
+
+// LeaderConn returns a connection to the leader.
+func (c *Cluster) LeaderConn() (*grpc.ClientConn, error) {
+	l, err := c.leaderConn()
+	if err != nil {
+		return nil, err
+	}
+	return c.pool.Conn(l.GetGrpcAddress())
 }

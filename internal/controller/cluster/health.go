@@ -141,7 +141,6 @@ func (c *Cluster) cleanupDead(st store.Status, now time.Time) {
 	}
 }
 
-
 // discover registers the addresses of peers the state does not know yet
 // (after bootstrap_expect formation no follower went through Join) by asking
 // the retry_join addresses who they are.

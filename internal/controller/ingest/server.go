@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
@@ -46,11 +48,25 @@ type Server struct {
 	plan      Plan
 	metrics   *Metrics
 	log       *slog.Logger
+	enroll    *Enrollment
+	closer    ConnCloser
+	limit     func(agentID string) bool
+	active    active
+}
+
+// Options are the server's optional parts.
+type Options struct {
+	// Enrollment enables Enroll and Renew.
+	Enrollment *Enrollment
+	// Closer lets revocation cut live streams.
+	Closer ConnCloser
+	// AllowBatch is the per-agent rate limit (nil: none).
+	AllowBatch func(agentID string) bool
 }
 
 // NewServer returns the AgentService implementation.
-func NewServer(node Node, c *Committer, plan Plan, m *Metrics, log *slog.Logger) *Server {
-	return &Server{node: node, committer: c, plan: plan, metrics: m, log: log}
+func NewServer(node Node, c *Committer, plan Plan, m *Metrics, log *slog.Logger, o Options) *Server {
+	return &Server{node: node, committer: c, plan: plan, metrics: m, log: log, enroll: o.Enrollment, closer: o.Closer, limit: o.AllowBatch}
 }
 
 // Connect handles one agent stream.
@@ -64,6 +80,19 @@ func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
 	if err := validateHello(hello); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	entry := &streamEntry{agentID: hello.GetAgentId()}
+	if id, ok := auth.AgentIdentity(ctx); ok {
+		if err := bindIdentity(hello, id); err != nil {
+			return status.Error(codes.PermissionDenied, err.Error())
+		}
+		entry.issuedAt = id.IssuedAt
+	}
+	if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
+		return status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		entry.remote = p.Addr.String()
+	}
 	if !s.node.IsLeader() {
 		id, addr := s.node.LeaderAgentAddress()
 		return stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_NotLeader{NotLeader: &mxv1.NotLeader{LeaderId: id, LeaderAddress: addr}}})
@@ -74,6 +103,8 @@ func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
 	log := s.log.With("agent", hello.GetAgentId(), "site", hello.GetSite())
 	s.metrics.streamsConnected.Inc()
 	defer s.metrics.streamsConnected.Dec()
+	s.active.add(entry)
+	defer s.active.remove(entry)
 	log.Info("agent connected", "hostname", hello.GetHostname(), "version", hello.GetVersion())
 	defer log.Info("agent disconnected")
 
@@ -101,6 +132,12 @@ func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
 		}
 		if err := validateBatch(b); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if s.limit != nil && !s.limit(entry.agentID) {
+			return status.Error(codes.ResourceExhausted, "too many batches from this agent; slow down")
+		}
+		if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
+			return status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
 		}
 		if err := s.committer.Submit(ctx, hello.GetAgentId(), b); err != nil {
 			return s.applyError(stream, err)

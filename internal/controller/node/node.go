@@ -19,8 +19,10 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/api"
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/cluster"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
+	"github.com/mxprobe/mxprobe/internal/controller/pki"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 	"github.com/mxprobe/mxprobe/internal/tlsutil"
 )
@@ -41,10 +43,23 @@ type Config struct {
 	RetryJoin         []string
 	DeadServerTimeout time.Duration
 	SnapshotThreshold uint64
-	// TLS is the cluster identity (raft and node-to-node gRPC); nil: plaintext.
-	TLS    *tlsutil.Mutual
-	Plan   ingest.Plan
-	Logger *slog.Logger
+	// TLS is the cluster identity (raft and node-to-node gRPC); its
+	// certificate is also what agents and API clients see. nil: plaintext.
+	TLS *tlsutil.Mutual
+	// Insecure: no TLS, no authentication (dev, demo, labs). Start refuses
+	// a configuration without TLS unless this is set.
+	Insecure bool
+	// AgentCA signs and verifies agent certificates (enrollment, mTLS).
+	AgentCA      *pki.CA
+	AgentCertTTL time.Duration
+	// BootstrapToken is an admin API credential from configuration.
+	BootstrapToken string
+	// MetricsPublic leaves /metrics open without a token.
+	MetricsPublic bool
+	// Rate limits (0: defaults; negative: off).
+	TokenRate, AgentBatchRate float64
+	Plan                      ingest.Plan
+	Logger                    *slog.Logger
 	// Raft timing overrides for tests (zero: raft defaults).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Extra HTTP handlers (dashboard) mounted on the HTTP mux.
@@ -54,6 +69,8 @@ type Config struct {
 // Node is a running controller.
 type Node struct {
 	cfg      Config
+	tracker  *trackingListener
+	auth     *auth.Authenticator
 	store    *store.Store
 	cluster  *cluster.Cluster
 	pool     *cluster.Pool
@@ -70,13 +87,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if !cfg.Insecure && (cfg.TLS == nil || cfg.AgentCA == nil) {
+		return nil, ErrInsecureConfig
+	}
 	n := &Node{cfg: cfg, registry: prometheus.NewRegistry(), log: cfg.Logger}
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var err error
-	if n.grpcLn, err = net.Listen("tcp", cfg.GRPCListen); err != nil {
+	ln, err := net.Listen("tcp", cfg.GRPCListen)
+	if err != nil {
 		return nil, fmt.Errorf("node: grpc listen %s: %w", cfg.GRPCListen, err)
 	}
+	n.tracker = newTrackingListener(ln)
+	n.grpcLn = n.tracker
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 		n.grpcLn.Close()
 		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTPListen, err)
@@ -132,7 +155,19 @@ func (n *Node) Run(ctx context.Context) error {
 
 	metrics := ingest.NewMetrics(n.registry)
 	committer := ingest.NewCommitter(n.store, ingest.CommitterConfig{}, metrics)
-	agentSrv := ingest.NewServer(&nodeView{Store: n.store, n: n}, committer, n.cfg.Plan, metrics, n.log)
+	n.auth = auth.New(n.authConfig())
+	var enroll *ingest.Enrollment
+	if n.cfg.AgentCA != nil {
+		enroll = &ingest.Enrollment{CA: n.cfg.AgentCA, TTL: n.cfg.AgentCertTTL, Leader: func() (mxv1.AgentServiceClient, error) {
+			conn, err := n.cluster.LeaderConn()
+			if err != nil {
+				return nil, err
+			}
+			return mxv1.NewAgentServiceClient(conn), nil
+		}}
+	}
+	agentSrv := ingest.NewServer(&nodeView{Store: n.store, n: n}, committer, n.cfg.Plan, metrics, n.log,
+		ingest.Options{Enrollment: enroll, Closer: n.tracker, AllowBatch: n.auth.AllowBatch})
 	apiSvc := api.NewService(n.store, n.cluster)
 	n.registry.MustRegister(newRaftCollector(n.store))
 
@@ -147,17 +182,31 @@ func (n *Node) Run(ctx context.Context) error {
 		// agents ping every 30s and the OS's TCP keepalive (15s, Go's
 		// default on accepted connections) reaps dead peers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// A peer that never completes the TLS/HTTP2 handshake is dropped.
+		grpc.ConnectionTimeout(10 * time.Second),
+		grpc.MaxConcurrentStreams(64),
+		grpc.ChainUnaryInterceptor(n.auth.Unary),
+		grpc.ChainStreamInterceptor(n.auth.Stream),
 	}
 	if n.cfg.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(n.cfg.TLS.ServerOptionalClient)),
-			grpc.UnaryInterceptor(clusterOnly(n.cfg.TLS)))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(n.serverTLS())))
 	}
 	n.grpc = grpc.NewServer(opts...)
 	mxv1.RegisterAgentServiceServer(n.grpc, agentSrv)
 	mxv1.RegisterControllerServiceServer(n.grpc, apiSvc)
+	mxv1.RegisterAuthServiceServer(n.grpc, api.NewAuthService(n.store, n.cluster))
 	mxv1.RegisterClusterServiceServer(n.grpc, cluster.NewService(n.cluster))
+	self, err := n.selfConn()
+	if err != nil {
+		return err
+	}
+	defer self.Close()
 
-	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Service: apiSvc, Ready: n.ready, Gatherer: n.registry, Extra: n.cfg.Extra})
+	var metricsAuth func(*http.Request) error
+	if !n.cfg.MetricsPublic {
+		metricsAuth = n.auth.HTTPRead
+	}
+	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Conn: self, Ready: n.ready, Gatherer: n.registry, Extra: n.cfg.Extra, MetricsAuth: metricsAuth})
 	if err != nil {
 		return err
 	}
@@ -165,8 +214,9 @@ func (n *Node) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); _ = committer.Run(ctx) }()
+	go func() { defer wg.Done(); agentSrv.WatchRevocations(ctx, time.Second) }()
 	go func() { defer wg.Done(); _ = n.cluster.Run(ctx) }()
 	go func() {
 		defer wg.Done()
@@ -174,9 +224,15 @@ func (n *Node) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("node: grpc: %w", err)
 		}
 	}()
+	httpLn := n.httpLn
+	if n.cfg.TLS != nil {
+		// API tokens never travel in clear text: the HTTP port speaks TLS
+		// with the node's certificate whenever the cluster has one.
+		httpLn = tls.NewListener(n.httpLn, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: n.cfg.TLS.Server.Certificates})
+	}
 	go func() {
 		defer wg.Done()
-		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.http.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("node: http: %w", err)
 		}
 	}()

@@ -38,7 +38,7 @@ func startNode(t *testing.T) *Node {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := Start(ctx, Config{
-		NodeID: "n1", DataDir: t.TempDir(), Bootstrap: true,
+		NodeID: "n1", DataDir: t.TempDir(), Bootstrap: true, Insecure: true,
 		GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", RaftListen: freePort(t),
 		Plan:   ingest.Plan{Interval: 30 * time.Second, Jitter: time.Second, ProbeTimeout: 5 * time.Second, ProbeTargets: []string{"smtp://mx.contoso.com:25"}},
 		Logger: quiet(),

@@ -56,7 +56,7 @@ func (ca *testCA) mutual(t *testing.T, cn string) *tlsutil.Mutual {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tlsutil.NewMutual(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca.pool)
+	return tlsutil.NewMutual(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca.cert)
 }
 
 func noCertClient() *tls.Config {

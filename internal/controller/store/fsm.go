@@ -41,6 +41,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	case *mxv1.Command_RegisterNode:
 		f.state.registerNode(k.RegisterNode.GetNode())
 		return nil
+	case *mxv1.Command_CreateToken, *mxv1.Command_RevokeToken, *mxv1.Command_ConsumeJoinToken, *mxv1.Command_RevokeAgent:
+		return f.state.applyAuth(cmd)
+	case *mxv1.Command_CorrelateIncidents:
+		return f.state.applyCorrelate(k.CorrelateIncidents)
+	case *mxv1.Command_IncidentAction:
+		return f.state.applyIncidentAction(k.IncidentAction, at)
 	case *mxv1.Command_IngestBatches:
 		res := IngestResult{Applied: make([]bool, len(k.IngestBatches.GetBatches()))}
 		for i, b := range k.IngestBatches.GetBatches() {

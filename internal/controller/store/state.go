@@ -21,10 +21,13 @@ type State struct {
 	agents  map[string]*mxv1.Agent
 	results map[resultKey]*mxv1.StoredResult
 	nodes   map[string]*mxv1.NodeInfo
+	auth    authState
+	// incidents: issue 5 (incident_state.go).
+	incidents incidentState
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState()}
 }
 
 func (s *State) registerNode(n *mxv1.NodeInfo) {
@@ -208,6 +211,10 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 	s.mu.RUnlock()
 	sort.Slice(snap.Agents, func(i, j int) bool { return snap.Agents[i].GetAgentId() < snap.Agents[j].GetAgentId() })
 	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].GetNodeId() < snap.Nodes[j].GetNodeId() })
+	snap.Tokens, snap.RevokedAgents = s.auth.snapshot()
+	s.mu.RLock()
+	snap.Incidents = s.incidents.snapshot()
+	s.mu.RUnlock()
 	return snap
 }
 
@@ -225,7 +232,10 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	for _, n := range snap.GetNodes() {
 		nodes[n.GetNodeId()] = n
 	}
+	auth := authFromSnapshot(snap)
+	incidents := incidentsFromSnapshot(snap)
 	s.mu.Lock()
-	s.agents, s.results, s.nodes = agents, results, nodes
+	s.agents, s.results, s.nodes, s.auth = agents, results, nodes, auth
+	s.incidents = incidents
 	s.mu.Unlock()
 }

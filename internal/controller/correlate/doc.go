@@ -1,0 +1,51 @@
+// Package correlate is the correlation engine: it turns every agent's latest
+// findings into a few incidents, each with a scope, a root cause and a fix.
+//
+// # Design
+//
+// Correlate is a pure function of (agents, latest results, current incidents,
+// leader time, config) to a set of incident changes. It reads no clock,
+// draws no random numbers, and sorts every input before use and every
+// output before returning, so the result does not depend on the order in
+// which agents' batches arrived. It runs on the raft leader only (Loop, from
+// store.OnLeadership); its changes go through raft as one CorrelateIncidents
+// command whose upserts are compare-and-set on each incident's sequence, so
+// incidents and sequences survive failover unchanged and a deposed leader's
+// round is rejected.
+//
+// A round:
+//
+//  1. Observations: every finding at WARNING or worse in every agent's latest
+//     result, with the agent's site and host; evidence of agents silent past
+//     SilentAfter is marked stale, and each site with silent agents gets an
+//     AGENT_SILENT incident.
+//  2. Root-cause folding per agent: a finding explained (explained_by) by a
+//     root cause found on the same agent becomes a symptom of that root
+//     and never an incident of its own.
+//  3. Scopes, from the roots:
+//     - certificate: the same store certificate problem (thumbprint, else
+//     issuer+subject) on two or more hosts;
+//     - server: a host-local cause on one host; failing probes of peers to
+//     that host's endpoint fold into it;
+//     - site: every prober of a site fails to the same targets with the same
+//     code while probers in other sites succeed;
+//     - remote target: a remote endpoint or service (Exchange Online names
+//     collapse to one) that fails from every site that observes it;
+//     - direction: a host's send (or receive) flow failing without a local
+//     root cause while the other direction is not failing;
+//     - fleet horizon: CERT_EXPIRING per certificate identity, every holder.
+//  4. Each group becomes an incident candidate (fingerprint = sha256 of scope,
+//     cause, subject) with members, severity (worst member), hosts, sites,
+//     agents, summary, root cause, remediation and flow direction (stated in
+//     words when inbound checks to the host are green).
+//  5. Lifecycle against the stored incident of that fingerprint: damping
+//     (PENDING until OpenAfterObservations new observations or OpenAfter
+//     elapsed), auto-resolve after ResolveAfterClean clean observations,
+//     reopen within ReopenWindow as the same incident, retention of resolved
+//     ones. Only incidents that differ from the stored ones are emitted, each
+//     with sequence+1.
+//
+// An observation is a newly committed result (its committed_at, leader
+// time, is newer than the incident's last_observed_at): re-running a round
+// on the same data changes nothing.
+package correlate

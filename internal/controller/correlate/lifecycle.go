@@ -1,0 +1,208 @@
+package correlate
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
+)
+
+const (
+	statePending = mxv1.IncidentState_INCIDENT_STATE_PENDING
+	stateOpen    = mxv1.IncidentState_INCIDENT_STATE_OPEN
+	stateAcked   = mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED
+	stateResolve = mxv1.IncidentState_INCIDENT_STATE_RESOLVED
+)
+
+// present merges a candidate found this round into its stored incident
+// (nil: none, or resolved outside the reopen window). It returns the next
+// version, or nil when nothing changed.
+func (v *view) present(c *candidate, prev *mxv1.Incident) *mxv1.Incident {
+	now := ts(v.now)
+	newObs := prev == nil || c.lastCommitted.After(prev.GetLastObservedAt().AsTime())
+	var next *mxv1.Incident
+	var events []*mxv1.TimelineEntry
+	event := func(kind, comment string) {
+		events = append(events, &mxv1.TimelineEntry{At: now, Kind: kind, Actor: incident.EngineActor, Comment: comment})
+	}
+	fresh := prev == nil || prev.GetState() == stateResolve && v.now.Sub(prev.GetResolvedAt().AsTime()) > v.cfg.ReopenWindow
+	if fresh {
+		var occ uint32 = 1
+		if prev != nil {
+			occ = prev.GetOccurrence() + 1
+		}
+		next = &mxv1.Incident{
+			Id: incident.ID(c.fingerprint, occ), Fingerprint: c.fingerprint, Occurrence: occ,
+			State: statePending, FirstSeen: now, Observations: 1,
+		}
+		prev = nil
+	} else {
+		next = proto.CloneOf(prev)
+		next.Timeline = slices.Clip(next.Timeline)
+		next.CleanObservations = 0
+		if newObs {
+			next.Observations++
+		}
+	}
+	if newObs {
+		next.LastSeen = now
+	}
+	if c.lastCommitted.After(next.GetLastObservedAt().AsTime()) || next.LastObservedAt == nil {
+		next.LastObservedAt = ts(c.lastCommitted)
+	}
+	v.setContent(next, c)
+
+	damped := int(next.GetObservations()) >= v.cfg.OpenAfterObservations || v.now.Sub(next.GetFirstSeen().AsTime()) >= v.cfg.OpenAfter || c.immediate
+	switch next.GetState() {
+	case statePending:
+		if damped {
+			next.State, next.OpenedAt = stateOpen, now
+			event(incident.KindOpened, c.summary)
+		}
+	case stateResolve:
+		// Within the reopen window: the same incident, once it persists again.
+		if c.immediate || int(next.GetObservations()) >= v.cfg.OpenAfterObservations {
+			next.State, next.ResolvedAt, next.AcknowledgedAt = stateOpen, nil, nil
+			event(incident.KindReopened, c.summary)
+		}
+	}
+	if prev != nil && prev.GetState() != statePending && next.GetState() != stateResolve {
+		if c.severity > prev.GetSeverity() {
+			event(incident.KindEscalated, fmt.Sprintf("severity %s -> %s", prev.GetSeverity(), c.severity))
+		}
+		if added := missing(c.hosts, prev.GetHosts()); len(added) > 0 {
+			event(incident.KindObserved, "now also on "+strings.Join(added, ", "))
+		} else if added := missing(c.agents, prev.GetAgents()); len(added) > 0 {
+			event(incident.KindObserved, "now also observed by "+strings.Join(clip(added, 10), ", "))
+		}
+		if c.stale && !prev.GetStale() {
+			event(incident.KindStale, "evidence from silent agents is stale")
+		}
+	}
+	return v.commit(prev, next, events)
+}
+
+// absent handles a stored incident whose candidate is gone this round:
+// pending ones are dropped (a flap), open ones count clean observations and
+// resolve after ResolveAfterClean, resolved ones expire after Retention.
+func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
+	now := ts(v.now)
+	switch prev.GetState() {
+	case statePending:
+		return nil, &mxv1.IncidentRef{Id: prev.GetId(), Sequence: prev.GetSequence()}
+	case stateResolve:
+		if v.now.Sub(prev.GetResolvedAt().AsTime()) > v.cfg.Retention {
+			return nil, &mxv1.IncidentRef{Id: prev.GetId(), Sequence: prev.GetSequence()}
+		}
+		if prev.GetObservations() > 0 { // a reopen that did not persist
+			next := proto.CloneOf(prev)
+			next.Observations = 0
+			return v.commit(prev, next, nil), nil
+		}
+		return nil, nil
+	}
+	next := proto.CloneOf(prev)
+	next.Timeline = slices.Clip(next.Timeline)
+	immediate := prev.GetCause() == "AGENT_SILENT"
+	clean := v.cleanSince(prev)
+	if !clean.After(prev.GetLastObservedAt().AsTime()) && !immediate {
+		return nil, nil // no new result from the members' checks yet
+	}
+	if clean.After(prev.GetLastObservedAt().AsTime()) {
+		next.LastObservedAt = ts(clean)
+	}
+	next.CleanObservations++
+	var events []*mxv1.TimelineEntry
+	if int(next.CleanObservations) >= v.cfg.ResolveAfterClean || immediate {
+		next.State, next.ResolvedAt, next.Observations = stateResolve, now, 0
+		events = append(events, &mxv1.TimelineEntry{At: now, Kind: incident.KindResolved, Actor: incident.EngineActor,
+			Comment: fmt.Sprintf("clean for %d consecutive observations", next.CleanObservations)})
+		next.CleanObservations = 0
+		for i, m := range next.Members {
+			if m.GetStale() {
+				mm := proto.CloneOf(m)
+				mm.Stale = false
+				next.Members[i] = mm
+			}
+		}
+		next.Members = slices.Clone(next.Members)
+		next.Stale = false
+	}
+	return v.commit(prev, next, events), nil
+}
+
+// cleanSince is the newest committed_at among the current results of the
+// checks that produced prev's members (zero when none reported since).
+func (v *view) cleanSince(prev *mxv1.Incident) time.Time {
+	var newest time.Time
+	for _, m := range prev.GetMembers() {
+		r := v.result(m.GetAgentId(), m.GetCheck(), m.GetTarget())
+		if r == nil {
+			continue
+		}
+		if t := r.GetCommittedAt().AsTime(); t.After(newest) {
+			newest = t
+		}
+	}
+	return newest
+}
+
+func (v *view) result(agent, check, target string) *mxv1.StoredResult {
+	i, ok := slices.BinarySearchFunc(v.results, [3]string{agent, check, target}, func(r *mxv1.StoredResult, k [3]string) int {
+		if c := strings.Compare(r.GetAgentId(), k[0]); c != 0 {
+			return c
+		}
+		if c := strings.Compare(r.GetResult().GetCheck(), k[1]); c != 0 {
+			return c
+		}
+		return strings.Compare(r.GetResult().GetTarget(), k[2])
+	})
+	if !ok {
+		return nil
+	}
+	return v.results[i]
+}
+
+func (v *view) setContent(next *mxv1.Incident, c *candidate) {
+	next.Scope, next.Cause, next.Subject = c.key.scope, c.key.cause, c.key.subject
+	next.Severity = c.severity
+	next.Summary, next.RootCause, next.Remediation = c.summary, c.root, c.remediation
+	next.Direction, next.DirectionDetail = c.dir, c.dirDetail
+	next.Agents, next.Hosts, next.Sites = c.agents, c.hosts, c.sites
+	next.Members, next.MembersTotal = c.members, uint32(c.total)
+	next.Stale = c.stale
+}
+
+// commit returns next with sequence+1 and the events appended when it
+// differs from prev (nil prev: always), else nil.
+func (v *view) commit(prev, next *mxv1.Incident, events []*mxv1.TimelineEntry) *mxv1.Incident {
+	if prev != nil && len(events) == 0 {
+		next.Sequence, next.UpdatedAt = prev.GetSequence(), prev.GetUpdatedAt()
+		if proto.Equal(prev, next) {
+			return nil
+		}
+	}
+	next.Sequence = prev.GetSequence() + 1
+	next.UpdatedAt = ts(v.now)
+	for _, e := range events {
+		e.Sequence = next.Sequence
+		incident.AppendTimeline(next, e)
+	}
+	return next
+}
+
+// missing lists the elements of a (sorted) not in b.
+func missing(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

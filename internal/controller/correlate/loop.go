@@ -1,0 +1,125 @@
+package correlate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/store"
+)
+
+// Source is the part of the raft store the loop needs.
+type Source interface {
+	State() *store.State
+	AppliedIndex() uint64
+	ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents) (store.CorrelateResult, error)
+}
+
+// LoopConfig configures the leader's correlation loop.
+type LoopConfig struct {
+	Engine Config
+	// Interval: a round runs at most this often, when the applied raft index
+	// moved (default 250ms).
+	Interval time.Duration
+	// IdleInterval: a round runs at least this often even without new
+	// entries, for time-based transitions (damping by time, silence,
+	// retention; default 5s).
+	IdleInterval time.Duration
+	// Now is the leader's clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+	// OnRound, if set, is called after every round (metrics, tests).
+	OnRound func(RoundStats)
+}
+
+// RoundStats describes one round.
+type RoundStats struct {
+	Duration          time.Duration
+	Results           int
+	Candidates        int
+	Upserts, Deletes  int
+	Applied, Rejected int
+}
+
+// Loop is the leader-only correlation loop.
+type Loop struct {
+	src Source
+	cfg LoopConfig
+}
+
+// NewLoop returns a loop; register its Run with store.OnLeadership.
+func NewLoop(src Source, cfg LoopConfig) *Loop {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 250 * time.Millisecond
+	}
+	if cfg.IdleInterval <= 0 {
+		cfg.IdleInterval = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Loop{src: src, cfg: cfg}
+}
+
+// Run correlates until ctx ends (leadership lost). It returns nothing: a
+// failed round is logged and retried on the next tick.
+func (l *Loop) Run(ctx context.Context) {
+	t := time.NewTicker(l.cfg.Interval)
+	defer t.Stop()
+	var lastIndex uint64
+	var lastRound time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		idx := l.src.AppliedIndex()
+		if idx == lastIndex && time.Since(lastRound) < l.cfg.IdleInterval {
+			continue
+		}
+		lastRound = time.Now()
+		lastIndex = idx
+		st, err := l.Round(ctx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, store.ErrNotLeader) {
+				l.cfg.Logger.Warn("correlation round failed", "err", err)
+			}
+			continue
+		}
+		// Our own entry moved the index by one: not new input. Anything
+		// else applied meanwhile makes the next tick run again.
+		if after := l.src.AppliedIndex(); st.Upserts+st.Deletes > 0 && after == idx+1 {
+			lastIndex = after
+		}
+		if st.Upserts+st.Deletes > 0 {
+			l.cfg.Logger.Debug("correlation round", "results", st.Results, "candidates", st.Candidates, "upserts", st.Upserts,
+				"deletes", st.Deletes, "rejected", st.Rejected, "took", st.Duration)
+		}
+	}
+}
+
+// Round runs one correlation round now and commits its changes.
+func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
+	start := time.Now()
+	v := l.src.State().CorrelationView()
+	out := Correlate(Input{Agents: v.Agents, Results: v.Results, Incidents: v.Incidents, Now: l.cfg.Now()}, l.cfg.Engine)
+	st := RoundStats{Results: len(v.Results), Candidates: out.Candidates, Upserts: len(out.Upserts), Deletes: len(out.Deletes)}
+	if !out.Empty() {
+		res, err := l.src.ProposeIncidents(ctx, &mxv1.CorrelateIncidents{Upserts: out.Upserts, Deletes: out.Deletes})
+		if err != nil {
+			return st, err
+		}
+		st.Applied, st.Rejected = res.Applied, res.Rejected
+	}
+	st.Duration = time.Since(start)
+	if l.cfg.OnRound != nil {
+		l.cfg.OnRound(st)
+	}
+	return st, nil
+}

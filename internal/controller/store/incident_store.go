@@ -1,0 +1,36 @@
+package store
+
+import (
+	"context"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// AppliedIndex is the last raft index applied to this node's state; the
+// correlation loop runs a round only when it moved.
+func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+
+// ProposeIncidents commits one correlation round's changes (leader only).
+func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents) (CorrelateResult, error) {
+	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: c}})
+	if err != nil {
+		return CorrelateResult{}, err
+	}
+	res, _ := resp.(CorrelateResult)
+	return res, nil
+}
+
+// ApplyIncidentAction commits a human acknowledge/resolve (leader only) and
+// returns the changed incident. Lifecycle errors wrap the incident package's
+// sentinels (ErrNotFound, ErrInvalidTransition, ErrStaleSequence).
+func (s *Store) ApplyIncidentAction(ctx context.Context, a *mxv1.IncidentAction) (*mxv1.Incident, error) {
+	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_IncidentAction{IncidentAction: a}})
+	if err != nil {
+		return nil, err
+	}
+	res, _ := resp.(ActionResult)
+	if res.Err != nil {
+		return nil, incidentActionError(res.Err)
+	}
+	return res.Incident, nil
+}
