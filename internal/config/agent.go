@@ -4,20 +4,23 @@ import "time"
 
 // Agent is an agent's configuration.
 type Agent struct {
-	AgentID       string        `mapstructure:"agent_id"`
-	Site          string        `mapstructure:"site"`
-	Hostname      string        `mapstructure:"hostname"`
-	Roles         []string      `mapstructure:"roles"`
-	Controllers   []string      `mapstructure:"controllers"`
-	StateDir      string        `mapstructure:"state_dir"`
-	SpoolMaxBytes int           `mapstructure:"spool_max_bytes"`
-	CertStores    []string      `mapstructure:"cert_store"`
-	Probes        []string      `mapstructure:"probe"`
-	ExpectName    string        `mapstructure:"expect_name"`
-	CAFile        string        `mapstructure:"ca_file"`
-	ProbeTimeout  time.Duration `mapstructure:"probe_timeout"`
-	EHLOName      string        `mapstructure:"ehlo_name"`
-	Expiry        struct {
+	AgentID       string   `mapstructure:"agent_id"`
+	Site          string   `mapstructure:"site"`
+	Hostname      string   `mapstructure:"hostname"`
+	Roles         []string `mapstructure:"roles"`
+	Controllers   []string `mapstructure:"controllers"`
+	StateDir      string   `mapstructure:"state_dir"`
+	SpoolMaxBytes int      `mapstructure:"spool_max_bytes"`
+	// ControllerCAFile verifies controllers; Insecure streams in plaintext.
+	ControllerCAFile string        `mapstructure:"controller_ca_file"`
+	Insecure         bool          `mapstructure:"insecure"`
+	CertStores       []string      `mapstructure:"cert_store"`
+	Probes           []string      `mapstructure:"probe"`
+	ExpectName       string        `mapstructure:"expect_name"`
+	CAFile           string        `mapstructure:"ca_file"`
+	ProbeTimeout     time.Duration `mapstructure:"probe_timeout"`
+	EHLOName         string        `mapstructure:"ehlo_name"`
+	Expiry           struct {
 		Warning time.Duration `mapstructure:"warning"`
 		Error   time.Duration `mapstructure:"error"`
 	} `mapstructure:"expiry"`
@@ -39,6 +42,8 @@ func AgentKeys() []Key {
 		{Name: "roles", Default: []string{}, Help: "Roles of the server: edge, mailbox, mta (comma-separated in env)."},
 		{Name: "controllers", Default: []string{"127.0.0.1:7400"}, Help: "gRPC addresses of controller nodes (agent run); the agent follows NotLeader redirects."},
 		{Name: "state_dir", Default: "./mxprobe-agent", Help: "Directory for the agent's durable state: the result spool (store-and-forward outbox) and protocol-log offsets."},
+		{Name: "controller_ca_file", Default: "", Help: "CA (PEM) that signed the controllers' certificates (the cluster CA); required unless insecure."},
+		{Name: "insecure", Default: false, Help: "Stream to the controller without TLS or client certificate (labs only; the controller must run insecure too)."},
 		{Name: "spool_max_bytes", Default: 256 << 20, Help: "Bound of the durable result spool; when an outage fills it the oldest batches are dropped and reported as AGENT_SPOOL_LOSS."},
 		{Name: "cert_store", Default: []string{}, Help: "Certificate stores to scan, as URIs: pemdir:PATH, snapshot:FILE, windows:LocalMachine\\My (repeatable flag)."},
 		{Name: "probe", Default: []string{}, Help: "SMTP endpoints to probe with STARTTLS, as smtp://host:port (repeatable flag)."},

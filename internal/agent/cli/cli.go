@@ -39,7 +39,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr), inventoryCmd(stdout))
+	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr), inventoryCmd(stdout), enrollCmd(stdout))
 	err := root.ExecuteContext(ctx)
 	var ee errExit
 	switch {
@@ -157,7 +157,12 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			dial, renew, err := transport(&c, log)
+			if err != nil {
+				return err
+			}
 			r, err := runner.New(runner.Config{
+				DialOptions: dial,
 				Hello: &mxv1.Hello{
 					AgentId: c.AgentID, Site: c.Site, Hostname: c.Hostname, Roles: roles, Version: version.String(),
 				},
@@ -175,6 +180,13 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			}
 			log.Info("agent starting", "agent", c.AgentID, "site", c.Site, "checks", len(cs), "controllers", strings.Join(c.Controllers, ","))
 			defer r.Close()
+			if renew != nil {
+				ctx, cancel := context.WithCancel(cmd.Context())
+				defer cancel()
+				done := make(chan struct{})
+				go func() { defer close(done); renew(ctx) }()
+				defer func() { cancel(); <-done }()
+			}
 			return r.Run(cmd.Context())
 		},
 	}

@@ -205,6 +205,19 @@ func (c *Creds) ClientTLS(serverTLS *tls.Config, addr string) *tls.Config {
 	return cfg
 }
 
+// TLS is the mTLS configuration for any controller address: the server name
+// is left to gRPC (the dialled host), the client certificate is the current one.
+func (c *Creds) TLS(serverTLS *tls.Config) *tls.Config {
+	cfg := serverTLS.Clone()
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		crt := c.crt
+		return &crt, nil
+	}
+	return cfg
+}
+
 // RenewLoop renews the certificate at two thirds of its lifetime (retrying
 // every minute on failure) until ctx ends.
 func (c *Creds) RenewLoop(ctx context.Context, dial func() (*grpc.ClientConn, error), log *slog.Logger) {

@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -131,7 +134,14 @@ func callJSON(cmd *cobra.Command, method, path string, q url.Values, in, out pro
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if tok := flagOrEnv(cmd, "token", "MXPROBE_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	hc, err := httpClient(cmd)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, u, err)
 	}
@@ -148,4 +158,29 @@ func callJSON(cmd *cobra.Command, method, path string, q url.Values, in, out pro
 		return fmt.Errorf("%s %s: %s: %s", method, u, resp.Status, e.Message)
 	}
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(rb, out)
+}
+
+// flagOrEnv reads a (persistent) flag, falling back to an environment variable.
+func flagOrEnv(cmd *cobra.Command, flag, env string) string {
+	if v, _ := cmd.Flags().GetString(flag); v != "" {
+		return v
+	}
+	return os.Getenv(env)
+}
+
+// httpClient trusts --ca-file (MXPROBE_CA_FILE) for https servers, else the system roots.
+func httpClient(cmd *cobra.Command) (*http.Client, error) {
+	caFile := flagOrEnv(cmd, "ca-file", "MXPROBE_CA_FILE")
+	if caFile == "" {
+		return http.DefaultClient, nil
+	}
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/mxprobe/mxprobe/internal/agent/enroll"
+	"github.com/mxprobe/mxprobe/internal/config"
+	"github.com/mxprobe/mxprobe/internal/controller/pki"
+)
+
+// transport returns the gRPC dial options for agent run (mTLS with the
+// enrolled certificate, or plaintext in insecure mode) and the renewal loop.
+// The site comes from the certificate (the controller refuses a Hello that
+// claims another), so it overrides the configured one.
+func transport(c *config.Agent, log *slog.Logger) ([]grpc.DialOption, func(context.Context), error) {
+	if c.Insecure {
+		log.Warn("INSECURE MODE: streaming to the controller without TLS or a client certificate")
+		return nil, nil, nil
+	}
+	if c.ControllerCAFile == "" {
+		return nil, nil, fmt.Errorf("controller_ca_file is required to verify controllers (or insecure: true for a lab)")
+	}
+	serverTLS, err := enroll.ServerTLS(c.ControllerCAFile, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	creds, err := enroll.Load(c.StateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := pki.IdentityOf(creds.Leaf())
+	if err != nil {
+		return nil, nil, fmt.Errorf("certificate in %s: %w", c.StateDir, err)
+	}
+	if id.AgentID != c.AgentID {
+		return nil, nil, fmt.Errorf("agent_id %q differs from the enrolled identity %q (state_dir %s)", c.AgentID, id.AgentID, c.StateDir)
+	}
+	if c.Site != id.Site {
+		log.Info("site taken from the agent certificate", "configured", c.Site, "certificate", id.Site)
+		c.Site = id.Site
+	}
+	opt := grpc.WithTransportCredentials(credentials.NewTLS(creds.TLS(serverTLS)))
+	renew := func(ctx context.Context) {
+		creds.RenewLoop(ctx, func() (*grpc.ClientConn, error) { return grpc.NewClient(c.Controllers[0], opt) }, log)
+	}
+	return []grpc.DialOption{opt}, renew, nil
+}
+
+func enrollCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "enroll",
+		Short: "Get this agent's client certificate: creates a key in state_dir (it never leaves the host) and exchanges a CSR and a join token for a certificate",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadAgentConfig(cmd)
+			if err != nil {
+				return err
+			}
+			token, _ := cmd.Flags().GetString("token")
+			if token == "" {
+				token = os.Getenv("MXPROBE_JOIN_TOKEN")
+			}
+			if token == "" {
+				return fmt.Errorf("--token (or MXPROBE_JOIN_TOKEN) is required: create one with controller tokens create --kind join --site SITE")
+			}
+			controller, _ := cmd.Flags().GetString("controller")
+			if controller == "" {
+				controller = c.Controllers[0]
+			}
+			if c.ControllerCAFile == "" {
+				return fmt.Errorf("controller_ca_file is required to verify the controller")
+			}
+			serverTLS, err := enroll.ServerTLS(c.ControllerCAFile, "")
+			if err != nil {
+				return err
+			}
+			creds, err := enroll.Enroll(cmd.Context(), controller, serverTLS, token, c.AgentID, c.Hostname, c.StateDir)
+			if err != nil {
+				return err
+			}
+			id, _ := pki.IdentityOf(creds.Leaf())
+			fmt.Fprintf(stdout, "enrolled %s in site %s; certificate valid until %s (renewed automatically by agent run); key and certificate in %s\n",
+				id.AgentID, id.Site, creds.Leaf().NotAfter.Format("2006-01-02 15:04 MST"), c.StateDir)
+			return nil
+		},
+	}
+	cmd.Flags().String("config", "", "YAML configuration file")
+	cmd.Flags().String("controller", "", "gRPC address of any controller node (default: the first of controllers)")
+	cmd.Flags().String("token", "", "join token (or MXPROBE_JOIN_TOKEN); never logged")
+	config.AddFlags(cmd.Flags(), config.AgentKeys())
+	return cmd
+}
