@@ -3,9 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -16,12 +14,6 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
-)
-
-// Limits on what an agent may send.
-const (
-	maxIDLen           = 128
-	maxResultsPerBatch = 4096
 )
 
 // Node is what the server needs to know about the raft node it runs on.
@@ -158,43 +150,4 @@ func (s *Server) applyError(stream mxv1.AgentService_ConnectServer, err error) e
 		return status.FromContextError(err).Err()
 	}
 	return status.Errorf(codes.Unavailable, "commit failed: %v", err)
-}
-
-func validateHello(h *mxv1.Hello) error {
-	if h == nil {
-		return errors.New("the first message must be Hello")
-	}
-	if err := validID("agent_id", h.GetAgentId()); err != nil {
-		return err
-	}
-	if len(h.GetSite()) > maxIDLen || len(h.GetHostname()) > 255 || len(h.GetVersion()) > maxIDLen {
-		return errors.New("site, hostname or version too long")
-	}
-	if len(h.GetLabels()) > 64 {
-		return errors.New("too many labels (max 64)")
-	}
-	return nil
-}
-
-func validateBatch(b *mxv1.ResultBatch) error {
-	if b.GetSeq() == 0 {
-		return errors.New("batch seq must be > 0")
-	}
-	if len(b.GetResults()) > maxResultsPerBatch {
-		return fmt.Errorf("batch has %d results (max %d)", len(b.GetResults()), maxResultsPerBatch)
-	}
-	return nil
-}
-
-func validID(field, v string) error {
-	if v == "" {
-		return fmt.Errorf("%s is required", field)
-	}
-	if len(v) > maxIDLen {
-		return fmt.Errorf("%s longer than %d", field, maxIDLen)
-	}
-	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
-		return fmt.Errorf("%s contains spaces or control characters", field)
-	}
-	return nil
 }

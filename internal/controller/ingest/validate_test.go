@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+func goodBatch() *mxv1.ResultBatch {
+	return &mxv1.ResultBatch{Seq: 1, Results: []*mxv1.CheckResult{{Check: "certstore", Target: "pemdir:/x", Status: mxv1.CheckStatus_CHECK_STATUS_FAIL,
+		Findings: []*mxv1.Finding{{Code: "CERT_NO_PRIVATE_KEY", Severity: mxv1.Severity_SEVERITY_CRITICAL, Subject: "B79D",
+			Evidence: map[string]string{"store": "pemdir:/x"}, ExplainedBy: []*mxv1.FindingRef{{Code: "CERT_DUPLICATE_IDENTITY", Subject: "x"}}}}}}}
+}
+
+func TestValidateBatch(t *testing.T) {
+	if err := validateBatch(goodBatch()); err != nil {
+		t.Fatalf("good batch refused: %v", err)
+	}
+	bad := map[string]func(b *mxv1.ResultBatch){
+		"seq 0":              func(b *mxv1.ResultBatch) { b.Seq = 0 },
+		"lower-case code":    func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Code = "cert_expired" },
+		"unknown severity":   func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Severity = 99 },
+		"huge subject":       func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Subject = strings.Repeat("A", 5000) },
+		"too much evidence":  func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Evidence = manyMap(65) },
+		"NUL in summary":     func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Summary = "a\x00b" },
+		"empty check":        func(b *mxv1.ResultBatch) { b.Results[0].Check = "" },
+		"too many findings":  func(b *mxv1.ResultBatch) { b.Results[0].Findings = manyFindings(257) },
+		"bad reference code": func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].ExplainedBy[0].Code = "x y" },
+		"unknown status":     func(b *mxv1.ResultBatch) { b.Results[0].Status = 7 },
+		"nil result":         func(b *mxv1.ResultBatch) { b.Results = append(b.Results, nil) },
+		"too many results":   func(b *mxv1.ResultBatch) { b.Results = make([]*mxv1.CheckResult, maxResultsPerBatch+1) },
+	}
+	for name, mutate := range bad {
+		b := goodBatch()
+		mutate(b)
+		if err := validateBatch(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func manyMap(n int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[strings.Repeat("k", i+1)] = "v"
+	}
+	return m
+}
+
+func manyFindings(n int) []*mxv1.Finding {
+	var out []*mxv1.Finding
+	for range n {
+		out = append(out, &mxv1.Finding{Code: "CERT_EXPIRED"})
+	}
+	return out
+}
+
+// FuzzValidate feeds arbitrary bytes, decoded as the two agent messages,
+// through validation: it must never panic, and whatever it accepts stays
+// within the documented bounds.
+func FuzzValidate(f *testing.F) {
+	b, _ := proto.Marshal(goodBatch())
+	f.Add(b)
+	h, _ := proto.Marshal(&mxv1.Hello{AgentId: "edge01", Site: "ams", Labels: map[string]string{"a": "b"}})
+	f.Add(h)
+	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var batch mxv1.ResultBatch
+		if proto.Unmarshal(data, &batch) == nil && validateBatch(&batch) == nil {
+			if batch.GetSeq() == 0 || len(batch.GetResults()) > maxResultsPerBatch {
+				t.Fatalf("accepted out-of-bounds batch")
+			}
+			for _, r := range batch.GetResults() {
+				for _, fd := range r.GetFindings() {
+					if !upperSnake(fd.GetCode()) || len(fd.GetSubject()) > maxMedium {
+						t.Fatalf("accepted bad finding %v", fd)
+					}
+				}
+			}
+		}
+		var hello mxv1.Hello
+		if proto.Unmarshal(data, &hello) == nil && validateHello(&hello) == nil {
+			if hello.GetAgentId() == "" || len(hello.GetAgentId()) > maxIDLen || len(hello.GetLabels()) > maxLabels {
+				t.Fatalf("accepted bad hello %v", &hello)
+			}
+		}
+	})
+}
