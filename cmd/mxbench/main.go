@@ -29,14 +29,15 @@ func main() {
 	idle := flag.Int("idle", 1000, "idle agent streams for the memory measurement")
 	conns := flag.Int("conns", 50, "gRPC connections the simulated agents share for throughput/latency")
 	verbose := flag.Bool("v", false, "show controller logs")
+	bogus := flag.Int("bogus", 2000, "hostile connections held open during a second latency measurement (0: skip)")
 	flag.Parse()
-	if err := run(*agents, *results, *duration, *rate, *idle, *conns, *verbose); err != nil {
+	if err := run(*agents, *results, *duration, *rate, *idle, *conns, *bogus, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "mxbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(agents, results int, d time.Duration, rate, idle, conns int, verbose bool) error {
+func run(agents, results int, d time.Duration, rate, idle, conns, bogus int, verbose bool) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "mxbench-bin-")
 	if err != nil {
@@ -112,5 +113,15 @@ func run(agents, results int, d time.Duration, rate, idle, conns int, verbose bo
 	}
 	fmt.Printf("ack latency at %d results/s offered (%.0f achieved, %d agents): p50 %s, p99 %s, max %s\n",
 		rate, achieved, agents, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), max.Round(10*time.Microsecond))
+	if bogus > 0 {
+		opened, stop := bench.Bogus(ctx, c.GRPC[l], bogus)
+		p50, p99, max, achieved, err := fleet.Latency(ctx, d, rate, results)
+		stop()
+		if err != nil {
+			return fmt.Errorf("latency under bogus connections: %w", err)
+		}
+		fmt.Printf("with %d hostile connections held open (silent, garbage, stalled HTTP/2): ack latency at %d results/s (%.0f achieved): p50 %s, p99 %s, max %s\n",
+			opened, rate, achieved, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), max.Round(10*time.Microsecond))
+	}
 	return nil
 }

@@ -48,7 +48,7 @@ func TestAgentToControllerAndRestart(t *testing.T) {
 	ctlArgs := []string{"run", "--insecure", "--node-id", "c1", "--data-dir", filepath.Join(dir, "data"), "--bootstrap",
 		"--grpc-listen", grpcAddr, "--http-listen", httpAddr, "--raft-listen", raftAddr, "--plan-interval", "1s", "--plan-jitter", "100ms"}
 	ctl := start(t, "controller", ctlArgs...)
-	agent := start(t, "agent", "run", "--agent-id", "edge01", "--site", "amsterdam", "--hostname", "edge01.contoso.test",
+	agent := start(t, "agent", "run", "--insecure", "--agent-id", "edge01", "--site", "amsterdam", "--hostname", "edge01.contoso.test",
 		"--controllers", grpcAddr, "--state-dir", filepath.Join(dir, "agent"),
 		"--probe", "smtp://"+srv.Addr(), "--expect-name", "edge01.contoso.test", "--ca-file", caFile)
 
@@ -76,4 +76,21 @@ func TestAgentToControllerAndRestart(t *testing.T) {
 		code, body := get(url)
 		return code == 200 && string(body) == string(before)
 	})
+
+	// Backup from this cluster, restore into a brand-new one: same findings.
+	backupFile := filepath.Join(dir, "backup.pb")
+	if out, err := run(t, nil, "controller", "backup", "--server", "http://"+httpAddr, "--out", backupFile); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	g2, h2, r2 := freePort(t), freePort(t), freePort(t)
+	start(t, "controller", "run", "--insecure", "--node-id", "fresh", "--data-dir", filepath.Join(dir, "fresh"), "--bootstrap",
+		"--grpc-listen", g2, "--http-listen", h2, "--raft-listen", r2)
+	waitFor(t, 30*time.Second, "restore into a fresh cluster", func() bool {
+		_, err := run(t, nil, "controller", "restore", backupFile, "--server", "http://"+h2)
+		return err == nil
+	})
+	code, body := get("http://" + h2 + "/v1/findings?code=CERT_EXPIRED")
+	if code != 200 || string(body) != string(before) {
+		t.Fatalf("restored cluster answers %d %s, want %s", code, body, before)
+	}
 }

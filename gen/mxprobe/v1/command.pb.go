@@ -89,6 +89,7 @@ type Command struct {
 	//	*Command_RevokeToken
 	//	*Command_ConsumeJoinToken
 	//	*Command_RevokeAgent
+	//	*Command_RestoreState
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -219,6 +220,15 @@ func (x *Command) GetRevokeAgent() *RevokeAgent {
 	return nil
 }
 
+func (x *Command) GetRestoreState() *RestoreState {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RestoreState); ok {
+			return x.RestoreState
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -260,6 +270,10 @@ type Command_RevokeAgent struct {
 	RevokeAgent *RevokeAgent `protobuf:"bytes,13,opt,name=revoke_agent,json=revokeAgent,proto3,oneof"`
 }
 
+type Command_RestoreState struct {
+	RestoreState *RestoreState `protobuf:"bytes,14,opt,name=restore_state,json=restoreState,proto3,oneof"`
+}
+
 func (*Command_RegisterAgent) isCommand_Kind() {}
 
 func (*Command_IngestBatches) isCommand_Kind() {}
@@ -277,6 +291,8 @@ func (*Command_RevokeToken) isCommand_Kind() {}
 func (*Command_ConsumeJoinToken) isCommand_Kind() {}
 
 func (*Command_RevokeAgent) isCommand_Kind() {}
+
+func (*Command_RestoreState) isCommand_Kind() {}
 
 // Store a new token (its secret is already hashed by the leader).
 type CreateToken struct {
@@ -489,6 +505,51 @@ func (x *RevokeAgent) GetRevokedBy() string {
 	return ""
 }
 
+// Replace the whole state with a backup (controller restore).
+type RestoreState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot      *StateSnapshot         `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreState) Reset() {
+	*x = RestoreState{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreState) ProtoMessage() {}
+
+func (x *RestoreState) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreState.ProtoReflect.Descriptor instead.
+func (*RestoreState) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RestoreState) GetSnapshot() *StateSnapshot {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
 // A controller node announced its addresses (on join, or when it leads).
 type RegisterNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -499,7 +560,7 @@ type RegisterNode struct {
 
 func (x *RegisterNode) Reset() {
 	*x = RegisterNode{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +572,7 @@ func (x *RegisterNode) String() string {
 func (*RegisterNode) ProtoMessage() {}
 
 func (x *RegisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +585,7 @@ func (x *RegisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
 func (*RegisterNode) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterNode) GetNode() *NodeInfo {
@@ -544,7 +605,7 @@ type RegisterAgent struct {
 
 func (x *RegisterAgent) Reset() {
 	*x = RegisterAgent{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +617,7 @@ func (x *RegisterAgent) String() string {
 func (*RegisterAgent) ProtoMessage() {}
 
 func (x *RegisterAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +630,7 @@ func (x *RegisterAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterAgent.ProtoReflect.Descriptor instead.
 func (*RegisterAgent) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegisterAgent) GetHello() *Hello {
@@ -589,7 +650,7 @@ type IngestBatches struct {
 
 func (x *IngestBatches) Reset() {
 	*x = IngestBatches{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[7]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +662,7 @@ func (x *IngestBatches) String() string {
 func (*IngestBatches) ProtoMessage() {}
 
 func (x *IngestBatches) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[7]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +675,7 @@ func (x *IngestBatches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestBatches.ProtoReflect.Descriptor instead.
 func (*IngestBatches) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *IngestBatches) GetBatches() []*AgentBatch {
@@ -634,7 +695,7 @@ type AgentBatch struct {
 
 func (x *AgentBatch) Reset() {
 	*x = AgentBatch{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[8]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +707,7 @@ func (x *AgentBatch) String() string {
 func (*AgentBatch) ProtoMessage() {}
 
 func (x *AgentBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[8]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +720,7 @@ func (x *AgentBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentBatch.ProtoReflect.Descriptor instead.
 func (*AgentBatch) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AgentBatch) GetAgentId() string {
@@ -692,7 +753,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[9]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +765,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[9]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +778,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StateSnapshot) GetAgents() []*Agent {
@@ -774,7 +835,7 @@ type StoredResult struct {
 
 func (x *StoredResult) Reset() {
 	*x = StoredResult{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[10]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +847,7 @@ func (x *StoredResult) String() string {
 func (*StoredResult) ProtoMessage() {}
 
 func (x *StoredResult) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[10]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +860,7 @@ func (x *StoredResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredResult.ProtoReflect.Descriptor instead.
 func (*StoredResult) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StoredResult) GetAgentId() string {
@@ -837,7 +898,7 @@ type CorrelateIncidents struct {
 
 func (x *CorrelateIncidents) Reset() {
 	*x = CorrelateIncidents{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[11]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +910,7 @@ func (x *CorrelateIncidents) String() string {
 func (*CorrelateIncidents) ProtoMessage() {}
 
 func (x *CorrelateIncidents) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[11]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +923,7 @@ func (x *CorrelateIncidents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrelateIncidents.ProtoReflect.Descriptor instead.
 func (*CorrelateIncidents) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CorrelateIncidents) GetUpserts() []*Incident {
@@ -890,7 +951,7 @@ type IncidentRef struct {
 
 func (x *IncidentRef) Reset() {
 	*x = IncidentRef{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[12]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +963,7 @@ func (x *IncidentRef) String() string {
 func (*IncidentRef) ProtoMessage() {}
 
 func (x *IncidentRef) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[12]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +976,7 @@ func (x *IncidentRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncidentRef.ProtoReflect.Descriptor instead.
 func (*IncidentRef) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *IncidentRef) GetId() string {
@@ -947,7 +1008,7 @@ type IncidentAction struct {
 
 func (x *IncidentAction) Reset() {
 	*x = IncidentAction{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1020,7 @@ func (x *IncidentAction) String() string {
 func (*IncidentAction) ProtoMessage() {}
 
 func (x *IncidentAction) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1033,7 @@ func (x *IncidentAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncidentAction.ProtoReflect.Descriptor instead.
 func (*IncidentAction) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *IncidentAction) GetIncidentId() string {
@@ -1015,7 +1076,7 @@ var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x19mxprobe/v1/security.proto\"\xb9\x05\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x19mxprobe/v1/security.proto\"\xfa\x05\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12B\n" +
@@ -1028,7 +1089,8 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	" \x01(\v2\x17.mxprobe.v1.CreateTokenH\x00R\vcreateToken\x12<\n" +
 	"\frevoke_token\x18\v \x01(\v2\x17.mxprobe.v1.RevokeTokenH\x00R\vrevokeToken\x12L\n" +
 	"\x12consume_join_token\x18\f \x01(\v2\x1c.mxprobe.v1.ConsumeJoinTokenH\x00R\x10consumeJoinToken\x12<\n" +
-	"\frevoke_agent\x18\r \x01(\v2\x17.mxprobe.v1.RevokeAgentH\x00R\vrevokeAgentB\x06\n" +
+	"\frevoke_agent\x18\r \x01(\v2\x17.mxprobe.v1.RevokeAgentH\x00R\vrevokeAgent\x12?\n" +
+	"\rrestore_state\x18\x0e \x01(\v2\x18.mxprobe.v1.RestoreStateH\x00R\frestoreStateB\x06\n" +
 	"\x04kind\"6\n" +
 	"\vCreateToken\x12'\n" +
 	"\x05token\x18\x01 \x01(\v2\x11.mxprobe.v1.TokenR\x05token\"<\n" +
@@ -1044,7 +1106,9 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\vRevokeAgent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1d\n" +
 	"\n" +
-	"revoked_by\x18\x02 \x01(\tR\trevokedBy\"8\n" +
+	"revoked_by\x18\x02 \x01(\tR\trevokedBy\"E\n" +
+	"\fRestoreState\x125\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x19.mxprobe.v1.StateSnapshotR\bsnapshot\"8\n" +
 	"\fRegisterNode\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.mxprobe.v1.NodeInfoR\x04node\"8\n" +
 	"\rRegisterAgent\x12'\n" +
@@ -1097,7 +1161,7 @@ func file_mxprobe_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_mxprobe_v1_command_proto_goTypes = []any{
 	(IncidentActionKind)(0),       // 0: mxprobe.v1.IncidentActionKind
 	(*Command)(nil),               // 1: mxprobe.v1.Command
@@ -1105,57 +1169,60 @@ var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*RevokeToken)(nil),           // 3: mxprobe.v1.RevokeToken
 	(*ConsumeJoinToken)(nil),      // 4: mxprobe.v1.ConsumeJoinToken
 	(*RevokeAgent)(nil),           // 5: mxprobe.v1.RevokeAgent
-	(*RegisterNode)(nil),          // 6: mxprobe.v1.RegisterNode
-	(*RegisterAgent)(nil),         // 7: mxprobe.v1.RegisterAgent
-	(*IngestBatches)(nil),         // 8: mxprobe.v1.IngestBatches
-	(*AgentBatch)(nil),            // 9: mxprobe.v1.AgentBatch
-	(*StateSnapshot)(nil),         // 10: mxprobe.v1.StateSnapshot
-	(*StoredResult)(nil),          // 11: mxprobe.v1.StoredResult
-	(*CorrelateIncidents)(nil),    // 12: mxprobe.v1.CorrelateIncidents
-	(*IncidentRef)(nil),           // 13: mxprobe.v1.IncidentRef
-	(*IncidentAction)(nil),        // 14: mxprobe.v1.IncidentAction
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*Token)(nil),                 // 16: mxprobe.v1.Token
-	(*NodeInfo)(nil),              // 17: mxprobe.v1.NodeInfo
-	(*Hello)(nil),                 // 18: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 19: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 20: mxprobe.v1.Agent
-	(*Incident)(nil),              // 21: mxprobe.v1.Incident
-	(*RevokedAgent)(nil),          // 22: mxprobe.v1.RevokedAgent
-	(*CheckResult)(nil),           // 23: mxprobe.v1.CheckResult
+	(*RestoreState)(nil),          // 6: mxprobe.v1.RestoreState
+	(*RegisterNode)(nil),          // 7: mxprobe.v1.RegisterNode
+	(*RegisterAgent)(nil),         // 8: mxprobe.v1.RegisterAgent
+	(*IngestBatches)(nil),         // 9: mxprobe.v1.IngestBatches
+	(*AgentBatch)(nil),            // 10: mxprobe.v1.AgentBatch
+	(*StateSnapshot)(nil),         // 11: mxprobe.v1.StateSnapshot
+	(*StoredResult)(nil),          // 12: mxprobe.v1.StoredResult
+	(*CorrelateIncidents)(nil),    // 13: mxprobe.v1.CorrelateIncidents
+	(*IncidentRef)(nil),           // 14: mxprobe.v1.IncidentRef
+	(*IncidentAction)(nil),        // 15: mxprobe.v1.IncidentAction
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*Token)(nil),                 // 17: mxprobe.v1.Token
+	(*NodeInfo)(nil),              // 18: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                 // 19: mxprobe.v1.Hello
+	(*ResultBatch)(nil),           // 20: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                 // 21: mxprobe.v1.Agent
+	(*Incident)(nil),              // 22: mxprobe.v1.Incident
+	(*RevokedAgent)(nil),          // 23: mxprobe.v1.RevokedAgent
+	(*CheckResult)(nil),           // 24: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
-	15, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
-	7,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
-	8,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
-	6,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
-	12, // 4: mxprobe.v1.Command.correlate_incidents:type_name -> mxprobe.v1.CorrelateIncidents
-	14, // 5: mxprobe.v1.Command.incident_action:type_name -> mxprobe.v1.IncidentAction
+	16, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
+	8,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
+	9,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
+	7,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
+	13, // 4: mxprobe.v1.Command.correlate_incidents:type_name -> mxprobe.v1.CorrelateIncidents
+	15, // 5: mxprobe.v1.Command.incident_action:type_name -> mxprobe.v1.IncidentAction
 	2,  // 6: mxprobe.v1.Command.create_token:type_name -> mxprobe.v1.CreateToken
 	3,  // 7: mxprobe.v1.Command.revoke_token:type_name -> mxprobe.v1.RevokeToken
 	4,  // 8: mxprobe.v1.Command.consume_join_token:type_name -> mxprobe.v1.ConsumeJoinToken
 	5,  // 9: mxprobe.v1.Command.revoke_agent:type_name -> mxprobe.v1.RevokeAgent
-	16, // 10: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
-	17, // 11: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
-	18, // 12: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
-	9,  // 13: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	19, // 14: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	20, // 15: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
-	11, // 16: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	17, // 17: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
-	21, // 18: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
-	16, // 19: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
-	22, // 20: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
-	23, // 21: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	15, // 22: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	21, // 23: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	13, // 24: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 25: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	6,  // 10: mxprobe.v1.Command.restore_state:type_name -> mxprobe.v1.RestoreState
+	17, // 11: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
+	11, // 12: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
+	18, // 13: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	19, // 14: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	10, // 15: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
+	20, // 16: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	21, // 17: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	12, // 18: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
+	18, // 19: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	22, // 20: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
+	17, // 21: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
+	23, // 22: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
+	24, // 23: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	16, // 24: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	22, // 25: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	14, // 26: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 27: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -1178,6 +1245,7 @@ func file_mxprobe_v1_command_proto_init() {
 		(*Command_RevokeToken)(nil),
 		(*Command_ConsumeJoinToken)(nil),
 		(*Command_RevokeAgent)(nil),
+		(*Command_RestoreState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1185,7 +1253,7 @@ func file_mxprobe_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_command_proto_rawDesc), len(file_mxprobe_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -28,7 +29,15 @@ type HTTPConfig struct {
 	Gatherer prometheus.Gatherer
 	// Extra handlers mounted on the same mux (e.g. the dashboard at "/").
 	Extra map[string]http.Handler
+	// Backup and Restore serve /v1/cluster/backup and /v1/cluster/restore,
+	// guarded by AdminAuth (nil: open, insecure mode).
+	Backup    func(ctx context.Context) ([]byte, error)
+	Restore   func(ctx context.Context, backup []byte) error
+	AdminAuth func(*http.Request) error
 }
+
+// maxBackupBytes bounds an uploaded backup.
+const maxBackupBytes = 1 << 30
 
 // NewHTTPHandler returns the HTTP API: REST gateway under /v1/, /openapi.json,
 // /healthz, /readyz and /metrics.
@@ -71,6 +80,48 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 				}
 			}
 			metrics.ServeHTTP(w, r)
+		})
+	}
+	admin := func(w http.ResponseWriter, r *http.Request) bool {
+		if cfg.AdminAuth == nil {
+			return true
+		}
+		if err := cfg.AdminAuth(r); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+	if cfg.Backup != nil {
+		mux.HandleFunc("GET /v1/cluster/backup", func(w http.ResponseWriter, r *http.Request) {
+			if !admin(w, r) {
+				return
+			}
+			b, err := cfg.Backup(r.Context())
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Disposition", `attachment; filename="mxprobe-backup.pb"`)
+			_, _ = w.Write(b)
+		})
+	}
+	if cfg.Restore != nil {
+		mux.HandleFunc("POST /v1/cluster/restore", func(w http.ResponseWriter, r *http.Request) {
+			if !admin(w, r) {
+				return
+			}
+			b, err := io.ReadAll(io.LimitReader(r.Body, maxBackupBytes+1))
+			if err != nil || len(b) > maxBackupBytes {
+				http.Error(w, "backup unreadable or larger than 1 GiB", http.StatusBadRequest)
+				return
+			}
+			if err := cfg.Restore(r.Context(), b); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("{}\n"))
 		})
 	}
 	for pattern, h := range cfg.Extra {

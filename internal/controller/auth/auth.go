@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -223,7 +224,12 @@ func verifiedPeerChain(ctx context.Context) []*x509.Certificate {
 
 // HTTPRead checks an HTTP request's bearer token for the read scope (used
 // for /metrics when it is not public).
-func (a *Authenticator) HTTPRead(r *http.Request) error {
+func (a *Authenticator) HTTPRead(r *http.Request) error { return a.httpScope(r, ScopeRead) }
+
+// HTTPAdmin checks an HTTP request's bearer token for the admin scope.
+func (a *Authenticator) HTTPAdmin(r *http.Request) error { return a.httpScope(r, ScopeAdmin) }
+
+func (a *Authenticator) httpScope(r *http.Request, scope string) error {
 	if a.cfg.Insecure {
 		return nil
 	}
@@ -232,8 +238,8 @@ func (a *Authenticator) HTTPRead(r *http.Request) error {
 	if err != nil {
 		return errors.New(status.Convert(err).Message())
 	}
-	if !grants(p.Scopes, ScopeRead) {
-		return errors.New("token lacks the read scope")
+	if !grants(p.Scopes, scope) {
+		return fmt.Errorf("token lacks the %s scope", scope)
 	}
 	return nil
 }

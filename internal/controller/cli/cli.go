@@ -28,11 +28,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceErrors: true,
 		Version:       version.String(),
 	}
+	root.PersistentFlags().String("token", "", "API token for client commands (or MXPROBE_TOKEN); never logged")
+	root.PersistentFlags().String("ca-file", "", "CA (PEM) that signed the controllers' certificates, for https --server (or MXPROBE_CA_FILE)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(runCmd(stderr), devCmd(stdout, stderr), demoCmd(stdout, stderr))
 	root.AddCommand(clientCmds(stdout)...)
+	root.AddCommand(tokensCmd(stdout), agentsAdminCmd(stdout))
+	root.AddCommand(incidentsCmd(stdout))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "controller:", err)
 		return 1
@@ -74,8 +78,9 @@ func nodeConfig(c config.Controller, log *slog.Logger) (node.Config, error) {
 		MetricsPublic: c.Auth.MetricsPublic, TokenRate: nonPositiveOff(c.Auth.TokenRate), AgentBatchRate: nonPositiveOff(c.Auth.AgentBatchRate),
 		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, HTTPListen: c.HTTP.Listen, HTTPAdvertise: c.HTTPAdvertise,
 		RaftListen: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
-		Plan:   ingest.Plan{Interval: c.Plan.Interval, Jitter: c.Plan.Jitter, ProbeTimeout: c.Plan.ProbeTimeout, ProbeTargets: c.Plan.ProbeTargets},
-		Logger: log,
+		Correlation: correlationConfig(c),
+		Plan:        ingest.Plan{Interval: c.Plan.Interval, Jitter: c.Plan.Jitter, ProbeTimeout: c.Plan.ProbeTimeout, ProbeTargets: c.Plan.ProbeTargets},
+		Logger:      log,
 	}, nil
 }
 

@@ -92,7 +92,7 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
 		c.Flags().Bool("stale", false, "answer from the contacted node's state without asking the leader")
 	}
-	return []*cobra.Command{agents, findings, clusterCmd(stdout)}
+	return append([]*cobra.Command{agents, findings, clusterCmd(stdout)}, opsCmds(stdout)...)
 }
 
 func staleParam(cmd *cobra.Command) string {

@@ -37,6 +37,9 @@ type candidate struct {
 	immediate bool
 }
 
+// connectorFailures are connector findings that mean TLS on that connector fails.
+var connectorFailures = []string{string(finding.ConnectorSelectsKeyless), string(finding.ConnectorCertNotFound), string(finding.ConnectorTLSNameInvalid)}
+
 var roleOrder = map[string]int{roleRoot: 0, roleSymptom: 1, rolePeer: 2, roleMember: 3}
 
 func (v *view) build(b *bucket) *candidate {
@@ -127,10 +130,15 @@ func (v *view) direction(b *bucket, c *candidate, ms []member) {
 					remote = flowRemote(f)
 				}
 			}
-		case f.GetEvidence()["connector_kind"] == "send":
-			out = true
-		case f.GetEvidence()["connector_kind"] == "receive":
-			in = true
+		case slices.Contains(connectorFailures, f.GetCode()):
+			// A connector that cannot do TLS breaks its direction; an
+			// ambiguous one is a risk, not a failure.
+			switch f.GetEvidence()["connector_kind"] {
+			case "send":
+				out = true
+			case "receive":
+				in = true
+			}
 		}
 	}
 	switch {
@@ -221,12 +229,12 @@ func (v *view) describe(b *bucket, c *candidate, roots, ms []member) (summary, f
 			what = c.root.GetSummary()
 		}
 		summary = fmt.Sprintf("%s %s (%s): %s%s%s", sev, b.host, siteOf(c), what, dir, extra)
-		fix = fmt.Sprintf("On %s: %s", b.host, rootFix)
+		fix = onHost(b.host, rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE:
 		summary = fmt.Sprintf("%s certificate %s: %s on %d servers in %d sites (%s)%s%s", sev, b.key.subject, title, len(c.hosts), len(c.sites), strings.Join(clip(c.hosts, 6), ", "), dir, extra)
 		fix = perHostFix(roots)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_SITE:
-		others := slices.DeleteFunc(slices.Clone(v.sites), func(s string) bool { return s == b.key.subject })
+		others := slices.Sorted(slices.Values(b.okSites))
 		targets := slices.Sorted(slices.Values(b.targets))
 		summary = fmt.Sprintf("%s site %s: every agent fails %s to %s while sites %s succeed", sev, b.key.subject, b.key.cause, strings.Join(clip(targets, 4), ", "), strings.Join(clip(others, 4), ", "))
 		fix = fmt.Sprintf("The path from site %s is at fault, not the targets (%s reach them): check firewalls, proxies and ESMTP/SMTP inspection between site %s and %s (Cisco ASA: no inspect esmtp). %s",
@@ -236,7 +244,7 @@ func (v *view) describe(b *bucket, c *candidate, roots, ms []member) (summary, f
 		fix = fmt.Sprintf("The failure is on %s's side (all %d sites see it); open a case with its operator and verify from outside (e.g. its certificate and STARTTLS). Local hint: %s", b.key.subject, len(c.sites), rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_DIRECTION:
 		summary = fmt.Sprintf("%s %s (%s): %s%s%s", sev, b.host, siteOf(c), title, dir, extra)
-		fix = fmt.Sprintf("On %s: %s", b.host, rootFix)
+		fix = onHost(b.host, rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_FLEET_HORIZON:
 		notAfter := ""
 		if len(roots) > 0 {
@@ -273,6 +281,14 @@ func (v *view) buildSilent(b *bucket, c *candidate) {
 	c.remediation = fmt.Sprintf("Check the mxprobe agent service on %s and the network path from site %s to the controllers.", strings.Join(c.hosts, ", "), b.key.subject)
 }
 
+// onHost names the host in a fix unless the agent's remediation already does.
+func onHost(host, fix string) string {
+	if strings.Contains(strings.ToLower(fix), strings.ToLower(host)) {
+		return fix
+	}
+	return fmt.Sprintf("On %s: %s", host, fix)
+}
+
 // perHostFix lists each host's own remediation of the root cause.
 func perHostFix(roots []member) string {
 	byHost := map[string]string{}
@@ -283,7 +299,7 @@ func perHostFix(roots []member) string {
 	}
 	var parts []string
 	for _, h := range sortedKeys(byHost) {
-		parts = append(parts, fmt.Sprintf("On %s: %s", h, byHost[h]))
+		parts = append(parts, onHost(h, byHost[h]))
 	}
 	return strings.Join(parts, " | ")
 }

@@ -196,11 +196,11 @@ func (v *view) commit(prev, next *mxv1.Incident, events []*mxv1.TimelineEntry) *
 	return next
 }
 
-// missing lists the elements of a (sorted) not in b.
+// missing lists the elements of a not in b; both are sorted.
 func missing(a, b []string) []string {
 	var out []string
 	for _, x := range a {
-		if !slices.Contains(b, x) {
+		if _, ok := slices.BinarySearch(b, x); !ok {
 			out = append(out, x)
 		}
 	}

@@ -87,7 +87,7 @@ func (l *Loop) Run(ctx context.Context) {
 		lastIndex = idx
 		st, err := l.Round(ctx)
 		if err != nil {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, store.ErrNotLeader) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrClosed) {
 				l.cfg.Logger.Warn("correlation round failed", "err", err)
 			}
 			continue

@@ -38,6 +38,8 @@ type bucket struct {
 	dir    mxv1.FlowDirection
 	// targets a site incident's agents fail to.
 	targets []string
+	// okSites: sites whose probers reach a site incident's targets.
+	okSites []string
 	// silent lists silent agents (AGENT_SILENT).
 	silent []*agentInfo
 }
@@ -201,25 +203,34 @@ func (v *view) classifyEndpoints(bs *buckets, gs []*group) {
 		}
 		failing[k][g.agent.id] = true
 	}
+	// Per (endpoint, code), computed once: sites where every prober fails
+	// with that code, and sites where a prober succeeds.
+	type siteView struct{ all, ok map[string]bool }
+	sv := map[ek]siteView{}
 	for _, g := range gs {
 		f := g.root.f
 		ep := findingEndpoint(f)
 		target := v.internalHost(endpointHost(ep))
 		probers := v.probes[ep]
-		fails := failing[ek{ep, f.GetCode()}]
-		// Sites where every prober fails, and sites where one succeeds.
-		siteAll, siteOK := map[string]bool{}, map[string]bool{}
-		for _, p := range probers {
-			if _, ok := siteAll[p.agent.site]; !ok {
-				siteAll[p.agent.site] = true
-			}
-			if !fails[p.agent.id] {
-				siteAll[p.agent.site] = false
-				if !p.failed {
-					siteOK[p.agent.site] = true
+		k := ek{ep, f.GetCode()}
+		fails := failing[k]
+		s, ok := sv[k]
+		if !ok {
+			s = siteView{all: map[string]bool{}, ok: map[string]bool{}}
+			for _, p := range probers {
+				if _, ok := s.all[p.agent.site]; !ok {
+					s.all[p.agent.site] = true
+				}
+				if !fails[p.agent.id] {
+					s.all[p.agent.site] = false
+					if !p.failed {
+						s.ok[p.agent.site] = true
+					}
 				}
 			}
+			sv[k] = s
 		}
+		siteAll, siteOK := s.all, s.ok
 		switch {
 		case siteAll[g.agent.site] && len(siteOK) > 0 && !siteOK[g.agent.site]:
 			// The whole site fails where other sites succeed: the path.
@@ -227,6 +238,11 @@ func (v *view) classifyEndpoints(bs *buckets, gs []*group) {
 			b.addGroup(g)
 			if !slices.Contains(b.targets, ep) {
 				b.targets = append(b.targets, ep)
+			}
+			for _, s := range sortedKeys(siteOK) {
+				if !slices.Contains(b.okSites, s) {
+					b.okSites = append(b.okSites, s)
+				}
 			}
 		case target != "" && len(anchors[target]) > 0:
 			b := bs.m[worstAnchor(bs, anchors[target])]

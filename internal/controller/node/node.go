@@ -21,6 +21,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/controller/api"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/cluster"
+	"github.com/mxprobe/mxprobe/internal/controller/correlate"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
@@ -62,6 +63,8 @@ type Config struct {
 	Logger                    *slog.Logger
 	// Raft timing overrides for tests (zero: raft defaults).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// Correlation configures the leader-only correlation loop (issue 5).
+	Correlation correlate.LoopConfig
 	// Extra HTTP handlers (dashboard) mounted on the HTTP mux.
 	Extra map[string]http.Handler
 }
@@ -170,6 +173,7 @@ func (n *Node) Run(ctx context.Context) error {
 		ingest.Options{Enrollment: enroll, Closer: n.tracker, AllowBatch: n.auth.AllowBatch})
 	apiSvc := api.NewService(n.store, n.cluster)
 	n.registry.MustRegister(newRaftCollector(n.store))
+	n.store.OnLeadership(correlate.NewLoop(n.store, n.correlationConfig()).Run)
 
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(8 << 20),
@@ -206,7 +210,12 @@ func (n *Node) Run(ctx context.Context) error {
 	if !n.cfg.MetricsPublic {
 		metricsAuth = n.auth.HTTPRead
 	}
-	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Conn: self, Ready: n.ready, Gatherer: n.registry, Extra: n.cfg.Extra, MetricsAuth: metricsAuth})
+	var adminAuth func(*http.Request) error
+	if !n.cfg.Insecure {
+		adminAuth = n.auth.HTTPAdmin
+	}
+	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Conn: self, Ready: n.ready, Gatherer: n.registry, Extra: n.cfg.Extra, MetricsAuth: metricsAuth,
+		Backup: n.backup, Restore: n.restore, AdminAuth: adminAuth})
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return f.state.applyCorrelate(k.CorrelateIncidents)
 	case *mxv1.Command_IncidentAction:
 		return f.state.applyIncidentAction(k.IncidentAction, at)
+	case *mxv1.Command_RestoreState:
+		f.state.restore(k.RestoreState.GetSnapshot())
+		f.log.Warn("state replaced by a restored backup", "index", l.Index)
+		return nil
 	case *mxv1.Command_IngestBatches:
 		res := IngestResult{Applied: make([]bool, len(k.IngestBatches.GetBatches()))}
 		for i, b := range k.IngestBatches.GetBatches() {

@@ -1,0 +1,229 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
+	"github.com/mxprobe/mxprobe/internal/controller/store"
+)
+
+// Incident API (issue 5). Reads are linearizable like the other lists
+// (readable: forward to the leader, or a ReadIndex barrier on it); writes
+// go through raft on the leader.
+
+const (
+	defaultIncidentPage = 100
+	maxIncidentPage     = 1000
+	maxCommentLen       = 2000
+	maxActorLen         = 128
+)
+
+// incidentWriter is what the store offers for human actions.
+type incidentWriter interface {
+	ApplyIncidentAction(ctx context.Context, a *mxv1.IncidentAction) (*mxv1.Incident, error)
+}
+
+// ListIncidents lists incidents matching the filter, a page at a time.
+func (s *Service) ListIncidents(ctx context.Context, req *mxv1.ListIncidentsRequest) (*mxv1.ListIncidentsResponse, error) {
+	f, err := incident.ParseFilter(req.GetFilter())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "filter: %v", err)
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, status.Error(codes.InvalidArgument, "page_size: must not be negative")
+	case size == 0:
+		size = defaultIncidentPage
+	case size > maxIncidentPage:
+		size = maxIncidentPage
+	}
+	offset, err := decodePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "page_token: not a token this API issued")
+	}
+	fw, err := s.readable(ctx, req.GetStale())
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		defer fw.cancel()
+		return fw.cl.ListIncidents(fw.ctx, req)
+	}
+	all := s.node.State().Incidents(f)
+	resp := &mxv1.ListIncidentsResponse{}
+	if offset > len(all) {
+		offset = len(all)
+	}
+	end := min(offset+size, len(all))
+	for _, inc := range all[offset:end] {
+		if req.GetBrief() {
+			inc = incident.Brief(inc)
+		}
+		resp.Incidents = append(resp.Incidents, inc)
+	}
+	if end < len(all) {
+		resp.NextPageToken = encodePageToken(end)
+	}
+	return resp, nil
+}
+
+// GetIncident returns one incident by id or fingerprint.
+func (s *Service) GetIncident(ctx context.Context, req *mxv1.GetIncidentRequest) (*mxv1.GetIncidentResponse, error) {
+	if err := validIncidentID(req.GetId()); err != nil {
+		return nil, err
+	}
+	fw, err := s.readable(ctx, req.GetStale())
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		defer fw.cancel()
+		return fw.cl.GetIncident(fw.ctx, req)
+	}
+	inc := s.node.State().Incident(req.GetId())
+	if inc == nil {
+		return nil, status.Errorf(codes.NotFound, "incident %s not found", req.GetId())
+	}
+	return &mxv1.GetIncidentResponse{Incident: inc}, nil
+}
+
+// AcknowledgeIncident records that a human took the incident.
+func (s *Service) AcknowledgeIncident(ctx context.Context, req *mxv1.AcknowledgeIncidentRequest) (*mxv1.AcknowledgeIncidentResponse, error) {
+	if err := validIncidentID(req.GetId()); err != nil {
+		return nil, err
+	}
+	fw, err := s.leaderOrForward(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		defer fw.cancel()
+		return fw.cl.AcknowledgeIncident(fw.ctx, req)
+	}
+	inc, err := s.incidentAction(ctx, req.GetId(), mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_ACKNOWLEDGE, req.GetActor(), req.GetComment(), req.GetExpectedSequence())
+	if err != nil {
+		return nil, err
+	}
+	return &mxv1.AcknowledgeIncidentResponse{Incident: inc}, nil
+}
+
+// ResolveIncident records that a human resolved the incident.
+func (s *Service) ResolveIncident(ctx context.Context, req *mxv1.ResolveIncidentRequest) (*mxv1.ResolveIncidentResponse, error) {
+	if err := validIncidentID(req.GetId()); err != nil {
+		return nil, err
+	}
+	fw, err := s.leaderOrForward(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		defer fw.cancel()
+		return fw.cl.ResolveIncident(fw.ctx, req)
+	}
+	inc, err := s.incidentAction(ctx, req.GetId(), mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE, req.GetActor(), req.GetComment(), req.GetExpectedSequence())
+	if err != nil {
+		return nil, err
+	}
+	return &mxv1.ResolveIncidentResponse{Incident: inc}, nil
+}
+
+// incidentActor decides who performs a write: the single place to replace
+// the caller-supplied actor with the authenticated API token's name.
+// incidentActor decides who a timeline entry names: the API token's name
+// (auth), with the caller-supplied actor recorded as on whose behalf when it
+// differs (an ITSM integration acting for a person). Only in insecure mode,
+// where nobody is authenticated, is the supplied actor taken as is.
+func incidentActor(ctx context.Context, requested string) (string, error) {
+	a := strings.TrimSpace(requested)
+	if len(a) > maxActorLen || strings.ContainsAny(a, "\r\n") {
+		return "", status.Errorf(codes.InvalidArgument, "actor: one line of at most %d characters", maxActorLen)
+	}
+	switch who := auth.Actor(ctx); who {
+	case "insecure-mode", "anonymous":
+		if a == "" {
+			return "", status.Error(codes.InvalidArgument, "actor: who acknowledges or resolves is required")
+		}
+		return a, nil
+	default:
+		if a != "" && a != who {
+			return who + " (for " + a + ")", nil
+		}
+		return who, nil
+	}
+}
+
+func (s *Service) incidentAction(ctx context.Context, id string, kind mxv1.IncidentActionKind, actor, comment string, seq uint64) (*mxv1.Incident, error) {
+	who, err := incidentActor(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	if len(comment) > maxCommentLen {
+		return nil, status.Errorf(codes.InvalidArgument, "comment: longer than %d characters", maxCommentLen)
+	}
+	w, ok := s.node.(incidentWriter)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this node cannot write incidents")
+	}
+	// Resolve a fingerprint to the incident's current id.
+	if inc := s.node.State().Incident(id); inc != nil {
+		id = inc.GetId()
+	}
+	inc, err := w.ApplyIncidentAction(ctx, &mxv1.IncidentAction{IncidentId: id, Action: kind, Actor: who, Comment: comment, ExpectedSequence: seq})
+	if err != nil {
+		return nil, incidentErr(err)
+	}
+	return inc, nil
+}
+
+func incidentErr(err error) error {
+	switch {
+	case errors.Is(err, incident.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, incident.ErrInvalidTransition):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, incident.ErrStaleSequence):
+		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, incident.ErrInvalidAction):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, store.ErrNotLeader):
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	return mapErr(err)
+}
+
+func validIncidentID(id string) error {
+	if id == "" || len(id) > 128 || strings.ContainsAny(id, " /\t\r\n") {
+		return status.Error(codes.InvalidArgument, "id: an incident id or fingerprint is required")
+	}
+	return nil
+}
+
+// Page tokens are opaque to clients: base64 of "o:<offset>".
+func encodePageToken(offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(offset)))
+}
+
+func decodePageToken(tok string) (int, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
+	if err != nil || !strings.HasPrefix(string(b), "o:") || n < 0 {
+		return 0, errors.New("bad page token")
+	}
+	return n, nil
+}

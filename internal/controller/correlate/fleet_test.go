@@ -1,0 +1,197 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/checks"
+	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/lab"
+)
+
+// t0 is the simulated fleet's clock origin.
+var t0 = time.Date(2019, 5, 2, 6, 32, 0, 0, time.UTC)
+
+// fleet is a simulated fleet: agents in several sites and their latest
+// results as the FSM holds them. Results are either produced by the real
+// agent checks over realistic evidence (seed case) or built with the exact
+// codes, subjects and evidence keys the agent's rules emit.
+type fleet struct {
+	agents  map[string]*mxv1.Agent
+	results map[[3]string]*mxv1.StoredResult
+	now     time.Time
+	round   int
+}
+
+func newFleet() *fleet {
+	return &fleet{agents: map[string]*mxv1.Agent{}, results: map[[3]string]*mxv1.StoredResult{}, now: t0}
+}
+
+func (fl *fleet) agent(id, site, host string) {
+	fl.agents[id] = &mxv1.Agent{AgentId: id, Site: site, Hostname: host, FirstSeen: timestamppb.New(fl.now), LastSeen: timestamppb.New(fl.now)}
+}
+
+// report stores one agent's result at the current time (a committed batch).
+func (fl *fleet) report(agentID string, r *mxv1.CheckResult) {
+	a := fl.agents[agentID]
+	a.LastSeen = timestamppb.New(fl.now)
+	if r.StartedAt == nil {
+		r.StartedAt = timestamppb.New(fl.now.Add(-2 * time.Second))
+	}
+	if r.Status == mxv1.CheckStatus_CHECK_STATUS_UNSPECIFIED {
+		r.Status = mxv1.CheckStatus_CHECK_STATUS_OK
+		if checks.WorstSeverity(r.Findings) >= mxv1.Severity_SEVERITY_ERROR {
+			r.Status = mxv1.CheckStatus_CHECK_STATUS_FAIL
+		}
+	}
+	fl.results[[3]string{agentID, r.Check, r.Target}] = &mxv1.StoredResult{AgentId: agentID, Result: r, CommittedAt: timestamppb.New(fl.now)}
+}
+
+// probe reports an SMTP probe result of agentID to endpoint (host:port).
+func (fl *fleet) probe(agentID, endpoint string, fs ...*mxv1.Finding) {
+	fl.report(agentID, &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://" + endpoint, Findings: fs})
+}
+
+func (fl *fleet) input(incs []*mxv1.Incident) Input {
+	in := Input{Now: fl.now, Incidents: incs}
+	for _, k := range sortedKeys(fl.agents) {
+		in.Agents = append(in.Agents, fl.agents[k])
+	}
+	for _, r := range fl.results {
+		in.Results = append(in.Results, r)
+	}
+	return in
+}
+
+// endpointFinding is what diagnose.SMTPProbe emits for a failing probe.
+func endpointFinding(code finding.Code, endpoint string, sev mxv1.Severity) *mxv1.Finding {
+	return &mxv1.Finding{Code: string(code), Severity: sev, Subject: endpoint, SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT,
+		Summary:     fmt.Sprintf("%s: %s", endpoint, code),
+		Evidence:    map[string]string{"endpoint": endpoint, "phase": "ehlo"},
+		Remediation: fmt.Sprintf("On the server behind %s: check its certificate and connector.", endpoint)}
+}
+
+// storeCertFinding is what diagnose.CertStore emits for a store certificate.
+func storeCertFinding(code finding.Code, sev mxv1.Severity, tp, subject, issuer, host string, notAfter time.Time) *mxv1.Finding {
+	return &mxv1.Finding{Code: string(code), Severity: sev, Subject: tp, SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE,
+		Summary: fmt.Sprintf("Certificate %s (%s) on %s: %s", tp, subject, host, code),
+		Evidence: map[string]string{"thumbprint": tp, "subject": subject, "issuer": issuer, "origin": "store", "store": "windows:LocalMachine\\My",
+			"not_after": notAfter.UTC().Format(time.RFC3339)},
+		Remediation: fmt.Sprintf("On %s: renew or replace certificate %s.", host, tp)}
+}
+
+// flowFinding is what the protocol-log/queue rules emit for a send failure
+// to Exchange Online (no local cause linked).
+func flowFinding(code finding.Code, connector, remoteName string) *mxv1.Finding {
+	ev := map[string]string{"connector": connector, "direction": "send", "remote_names": remoteName, "remote_endpoints": "104.47.1.33", "sspi_status": "SocketError"}
+	subject := connector
+	kind := mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR
+	if code == finding.QueueTLSFailure {
+		ev = map[string]string{"next_hop": remoteName, "last_error": checktest.SeedLastError}
+		subject, kind = `EDGE\3`, mxv1.SubjectKind_SUBJECT_KIND_QUEUE
+	}
+	return &mxv1.Finding{Code: string(code), Severity: mxv1.Severity_SEVERITY_ERROR, Subject: subject, SubjectKind: kind,
+		Summary: fmt.Sprintf("%s to %s", code, remoteName), Evidence: ev, Remediation: "Fix the TLS failure to " + remoteName + "."}
+}
+
+// seedEdgeResults runs the real agent checks over the seed incident's
+// evidence on host: the store with the keyless duplicate (the expired
+// certificate of the lab seed store removed, so the store holds exactly the
+// seed's two certificates), the Edge inventory, the send protocol log with
+// NoCredentials for the keyless thumbprint, and the queue to Exchange
+// Online stuck with the seed's LastError.
+func seedEdgeResults(t testing.TB, host string) (keyless string, results []*mxv1.CheckResult) {
+	t.Helper()
+	ca, err := lab.NewCA("Contoso Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	seed, err := lab.WriteSeedStore(filepath.Join(dir, "store"), ca, "mail.contoso.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{seed.Expired.CertFile, seed.Expired.KeyFile} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv := filepath.Join(dir, "exchange-inventory.json")
+	if err := checktest.WriteInventory(inv, checktest.SeedInventory(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(dir, "ProtocolLog")
+	var sessions []checktest.Session
+	for range 3 {
+		sessions = append(sessions, checktest.Session{Connector: "Outbound to Office 365", SentThumbprint: seed.KeylessDuplicate.Thumbprint, Failure: "NoCredentials"})
+	}
+	if _, err := checktest.WriteFile(logs, "SmtpSend/SEND20190502-1.log", checktest.SendLog(sessions...)); err != nil {
+		t.Fatal(err)
+	}
+	qf, err := checktest.WriteFile(dir, "queues.json", checktest.QueueJSON(`EDGE02\3`, "tenant.mail.onmicrosoft.com", 17, checktest.SeedLastError))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checks.NewBuilder(checks.Spec{CertStores: []string{"pemdir:" + seed.Dir}, ExchangeInventory: inv, ProtocolLogs: []string{logs},
+		QueueFile: qf, Diagnose: diagnose.Options{Host: host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := b.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seed.KeylessDuplicate.Thumbprint, checks.RunAll(context.Background(), cs, 4)
+}
+
+// run correlates the fleet at its current time against stored incidents
+// and applies the output like the FSM does (compare-and-set on sequence).
+func (fl *fleet) run(t testing.TB, cfg Config, stored map[string]*mxv1.Incident) Output {
+	t.Helper()
+	var incs []*mxv1.Incident
+	for _, k := range sortedKeys(stored) {
+		incs = append(incs, stored[k])
+	}
+	out := Correlate(fl.input(incs), cfg)
+	for _, u := range out.Upserts {
+		if have := stored[u.GetId()].GetSequence(); u.GetSequence() != have+1 {
+			t.Fatalf("upsert %s at sequence %d, stored %d", u.GetId(), u.GetSequence(), have)
+		}
+		stored[u.GetId()] = u
+	}
+	for _, d := range out.Deletes {
+		delete(stored, d.GetId())
+	}
+	return out
+}
+
+// open lists the non-pending incidents, by id.
+func open(stored map[string]*mxv1.Incident) []*mxv1.Incident {
+	var out []*mxv1.Incident
+	for _, k := range sortedKeys(stored) {
+		if s := stored[k].GetState(); s == mxv1.IncidentState_INCIDENT_STATE_OPEN || s == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED {
+			out = append(out, stored[k])
+		}
+	}
+	return out
+}
+
+// immediate opens on the first observation (damping tested separately).
+var immediate = Config{OpenAfterObservations: 1, ResolveAfterClean: 1}
+
+func dump(incs []*mxv1.Incident) string {
+	s := ""
+	for _, i := range incs {
+		s += fmt.Sprintf("  %s %s %s cause=%s subject=%q hosts=%v sites=%v members=%d dir=%s\n    %s\n", i.GetId(), i.GetState(), i.GetScope(), i.GetCause(), i.GetSubject(), i.GetHosts(), i.GetSites(), i.GetMembersTotal(), i.GetDirection(), i.GetSummary())
+	}
+	return s
+}

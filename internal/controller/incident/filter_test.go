@@ -1,0 +1,91 @@
+package incident
+
+import (
+	"errors"
+	"testing"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+func TestFilter(t *testing.T) {
+	inc := &mxv1.Incident{State: mxv1.IncidentState_INCIDENT_STATE_OPEN, Severity: mxv1.Severity_SEVERITY_CRITICAL,
+		Scope: mxv1.IncidentScope_INCIDENT_SCOPE_SERVER, Sites: []string{"amsterdam"}, Hosts: []string{"edge02.contoso.com"}, Cause: "CERT_NO_PRIVATE_KEY"}
+	pending := &mxv1.Incident{State: mxv1.IncidentState_INCIDENT_STATE_PENDING}
+	for _, c := range []struct {
+		f    string
+		want bool
+	}{
+		{``, true},
+		{`state = "OPEN" AND severity = "CRITICAL"`, true},
+		{`state = "INCIDENT_STATE_OPEN"`, true},
+		{`severity >= "ERROR" AND scope = "SERVER"`, true},
+		{`severity < ERROR`, false},
+		{`site = "AMSTERDAM" and host = "edge02.contoso.com"`, true},
+		{`site != "amsterdam"`, false},
+		{`cause = "cert_no_private_key"`, true},
+		{`state = "RESOLVED"`, false},
+	} {
+		f, err := ParseFilter(c.f)
+		if err != nil {
+			t.Fatalf("%q: %v", c.f, err)
+		}
+		if got := f.Match(inc); got != c.want {
+			t.Errorf("%q matched %v, want %v", c.f, got, c.want)
+		}
+	}
+	if f, _ := ParseFilter(""); f.Match(pending) {
+		t.Error("PENDING listed without a state clause")
+	}
+	if f, _ := ParseFilter(`state = "PENDING"`); !f.Match(pending) {
+		t.Error("PENDING not listed with state = PENDING")
+	}
+	for _, bad := range []string{`state`, `state =`, `foo = "x"`, `state = "NOPE"`, `site >= "x"`, `state = "OPEN" OR site = "x"`, `"state" = "OPEN"`, `state = "OPEN`, `severity = "UNSPECIFIED"`, `state ~ "OPEN"`} {
+		if _, err := ParseFilter(bad); !errors.Is(err, ErrBadFilter) {
+			t.Errorf("%q: err %v, want ErrBadFilter", bad, err)
+		}
+	}
+}
+
+func FuzzParseFilter(f *testing.F) {
+	for _, s := range []string{``, `state = "OPEN" AND severity >= "ERROR"`, `site = amsterdam`, `host != "a\"b"`, `state = "OPEN`, `===`, `a b c AND`} {
+		f.Add(s)
+	}
+	inc := &mxv1.Incident{State: mxv1.IncidentState_INCIDENT_STATE_OPEN, Sites: []string{"amsterdam"}}
+	f.Fuzz(func(t *testing.T, s string) {
+		flt, err := ParseFilter(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadFilter) {
+				t.Fatalf("error %v does not wrap ErrBadFilter", err)
+			}
+			return
+		}
+		flt.Match(inc)
+		if len(s) > MaxFilterLen {
+			t.Fatal("over-long filter accepted")
+		}
+	})
+}
+
+func TestActLifecycle(t *testing.T) {
+	inc := &mxv1.Incident{Id: "inc-1", State: mxv1.IncidentState_INCIDENT_STATE_OPEN, Sequence: 4}
+	ack := &mxv1.IncidentAction{IncidentId: "inc-1", Action: mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_ACKNOWLEDGE, Actor: "alice", Comment: "mine"}
+	next, err := Act(inc, ack, nil)
+	if err != nil || next.GetSequence() != 5 || next.GetState() != mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED || inc.GetSequence() != 4 {
+		t.Fatalf("ack: %v %v (original modified: %v)", err, next, inc.GetSequence() != 4)
+	}
+	if _, err := Act(next, ack, nil); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("double ack: %v", err)
+	}
+	res := &mxv1.IncidentAction{IncidentId: "inc-1", Action: mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE, Actor: "bob", ExpectedSequence: 4}
+	if _, err := Act(next, res, nil); !errors.Is(err, ErrStaleSequence) {
+		t.Fatalf("stale: %v", err)
+	}
+	res.ExpectedSequence = 5
+	done, err := Act(next, res, nil)
+	if err != nil || done.GetState() != mxv1.IncidentState_INCIDENT_STATE_RESOLVED || done.GetTimeline()[1].GetActor() != "bob" {
+		t.Fatalf("resolve: %v %v", err, done)
+	}
+	if _, err := Act(nil, res, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+}
