@@ -12,3 +12,7 @@ if ! command -v postfix >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
     || echo "   postfix could not be installed; its tests will skip"
 fi
 go test -race -count=1 -timeout 15m "$@" ./...
+# The Helm chart and container tests live in their own module (helm and the
+# Kubernetes API types stay out of the product's go.mod). The compose test
+# skips itself when no Docker engine answers.
+go -C deploy/helm/test test -count=1 -timeout 10m ./...

@@ -39,7 +39,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr), inventoryCmd(stdout), enrollCmd(stdout))
+	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr), inventoryCmd(stdout), enrollCmd(stdout), serviceCmd())
 	err := root.ExecuteContext(ctx)
 	var ee errExit
 	switch {
@@ -141,58 +141,63 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log, err := config.NewLogger(stderr, c.Log)
-			if err != nil {
-				return err
-			}
-			b, err := builderFor(c, true, log)
-			if err != nil {
-				return err
-			}
-			cs, err := b.All()
-			if err != nil && !errors.Is(err, checks.ErrNoChecks) {
-				return err
-			}
-			roles, err := parseRoles(c.Roles)
-			if err != nil {
-				return err
-			}
-			dial, renew, err := transport(&c, log)
-			if err != nil {
-				return err
-			}
-			r, err := runner.New(runner.Config{
-				DialOptions: dial,
-				Hello: &mxv1.Hello{
-					AgentId: c.AgentID, Site: c.Site, Hostname: c.Hostname, Roles: roles, Version: version.String(),
-				},
-				Controllers:   c.Controllers,
-				StateDir:      c.StateDir,
-				SpoolMaxBytes: int64(c.SpoolMaxBytes),
-				Checks:        cs,
-				ProbeCheck:    b.Probe,
-				Interval:      c.Interval,
-				Jitter:        c.Interval / 10,
-				Logger:        log,
-			})
-			if err != nil {
-				return err
-			}
-			log.Info("agent starting", "agent", c.AgentID, "site", c.Site, "checks", len(cs), "controllers", strings.Join(c.Controllers, ","))
-			defer r.Close()
-			if renew != nil {
-				ctx, cancel := context.WithCancel(cmd.Context())
-				defer cancel()
-				done := make(chan struct{})
-				go func() { defer close(done); renew(ctx) }()
-				defer func() { cancel(); <-done }()
-			}
-			return r.Run(cmd.Context())
+			return runAgent(cmd.Context(), c, stderr)
 		},
 	}
 	cmd.Flags().String("config", "", "YAML configuration file")
 	config.AddFlags(cmd.Flags(), config.AgentKeys())
 	return cmd
+}
+
+// runAgent is `agent run` (also what the Windows service runs).
+func runAgent(ctx context.Context, c config.Agent, logOut io.Writer) error {
+	log, err := config.NewLogger(logOut, c.Log)
+	if err != nil {
+		return err
+	}
+	b, err := builderFor(c, true, log)
+	if err != nil {
+		return err
+	}
+	cs, err := b.All()
+	if err != nil && !errors.Is(err, checks.ErrNoChecks) {
+		return err
+	}
+	roles, err := parseRoles(c.Roles)
+	if err != nil {
+		return err
+	}
+	dial, renew, err := transport(&c, log)
+	if err != nil {
+		return err
+	}
+	r, err := runner.New(runner.Config{
+		DialOptions: dial,
+		Hello: &mxv1.Hello{
+			AgentId: c.AgentID, Site: c.Site, Hostname: c.Hostname, Roles: roles, Version: version.String(),
+		},
+		Controllers:   c.Controllers,
+		StateDir:      c.StateDir,
+		SpoolMaxBytes: int64(c.SpoolMaxBytes),
+		Checks:        cs,
+		ProbeCheck:    b.Probe,
+		Interval:      c.Interval,
+		Jitter:        c.Interval / 10,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("agent starting", "agent", c.AgentID, "site", c.Site, "checks", len(cs), "controllers", strings.Join(c.Controllers, ","))
+	defer r.Close()
+	if renew != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := make(chan struct{})
+		go func() { defer close(done); renew(ctx) }()
+		defer func() { cancel(); <-done }()
+	}
+	return r.Run(ctx)
 }
 
 func parseRoles(in []string) ([]mxv1.Role, error) {
