@@ -53,7 +53,7 @@ func AgentKeys() []Key {
 		{Name: "ehlo_name", Default: "", Help: "Name sent in EHLO (default: hostname)."},
 		{Name: "exchange_inventory", Default: "", Help: "Exchange connector inventory: a JSON file (docs/exchange-inventory.md), or \"collect\" to run the Exchange Management Shell (Windows). Needs cert_store (default on Windows: windows:LocalMachine\\My)."},
 		{Name: "protocol_logs", Default: []string{}, Help: "SMTP protocol log directories (SmtpSend/SmtpReceive trees; repeatable flag). agent check parses them once; agent run tails them with offsets in state_dir."},
-		{Name: "queue_file", Default: "", Help: "Get-Queue | ConvertTo-Json export to check for TLS failure signatures (docs/queue-format.md)."},
+		{Name: "queue_file", Default: "", Help: "Get-Queue | ConvertTo-Json export to check for TLS failure signatures (docs/queue-format.md), or \"collect\" to run Get-Queue through the Exchange Management Shell (Windows)."},
 		{Name: "probe_send_connector", Default: "", Help: "Probes present the client certificate this send connector would choose (needs exchange_inventory), to test mutual TLS the way the partner sees it."},
 		{Name: "protocol_log_window", Default: 24 * time.Hour, Help: "agent run: a protocol-log failure not seen again for this long stops being a finding (a successful session on the same path clears it sooner); 0 keeps it until then."},
 		{Name: "expiry.warning", Default: 30 * 24 * time.Hour, Help: "CERT_EXPIRING at warning severity inside this window."},

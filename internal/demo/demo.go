@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -27,6 +28,8 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/runner"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
+	"github.com/mxprobe/mxprobe/internal/controller/correlate"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/node"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
@@ -115,8 +118,11 @@ func Run(ctx context.Context, o Options) error {
 	n, err := node.Start(ctx, node.Config{
 		NodeID: "demo-1", DataDir: filepath.Join(dir, "controller"), Bootstrap: true, Insecure: true,
 		GRPCListen: o.GRPCListen, HTTPListen: o.HTTPListen, RaftListen: o.RaftListen,
-		Plan:   ingest.Plan{Interval: o.Interval, Jitter: o.Interval / 10, ProbeTimeout: 10 * time.Second},
-		Logger: o.Logger,
+		Plan: ingest.Plan{Interval: o.Interval, Jitter: o.Interval / 10, ProbeTimeout: 10 * time.Second},
+		// The demo opens incidents on the first observation (production damps
+		// flapping: two observations or five minutes by default).
+		Correlation: correlate.LoopConfig{Engine: correlate.Config{OpenAfterObservations: 1}},
+		Logger:      o.Logger,
 	})
 	if err != nil {
 		return err
@@ -166,6 +172,20 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	printFindings(o.Out, n.Store().State())
+	open, _ := incident.ParseFilter(`state = "OPEN"`)
+	incWait := time.NewTimer(20 * time.Second)
+	defer incWait.Stop()
+	for len(n.Store().State().Incidents(open)) == 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-incWait.C:
+			return errors.New("demo: no incident opened within 20s of the first results")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	time.Sleep(time.Second) // let the round that saw every agent's first batch commit
+	printIncidents(o.Out, n.Store().State().Incidents(open))
 	fmt.Fprintf(o.Out, "\nController API: http://%s/v1/findings  http://%s/v1/agents  http://%s/v1/cluster/status  (OpenAPI: /openapi.json, metrics: /metrics)\n", n.HTTPAddr(), n.HTTPAddr(), n.HTTPAddr())
 	fmt.Fprintf(o.Out, "gRPC (agents and ControllerService): %s\n", n.GRPCAddr())
 	if o.Once {
@@ -211,6 +231,19 @@ func allAcked(rs []*runner.Runner) bool {
 		}
 	}
 	return true
+}
+
+func printIncidents(w io.Writer, incs []*mxv1.Incident) {
+	fmt.Fprintf(w, "\nIncidents (what to fix; %d open):\n", len(incs))
+	for _, inc := range incs {
+		fmt.Fprintf(w, "  [%s] %s %s: %s\n", finding.SeverityName(inc.GetSeverity()), strings.TrimPrefix(inc.GetScope().String(), "INCIDENT_SCOPE_"), inc.GetId(), inc.GetSummary())
+		if d := inc.GetDirectionDetail(); d != "" {
+			fmt.Fprintf(w, "      flow: %s\n", d)
+		}
+		if r := inc.GetRemediation(); r != "" {
+			fmt.Fprintf(w, "      fix: %s\n", r)
+		}
+	}
 }
 
 func printFindings(w io.Writer, st *store.State) {

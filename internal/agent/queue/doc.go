@@ -24,4 +24,11 @@
 // and where needed a case-insensitive text fragment) against the failure
 // catalog signatures and reports which matched, and whether the failure is
 // TLS-related and/or a connection failure.
+//
+// Collection (collect.go; collect_windows.go, collect_other.go) runs
+// Get-Queue through the Exchange Management Shell on Windows, the way the
+// exchange package collects connectors: an -EncodedCommand script loads the
+// snap-in, writes the envelope as base64 between marker lines, and
+// CollectQueues returns that JSON for ParseBytes, bounded in time and size.
+// Elsewhere CollectQueues returns an error wrapping ErrUnsupported.
 package queue

@@ -1,0 +1,22 @@
+//go:build !windows
+
+package queue
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCollectQueuesUnsupported(t *testing.T) {
+	_, err := CollectQueues(context.Background(), CollectOptions{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "--queue-file FILE") {
+		t.Errorf("err = %v, want ErrUnsupported naming --queue-file FILE", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := CollectQueues(ctx, CollectOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled ctx: err = %v", err)
+	}
+}
