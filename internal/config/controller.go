@@ -56,6 +56,33 @@ type Controller struct {
 		ProbeTimeout time.Duration `mapstructure:"probe_timeout"`
 		ProbeTargets []string      `mapstructure:"probe_targets"`
 	} `mapstructure:"plan"`
+	// Notify: issue 6 (internal/controller/notify).
+	Notify struct {
+		AllowPrivate bool          `mapstructure:"allow_private"`
+		ExternalURL  string        `mapstructure:"external_url"`
+		Timeout      time.Duration `mapstructure:"timeout"`
+		MaxAttempts  int           `mapstructure:"max_attempts"`
+		BackoffBase  time.Duration `mapstructure:"backoff_base"`
+		BackoffMax   time.Duration `mapstructure:"backoff_max"`
+		Webhook      struct {
+			URL     string   `mapstructure:"url"`
+			Secrets []string `mapstructure:"secrets"`
+		} `mapstructure:"webhook"`
+		PagerDuty struct {
+			URL        string `mapstructure:"url"`
+			RoutingKey string `mapstructure:"routing_key"`
+		} `mapstructure:"pagerduty"`
+		ServiceNow struct {
+			URL      string `mapstructure:"url"`
+			Username string `mapstructure:"username"`
+			Password string `mapstructure:"password"`
+			Source   string `mapstructure:"source"`
+		} `mapstructure:"servicenow"`
+		Alertmanager struct {
+			URL            string        `mapstructure:"url"`
+			ResendInterval time.Duration `mapstructure:"resend_interval"`
+		} `mapstructure:"alertmanager"`
+	} `mapstructure:"notify"`
 	Log Log `mapstructure:"log"`
 }
 
@@ -103,6 +130,22 @@ func ControllerKeys() []Key {
 		{Name: "plan.jitter", Default: 10 * time.Second, Help: "Random delay up to this added to each agent round."},
 		{Name: "plan.probe_timeout", Default: 15 * time.Second, Help: "Deadline for one live SMTP probe."},
 		{Name: "plan.probe_targets", Default: []string{}, Help: "Extra smtp://host:port targets every agent probes, comma-separated in env."},
+		{Name: "notify.allow_private", Default: false, Help: "Let notifications reach loopback, private and link-local addresses (SSRF guard off; labs only)."},
+		{Name: "notify.external_url", Default: "", Help: "This controller's API URL as receivers should link to it (e.g. https://mxprobe.contoso.com:7401); empty: no links."},
+		{Name: "notify.timeout", Default: 15 * time.Second, Help: "Deadline of one notification HTTP attempt."},
+		{Name: "notify.max_attempts", Default: 8, Help: "Attempts on 429/5xx/network errors before a delivery is FAILED (listed by the API, redeliverable)."},
+		{Name: "notify.backoff_base", Default: time.Second, Help: "First retry delay; doubles per attempt, with jitter; a longer Retry-After wins."},
+		{Name: "notify.backoff_max", Default: 5 * time.Minute, Help: "Longest retry delay."},
+		{Name: "notify.webhook.url", Default: "", Help: "Standard Webhooks v1 endpoint receiving incident.opened/updated/acknowledged/resolved; empty: off."},
+		{Name: "notify.webhook.secrets", Default: []string{}, NoFlag: true, Help: "Signing secrets (whsec_ + base64); one signature per secret, so list old and new while rotating. File or env only. Never logged."},
+		{Name: "notify.pagerduty.url", Default: "https://events.pagerduty.com/v2/enqueue", Help: "PagerDuty Events API v2 endpoint."},
+		{Name: "notify.pagerduty.routing_key", Default: "", NoFlag: true, Help: "PagerDuty integration (routing) key; empty: PagerDuty off. File or env only. Never logged."},
+		{Name: "notify.servicenow.url", Default: "", Help: "ServiceNow instance URL (https://acme.service-now.com) for Event Management (/api/global/em/jsonv2); empty: off."},
+		{Name: "notify.servicenow.username", Default: "", Help: "ServiceNow user with the evt_mgmt_integration role."},
+		{Name: "notify.servicenow.password", Default: "", NoFlag: true, Help: "Password of notify.servicenow.username. File or env only. Never logged."},
+		{Name: "notify.servicenow.source", Default: "mxprobe", Help: "The source field of ServiceNow events."},
+		{Name: "notify.alertmanager.url", Default: "", Help: "Alertmanager base URL (http://alertmanager:9093); incidents are posted to /api/v2/alerts; empty: off."},
+		{Name: "notify.alertmanager.resend_interval", Default: 60 * time.Second, Help: "Active incidents are re-posted to Alertmanager this often."},
 		{Name: "log.level", Default: "info", Help: "debug, info, warn or error."},
 		{Name: "log.format", Default: "text", Help: "text or json."},
 	}

@@ -187,8 +187,10 @@ func Run(ctx context.Context, o Options) error {
 	time.Sleep(time.Second) // let the round that saw every agent's first batch commit
 	printIncidents(o.Out, n.Store().State().Incidents(open))
 	fmt.Fprintf(o.Out, "\nController API: http://%s/v1/findings  http://%s/v1/agents  http://%s/v1/cluster/status  (OpenAPI: /openapi.json, metrics: /metrics)\n", n.HTTPAddr(), n.HTTPAddr(), n.HTTPAddr())
+	fmt.Fprintf(o.Out, "Dashboard: http://%s/\n", n.HTTPAddr())
 	fmt.Fprintf(o.Out, "gRPC (agents and ControllerService): %s\n", n.GRPCAddr())
 	if o.Once {
+		cancel() // stop the controller and agents before the deferred waits
 		return nil
 	}
 	fmt.Fprintf(o.Out, "Agents re-check every %s. Press Ctrl-C to stop.\n", o.Interval)

@@ -90,6 +90,10 @@ type Command struct {
 	//	*Command_ConsumeJoinToken
 	//	*Command_RevokeAgent
 	//	*Command_RestoreState
+	//	*Command_NotifyEnqueue
+	//	*Command_NotifyOutcome
+	//	*Command_NotifyTargetState
+	//	*Command_NotifyRedeliver
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -229,6 +233,42 @@ func (x *Command) GetRestoreState() *RestoreState {
 	return nil
 }
 
+func (x *Command) GetNotifyEnqueue() *NotifyEnqueue {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_NotifyEnqueue); ok {
+			return x.NotifyEnqueue
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetNotifyOutcome() *NotifyOutcome {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_NotifyOutcome); ok {
+			return x.NotifyOutcome
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetNotifyTargetState() *NotifyTargetState {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_NotifyTargetState); ok {
+			return x.NotifyTargetState
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetNotifyRedeliver() *NotifyRedeliver {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_NotifyRedeliver); ok {
+			return x.NotifyRedeliver
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -274,6 +314,23 @@ type Command_RestoreState struct {
 	RestoreState *RestoreState `protobuf:"bytes,14,opt,name=restore_state,json=restoreState,proto3,oneof"`
 }
 
+type Command_NotifyEnqueue struct {
+	// Notifications (issue 6) use 15..19.
+	NotifyEnqueue *NotifyEnqueue `protobuf:"bytes,15,opt,name=notify_enqueue,json=notifyEnqueue,proto3,oneof"`
+}
+
+type Command_NotifyOutcome struct {
+	NotifyOutcome *NotifyOutcome `protobuf:"bytes,16,opt,name=notify_outcome,json=notifyOutcome,proto3,oneof"`
+}
+
+type Command_NotifyTargetState struct {
+	NotifyTargetState *NotifyTargetState `protobuf:"bytes,17,opt,name=notify_target_state,json=notifyTargetState,proto3,oneof"`
+}
+
+type Command_NotifyRedeliver struct {
+	NotifyRedeliver *NotifyRedeliver `protobuf:"bytes,18,opt,name=notify_redeliver,json=notifyRedeliver,proto3,oneof"`
+}
+
 func (*Command_RegisterAgent) isCommand_Kind() {}
 
 func (*Command_IngestBatches) isCommand_Kind() {}
@@ -293,6 +350,14 @@ func (*Command_ConsumeJoinToken) isCommand_Kind() {}
 func (*Command_RevokeAgent) isCommand_Kind() {}
 
 func (*Command_RestoreState) isCommand_Kind() {}
+
+func (*Command_NotifyEnqueue) isCommand_Kind() {}
+
+func (*Command_NotifyOutcome) isCommand_Kind() {}
+
+func (*Command_NotifyTargetState) isCommand_Kind() {}
+
+func (*Command_NotifyRedeliver) isCommand_Kind() {}
 
 // Store a new token (its secret is already hashed by the leader).
 type CreateToken struct {
@@ -747,6 +812,10 @@ type StateSnapshot struct {
 	Incidents     []*Incident     `protobuf:"bytes,4,rep,name=incidents,proto3" json:"incidents,omitempty"`
 	Tokens        []*Token        `protobuf:"bytes,8,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	RevokedAgents []*RevokedAgent `protobuf:"bytes,9,rep,name=revoked_agents,json=revokedAgents,proto3" json:"revoked_agents,omitempty"`
+	// Notifications (issue 6) use 10..12.
+	Deliveries    []*Delivery           `protobuf:"bytes,10,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	NotifyCursors []*NotifyCursor       `protobuf:"bytes,11,rep,name=notify_cursors,json=notifyCursors,proto3" json:"notify_cursors,omitempty"`
+	NotifyTargets []*NotifyTargetStatus `protobuf:"bytes,12,rep,name=notify_targets,json=notifyTargets,proto3" json:"notify_targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -819,6 +888,27 @@ func (x *StateSnapshot) GetTokens() []*Token {
 func (x *StateSnapshot) GetRevokedAgents() []*RevokedAgent {
 	if x != nil {
 		return x.RevokedAgents
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetNotifyCursors() []*NotifyCursor {
+	if x != nil {
+		return x.NotifyCursors
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetNotifyTargets() []*NotifyTargetStatus {
+	if x != nil {
+		return x.NotifyTargets
 	}
 	return nil
 }
@@ -1076,7 +1166,7 @@ var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x19mxprobe/v1/security.proto\"\xfa\x05\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\"\x9d\b\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12B\n" +
@@ -1090,7 +1180,11 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\frevoke_token\x18\v \x01(\v2\x17.mxprobe.v1.RevokeTokenH\x00R\vrevokeToken\x12L\n" +
 	"\x12consume_join_token\x18\f \x01(\v2\x1c.mxprobe.v1.ConsumeJoinTokenH\x00R\x10consumeJoinToken\x12<\n" +
 	"\frevoke_agent\x18\r \x01(\v2\x17.mxprobe.v1.RevokeAgentH\x00R\vrevokeAgent\x12?\n" +
-	"\rrestore_state\x18\x0e \x01(\v2\x18.mxprobe.v1.RestoreStateH\x00R\frestoreStateB\x06\n" +
+	"\rrestore_state\x18\x0e \x01(\v2\x18.mxprobe.v1.RestoreStateH\x00R\frestoreState\x12B\n" +
+	"\x0enotify_enqueue\x18\x0f \x01(\v2\x19.mxprobe.v1.NotifyEnqueueH\x00R\rnotifyEnqueue\x12B\n" +
+	"\x0enotify_outcome\x18\x10 \x01(\v2\x19.mxprobe.v1.NotifyOutcomeH\x00R\rnotifyOutcome\x12O\n" +
+	"\x13notify_target_state\x18\x11 \x01(\v2\x1d.mxprobe.v1.NotifyTargetStateH\x00R\x11notifyTargetState\x12H\n" +
+	"\x10notify_redeliver\x18\x12 \x01(\v2\x1b.mxprobe.v1.NotifyRedeliverH\x00R\x0fnotifyRedeliverB\x06\n" +
 	"\x04kind\"6\n" +
 	"\vCreateToken\x12'\n" +
 	"\x05token\x18\x01 \x01(\v2\x11.mxprobe.v1.TokenR\x05token\"<\n" +
@@ -1118,14 +1212,20 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"AgentBatch\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12-\n" +
-	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xba\x02\n" +
+	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xf8\x03\n" +
 	"\rStateSnapshot\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.mxprobe.v1.AgentR\x06agents\x122\n" +
 	"\aresults\x18\x02 \x03(\v2\x18.mxprobe.v1.StoredResultR\aresults\x12*\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x14.mxprobe.v1.NodeInfoR\x05nodes\x122\n" +
 	"\tincidents\x18\x04 \x03(\v2\x14.mxprobe.v1.IncidentR\tincidents\x12)\n" +
 	"\x06tokens\x18\b \x03(\v2\x11.mxprobe.v1.TokenR\x06tokens\x12?\n" +
-	"\x0erevoked_agents\x18\t \x03(\v2\x18.mxprobe.v1.RevokedAgentR\rrevokedAgents\"\x99\x01\n" +
+	"\x0erevoked_agents\x18\t \x03(\v2\x18.mxprobe.v1.RevokedAgentR\rrevokedAgents\x124\n" +
+	"\n" +
+	"deliveries\x18\n" +
+	" \x03(\v2\x14.mxprobe.v1.DeliveryR\n" +
+	"deliveries\x12?\n" +
+	"\x0enotify_cursors\x18\v \x03(\v2\x18.mxprobe.v1.NotifyCursorR\rnotifyCursors\x12E\n" +
+	"\x0enotify_targets\x18\f \x03(\v2\x1e.mxprobe.v1.NotifyTargetStatusR\rnotifyTargets\"\x99\x01\n" +
 	"\fStoredResult\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
@@ -1180,14 +1280,21 @@ var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*IncidentRef)(nil),           // 14: mxprobe.v1.IncidentRef
 	(*IncidentAction)(nil),        // 15: mxprobe.v1.IncidentAction
 	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*Token)(nil),                 // 17: mxprobe.v1.Token
-	(*NodeInfo)(nil),              // 18: mxprobe.v1.NodeInfo
-	(*Hello)(nil),                 // 19: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 20: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 21: mxprobe.v1.Agent
-	(*Incident)(nil),              // 22: mxprobe.v1.Incident
-	(*RevokedAgent)(nil),          // 23: mxprobe.v1.RevokedAgent
-	(*CheckResult)(nil),           // 24: mxprobe.v1.CheckResult
+	(*NotifyEnqueue)(nil),         // 17: mxprobe.v1.NotifyEnqueue
+	(*NotifyOutcome)(nil),         // 18: mxprobe.v1.NotifyOutcome
+	(*NotifyTargetState)(nil),     // 19: mxprobe.v1.NotifyTargetState
+	(*NotifyRedeliver)(nil),       // 20: mxprobe.v1.NotifyRedeliver
+	(*Token)(nil),                 // 21: mxprobe.v1.Token
+	(*NodeInfo)(nil),              // 22: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                 // 23: mxprobe.v1.Hello
+	(*ResultBatch)(nil),           // 24: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                 // 25: mxprobe.v1.Agent
+	(*Incident)(nil),              // 26: mxprobe.v1.Incident
+	(*RevokedAgent)(nil),          // 27: mxprobe.v1.RevokedAgent
+	(*Delivery)(nil),              // 28: mxprobe.v1.Delivery
+	(*NotifyCursor)(nil),          // 29: mxprobe.v1.NotifyCursor
+	(*NotifyTargetStatus)(nil),    // 30: mxprobe.v1.NotifyTargetStatus
+	(*CheckResult)(nil),           // 31: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	16, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
@@ -1201,28 +1308,35 @@ var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	4,  // 8: mxprobe.v1.Command.consume_join_token:type_name -> mxprobe.v1.ConsumeJoinToken
 	5,  // 9: mxprobe.v1.Command.revoke_agent:type_name -> mxprobe.v1.RevokeAgent
 	6,  // 10: mxprobe.v1.Command.restore_state:type_name -> mxprobe.v1.RestoreState
-	17, // 11: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
-	11, // 12: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
-	18, // 13: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
-	19, // 14: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
-	10, // 15: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	20, // 16: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	21, // 17: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
-	12, // 18: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	18, // 19: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
-	22, // 20: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
-	17, // 21: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
-	23, // 22: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
-	24, // 23: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	16, // 24: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	22, // 25: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	14, // 26: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 27: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	17, // 11: mxprobe.v1.Command.notify_enqueue:type_name -> mxprobe.v1.NotifyEnqueue
+	18, // 12: mxprobe.v1.Command.notify_outcome:type_name -> mxprobe.v1.NotifyOutcome
+	19, // 13: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
+	20, // 14: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
+	21, // 15: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
+	11, // 16: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
+	22, // 17: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	23, // 18: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	10, // 19: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
+	24, // 20: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	25, // 21: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	12, // 22: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
+	22, // 23: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	26, // 24: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
+	21, // 25: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
+	27, // 26: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
+	28, // 27: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
+	29, // 28: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
+	30, // 29: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	31, // 30: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	16, // 31: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	26, // 32: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	14, // 33: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 34: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -1234,6 +1348,7 @@ func file_mxprobe_v1_command_proto_init() {
 	file_mxprobe_v1_controller_proto_init()
 	file_mxprobe_v1_finding_proto_init()
 	file_mxprobe_v1_incident_proto_init()
+	file_mxprobe_v1_notify_proto_init()
 	file_mxprobe_v1_security_proto_init()
 	file_mxprobe_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterAgent)(nil),
@@ -1246,6 +1361,10 @@ func file_mxprobe_v1_command_proto_init() {
 		(*Command_ConsumeJoinToken)(nil),
 		(*Command_RevokeAgent)(nil),
 		(*Command_RestoreState)(nil),
+		(*Command_NotifyEnqueue)(nil),
+		(*Command_NotifyOutcome)(nil),
+		(*Command_NotifyTargetState)(nil),
+		(*Command_NotifyRedeliver)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -79,6 +79,7 @@ func nodeConfig(c config.Controller, log *slog.Logger) (node.Config, error) {
 		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, HTTPListen: c.HTTP.Listen, HTTPAdvertise: c.HTTPAdvertise,
 		RaftListen: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
 		Correlation: correlationConfig(c),
+		Notify:      notifyConfig(c),
 		Plan:        ingest.Plan{Interval: c.Plan.Interval, Jitter: c.Plan.Jitter, ProbeTimeout: c.Plan.ProbeTimeout, ProbeTargets: c.Plan.ProbeTargets},
 		Logger:      log,
 	}, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -23,8 +24,10 @@ import (
 	"github.com/mxprobe/mxprobe/internal/controller/cluster"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
+	"github.com/mxprobe/mxprobe/internal/controller/notify"
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
+	"github.com/mxprobe/mxprobe/internal/controller/web"
 	"github.com/mxprobe/mxprobe/internal/tlsutil"
 )
 
@@ -65,6 +68,8 @@ type Config struct {
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Correlation configures the leader-only correlation loop (issue 5).
 	Correlation correlate.LoopConfig
+	// Notify configures the leader-only notification sender (issue 6).
+	Notify notify.Config
 	// Extra HTTP handlers (dashboard) mounted on the HTTP mux.
 	Extra map[string]http.Handler
 }
@@ -174,6 +179,9 @@ func (n *Node) Run(ctx context.Context) error {
 	apiSvc := api.NewService(n.store, n.cluster)
 	n.registry.MustRegister(newRaftCollector(n.store))
 	n.store.OnLeadership(correlate.NewLoop(n.store, n.correlationConfig()).Run)
+	if err := n.startNotify(); err != nil {
+		return err
+	}
 
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(8 << 20),
@@ -214,7 +222,11 @@ func (n *Node) Run(ctx context.Context) error {
 	if !n.cfg.Insecure {
 		adminAuth = n.auth.HTTPAdmin
 	}
-	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Conn: self, Ready: n.ready, Gatherer: n.registry, Extra: n.cfg.Extra, MetricsAuth: metricsAuth,
+	// The dashboard (issue 9) at "/", unless Extra mounts its own there.
+	extra := web.New(web.Config{State: n.store.State(), AppliedIndex: n.store.AppliedIndex, Auth: n.auth, Insecure: n.cfg.Insecure,
+		SecureCookie: n.cfg.TLS != nil, NodeID: n.cfg.NodeID, StaleAfter: 3*n.cfg.Plan.Interval + n.cfg.Plan.Jitter, Logger: n.log.With("component", "web")}).Routes()
+	maps.Copy(extra, n.cfg.Extra)
+	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Conn: self, Ready: n.ready, Gatherer: n.registry, Extra: extra, MetricsAuth: metricsAuth,
 		Backup: n.backup, Restore: n.restore, AdminAuth: adminAuth})
 	if err != nil {
 		return err

@@ -47,6 +47,8 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return f.state.applyCorrelate(k.CorrelateIncidents)
 	case *mxv1.Command_IncidentAction:
 		return f.state.applyIncidentAction(k.IncidentAction, at)
+	case *mxv1.Command_NotifyEnqueue, *mxv1.Command_NotifyOutcome, *mxv1.Command_NotifyTargetState, *mxv1.Command_NotifyRedeliver:
+		return f.state.applyNotify(cmd)
 	case *mxv1.Command_RestoreState:
 		f.state.restore(k.RestoreState.GetSnapshot())
 		f.log.Warn("state replaced by a restored backup", "index", l.Index)

@@ -24,10 +24,12 @@ type State struct {
 	auth    authState
 	// incidents: issue 5 (incident_state.go).
 	incidents incidentState
+	// notify: issue 6 (notify_state.go).
+	notify notifyState
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState()}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState()}
 }
 
 func (s *State) registerNode(n *mxv1.NodeInfo) {
@@ -214,6 +216,7 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 	snap.Tokens, snap.RevokedAgents = s.auth.snapshot()
 	s.mu.RLock()
 	snap.Incidents = s.incidents.snapshot()
+	snap.Deliveries, snap.NotifyCursors, snap.NotifyTargets = s.notify.snapshot()
 	s.mu.RUnlock()
 	return snap
 }
@@ -234,8 +237,10 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	}
 	auth := authFromSnapshot(snap)
 	incidents := incidentsFromSnapshot(snap)
+	notify := notifyFromSnapshot(snap)
 	s.mu.Lock()
 	s.agents, s.results, s.nodes, s.auth = agents, results, nodes, auth
 	s.incidents = incidents
+	s.notify = notify
 	s.mu.Unlock()
 }
