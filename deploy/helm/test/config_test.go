@@ -263,7 +263,9 @@ func TestSchemaKeysMatchLoader(t *testing.T) {
 		{"controller.config", props("controller", "config"), config.ControllerKeys(),
 			[]string{"node_id", "data_dir", "bootstrap", "bootstrap_expect", "retry_join", "grpc.listen", "grpc.advertise",
 				"http.listen", "http_advertise", "raft.listen", "raft.advertise", "tls.cert_file", "tls.key_file", "tls.ca_file",
-				"insecure", "agent_ca.cert_file", "agent_ca.key_file", "auth.bootstrap_token"}},
+				"insecure", "agent_ca.cert_file", "agent_ca.key_file", "auth.bootstrap_token",
+				// Secrets: from a Secret through MXPROBE_* env, never the ConfigMap.
+				"notify.webhook.secrets", "notify.pagerduty.routing_key", "notify.servicenow.password"}},
 		{"agent.config", props("agent", "config"), config.AgentKeys(),
 			[]string{"agent_id", "hostname", "site", "roles", "state_dir", "probe", "insecure", "controller_ca_file"}},
 	}

@@ -17,8 +17,12 @@ import (
 const crashChildEnv = "MXPROBE_SPOOL_CRASH_CHILD_DIR"
 
 // TestCrashChild is the child side of TestKill9: it appends forever,
-// printing "ok <seq>" after each Append returned and "trim <seq>" after
-// each Trim returned.
+// printing "ok <seq>" after each Append returned, "trimming <seq>" before
+// each Trim starts and "trim <seq>" after it returned. Every line is
+// flushed before the next spool call, so the parent knows of every Trim
+// that may have reached the disk: a Trim persists its watermark before it
+// returns, so a kill inside Trim can leave the new watermark durable
+// without "trim" ever being printed.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashChildEnv)
 	if dir == "" {
@@ -41,6 +45,8 @@ func TestCrashChild(t *testing.T) {
 		}
 		fmt.Fprintf(out, "ok %d\n", seq)
 		if seq%37 == 0 {
+			fmt.Fprintf(out, "trimming %d\n", seq-20)
+			out.Flush()
 			s.Trim(seq - 20)
 			fmt.Fprintf(out, "trim %d\n", seq-20)
 		}
@@ -52,7 +58,8 @@ func TestCrashChild(t *testing.T) {
 // TestKill9 runs the child, kills it (SIGKILL on Unix, TerminateProcess on
 // Windows) at random moments, reopens the spool and checks that every
 // batch the child reported as appended and not trimmed is there, in order,
-// that nothing it reported trimmed is replayed, and that sequence numbers
+// that nothing it reported trimmed is replayed, that a Trim interrupted by
+// the kill took effect entirely or not at all, and that sequence numbers
 // are never reused across restarts.
 func TestKill9(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
@@ -67,8 +74,7 @@ func TestKill9(t *testing.T) {
 	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
-	var oks []uint64 // every seq reported appended, in report order
-	var trimmed, lastOK uint64
+	var rep reports
 	const rounds = 12
 	for round := range rounds {
 		cmd := exec.Command(exe, "-test.run=^TestCrashChild$", "-test.count=1")
@@ -103,7 +109,7 @@ func TestKill9(t *testing.T) {
 				first = true
 				timer.Reset(killAt)
 			}
-			if err := parseReport(l, &oks, &trimmed, &lastOK); err != nil {
+			if err := rep.parse(l); err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
 			select {
@@ -116,7 +122,7 @@ func TestKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		for l := range lines { // reports written before the kill
-			if err := parseReport(l, &oks, &trimmed, &lastOK); err != nil {
+			if err := rep.parse(l); err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
@@ -129,39 +135,60 @@ func TestKill9(t *testing.T) {
 		got := s.Pending(0)
 		st := s.Stats()
 		present := make(map[uint64]bool, len(got))
+		inflight := false // a batch in (trimmed, trimming] is still held
 		for i, b := range got {
 			present[b.GetSeq()] = true
 			if i > 0 && b.GetSeq() <= got[i-1].GetSeq() {
 				t.Fatalf("round %d: replay out of order at %d", round, b.GetSeq())
 			}
-			if b.GetSeq() <= trimmed {
-				t.Fatalf("round %d: seq %d replayed after Trim(%d) returned", round, b.GetSeq(), trimmed)
+			if b.GetSeq() <= rep.trimmed {
+				t.Fatalf("round %d: seq %d replayed after Trim(%d) returned", round, b.GetSeq(), rep.trimmed)
+			}
+			if b.GetSeq() <= rep.trimming {
+				inflight = true
 			}
 			if !bytesEqualBatch(b, batch(b.GetSeq(), int(b.GetSeq()%5))) {
 				t.Fatalf("round %d: batch %d content changed", round, b.GetSeq())
 			}
 		}
-		for _, seq := range oks {
-			if seq > trimmed && !present[seq] {
-				t.Fatalf("round %d: seq %d lost (reported appended; trimmed through %d; last reported %d)", round, seq, trimmed, lastOK)
+		// A Trim the kill interrupted (trimming > trimmed) persists its
+		// watermark with one atomic rename: it took effect for every batch
+		// up to its seq or for none. If any of them is still held, none may
+		// be missing; if none is, it took effect and they must stay gone.
+		floor := rep.trimmed
+		if !inflight {
+			floor = rep.trimming
+		}
+		for _, seq := range rep.oks {
+			if seq > floor && !present[seq] {
+				t.Fatalf("round %d: seq %d lost (reported appended; trimmed through %d, Trim(%d) started; last reported %d)", round, seq, rep.trimmed, rep.trimming, rep.lastOK)
 			}
 		}
-		if s.LastSeq() < lastOK {
-			t.Fatalf("round %d: LastSeq %d below reported %d", round, s.LastSeq(), lastOK)
+		rep.trimmed, rep.trimming = floor, floor
+		if s.LastSeq() < rep.lastOK {
+			t.Fatalf("round %d: LastSeq %d below reported %d", round, s.LastSeq(), rep.lastOK)
 		}
-		t.Logf("round %d: killed after %v at seq %d; %d held, %d segments, %d torn/corrupt skipped", round, killAt, lastOK, st.Batches, st.Segments, st.Corrupt)
+		t.Logf("round %d: killed after %v at seq %d; floor %d; %d held, %d segments, %d torn/corrupt skipped", round, killAt, rep.lastOK, floor, st.Batches, st.Segments, st.Corrupt)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(oks) < rounds {
-		t.Fatalf("only %d appends over %d rounds", len(oks), rounds)
+	if len(rep.oks) < rounds {
+		t.Fatalf("only %d appends over %d rounds", len(rep.oks), rounds)
 	}
 }
 
-// parseReport reads one child line; sequence numbers reported appended must
+// reports is what the children said, across all rounds.
+type reports struct {
+	oks      []uint64 // every seq reported appended, in report order
+	lastOK   uint64   // highest seq reported appended
+	trimming uint64   // highest seq a Trim was started for
+	trimmed  uint64   // highest seq a Trim returned for
+}
+
+// parse reads one child line; sequence numbers reported appended must
 // keep increasing across children (no reuse after restart).
-func parseReport(l string, oks *[]uint64, trimmed, lastOK *uint64) error {
+func (r *reports) parse(l string) error {
 	kind, num, ok := strings.Cut(l, " ")
 	if !ok {
 		return fmt.Errorf("child said %q", l)
@@ -175,13 +202,18 @@ func parseReport(l string, oks *[]uint64, trimmed, lastOK *uint64) error {
 	}
 	switch kind {
 	case "ok":
-		if n <= *lastOK {
-			return fmt.Errorf("seq %d reused (already had %d)", n, *lastOK)
+		if n <= r.lastOK {
+			return fmt.Errorf("seq %d reused (already had %d)", n, r.lastOK)
 		}
-		*lastOK = n
-		*oks = append(*oks, n)
+		r.lastOK = n
+		r.oks = append(r.oks, n)
+	case "trimming":
+		r.trimming = max(r.trimming, n)
 	case "trim":
-		*trimmed = max(*trimmed, n)
+		if n > r.trimming {
+			return fmt.Errorf("trim %d reported without trimming", n)
+		}
+		r.trimmed = max(r.trimmed, n)
 	default:
 		return fmt.Errorf("child said %q", l)
 	}
