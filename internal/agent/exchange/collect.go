@@ -3,12 +3,11 @@ package exchange
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
-	"unicode/utf16"
+
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
 )
 
 // CollectOptions tunes Collect.
@@ -194,14 +193,7 @@ func CollectorScript() string { return collectorScript }
 // EncodeCommand encodes a script for powershell.exe -EncodedCommand
 // (base64 of UTF-16LE). -EncodedCommand avoids every quoting problem of
 // passing a multi-line script with quotes through the Windows command line.
-func EncodeCommand(script string) string {
-	u := utf16.Encode([]rune(script))
-	b := make([]byte, 2*len(u))
-	for i, r := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], r)
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
+func EncodeCommand(script string) string { return powershell.EncodeCommand(script) }
 
 // PowerShellArgs returns the arguments Collect passes to PowerShell.
 func PowerShellArgs() []string {
@@ -234,58 +226,6 @@ func ParseCollectorOutput(stdout []byte) (*Inventory, error) {
 		inv.Collector = "mxprobe-powershell"
 	}
 	return inv, nil
-}
-
-// limitedBuffer keeps at most max bytes and remembers that more were offered;
-// it never fails a write (a failing writer would leave the child blocked on a
-// full pipe). onOverflow runs once, when the limit is first exceeded.
-type limitedBuffer struct {
-	mu         sync.Mutex
-	buf        bytes.Buffer
-	max        int64
-	overflow   bool
-	onOverflow func()
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	room := l.max - int64(l.buf.Len())
-	if int64(len(p)) > room {
-		if room > 0 {
-			l.buf.Write(p[:room])
-		}
-		if !l.overflow {
-			l.overflow = true
-			if l.onOverflow != nil {
-				l.onOverflow()
-			}
-		}
-		return len(p), nil
-	}
-	l.buf.Write(p)
-	return len(p), nil
-}
-
-func (l *limitedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.buf.Bytes()...)
-}
-
-func (l *limitedBuffer) Overflowed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.overflow
-}
-
-// firstLines trims text for an error message.
-func firstLines(b []byte, max int) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }
 
 // stdoutHasPayload reports whether the collector emitted its begin marker.

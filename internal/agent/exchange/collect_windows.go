@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"os/exec"
 	"syscall"
-	"time"
+
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
 )
 
 // createNoWindow is CREATE_NO_WINDOW: the agent runs as a service and the
@@ -20,37 +21,25 @@ const createNoWindow = 0x08000000
 // output read to opts.MaxOutputBytes.
 func Collect(ctx context.Context, opts CollectOptions) (*Inventory, error) {
 	opts = opts.withDefaults()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-
-	cmd := exec.CommandContext(ctx, opts.PowerShell, PowerShellArgs()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{HideWindow: true, CreationFlags: createNoWindow}
-	// Grandchildren holding the pipes must not keep Wait from returning.
-	cmd.WaitDelay = 5 * time.Second
-	stdout := &limitedBuffer{max: opts.MaxOutputBytes, onOverflow: cancel}
-	stderr := &limitedBuffer{max: maxStderrBytes}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-
-	runErr := cmd.Run()
-	if stdout.Overflowed() {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrOutputTooLarge, opts.MaxOutputBytes)
-	}
-	if err := ctx.Err(); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w: PowerShell did not finish in time (limit %s): %w", ErrCollectorFailed, opts.Timeout, err)
-		}
+	res, err := powershell.Run(ctx, opts.PowerShell, PowerShellArgs(), opts.Timeout, opts.MaxOutputBytes, func(cmd *exec.Cmd) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{HideWindow: true, CreationFlags: createNoWindow}
+	})
+	switch {
+	case errors.Is(err, powershell.ErrOutputTooLarge):
+		return nil, fmt.Errorf("%w: %w", ErrOutputTooLarge, err)
+	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrCollectorFailed, err)
 	}
-	inv, parseErr := ParseCollectorOutput(stdout.Bytes())
+	inv, parseErr := ParseCollectorOutput(res.Stdout)
 	if parseErr == nil {
 		return inv, nil
 	}
-	if runErr != nil {
+	if res.RunErr != nil {
 		// The script's own error (CollectorError) is the most precise message.
-		if errors.Is(parseErr, ErrCollectorFailed) && stdoutHasPayload(stdout.Bytes()) {
+		if errors.Is(parseErr, ErrCollectorFailed) && stdoutHasPayload(res.Stdout) {
 			return nil, parseErr
 		}
-		return nil, fmt.Errorf("%w: %s: %w; stderr: %s", ErrCollectorFailed, opts.PowerShell, runErr, firstLines(stderr.Bytes(), 2000))
+		return nil, fmt.Errorf("%w: %s: %w; stderr: %s", ErrCollectorFailed, opts.PowerShell, res.RunErr, powershell.FirstLines(res.Stderr, 2000))
 	}
 	return nil, parseErr
 }

@@ -9,10 +9,9 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
 )
 
 // CollectOptions tunes CollectQueues.
@@ -119,7 +118,7 @@ func CollectorScript() string { return collectorScript }
 // (-EncodedCommand avoids every quoting problem of the Windows command line;
 // the encoding is the exchange collector's).
 func PowerShellArgs() []string {
-	return []string{"-NoProfile", "-NonInteractive", "-NoLogo", "-EncodedCommand", exchange.EncodeCommand(collectorScript)}
+	return []string{"-NoProfile", "-NonInteractive", "-NoLogo", "-EncodedCommand", powershell.EncodeCommand(collectorScript)}
 }
 
 // ExtractCollectorOutput returns the JSON payload the collector wrote
@@ -181,92 +180,23 @@ func collectorError(raw []byte) (string, bool) {
 // console window). It is platform-neutral so that its bounds and error
 // handling are tested everywhere with a stand-in process.
 func runCollector(ctx context.Context, opts CollectOptions, name string, args []string, configure func(*exec.Cmd)) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-
-	cmd := exec.CommandContext(ctx, name, args...)
-	if configure != nil {
-		configure(cmd)
-	}
-	// Grandchildren holding the pipes must not keep Wait from returning.
-	cmd.WaitDelay = 5 * time.Second
-	stdout := &limitedBuffer{max: opts.MaxOutputBytes, onOverflow: cancel}
-	stderr := &limitedBuffer{max: maxStderrBytes}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-
-	runErr := cmd.Run()
-	if stdout.Overflowed() {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrOutputTooLarge, opts.MaxOutputBytes)
-	}
-	if err := ctx.Err(); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w: PowerShell did not finish in time (limit %s): %w", ErrCollectorFailed, opts.Timeout, err)
-		}
+	res, err := powershell.Run(ctx, name, args, opts.Timeout, opts.MaxOutputBytes, configure)
+	switch {
+	case errors.Is(err, powershell.ErrOutputTooLarge):
+		return nil, fmt.Errorf("%w: %w", ErrOutputTooLarge, err)
+	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrCollectorFailed, err)
 	}
-	out := stdout.Bytes()
-	raw, extractErr := ExtractCollectorOutput(out)
+	raw, extractErr := ExtractCollectorOutput(res.Stdout)
 	if extractErr == nil {
 		return raw, nil
 	}
-	if runErr != nil {
+	if res.RunErr != nil {
 		// The script's own error (CollectorError) is the most precise message.
-		if bytes.Contains(out, []byte(collectorBegin)) {
+		if bytes.Contains(res.Stdout, []byte(collectorBegin)) {
 			return nil, extractErr
 		}
-		return nil, fmt.Errorf("%w: %s: %w; stderr: %s", ErrCollectorFailed, name, runErr, firstLines(stderr.Bytes(), 2000))
+		return nil, fmt.Errorf("%w: %s: %w; stderr: %s", ErrCollectorFailed, name, res.RunErr, powershell.FirstLines(res.Stderr, 2000))
 	}
 	return nil, extractErr
-}
-
-// limitedBuffer keeps at most max bytes and remembers that more were offered;
-// it never fails a write (a failing writer would leave the child blocked on a
-// full pipe). onOverflow runs once, when the limit is first exceeded.
-type limitedBuffer struct {
-	mu         sync.Mutex
-	buf        bytes.Buffer
-	max        int64
-	overflow   bool
-	onOverflow func()
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	room := l.max - int64(l.buf.Len())
-	if int64(len(p)) > room {
-		if room > 0 {
-			l.buf.Write(p[:room])
-		}
-		if !l.overflow {
-			l.overflow = true
-			if l.onOverflow != nil {
-				l.onOverflow()
-			}
-		}
-		return len(p), nil
-	}
-	l.buf.Write(p)
-	return len(p), nil
-}
-
-func (l *limitedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.buf.Bytes()...)
-}
-
-func (l *limitedBuffer) Overflowed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.overflow
-}
-
-// firstLines trims text for an error message.
-func firstLines(b []byte, max int) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }

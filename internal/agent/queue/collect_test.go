@@ -189,19 +189,6 @@ func TestExtractCollectorOutput(t *testing.T) {
 	}
 }
 
-func TestLimitedBuffer(t *testing.T) {
-	calls := 0
-	l := &limitedBuffer{max: 5, onOverflow: func() { calls++ }}
-	for _, s := range []string{"abc", "def", "ghi"} {
-		if n, err := l.Write([]byte(s)); n != 3 || err != nil {
-			t.Fatalf("Write = %d, %v", n, err)
-		}
-	}
-	if string(l.Bytes()) != "abcde" || !l.Overflowed() || calls != 1 {
-		t.Errorf("buffer %q overflow %v calls %d", l.Bytes(), l.Overflowed(), calls)
-	}
-}
-
 func TestCollectOptionsDefaults(t *testing.T) {
 	o := CollectOptions{}.withDefaults()
 	if o.PowerShell != DefaultPowerShell || o.Timeout != DefaultCollectTimeout || o.MaxOutputBytes != DefaultMaxOutputBytes {

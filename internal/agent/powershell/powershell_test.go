@@ -1,0 +1,81 @@
+package powershell
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+	"unicode/utf16"
+)
+
+func TestLimitedBuffer(t *testing.T) {
+	calls := 0
+	l := &limitedBuffer{max: 5, onOverflow: func() { calls++ }}
+	for _, s := range []string{"abc", "def", "ghi"} {
+		if n, err := l.Write([]byte(s)); n != 3 || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if string(l.bytes()) != "abcde" || !l.overflowed() || calls != 1 {
+		t.Errorf("buffer %q overflow %v calls %d", l.bytes(), l.overflowed(), calls)
+	}
+}
+
+func TestEncodeCommandIsUTF16LEBase64(t *testing.T) {
+	b, err := base64.StdEncoding.DecodeString(EncodeCommand("Get-Queue | ConvertTo-Json"))
+	if err != nil || len(b)%2 != 0 {
+		t.Fatal(err)
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
+	if got := string(utf16.Decode(u)); got != "Get-Queue | ConvertTo-Json" {
+		t.Fatalf("decoded %q", got)
+	}
+}
+
+// The test binary stands in for powershell.exe (MXPS_MODE selects a behaviour).
+func TestMain(m *testing.M) {
+	switch os.Getenv("MXPS_MODE") {
+	case "flood":
+		buf := make([]byte, 1<<16)
+		for {
+			if _, err := os.Stdout.Write(buf); err != nil {
+				os.Exit(0)
+			}
+		}
+	case "hang":
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	case "fail":
+		os.Stdout.WriteString("partial")
+		os.Stderr.WriteString("boom")
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+func TestRunBounds(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := func(m string) func(*exec.Cmd) {
+		return func(c *exec.Cmd) { c.Env = append(os.Environ(), "MXPS_MODE="+m) }
+	}
+	if _, err := Run(context.Background(), self, nil, 10*time.Second, 1<<20, mode("flood")); !errors.Is(err, ErrOutputTooLarge) {
+		t.Errorf("flood: %v", err)
+	}
+	start := time.Now()
+	if _, err := Run(context.Background(), self, nil, 500*time.Millisecond, 1<<20, mode("hang")); !errors.Is(err, ErrTimeout) || time.Since(start) > 10*time.Second {
+		t.Errorf("hang: %v after %s", err, time.Since(start))
+	}
+	res, err := Run(context.Background(), self, nil, 10*time.Second, 1<<20, mode("fail"))
+	if err != nil || res.RunErr == nil || string(res.Stdout) != "partial" || string(res.Stderr) != "boom" {
+		t.Errorf("fail: %+v %v", res, err)
+	}
+}
