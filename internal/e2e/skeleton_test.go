@@ -72,7 +72,7 @@ func TestAgentToControllerAndRestart(t *testing.T) {
 
 	ctl2 := start(t, "controller", ctlArgs...)
 	_ = ctl2
-	waitFor(t, 30*time.Second, "the same finding after a controller restart", func() bool {
+	waitFor(t, 90*time.Second, "the same finding after a controller restart", func() bool {
 		code, body := get(url)
 		return code == 200 && string(body) == string(before)
 	})

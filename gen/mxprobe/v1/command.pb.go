@@ -816,8 +816,13 @@ type StateSnapshot struct {
 	Deliveries    []*Delivery           `protobuf:"bytes,10,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	NotifyCursors []*NotifyCursor       `protobuf:"bytes,11,rep,name=notify_cursors,json=notifyCursors,proto3" json:"notify_cursors,omitempty"`
 	NotifyTargets []*NotifyTargetStatus `protobuf:"bytes,12,rep,name=notify_targets,json=notifyTargets,proto3" json:"notify_targets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Incident change feed (issue 6) uses 13..15.
+	IncidentEvents []*IncidentEvent `protobuf:"bytes,13,rep,name=incident_events,json=incidentEvents,proto3" json:"incident_events,omitempty"`
+	// Highest cursor compacted away, and highest cursor ever issued.
+	IncidentEventsCompacted uint64 `protobuf:"varint,14,opt,name=incident_events_compacted,json=incidentEventsCompacted,proto3" json:"incident_events_compacted,omitempty"`
+	IncidentEventsLast      uint64 `protobuf:"varint,15,opt,name=incident_events_last,json=incidentEventsLast,proto3" json:"incident_events_last,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
@@ -911,6 +916,27 @@ func (x *StateSnapshot) GetNotifyTargets() []*NotifyTargetStatus {
 		return x.NotifyTargets
 	}
 	return nil
+}
+
+func (x *StateSnapshot) GetIncidentEvents() []*IncidentEvent {
+	if x != nil {
+		return x.IncidentEvents
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetIncidentEventsCompacted() uint64 {
+	if x != nil {
+		return x.IncidentEventsCompacted
+	}
+	return 0
+}
+
+func (x *StateSnapshot) GetIncidentEventsLast() uint64 {
+	if x != nil {
+		return x.IncidentEventsLast
+	}
+	return 0
 }
 
 // The latest result of one check of one agent against one target.
@@ -1166,7 +1192,7 @@ var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\"\x9d\b\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\"\x9d\b\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12B\n" +
@@ -1212,7 +1238,7 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"AgentBatch\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12-\n" +
-	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xf8\x03\n" +
+	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xaa\x05\n" +
 	"\rStateSnapshot\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.mxprobe.v1.AgentR\x06agents\x122\n" +
 	"\aresults\x18\x02 \x03(\v2\x18.mxprobe.v1.StoredResultR\aresults\x12*\n" +
@@ -1225,7 +1251,10 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	" \x03(\v2\x14.mxprobe.v1.DeliveryR\n" +
 	"deliveries\x12?\n" +
 	"\x0enotify_cursors\x18\v \x03(\v2\x18.mxprobe.v1.NotifyCursorR\rnotifyCursors\x12E\n" +
-	"\x0enotify_targets\x18\f \x03(\v2\x1e.mxprobe.v1.NotifyTargetStatusR\rnotifyTargets\"\x99\x01\n" +
+	"\x0enotify_targets\x18\f \x03(\v2\x1e.mxprobe.v1.NotifyTargetStatusR\rnotifyTargets\x12B\n" +
+	"\x0fincident_events\x18\r \x03(\v2\x19.mxprobe.v1.IncidentEventR\x0eincidentEvents\x12:\n" +
+	"\x19incident_events_compacted\x18\x0e \x01(\x04R\x17incidentEventsCompacted\x120\n" +
+	"\x14incident_events_last\x18\x0f \x01(\x04R\x12incidentEventsLast\"\x99\x01\n" +
 	"\fStoredResult\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
@@ -1294,7 +1323,8 @@ var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*Delivery)(nil),              // 28: mxprobe.v1.Delivery
 	(*NotifyCursor)(nil),          // 29: mxprobe.v1.NotifyCursor
 	(*NotifyTargetStatus)(nil),    // 30: mxprobe.v1.NotifyTargetStatus
-	(*CheckResult)(nil),           // 31: mxprobe.v1.CheckResult
+	(*IncidentEvent)(nil),         // 31: mxprobe.v1.IncidentEvent
+	(*CheckResult)(nil),           // 32: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	16, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
@@ -1327,16 +1357,17 @@ var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	28, // 27: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
 	29, // 28: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
 	30, // 29: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	31, // 30: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	16, // 31: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	26, // 32: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	14, // 33: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 34: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	31, // 30: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
+	32, // 31: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	16, // 32: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	26, // 33: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	14, // 34: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 35: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -1346,6 +1377,7 @@ func file_mxprobe_v1_command_proto_init() {
 	}
 	file_mxprobe_v1_agent_proto_init()
 	file_mxprobe_v1_controller_proto_init()
+	file_mxprobe_v1_events_proto_init()
 	file_mxprobe_v1_finding_proto_init()
 	file_mxprobe_v1_incident_proto_init()
 	file_mxprobe_v1_notify_proto_init()

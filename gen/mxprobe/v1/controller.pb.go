@@ -1494,12 +1494,635 @@ func (x *ResolveIncidentResponse) GetIncident() *Incident {
 	return nil
 }
 
+type ListDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DELIVERY_STATUS_FAILED, ...; unspecified: every status.
+	Status DeliveryStatus `protobuf:"varint,1,opt,name=status,proto3,enum=mxprobe.v1.DeliveryStatus" json:"status,omitempty"`
+	// Target name ("" = all).
+	Target        string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Stale         bool   `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesRequest) Reset() {
+	*x = ListDeliveriesRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListDeliveriesRequest) GetStatus() DeliveryStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED
+}
+
+func (x *ListDeliveriesRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ListDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListDeliveriesRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type ListDeliveriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*Delivery            `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesResponse) Reset() {
+	*x = ListDeliveriesResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListDeliveriesResponse) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type RedeliverDeliveryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Delivery id: target + "/" + event id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Recorded with the request (the API token's name when authenticated).
+	Actor         string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverDeliveryRequest) Reset() {
+	*x = RedeliverDeliveryRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverDeliveryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverDeliveryRequest) ProtoMessage() {}
+
+func (x *RedeliverDeliveryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverDeliveryRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverDeliveryRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RedeliverDeliveryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RedeliverDeliveryRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type RedeliverDeliveryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delivery      *Delivery              `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverDeliveryResponse) Reset() {
+	*x = RedeliverDeliveryResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverDeliveryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverDeliveryResponse) ProtoMessage() {}
+
+func (x *RedeliverDeliveryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverDeliveryResponse.ProtoReflect.Descriptor instead.
+func (*RedeliverDeliveryResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RedeliverDeliveryResponse) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+type ListNotifyTargetsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stale         bool                   `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNotifyTargetsRequest) Reset() {
+	*x = ListNotifyTargetsRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNotifyTargetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNotifyTargetsRequest) ProtoMessage() {}
+
+func (x *ListNotifyTargetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNotifyTargetsRequest.ProtoReflect.Descriptor instead.
+func (*ListNotifyTargetsRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListNotifyTargetsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type ListNotifyTargetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Targets       []*NotifyTargetStatus  `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNotifyTargetsResponse) Reset() {
+	*x = ListNotifyTargetsResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNotifyTargetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNotifyTargetsResponse) ProtoMessage() {}
+
+func (x *ListNotifyTargetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNotifyTargetsResponse.ProtoReflect.Descriptor instead.
+func (*ListNotifyTargetsResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListNotifyTargetsResponse) GetTargets() []*NotifyTargetStatus {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+type EnableNotifyTargetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Actor         string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableNotifyTargetRequest) Reset() {
+	*x = EnableNotifyTargetRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableNotifyTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableNotifyTargetRequest) ProtoMessage() {}
+
+func (x *EnableNotifyTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableNotifyTargetRequest.ProtoReflect.Descriptor instead.
+func (*EnableNotifyTargetRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *EnableNotifyTargetRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EnableNotifyTargetRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type EnableNotifyTargetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *NotifyTargetStatus    `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableNotifyTargetResponse) Reset() {
+	*x = EnableNotifyTargetResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableNotifyTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableNotifyTargetResponse) ProtoMessage() {}
+
+func (x *EnableNotifyTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableNotifyTargetResponse.ProtoReflect.Descriptor instead.
+func (*EnableNotifyTargetResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *EnableNotifyTargetResponse) GetTarget() *NotifyTargetStatus {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+type ListEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Return events with a cursor above this one (0: from the oldest kept).
+	After         uint64 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"`
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	Stale         bool   `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventsRequest) Reset() {
+	*x = ListEventsRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventsRequest) ProtoMessage() {}
+
+func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListEventsRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListEventsRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *ListEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListEventsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type ListEventsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*IncidentEvent       `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Pass as after to continue (the last event's cursor, or the request's).
+	NextCursor uint64 `protobuf:"varint,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// Cursors at or below compacted_through are gone (after below it: OutOfRange).
+	CompactedThrough uint64 `protobuf:"varint,3,opt,name=compacted_through,json=compactedThrough,proto3" json:"compacted_through,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListEventsResponse) Reset() {
+	*x = ListEventsResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventsResponse) ProtoMessage() {}
+
+func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListEventsResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListEventsResponse) GetEvents() []*IncidentEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListEventsResponse) GetNextCursor() uint64 {
+	if x != nil {
+		return x.NextCursor
+	}
+	return 0
+}
+
+func (x *ListEventsResponse) GetCompactedThrough() uint64 {
+	if x != nil {
+		return x.CompactedThrough
+	}
+	return 0
+}
+
+type GetEventStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	After         uint64                 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventStreamRequest) Reset() {
+	*x = GetEventStreamRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventStreamRequest) ProtoMessage() {}
+
+func (x *GetEventStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventStreamRequest.ProtoReflect.Descriptor instead.
+func (*GetEventStreamRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetEventStreamRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+type GetEventStreamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*IncidentEvent       `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventStreamResponse) Reset() {
+	*x = GetEventStreamResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventStreamResponse) ProtoMessage() {}
+
+func (x *GetEventStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventStreamResponse.ProtoReflect.Descriptor instead.
+func (*GetEventStreamResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetEventStreamResponse) GetEvents() []*IncidentEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bmxprobe/v1/controller.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\"\xc2\x03\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\"\xc2\x03\n" +
 	"\x05Agent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -1603,7 +2226,46 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\acomment\x18\x03 \x01(\tR\acomment\x12+\n" +
 	"\x11expected_sequence\x18\x04 \x01(\x04R\x10expectedSequence\"K\n" +
 	"\x17ResolveIncidentResponse\x120\n" +
-	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident2\xfe\x06\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\xb5\x01\n" +
+	"\x15ListDeliveriesRequest\x122\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1a.mxprobe.v1.DeliveryStatusR\x06status\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12\x14\n" +
+	"\x05stale\x18\x05 \x01(\bR\x05stale\"v\n" +
+	"\x16ListDeliveriesResponse\x124\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x14.mxprobe.v1.DeliveryR\n" +
+	"deliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"@\n" +
+	"\x18RedeliverDeliveryRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\"M\n" +
+	"\x19RedeliverDeliveryResponse\x120\n" +
+	"\bdelivery\x18\x01 \x01(\v2\x14.mxprobe.v1.DeliveryR\bdelivery\"0\n" +
+	"\x18ListNotifyTargetsRequest\x12\x14\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"U\n" +
+	"\x19ListNotifyTargetsResponse\x128\n" +
+	"\atargets\x18\x01 \x03(\v2\x1e.mxprobe.v1.NotifyTargetStatusR\atargets\"E\n" +
+	"\x19EnableNotifyTargetRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\"T\n" +
+	"\x1aEnableNotifyTargetResponse\x126\n" +
+	"\x06target\x18\x01 \x01(\v2\x1e.mxprobe.v1.NotifyTargetStatusR\x06target\"\\\n" +
+	"\x11ListEventsRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\x04R\x05after\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\"\x95\x01\n" +
+	"\x12ListEventsResponse\x121\n" +
+	"\x06events\x18\x01 \x03(\v2\x19.mxprobe.v1.IncidentEventR\x06events\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\x04R\n" +
+	"nextCursor\x12+\n" +
+	"\x11compacted_through\x18\x03 \x01(\x04R\x10compactedThrough\"-\n" +
+	"\x15GetEventStreamRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\x04R\x05after\"K\n" +
+	"\x16GetEventStreamResponse\x121\n" +
+	"\x06events\x18\x01 \x03(\v2\x19.mxprobe.v1.IncidentEventR\x06events2\xa8\v\n" +
 	"\x11ControllerService\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.mxprobe.v1.ListAgentsRequest\x1a\x1e.mxprobe.v1.ListAgentsResponse\x12Q\n" +
@@ -1616,7 +2278,14 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\rListIncidents\x12 .mxprobe.v1.ListIncidentsRequest\x1a!.mxprobe.v1.ListIncidentsResponse\x12N\n" +
 	"\vGetIncident\x12\x1e.mxprobe.v1.GetIncidentRequest\x1a\x1f.mxprobe.v1.GetIncidentResponse\x12f\n" +
 	"\x13AcknowledgeIncident\x12&.mxprobe.v1.AcknowledgeIncidentRequest\x1a'.mxprobe.v1.AcknowledgeIncidentResponse\x12Z\n" +
-	"\x0fResolveIncident\x12\".mxprobe.v1.ResolveIncidentRequest\x1a#.mxprobe.v1.ResolveIncidentResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\x0fResolveIncident\x12\".mxprobe.v1.ResolveIncidentRequest\x1a#.mxprobe.v1.ResolveIncidentResponse\x12W\n" +
+	"\x0eListDeliveries\x12!.mxprobe.v1.ListDeliveriesRequest\x1a\".mxprobe.v1.ListDeliveriesResponse\x12`\n" +
+	"\x11RedeliverDelivery\x12$.mxprobe.v1.RedeliverDeliveryRequest\x1a%.mxprobe.v1.RedeliverDeliveryResponse\x12`\n" +
+	"\x11ListNotifyTargets\x12$.mxprobe.v1.ListNotifyTargetsRequest\x1a%.mxprobe.v1.ListNotifyTargetsResponse\x12c\n" +
+	"\x12EnableNotifyTarget\x12%.mxprobe.v1.EnableNotifyTargetRequest\x1a&.mxprobe.v1.EnableNotifyTargetResponse\x12K\n" +
+	"\n" +
+	"ListEvents\x12\x1d.mxprobe.v1.ListEventsRequest\x1a\x1e.mxprobe.v1.ListEventsResponse\x12Y\n" +
+	"\x0eGetEventStream\x12!.mxprobe.v1.GetEventStreamRequest\x1a\".mxprobe.v1.GetEventStreamResponse0\x01B5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_controller_proto_rawDescOnce sync.Once
@@ -1630,7 +2299,7 @@ func file_mxprobe_v1_controller_proto_rawDescGZIP() []byte {
 	return file_mxprobe_v1_controller_proto_rawDescData
 }
 
-var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_mxprobe_v1_controller_proto_goTypes = []any{
 	(*Agent)(nil),                       // 0: mxprobe.v1.Agent
 	(*ListAgentsRequest)(nil),           // 1: mxprobe.v1.ListAgentsRequest
@@ -1656,54 +2325,89 @@ var file_mxprobe_v1_controller_proto_goTypes = []any{
 	(*AcknowledgeIncidentResponse)(nil), // 21: mxprobe.v1.AcknowledgeIncidentResponse
 	(*ResolveIncidentRequest)(nil),      // 22: mxprobe.v1.ResolveIncidentRequest
 	(*ResolveIncidentResponse)(nil),     // 23: mxprobe.v1.ResolveIncidentResponse
-	nil,                                 // 24: mxprobe.v1.Agent.LabelsEntry
-	(Role)(0),                           // 25: mxprobe.v1.Role
-	(*timestamppb.Timestamp)(nil),       // 26: google.protobuf.Timestamp
-	(*Finding)(nil),                     // 27: mxprobe.v1.Finding
-	(Severity)(0),                       // 28: mxprobe.v1.Severity
-	(*Incident)(nil),                    // 29: mxprobe.v1.Incident
+	(*ListDeliveriesRequest)(nil),       // 24: mxprobe.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),      // 25: mxprobe.v1.ListDeliveriesResponse
+	(*RedeliverDeliveryRequest)(nil),    // 26: mxprobe.v1.RedeliverDeliveryRequest
+	(*RedeliverDeliveryResponse)(nil),   // 27: mxprobe.v1.RedeliverDeliveryResponse
+	(*ListNotifyTargetsRequest)(nil),    // 28: mxprobe.v1.ListNotifyTargetsRequest
+	(*ListNotifyTargetsResponse)(nil),   // 29: mxprobe.v1.ListNotifyTargetsResponse
+	(*EnableNotifyTargetRequest)(nil),   // 30: mxprobe.v1.EnableNotifyTargetRequest
+	(*EnableNotifyTargetResponse)(nil),  // 31: mxprobe.v1.EnableNotifyTargetResponse
+	(*ListEventsRequest)(nil),           // 32: mxprobe.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),          // 33: mxprobe.v1.ListEventsResponse
+	(*GetEventStreamRequest)(nil),       // 34: mxprobe.v1.GetEventStreamRequest
+	(*GetEventStreamResponse)(nil),      // 35: mxprobe.v1.GetEventStreamResponse
+	nil,                                 // 36: mxprobe.v1.Agent.LabelsEntry
+	(Role)(0),                           // 37: mxprobe.v1.Role
+	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
+	(*Finding)(nil),                     // 39: mxprobe.v1.Finding
+	(Severity)(0),                       // 40: mxprobe.v1.Severity
+	(*Incident)(nil),                    // 41: mxprobe.v1.Incident
+	(DeliveryStatus)(0),                 // 42: mxprobe.v1.DeliveryStatus
+	(*Delivery)(nil),                    // 43: mxprobe.v1.Delivery
+	(*NotifyTargetStatus)(nil),          // 44: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),               // 45: mxprobe.v1.IncidentEvent
 }
 var file_mxprobe_v1_controller_proto_depIdxs = []int32{
-	25, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
-	24, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
-	26, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	26, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	37, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
+	36, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
+	38, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	38, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
 	0,  // 4: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
-	27, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
-	26, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
-	28, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
+	39, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
+	38, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
+	40, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
 	3,  // 8: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
-	26, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
+	38, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
 	7,  // 10: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
-	29, // 11: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
-	29, // 12: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	29, // 13: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	29, // 14: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	1,  // 15: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
-	4,  // 16: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
-	6,  // 17: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
-	10, // 18: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
-	12, // 19: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
-	14, // 20: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
-	16, // 21: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
-	18, // 22: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
-	20, // 23: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
-	22, // 24: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
-	2,  // 25: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
-	5,  // 26: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
-	8,  // 27: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
-	11, // 28: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
-	13, // 29: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
-	15, // 30: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
-	17, // 31: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
-	19, // 32: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
-	21, // 33: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
-	23, // 34: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
-	25, // [25:35] is the sub-list for method output_type
-	15, // [15:25] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	41, // 11: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
+	41, // 12: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	41, // 13: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	41, // 14: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	42, // 15: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
+	43, // 16: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
+	43, // 17: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
+	44, // 18: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	44, // 19: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
+	45, // 20: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	45, // 21: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	1,  // 22: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
+	4,  // 23: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
+	6,  // 24: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
+	10, // 25: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
+	12, // 26: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
+	14, // 27: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
+	16, // 28: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
+	18, // 29: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
+	20, // 30: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
+	22, // 31: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
+	24, // 32: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
+	26, // 33: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
+	28, // 34: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
+	30, // 35: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
+	32, // 36: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
+	34, // 37: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
+	2,  // 38: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
+	5,  // 39: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
+	8,  // 40: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
+	11, // 41: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
+	13, // 42: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
+	15, // 43: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
+	17, // 44: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
+	19, // 45: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
+	21, // 46: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
+	23, // 47: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
+	25, // 48: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
+	27, // 49: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
+	29, // 50: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
+	31, // 51: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
+	33, // 52: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
+	35, // 53: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
+	38, // [38:54] is the sub-list for method output_type
+	22, // [22:38] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_controller_proto_init() }
@@ -1712,15 +2416,17 @@ func file_mxprobe_v1_controller_proto_init() {
 		return
 	}
 	file_mxprobe_v1_agent_proto_init()
+	file_mxprobe_v1_events_proto_init()
 	file_mxprobe_v1_finding_proto_init()
 	file_mxprobe_v1_incident_proto_init()
+	file_mxprobe_v1_notify_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_controller_proto_rawDesc), len(file_mxprobe_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

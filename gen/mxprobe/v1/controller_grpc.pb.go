@@ -29,6 +29,12 @@ const (
 	ControllerService_GetIncident_FullMethodName         = "/mxprobe.v1.ControllerService/GetIncident"
 	ControllerService_AcknowledgeIncident_FullMethodName = "/mxprobe.v1.ControllerService/AcknowledgeIncident"
 	ControllerService_ResolveIncident_FullMethodName     = "/mxprobe.v1.ControllerService/ResolveIncident"
+	ControllerService_ListDeliveries_FullMethodName      = "/mxprobe.v1.ControllerService/ListDeliveries"
+	ControllerService_RedeliverDelivery_FullMethodName   = "/mxprobe.v1.ControllerService/RedeliverDelivery"
+	ControllerService_ListNotifyTargets_FullMethodName   = "/mxprobe.v1.ControllerService/ListNotifyTargets"
+	ControllerService_EnableNotifyTarget_FullMethodName  = "/mxprobe.v1.ControllerService/EnableNotifyTarget"
+	ControllerService_ListEvents_FullMethodName          = "/mxprobe.v1.ControllerService/ListEvents"
+	ControllerService_GetEventStream_FullMethodName      = "/mxprobe.v1.ControllerService/GetEventStream"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -57,6 +63,19 @@ type ControllerServiceClient interface {
 	AcknowledgeIncident(ctx context.Context, in *AcknowledgeIncidentRequest, opts ...grpc.CallOption) (*AcknowledgeIncidentResponse, error)
 	// A human resolves the incident; it reopens if the findings persist.
 	ResolveIncident(ctx context.Context, in *ResolveIncidentRequest, opts ...grpc.CallOption) (*ResolveIncidentResponse, error)
+	// Notification deliveries (issue 6), e.g. the FAILED ones, in enqueue order.
+	ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error)
+	// Put a FAILED delivery back to PENDING: the leader sends it again.
+	RedeliverDelivery(ctx context.Context, in *RedeliverDeliveryRequest, opts ...grpc.CallOption) (*RedeliverDeliveryResponse, error)
+	// Notification targets' replicated status (disabled after 410 Gone).
+	ListNotifyTargets(ctx context.Context, in *ListNotifyTargetsRequest, opts ...grpc.CallOption) (*ListNotifyTargetsResponse, error)
+	// Re-enable a target disabled by 410 Gone.
+	EnableNotifyTarget(ctx context.Context, in *EnableNotifyTargetRequest, opts ...grpc.CallOption) (*EnableNotifyTargetResponse, error)
+	// Incident change feed after a cursor (OutOfRange when compacted away).
+	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
+	// The change feed as a stream from this node's applied state: a first
+	// empty message once the cursor is accepted, then events as they apply.
+	GetEventStream(ctx context.Context, in *GetEventStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetEventStreamResponse], error)
 }
 
 type controllerServiceClient struct {
@@ -167,6 +186,75 @@ func (c *controllerServiceClient) ResolveIncident(ctx context.Context, in *Resol
 	return out, nil
 }
 
+func (c *controllerServiceClient) ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeliveriesResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) RedeliverDelivery(ctx context.Context, in *RedeliverDeliveryRequest, opts ...grpc.CallOption) (*RedeliverDeliveryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RedeliverDeliveryResponse)
+	err := c.cc.Invoke(ctx, ControllerService_RedeliverDelivery_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) ListNotifyTargets(ctx context.Context, in *ListNotifyTargetsRequest, opts ...grpc.CallOption) (*ListNotifyTargetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNotifyTargetsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListNotifyTargets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) EnableNotifyTarget(ctx context.Context, in *EnableNotifyTargetRequest, opts ...grpc.CallOption) (*EnableNotifyTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnableNotifyTargetResponse)
+	err := c.cc.Invoke(ctx, ControllerService_EnableNotifyTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEventsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) GetEventStream(ctx context.Context, in *GetEventStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetEventStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ControllerService_ServiceDesc.Streams[0], ControllerService_GetEventStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetEventStreamRequest, GetEventStreamResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ControllerService_GetEventStreamClient = grpc.ServerStreamingClient[GetEventStreamResponse]
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -193,6 +281,19 @@ type ControllerServiceServer interface {
 	AcknowledgeIncident(context.Context, *AcknowledgeIncidentRequest) (*AcknowledgeIncidentResponse, error)
 	// A human resolves the incident; it reopens if the findings persist.
 	ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error)
+	// Notification deliveries (issue 6), e.g. the FAILED ones, in enqueue order.
+	ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error)
+	// Put a FAILED delivery back to PENDING: the leader sends it again.
+	RedeliverDelivery(context.Context, *RedeliverDeliveryRequest) (*RedeliverDeliveryResponse, error)
+	// Notification targets' replicated status (disabled after 410 Gone).
+	ListNotifyTargets(context.Context, *ListNotifyTargetsRequest) (*ListNotifyTargetsResponse, error)
+	// Re-enable a target disabled by 410 Gone.
+	EnableNotifyTarget(context.Context, *EnableNotifyTargetRequest) (*EnableNotifyTargetResponse, error)
+	// Incident change feed after a cursor (OutOfRange when compacted away).
+	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
+	// The change feed as a stream from this node's applied state: a first
+	// empty message once the cursor is accepted, then events as they apply.
+	GetEventStream(*GetEventStreamRequest, grpc.ServerStreamingServer[GetEventStreamResponse]) error
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -232,6 +333,24 @@ func (UnimplementedControllerServiceServer) AcknowledgeIncident(context.Context,
 }
 func (UnimplementedControllerServiceServer) ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveIncident not implemented")
+}
+func (UnimplementedControllerServiceServer) ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeliveries not implemented")
+}
+func (UnimplementedControllerServiceServer) RedeliverDelivery(context.Context, *RedeliverDeliveryRequest) (*RedeliverDeliveryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RedeliverDelivery not implemented")
+}
+func (UnimplementedControllerServiceServer) ListNotifyTargets(context.Context, *ListNotifyTargetsRequest) (*ListNotifyTargetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNotifyTargets not implemented")
+}
+func (UnimplementedControllerServiceServer) EnableNotifyTarget(context.Context, *EnableNotifyTargetRequest) (*EnableNotifyTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableNotifyTarget not implemented")
+}
+func (UnimplementedControllerServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListEvents not implemented")
+}
+func (UnimplementedControllerServiceServer) GetEventStream(*GetEventStreamRequest, grpc.ServerStreamingServer[GetEventStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method GetEventStream not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -434,6 +553,107 @@ func _ControllerService_ResolveIncident_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControllerService_ListDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListDeliveries(ctx, req.(*ListDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_RedeliverDelivery_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeliverDeliveryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).RedeliverDelivery(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_RedeliverDelivery_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).RedeliverDelivery(ctx, req.(*RedeliverDeliveryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_ListNotifyTargets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNotifyTargetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListNotifyTargets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListNotifyTargets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListNotifyTargets(ctx, req.(*ListNotifyTargetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_EnableNotifyTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableNotifyTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).EnableNotifyTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_EnableNotifyTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).EnableNotifyTarget(ctx, req.(*EnableNotifyTargetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_ListEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListEvents(ctx, req.(*ListEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_GetEventStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetEventStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControllerServiceServer).GetEventStream(m, &grpc.GenericServerStream[GetEventStreamRequest, GetEventStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ControllerService_GetEventStreamServer = grpc.ServerStreamingServer[GetEventStreamResponse]
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -481,7 +701,33 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ResolveIncident",
 			Handler:    _ControllerService_ResolveIncident_Handler,
 		},
+		{
+			MethodName: "ListDeliveries",
+			Handler:    _ControllerService_ListDeliveries_Handler,
+		},
+		{
+			MethodName: "RedeliverDelivery",
+			Handler:    _ControllerService_RedeliverDelivery_Handler,
+		},
+		{
+			MethodName: "ListNotifyTargets",
+			Handler:    _ControllerService_ListNotifyTargets_Handler,
+		},
+		{
+			MethodName: "EnableNotifyTarget",
+			Handler:    _ControllerService_EnableNotifyTarget_Handler,
+		},
+		{
+			MethodName: "ListEvents",
+			Handler:    _ControllerService_ListEvents_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "GetEventStream",
+			Handler:       _ControllerService_GetEventStream_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "mxprobe/v1/controller.proto",
 }

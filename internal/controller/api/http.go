@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,10 @@ type HTTPConfig struct {
 	Backup    func(ctx context.Context) ([]byte, error)
 	Restore   func(ctx context.Context, backup []byte) error
 	AdminAuth func(*http.Request) error
+	// EventsHeartbeat is the SSE comment interval on /v1/events:stream
+	// (default 15s); MaxEventStreams bounds concurrent SSE streams (32).
+	EventsHeartbeat time.Duration
+	MaxEventStreams int
 }
 
 // maxBackupBytes bounds an uploaded backup.
@@ -45,7 +50,7 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-	}))
+	}), runtime.WithForwardResponseOption(forwardResponse), runtime.WithErrorHandler(errorHandler))
 	if err := mxv1.RegisterControllerServiceHandler(ctx, gw, cfg.Conn); err != nil {
 		return nil, fmt.Errorf("api: register gateway: %w", err)
 	}
@@ -53,7 +58,8 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 		return nil, fmt.Errorf("api: register gateway: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", &restIncidents{next: gw, keys: newIdempotencyCache()})
+	mux.Handle("GET /v1/events:stream", newSSEHandler(ctx, cfg.Conn, cfg.EventsHeartbeat, cfg.MaxEventStreams))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)

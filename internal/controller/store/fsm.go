@@ -44,13 +44,25 @@ func (f *fsm) Apply(l *raft.Log) any {
 	case *mxv1.Command_CreateToken, *mxv1.Command_RevokeToken, *mxv1.Command_ConsumeJoinToken, *mxv1.Command_RevokeAgent:
 		return f.state.applyAuth(cmd)
 	case *mxv1.Command_CorrelateIncidents:
-		return f.state.applyCorrelate(k.CorrelateIncidents)
+		ids := make([]string, 0, len(k.CorrelateIncidents.GetUpserts()))
+		for _, inc := range k.CorrelateIncidents.GetUpserts() {
+			ids = append(ids, inc.GetId())
+		}
+		before := f.state.incidentsBefore(ids)
+		res := f.state.applyCorrelate(k.CorrelateIncidents)
+		f.state.recordEvents(before, at)
+		return res
 	case *mxv1.Command_IncidentAction:
-		return f.state.applyIncidentAction(k.IncidentAction, at)
+		before := f.state.incidentsBefore([]string{k.IncidentAction.GetIncidentId()})
+		res := f.state.applyIncidentAction(k.IncidentAction, at)
+		f.state.recordEvents(before, at)
+		return res
 	case *mxv1.Command_NotifyEnqueue, *mxv1.Command_NotifyOutcome, *mxv1.Command_NotifyTargetState, *mxv1.Command_NotifyRedeliver:
 		return f.state.applyNotify(cmd)
 	case *mxv1.Command_RestoreState:
+		prev := f.state.eventsLast()
 		f.state.restore(k.RestoreState.GetSnapshot())
+		f.state.restoreBackupEvents(prev)
 		f.log.Warn("state replaced by a restored backup", "index", l.Index)
 		return nil
 	case *mxv1.Command_IngestBatches:

@@ -26,10 +26,12 @@ type State struct {
 	incidents incidentState
 	// notify: issue 6 (notify_state.go).
 	notify notifyState
+	// events: the incident change feed (events_state.go).
+	events *eventState
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState()}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState()}
 }
 
 func (s *State) registerNode(n *mxv1.NodeInfo) {
@@ -217,6 +219,7 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 	s.mu.RLock()
 	snap.Incidents = s.incidents.snapshot()
 	snap.Deliveries, snap.NotifyCursors, snap.NotifyTargets = s.notify.snapshot()
+	s.snapshotEventsLocked(snap)
 	s.mu.RUnlock()
 	return snap
 }
@@ -243,4 +246,5 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	s.incidents = incidents
 	s.notify = notify
 	s.mu.Unlock()
+	s.restoreEvents(snap)
 }
