@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds mxprobe's release binaries and container images on this machine, with no registry:
 #   dist/<version>/controller-linux-{amd64,arm64}, agent-linux-{amd64,arm64}, agent-windows-amd64.exe
-#   docker images mxprobe-controller:$TAG and mxprobe-agent:$TAG (FROM scratch, uid 65532)
+#   docker images mxprobe-controller:$TAG and mxprobe-agent:$TAG (FROM scratch, uid 65532), and
+#   mxprobe-mxlab:$TAG, the lab SMTP servers of the compose lab (cmd/mxlab; image only, not released)
 #
 #   scripts/build-images.sh                 # everything, tag "dev"
 #   TAG=1.2.0 VERSION=v1.2.0 scripts/build-images.sh
@@ -49,8 +50,8 @@ if [[ $images == 1 ]]; then
   ctx="$(mktemp -d)"
   trap 'rm -rf "$ctx"' EXIT
   hostarch="$(go env GOARCH)"
-  for name in controller agent; do
-    mkdir -p "$ctx/$name/var-lib-mxprobe" "$ctx/$name/var-lib-mxprobe-agent"
+  for name in controller agent mxlab; do
+    mkdir -p "$ctx/$name/var-lib-mxprobe" "$ctx/$name/var-lib-mxprobe-agent" "$ctx/$name/var-lib-mxlab"
     cp "$CA_BUNDLE" "$ctx/$name/ca-certificates.crt"
     build "$name" linux "$hostarch" "$ctx/$name/$name"
     docker build --quiet \

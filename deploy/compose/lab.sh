@@ -4,7 +4,8 @@
 #                                  wait for a raft leader and print the cluster status
 #   deploy/compose/lab.sh status   cluster status and findings through the published REST API
 #   deploy/compose/lab.sh down     stop and delete everything, volumes included
-# MXPROBE_LAB_HTTP_1..3 (17401..17403) and MXPROBE_LAB_GRPC (17400) move the published ports.
+# MXPROBE_LAB_HTTP_1..3 (17401..17403) and MXPROBE_LAB_GRPC (17400) move the published ports;
+# MXPROBE_LAB_INTERVAL / MXPROBE_LAB_JITTER (30s / 5s) set how often the agents run their checks.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 project="${COMPOSE_PROJECT_NAME:-mxprobe-lab}"

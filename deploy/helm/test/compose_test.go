@@ -64,7 +64,7 @@ func TestComposeLabFailover(t *testing.T) {
 		if out, err := dc(cctx, "down", "-v", "--remove-orphans"); err != nil {
 			t.Errorf("compose down: %v\n%s", err, out)
 		}
-		_, _ = run(cctx, "docker", "rmi", "mxprobe-controller:"+tag, "mxprobe-agent:"+tag)
+		_, _ = run(cctx, "docker", "rmi", "mxprobe-controller:"+tag, "mxprobe-agent:"+tag, "mxprobe-mxlab:"+tag)
 	})
 	if _, err := dc(ctx, "up", "-d"); err != nil {
 		t.Fatal(err)
