@@ -73,10 +73,13 @@ type Controller struct {
 			RoutingKey string `mapstructure:"routing_key"`
 		} `mapstructure:"pagerduty"`
 		ServiceNow struct {
-			URL      string `mapstructure:"url"`
-			Username string `mapstructure:"username"`
-			Password string `mapstructure:"password"`
-			Source   string `mapstructure:"source"`
+			URL             string `mapstructure:"url"`
+			Username        string `mapstructure:"username"`
+			Password        string `mapstructure:"password"`
+			Source          string `mapstructure:"source"`
+			Mode            string `mapstructure:"mode"`
+			CloseCode       string `mapstructure:"close_code"`
+			AssignmentGroup string `mapstructure:"assignment_group"`
 		} `mapstructure:"servicenow"`
 		Alertmanager struct {
 			URL            string        `mapstructure:"url"`
@@ -140,10 +143,13 @@ func ControllerKeys() []Key {
 		{Name: "notify.webhook.secrets", Default: []string{}, NoFlag: true, Help: "Signing secrets (whsec_ + base64); one signature per secret, so list old and new while rotating. File or env only. Never logged."},
 		{Name: "notify.pagerduty.url", Default: "https://events.pagerduty.com/v2/enqueue", Help: "PagerDuty Events API v2 endpoint."},
 		{Name: "notify.pagerduty.routing_key", Default: "", NoFlag: true, Help: "PagerDuty integration (routing) key; empty: PagerDuty off. File or env only. Never logged."},
-		{Name: "notify.servicenow.url", Default: "", Help: "ServiceNow instance URL (https://acme.service-now.com) for Event Management (/api/global/em/jsonv2); empty: off."},
+		{Name: "notify.servicenow.url", Default: "", Help: "ServiceNow instance URL (https://acme.service-now.com) for Event Management (/api/global/em/jsonv2) or, with notify.servicenow.mode table, the Table API; empty: off."},
 		{Name: "notify.servicenow.username", Default: "", Help: "ServiceNow user with the evt_mgmt_integration role."},
 		{Name: "notify.servicenow.password", Default: "", NoFlag: true, Help: "Password of notify.servicenow.username. File or env only. Never logged."},
 		{Name: "notify.servicenow.source", Default: "mxprobe", Help: "The source field of ServiceNow events."},
+		{Name: "notify.servicenow.mode", Default: "event", Help: "event: Event Management (/api/global/em/jsonv2, message_key = fingerprint); table: Table API fallback, upserting incident records by correlation_id = fingerprint (/api/now/table/incident; the user needs read and write on the incident table, e.g. the itil role)."},
+		{Name: "notify.servicenow.close_code", Default: "Solution provided", Help: "Table mode: close_code written when an incident resolves (a choice of the instance's incident.close_code)."},
+		{Name: "notify.servicenow.assignment_group", Default: "", Help: "Table mode: assignment_group (name or sys_id) of the incidents mxprobe creates; empty: the instance's assignment rules decide."},
 		{Name: "notify.alertmanager.url", Default: "", Help: "Alertmanager base URL (http://alertmanager:9093); incidents are posted to /api/v2/alerts; empty: off."},
 		{Name: "notify.alertmanager.resend_interval", Default: 60 * time.Second, Help: "Active incidents are re-posted to Alertmanager this often."},
 		{Name: "log.level", Default: "info", Help: "debug, info, warn or error."},

@@ -94,6 +94,7 @@ type Command struct {
 	//	*Command_NotifyOutcome
 	//	*Command_NotifyTargetState
 	//	*Command_NotifyRedeliver
+	//	*Command_UpdateIncidentRefs
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -269,6 +270,15 @@ func (x *Command) GetNotifyRedeliver() *NotifyRedeliver {
 	return nil
 }
 
+func (x *Command) GetUpdateIncidentRefs() *UpdateIncidentRefs {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_UpdateIncidentRefs); ok {
+			return x.UpdateIncidentRefs
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -331,6 +341,11 @@ type Command_NotifyRedeliver struct {
 	NotifyRedeliver *NotifyRedeliver `protobuf:"bytes,18,opt,name=notify_redeliver,json=notifyRedeliver,proto3,oneof"`
 }
 
+type Command_UpdateIncidentRefs struct {
+	// Incident external references (issue 6) use 19..20.
+	UpdateIncidentRefs *UpdateIncidentRefs `protobuf:"bytes,19,opt,name=update_incident_refs,json=updateIncidentRefs,proto3,oneof"`
+}
+
 func (*Command_RegisterAgent) isCommand_Kind() {}
 
 func (*Command_IngestBatches) isCommand_Kind() {}
@@ -358,6 +373,8 @@ func (*Command_NotifyOutcome) isCommand_Kind() {}
 func (*Command_NotifyTargetState) isCommand_Kind() {}
 
 func (*Command_NotifyRedeliver) isCommand_Kind() {}
+
+func (*Command_UpdateIncidentRefs) isCommand_Kind() {}
 
 // Store a new token (its secret is already hashed by the leader).
 type CreateToken struct {
@@ -1187,12 +1204,91 @@ func (x *IncidentAction) GetExpectedSequence() uint64 {
 	return 0
 }
 
+// A human or ITSM tool attaches external references to an incident; the time
+// is proposed_at. Refs are merged; an empty value removes that key.
+type UpdateIncidentRefs struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	IncidentId   string                 `protobuf:"bytes,1,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	ExternalRefs map[string]string      `protobuf:"bytes,2,rep,name=external_refs,json=externalRefs,proto3" json:"external_refs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Actor        string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Comment      string                 `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Apply only at this sequence (0: any).
+	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *UpdateIncidentRefs) Reset() {
+	*x = UpdateIncidentRefs{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateIncidentRefs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateIncidentRefs) ProtoMessage() {}
+
+func (x *UpdateIncidentRefs) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateIncidentRefs.ProtoReflect.Descriptor instead.
+func (*UpdateIncidentRefs) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UpdateIncidentRefs) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *UpdateIncidentRefs) GetExternalRefs() map[string]string {
+	if x != nil {
+		return x.ExternalRefs
+	}
+	return nil
+}
+
+func (x *UpdateIncidentRefs) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *UpdateIncidentRefs) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *UpdateIncidentRefs) GetExpectedSequence() uint64 {
+	if x != nil {
+		return x.ExpectedSequence
+	}
+	return 0
+}
+
 var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\"\x9d\b\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\"\xf1\b\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12B\n" +
@@ -1210,7 +1306,8 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x0enotify_enqueue\x18\x0f \x01(\v2\x19.mxprobe.v1.NotifyEnqueueH\x00R\rnotifyEnqueue\x12B\n" +
 	"\x0enotify_outcome\x18\x10 \x01(\v2\x19.mxprobe.v1.NotifyOutcomeH\x00R\rnotifyOutcome\x12O\n" +
 	"\x13notify_target_state\x18\x11 \x01(\v2\x1d.mxprobe.v1.NotifyTargetStateH\x00R\x11notifyTargetState\x12H\n" +
-	"\x10notify_redeliver\x18\x12 \x01(\v2\x1b.mxprobe.v1.NotifyRedeliverH\x00R\x0fnotifyRedeliverB\x06\n" +
+	"\x10notify_redeliver\x18\x12 \x01(\v2\x1b.mxprobe.v1.NotifyRedeliverH\x00R\x0fnotifyRedeliver\x12R\n" +
+	"\x14update_incident_refs\x18\x13 \x01(\v2\x1e.mxprobe.v1.UpdateIncidentRefsH\x00R\x12updateIncidentRefsB\x06\n" +
 	"\x04kind\"6\n" +
 	"\vCreateToken\x12'\n" +
 	"\x05token\x18\x01 \x01(\v2\x11.mxprobe.v1.TokenR\x05token\"<\n" +
@@ -1271,7 +1368,17 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\x0e2\x1e.mxprobe.v1.IncidentActionKindR\x06action\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
-	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence*\x82\x01\n" +
+	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\"\xaa\x02\n" +
+	"\x12UpdateIncidentRefs\x12\x1f\n" +
+	"\vincident_id\x18\x01 \x01(\tR\n" +
+	"incidentId\x12U\n" +
+	"\rexternal_refs\x18\x02 \x03(\v20.mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntryR\fexternalRefs\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
+	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x1a?\n" +
+	"\x11ExternalRefsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x82\x01\n" +
 	"\x12IncidentActionKind\x12$\n" +
 	" INCIDENT_ACTION_KIND_UNSPECIFIED\x10\x00\x12$\n" +
 	" INCIDENT_ACTION_KIND_ACKNOWLEDGE\x10\x01\x12 \n" +
@@ -1290,7 +1397,7 @@ func file_mxprobe_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_mxprobe_v1_command_proto_goTypes = []any{
 	(IncidentActionKind)(0),       // 0: mxprobe.v1.IncidentActionKind
 	(*Command)(nil),               // 1: mxprobe.v1.Command
@@ -1308,26 +1415,28 @@ var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*CorrelateIncidents)(nil),    // 13: mxprobe.v1.CorrelateIncidents
 	(*IncidentRef)(nil),           // 14: mxprobe.v1.IncidentRef
 	(*IncidentAction)(nil),        // 15: mxprobe.v1.IncidentAction
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*NotifyEnqueue)(nil),         // 17: mxprobe.v1.NotifyEnqueue
-	(*NotifyOutcome)(nil),         // 18: mxprobe.v1.NotifyOutcome
-	(*NotifyTargetState)(nil),     // 19: mxprobe.v1.NotifyTargetState
-	(*NotifyRedeliver)(nil),       // 20: mxprobe.v1.NotifyRedeliver
-	(*Token)(nil),                 // 21: mxprobe.v1.Token
-	(*NodeInfo)(nil),              // 22: mxprobe.v1.NodeInfo
-	(*Hello)(nil),                 // 23: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 24: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 25: mxprobe.v1.Agent
-	(*Incident)(nil),              // 26: mxprobe.v1.Incident
-	(*RevokedAgent)(nil),          // 27: mxprobe.v1.RevokedAgent
-	(*Delivery)(nil),              // 28: mxprobe.v1.Delivery
-	(*NotifyCursor)(nil),          // 29: mxprobe.v1.NotifyCursor
-	(*NotifyTargetStatus)(nil),    // 30: mxprobe.v1.NotifyTargetStatus
-	(*IncidentEvent)(nil),         // 31: mxprobe.v1.IncidentEvent
-	(*CheckResult)(nil),           // 32: mxprobe.v1.CheckResult
+	(*UpdateIncidentRefs)(nil),    // 16: mxprobe.v1.UpdateIncidentRefs
+	nil,                           // 17: mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*NotifyEnqueue)(nil),         // 19: mxprobe.v1.NotifyEnqueue
+	(*NotifyOutcome)(nil),         // 20: mxprobe.v1.NotifyOutcome
+	(*NotifyTargetState)(nil),     // 21: mxprobe.v1.NotifyTargetState
+	(*NotifyRedeliver)(nil),       // 22: mxprobe.v1.NotifyRedeliver
+	(*Token)(nil),                 // 23: mxprobe.v1.Token
+	(*NodeInfo)(nil),              // 24: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                 // 25: mxprobe.v1.Hello
+	(*ResultBatch)(nil),           // 26: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                 // 27: mxprobe.v1.Agent
+	(*Incident)(nil),              // 28: mxprobe.v1.Incident
+	(*RevokedAgent)(nil),          // 29: mxprobe.v1.RevokedAgent
+	(*Delivery)(nil),              // 30: mxprobe.v1.Delivery
+	(*NotifyCursor)(nil),          // 31: mxprobe.v1.NotifyCursor
+	(*NotifyTargetStatus)(nil),    // 32: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),         // 33: mxprobe.v1.IncidentEvent
+	(*CheckResult)(nil),           // 34: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
-	16, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
+	18, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
 	8,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
 	9,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
 	7,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
@@ -1338,36 +1447,38 @@ var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	4,  // 8: mxprobe.v1.Command.consume_join_token:type_name -> mxprobe.v1.ConsumeJoinToken
 	5,  // 9: mxprobe.v1.Command.revoke_agent:type_name -> mxprobe.v1.RevokeAgent
 	6,  // 10: mxprobe.v1.Command.restore_state:type_name -> mxprobe.v1.RestoreState
-	17, // 11: mxprobe.v1.Command.notify_enqueue:type_name -> mxprobe.v1.NotifyEnqueue
-	18, // 12: mxprobe.v1.Command.notify_outcome:type_name -> mxprobe.v1.NotifyOutcome
-	19, // 13: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
-	20, // 14: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
-	21, // 15: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
-	11, // 16: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
-	22, // 17: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
-	23, // 18: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
-	10, // 19: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	24, // 20: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	25, // 21: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
-	12, // 22: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	22, // 23: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
-	26, // 24: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
-	21, // 25: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
-	27, // 26: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
-	28, // 27: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
-	29, // 28: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
-	30, // 29: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	31, // 30: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
-	32, // 31: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	16, // 32: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	26, // 33: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	14, // 34: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 35: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	19, // 11: mxprobe.v1.Command.notify_enqueue:type_name -> mxprobe.v1.NotifyEnqueue
+	20, // 12: mxprobe.v1.Command.notify_outcome:type_name -> mxprobe.v1.NotifyOutcome
+	21, // 13: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
+	22, // 14: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
+	16, // 15: mxprobe.v1.Command.update_incident_refs:type_name -> mxprobe.v1.UpdateIncidentRefs
+	23, // 16: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
+	11, // 17: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
+	24, // 18: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	25, // 19: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	10, // 20: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
+	26, // 21: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	27, // 22: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	12, // 23: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
+	24, // 24: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	28, // 25: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
+	23, // 26: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
+	29, // 27: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
+	30, // 28: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
+	31, // 29: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
+	32, // 30: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	33, // 31: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
+	34, // 32: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	18, // 33: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	28, // 34: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	14, // 35: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 36: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	17, // 37: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -1397,6 +1508,7 @@ func file_mxprobe_v1_command_proto_init() {
 		(*Command_NotifyOutcome)(nil),
 		(*Command_NotifyTargetState)(nil),
 		(*Command_NotifyRedeliver)(nil),
+		(*Command_UpdateIncidentRefs)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1404,7 +1516,7 @@ func file_mxprobe_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_command_proto_rawDesc), len(file_mxprobe_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -9,6 +9,7 @@ package mxprobev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +22,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Whether an installation holds the certificate's private key.
+type PrivateKeyState int32
+
+const (
+	// The evidence does not say.
+	PrivateKeyState_PRIVATE_KEY_STATE_UNSPECIFIED PrivateKeyState = 0
+	PrivateKeyState_PRIVATE_KEY_STATE_PRESENT     PrivateKeyState = 1
+	// The store holds the certificate without its private key.
+	PrivateKeyState_PRIVATE_KEY_STATE_MISSING PrivateKeyState = 2
+	// Presented by a server: its key is not visible to the agent.
+	PrivateKeyState_PRIVATE_KEY_STATE_NOT_APPLICABLE PrivateKeyState = 3
+)
+
+// Enum value maps for PrivateKeyState.
+var (
+	PrivateKeyState_name = map[int32]string{
+		0: "PRIVATE_KEY_STATE_UNSPECIFIED",
+		1: "PRIVATE_KEY_STATE_PRESENT",
+		2: "PRIVATE_KEY_STATE_MISSING",
+		3: "PRIVATE_KEY_STATE_NOT_APPLICABLE",
+	}
+	PrivateKeyState_value = map[string]int32{
+		"PRIVATE_KEY_STATE_UNSPECIFIED":    0,
+		"PRIVATE_KEY_STATE_PRESENT":        1,
+		"PRIVATE_KEY_STATE_MISSING":        2,
+		"PRIVATE_KEY_STATE_NOT_APPLICABLE": 3,
+	}
+)
+
+func (x PrivateKeyState) Enum() *PrivateKeyState {
+	p := new(PrivateKeyState)
+	*p = x
+	return p
+}
+
+func (x PrivateKeyState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PrivateKeyState) Descriptor() protoreflect.EnumDescriptor {
+	return file_mxprobe_v1_controller_proto_enumTypes[0].Descriptor()
+}
+
+func (PrivateKeyState) Type() protoreflect.EnumType {
+	return &file_mxprobe_v1_controller_proto_enumTypes[0]
+}
+
+func (x PrivateKeyState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PrivateKeyState.Descriptor instead.
+func (PrivateKeyState) EnumDescriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{0}
+}
 
 type Agent struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -2117,12 +2174,762 @@ func (x *GetEventStreamResponse) GetEvents() []*IncidentEvent {
 	return nil
 }
 
+type ListSitesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Answer from this node's state without checking with the leader.
+	Stale         bool `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSitesRequest) Reset() {
+	*x = ListSitesRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSitesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSitesRequest) ProtoMessage() {}
+
+func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSitesRequest.ProtoReflect.Descriptor instead.
+func (*ListSitesRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListSitesRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// One site: its agents and the unresolved incidents naming it.
+type SiteSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Site name as the agents report it ("" for agents without a site).
+	Site   string `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Agents uint32 `protobuf:"varint,2,opt,name=agents,proto3" json:"agents,omitempty"`
+	// Agents not seen for longer than the stale threshold (3 check intervals
+	// plus jitter).
+	StaleAgents uint32 `protobuf:"varint,3,opt,name=stale_agents,json=staleAgents,proto3" json:"stale_agents,omitempty"`
+	// Unresolved (OPEN or ACKNOWLEDGED) incidents naming the site or one of
+	// its agents.
+	OpenIncidents uint32 `protobuf:"varint,4,opt,name=open_incidents,json=openIncidents,proto3" json:"open_incidents,omitempty"`
+	// Worst severity among them (UNSPECIFIED: none).
+	WorstSeverity Severity `protobuf:"varint,5,opt,name=worst_severity,json=worstSeverity,proto3,enum=mxprobe.v1.Severity" json:"worst_severity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteSummary) Reset() {
+	*x = SiteSummary{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteSummary) ProtoMessage() {}
+
+func (x *SiteSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteSummary.ProtoReflect.Descriptor instead.
+func (*SiteSummary) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SiteSummary) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *SiteSummary) GetAgents() uint32 {
+	if x != nil {
+		return x.Agents
+	}
+	return 0
+}
+
+func (x *SiteSummary) GetStaleAgents() uint32 {
+	if x != nil {
+		return x.StaleAgents
+	}
+	return 0
+}
+
+func (x *SiteSummary) GetOpenIncidents() uint32 {
+	if x != nil {
+		return x.OpenIncidents
+	}
+	return 0
+}
+
+func (x *SiteSummary) GetWorstSeverity() Severity {
+	if x != nil {
+		return x.WorstSeverity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+type ListSitesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by name.
+	Sites         []*SiteSummary `protobuf:"bytes,1,rep,name=sites,proto3" json:"sites,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSitesResponse) Reset() {
+	*x = ListSitesResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSitesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSitesResponse) ProtoMessage() {}
+
+func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSitesResponse.ProtoReflect.Descriptor instead.
+func (*ListSitesResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListSitesResponse) GetSites() []*SiteSummary {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
+type ListCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only certificates expiring within this duration from now, expired ones
+	// included (REST: a Go duration such as 720h). Unset: every certificate.
+	ExpiringWithin *durationpb.Duration `protobuf:"bytes,1,opt,name=expiring_within,json=expiringWithin,proto3" json:"expiring_within,omitempty"`
+	// Only installations reported by agents of this site.
+	Site string `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	// Only installations on this host (the agent's host for a store, the
+	// endpoint's host for a presented certificate).
+	Host string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	// Answer from this node's state without checking with the leader.
+	Stale         bool `protobuf:"varint,4,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesRequest) Reset() {
+	*x = ListCertificatesRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesRequest) ProtoMessage() {}
+
+func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListCertificatesRequest) GetExpiringWithin() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiringWithin
+	}
+	return nil
+}
+
+func (x *ListCertificatesRequest) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *ListCertificatesRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ListCertificatesRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// One place a certificate was seen.
+type CertificateInstallation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent's host for a store, the endpoint's host for a presented certificate.
+	Host string `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// Site and agent that reported it.
+	Site    string `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	AgentId string `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// "store" or "presented".
+	Origin string `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	// Store location (origin "store").
+	Store string `protobuf:"bytes,5,opt,name=store,proto3" json:"store,omitempty"`
+	// host:port of the server that presented it (origin "presented").
+	Endpoint   string          `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	PrivateKey PrivateKeyState `protobuf:"varint,7,opt,name=private_key,json=privateKey,proto3,enum=mxprobe.v1.PrivateKeyState" json:"private_key,omitempty"`
+	// The agent's finer key status: "usable", "unusable", "absent", "unknown".
+	KeyStatus     string `protobuf:"bytes,8,opt,name=key_status,json=keyStatus,proto3" json:"key_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateInstallation) Reset() {
+	*x = CertificateInstallation{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateInstallation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateInstallation) ProtoMessage() {}
+
+func (x *CertificateInstallation) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateInstallation.ProtoReflect.Descriptor instead.
+func (*CertificateInstallation) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CertificateInstallation) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *CertificateInstallation) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *CertificateInstallation) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CertificateInstallation) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *CertificateInstallation) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *CertificateInstallation) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *CertificateInstallation) GetPrivateKey() PrivateKeyState {
+	if x != nil {
+		return x.PrivateKey
+	}
+	return PrivateKeyState_PRIVATE_KEY_STATE_UNSPECIFIED
+}
+
+func (x *CertificateInstallation) GetKeyStatus() string {
+	if x != nil {
+		return x.KeyStatus
+	}
+	return ""
+}
+
+// One certificate (by thumbprint) and everywhere it was seen.
+type InventoryCertificate struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Thumbprint string                 `protobuf:"bytes,1,opt,name=thumbprint,proto3" json:"thumbprint,omitempty"`
+	Subject    string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Issuer     string                 `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Serial     string                 `protobuf:"bytes,4,opt,name=serial,proto3" json:"serial,omitempty"`
+	DnsNames   []string               `protobuf:"bytes,5,rep,name=dns_names,json=dnsNames,proto3" json:"dns_names,omitempty"`
+	NotBefore  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	// Unset when the agents did not report a valid date.
+	NotAfter *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// Worst severity of the findings naming it, and their codes.
+	Severity      Severity                   `protobuf:"varint,8,opt,name=severity,proto3,enum=mxprobe.v1.Severity" json:"severity,omitempty"`
+	Codes         []string                   `protobuf:"bytes,9,rep,name=codes,proto3" json:"codes,omitempty"`
+	Installations []*CertificateInstallation `protobuf:"bytes,10,rep,name=installations,proto3" json:"installations,omitempty"`
+	// Some store holds it without its private key.
+	MissingPrivateKey bool `protobuf:"varint,11,opt,name=missing_private_key,json=missingPrivateKey,proto3" json:"missing_private_key,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *InventoryCertificate) Reset() {
+	*x = InventoryCertificate{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryCertificate) ProtoMessage() {}
+
+func (x *InventoryCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryCertificate.ProtoReflect.Descriptor instead.
+func (*InventoryCertificate) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *InventoryCertificate) GetThumbprint() string {
+	if x != nil {
+		return x.Thumbprint
+	}
+	return ""
+}
+
+func (x *InventoryCertificate) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *InventoryCertificate) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *InventoryCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *InventoryCertificate) GetDnsNames() []string {
+	if x != nil {
+		return x.DnsNames
+	}
+	return nil
+}
+
+func (x *InventoryCertificate) GetNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *InventoryCertificate) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *InventoryCertificate) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *InventoryCertificate) GetCodes() []string {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+func (x *InventoryCertificate) GetInstallations() []*CertificateInstallation {
+	if x != nil {
+		return x.Installations
+	}
+	return nil
+}
+
+func (x *InventoryCertificate) GetMissingPrivateKey() bool {
+	if x != nil {
+		return x.MissingPrivateKey
+	}
+	return false
+}
+
+// Certificates sharing issuer and subject.
+type CertificateIdentity struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Issuer  string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Subject string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// "<I>issuer<S>subject" (Exchange's TlsCertificateName).
+	TlsCertificateName string `protobuf:"bytes,3,opt,name=tls_certificate_name,json=tlsCertificateName,proto3" json:"tls_certificate_name,omitempty"`
+	// Soonest expiry first.
+	Certificates []*InventoryCertificate `protobuf:"bytes,4,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	// The soonest not_after of its certificates.
+	SoonestNotAfter *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=soonest_not_after,json=soonestNotAfter,proto3" json:"soonest_not_after,omitempty"`
+	Severity        Severity               `protobuf:"varint,6,opt,name=severity,proto3,enum=mxprobe.v1.Severity" json:"severity,omitempty"`
+	// An agent reported several certificates of this identity on one server.
+	Duplicate     bool `protobuf:"varint,7,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateIdentity) Reset() {
+	*x = CertificateIdentity{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateIdentity) ProtoMessage() {}
+
+func (x *CertificateIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateIdentity.ProtoReflect.Descriptor instead.
+func (*CertificateIdentity) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CertificateIdentity) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *CertificateIdentity) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *CertificateIdentity) GetTlsCertificateName() string {
+	if x != nil {
+		return x.TlsCertificateName
+	}
+	return ""
+}
+
+func (x *CertificateIdentity) GetCertificates() []*InventoryCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *CertificateIdentity) GetSoonestNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SoonestNotAfter
+	}
+	return nil
+}
+
+func (x *CertificateIdentity) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *CertificateIdentity) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+type ListCertificatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Soonest expiry first; identities without a known expiry last.
+	Identities    []*CertificateIdentity `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesResponse) Reset() {
+	*x = ListCertificatesResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesResponse) ProtoMessage() {}
+
+func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListCertificatesResponse) GetIdentities() []*CertificateIdentity {
+	if x != nil {
+		return x.Identities
+	}
+	return nil
+}
+
+type UpdateIncidentRefsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Incident id, or its fingerprint (the current occurrence).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// System name (lowercase letters, digits, "_", "-", "."; e.g. "servicenow",
+	// "jira") -> reference (e.g. "INC0012345"). Merged into the incident's refs;
+	// an empty reference removes that system's entry.
+	ExternalRefs map[string]string `protobuf:"bytes,2,rep,name=external_refs,json=externalRefs,proto3" json:"external_refs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// On whose behalf (recorded next to the API token's name).
+	Actor   string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Comment string `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Only if the incident is still at this sequence (0: any).
+	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *UpdateIncidentRefsRequest) Reset() {
+	*x = UpdateIncidentRefsRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateIncidentRefsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateIncidentRefsRequest) ProtoMessage() {}
+
+func (x *UpdateIncidentRefsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateIncidentRefsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateIncidentRefsRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *UpdateIncidentRefsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateIncidentRefsRequest) GetExternalRefs() map[string]string {
+	if x != nil {
+		return x.ExternalRefs
+	}
+	return nil
+}
+
+func (x *UpdateIncidentRefsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *UpdateIncidentRefsRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *UpdateIncidentRefsRequest) GetExpectedSequence() uint64 {
+	if x != nil {
+		return x.ExpectedSequence
+	}
+	return 0
+}
+
+type UpdateIncidentRefsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Incident      *Incident              `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateIncidentRefsResponse) Reset() {
+	*x = UpdateIncidentRefsResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateIncidentRefsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateIncidentRefsResponse) ProtoMessage() {}
+
+func (x *UpdateIncidentRefsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateIncidentRefsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateIncidentRefsResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UpdateIncidentRefsResponse) GetIncident() *Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
 var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bmxprobe/v1/controller.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\"\xc2\x03\n" +
+	"mxprobe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\"\xc2\x03\n" +
 	"\x05Agent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -2265,7 +3072,77 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x15GetEventStreamRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\"K\n" +
 	"\x16GetEventStreamResponse\x121\n" +
-	"\x06events\x18\x01 \x03(\v2\x19.mxprobe.v1.IncidentEventR\x06events2\xa8\v\n" +
+	"\x06events\x18\x01 \x03(\v2\x19.mxprobe.v1.IncidentEventR\x06events\"(\n" +
+	"\x10ListSitesRequest\x12\x14\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xc0\x01\n" +
+	"\vSiteSummary\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x16\n" +
+	"\x06agents\x18\x02 \x01(\rR\x06agents\x12!\n" +
+	"\fstale_agents\x18\x03 \x01(\rR\vstaleAgents\x12%\n" +
+	"\x0eopen_incidents\x18\x04 \x01(\rR\ropenIncidents\x12;\n" +
+	"\x0eworst_severity\x18\x05 \x01(\x0e2\x14.mxprobe.v1.SeverityR\rworstSeverity\"B\n" +
+	"\x11ListSitesResponse\x12-\n" +
+	"\x05sites\x18\x01 \x03(\v2\x17.mxprobe.v1.SiteSummaryR\x05sites\"\x9b\x01\n" +
+	"\x17ListCertificatesRequest\x12B\n" +
+	"\x0fexpiring_within\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0eexpiringWithin\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12\x14\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\"\x83\x02\n" +
+	"\x17CertificateInstallation\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x16\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\x12\x14\n" +
+	"\x05store\x18\x05 \x01(\tR\x05store\x12\x1a\n" +
+	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12<\n" +
+	"\vprivate_key\x18\a \x01(\x0e2\x1b.mxprobe.v1.PrivateKeyStateR\n" +
+	"privateKey\x12\x1d\n" +
+	"\n" +
+	"key_status\x18\b \x01(\tR\tkeyStatus\"\xd4\x03\n" +
+	"\x14InventoryCertificate\x12\x1e\n" +
+	"\n" +
+	"thumbprint\x18\x01 \x01(\tR\n" +
+	"thumbprint\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
+	"\x06issuer\x18\x03 \x01(\tR\x06issuer\x12\x16\n" +
+	"\x06serial\x18\x04 \x01(\tR\x06serial\x12\x1b\n" +
+	"\tdns_names\x18\x05 \x03(\tR\bdnsNames\x129\n" +
+	"\n" +
+	"not_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
+	"\tnot_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x120\n" +
+	"\bseverity\x18\b \x01(\x0e2\x14.mxprobe.v1.SeverityR\bseverity\x12\x14\n" +
+	"\x05codes\x18\t \x03(\tR\x05codes\x12I\n" +
+	"\rinstallations\x18\n" +
+	" \x03(\v2#.mxprobe.v1.CertificateInstallationR\rinstallations\x12.\n" +
+	"\x13missing_private_key\x18\v \x01(\bR\x11missingPrivateKey\"\xd7\x02\n" +
+	"\x13CertificateIdentity\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x120\n" +
+	"\x14tls_certificate_name\x18\x03 \x01(\tR\x12tlsCertificateName\x12D\n" +
+	"\fcertificates\x18\x04 \x03(\v2 .mxprobe.v1.InventoryCertificateR\fcertificates\x12F\n" +
+	"\x11soonest_not_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0fsoonestNotAfter\x120\n" +
+	"\bseverity\x18\x06 \x01(\x0e2\x14.mxprobe.v1.SeverityR\bseverity\x12\x1c\n" +
+	"\tduplicate\x18\a \x01(\bR\tduplicate\"[\n" +
+	"\x18ListCertificatesResponse\x12?\n" +
+	"\n" +
+	"identities\x18\x01 \x03(\v2\x1f.mxprobe.v1.CertificateIdentityR\n" +
+	"identities\"\xa7\x02\n" +
+	"\x19UpdateIncidentRefsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\\\n" +
+	"\rexternal_refs\x18\x02 \x03(\v27.mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntryR\fexternalRefs\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
+	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x1a?\n" +
+	"\x11ExternalRefsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"N\n" +
+	"\x1aUpdateIncidentRefsResponse\x120\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident*\x98\x01\n" +
+	"\x0fPrivateKeyState\x12!\n" +
+	"\x1dPRIVATE_KEY_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19PRIVATE_KEY_STATE_PRESENT\x10\x01\x12\x1d\n" +
+	"\x19PRIVATE_KEY_STATE_MISSING\x10\x02\x12$\n" +
+	" PRIVATE_KEY_STATE_NOT_APPLICABLE\x10\x032\xb6\r\n" +
 	"\x11ControllerService\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.mxprobe.v1.ListAgentsRequest\x1a\x1e.mxprobe.v1.ListAgentsResponse\x12Q\n" +
@@ -2285,7 +3162,10 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x12EnableNotifyTarget\x12%.mxprobe.v1.EnableNotifyTargetRequest\x1a&.mxprobe.v1.EnableNotifyTargetResponse\x12K\n" +
 	"\n" +
 	"ListEvents\x12\x1d.mxprobe.v1.ListEventsRequest\x1a\x1e.mxprobe.v1.ListEventsResponse\x12Y\n" +
-	"\x0eGetEventStream\x12!.mxprobe.v1.GetEventStreamRequest\x1a\".mxprobe.v1.GetEventStreamResponse0\x01B5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\x0eGetEventStream\x12!.mxprobe.v1.GetEventStreamRequest\x1a\".mxprobe.v1.GetEventStreamResponse0\x01\x12H\n" +
+	"\tListSites\x12\x1c.mxprobe.v1.ListSitesRequest\x1a\x1d.mxprobe.v1.ListSitesResponse\x12]\n" +
+	"\x10ListCertificates\x12#.mxprobe.v1.ListCertificatesRequest\x1a$.mxprobe.v1.ListCertificatesResponse\x12c\n" +
+	"\x12UpdateIncidentRefs\x12%.mxprobe.v1.UpdateIncidentRefsRequest\x1a&.mxprobe.v1.UpdateIncidentRefsResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_controller_proto_rawDescOnce sync.Once
@@ -2299,115 +3179,149 @@ func file_mxprobe_v1_controller_proto_rawDescGZIP() []byte {
 	return file_mxprobe_v1_controller_proto_rawDescData
 }
 
-var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_mxprobe_v1_controller_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_mxprobe_v1_controller_proto_goTypes = []any{
-	(*Agent)(nil),                       // 0: mxprobe.v1.Agent
-	(*ListAgentsRequest)(nil),           // 1: mxprobe.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),          // 2: mxprobe.v1.ListAgentsResponse
-	(*ObservedFinding)(nil),             // 3: mxprobe.v1.ObservedFinding
-	(*ListFindingsRequest)(nil),         // 4: mxprobe.v1.ListFindingsRequest
-	(*ListFindingsResponse)(nil),        // 5: mxprobe.v1.ListFindingsResponse
-	(*GetClusterStatusRequest)(nil),     // 6: mxprobe.v1.GetClusterStatusRequest
-	(*Peer)(nil),                        // 7: mxprobe.v1.Peer
-	(*GetClusterStatusResponse)(nil),    // 8: mxprobe.v1.GetClusterStatusResponse
-	(*NodeInfo)(nil),                    // 9: mxprobe.v1.NodeInfo
-	(*JoinClusterRequest)(nil),          // 10: mxprobe.v1.JoinClusterRequest
-	(*JoinClusterResponse)(nil),         // 11: mxprobe.v1.JoinClusterResponse
-	(*RemovePeerRequest)(nil),           // 12: mxprobe.v1.RemovePeerRequest
-	(*RemovePeerResponse)(nil),          // 13: mxprobe.v1.RemovePeerResponse
-	(*TransferLeadershipRequest)(nil),   // 14: mxprobe.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil),  // 15: mxprobe.v1.TransferLeadershipResponse
-	(*ListIncidentsRequest)(nil),        // 16: mxprobe.v1.ListIncidentsRequest
-	(*ListIncidentsResponse)(nil),       // 17: mxprobe.v1.ListIncidentsResponse
-	(*GetIncidentRequest)(nil),          // 18: mxprobe.v1.GetIncidentRequest
-	(*GetIncidentResponse)(nil),         // 19: mxprobe.v1.GetIncidentResponse
-	(*AcknowledgeIncidentRequest)(nil),  // 20: mxprobe.v1.AcknowledgeIncidentRequest
-	(*AcknowledgeIncidentResponse)(nil), // 21: mxprobe.v1.AcknowledgeIncidentResponse
-	(*ResolveIncidentRequest)(nil),      // 22: mxprobe.v1.ResolveIncidentRequest
-	(*ResolveIncidentResponse)(nil),     // 23: mxprobe.v1.ResolveIncidentResponse
-	(*ListDeliveriesRequest)(nil),       // 24: mxprobe.v1.ListDeliveriesRequest
-	(*ListDeliveriesResponse)(nil),      // 25: mxprobe.v1.ListDeliveriesResponse
-	(*RedeliverDeliveryRequest)(nil),    // 26: mxprobe.v1.RedeliverDeliveryRequest
-	(*RedeliverDeliveryResponse)(nil),   // 27: mxprobe.v1.RedeliverDeliveryResponse
-	(*ListNotifyTargetsRequest)(nil),    // 28: mxprobe.v1.ListNotifyTargetsRequest
-	(*ListNotifyTargetsResponse)(nil),   // 29: mxprobe.v1.ListNotifyTargetsResponse
-	(*EnableNotifyTargetRequest)(nil),   // 30: mxprobe.v1.EnableNotifyTargetRequest
-	(*EnableNotifyTargetResponse)(nil),  // 31: mxprobe.v1.EnableNotifyTargetResponse
-	(*ListEventsRequest)(nil),           // 32: mxprobe.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),          // 33: mxprobe.v1.ListEventsResponse
-	(*GetEventStreamRequest)(nil),       // 34: mxprobe.v1.GetEventStreamRequest
-	(*GetEventStreamResponse)(nil),      // 35: mxprobe.v1.GetEventStreamResponse
-	nil,                                 // 36: mxprobe.v1.Agent.LabelsEntry
-	(Role)(0),                           // 37: mxprobe.v1.Role
-	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
-	(*Finding)(nil),                     // 39: mxprobe.v1.Finding
-	(Severity)(0),                       // 40: mxprobe.v1.Severity
-	(*Incident)(nil),                    // 41: mxprobe.v1.Incident
-	(DeliveryStatus)(0),                 // 42: mxprobe.v1.DeliveryStatus
-	(*Delivery)(nil),                    // 43: mxprobe.v1.Delivery
-	(*NotifyTargetStatus)(nil),          // 44: mxprobe.v1.NotifyTargetStatus
-	(*IncidentEvent)(nil),               // 45: mxprobe.v1.IncidentEvent
+	(PrivateKeyState)(0),                // 0: mxprobe.v1.PrivateKeyState
+	(*Agent)(nil),                       // 1: mxprobe.v1.Agent
+	(*ListAgentsRequest)(nil),           // 2: mxprobe.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),          // 3: mxprobe.v1.ListAgentsResponse
+	(*ObservedFinding)(nil),             // 4: mxprobe.v1.ObservedFinding
+	(*ListFindingsRequest)(nil),         // 5: mxprobe.v1.ListFindingsRequest
+	(*ListFindingsResponse)(nil),        // 6: mxprobe.v1.ListFindingsResponse
+	(*GetClusterStatusRequest)(nil),     // 7: mxprobe.v1.GetClusterStatusRequest
+	(*Peer)(nil),                        // 8: mxprobe.v1.Peer
+	(*GetClusterStatusResponse)(nil),    // 9: mxprobe.v1.GetClusterStatusResponse
+	(*NodeInfo)(nil),                    // 10: mxprobe.v1.NodeInfo
+	(*JoinClusterRequest)(nil),          // 11: mxprobe.v1.JoinClusterRequest
+	(*JoinClusterResponse)(nil),         // 12: mxprobe.v1.JoinClusterResponse
+	(*RemovePeerRequest)(nil),           // 13: mxprobe.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),          // 14: mxprobe.v1.RemovePeerResponse
+	(*TransferLeadershipRequest)(nil),   // 15: mxprobe.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil),  // 16: mxprobe.v1.TransferLeadershipResponse
+	(*ListIncidentsRequest)(nil),        // 17: mxprobe.v1.ListIncidentsRequest
+	(*ListIncidentsResponse)(nil),       // 18: mxprobe.v1.ListIncidentsResponse
+	(*GetIncidentRequest)(nil),          // 19: mxprobe.v1.GetIncidentRequest
+	(*GetIncidentResponse)(nil),         // 20: mxprobe.v1.GetIncidentResponse
+	(*AcknowledgeIncidentRequest)(nil),  // 21: mxprobe.v1.AcknowledgeIncidentRequest
+	(*AcknowledgeIncidentResponse)(nil), // 22: mxprobe.v1.AcknowledgeIncidentResponse
+	(*ResolveIncidentRequest)(nil),      // 23: mxprobe.v1.ResolveIncidentRequest
+	(*ResolveIncidentResponse)(nil),     // 24: mxprobe.v1.ResolveIncidentResponse
+	(*ListDeliveriesRequest)(nil),       // 25: mxprobe.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),      // 26: mxprobe.v1.ListDeliveriesResponse
+	(*RedeliverDeliveryRequest)(nil),    // 27: mxprobe.v1.RedeliverDeliveryRequest
+	(*RedeliverDeliveryResponse)(nil),   // 28: mxprobe.v1.RedeliverDeliveryResponse
+	(*ListNotifyTargetsRequest)(nil),    // 29: mxprobe.v1.ListNotifyTargetsRequest
+	(*ListNotifyTargetsResponse)(nil),   // 30: mxprobe.v1.ListNotifyTargetsResponse
+	(*EnableNotifyTargetRequest)(nil),   // 31: mxprobe.v1.EnableNotifyTargetRequest
+	(*EnableNotifyTargetResponse)(nil),  // 32: mxprobe.v1.EnableNotifyTargetResponse
+	(*ListEventsRequest)(nil),           // 33: mxprobe.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),          // 34: mxprobe.v1.ListEventsResponse
+	(*GetEventStreamRequest)(nil),       // 35: mxprobe.v1.GetEventStreamRequest
+	(*GetEventStreamResponse)(nil),      // 36: mxprobe.v1.GetEventStreamResponse
+	(*ListSitesRequest)(nil),            // 37: mxprobe.v1.ListSitesRequest
+	(*SiteSummary)(nil),                 // 38: mxprobe.v1.SiteSummary
+	(*ListSitesResponse)(nil),           // 39: mxprobe.v1.ListSitesResponse
+	(*ListCertificatesRequest)(nil),     // 40: mxprobe.v1.ListCertificatesRequest
+	(*CertificateInstallation)(nil),     // 41: mxprobe.v1.CertificateInstallation
+	(*InventoryCertificate)(nil),        // 42: mxprobe.v1.InventoryCertificate
+	(*CertificateIdentity)(nil),         // 43: mxprobe.v1.CertificateIdentity
+	(*ListCertificatesResponse)(nil),    // 44: mxprobe.v1.ListCertificatesResponse
+	(*UpdateIncidentRefsRequest)(nil),   // 45: mxprobe.v1.UpdateIncidentRefsRequest
+	(*UpdateIncidentRefsResponse)(nil),  // 46: mxprobe.v1.UpdateIncidentRefsResponse
+	nil,                                 // 47: mxprobe.v1.Agent.LabelsEntry
+	nil,                                 // 48: mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
+	(Role)(0),                           // 49: mxprobe.v1.Role
+	(*timestamppb.Timestamp)(nil),       // 50: google.protobuf.Timestamp
+	(*Finding)(nil),                     // 51: mxprobe.v1.Finding
+	(Severity)(0),                       // 52: mxprobe.v1.Severity
+	(*Incident)(nil),                    // 53: mxprobe.v1.Incident
+	(DeliveryStatus)(0),                 // 54: mxprobe.v1.DeliveryStatus
+	(*Delivery)(nil),                    // 55: mxprobe.v1.Delivery
+	(*NotifyTargetStatus)(nil),          // 56: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),               // 57: mxprobe.v1.IncidentEvent
+	(*durationpb.Duration)(nil),         // 58: google.protobuf.Duration
 }
 var file_mxprobe_v1_controller_proto_depIdxs = []int32{
-	37, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
-	36, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
-	38, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	38, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	0,  // 4: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
-	39, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
-	38, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
-	40, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
-	3,  // 8: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
-	38, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
-	7,  // 10: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
-	41, // 11: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
-	41, // 12: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	41, // 13: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	41, // 14: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	42, // 15: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
-	43, // 16: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
-	43, // 17: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
-	44, // 18: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	44, // 19: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
-	45, // 20: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	45, // 21: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	1,  // 22: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
-	4,  // 23: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
-	6,  // 24: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
-	10, // 25: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
-	12, // 26: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
-	14, // 27: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
-	16, // 28: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
-	18, // 29: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
-	20, // 30: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
-	22, // 31: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
-	24, // 32: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
-	26, // 33: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
-	28, // 34: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
-	30, // 35: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
-	32, // 36: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
-	34, // 37: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
-	2,  // 38: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
-	5,  // 39: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
-	8,  // 40: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
-	11, // 41: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
-	13, // 42: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
-	15, // 43: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
-	17, // 44: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
-	19, // 45: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
-	21, // 46: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
-	23, // 47: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
-	25, // 48: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
-	27, // 49: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
-	29, // 50: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
-	31, // 51: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
-	33, // 52: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
-	35, // 53: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
-	38, // [38:54] is the sub-list for method output_type
-	22, // [22:38] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	49, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
+	47, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
+	50, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	50, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 4: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
+	51, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
+	50, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
+	52, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
+	4,  // 8: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
+	50, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
+	8,  // 10: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
+	53, // 11: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
+	53, // 12: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	53, // 13: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	53, // 14: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	54, // 15: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
+	55, // 16: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
+	55, // 17: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
+	56, // 18: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	56, // 19: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
+	57, // 20: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	57, // 21: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	52, // 22: mxprobe.v1.SiteSummary.worst_severity:type_name -> mxprobe.v1.Severity
+	38, // 23: mxprobe.v1.ListSitesResponse.sites:type_name -> mxprobe.v1.SiteSummary
+	58, // 24: mxprobe.v1.ListCertificatesRequest.expiring_within:type_name -> google.protobuf.Duration
+	0,  // 25: mxprobe.v1.CertificateInstallation.private_key:type_name -> mxprobe.v1.PrivateKeyState
+	50, // 26: mxprobe.v1.InventoryCertificate.not_before:type_name -> google.protobuf.Timestamp
+	50, // 27: mxprobe.v1.InventoryCertificate.not_after:type_name -> google.protobuf.Timestamp
+	52, // 28: mxprobe.v1.InventoryCertificate.severity:type_name -> mxprobe.v1.Severity
+	41, // 29: mxprobe.v1.InventoryCertificate.installations:type_name -> mxprobe.v1.CertificateInstallation
+	42, // 30: mxprobe.v1.CertificateIdentity.certificates:type_name -> mxprobe.v1.InventoryCertificate
+	50, // 31: mxprobe.v1.CertificateIdentity.soonest_not_after:type_name -> google.protobuf.Timestamp
+	52, // 32: mxprobe.v1.CertificateIdentity.severity:type_name -> mxprobe.v1.Severity
+	43, // 33: mxprobe.v1.ListCertificatesResponse.identities:type_name -> mxprobe.v1.CertificateIdentity
+	48, // 34: mxprobe.v1.UpdateIncidentRefsRequest.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
+	53, // 35: mxprobe.v1.UpdateIncidentRefsResponse.incident:type_name -> mxprobe.v1.Incident
+	2,  // 36: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
+	5,  // 37: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
+	7,  // 38: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
+	11, // 39: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
+	13, // 40: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
+	15, // 41: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
+	17, // 42: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
+	19, // 43: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
+	21, // 44: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
+	23, // 45: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
+	25, // 46: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
+	27, // 47: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
+	29, // 48: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
+	31, // 49: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
+	33, // 50: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
+	35, // 51: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
+	37, // 52: mxprobe.v1.ControllerService.ListSites:input_type -> mxprobe.v1.ListSitesRequest
+	40, // 53: mxprobe.v1.ControllerService.ListCertificates:input_type -> mxprobe.v1.ListCertificatesRequest
+	45, // 54: mxprobe.v1.ControllerService.UpdateIncidentRefs:input_type -> mxprobe.v1.UpdateIncidentRefsRequest
+	3,  // 55: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
+	6,  // 56: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
+	9,  // 57: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
+	12, // 58: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
+	14, // 59: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
+	16, // 60: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
+	18, // 61: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
+	20, // 62: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
+	22, // 63: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
+	24, // 64: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
+	26, // 65: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
+	28, // 66: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
+	30, // 67: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
+	32, // 68: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
+	34, // 69: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
+	36, // 70: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
+	39, // 71: mxprobe.v1.ControllerService.ListSites:output_type -> mxprobe.v1.ListSitesResponse
+	44, // 72: mxprobe.v1.ControllerService.ListCertificates:output_type -> mxprobe.v1.ListCertificatesResponse
+	46, // 73: mxprobe.v1.ControllerService.UpdateIncidentRefs:output_type -> mxprobe.v1.UpdateIncidentRefsResponse
+	55, // [55:74] is the sub-list for method output_type
+	36, // [36:55] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_controller_proto_init() }
@@ -2425,13 +3339,14 @@ func file_mxprobe_v1_controller_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_controller_proto_rawDesc), len(file_mxprobe_v1_controller_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   37,
+			NumEnums:      1,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_mxprobe_v1_controller_proto_goTypes,
 		DependencyIndexes: file_mxprobe_v1_controller_proto_depIdxs,
+		EnumInfos:         file_mxprobe_v1_controller_proto_enumTypes,
 		MessageInfos:      file_mxprobe_v1_controller_proto_msgTypes,
 	}.Build()
 	File_mxprobe_v1_controller_proto = out.File

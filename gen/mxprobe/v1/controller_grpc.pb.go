@@ -35,6 +35,9 @@ const (
 	ControllerService_EnableNotifyTarget_FullMethodName  = "/mxprobe.v1.ControllerService/EnableNotifyTarget"
 	ControllerService_ListEvents_FullMethodName          = "/mxprobe.v1.ControllerService/ListEvents"
 	ControllerService_GetEventStream_FullMethodName      = "/mxprobe.v1.ControllerService/GetEventStream"
+	ControllerService_ListSites_FullMethodName           = "/mxprobe.v1.ControllerService/ListSites"
+	ControllerService_ListCertificates_FullMethodName    = "/mxprobe.v1.ControllerService/ListCertificates"
+	ControllerService_UpdateIncidentRefs_FullMethodName  = "/mxprobe.v1.ControllerService/UpdateIncidentRefs"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -76,6 +79,14 @@ type ControllerServiceClient interface {
 	// The change feed as a stream from this node's applied state: a first
 	// empty message once the cursor is accepted, then events as they apply.
 	GetEventStream(ctx context.Context, in *GetEventStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetEventStreamResponse], error)
+	// Sites with their agents (stale ones counted) and unresolved incidents.
+	ListSites(ctx context.Context, in *ListSitesRequest, opts ...grpc.CallOption) (*ListSitesResponse, error)
+	// Fleet certificate inventory by identity (issuer + subject), with where
+	// each certificate is installed or presented and its expiry.
+	ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error)
+	// Attach, change or remove external references (ITSM ticket numbers) of an
+	// incident; recorded in its timeline (write scope).
+	UpdateIncidentRefs(ctx context.Context, in *UpdateIncidentRefsRequest, opts ...grpc.CallOption) (*UpdateIncidentRefsResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -255,6 +266,36 @@ func (c *controllerServiceClient) GetEventStream(ctx context.Context, in *GetEve
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControllerService_GetEventStreamClient = grpc.ServerStreamingClient[GetEventStreamResponse]
 
+func (c *controllerServiceClient) ListSites(ctx context.Context, in *ListSitesRequest, opts ...grpc.CallOption) (*ListSitesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSitesResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListSites_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCertificatesResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) UpdateIncidentRefs(ctx context.Context, in *UpdateIncidentRefsRequest, opts ...grpc.CallOption) (*UpdateIncidentRefsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateIncidentRefsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_UpdateIncidentRefs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -294,6 +335,14 @@ type ControllerServiceServer interface {
 	// The change feed as a stream from this node's applied state: a first
 	// empty message once the cursor is accepted, then events as they apply.
 	GetEventStream(*GetEventStreamRequest, grpc.ServerStreamingServer[GetEventStreamResponse]) error
+	// Sites with their agents (stale ones counted) and unresolved incidents.
+	ListSites(context.Context, *ListSitesRequest) (*ListSitesResponse, error)
+	// Fleet certificate inventory by identity (issuer + subject), with where
+	// each certificate is installed or presented and its expiry.
+	ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error)
+	// Attach, change or remove external references (ITSM ticket numbers) of an
+	// incident; recorded in its timeline (write scope).
+	UpdateIncidentRefs(context.Context, *UpdateIncidentRefsRequest) (*UpdateIncidentRefsResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -351,6 +400,15 @@ func (UnimplementedControllerServiceServer) ListEvents(context.Context, *ListEve
 }
 func (UnimplementedControllerServiceServer) GetEventStream(*GetEventStreamRequest, grpc.ServerStreamingServer[GetEventStreamResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetEventStream not implemented")
+}
+func (UnimplementedControllerServiceServer) ListSites(context.Context, *ListSitesRequest) (*ListSitesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSites not implemented")
+}
+func (UnimplementedControllerServiceServer) ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCertificates not implemented")
+}
+func (UnimplementedControllerServiceServer) UpdateIncidentRefs(context.Context, *UpdateIncidentRefsRequest) (*UpdateIncidentRefsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateIncidentRefs not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -654,6 +712,60 @@ func _ControllerService_GetEventStream_Handler(srv interface{}, stream grpc.Serv
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControllerService_GetEventStreamServer = grpc.ServerStreamingServer[GetEventStreamResponse]
 
+func _ControllerService_ListSites_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSitesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListSites(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListSites_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListSites(ctx, req.(*ListSitesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_ListCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListCertificates(ctx, req.(*ListCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_UpdateIncidentRefs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateIncidentRefsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).UpdateIncidentRefs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_UpdateIncidentRefs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).UpdateIncidentRefs(ctx, req.(*UpdateIncidentRefsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -720,6 +832,18 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListEvents",
 			Handler:    _ControllerService_ListEvents_Handler,
+		},
+		{
+			MethodName: "ListSites",
+			Handler:    _ControllerService_ListSites_Handler,
+		},
+		{
+			MethodName: "ListCertificates",
+			Handler:    _ControllerService_ListCertificates_Handler,
+		},
+		{
+			MethodName: "UpdateIncidentRefs",
+			Handler:    _ControllerService_UpdateIncidentRefs_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

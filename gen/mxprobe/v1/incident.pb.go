@@ -407,7 +407,8 @@ func (x *IncidentMember) GetRole() string {
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	At    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
-	// opened, observed, escalated, acknowledged, resolved, reopened, stale.
+	// opened, observed, escalated, acknowledged, resolved, reopened, stale,
+	// external_refs.
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Who acted: "mxprobe" for the correlation engine, else the API caller.
 	Actor   string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -530,7 +531,11 @@ type Incident struct {
 	// How many times this fingerprint became an incident (1 for the first).
 	Occurrence uint32 `protobuf:"varint,29,opt,name=occurrence,proto3" json:"occurrence,omitempty"`
 	// Some evidence comes from silent agents.
-	Stale         bool `protobuf:"varint,30,opt,name=stale,proto3" json:"stale,omitempty"`
+	Stale bool `protobuf:"varint,30,opt,name=stale,proto3" json:"stale,omitempty"`
+	// External references attached by people or ITSM tools (PATCH
+	// /v1/incidents/{id}): system name -> reference, e.g. "servicenow" ->
+	// "INC0012345", "jira" -> "OPS-42".
+	ExternalRefs  map[string]string `protobuf:"bytes,31,rep,name=external_refs,json=externalRefs,proto3" json:"external_refs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -775,6 +780,13 @@ func (x *Incident) GetStale() bool {
 	return false
 }
 
+func (x *Incident) GetExternalRefs() map[string]string {
+	if x != nil {
+		return x.ExternalRefs
+	}
+	return nil
+}
+
 var File_mxprobe_v1_incident_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_incident_proto_rawDesc = "" +
@@ -805,8 +817,7 @@ const file_mxprobe_v1_incident_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12\x1a\n" +
-	"\bsequence\x18\x05 \x01(\x04R\bsequence\"\x81\n" +
-	"\n" +
+	"\bsequence\x18\x05 \x01(\x04R\bsequence\"\x8f\v\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12/\n" +
@@ -844,7 +855,11 @@ const file_mxprobe_v1_incident_proto_rawDesc = "" +
 	"\n" +
 	"occurrence\x18\x1d \x01(\rR\n" +
 	"occurrence\x12\x14\n" +
-	"\x05stale\x18\x1e \x01(\bR\x05stale*\xa2\x01\n" +
+	"\x05stale\x18\x1e \x01(\bR\x05stale\x12K\n" +
+	"\rexternal_refs\x18\x1f \x03(\v2&.mxprobe.v1.Incident.ExternalRefsEntryR\fexternalRefs\x1a?\n" +
+	"\x11ExternalRefsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xa2\x01\n" +
 	"\rIncidentState\x12\x1e\n" +
 	"\x1aINCIDENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16INCIDENT_STATE_PENDING\x10\x01\x12\x17\n" +
@@ -878,7 +893,7 @@ func file_mxprobe_v1_incident_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_incident_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_mxprobe_v1_incident_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_mxprobe_v1_incident_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_mxprobe_v1_incident_proto_goTypes = []any{
 	(IncidentState)(0),            // 0: mxprobe.v1.IncidentState
 	(IncidentScope)(0),            // 1: mxprobe.v1.IncidentScope
@@ -887,34 +902,36 @@ var file_mxprobe_v1_incident_proto_goTypes = []any{
 	(*IncidentMember)(nil),        // 4: mxprobe.v1.IncidentMember
 	(*TimelineEntry)(nil),         // 5: mxprobe.v1.TimelineEntry
 	(*Incident)(nil),              // 6: mxprobe.v1.Incident
-	(*Finding)(nil),               // 7: mxprobe.v1.Finding
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(Severity)(0),                 // 9: mxprobe.v1.Severity
+	nil,                           // 7: mxprobe.v1.Incident.ExternalRefsEntry
+	(*Finding)(nil),               // 8: mxprobe.v1.Finding
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(Severity)(0),                 // 10: mxprobe.v1.Severity
 }
 var file_mxprobe_v1_incident_proto_depIdxs = []int32{
-	7,  // 0: mxprobe.v1.IncidentMember.finding:type_name -> mxprobe.v1.Finding
-	8,  // 1: mxprobe.v1.IncidentMember.observed_at:type_name -> google.protobuf.Timestamp
-	8,  // 2: mxprobe.v1.IncidentMember.committed_at:type_name -> google.protobuf.Timestamp
-	8,  // 3: mxprobe.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	8,  // 0: mxprobe.v1.IncidentMember.finding:type_name -> mxprobe.v1.Finding
+	9,  // 1: mxprobe.v1.IncidentMember.observed_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: mxprobe.v1.IncidentMember.committed_at:type_name -> google.protobuf.Timestamp
+	9,  // 3: mxprobe.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
 	1,  // 4: mxprobe.v1.Incident.scope:type_name -> mxprobe.v1.IncidentScope
-	9,  // 5: mxprobe.v1.Incident.severity:type_name -> mxprobe.v1.Severity
+	10, // 5: mxprobe.v1.Incident.severity:type_name -> mxprobe.v1.Severity
 	0,  // 6: mxprobe.v1.Incident.state:type_name -> mxprobe.v1.IncidentState
-	8,  // 7: mxprobe.v1.Incident.first_seen:type_name -> google.protobuf.Timestamp
-	8,  // 8: mxprobe.v1.Incident.last_seen:type_name -> google.protobuf.Timestamp
-	8,  // 9: mxprobe.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
-	8,  // 10: mxprobe.v1.Incident.acknowledged_at:type_name -> google.protobuf.Timestamp
-	8,  // 11: mxprobe.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
-	8,  // 12: mxprobe.v1.Incident.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 7: mxprobe.v1.Incident.first_seen:type_name -> google.protobuf.Timestamp
+	9,  // 8: mxprobe.v1.Incident.last_seen:type_name -> google.protobuf.Timestamp
+	9,  // 9: mxprobe.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: mxprobe.v1.Incident.acknowledged_at:type_name -> google.protobuf.Timestamp
+	9,  // 11: mxprobe.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
+	9,  // 12: mxprobe.v1.Incident.updated_at:type_name -> google.protobuf.Timestamp
 	3,  // 13: mxprobe.v1.Incident.root_cause:type_name -> mxprobe.v1.RootCause
 	2,  // 14: mxprobe.v1.Incident.direction:type_name -> mxprobe.v1.FlowDirection
 	4,  // 15: mxprobe.v1.Incident.members:type_name -> mxprobe.v1.IncidentMember
 	5,  // 16: mxprobe.v1.Incident.timeline:type_name -> mxprobe.v1.TimelineEntry
-	8,  // 17: mxprobe.v1.Incident.last_observed_at:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 17: mxprobe.v1.Incident.last_observed_at:type_name -> google.protobuf.Timestamp
+	7,  // 18: mxprobe.v1.Incident.external_refs:type_name -> mxprobe.v1.Incident.ExternalRefsEntry
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_incident_proto_init() }
@@ -929,7 +946,7 @@ func file_mxprobe_v1_incident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_incident_proto_rawDesc), len(file_mxprobe_v1_incident_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -227,3 +227,48 @@ func decodePageToken(tok string) (int, error) {
 	}
 	return n, nil
 }
+
+// incidentRefsWriter is what the store offers for external references.
+type incidentRefsWriter interface {
+	UpdateIncidentRefs(ctx context.Context, u *mxv1.UpdateIncidentRefs) (*mxv1.Incident, error)
+}
+
+// UpdateIncidentRefs attaches, changes or removes external references
+// (ITSM ticket numbers) of an incident (PATCH /v1/incidents/{id}).
+func (s *Service) UpdateIncidentRefs(ctx context.Context, req *mxv1.UpdateIncidentRefsRequest) (*mxv1.UpdateIncidentRefsResponse, error) {
+	if err := validIncidentID(req.GetId()); err != nil {
+		return nil, err
+	}
+	if err := incident.ValidRefs(req.GetExternalRefs()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, strings.TrimPrefix(err.Error(), incident.ErrInvalidAction.Error()+": "))
+	}
+	if len(req.GetComment()) > maxCommentLen {
+		return nil, status.Errorf(codes.InvalidArgument, "comment: longer than %d characters", maxCommentLen)
+	}
+	who, err := incidentActor(ctx, req.GetActor())
+	if err != nil {
+		return nil, err
+	}
+	fw, err := s.leaderOrForward(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		defer fw.cancel()
+		return fw.cl.UpdateIncidentRefs(fw.ctx, req)
+	}
+	w, ok := s.node.(incidentRefsWriter)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this node cannot write incidents")
+	}
+	id := req.GetId()
+	if inc := s.node.State().Incident(id); inc != nil {
+		id = inc.GetId()
+	}
+	inc, err := w.UpdateIncidentRefs(ctx, &mxv1.UpdateIncidentRefs{IncidentId: id, ExternalRefs: req.GetExternalRefs(),
+		Actor: who, Comment: req.GetComment(), ExpectedSequence: req.GetExpectedSequence()})
+	if err != nil {
+		return nil, incidentErr(err)
+	}
+	return &mxv1.UpdateIncidentRefsResponse{Incident: inc}, nil
+}

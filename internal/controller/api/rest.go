@@ -26,7 +26,8 @@ import (
 
 // REST conventions ITSM integrators expect, in front of the gateway
 // (issue 6): ETag / If-None-Match on GET /v1/incidents/{id}, If-Match or an
-// "etag" body field and Idempotency-Key on :acknowledge / :resolve, and
+// "etag" body field and Idempotency-Key on :acknowledge / :resolve and
+// PATCH /v1/incidents/{id} (external references), and
 // HTTP statuses for the cases gRPC codes cannot express (410, 412). Every
 // call still goes through the node's own gRPC server, so authentication,
 // rate limits and forwarding to the leader stay the gRPC ones.
@@ -63,6 +64,8 @@ func forwardResponse(_ context.Context, w http.ResponseWriter, m proto.Message) 
 	case *mxv1.AcknowledgeIncidentResponse:
 		inc = r.GetIncident()
 	case *mxv1.ResolveIncidentResponse:
+		inc = r.GetIncident()
+	case *mxv1.UpdateIncidentRefsResponse:
 		inc = r.GetIncident()
 	}
 	if inc != nil {
@@ -140,7 +143,10 @@ func (h *restIncidents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && incidentGetPath.MatchString(r.URL.Path) && r.Header.Get("If-None-Match") != "":
 		h.next.ServeHTTP(&notModifiedWriter{ResponseWriter: w, inm: r.Header.Get("If-None-Match")}, r)
 	case r.Method == http.MethodPost && incidentActionPath.MatchString(r.URL.Path):
-		h.action(w, r)
+		h.action(w, r, incidentActionPath.FindStringSubmatch(r.URL.Path)[1])
+	case r.Method == http.MethodPatch && incidentGetPath.MatchString(r.URL.Path):
+		// External references: the same If-Match / etag and Idempotency-Key.
+		h.action(w, r, incidentGetPath.FindStringSubmatch(r.URL.Path)[1])
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/deliveries":
 		// ?status=FAILED as well as the enum's full name.
 		q := r.URL.Query()
@@ -156,9 +162,9 @@ func (h *restIncidents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// action applies If-Match / etag, then Idempotency-Key.
-func (h *restIncidents) action(w http.ResponseWriter, r *http.Request) {
-	pathID := incidentActionPath.FindStringSubmatch(r.URL.Path)[1]
+// action applies If-Match / etag, then Idempotency-Key, to a write on the
+// incident pathID (acknowledge, resolve, PATCH of external references).
+func (h *restIncidents) action(w http.ResponseWriter, r *http.Request, pathID string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxActionBody+1))
 	if err != nil || len(body) > maxActionBody {
 		writeError(w, r, status.Error(codes.InvalidArgument, "body: unreadable or larger than 64 KiB"))

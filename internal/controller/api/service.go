@@ -47,6 +47,8 @@ type Service struct {
 	mxv1.UnimplementedControllerServiceServer
 	node    Node
 	cluster Cluster
+	// staleAfter marks agents stale in ListSites (inventory.go).
+	staleAfter time.Duration
 }
 
 // NewService returns the ControllerService implementation.

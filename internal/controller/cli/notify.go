@@ -19,7 +19,8 @@ func notifyConfig(c config.Controller) notify.Config {
 		out.PagerDuty = &notify.PagerDutyConfig{URL: k.PagerDuty.URL, RoutingKey: k.PagerDuty.RoutingKey}
 	}
 	if k.ServiceNow.URL != "" {
-		out.ServiceNow = &notify.ServiceNowConfig{URL: k.ServiceNow.URL, Username: k.ServiceNow.Username, Password: k.ServiceNow.Password, Source: k.ServiceNow.Source}
+		out.ServiceNow = &notify.ServiceNowConfig{URL: k.ServiceNow.URL, Username: k.ServiceNow.Username, Password: k.ServiceNow.Password, Source: k.ServiceNow.Source,
+			Mode: k.ServiceNow.Mode, CloseCode: k.ServiceNow.CloseCode, AssignmentGroup: k.ServiceNow.AssignmentGroup}
 	}
 	if k.Alertmanager.URL != "" {
 		out.Alertmanager = &notify.AlertmanagerConfig{URL: k.Alertmanager.URL, ResendInterval: k.Alertmanager.ResendInterval}

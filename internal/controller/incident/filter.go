@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
@@ -27,14 +28,17 @@ type clause struct {
 	op    string
 	value string
 	sev   mxv1.Severity
+	at    time.Time
 }
 
-var filterFields = []string{"state", "severity", "scope", "site", "host", "agent", "cause"}
+var filterFields = []string{"state", "severity", "scope", "site", "host", "agent", "cause", "code", "updated"}
 
 // ParseFilter parses an AIP-160 subset: clauses joined by AND, each
 // `field op "value"` (value quoted or a bare word); fields state, severity,
-// scope, site, host, agent, cause; ops = and != (and >= > <= < for
-// severity). Enum values may be short (OPEN, CRITICAL, SERVER) or full names.
+// scope, site, host, agent, cause, code (the cause or any member finding's
+// code), updated (updated_at against an RFC 3339 time); ops = and != (and
+// >= > <= < for severity and updated). Enum values may be short (OPEN,
+// CRITICAL, SERVER) or full names.
 func ParseFilter(s string) (Filter, error) {
 	var f Filter
 	if len(s) > MaxFilterLen {
@@ -74,7 +78,7 @@ func (c *clause) check() error {
 	switch c.op {
 	case "=", "!=":
 	case ">=", ">", "<=", "<":
-		if c.field != "severity" {
+		if c.field != "severity" && c.field != "updated" {
 			return fmt.Errorf("%w: %s only takes = or !=", ErrBadFilter, c.field)
 		}
 	default:
@@ -99,6 +103,12 @@ func (c *clause) check() error {
 			return fmt.Errorf("%w: unknown severity %q", ErrBadFilter, c.value)
 		}
 		c.sev = mxv1.Severity(n)
+	case "updated":
+		at, err := time.Parse(time.RFC3339Nano, c.value)
+		if err != nil {
+			return fmt.Errorf("%w: updated takes an RFC 3339 time such as \"2026-11-25T06:32:00Z\", not %q", ErrBadFilter, c.value)
+		}
+		c.at = at
 	}
 	return nil
 }
@@ -177,6 +187,21 @@ func (c clause) match(inc *mxv1.Incident) bool {
 		eq = containsFold(inc.GetHosts(), c.value)
 	case "agent":
 		eq = containsFold(inc.GetAgents(), c.value)
+	case "code":
+		eq = hasCode(inc, c.value)
+	case "updated":
+		u := inc.GetUpdatedAt().AsTime()
+		switch c.op {
+		case ">=":
+			return !u.Before(c.at)
+		case ">":
+			return u.After(c.at)
+		case "<=":
+			return !u.After(c.at)
+		case "<":
+			return u.Before(c.at)
+		}
+		eq = u.Equal(c.at)
 	case "severity":
 		switch s := inc.GetSeverity(); c.op {
 		case ">=":
@@ -198,4 +223,18 @@ func (c clause) match(inc *mxv1.Incident) bool {
 
 func containsFold(list []string, v string) bool {
 	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
+}
+
+// hasCode reports whether the incident's cause, root cause or any stored
+// member finding carries code.
+func hasCode(inc *mxv1.Incident, code string) bool {
+	if strings.EqualFold(inc.GetCause(), code) || strings.EqualFold(inc.GetRootCause().GetCode(), code) {
+		return true
+	}
+	for _, m := range inc.GetMembers() {
+		if strings.EqualFold(m.GetFinding().GetCode(), code) {
+			return true
+		}
+	}
+	return false
 }

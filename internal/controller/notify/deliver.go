@@ -69,13 +69,19 @@ func (s *Sender) runTarget(ctx context.Context, t Target) {
 // returns true when the worker must stop (leadership lost).
 func (s *Sender) attempt(ctx context.Context, t Target, d *mxv1.Delivery, r *retryState, log *slog.Logger) bool {
 	now := s.cfg.Now()
-	req, err := t.Request(ctx, d.GetEvent(), now)
 	status, after := 0, time.Duration(0)
-	if err == nil {
-		status, after, err = s.do(req)
+	var err error
+	if x, ok := t.(exchanger); ok {
+		status, after, err = x.Exchange(ctx, s.client, d.GetEvent(), now)
 	} else {
-		err = fmt.Errorf("build request: %w", err)
-		status = -1
+		var req *http.Request
+		req, err = t.Request(ctx, d.GetEvent(), now)
+		if err == nil {
+			status, after, err = s.do(req)
+		} else {
+			err = fmt.Errorf("build request: %w", err)
+			status = -1
+		}
 	}
 	if ctx.Err() != nil {
 		// Outcome unknown: it stays PENDING and the next leader resends it.

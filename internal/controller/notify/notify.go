@@ -16,8 +16,10 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -103,7 +105,16 @@ func (c Config) Targets() ([]Target, error) {
 		out = append(out, t)
 	}
 	if c.ServiceNow != nil {
-		t, err := newServiceNow(*c.ServiceNow, c.ExternalURL)
+		var t Target
+		var err error
+		switch strings.ToLower(c.ServiceNow.Mode) {
+		case "", ServiceNowModeEvent:
+			t, err = newServiceNow(*c.ServiceNow, c.ExternalURL)
+		case ServiceNowModeTable:
+			t, err = newServiceNowTable(*c.ServiceNow, c.ExternalURL)
+		default:
+			err = fmt.Errorf("notify: servicenow: mode %q is not event or table", c.ServiceNow.Mode)
+		}
 		if err != nil {
 			return nil, err
 		}

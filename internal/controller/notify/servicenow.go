@@ -23,6 +23,14 @@ type ServiceNowConfig struct {
 	Password string
 	// Source is the event's source field (default "mxprobe").
 	Source string
+	// Mode is "event" (default: Event Management, /api/global/em/jsonv2) or
+	// "table" (Table API fallback: upsert of incident records by
+	// correlation_id, servicenow_table.go).
+	Mode string
+	// CloseCode is close_code when a table record is resolved (default
+	// "Solution provided"); AssignmentGroup, when set, is assignment_group
+	// of created records (name or sys_id). Table mode only.
+	CloseCode, AssignmentGroup string
 }
 
 type serviceNow struct {

@@ -140,7 +140,7 @@ func visibleEqual(a, b *mxv1.Incident) bool {
 		c := &mxv1.Incident{
 			Severity: inc.GetSeverity(), Summary: inc.GetSummary(), RootCause: inc.GetRootCause(), Remediation: inc.GetRemediation(),
 			Direction: inc.GetDirection(), DirectionDetail: inc.GetDirectionDetail(), Agents: inc.GetAgents(), Hosts: inc.GetHosts(),
-			Sites: inc.GetSites(), Stale: inc.GetStale(),
+			Sites: inc.GetSites(), Stale: inc.GetStale(), ExternalRefs: inc.GetExternalRefs(),
 		}
 		return c
 	}

@@ -57,6 +57,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 		res := f.state.applyIncidentAction(k.IncidentAction, at)
 		f.state.recordEvents(before, at)
 		return res
+	case *mxv1.Command_UpdateIncidentRefs:
+		before := f.state.incidentsBefore([]string{k.UpdateIncidentRefs.GetIncidentId()})
+		res := f.state.applyIncidentRefs(k.UpdateIncidentRefs, at)
+		f.state.recordEvents(before, at)
+		return res
 	case *mxv1.Command_NotifyEnqueue, *mxv1.Command_NotifyOutcome, *mxv1.Command_NotifyTargetState, *mxv1.Command_NotifyRedeliver:
 		return f.state.applyNotify(cmd)
 	case *mxv1.Command_RestoreState:

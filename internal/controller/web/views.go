@@ -14,6 +14,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
+	"github.com/mxprobe/mxprobe/internal/controller/inventory"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 	"github.com/mxprobe/mxprobe/internal/finding"
 )
@@ -351,106 +352,66 @@ type certsView struct {
 	Count  int
 }
 
-// inventory builds the certificate inventory from the evidence of every
-// current finding that names a certificate.
+// inventory adapts the fleet certificate inventory (internal/controller/inventory)
+// to the page: worst identities first, installations as "where" lines.
 func (h *Handler) inventory() ([]*identityGroup, []*certRow) {
 	now := h.cfg.Now()
-	byTP := map[string]*certRow{}
-	dupIdentity := map[string]bool{}
-	for _, o := range h.cfg.State.Findings(store.FindingFilter{}) {
-		f := o.GetFinding()
-		ev := f.GetEvidence()
-		if f.GetCode() == "CERT_DUPLICATE_IDENTITY" {
-			dupIdentity[f.GetSubject()] = true
+	inv := inventory.BuildCertificates(h.cfg.State.Findings(store.FindingFilter{}))
+	rows := map[*inventory.Certificate]*certRow{}
+	row := func(c *inventory.Certificate) *certRow {
+		if r := rows[c]; r != nil {
+			return r
 		}
-		tp := ev["thumbprint"]
-		if tp == "" {
-			continue
+		r := &certRow{Thumbprint: c.Thumbprint, Subject: c.Subject, Issuer: c.Issuer, NotAfter: c.NotAfterText, DNSNames: strings.Join(c.DNSNames, ","),
+			NotAfterT: c.NotAfter, HasNotAfter: c.HasNotAfter(), Severity: c.Severity, Codes: c.Codes, Keyless: c.MissingKey}
+		if r.HasNotAfter {
+			if d := c.NotAfter.Sub(now); d < 0 {
+				r.Left = "expired " + ago(-d) + " ago"
+			} else {
+				r.Left = "in " + ago(d)
+			}
 		}
-		c := byTP[tp]
-		if c == nil {
-			c = &certRow{Thumbprint: tp, Subject: ev["subject"], Issuer: ev["issuer"], NotAfter: ev["not_after"], DNSNames: ev["dns_names"]}
-			if t, err := time.Parse(time.RFC3339, c.NotAfter); err == nil {
-				c.NotAfterT, c.HasNotAfter = t, true
-				if d := t.Sub(now); d < 0 {
-					c.Left = "expired " + ago(-d) + " ago"
-				} else {
-					c.Left = "in " + ago(d)
+		for _, in := range c.Installations {
+			x := install{Host: in.Host, Site: in.Site, Agent: in.AgentID, Origin: in.Origin}
+			if in.Origin == inventory.OriginPresented {
+				x.Host, x.Site, x.Where, x.Key = strings.TrimSuffix(in.Endpoint, ":25"), "", "presented at "+in.Endpoint+" (seen by "+in.AgentID+")", "n/a"
+			} else {
+				x.Where = "installed in " + in.Store
+				switch in.Key {
+				case inventory.KeyPresent:
+					x.Key = "yes"
+				case inventory.KeyMissing:
+					x.Key = "NO"
+				default:
+					x.Key = "unknown"
 				}
 			}
-			byTP[tp] = c
+			r.Installs = append(r.Installs, x)
 		}
-		if f.GetSeverity() > c.Severity {
-			c.Severity = f.GetSeverity()
-		}
-		if !containsFold(c.Codes, f.GetCode()) {
-			c.Codes = append(c.Codes, f.GetCode())
-		}
-		in := install{Host: o.GetHostname(), Site: o.GetSite(), Agent: o.GetAgentId(), Origin: ev["origin"]}
-		switch ev["origin"] {
-		case "presented":
-			in.Host, in.Site, in.Where = strings.TrimSuffix(ev["endpoint"], ":25"), "", "presented at "+ev["endpoint"]+" (seen by "+o.GetAgentId()+")"
-			in.Key = "n/a"
-		default:
-			in.Where = "installed in " + ev["store"]
-			switch ev["has_private_key"] {
-			case "true":
-				in.Key = "yes"
-			case "false":
-				in.Key = "NO"
-				c.Keyless = true
-			default:
-				in.Key = "unknown"
-			}
-		}
-		dup := false
-		for _, x := range c.Installs {
-			if x.Host == in.Host && x.Where == in.Where {
-				dup = true
-			}
-		}
-		if !dup {
-			c.Installs = append(c.Installs, in)
-		}
-	}
-	byID := map[string]*identityGroup{}
-	var certs []*certRow
-	for _, c := range byTP {
-		certs = append(certs, c)
-		id := "<I>" + c.Issuer + "<S>" + c.Subject
-		g := byID[id]
-		if g == nil {
-			g = &identityGroup{Issuer: c.Issuer, Subject: c.Subject, Duplicate: dupIdentity[id]}
-			byID[id] = g
-		}
-		g.Certs = append(g.Certs, c)
-		if c.Severity > g.Severity {
-			g.Severity = c.Severity
-		}
+		sort.SliceStable(r.Installs, func(i, j int) bool {
+			return r.Installs[i].Host+r.Installs[i].Where < r.Installs[j].Host+r.Installs[j].Where
+		})
+		rows[c] = r
+		return r
 	}
 	var groups []*identityGroup
-	for _, g := range byID {
-		sort.Slice(g.Certs, func(i, j int) bool { return g.Certs[i].NotAfterT.Before(g.Certs[j].NotAfterT) })
-		for _, c := range g.Certs {
-			sort.Slice(c.Installs, func(i, j int) bool {
-				return c.Installs[i].Host+c.Installs[i].Where < c.Installs[j].Host+c.Installs[j].Where
-			})
-			sort.Strings(c.Codes)
+	for _, g := range inv.Identities {
+		ig := &identityGroup{Issuer: g.Issuer, Subject: g.Subject, Duplicate: g.Duplicate, Severity: g.Severity}
+		for _, c := range g.Certificates {
+			ig.Certs = append(ig.Certs, row(c))
 		}
-		groups = append(groups, g)
+		groups = append(groups, ig)
 	}
-	sort.Slice(groups, func(i, j int) bool {
+	sort.SliceStable(groups, func(i, j int) bool {
 		if groups[i].Severity != groups[j].Severity {
 			return groups[i].Severity > groups[j].Severity
 		}
 		return groups[i].Subject+groups[i].Issuer < groups[j].Subject+groups[j].Issuer
 	})
-	sort.Slice(certs, func(i, j int) bool {
-		if !certs[i].NotAfterT.Equal(certs[j].NotAfterT) {
-			return certs[i].NotAfterT.Before(certs[j].NotAfterT)
-		}
-		return certs[i].Thumbprint < certs[j].Thumbprint
-	})
+	certs := make([]*certRow, 0, len(inv.All))
+	for _, c := range inv.All {
+		certs = append(certs, row(c))
+	}
 	return groups, certs
 }
 

@@ -1,0 +1,40 @@
+package store
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
+)
+
+// UpdateIncidentRefs commits a change of an incident's external references
+// (leader only) and returns the incident as stored afterwards. Errors wrap
+// the incident package's sentinels (ErrNotFound, ErrStaleSequence,
+// ErrInvalidAction).
+func (s *Store) UpdateIncidentRefs(ctx context.Context, u *mxv1.UpdateIncidentRefs) (*mxv1.Incident, error) {
+	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_UpdateIncidentRefs{UpdateIncidentRefs: u}})
+	if err != nil {
+		return nil, err
+	}
+	res, _ := resp.(ActionResult)
+	if res.Err != nil {
+		return nil, incidentActionError(res.Err)
+	}
+	return res.Incident, nil
+}
+
+func (s *State) applyIncidentRefs(u *mxv1.UpdateIncidentRefs, at *timestamppb.Timestamp) ActionResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.incidents.byID[u.GetIncidentId()]
+	next, err := incident.UpdateRefs(cur, u, at)
+	if err != nil {
+		return ActionResult{Err: err}
+	}
+	if next != cur {
+		s.incidents.put(next)
+	}
+	return ActionResult{Incident: next}
+}
