@@ -189,7 +189,7 @@ func (n *Node) Run(ctx context.Context) error {
 		// Thousands of mostly idle agent streams: release the per-connection
 		// write buffer between writes and keep read buffers small.
 		grpc.SharedWriteBuffer(true),
-		grpc.ReadBufferSize(2 << 10),
+		grpc.ReadBufferSize(8 << 10),
 		grpc.WriteBufferSize(8 << 10),
 		// No server-initiated pings (they cost a goroutine per connection):
 		// agents ping every 30s and the OS's TCP keepalive (15s, Go's
