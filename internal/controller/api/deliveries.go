@@ -36,14 +36,9 @@ func (s *Service) ListDeliveries(ctx context.Context, req *mxv1.ListDeliveriesRe
 	if len(req.GetTarget()) > 128 {
 		return nil, status.Error(codes.InvalidArgument, "target: longer than 128 characters")
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, status.Error(codes.InvalidArgument, "page_size: must not be negative")
-	case size == 0:
-		size = defaultDeliveryPage
-	case size > maxDeliveryPage:
-		size = maxDeliveryPage
+	size, err := pageSize(req.GetPageSize(), defaultDeliveryPage, maxDeliveryPage)
+	if err != nil {
+		return nil, err
 	}
 	offset, err := decodePageToken(req.GetPageToken())
 	if err != nil {

@@ -43,14 +43,9 @@ func compactedErr(after, compacted uint64) error {
 
 // ListEvents returns incident change events after a cursor.
 func (s *Service) ListEvents(ctx context.Context, req *mxv1.ListEventsRequest) (*mxv1.ListEventsResponse, error) {
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, status.Error(codes.InvalidArgument, "page_size: must not be negative")
-	case size == 0:
-		size = defaultEventPage
-	case size > maxEventPage:
-		size = maxEventPage
+	size, err := pageSize(req.GetPageSize(), defaultEventPage, maxEventPage)
+	if err != nil {
+		return nil, err
 	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {

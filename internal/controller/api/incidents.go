@@ -38,14 +38,9 @@ func (s *Service) ListIncidents(ctx context.Context, req *mxv1.ListIncidentsRequ
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "filter: %v", err)
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, status.Error(codes.InvalidArgument, "page_size: must not be negative")
-	case size == 0:
-		size = defaultIncidentPage
-	case size > maxIncidentPage:
-		size = maxIncidentPage
+	size, err := pageSize(req.GetPageSize(), defaultIncidentPage, maxIncidentPage)
+	if err != nil {
+		return nil, err
 	}
 	offset, err := decodePageToken(req.GetPageToken())
 	if err != nil {
