@@ -103,7 +103,8 @@ func (s *Sender) attempt(ctx context.Context, t Target, d *mxv1.Delivery, r *ret
 		out.Status = mxv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED
 	case outcomeRetry:
 		if r.attempts < s.cfg.MaxAttempts {
-			r.next = now.Add(max(after, backoff(r.attempts, s.cfg.BackoffBase, s.cfg.BackoffMax)))
+			// Retry-After counts from the answer, not from when the attempt began.
+			r.next = s.cfg.Now().Add(max(after, backoff(r.attempts, s.cfg.BackoffBase, s.cfg.BackoffMax)))
 			log.Info("notification delivery will be retried", "delivery", d.GetId(), "attempt", r.attempts, "error", out.LastError, "next", r.next)
 			return false
 		}
