@@ -2,9 +2,11 @@
 // committed results per second with many streaming agents, ack latency at a
 // fixed rate, and controller memory per idle agent stream. It builds the
 // controller binary, starts the cluster on loopback with raft data on disk
-// (fsync on), and simulates agents over real gRPC.
+// (fsync on), and simulates agents over real gRPC. By default the cluster
+// runs the production path: mutual TLS, every agent with its own
+// certificate and connection, API over HTTPS with a token.
 //
-//	go run ./cmd/mxbench [-agents 1000] [-results 20] [-duration 20s] [-rate 10000] [-idle 1000]
+//	go run ./cmd/mxbench [-agents 1000] [-results 20] [-duration 20s] [-rate 10000] [-idle 1000] [-insecure] [-profile DIR]
 package main
 
 import (
@@ -21,23 +23,33 @@ import (
 	"github.com/mxprobe/mxprobe/internal/bench"
 )
 
+type options struct {
+	agents, results, rate, idle, conns, bogus int
+	duration                                  time.Duration
+	verbose, insecure                         bool
+	profile                                   string
+}
+
 func main() {
-	agents := flag.Int("agents", 1000, "simulated agents streaming")
-	results := flag.Int("results", 20, "check results per batch (one agent round)")
-	duration := flag.Duration("duration", 20*time.Second, "length of each measurement")
-	rate := flag.Int("rate", 10000, "results per second for the latency measurement")
-	idle := flag.Int("idle", 1000, "idle agent streams for the memory measurement")
-	conns := flag.Int("conns", 50, "gRPC connections the simulated agents share for throughput/latency")
-	verbose := flag.Bool("v", false, "show controller logs")
-	bogus := flag.Int("bogus", 2000, "hostile connections held open during a second latency measurement (0: skip)")
+	var o options
+	flag.IntVar(&o.agents, "agents", 1000, "simulated agents streaming")
+	flag.IntVar(&o.results, "results", 20, "check results per batch (one agent round)")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "length of each measurement")
+	flag.IntVar(&o.rate, "rate", 10000, "results per second for the latency measurement")
+	flag.IntVar(&o.idle, "idle", 1000, "idle agent streams for the memory measurement")
+	flag.IntVar(&o.conns, "conns", 50, "with -insecure: gRPC connections the simulated agents share for throughput/latency")
+	flag.BoolVar(&o.verbose, "v", false, "show controller logs")
+	flag.BoolVar(&o.insecure, "insecure", false, "run the cluster with --insecure (no TLS, no tokens, agents may share connections) instead of the production path")
+	flag.IntVar(&o.bogus, "bogus", 2000, "hostile connections held open during a second latency measurement (0: skip)")
+	flag.StringVar(&o.profile, "profile", "", "save the leader's heap and goroutine profiles with the idle streams connected and a CPU profile of the throughput run to this directory")
 	flag.Parse()
-	if err := run(*agents, *results, *duration, *rate, *idle, *conns, *bogus, *verbose); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mxbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(agents, results int, d time.Duration, rate, idle, conns, bogus int, verbose bool) error {
+func run(o options) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "mxbench-bin-")
 	if err != nil {
@@ -51,10 +63,10 @@ func run(agents, results int, d time.Duration, rate, idle, conns, bogus int, ver
 		return fmt.Errorf("build controller: %w", err)
 	}
 	var logs io.Writer = io.Discard
-	if verbose {
+	if o.verbose {
 		logs = os.Stderr
 	}
-	c, err := bench.StartCluster(ctx, bin, 3, logs)
+	c, err := bench.StartCluster(ctx, bin, 3, logs, !o.insecure)
 	if err != nil {
 		return err
 	}
@@ -65,63 +77,96 @@ func run(agents, results int, d time.Duration, rate, idle, conns, bogus int, ver
 	if err != nil {
 		return fmt.Errorf("no leader: %w", err)
 	}
-	fmt.Printf("mxbench: 3 controller processes on loopback, raft on disk (fsync on), %d CPUs, leader c%d\n", runtime.NumCPU(), l+1)
+	mode := "mutual TLS, one connection and certificate per agent"
+	if o.insecure {
+		mode = fmt.Sprintf("--insecure, no TLS, streaming agents share %d connections", o.conns)
+	}
+	fmt.Printf("mxbench: 3 controller processes on loopback, raft on disk (fsync on), %s, %d CPUs, leader c%d\n", mode, runtime.NumCPU(), l+1)
+	if err := idleMemory(ctx, c, l, o); err != nil {
+		return err
+	}
 
-	// Memory per idle stream, on the leader.
-	time.Sleep(time.Second)
-	before, err := c.RSS(l)
-	if err != nil {
-		return err
-	}
-	goBefore, err := c.GoMemory(l)
-	if err != nil {
-		return err
-	}
-	idleFleet, err := bench.Connect(ctx, c.GRPC[l], idle, idle, "idle")
-	if err != nil {
-		return fmt.Errorf("idle streams: %w", err)
-	}
-	time.Sleep(2 * time.Second)
-	after, err := c.RSS(l)
-	if err != nil {
-		return err
-	}
-	goAfter, err := c.GoMemory(l)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("idle streams: %d connected (own TCP connection each): leader RSS %.1f -> %.1f MiB = %.1f KiB per stream; Go heap+stacks in use %.1f -> %.1f MiB = %.1f KiB per stream\n",
-		idle, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(idle)/1024,
-		float64(goBefore)/(1<<20), float64(goAfter)/(1<<20), float64(goAfter-goBefore)/float64(idle)/1024)
-	idleFleet.Close()
-
-	fleet, err := bench.Connect(ctx, c.GRPC[l], agents, conns, "agent")
+	fleet, err := c.Connect(ctx, l, o.agents, o.conns, "agent")
 	if err != nil {
 		return fmt.Errorf("agent streams: %w", err)
 	}
 	defer fleet.Close()
-	tput, err := fleet.Throughput(ctx, d, results)
+	profDone := make(chan error, 1)
+	if o.profile != "" {
+		go func() {
+			profDone <- c.Profile(l, "profile", fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2)), filepath.Join(o.profile, "cpu-throughput.pb.gz"))
+		}()
+	}
+	tput, err := fleet.Throughput(ctx, o.duration, o.results)
 	if err != nil {
 		return fmt.Errorf("throughput: %w", err)
 	}
 	fmt.Printf("throughput: %d agents streaming %d-result batches back to back for %s: %.0f committed results/s (%.0f batches/s)\n",
-		agents, results, d, tput, tput/float64(results))
+		o.agents, o.results, o.duration, tput, tput/float64(o.results))
+	if o.profile != "" {
+		if err := <-profDone; err != nil {
+			return err
+		}
+	}
 
-	p50, p99, max, achieved, err := fleet.Latency(ctx, d, rate, results)
+	p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
 	fmt.Printf("ack latency at %d results/s offered (%.0f achieved, %d agents): p50 %s, p99 %s, max %s\n",
-		rate, achieved, agents, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), max.Round(10*time.Microsecond))
-	if bogus > 0 {
-		opened, stop := bench.Bogus(ctx, c.GRPC[l], bogus)
-		p50, p99, max, achieved, err := fleet.Latency(ctx, d, rate, results)
+		o.rate, achieved, o.agents, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), maxLat.Round(10*time.Microsecond))
+	if o.bogus > 0 {
+		opened, stop := bench.Bogus(ctx, c.GRPC[l], o.bogus)
+		p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results)
 		stop()
 		if err != nil {
 			return fmt.Errorf("latency under bogus connections: %w", err)
 		}
 		fmt.Printf("with %d hostile connections held open (silent, garbage, stalled HTTP/2): ack latency at %d results/s (%.0f achieved): p50 %s, p99 %s, max %s\n",
-			opened, rate, achieved, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), max.Round(10*time.Microsecond))
+			opened, o.rate, achieved, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), maxLat.Round(10*time.Microsecond))
 	}
 	return nil
+}
+
+// idleMemory connects o.idle streams that send nothing after Hello and
+// reports the leader's memory growth per stream: RSS as the process holds it
+// (live data plus the garbage collector's headroom), then, after a forced
+// collection, the live heap and goroutine stacks, the floor RSS tends to
+// with less headroom.
+func idleMemory(ctx context.Context, c *bench.Cluster, l int, o options) error {
+	time.Sleep(time.Second)
+	before, err := c.Memory(l, true)
+	if err != nil {
+		return err
+	}
+	idleFleet, err := c.Connect(ctx, l, o.idle, o.idle, "idle")
+	if err != nil {
+		return fmt.Errorf("idle streams: %w", err)
+	}
+	defer idleFleet.Close()
+	time.Sleep(2 * time.Second)
+	after, err := c.Memory(l, false)
+	if err != nil {
+		return err
+	}
+	live, err := c.Memory(l, true)
+	if err != nil {
+		return err
+	}
+	per := func(a, b int64) float64 { return float64(b-a) / float64(o.idle) / 1024 }
+	fmt.Printf("idle streams: %d connected (own TCP connection each): leader RSS %.1f -> %.1f MiB = %.1f KiB per stream\n",
+		o.idle, float64(before.RSS)/(1<<20), float64(after.RSS)/(1<<20), per(before.RSS, after.RSS))
+	fmt.Printf("  after a forced GC, per stream: live heap %.1f KiB + goroutine stacks %.1f KiB (%.1f goroutines) = %.1f KiB; RSS then %.1f KiB\n",
+		per(before.HeapAlloc, live.HeapAlloc), per(before.Stack, live.Stack), float64(live.Goroutines-before.Goroutines)/float64(o.idle),
+		per(before.HeapAlloc+before.Stack, live.HeapAlloc+live.Stack), per(before.RSS, live.RSS))
+	if o.profile == "" {
+		return nil
+	}
+	if err := os.MkdirAll(o.profile, 0o755); err != nil {
+		return err
+	}
+	if err := c.Profile(l, "heap", "gc=1", filepath.Join(o.profile, "heap-idle.pb.gz")); err != nil {
+		return err
+	}
+	return c.Profile(l, "goroutine", "debug=1", filepath.Join(o.profile, "goroutine-idle.txt"))
 }

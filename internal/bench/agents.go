@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -28,17 +29,30 @@ type Fleet struct {
 	sims  []*sim
 }
 
-// Connect opens n agent streams (Hello + Welcome) spread over conns
-// connections to addr.
-func Connect(ctx context.Context, addr string, n, conns int, prefix string) (*Fleet, error) {
+// Connect opens n agent streams (Hello + Welcome) to node i, spread over
+// conns connections. On a secure cluster every agent has its own
+// certificate and therefore its own connection, whatever conns says.
+func (c *Cluster) Connect(ctx context.Context, i, n, conns int, prefix string) (*Fleet, error) {
 	f := &Fleet{}
-	for range conns {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if c.sec != nil {
+		conns = n
+	}
+	for j := range conns {
+		if c.sec != nil {
+			cfg, err := c.sec.agentTLS(agentID(prefix, j))
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			creds = credentials.NewTLS(cfg)
+		}
+		conn, err := grpc.NewClient(c.GRPC[i], grpc.WithTransportCredentials(creds))
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		f.conns = append(f.conns, c)
+		f.conns = append(f.conns, conn)
 	}
 	var mu sync.Mutex
 	var firstErr error
@@ -51,7 +65,7 @@ func Connect(ctx context.Context, addr string, n, conns int, prefix string) (*Fl
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s, err := hello(ctx, f.conns[i%len(f.conns)], fmt.Sprintf("%s-%05d", prefix, i))
+			s, err := hello(ctx, f.conns[i%len(f.conns)], agentID(prefix, i))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -67,6 +81,8 @@ func Connect(ctx context.Context, addr string, n, conns int, prefix string) (*Fl
 	}
 	return f, nil
 }
+
+func agentID(prefix string, i int) string { return fmt.Sprintf("%s-%05d", prefix, i) }
 
 func hello(ctx context.Context, conn *grpc.ClientConn, id string) (*sim, error) {
 	st, err := mxv1.NewAgentServiceClient(conn).Connect(ctx)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/portalloc"
 )
 
 // Cluster is a set of controller processes.
@@ -22,24 +23,29 @@ type Cluster struct {
 	GRPC  []string
 	HTTP  []string
 	dir   string
+	sec   *secrets // nil: insecure cluster
+	http  *http.Client
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+func freePort() (string, error) { return portalloc.Loopback() }
 
 // StartCluster starts n controller processes from bin (bootstrap_expect n).
-func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer) (*Cluster, error) {
+// A secure cluster runs as production does: mutual TLS between nodes and
+// with agents (each simulated agent has its own certificate from the agent
+// CA, so its own connection), HTTPS and an API token; otherwise --insecure.
+func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer, secure bool) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "mxbench-")
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir}
+	c := &Cluster{dir: dir, http: &http.Client{Timeout: 60 * time.Second}}
+	if secure {
+		if c.sec, err = newSecrets(dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("bench: pki: %w", err)
+		}
+		c.http = c.sec.httpClient()
+	}
 	var raft []string
 	for range n {
 		g, err1 := freePort()
@@ -51,13 +57,24 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer) (*Clu
 		c.GRPC, c.HTTP, raft = append(c.GRPC, g), append(c.HTTP, h), append(raft, r)
 	}
 	for i := range n {
-		args := []string{"run", "--insecure", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
+		args := []string{"run", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
 			"--bootstrap-expect", fmt.Sprint(n), "--grpc-listen", c.GRPC[i], "--http-listen", c.HTTP[i], "--raft-listen", raft[i],
-			"--plan-interval", "1h", "--log-level", "warn"}
+			"--plan-interval", "1h", "--log-level", "warn", "--debug-pprof"}
 		for _, g := range c.GRPC {
 			args = append(args, "--retry-join", g)
 		}
 		cmd := exec.CommandContext(ctx, bin, args...)
+		if c.sec == nil {
+			cmd.Args = append(cmd.Args, "--insecure")
+		} else {
+			tlsArgs, err := c.sec.nodeArgs(dir, i)
+			if err != nil {
+				c.Stop()
+				return nil, err
+			}
+			cmd.Args = append(cmd.Args, tlsArgs...)
+			cmd.Env = append(os.Environ(), "MXPROBE_AUTH_BOOTSTRAP_TOKEN="+c.sec.token)
+		}
 		cmd.Stdout, cmd.Stderr = logTo, logTo
 		if err := cmd.Start(); err != nil {
 			c.Stop()
@@ -71,8 +88,8 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer) (*Clu
 // Leader waits for the leader and returns its index.
 func (c *Cluster) Leader(ctx context.Context) (int, error) {
 	for {
-		for i, h := range c.HTTP {
-			resp, err := http.Get("http://" + h + "/v1/cluster/status")
+		for i := range c.HTTP {
+			resp, err := c.get(i, "/v1/cluster/status")
 			if err != nil {
 				continue
 			}
@@ -84,7 +101,7 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 			if st.State != "leader" {
 				continue
 			}
-			if r, err := http.Get("http://" + h + "/readyz"); err == nil {
+			if r, err := c.get(i, "/readyz"); err == nil {
 				r.Body.Close()
 				if r.StatusCode == 200 {
 					return i, nil
@@ -135,30 +152,94 @@ func (c *Cluster) Stop() {
 	os.RemoveAll(c.dir)
 }
 
-// GoMemory reads heap-in-use plus stack-in-use bytes from node i's /metrics
-// (the memory the Go runtime holds for live objects and goroutine stacks,
-// without GC headroom).
-func (c *Cluster) GoMemory(i int) (int64, error) {
-	resp, err := http.Get("http://" + c.HTTP[i] + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	var total float64
-	for _, line := range strings.Split(string(b), "\n") {
-		for _, name := range []string{"go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes "} {
-			if strings.HasPrefix(line, name) {
-				v, err := strconv.ParseFloat(strings.TrimPrefix(line, name), 64)
-				if err != nil {
-					return 0, err
-				}
-				total += v
-			}
+// Memory is what node i's Go runtime reports (/metrics).
+type Memory struct {
+	RSS        int64 // resident set size, from /proc
+	HeapInuse  int64 // spans holding objects, live or not yet collected
+	HeapAlloc  int64 // bytes of objects; right after a GC, the live heap
+	Stack      int64 // goroutine stacks
+	Goroutines int64
+}
+
+// Memory reads node i's memory figures. With gc set it first has the node
+// run a garbage collection (through /debug/pprof/heap?gc=1), so HeapAlloc
+// is the live heap: what connections cost before GC headroom.
+func (c *Cluster) Memory(i int, gc bool) (Memory, error) {
+	var m Memory
+	// Each collection halves stacks using under a quarter of their size,
+	// so a few let goroutine stacks settle to what idle streams need.
+	for range map[bool]int{true: 3, false: 0}[gc] {
+		if err := c.Profile(i, "heap", "gc=1", os.DevNull); err != nil {
+			return m, err
 		}
 	}
-	return int64(total), nil
+	rss, err := c.RSS(i)
+	if err != nil {
+		return m, err
+	}
+	m.RSS = rss
+	resp, err := c.get(i, "/metrics")
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return m, fmt.Errorf("bench: /metrics: %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return m, err
+	}
+	fields := map[string]*int64{"go_memstats_heap_inuse_bytes": &m.HeapInuse, "go_memstats_heap_alloc_bytes": &m.HeapAlloc,
+		"go_memstats_stack_inuse_bytes": &m.Stack, "go_goroutines": &m.Goroutines}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if dst := fields[name]; ok && dst != nil {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return m, fmt.Errorf("bench: /metrics %s: %w", name, err)
+			}
+			*dst = int64(v)
+		}
+	}
+	return m, nil
+}
+
+// get reads path from node i's HTTP port (HTTPS with the API token when
+// the cluster is secure).
+func (c *Cluster) get(i int, path string) (*http.Response, error) {
+	scheme := "http://"
+	if c.sec != nil {
+		scheme = "https://"
+	}
+	req, err := http.NewRequest(http.MethodGet, scheme+c.HTTP[i]+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.sec != nil {
+		req.Header.Set("Authorization", "Bearer "+c.sec.token)
+	}
+	return c.http.Do(req)
+}
+
+// Profile saves node i's /debug/pprof/<name> (query e.g. "seconds=10") to
+// file, for `go tool pprof`.
+func (c *Cluster) Profile(i int, name, query, file string) error {
+	resp, err := c.get(i, "/debug/pprof/"+name+"?"+query)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("bench: profile %s: %s", name, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -10,8 +10,9 @@ type Controller struct {
 	BootstrapExpect int      `mapstructure:"bootstrap_expect"`
 	RetryJoin       []string `mapstructure:"retry_join"`
 	GRPC            struct {
-		Listen    string `mapstructure:"listen"`
-		Advertise string `mapstructure:"advertise"`
+		Listen         string `mapstructure:"listen"`
+		Advertise      string `mapstructure:"advertise"`
+		AgentAdvertise string `mapstructure:"agent_advertise"`
 	} `mapstructure:"grpc"`
 	HTTP struct {
 		Listen string `mapstructure:"listen"`
@@ -86,6 +87,9 @@ type Controller struct {
 			ResendInterval time.Duration `mapstructure:"resend_interval"`
 		} `mapstructure:"alertmanager"`
 	} `mapstructure:"notify"`
+	Debug struct {
+		Pprof bool `mapstructure:"pprof"`
+	} `mapstructure:"debug"`
 	Log Log `mapstructure:"log"`
 }
 
@@ -104,7 +108,8 @@ func ControllerKeys() []Key {
 		{Name: "bootstrap_expect", Default: 0, Help: "Form a new cluster once this many nodes (3 or 5) found each other through retry_join; never re-bootstraps existing state. 0: off."},
 		{Name: "retry_join", Default: []string{}, Help: "gRPC addresses (DNS names or IPs, host:port) of other controller nodes to find and join, retried until it works."},
 		{Name: "grpc.listen", Default: ":7400", Help: "Address for gRPC: agent streams and the ControllerService API."},
-		{Name: "grpc.advertise", Default: "", Help: "gRPC address agents are redirected to when this node leads (default: the bound address)."},
+		{Name: "grpc.advertise", Default: "", Help: "gRPC address other controller nodes (and agents, unless grpc.agent_advertise is set) use to reach this node (default: the bound address)."},
+		{Name: "grpc.agent_advertise", Default: "", Help: "gRPC address (host:port, a name in this node's certificate) agents are redirected to when this node leads, when agents reach nodes by other names than the nodes use among themselves (e.g. agents outside Kubernetes); empty: grpc.advertise."},
 		{Name: "http.listen", Default: ":7401", Help: "Address for HTTP: REST/JSON API under /v1, /openapi.json, /healthz, /readyz, /metrics."},
 		{Name: "raft.listen", Default: "127.0.0.1:7402", Help: "Address the raft transport binds."},
 		{Name: "raft.advertise", Default: "", Help: "Routable raft address peers use (default raft.listen; 0.0.0.0 is rejected)."},
@@ -152,6 +157,7 @@ func ControllerKeys() []Key {
 		{Name: "notify.servicenow.assignment_group", Default: "", Help: "Table mode: assignment_group (name or sys_id) of the incidents mxprobe creates; empty: the instance's assignment rules decide."},
 		{Name: "notify.alertmanager.url", Default: "", Help: "Alertmanager base URL (http://alertmanager:9093); incidents are posted to /api/v2/alerts; empty: off."},
 		{Name: "notify.alertmanager.resend_interval", Default: 60 * time.Second, Help: "Active incidents are re-posted to Alertmanager this often."},
+		{Name: "debug.pprof", Default: false, Help: "Serve Go runtime profiles (CPU, heap, goroutines) under /debug/pprof/ on the HTTP port, admin token required; for diagnosing a node, off in normal operation."},
 		{Name: "log.level", Default: "info", Help: "debug, info, warn or error."},
 		{Name: "log.format", Default: "text", Help: "text or json."},
 	}

@@ -261,7 +261,7 @@ func TestSchemaKeysMatchLoader(t *testing.T) {
 		owned  []string
 	}{
 		{"controller.config", props("controller", "config"), config.ControllerKeys(),
-			[]string{"node_id", "data_dir", "bootstrap", "bootstrap_expect", "retry_join", "grpc.listen", "grpc.advertise",
+			[]string{"node_id", "data_dir", "bootstrap", "bootstrap_expect", "retry_join", "grpc.listen", "grpc.advertise", "grpc.agent_advertise",
 				"http.listen", "http_advertise", "raft.listen", "raft.advertise", "tls.cert_file", "tls.key_file", "tls.ca_file",
 				"insecure", "agent_ca.cert_file", "agent_ca.key_file", "auth.bootstrap_token",
 				// Secrets: from a Secret through MXPROBE_* env, never the ConfigMap.
@@ -304,6 +304,8 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		"replicas as string":               {"controller": map[string]any{"replicas": "3"}},
 		"unknown top-level key":            {"replicas": 3},
 		"chart-owned key in config":        {"controller": map[string]any{"config": map[string]any{"node_id": "x"}}},
+		"agent advertise without a port":   {"controller": map[string]any{"agentAccess": map[string]any{"advertise": "mx.contoso.com"}}},
+		"per-pod Service of unknown type":  {"controller": map[string]any{"agentAccess": map[string]any{"perPodService": map[string]any{"type": "External"}}}},
 		"unknown mxprobe key":              {"controller": map[string]any{"config": map[string]any{"plan": map[string]any{"intervall": "1m"}}}},
 		"bad duration":                     {"controller": map[string]any{"config": map[string]any{"plan": map[string]any{"interval": "one minute"}}}},
 		"bad log level":                    {"controller": map[string]any{"config": map[string]any{"log": map[string]any{"level": "verbose"}}}},

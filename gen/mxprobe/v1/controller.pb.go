@@ -561,7 +561,10 @@ type Peer struct {
 	// The peer's applied index as last reported to the leader (leader only).
 	AppliedIndex uint64 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	// Whether the leader considers the peer healthy (leader only).
-	Healthy       bool `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Healthy bool `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	// Address agents are redirected to when this peer leads (its agent
+	// address if it registered one, else its gRPC address).
+	AgentAddress  string `protobuf:"bytes,8,opt,name=agent_address,json=agentAddress,proto3" json:"agent_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -643,6 +646,13 @@ func (x *Peer) GetHealthy() bool {
 		return x.Healthy
 	}
 	return false
+}
+
+func (x *Peer) GetAgentAddress() string {
+	if x != nil {
+		return x.AgentAddress
+	}
+	return ""
 }
 
 type GetClusterStatusResponse struct {
@@ -766,11 +776,15 @@ func (x *GetClusterStatusResponse) GetLastLogIndex() uint64 {
 
 // Addresses of one controller node.
 type NodeInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
-	HttpAddress   string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	NodeId      string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	GrpcAddress string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	HttpAddress string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	// Address agents are redirected to (NotLeader) when this node leads, if
+	// it differs from grpc_address (agents outside the network the nodes use
+	// among themselves, e.g. outside Kubernetes); empty: grpc_address.
+	AgentAddress  string `protobuf:"bytes,5,opt,name=agent_address,json=agentAddress,proto3" json:"agent_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -829,6 +843,13 @@ func (x *NodeInfo) GetGrpcAddress() string {
 func (x *NodeInfo) GetHttpAddress() string {
 	if x != nil {
 		return x.HttpAddress
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetAgentAddress() string {
+	if x != nil {
+		return x.AgentAddress
 	}
 	return ""
 }
@@ -2968,7 +2989,7 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x05stale\x18\x05 \x01(\bR\x05stale\"O\n" +
 	"\x14ListFindingsResponse\x127\n" +
 	"\bfindings\x18\x01 \x03(\v2\x1b.mxprobe.v1.ObservedFindingR\bfindings\"\x19\n" +
-	"\x17GetClusterStatusRequest\"\xed\x01\n" +
+	"\x17GetClusterStatusRequest\"\x92\x02\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
@@ -2976,7 +2997,8 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\fgrpc_address\x18\x04 \x01(\tR\vgrpcAddress\x12=\n" +
 	"\flast_contact\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vlastContact\x12#\n" +
 	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12\x18\n" +
-	"\ahealthy\x18\a \x01(\bR\ahealthy\"\xde\x02\n" +
+	"\ahealthy\x18\a \x01(\bR\ahealthy\x12#\n" +
+	"\ragent_address\x18\b \x01(\tR\fagentAddress\"\xde\x02\n" +
 	"\x18GetClusterStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
@@ -2988,12 +3010,13 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x05peers\x18\b \x03(\v2\x10.mxprobe.v1.PeerR\x05peers\x12%\n" +
 	"\x0eleader_changes\x18\t \x01(\x04R\rleaderChanges\x12$\n" +
 	"\x0elast_log_index\x18\n" +
-	" \x01(\x04R\flastLogIndex\"\x8c\x01\n" +
+	" \x01(\x04R\flastLogIndex\"\xb1\x01\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12!\n" +
-	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\".\n" +
+	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\x12#\n" +
+	"\ragent_address\x18\x05 \x01(\tR\fagentAddress\".\n" +
 	"\x12JoinClusterRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"2\n" +
 	"\x13JoinClusterResponse\x12\x1b\n" +

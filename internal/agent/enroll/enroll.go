@@ -170,7 +170,11 @@ func (c *Creds) set(chain [][]byte) error {
 		return fmt.Errorf("enroll: certificate: %w", err)
 	}
 	c.mu.Lock()
-	c.crt = tls.Certificate{Certificate: chain, PrivateKey: c.key, Leaf: leaf}
+	// Only the leaf goes on the wire: every controller trusts the agent CA
+	// directly (agent_ca.cert_file), and each certificate sent is parsed and
+	// kept for the life of the connection on the controller (~2.5 KiB per
+	// agent stream for the CA certificate alone).
+	c.crt = tls.Certificate{Certificate: chain[:1], PrivateKey: c.key, Leaf: leaf}
 	c.mu.Unlock()
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxprobe/mxprobe/internal/portalloc"
+
 	"google.golang.org/grpc"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -22,12 +24,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := portalloc.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // countingCheck reports one finding whose subject is the round number.

@@ -158,7 +158,11 @@ func (s *Service) GetClusterStatus(context.Context, *mxv1.GetClusterStatusReques
 	}
 	health := s.cluster.Health()
 	for _, p := range st.Peers {
-		peer := &mxv1.Peer{Id: p.ID, Address: p.Address, Suffrage: p.Suffrage, GrpcAddress: s.node.State().Node(p.ID).GetGrpcAddress()}
+		info := s.node.State().Node(p.ID)
+		peer := &mxv1.Peer{Id: p.ID, Address: p.Address, Suffrage: p.Suffrage, GrpcAddress: info.GetGrpcAddress(), AgentAddress: info.GetAgentAddress()}
+		if peer.AgentAddress == "" {
+			peer.AgentAddress = peer.GrpcAddress
+		}
 		if h, ok := health[p.ID]; ok {
 			peer.Healthy, peer.AppliedIndex = h.Healthy, h.AppliedIndex
 			if !h.LastContact.IsZero() {

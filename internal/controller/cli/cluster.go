@@ -27,13 +27,13 @@ func clusterCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "node %s: %s; leader %s (%s); term %d; commit %d; applied %d; last log %d; leader changes %d\n",
 				r.GetNodeId(), r.GetState(), r.GetLeaderId(), r.GetLeaderAddress(), r.GetTerm(), r.GetCommitIndex(), r.GetAppliedIndex(), r.GetLastLogIndex(), r.GetLeaderChanges())
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tRAFT ADDRESS\tGRPC ADDRESS\tSUFFRAGE\tHEALTHY\tAPPLIED\tLAST CONTACT")
+			fmt.Fprintln(tw, "PEER\tRAFT ADDRESS\tGRPC ADDRESS\tAGENT ADDRESS\tSUFFRAGE\tHEALTHY\tAPPLIED\tLAST CONTACT")
 			for _, p := range r.GetPeers() {
 				lc := "-"
 				if p.GetLastContact() != nil {
 					lc = time.Since(p.GetLastContact().AsTime()).Round(time.Millisecond).String() + " ago"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\n", p.GetId(), p.GetAddress(), p.GetGrpcAddress(), p.GetSuffrage(), p.GetHealthy(), p.GetAppliedIndex(), lc)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\n", p.GetId(), p.GetAddress(), p.GetGrpcAddress(), p.GetAgentAddress(), p.GetSuffrage(), p.GetHealthy(), p.GetAppliedIndex(), lc)
 			}
 			return tw.Flush()
 		},

@@ -85,6 +85,23 @@ func (c *Cluster) LeaderGRPC() (id, addr string) {
 	return id, c.store.State().Node(id).GetGrpcAddress()
 }
 
+// LeaderAgent is the leader's id and the address agents should use for it:
+// its agent address when it registered one, else its gRPC address.
+func (c *Cluster) LeaderAgent() (id, addr string) {
+	id, addr = c.LeaderGRPC()
+	if id == "" {
+		return "", ""
+	}
+	info := c.cfg.Self
+	if id != info.GetNodeId() {
+		info = c.store.State().Node(id)
+	}
+	if a := info.GetAgentAddress(); a != "" {
+		return id, a
+	}
+	return id, addr
+}
+
 // LeaderConn returns a connection to the leader (which must not be this node).
 func (c *Cluster) leaderConn() (*mxv1.NodeInfo, error) {
 	id, addr := c.LeaderGRPC()

@@ -92,13 +92,14 @@ func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
 	if _, err := s.node.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_RegisterAgent{RegisterAgent: &mxv1.RegisterAgent{Hello: hello}}}); err != nil {
 		return s.applyError(stream, err)
 	}
-	log := s.log.With("agent", hello.GetAgentId(), "site", hello.GetSite())
+	// No per-stream logger (s.log.With): its copied attributes would live
+	// as long as the stream, on every idle agent.
 	s.metrics.streamsConnected.Inc()
 	defer s.metrics.streamsConnected.Dec()
 	s.active.add(entry)
 	defer s.active.remove(entry)
-	log.Info("agent connected", "hostname", hello.GetHostname(), "version", hello.GetVersion())
-	defer log.Info("agent disconnected")
+	s.log.Info("agent connected", "agent", hello.GetAgentId(), "site", hello.GetSite(), "hostname", hello.GetHostname(), "version", hello.GetVersion())
+	defer s.log.Info("agent disconnected", "agent", hello.GetAgentId(), "site", hello.GetSite())
 
 	last := s.node.State().Agent(hello.GetAgentId()).GetLastSeq()
 	if err := stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Welcome{Welcome: &mxv1.Welcome{

@@ -36,12 +36,15 @@ type Config struct {
 	NodeID        string
 	DataDir       string
 	GRPCListen    string
-	GRPCAdvertise string // address agents are told to use; defaults to the bound gRPC address
-	HTTPListen    string
-	RaftListen    string
-	RaftAdvertise string
-	Bootstrap     bool
-	HTTPAdvertise string
+	GRPCAdvertise string // address other nodes (and agents) use; defaults to the bound gRPC address
+	// AgentAdvertise is the address agents are redirected to when this
+	// node leads, if not GRPCAdvertise.
+	AgentAdvertise string
+	HTTPListen     string
+	RaftListen     string
+	RaftAdvertise  string
+	Bootstrap      bool
+	HTTPAdvertise  string
 	// Cluster formation and membership.
 	BootstrapExpect   int
 	RetryJoin         []string
@@ -60,6 +63,8 @@ type Config struct {
 	BootstrapToken string
 	// MetricsPublic leaves /metrics open without a token.
 	MetricsPublic bool
+	// Pprof serves /debug/pprof/ (admin token unless insecure).
+	Pprof bool
 	// Rate limits (0: defaults; negative: off).
 	TokenRate, AgentBatchRate float64
 	Plan                      ingest.Plan
@@ -97,6 +102,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if !cfg.Insecure && (cfg.TLS == nil || cfg.AgentCA == nil) {
 		return nil, ErrInsecureConfig
+	}
+	if err := checkAgentAdvertise(cfg.AgentAdvertise); err != nil {
+		return nil, err
 	}
 	n := &Node{cfg: cfg, registry: prometheus.NewRegistry(), log: cfg.Logger}
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -141,7 +149,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.pool = cluster.NewPool(clientTLS)
 	n.cluster = cluster.New(n.store, n.pool, cluster.Config{
-		Self:            &mxv1.NodeInfo{NodeId: cfg.NodeID, RaftAddress: n.cfg.RaftAdvertise, GrpcAddress: n.cfg.GRPCAdvertise, HttpAddress: n.cfg.HTTPAdvertise},
+		Self:            &mxv1.NodeInfo{NodeId: cfg.NodeID, RaftAddress: n.cfg.RaftAdvertise, GrpcAddress: n.cfg.GRPCAdvertise, HttpAddress: n.cfg.HTTPAdvertise, AgentAddress: n.cfg.AgentAdvertise},
 		BootstrapExpect: cfg.BootstrapExpect, RetryJoin: cfg.RetryJoin, DeadServerTimeout: cfg.DeadServerTimeout, Logger: cfg.Logger,
 	})
 	return n, nil
@@ -187,9 +195,10 @@ func (n *Node) Run(ctx context.Context) error {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(8 << 20),
 		// Thousands of mostly idle agent streams: release the per-connection
-		// write buffer between writes and keep read buffers small.
+		// write buffer between writes and keep read buffers small (none
+		// under TLS, see readBufferSize).
 		grpc.SharedWriteBuffer(true),
-		grpc.ReadBufferSize(8 << 10),
+		grpc.ReadBufferSize(n.readBufferSize()),
 		grpc.WriteBufferSize(8 << 10),
 		// No server-initiated pings (they cost a goroutine per connection):
 		// agents ping every 30s and the OS's TCP keepalive (15s, Go's
@@ -227,6 +236,9 @@ func (n *Node) Run(ctx context.Context) error {
 	extra := web.New(web.Config{State: n.store.State(), AppliedIndex: n.store.AppliedIndex, Auth: n.auth, Insecure: n.cfg.Insecure,
 		SecureCookie: n.cfg.TLS != nil, NodeID: n.cfg.NodeID, StaleAfter: 3*n.cfg.Plan.Interval + n.cfg.Plan.Jitter, Logger: n.log.With("component", "web")}).Routes()
 	maps.Copy(extra, n.cfg.Extra)
+	if n.cfg.Pprof {
+		extra["/debug/pprof/"] = profiles(adminAuth)
+	}
 	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Conn: self, Ready: n.ready, Gatherer: n.registry, Extra: extra, MetricsAuth: metricsAuth,
 		Backup: n.backup, Restore: n.restore, AdminAuth: adminAuth})
 	if err != nil {
@@ -326,8 +338,8 @@ type nodeView struct {
 	n *Node
 }
 
-// LeaderAgentAddress is the leader's registered gRPC address.
-func (v *nodeView) LeaderAgentAddress() (string, string) { return v.n.cluster.LeaderGRPC() }
+// LeaderAgentAddress is the address the leader registered for agents.
+func (v *nodeView) LeaderAgentAddress() (string, string) { return v.n.cluster.LeaderAgent() }
 
 // IsLeader for ingest means leadership is established (barrier done).
 func (v *nodeView) IsLeader() bool { return v.LeaderReady() }
@@ -343,4 +355,15 @@ func advertisable(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// readBufferSize is gRPC's per-connection read buffer. Under TLS it is 0:
+// crypto/tls already reads whole records into its own buffer, so a second
+// buffer would only copy bytes again and hold 8 KiB per idle agent stream.
+// Without TLS (labs) the buffer saves two read syscalls per HTTP/2 frame.
+func (n *Node) readBufferSize() int {
+	if n.cfg.TLS != nil {
+		return 0
+	}
+	return 8 << 10
 }

@@ -4,6 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
+	"strconv"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -59,4 +62,26 @@ func (n *Node) selfConn() (*grpc.ClientConn, error) {
 	}
 	return grpc.NewClient(advertisable(n.grpcLn.Addr().String()), grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
+}
+
+// ErrBadAgentAdvertise: grpc.agent_advertise is not an address agents can dial.
+var ErrBadAgentAdvertise = errors.New("node: grpc.agent_advertise must be host:port with a fixed port and a DNS name or routable IP")
+
+// checkAgentAdvertise accepts "" (use grpc.advertise) or host:port that an
+// agent can dial: no wildcard IP, no port 0.
+func checkAgentAdvertise(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" || port == "0" {
+		return fmt.Errorf("%w: %q", ErrBadAgentAdvertise, addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%w: %q", ErrBadAgentAdvertise, addr)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%w: %q", ErrBadAgentAdvertise, addr)
+	}
+	return nil
 }

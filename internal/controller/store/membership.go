@@ -108,7 +108,8 @@ func (s *Store) Voters() (int, error) {
 // RegisterNode records a node's addresses in the replicated state.
 func (s *Store) RegisterNode(ctx context.Context, n *mxv1.NodeInfo) error {
 	if cur := s.state.Node(n.GetNodeId()); cur != nil &&
-		cur.GetGrpcAddress() == n.GetGrpcAddress() && cur.GetRaftAddress() == n.GetRaftAddress() && cur.GetHttpAddress() == n.GetHttpAddress() {
+		cur.GetGrpcAddress() == n.GetGrpcAddress() && cur.GetRaftAddress() == n.GetRaftAddress() && cur.GetHttpAddress() == n.GetHttpAddress() &&
+		cur.GetAgentAddress() == n.GetAgentAddress() {
 		return nil
 	}
 	_, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_RegisterNode{RegisterNode: &mxv1.RegisterNode{Node: n}}})

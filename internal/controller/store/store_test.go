@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/portalloc"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -18,12 +19,11 @@ import (
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := portalloc.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func openTestStore(t *testing.T, dir, addr string) *Store {

@@ -1,0 +1,106 @@
+package bench
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mxprobe/mxprobe/internal/controller/pki"
+	"github.com/mxprobe/mxprobe/internal/lab"
+)
+
+// secrets is the PKI of a secure bench cluster: the cluster CA that signs
+// node certificates, the agent CA that signs every simulated agent's client
+// certificate, and the bootstrap API token (the production path of issue 7).
+type secrets struct {
+	clusterCA *lab.CA
+	agentCA   *pki.CA
+	token     string
+	files     map[string]string // flag -> file, shared by every node
+}
+
+func newSecrets(dir string) (*secrets, error) {
+	clusterCA, err := lab.NewCA("mxbench cluster CA")
+	if err != nil {
+		return nil, err
+	}
+	agentCA, err := pki.Generate("mxbench agent CA", 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(agentCA.Key)
+	if err != nil {
+		return nil, err
+	}
+	s := &secrets{clusterCA: clusterCA, agentCA: agentCA, token: "mxbench-bootstrap-" + rand.Text(), files: map[string]string{}}
+	for flag, data := range map[string][]byte{
+		"--tls-ca-file":        clusterCA.CertPEM(),
+		"--agent-ca-cert-file": agentCA.CertPEM(),
+		"--agent-ca-key-file":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+	} {
+		name := filepath.Join(dir, flag[2:]+".pem")
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			return nil, err
+		}
+		s.files[flag] = name
+	}
+	return s, nil
+}
+
+// nodeArgs issues node i's certificate (loopback IP SAN) and returns the
+// TLS flags for it.
+func (s *secrets) nodeArgs(dir string, i int) ([]string, error) {
+	cert, err := s.clusterCA.Issue(lab.IssueOptions{CommonName: fmt.Sprintf("c%d", i+1), DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ServerAuth: true, ClientAuth: true})
+	if err != nil {
+		return nil, err
+	}
+	key, err := cert.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile := filepath.Join(dir, fmt.Sprintf("node%d.pem", i)), filepath.Join(dir, fmt.Sprintf("node%d.key", i))
+	if err := os.WriteFile(certFile, cert.CertPEM(), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		return nil, err
+	}
+	args := []string{"--tls-cert-file", certFile, "--tls-key-file", keyFile}
+	for flag, file := range s.files {
+		args = append(args, flag, file)
+	}
+	return args, nil
+}
+
+// agentTLS mints a client certificate for agent id, as enrollment would.
+func (s *secrets) agentTLS(id string) (*tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := s.agentCA.Sign(csr, pki.Identity{AgentID: id, Site: "bench"}, 12*time.Hour, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: s.clusterCA.Pool(), MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: chain[:1], PrivateKey: key}}}, nil // the leaf, as agents send it
+}
+
+// httpClient trusts the cluster CA.
+func (s *secrets) httpClient() *http.Client {
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.clusterCA.Pool(), MinVersion: tls.VersionTLS12}}}
+}
