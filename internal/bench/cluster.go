@@ -27,8 +27,6 @@ type Cluster struct {
 	http  *http.Client
 }
 
-func freePort() (string, error) { return portalloc.Loopback() }
-
 // StartCluster starts n controller processes from bin (bootstrap_expect n).
 // A secure cluster runs as production does: mutual TLS between nodes and
 // with agents (each simulated agent has its own certificate from the agent
@@ -39,6 +37,7 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer, secur
 		return nil, err
 	}
 	c := &Cluster{dir: dir, http: &http.Client{Timeout: 60 * time.Second}}
+	var ports portalloc.Allocator
 	if secure {
 		if c.sec, err = newSecrets(dir); err != nil {
 			os.RemoveAll(dir)
@@ -48,9 +47,9 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer, secur
 	}
 	var raft []string
 	for range n {
-		g, err1 := freePort()
-		h, err2 := freePort()
-		r, err3 := freePort()
+		g, err1 := ports.Loopback()
+		h, err2 := ports.Loopback()
+		r, err3 := ports.Loopback()
 		if err1 != nil || err2 != nil || err3 != nil {
 			return nil, fmt.Errorf("bench: ports: %v %v %v", err1, err2, err3)
 		}

@@ -127,7 +127,7 @@ func ControllerKeys() []Key {
 		{Name: "auth.token_rate", Default: 50.0, Help: "API calls per second allowed per token (burst twice that); 0 or less: no limit."},
 		{Name: "auth.agent_batch_rate", Default: 5.0, Help: "Result batches per second allowed per agent (burst four times that); 0 or less: no limit."},
 		{Name: "auth.metrics_public", Default: true, Help: "Serve /metrics without a token (Prometheus scraping); false requires a read-scope token."},
-		{Name: "correlation.interval", Default: 250 * time.Millisecond, Help: "The leader runs a correlation round at most this often, when new entries were committed (and at least every 5s)."},
+		{Name: "correlation.interval", Default: 250 * time.Millisecond, Help: "The leader runs a correlation round at most this often, when new entries were committed (and at least every 5s); a round that took d is followed by the next no sooner than 4d after it started, so correlation takes at most a quarter of a core on large fleets."},
 		{Name: "correlation.open_after_observations", Default: 2, Help: "Flapping damping: an incident opens once its findings were seen in this many newly committed results, or persisted for correlation.open_after."},
 		{Name: "correlation.open_after", Default: 5 * time.Minute, Help: "Flapping damping: an incident also opens once its findings have persisted this long."},
 		{Name: "correlation.resolve_after_clean", Default: 2, Help: "An open incident resolves after this many consecutive clean observations of the checks behind it."},

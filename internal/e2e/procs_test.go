@@ -40,9 +40,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// ports never hands out the same port twice in this test binary.
+var ports portalloc.Allocator
+
 func freePort(t *testing.T) string {
 	t.Helper()
-	addr, err := portalloc.Loopback()
+	addr, err := ports.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,14 +5,17 @@
 // Asking the kernel for port 0 and closing the listener returns a port from
 // the ephemeral range, which the kernel hands out again to the next outgoing
 // connection of any process, so the port is often taken by the time the
-// node binds it. Ports below the ephemeral range (32768-60999 on Linux) are
-// only ever taken by someone binding them explicitly.
+// node binds it. An Allocator walks the ports below the ephemeral range
+// (32768-60999 on Linux), which only someone binding them explicitly takes,
+// from a random start, so it never hands out the same port twice and
+// parallel test processes rarely meet.
 package portalloc
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 )
 
 const (
@@ -20,22 +23,31 @@ const (
 	high = 32768 // Linux's default ip_local_port_range starts here
 )
 
-// Loopback returns a 127.0.0.1:port that was free a moment ago, below the
-// ephemeral range.
-func Loopback() (string, error) {
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", low+rand.IntN(high-low))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
+// Allocator hands out distinct free loopback ports. The zero value is ready
+// to use; keep one per process (e.g. a package-level variable of a test
+// package) so its ports never repeat.
+type Allocator struct {
+	mu   sync.Mutex
+	next int
+}
+
+// Loopback returns a 127.0.0.1:port that was free a moment ago.
+func (a *Allocator) Loopback() (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next == 0 {
+		a.next = low + rand.IntN(high-low)
+	}
+	for range high - low {
+		port := a.next
+		if a.next++; a.next >= high {
+			a.next = low
 		}
-		l.Close()
-		return addr, nil
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr, nil
+		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("portalloc: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("portalloc: no free port in %d-%d", low, high-1)
 }

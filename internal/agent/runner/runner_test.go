@@ -22,9 +22,12 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// ports never hands out the same port twice in this test binary.
+var ports portalloc.Allocator
+
 func freePort(t *testing.T) string {
 	t.Helper()
-	addr, err := portalloc.Loopback()
+	addr, err := ports.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}

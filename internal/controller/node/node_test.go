@@ -24,9 +24,12 @@ import (
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
+// ports never hands out the same port twice in this test binary.
+var ports portalloc.Allocator
+
 func freePort(t *testing.T) string {
 	t.Helper()
-	addr, err := portalloc.Loopback()
+	addr, err := ports.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ const maxSnapshotBytes = 4 << 30
 type fsm struct {
 	state *State
 	log   *slog.Logger
+	// proposed: commands this node proposed, already decoded (nil: none).
+	proposed *proposals
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -27,7 +29,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	cmd, err := decodeCommand(l.Data)
+	cmd, ok := f.proposed.take(l.Data)
+	var err error
+	if !ok {
+		cmd, err = decodeCommand(l.Data)
+	}
 	if err != nil {
 		// Diverging silently is worse than stopping: an operator must upgrade
 		// this node (or it holds a corrupt entry).

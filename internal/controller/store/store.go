@@ -68,6 +68,7 @@ type Store struct {
 	transport raft.Transport
 	log       *slog.Logger
 	leader    *leaderWatch
+	proposed  proposals
 }
 
 // Open starts the raft node in cfg.DataDir, creating it if needed.
@@ -132,7 +133,7 @@ func Open(cfg Config) (*Store, error) {
 	s.leader = newLeaderWatch()
 	rc.NotifyCh = s.leader.notify
 
-	r, err := raft.NewRaft(rc, &fsm{state: s.state, log: log}, s.logs, s.stable, s.snaps, s.transport)
+	r, err := raft.NewRaft(rc, &fsm{state: s.state, log: log, proposed: &s.proposed}, s.logs, s.stable, s.snaps, s.transport)
 	if err != nil {
 		s.closeAll()
 		return nil, fmt.Errorf("store: start raft: %w", err)
@@ -273,8 +274,11 @@ func (s *Store) Apply(ctx context.Context, cmd *mxv1.Command) (any, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	forget := s.proposed.add(b, cmd)
 	f := s.raft.Apply(b, timeout)
-	if err := f.Error(); err != nil {
+	err = f.Error()
+	forget()
+	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
 			// ErrLeadershipLost: the entry may still commit; callers retry

@@ -17,9 +17,12 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
 
+// ports never hands out the same port twice in this test binary.
+var ports portalloc.Allocator
+
 func freePort(t *testing.T) string {
 	t.Helper()
-	addr, err := portalloc.Loopback()
+	addr, err := ports.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
