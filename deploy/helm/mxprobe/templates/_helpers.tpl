@@ -112,3 +112,17 @@ every pod. Listens bind all interfaces: the pod IP changes, the DNS name does no
 {{- end -}}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.agent.config)) -}}
 {{- end -}}
+
+{{/*
+GOMEMLIMIT for a container memory limit ("1Gi", "512Mi", "1Ti"): 90% of it in MiB, so the Go runtime
+collects harder as it nears the limit instead of being OOM-killed. Empty for other forms.
+*/}}
+{{- define "mxprobe.goMemLimit" -}}
+{{- $q := toString . -}}
+{{- $mib := 0 -}}
+{{- if regexMatch "^[0-9]+Ti$" $q -}}{{- $mib = mul (trimSuffix "Ti" $q | int) 1048576 -}}
+{{- else if regexMatch "^[0-9]+Gi$" $q -}}{{- $mib = mul (trimSuffix "Gi" $q | int) 1024 -}}
+{{- else if regexMatch "^[0-9]+Mi$" $q -}}{{- $mib = trimSuffix "Mi" $q | int -}}
+{{- end -}}
+{{- if gt (int $mib) 0 -}}{{ div (mul $mib 9) 10 }}MiB{{- end -}}
+{{- end -}}
