@@ -58,7 +58,11 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer, secur
 	for i := range n {
 		args := []string{"run", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
 			"--bootstrap-expect", fmt.Sprint(n), "--grpc-listen", c.GRPC[i], "--http-listen", c.HTTP[i], "--raft-listen", raft[i],
-			"--plan-interval", "1h", "--log-level", "warn", "--debug-pprof"}
+			"--plan-interval", "1h", "--log-level", "warn", "--debug-pprof",
+			// Simulated agents send back to back, far above the per-agent
+			// limit that protects a real cluster (5 batches/s; real agents
+			// send one per round): measure the cluster, not the limiter.
+			"--auth-agent-batch-rate", "0"}
 		for _, g := range c.GRPC {
 			args = append(args, "--retry-join", g)
 		}
