@@ -93,8 +93,12 @@ type Agent struct {
 	LastSeq uint64 `protobuf:"varint,9,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	// Check results committed from this agent (replays are not counted).
 	ResultsCommitted uint64 `protobuf:"varint,10,opt,name=results_committed,json=resultsCommitted,proto3" json:"results_committed,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When the agent's latest batch (one round of all its checks) was
+	// committed. A stored result committed earlier belongs to a check the
+	// agent no longer runs: correlation ignores it and counts it as clean.
+	LastBatchAt   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_batch_at,json=lastBatchAt,proto3" json:"last_batch_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -195,6 +199,13 @@ func (x *Agent) GetResultsCommitted() uint64 {
 		return x.ResultsCommitted
 	}
 	return 0
+}
+
+func (x *Agent) GetLastBatchAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastBatchAt
+	}
+	return nil
 }
 
 type ListAgentsRequest struct {
@@ -2950,7 +2961,7 @@ var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bmxprobe/v1/controller.proto\x12\n" +
-	"mxprobe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\"\xc2\x03\n" +
+	"mxprobe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\"\x82\x04\n" +
 	"\x05Agent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -2963,7 +2974,8 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x19\n" +
 	"\blast_seq\x18\t \x01(\x04R\alastSeq\x12+\n" +
 	"\x11results_committed\x18\n" +
-	" \x01(\x04R\x10resultsCommitted\x1a9\n" +
+	" \x01(\x04R\x10resultsCommitted\x12>\n" +
+	"\rlast_batch_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastBatchAt\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
@@ -3270,81 +3282,82 @@ var file_mxprobe_v1_controller_proto_depIdxs = []int32{
 	47, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
 	50, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
 	50, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	1,  // 4: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
-	51, // 5: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
-	50, // 6: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
-	52, // 7: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
-	4,  // 8: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
-	50, // 9: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
-	8,  // 10: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
-	53, // 11: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
-	53, // 12: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	53, // 13: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	53, // 14: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	54, // 15: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
-	55, // 16: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
-	55, // 17: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
-	56, // 18: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	56, // 19: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
-	57, // 20: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	57, // 21: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	52, // 22: mxprobe.v1.SiteSummary.worst_severity:type_name -> mxprobe.v1.Severity
-	38, // 23: mxprobe.v1.ListSitesResponse.sites:type_name -> mxprobe.v1.SiteSummary
-	58, // 24: mxprobe.v1.ListCertificatesRequest.expiring_within:type_name -> google.protobuf.Duration
-	0,  // 25: mxprobe.v1.CertificateInstallation.private_key:type_name -> mxprobe.v1.PrivateKeyState
-	50, // 26: mxprobe.v1.InventoryCertificate.not_before:type_name -> google.protobuf.Timestamp
-	50, // 27: mxprobe.v1.InventoryCertificate.not_after:type_name -> google.protobuf.Timestamp
-	52, // 28: mxprobe.v1.InventoryCertificate.severity:type_name -> mxprobe.v1.Severity
-	41, // 29: mxprobe.v1.InventoryCertificate.installations:type_name -> mxprobe.v1.CertificateInstallation
-	42, // 30: mxprobe.v1.CertificateIdentity.certificates:type_name -> mxprobe.v1.InventoryCertificate
-	50, // 31: mxprobe.v1.CertificateIdentity.soonest_not_after:type_name -> google.protobuf.Timestamp
-	52, // 32: mxprobe.v1.CertificateIdentity.severity:type_name -> mxprobe.v1.Severity
-	43, // 33: mxprobe.v1.ListCertificatesResponse.identities:type_name -> mxprobe.v1.CertificateIdentity
-	48, // 34: mxprobe.v1.UpdateIncidentRefsRequest.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
-	53, // 35: mxprobe.v1.UpdateIncidentRefsResponse.incident:type_name -> mxprobe.v1.Incident
-	2,  // 36: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
-	5,  // 37: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
-	7,  // 38: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
-	11, // 39: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
-	13, // 40: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
-	15, // 41: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
-	17, // 42: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
-	19, // 43: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
-	21, // 44: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
-	23, // 45: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
-	25, // 46: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
-	27, // 47: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
-	29, // 48: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
-	31, // 49: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
-	33, // 50: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
-	35, // 51: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
-	37, // 52: mxprobe.v1.ControllerService.ListSites:input_type -> mxprobe.v1.ListSitesRequest
-	40, // 53: mxprobe.v1.ControllerService.ListCertificates:input_type -> mxprobe.v1.ListCertificatesRequest
-	45, // 54: mxprobe.v1.ControllerService.UpdateIncidentRefs:input_type -> mxprobe.v1.UpdateIncidentRefsRequest
-	3,  // 55: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
-	6,  // 56: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
-	9,  // 57: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
-	12, // 58: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
-	14, // 59: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
-	16, // 60: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
-	18, // 61: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
-	20, // 62: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
-	22, // 63: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
-	24, // 64: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
-	26, // 65: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
-	28, // 66: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
-	30, // 67: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
-	32, // 68: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
-	34, // 69: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
-	36, // 70: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
-	39, // 71: mxprobe.v1.ControllerService.ListSites:output_type -> mxprobe.v1.ListSitesResponse
-	44, // 72: mxprobe.v1.ControllerService.ListCertificates:output_type -> mxprobe.v1.ListCertificatesResponse
-	46, // 73: mxprobe.v1.ControllerService.UpdateIncidentRefs:output_type -> mxprobe.v1.UpdateIncidentRefsResponse
-	55, // [55:74] is the sub-list for method output_type
-	36, // [36:55] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	50, // 4: mxprobe.v1.Agent.last_batch_at:type_name -> google.protobuf.Timestamp
+	1,  // 5: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
+	51, // 6: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
+	50, // 7: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
+	52, // 8: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
+	4,  // 9: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
+	50, // 10: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
+	8,  // 11: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
+	53, // 12: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
+	53, // 13: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	53, // 14: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	53, // 15: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	54, // 16: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
+	55, // 17: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
+	55, // 18: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
+	56, // 19: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	56, // 20: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
+	57, // 21: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	57, // 22: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	52, // 23: mxprobe.v1.SiteSummary.worst_severity:type_name -> mxprobe.v1.Severity
+	38, // 24: mxprobe.v1.ListSitesResponse.sites:type_name -> mxprobe.v1.SiteSummary
+	58, // 25: mxprobe.v1.ListCertificatesRequest.expiring_within:type_name -> google.protobuf.Duration
+	0,  // 26: mxprobe.v1.CertificateInstallation.private_key:type_name -> mxprobe.v1.PrivateKeyState
+	50, // 27: mxprobe.v1.InventoryCertificate.not_before:type_name -> google.protobuf.Timestamp
+	50, // 28: mxprobe.v1.InventoryCertificate.not_after:type_name -> google.protobuf.Timestamp
+	52, // 29: mxprobe.v1.InventoryCertificate.severity:type_name -> mxprobe.v1.Severity
+	41, // 30: mxprobe.v1.InventoryCertificate.installations:type_name -> mxprobe.v1.CertificateInstallation
+	42, // 31: mxprobe.v1.CertificateIdentity.certificates:type_name -> mxprobe.v1.InventoryCertificate
+	50, // 32: mxprobe.v1.CertificateIdentity.soonest_not_after:type_name -> google.protobuf.Timestamp
+	52, // 33: mxprobe.v1.CertificateIdentity.severity:type_name -> mxprobe.v1.Severity
+	43, // 34: mxprobe.v1.ListCertificatesResponse.identities:type_name -> mxprobe.v1.CertificateIdentity
+	48, // 35: mxprobe.v1.UpdateIncidentRefsRequest.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
+	53, // 36: mxprobe.v1.UpdateIncidentRefsResponse.incident:type_name -> mxprobe.v1.Incident
+	2,  // 37: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
+	5,  // 38: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
+	7,  // 39: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
+	11, // 40: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
+	13, // 41: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
+	15, // 42: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
+	17, // 43: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
+	19, // 44: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
+	21, // 45: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
+	23, // 46: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
+	25, // 47: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
+	27, // 48: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
+	29, // 49: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
+	31, // 50: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
+	33, // 51: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
+	35, // 52: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
+	37, // 53: mxprobe.v1.ControllerService.ListSites:input_type -> mxprobe.v1.ListSitesRequest
+	40, // 54: mxprobe.v1.ControllerService.ListCertificates:input_type -> mxprobe.v1.ListCertificatesRequest
+	45, // 55: mxprobe.v1.ControllerService.UpdateIncidentRefs:input_type -> mxprobe.v1.UpdateIncidentRefsRequest
+	3,  // 56: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
+	6,  // 57: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
+	9,  // 58: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
+	12, // 59: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
+	14, // 60: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
+	16, // 61: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
+	18, // 62: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
+	20, // 63: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
+	22, // 64: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
+	24, // 65: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
+	26, // 66: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
+	28, // 67: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
+	30, // 68: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
+	32, // 69: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
+	34, // 70: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
+	36, // 71: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
+	39, // 72: mxprobe.v1.ControllerService.ListSites:output_type -> mxprobe.v1.ListSitesResponse
+	44, // 73: mxprobe.v1.ControllerService.ListCertificates:output_type -> mxprobe.v1.ListCertificatesResponse
+	46, // 74: mxprobe.v1.ControllerService.UpdateIncidentRefs:output_type -> mxprobe.v1.UpdateIncidentRefsResponse
+	56, // [56:75] is the sub-list for method output_type
+	37, // [37:56] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_controller_proto_init() }

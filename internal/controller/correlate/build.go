@@ -33,7 +33,8 @@ type candidate struct {
 	stale       bool
 	// newest committed_at of the results behind the members (leader clock).
 	lastCommitted time.Time
-	// immediate: no damping (AGENT_SILENT: SilentAfter already waited).
+	// immediate: no damping (AGENT_SILENT: SilentAfter already waited;
+	// AGENT_SPOOL_LOSS: reported once, in one round).
 	immediate bool
 }
 
@@ -43,7 +44,8 @@ var connectorFailures = []string{string(finding.ConnectorSelectsKeyless), string
 var roleOrder = map[string]int{roleRoot: 0, roleSymptom: 1, rolePeer: 2, roleMember: 3}
 
 func (v *view) build(b *bucket) *candidate {
-	c := &candidate{key: b.key, fingerprint: incident.Fingerprint(b.key.scope, b.key.cause, b.key.subject), dir: b.dir}
+	c := &candidate{key: b.key, fingerprint: incident.Fingerprint(b.key.scope, b.key.cause, b.key.subject), dir: b.dir,
+		immediate: b.key.cause == string(finding.AgentSpoolLoss)}
 	if b.key.cause == string(finding.AgentSilent) {
 		v.buildSilent(b, c)
 		return c

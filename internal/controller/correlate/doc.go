@@ -16,7 +16,9 @@
 // A round:
 //
 //  1. Observations: every finding at WARNING or worse in every agent's latest
-//     result, with the agent's site and host; evidence of agents silent past
+//     result of a check it still runs (a result older than the agent's
+//     latest round is retired: it counts as clean from then on), with the
+//     agent's site and host; evidence of agents silent past
 //     SilentAfter is marked stale, and each site with silent agents gets an
 //     AGENT_SILENT incident.
 //  2. Root-cause folding per agent: a finding explained (explained_by) by a

@@ -25,6 +25,15 @@ type agentInfo struct {
 	id, site, host string
 	silent         bool
 	lastSeen       *timestamppb.Timestamp
+	// lastBatch: when the agent's latest round was committed (zero: unknown).
+	lastBatch time.Time
+}
+
+// retired: r is older than the agent's latest round, so the agent no
+// longer runs that check (a probe target or connector removed, a one-off
+// report such as AGENT_SPOOL_LOSS). Its findings are no longer current.
+func (a *agentInfo) retired(r *mxv1.StoredResult) bool {
+	return !a.lastBatch.IsZero() && r.GetCommittedAt().AsTime().Before(a.lastBatch)
 }
 
 // obs is one finding of one agent's latest result of one check.
@@ -71,6 +80,9 @@ func newView(in Input, cfg Config) *view {
 			host = strings.ToLower(a.GetAgentId())
 		}
 		ai := &agentInfo{id: a.GetAgentId(), site: a.GetSite(), host: host, lastSeen: a.GetLastSeen()}
+		if a.GetLastBatchAt() != nil {
+			ai.lastBatch = a.GetLastBatchAt().AsTime()
+		}
 		ai.silent = a.GetLastSeen() != nil && in.Now.Sub(a.GetLastSeen().AsTime()) > cfg.SilentAfter
 		v.agents = append(v.agents, ai)
 	}
@@ -85,7 +97,12 @@ func newView(in Input, cfg Config) *view {
 		}
 	}
 	v.sites = sortedKeys(siteSet)
-	v.results = slices.Clone(in.Results)
+	v.results = make([]*mxv1.StoredResult, 0, len(in.Results))
+	for _, r := range in.Results {
+		if a := v.byID[r.GetAgentId()]; a == nil || !a.retired(r) {
+			v.results = append(v.results, r)
+		}
+	}
 	slices.SortFunc(v.results, func(a, b *mxv1.StoredResult) int {
 		return cmp.Or(cmp.Compare(a.GetAgentId(), b.GetAgentId()), cmp.Compare(a.GetResult().GetCheck(), b.GetResult().GetCheck()),
 			cmp.Compare(a.GetResult().GetTarget(), b.GetResult().GetTarget()))

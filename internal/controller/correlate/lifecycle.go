@@ -137,12 +137,16 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 }
 
 // cleanSince is the newest committed_at among the current results of the
-// checks that produced prev's members (zero when none reported since).
+// checks that produced prev's members (zero when none reported since). A
+// check its agent no longer runs is clean as of the agent's latest round.
 func (v *view) cleanSince(prev *mxv1.Incident) time.Time {
 	var newest time.Time
 	for _, m := range prev.GetMembers() {
 		r := v.result(m.GetAgentId(), m.GetCheck(), m.GetTarget())
 		if r == nil {
+			if a := v.byID[m.GetAgentId()]; a != nil && a.lastBatch.After(newest) {
+				newest = a.lastBatch
+			}
 			continue
 		}
 		if t := r.GetCommittedAt().AsTime(); t.After(newest) {

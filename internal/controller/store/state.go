@@ -71,6 +71,7 @@ func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
 		a.FirstSeen = old.GetFirstSeen()
 		a.LastSeq = old.GetLastSeq()
 		a.ResultsCommitted = old.GetResultsCommitted()
+		a.LastBatchAt = old.GetLastBatchAt()
 	}
 	s.agents[a.AgentId] = a
 }
@@ -92,7 +93,7 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 		a = &mxv1.Agent{AgentId: id, FirstSeen: at}
 	}
 	a.LastSeq = seq
-	a.LastSeen = at
+	a.LastSeen, a.LastBatchAt = at, at
 	a.ResultsCommitted += uint64(len(ab.GetBatch().GetResults()))
 	s.agents[id] = a
 	for _, r := range ab.GetBatch().GetResults() {

@@ -84,13 +84,22 @@ func TestApplyIsIdempotentBySequence(t *testing.T) {
 	if got := res.(IngestResult).Applied; got[0] || got[1] || !got[2] {
 		t.Fatalf("applied = %v, want [false false true]", got)
 	}
-	// A reconnect (Hello again) keeps the agent's counters.
+	lastBatch := s.State().Agent("edge02").GetLastBatchAt()
+	if lastBatch == nil {
+		t.Fatal("ingest did not record the agent's last batch time")
+	}
+	// A reconnect (Hello again) keeps the agent's counters and the time of
+	// its last round (a Hello is not a round).
+	time.Sleep(2 * time.Millisecond)
 	if _, err := s.Apply(ctx, hello); err != nil {
 		t.Fatal(err)
 	}
 	a := s.State().Agent("edge02")
 	if a.GetLastSeq() != 3 || a.GetSite() != "ams" || a.GetResultsCommitted() != 3 {
 		t.Fatalf("agent = %v, want last seq 3 and 3 results (replays not counted)", a)
+	}
+	if !a.GetLastBatchAt().AsTime().Equal(lastBatch.AsTime()) || !a.GetLastSeen().AsTime().After(lastBatch.AsTime()) {
+		t.Fatalf("after Hello: last batch %v (was %v), last seen %v", a.GetLastBatchAt().AsTime(), lastBatch.AsTime(), a.GetLastSeen().AsTime())
 	}
 	fs := s.State().Findings(FindingFilter{})
 	if len(fs) != 1 || fs[0].GetFinding().GetCode() != "CERT_EXPIRED" || fs[0].GetSite() != "ams" {
