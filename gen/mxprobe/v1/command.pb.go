@@ -838,8 +838,10 @@ type StateSnapshot struct {
 	// Highest cursor compacted away, and highest cursor ever issued.
 	IncidentEventsCompacted uint64 `protobuf:"varint,14,opt,name=incident_events_compacted,json=incidentEventsCompacted,proto3" json:"incident_events_compacted,omitempty"`
 	IncidentEventsLast      uint64 `protobuf:"varint,15,opt,name=incident_events_last,json=incidentEventsLast,proto3" json:"incident_events_last,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Idempotency keys of incident writes, oldest first.
+	IdempotencyRecords []*IdempotencyRecord `protobuf:"bytes,16,rep,name=idempotency_records,json=idempotencyRecords,proto3" json:"idempotency_records,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
@@ -954,6 +956,13 @@ func (x *StateSnapshot) GetIncidentEventsLast() uint64 {
 		return x.IncidentEventsLast
 	}
 	return 0
+}
+
+func (x *StateSnapshot) GetIdempotencyRecords() []*IdempotencyRecord {
+	if x != nil {
+		return x.IdempotencyRecords
+	}
+	return nil
 }
 
 // The latest result of one check of one agent against one target.
@@ -1135,8 +1144,10 @@ type IncidentAction struct {
 	Comment    string                 `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
 	// Apply only at this sequence (0: any).
 	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set when the client sent an idempotency key.
+	Idempotency   *Idempotency `protobuf:"bytes,6,opt,name=idempotency,proto3" json:"idempotency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IncidentAction) Reset() {
@@ -1204,6 +1215,148 @@ func (x *IncidentAction) GetExpectedSequence() uint64 {
 	return 0
 }
 
+func (x *IncidentAction) GetIdempotency() *Idempotency {
+	if x != nil {
+		return x.Idempotency
+	}
+	return nil
+}
+
+// A client's idempotency key, replicated so that a retry through any node is
+// answered from the first outcome instead of acting twice.
+type Idempotency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sha256 of the caller (API token name), the method and the key.
+	Scope []byte `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// sha256 of the request without the key: the same key with another
+	// request is refused.
+	RequestDigest []byte `protobuf:"bytes,2,opt,name=request_digest,json=requestDigest,proto3" json:"request_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Idempotency) Reset() {
+	*x = Idempotency{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Idempotency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Idempotency) ProtoMessage() {}
+
+func (x *Idempotency) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Idempotency.ProtoReflect.Descriptor instead.
+func (*Idempotency) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Idempotency) GetScope() []byte {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *Idempotency) GetRequestDigest() []byte {
+	if x != nil {
+		return x.RequestDigest
+	}
+	return nil
+}
+
+// What an idempotency key did: the incident and the sequence it produced.
+type IdempotencyRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         []byte                 `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	RequestDigest []byte                 `protobuf:"bytes,2,opt,name=request_digest,json=requestDigest,proto3" json:"request_digest,omitempty"`
+	IncidentId    string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// Command time of the first use; records expire 24 h later.
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdempotencyRecord) Reset() {
+	*x = IdempotencyRecord{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdempotencyRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdempotencyRecord) ProtoMessage() {}
+
+func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdempotencyRecord.ProtoReflect.Descriptor instead.
+func (*IdempotencyRecord) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *IdempotencyRecord) GetScope() []byte {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *IdempotencyRecord) GetRequestDigest() []byte {
+	if x != nil {
+		return x.RequestDigest
+	}
+	return nil
+}
+
+func (x *IdempotencyRecord) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *IdempotencyRecord) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *IdempotencyRecord) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // A human or ITSM tool attaches external references to an incident; the time
 // is proposed_at. Refs are merged; an empty value removes that key.
 type UpdateIncidentRefs struct {
@@ -1214,13 +1367,15 @@ type UpdateIncidentRefs struct {
 	Comment      string                 `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
 	// Apply only at this sequence (0: any).
 	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set when the client sent an idempotency key.
+	Idempotency   *Idempotency `protobuf:"bytes,6,opt,name=idempotency,proto3" json:"idempotency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateIncidentRefs) Reset() {
 	*x = UpdateIncidentRefs{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1387,7 @@ func (x *UpdateIncidentRefs) String() string {
 func (*UpdateIncidentRefs) ProtoMessage() {}
 
 func (x *UpdateIncidentRefs) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1400,7 @@ func (x *UpdateIncidentRefs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIncidentRefs.ProtoReflect.Descriptor instead.
 func (*UpdateIncidentRefs) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateIncidentRefs) GetIncidentId() string {
@@ -1281,6 +1436,13 @@ func (x *UpdateIncidentRefs) GetExpectedSequence() uint64 {
 		return x.ExpectedSequence
 	}
 	return 0
+}
+
+func (x *UpdateIncidentRefs) GetIdempotency() *Idempotency {
+	if x != nil {
+		return x.Idempotency
+	}
+	return nil
 }
 
 var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
@@ -1335,7 +1497,7 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"AgentBatch\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12-\n" +
-	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xaa\x05\n" +
+	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xfa\x05\n" +
 	"\rStateSnapshot\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.mxprobe.v1.AgentR\x06agents\x122\n" +
 	"\aresults\x18\x02 \x03(\v2\x18.mxprobe.v1.StoredResultR\aresults\x12*\n" +
@@ -1351,7 +1513,8 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x0enotify_targets\x18\f \x03(\v2\x1e.mxprobe.v1.NotifyTargetStatusR\rnotifyTargets\x12B\n" +
 	"\x0fincident_events\x18\r \x03(\v2\x19.mxprobe.v1.IncidentEventR\x0eincidentEvents\x12:\n" +
 	"\x19incident_events_compacted\x18\x0e \x01(\x04R\x17incidentEventsCompacted\x120\n" +
-	"\x14incident_events_last\x18\x0f \x01(\x04R\x12incidentEventsLast\"\x99\x01\n" +
+	"\x14incident_events_last\x18\x0f \x01(\x04R\x12incidentEventsLast\x12N\n" +
+	"\x13idempotency_records\x18\x10 \x03(\v2\x1d.mxprobe.v1.IdempotencyRecordR\x12idempotencyRecords\"\x99\x01\n" +
 	"\fStoredResult\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
@@ -1361,21 +1524,33 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"9\n" +
 	"\vIncidentRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xc6\x01\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\x81\x02\n" +
 	"\x0eIncidentAction\x12\x1f\n" +
 	"\vincident_id\x18\x01 \x01(\tR\n" +
 	"incidentId\x126\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x1e.mxprobe.v1.IncidentActionKindR\x06action\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
-	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\"\xaa\x02\n" +
+	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x129\n" +
+	"\vidempotency\x18\x06 \x01(\v2\x17.mxprobe.v1.IdempotencyR\vidempotency\"J\n" +
+	"\vIdempotency\x12\x14\n" +
+	"\x05scope\x18\x01 \x01(\fR\x05scope\x12%\n" +
+	"\x0erequest_digest\x18\x02 \x01(\fR\rrequestDigest\"\xb9\x01\n" +
+	"\x11IdempotencyRecord\x12\x14\n" +
+	"\x05scope\x18\x01 \x01(\fR\x05scope\x12%\n" +
+	"\x0erequest_digest\x18\x02 \x01(\fR\rrequestDigest\x12\x1f\n" +
+	"\vincident_id\x18\x03 \x01(\tR\n" +
+	"incidentId\x12\x1a\n" +
+	"\bsequence\x18\x04 \x01(\x04R\bsequence\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xe5\x02\n" +
 	"\x12UpdateIncidentRefs\x12\x1f\n" +
 	"\vincident_id\x18\x01 \x01(\tR\n" +
 	"incidentId\x12U\n" +
 	"\rexternal_refs\x18\x02 \x03(\v20.mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntryR\fexternalRefs\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
-	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x1a?\n" +
+	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x129\n" +
+	"\vidempotency\x18\x06 \x01(\v2\x17.mxprobe.v1.IdempotencyR\vidempotency\x1a?\n" +
 	"\x11ExternalRefsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x82\x01\n" +
@@ -1397,7 +1572,7 @@ func file_mxprobe_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_mxprobe_v1_command_proto_goTypes = []any{
 	(IncidentActionKind)(0),       // 0: mxprobe.v1.IncidentActionKind
 	(*Command)(nil),               // 1: mxprobe.v1.Command
@@ -1415,28 +1590,30 @@ var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*CorrelateIncidents)(nil),    // 13: mxprobe.v1.CorrelateIncidents
 	(*IncidentRef)(nil),           // 14: mxprobe.v1.IncidentRef
 	(*IncidentAction)(nil),        // 15: mxprobe.v1.IncidentAction
-	(*UpdateIncidentRefs)(nil),    // 16: mxprobe.v1.UpdateIncidentRefs
-	nil,                           // 17: mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*NotifyEnqueue)(nil),         // 19: mxprobe.v1.NotifyEnqueue
-	(*NotifyOutcome)(nil),         // 20: mxprobe.v1.NotifyOutcome
-	(*NotifyTargetState)(nil),     // 21: mxprobe.v1.NotifyTargetState
-	(*NotifyRedeliver)(nil),       // 22: mxprobe.v1.NotifyRedeliver
-	(*Token)(nil),                 // 23: mxprobe.v1.Token
-	(*NodeInfo)(nil),              // 24: mxprobe.v1.NodeInfo
-	(*Hello)(nil),                 // 25: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 26: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 27: mxprobe.v1.Agent
-	(*Incident)(nil),              // 28: mxprobe.v1.Incident
-	(*RevokedAgent)(nil),          // 29: mxprobe.v1.RevokedAgent
-	(*Delivery)(nil),              // 30: mxprobe.v1.Delivery
-	(*NotifyCursor)(nil),          // 31: mxprobe.v1.NotifyCursor
-	(*NotifyTargetStatus)(nil),    // 32: mxprobe.v1.NotifyTargetStatus
-	(*IncidentEvent)(nil),         // 33: mxprobe.v1.IncidentEvent
-	(*CheckResult)(nil),           // 34: mxprobe.v1.CheckResult
+	(*Idempotency)(nil),           // 16: mxprobe.v1.Idempotency
+	(*IdempotencyRecord)(nil),     // 17: mxprobe.v1.IdempotencyRecord
+	(*UpdateIncidentRefs)(nil),    // 18: mxprobe.v1.UpdateIncidentRefs
+	nil,                           // 19: mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*NotifyEnqueue)(nil),         // 21: mxprobe.v1.NotifyEnqueue
+	(*NotifyOutcome)(nil),         // 22: mxprobe.v1.NotifyOutcome
+	(*NotifyTargetState)(nil),     // 23: mxprobe.v1.NotifyTargetState
+	(*NotifyRedeliver)(nil),       // 24: mxprobe.v1.NotifyRedeliver
+	(*Token)(nil),                 // 25: mxprobe.v1.Token
+	(*NodeInfo)(nil),              // 26: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                 // 27: mxprobe.v1.Hello
+	(*ResultBatch)(nil),           // 28: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                 // 29: mxprobe.v1.Agent
+	(*Incident)(nil),              // 30: mxprobe.v1.Incident
+	(*RevokedAgent)(nil),          // 31: mxprobe.v1.RevokedAgent
+	(*Delivery)(nil),              // 32: mxprobe.v1.Delivery
+	(*NotifyCursor)(nil),          // 33: mxprobe.v1.NotifyCursor
+	(*NotifyTargetStatus)(nil),    // 34: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),         // 35: mxprobe.v1.IncidentEvent
+	(*CheckResult)(nil),           // 36: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
-	18, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
+	20, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
 	8,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
 	9,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
 	7,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
@@ -1447,38 +1624,42 @@ var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	4,  // 8: mxprobe.v1.Command.consume_join_token:type_name -> mxprobe.v1.ConsumeJoinToken
 	5,  // 9: mxprobe.v1.Command.revoke_agent:type_name -> mxprobe.v1.RevokeAgent
 	6,  // 10: mxprobe.v1.Command.restore_state:type_name -> mxprobe.v1.RestoreState
-	19, // 11: mxprobe.v1.Command.notify_enqueue:type_name -> mxprobe.v1.NotifyEnqueue
-	20, // 12: mxprobe.v1.Command.notify_outcome:type_name -> mxprobe.v1.NotifyOutcome
-	21, // 13: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
-	22, // 14: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
-	16, // 15: mxprobe.v1.Command.update_incident_refs:type_name -> mxprobe.v1.UpdateIncidentRefs
-	23, // 16: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
+	21, // 11: mxprobe.v1.Command.notify_enqueue:type_name -> mxprobe.v1.NotifyEnqueue
+	22, // 12: mxprobe.v1.Command.notify_outcome:type_name -> mxprobe.v1.NotifyOutcome
+	23, // 13: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
+	24, // 14: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
+	18, // 15: mxprobe.v1.Command.update_incident_refs:type_name -> mxprobe.v1.UpdateIncidentRefs
+	25, // 16: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
 	11, // 17: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
-	24, // 18: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
-	25, // 19: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	26, // 18: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	27, // 19: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
 	10, // 20: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	26, // 21: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	27, // 22: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	28, // 21: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	29, // 22: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
 	12, // 23: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	24, // 24: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
-	28, // 25: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
-	23, // 26: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
-	29, // 27: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
-	30, // 28: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
-	31, // 29: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
-	32, // 30: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	33, // 31: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
-	34, // 32: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	18, // 33: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	28, // 34: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	14, // 35: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 36: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	17, // 37: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	26, // 24: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	30, // 25: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
+	25, // 26: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
+	31, // 27: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
+	32, // 28: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
+	33, // 29: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
+	34, // 30: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	35, // 31: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
+	17, // 32: mxprobe.v1.StateSnapshot.idempotency_records:type_name -> mxprobe.v1.IdempotencyRecord
+	36, // 33: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	20, // 34: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	30, // 35: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	14, // 36: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 37: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	16, // 38: mxprobe.v1.IncidentAction.idempotency:type_name -> mxprobe.v1.Idempotency
+	20, // 39: mxprobe.v1.IdempotencyRecord.at:type_name -> google.protobuf.Timestamp
+	19, // 40: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	16, // 41: mxprobe.v1.UpdateIncidentRefs.idempotency:type_name -> mxprobe.v1.Idempotency
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -1516,7 +1697,7 @@ func file_mxprobe_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_command_proto_rawDesc), len(file_mxprobe_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1365,8 +1365,13 @@ type AcknowledgeIncidentRequest struct {
 	Comment string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
 	// Only if the incident is still at this sequence (0: any).
 	ExpectedSequence uint64 `protobuf:"varint,4,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A retry with the same key and request, through any node within 24 h,
+	// does not act again: it answers with the incident and the response
+	// header idempotent-replayed: true. The same key with another request is
+	// refused (INVALID_ARGUMENT). REST: the Idempotency-Key header.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AcknowledgeIncidentRequest) Reset() {
@@ -1427,6 +1432,13 @@ func (x *AcknowledgeIncidentRequest) GetExpectedSequence() uint64 {
 	return 0
 }
 
+func (x *AcknowledgeIncidentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 type AcknowledgeIncidentResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Incident      *Incident              `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
@@ -1477,8 +1489,10 @@ type ResolveIncidentRequest struct {
 	Actor            string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
 	Comment          string                 `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
 	ExpectedSequence uint64                 `protobuf:"varint,4,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// As in AcknowledgeIncidentRequest.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ResolveIncidentRequest) Reset() {
@@ -1537,6 +1551,13 @@ func (x *ResolveIncidentRequest) GetExpectedSequence() uint64 {
 		return x.ExpectedSequence
 	}
 	return 0
+}
+
+func (x *ResolveIncidentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type ResolveIncidentResponse struct {
@@ -2843,8 +2864,10 @@ type UpdateIncidentRefsRequest struct {
 	Comment string `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
 	// Only if the incident is still at this sequence (0: any).
 	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// As in AcknowledgeIncidentRequest.
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateIncidentRefsRequest) Reset() {
@@ -2910,6 +2933,13 @@ func (x *UpdateIncidentRefsRequest) GetExpectedSequence() uint64 {
 		return x.ExpectedSequence
 	}
 	return 0
+}
+
+func (x *UpdateIncidentRefsRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type UpdateIncidentRefsResponse struct {
@@ -3054,19 +3084,21 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05stale\x18\x02 \x01(\bR\x05stale\"G\n" +
 	"\x13GetIncidentResponse\x120\n" +
-	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\x89\x01\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\xb2\x01\n" +
 	"\x1aAcknowledgeIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x03 \x01(\tR\acomment\x12+\n" +
-	"\x11expected_sequence\x18\x04 \x01(\x04R\x10expectedSequence\"O\n" +
+	"\x11expected_sequence\x18\x04 \x01(\x04R\x10expectedSequence\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"O\n" +
 	"\x1bAcknowledgeIncidentResponse\x120\n" +
-	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\x85\x01\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\xae\x01\n" +
 	"\x16ResolveIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x03 \x01(\tR\acomment\x12+\n" +
-	"\x11expected_sequence\x18\x04 \x01(\x04R\x10expectedSequence\"K\n" +
+	"\x11expected_sequence\x18\x04 \x01(\x04R\x10expectedSequence\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"K\n" +
 	"\x17ResolveIncidentResponse\x120\n" +
 	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\xb5\x01\n" +
 	"\x15ListDeliveriesRequest\x122\n" +
@@ -3161,13 +3193,14 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x18ListCertificatesResponse\x12?\n" +
 	"\n" +
 	"identities\x18\x01 \x03(\v2\x1f.mxprobe.v1.CertificateIdentityR\n" +
-	"identities\"\xa7\x02\n" +
+	"identities\"\xd0\x02\n" +
 	"\x19UpdateIncidentRefsRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\\\n" +
 	"\rexternal_refs\x18\x02 \x03(\v27.mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntryR\fexternalRefs\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
-	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x1a?\n" +
+	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x1a?\n" +
 	"\x11ExternalRefsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"N\n" +

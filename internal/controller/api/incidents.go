@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
@@ -29,7 +32,7 @@ const (
 
 // incidentWriter is what the store offers for human actions.
 type incidentWriter interface {
-	ApplyIncidentAction(ctx context.Context, a *mxv1.IncidentAction) (*mxv1.Incident, error)
+	ApplyIncidentAction(ctx context.Context, a *mxv1.IncidentAction) (inc *mxv1.Incident, replayed bool, err error)
 }
 
 // ListIncidents lists incidents matching the filter, a page at a time.
@@ -94,18 +97,12 @@ func (s *Service) GetIncident(ctx context.Context, req *mxv1.GetIncidentRequest)
 
 // AcknowledgeIncident records that a human took the incident.
 func (s *Service) AcknowledgeIncident(ctx context.Context, req *mxv1.AcknowledgeIncidentRequest) (*mxv1.AcknowledgeIncidentResponse, error) {
-	if err := validIncidentID(req.GetId()); err != nil {
-		return nil, err
-	}
-	fw, err := s.leaderOrForward(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if fw != nil {
-		defer fw.cancel()
-		return fw.cl.AcknowledgeIncident(fw.ctx, req)
-	}
-	inc, err := s.incidentAction(ctx, req.GetId(), mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_ACKNOWLEDGE, req.GetActor(), req.GetComment(), req.GetExpectedSequence())
+	keyless := withoutKey(req, func(r *mxv1.AcknowledgeIncidentRequest) { r.IdempotencyKey = "" })
+	inc, err := s.humanAction(ctx, mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_ACKNOWLEDGE, "acknowledge", req, keyless,
+		func(ctx context.Context, cl mxv1.ControllerServiceClient, o ...grpc.CallOption) (*mxv1.Incident, error) {
+			r, err := cl.AcknowledgeIncident(ctx, req, o...)
+			return r.GetIncident(), err
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +111,32 @@ func (s *Service) AcknowledgeIncident(ctx context.Context, req *mxv1.Acknowledge
 
 // ResolveIncident records that a human resolved the incident.
 func (s *Service) ResolveIncident(ctx context.Context, req *mxv1.ResolveIncidentRequest) (*mxv1.ResolveIncidentResponse, error) {
+	keyless := withoutKey(req, func(r *mxv1.ResolveIncidentRequest) { r.IdempotencyKey = "" })
+	inc, err := s.humanAction(ctx, mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE, "resolve", req, keyless,
+		func(ctx context.Context, cl mxv1.ControllerServiceClient, o ...grpc.CallOption) (*mxv1.Incident, error) {
+			r, err := cl.ResolveIncident(ctx, req, o...)
+			return r.GetIncident(), err
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &mxv1.ResolveIncidentResponse{Incident: inc}, nil
+}
+
+// actionRequest is what acknowledge and resolve requests have in common.
+type actionRequest interface {
+	GetId() string
+	GetActor() string
+	GetComment() string
+	GetExpectedSequence() uint64
+	GetIdempotencyKey() string
+}
+
+// humanAction validates an acknowledge or resolve, forwards it to the
+// leader (relaying its replayed header), or applies it here with its
+// idempotency key (keyless: the request without the key, for the digest).
+func (s *Service) humanAction(ctx context.Context, kind mxv1.IncidentActionKind, method string, req actionRequest, keyless proto.Message,
+	forward func(context.Context, mxv1.ControllerServiceClient, ...grpc.CallOption) (*mxv1.Incident, error)) (*mxv1.Incident, error) {
 	if err := validIncidentID(req.GetId()); err != nil {
 		return nil, err
 	}
@@ -123,13 +146,16 @@ func (s *Service) ResolveIncident(ctx context.Context, req *mxv1.ResolveIncident
 	}
 	if fw != nil {
 		defer fw.cancel()
-		return fw.cl.ResolveIncident(fw.ctx, req)
+		var hdr metadata.MD
+		inc, err := forward(fw.ctx, fw.cl, grpc.Header(&hdr))
+		relayReplayed(ctx, hdr)
+		return inc, err
 	}
-	inc, err := s.incidentAction(ctx, req.GetId(), mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE, req.GetActor(), req.GetComment(), req.GetExpectedSequence())
+	idem, err := idempotency(ctx, method, req.GetIdempotencyKey(), keyless)
 	if err != nil {
 		return nil, err
 	}
-	return &mxv1.ResolveIncidentResponse{Incident: inc}, nil
+	return s.incidentAction(ctx, req.GetId(), kind, req.GetActor(), req.GetComment(), req.GetExpectedSequence(), idem)
 }
 
 // incidentActor decides who performs a write: the single place to replace
@@ -157,7 +183,7 @@ func incidentActor(ctx context.Context, requested string) (string, error) {
 	}
 }
 
-func (s *Service) incidentAction(ctx context.Context, id string, kind mxv1.IncidentActionKind, actor, comment string, seq uint64) (*mxv1.Incident, error) {
+func (s *Service) incidentAction(ctx context.Context, id string, kind mxv1.IncidentActionKind, actor, comment string, seq uint64, idem *mxv1.Idempotency) (*mxv1.Incident, error) {
 	who, err := incidentActor(ctx, actor)
 	if err != nil {
 		return nil, err
@@ -173,10 +199,11 @@ func (s *Service) incidentAction(ctx context.Context, id string, kind mxv1.Incid
 	if inc := s.node.State().Incident(id); inc != nil {
 		id = inc.GetId()
 	}
-	inc, err := w.ApplyIncidentAction(ctx, &mxv1.IncidentAction{IncidentId: id, Action: kind, Actor: who, Comment: comment, ExpectedSequence: seq})
+	inc, replayed, err := w.ApplyIncidentAction(ctx, &mxv1.IncidentAction{IncidentId: id, Action: kind, Actor: who, Comment: comment, ExpectedSequence: seq, Idempotency: idem})
 	if err != nil {
 		return nil, incidentErr(err)
 	}
+	markReplayed(ctx, replayed)
 	return inc, nil
 }
 
@@ -192,6 +219,10 @@ func incidentErr(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, store.ErrNotLeader):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, store.ErrIdempotencyConflict):
+		return idempotencyConflict()
+	case errors.Is(err, store.ErrIdempotencyGone):
+		return status.Error(codes.NotFound, err.Error())
 	}
 	return mapErr(err)
 }
@@ -225,7 +256,7 @@ func decodePageToken(tok string) (int, error) {
 
 // incidentRefsWriter is what the store offers for external references.
 type incidentRefsWriter interface {
-	UpdateIncidentRefs(ctx context.Context, u *mxv1.UpdateIncidentRefs) (*mxv1.Incident, error)
+	UpdateIncidentRefs(ctx context.Context, u *mxv1.UpdateIncidentRefs) (inc *mxv1.Incident, replayed bool, err error)
 }
 
 // UpdateIncidentRefs attaches, changes or removes external references
@@ -250,7 +281,14 @@ func (s *Service) UpdateIncidentRefs(ctx context.Context, req *mxv1.UpdateIncide
 	}
 	if fw != nil {
 		defer fw.cancel()
-		return fw.cl.UpdateIncidentRefs(fw.ctx, req)
+		var hdr metadata.MD
+		resp, err := fw.cl.UpdateIncidentRefs(fw.ctx, req, grpc.Header(&hdr))
+		relayReplayed(ctx, hdr)
+		return resp, err
+	}
+	idem, err := idempotency(ctx, "refs", req.GetIdempotencyKey(), withoutKey(req, func(r *mxv1.UpdateIncidentRefsRequest) { r.IdempotencyKey = "" }))
+	if err != nil {
+		return nil, err
 	}
 	w, ok := s.node.(incidentRefsWriter)
 	if !ok {
@@ -260,10 +298,11 @@ func (s *Service) UpdateIncidentRefs(ctx context.Context, req *mxv1.UpdateIncide
 	if inc := s.node.State().Incident(id); inc != nil {
 		id = inc.GetId()
 	}
-	inc, err := w.UpdateIncidentRefs(ctx, &mxv1.UpdateIncidentRefs{IncidentId: id, ExternalRefs: req.GetExternalRefs(),
-		Actor: who, Comment: req.GetComment(), ExpectedSequence: req.GetExpectedSequence()})
+	inc, replayed, err := w.UpdateIncidentRefs(ctx, &mxv1.UpdateIncidentRefs{IncidentId: id, ExternalRefs: req.GetExternalRefs(),
+		Actor: who, Comment: req.GetComment(), ExpectedSequence: req.GetExpectedSequence(), Idempotency: idem})
 	if err != nil {
 		return nil, incidentErr(err)
 	}
+	markReplayed(ctx, replayed)
 	return &mxv1.UpdateIncidentRefsResponse{Incident: inc}, nil
 }

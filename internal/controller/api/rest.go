@@ -55,8 +55,13 @@ func parseETag(tag string) (id string, seq uint64, ok bool) {
 	return tag[:i], seq, true
 }
 
-// forwardResponse sets ETag on answers that carry one incident.
-func forwardResponse(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+// forwardResponse sets ETag on answers that carry one incident, and
+// Idempotent-Replayed on writes answered from their idempotency key.
+func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok && len(md.HeaderMD.Get(ReplayedHeader)) > 0 {
+		w.Header().Del(runtime.MetadataHeaderPrefix + ReplayedHeader)
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	var inc *mxv1.Incident
 	switch r := m.(type) {
 	case *mxv1.GetIncidentResponse:
@@ -87,6 +92,8 @@ func httpStatus(ctx context.Context, st *status.Status) int {
 				return http.StatusGone
 			case ReasonEtagMismatch:
 				return http.StatusPreconditionFailed
+			case ReasonIdempotencyKeyReused:
+				return http.StatusUnprocessableEntity
 			}
 		}
 	}
@@ -218,17 +225,22 @@ func (h *restIncidents) action(w http.ResponseWriter, r *http.Request, pathID st
 		fields["expectedSequence"] = json.RawMessage(strconv.Quote(strconv.FormatUint(seq, 10)))
 		r = r.WithContext(context.WithValue(r.Context(), preconditionKey{}, true))
 	}
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" {
+		if !validIdempotencyKey(key) {
+			writeError(w, r, status.Error(codes.InvalidArgument, "Idempotency-Key: 1 to 255 visible ASCII characters"))
+			return
+		}
+		// Replicated with the write, so a retry through another node is
+		// answered too (this node's cache below replays the exact bytes).
+		fields["idempotencyKey"] = json.RawMessage(strconv.Quote(key))
+	}
 	if len(fields) > 0 || len(bytes.TrimSpace(body)) > 0 {
 		body, _ = json.Marshal(fields)
 	}
 	r.Header.Del("If-Match")
-	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		h.forward(w, r, body)
-		return
-	}
-	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
-		writeError(w, r, status.Error(codes.InvalidArgument, "Idempotency-Key: 1 to 255 visible ASCII characters"))
 		return
 	}
 	ck := cacheKey(r, key)
@@ -337,10 +349,10 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 // Idempotency keys are kept in memory on the node that received the
-// request, bounded in number and age. Keys are not replicated: a retry
-// through another node (or after a restart) is applied again, where the
-// incident lifecycle answers a repeated acknowledge/resolve with 400
-// (FailedPrecondition) instead of a second timeline entry.
+// request, bounded in number and age, to replay the exact answer; they also
+// travel with the write (idempotency_key) and are replicated, so a retry
+// through another node, or after a restart or failover, does not act again
+// and is answered with the incident and Idempotent-Replayed: true.
 const (
 	maxIdempotencyKeys = 10000
 	idempotencyTTL     = 24 * time.Hour

@@ -84,7 +84,7 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 	waitUntil(t, 10*time.Second, "opened delivered and recorded", func() bool {
 		return l.n.Store().State().Delivery(opened).GetStatus() == mxv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED
 	})
-	if _, err := l.n.Store().ApplyIncidentAction(t.Context(), &mxv1.IncidentAction{IncidentId: inc.GetId(), Action: mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_ACKNOWLEDGE, Actor: "alice"}); err != nil {
+	if _, _, err := l.n.Store().ApplyIncidentAction(t.Context(), &mxv1.IncidentAction{IncidentId: inc.GetId(), Action: mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_ACKNOWLEDGE, Actor: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 10*time.Second, "acknowledged pending and attempted", func() bool {
@@ -103,7 +103,7 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 	if l2.cfg.NodeID == oldID {
 		t.Fatal("stopped node still leads")
 	}
-	if _, err := l2.n.Store().ApplyIncidentAction(t.Context(), &mxv1.IncidentAction{IncidentId: inc.GetId(), Action: mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE, Actor: "bob"}); err != nil {
+	if _, _, err := l2.n.Store().ApplyIncidentAction(t.Context(), &mxv1.IncidentAction{IncidentId: inc.GetId(), Action: mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE, Actor: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	st := l2.n.Store().State()

@@ -73,7 +73,7 @@ func put(t *testing.T, s *store.Store, inc *mxv1.Incident) *mxv1.Incident {
 
 func act(t *testing.T, s *store.Store, id string, k mxv1.IncidentActionKind) {
 	t.Helper()
-	if _, err := s.ApplyIncidentAction(context.Background(), &mxv1.IncidentAction{IncidentId: id, Action: k, Actor: "alice"}); err != nil {
+	if _, _, err := s.ApplyIncidentAction(context.Background(), &mxv1.IncidentAction{IncidentId: id, Action: k, Actor: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,21 +13,27 @@ import (
 // (leader only) and returns the incident as stored afterwards. Errors wrap
 // the incident package's sentinels (ErrNotFound, ErrStaleSequence,
 // ErrInvalidAction).
-func (s *Store) UpdateIncidentRefs(ctx context.Context, u *mxv1.UpdateIncidentRefs) (*mxv1.Incident, error) {
+func (s *Store) UpdateIncidentRefs(ctx context.Context, u *mxv1.UpdateIncidentRefs) (inc *mxv1.Incident, replayed bool, err error) {
 	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_UpdateIncidentRefs{UpdateIncidentRefs: u}})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	res, _ := resp.(ActionResult)
 	if res.Err != nil {
-		return nil, incidentActionError(res.Err)
+		return nil, false, incidentActionError(res.Err)
 	}
-	return res.Incident, nil
+	return res.Incident, res.Replayed, nil
 }
 
 func (s *State) applyIncidentRefs(u *mxv1.UpdateIncidentRefs, at *timestamppb.Timestamp) ActionResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rec, done, err := s.idempotency.check(u.GetIdempotency(), at); done {
+		if err != nil {
+			return ActionResult{Err: err}
+		}
+		return s.replayLocked(rec)
+	}
 	cur := s.incidents.byID[u.GetIncidentId()]
 	next, err := incident.UpdateRefs(cur, u, at)
 	if err != nil {
@@ -36,5 +42,6 @@ func (s *State) applyIncidentRefs(u *mxv1.UpdateIncidentRefs, at *timestamppb.Ti
 	if next != cur {
 		s.incidents.put(next)
 	}
+	s.idempotency.remember(u.GetIdempotency(), next, at)
 	return ActionResult{Incident: next}
 }

@@ -85,16 +85,25 @@ func (s *State) applyCorrelate(c *mxv1.CorrelateIncidents) CorrelateResult {
 type ActionResult struct {
 	Incident *mxv1.Incident
 	Err      error
+	// Replayed: an idempotency key answered; nothing was done again.
+	Replayed bool
 }
 
 func (s *State) applyIncidentAction(a *mxv1.IncidentAction, at *timestamppb.Timestamp) ActionResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rec, done, err := s.idempotency.check(a.GetIdempotency(), at); done {
+		if err != nil {
+			return ActionResult{Err: err}
+		}
+		return s.replayLocked(rec)
+	}
 	next, err := incident.Act(s.incidents.byID[a.GetIncidentId()], a, at)
 	if err != nil {
 		return ActionResult{Err: err}
 	}
 	s.incidents.put(next)
+	s.idempotency.remember(a.GetIdempotency(), next, at)
 	return ActionResult{Incident: next}
 }
 
@@ -176,7 +185,7 @@ func incidentActionError(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, sentinel := range []error{incident.ErrNotFound, incident.ErrInvalidTransition, incident.ErrStaleSequence, incident.ErrInvalidAction} {
+	for _, sentinel := range []error{incident.ErrNotFound, incident.ErrInvalidTransition, incident.ErrStaleSequence, incident.ErrInvalidAction, ErrIdempotencyConflict, ErrIdempotencyGone} {
 		if errors.Is(err, sentinel) {
 			return err
 		}

@@ -23,14 +23,16 @@ func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents
 // ApplyIncidentAction commits a human acknowledge/resolve (leader only) and
 // returns the changed incident. Lifecycle errors wrap the incident package's
 // sentinels (ErrNotFound, ErrInvalidTransition, ErrStaleSequence).
-func (s *Store) ApplyIncidentAction(ctx context.Context, a *mxv1.IncidentAction) (*mxv1.Incident, error) {
+// replayed: a repeated idempotency key answered with the incident; nothing
+// was done again.
+func (s *Store) ApplyIncidentAction(ctx context.Context, a *mxv1.IncidentAction) (inc *mxv1.Incident, replayed bool, err error) {
 	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_IncidentAction{IncidentAction: a}})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	res, _ := resp.(ActionResult)
 	if res.Err != nil {
-		return nil, incidentActionError(res.Err)
+		return nil, false, incidentActionError(res.Err)
 	}
-	return res.Incident, nil
+	return res.Incident, res.Replayed, nil
 }

@@ -28,10 +28,12 @@ type State struct {
 	notify notifyState
 	// events: the incident change feed (events_state.go).
 	events *eventState
+	// idempotency: clients' keys for incident writes (idempotency_state.go).
+	idempotency idempotencyState
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState()}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState(), idempotency: newIdempotencyState()}
 }
 
 func (s *State) registerNode(n *mxv1.NodeInfo) {
@@ -221,6 +223,7 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 	snap.Incidents = s.incidents.snapshot()
 	snap.Deliveries, snap.NotifyCursors, snap.NotifyTargets = s.notify.snapshot()
 	s.snapshotEventsLocked(snap)
+	snap.IdempotencyRecords = append([]*mxv1.IdempotencyRecord(nil), s.idempotency.order...)
 	s.mu.RUnlock()
 	return snap
 }
@@ -242,7 +245,9 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	auth := authFromSnapshot(snap)
 	incidents := incidentsFromSnapshot(snap)
 	notify := notifyFromSnapshot(snap)
+	idem := idempotencyFromSnapshot(snap)
 	s.mu.Lock()
+	s.idempotency = idem
 	s.agents, s.results, s.nodes, s.auth = agents, results, nodes, auth
 	s.incidents = incidents
 	s.notify = notify
