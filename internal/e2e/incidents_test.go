@@ -93,4 +93,9 @@ func TestIncidentsCLI(t *testing.T) {
 	if out, err := cli(t, "incidents", "list", server, "--filter", `bogus = "x"`); err == nil || !strings.Contains(out, "unknown field") {
 		t.Fatalf("bad filter: %v\n%s", err, out)
 	}
+	// What the agent sees now and since when.
+	resRe := regexp.MustCompile(`(?m)^edge01\s+amsterdam\s+smtp_probe\s+smtp://\S+\s+FAIL\s+20\d\d-\S+\s+\S*CERT_EXPIRED`)
+	if out, err := cli(t, "results", server, "--failing", "--agent-id", "edge01"); err != nil || !resRe.MatchString(out) {
+		t.Fatalf("results --failing: %v\n%s", err, out)
+	}
 }

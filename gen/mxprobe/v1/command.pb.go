@@ -967,10 +967,14 @@ func (x *StateSnapshot) GetIdempotencyRecords() []*IdempotencyRecord {
 
 // The latest result of one check of one agent against one target.
 type StoredResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	Result        *CheckResult           `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
-	CommittedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=committed_at,json=committedAt,proto3" json:"committed_at,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AgentId     string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Result      *CheckResult           `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	CommittedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=committed_at,json=committedAt,proto3" json:"committed_at,omitempty"`
+	// The check's recent changes (status or finding codes), oldest first, at
+	// most 8: when it started failing and how it got there. Long-term series
+	// belong in Prometheus, not in raft.
+	History       []*ResultChange `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1022,6 +1026,13 @@ func (x *StoredResult) GetResult() *CheckResult {
 func (x *StoredResult) GetCommittedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CommittedAt
+	}
+	return nil
+}
+
+func (x *StoredResult) GetHistory() []*ResultChange {
+	if x != nil {
+		return x.History
 	}
 	return nil
 }
@@ -1514,11 +1525,12 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x0fincident_events\x18\r \x03(\v2\x19.mxprobe.v1.IncidentEventR\x0eincidentEvents\x12:\n" +
 	"\x19incident_events_compacted\x18\x0e \x01(\x04R\x17incidentEventsCompacted\x120\n" +
 	"\x14incident_events_last\x18\x0f \x01(\x04R\x12incidentEventsLast\x12N\n" +
-	"\x13idempotency_records\x18\x10 \x03(\v2\x1d.mxprobe.v1.IdempotencyRecordR\x12idempotencyRecords\"\x99\x01\n" +
+	"\x13idempotency_records\x18\x10 \x03(\v2\x1d.mxprobe.v1.IdempotencyRecordR\x12idempotencyRecords\"\xcd\x01\n" +
 	"\fStoredResult\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
-	"\fcommitted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\"w\n" +
+	"\fcommitted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x122\n" +
+	"\ahistory\x18\x04 \x03(\v2\x18.mxprobe.v1.ResultChangeR\ahistory\"w\n" +
 	"\x12CorrelateIncidents\x12.\n" +
 	"\aupserts\x18\x01 \x03(\v2\x14.mxprobe.v1.IncidentR\aupserts\x121\n" +
 	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"9\n" +
@@ -1611,6 +1623,7 @@ var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*NotifyTargetStatus)(nil),    // 34: mxprobe.v1.NotifyTargetStatus
 	(*IncidentEvent)(nil),         // 35: mxprobe.v1.IncidentEvent
 	(*CheckResult)(nil),           // 36: mxprobe.v1.CheckResult
+	(*ResultChange)(nil),          // 37: mxprobe.v1.ResultChange
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	20, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
@@ -1648,18 +1661,19 @@ var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	17, // 32: mxprobe.v1.StateSnapshot.idempotency_records:type_name -> mxprobe.v1.IdempotencyRecord
 	36, // 33: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
 	20, // 34: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	30, // 35: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	14, // 36: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 37: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	16, // 38: mxprobe.v1.IncidentAction.idempotency:type_name -> mxprobe.v1.Idempotency
-	20, // 39: mxprobe.v1.IdempotencyRecord.at:type_name -> google.protobuf.Timestamp
-	19, // 40: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
-	16, // 41: mxprobe.v1.UpdateIncidentRefs.idempotency:type_name -> mxprobe.v1.Idempotency
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	37, // 35: mxprobe.v1.StoredResult.history:type_name -> mxprobe.v1.ResultChange
+	30, // 36: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	14, // 37: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 38: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	16, // 39: mxprobe.v1.IncidentAction.idempotency:type_name -> mxprobe.v1.Idempotency
+	20, // 40: mxprobe.v1.IdempotencyRecord.at:type_name -> google.protobuf.Timestamp
+	19, // 41: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	16, // 42: mxprobe.v1.UpdateIncidentRefs.idempotency:type_name -> mxprobe.v1.Idempotency
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }

@@ -2986,6 +2986,323 @@ func (x *UpdateIncidentRefsResponse) GetIncident() *Incident {
 	return nil
 }
 
+// One change of a check's outcome.
+type ResultChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Commit time of the first result with this outcome.
+	At     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	Status CheckStatus            `protobuf:"varint,2,opt,name=status,proto3,enum=mxprobe.v1.CheckStatus" json:"status,omitempty"`
+	// Codes of its findings at WARNING or worse, sorted.
+	Codes         []string `protobuf:"bytes,3,rep,name=codes,proto3" json:"codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResultChange) Reset() {
+	*x = ResultChange{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResultChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResultChange) ProtoMessage() {}
+
+func (x *ResultChange) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResultChange.ProtoReflect.Descriptor instead.
+func (*ResultChange) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ResultChange) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ResultChange) GetStatus() CheckStatus {
+	if x != nil {
+		return x.Status
+	}
+	return CheckStatus_CHECK_STATUS_UNSPECIFIED
+}
+
+func (x *ResultChange) GetCodes() []string {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+type ListResultsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Site    string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	AgentId string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Check name, e.g. "smtp_probe", "certstore", "protocol_log", "queue".
+	Check string `protobuf:"bytes,3,opt,name=check,proto3" json:"check,omitempty"`
+	// Only results with status FAIL or ERROR.
+	Failing bool `protobuf:"varint,4,opt,name=failing,proto3" json:"failing,omitempty"`
+	// Default 500, at most 5000.
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Answer from this node's state without checking with the leader.
+	Stale         bool `protobuf:"varint,7,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResultsRequest) Reset() {
+	*x = ListResultsRequest{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResultsRequest) ProtoMessage() {}
+
+func (x *ListResultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResultsRequest.ProtoReflect.Descriptor instead.
+func (*ListResultsRequest) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListResultsRequest) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *ListResultsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ListResultsRequest) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *ListResultsRequest) GetFailing() bool {
+	if x != nil {
+		return x.Failing
+	}
+	return false
+}
+
+func (x *ListResultsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListResultsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListResultsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type CheckResultRecord struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AgentId     string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Site        string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	Hostname    string                 `protobuf:"bytes,3,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Result      *CheckResult           `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
+	CommittedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=committed_at,json=committedAt,proto3" json:"committed_at,omitempty"`
+	// When the current outcome began (the last change's time).
+	Since *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3" json:"since,omitempty"`
+	// Oldest first, at most 8.
+	History []*ResultChange `protobuf:"bytes,7,rep,name=history,proto3" json:"history,omitempty"`
+	// Older than the agent's latest round: the agent no longer runs this
+	// check; correlation ignores it.
+	Retired       bool `protobuf:"varint,8,opt,name=retired,proto3" json:"retired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResultRecord) Reset() {
+	*x = CheckResultRecord{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResultRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResultRecord) ProtoMessage() {}
+
+func (x *CheckResultRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResultRecord.ProtoReflect.Descriptor instead.
+func (*CheckResultRecord) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *CheckResultRecord) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CheckResultRecord) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *CheckResultRecord) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *CheckResultRecord) GetResult() *CheckResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *CheckResultRecord) GetCommittedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CommittedAt
+	}
+	return nil
+}
+
+func (x *CheckResultRecord) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *CheckResultRecord) GetHistory() []*ResultChange {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *CheckResultRecord) GetRetired() bool {
+	if x != nil {
+		return x.Retired
+	}
+	return false
+}
+
+type ListResultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by agent, check, target.
+	Results       []*CheckResultRecord `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	NextPageToken string               `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResultsResponse) Reset() {
+	*x = ListResultsResponse{}
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResultsResponse) ProtoMessage() {}
+
+func (x *ListResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_controller_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResultsResponse.ProtoReflect.Descriptor instead.
+func (*ListResultsResponse) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_controller_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListResultsResponse) GetResults() []*CheckResultRecord {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *ListResultsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
@@ -3205,12 +3522,37 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"N\n" +
 	"\x1aUpdateIncidentRefsResponse\x120\n" +
-	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident*\x98\x01\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\x81\x01\n" +
+	"\fResultChange\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12/\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x17.mxprobe.v1.CheckStatusR\x06status\x12\x14\n" +
+	"\x05codes\x18\x03 \x03(\tR\x05codes\"\xc5\x01\n" +
+	"\x12ListResultsRequest\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05check\x18\x03 \x01(\tR\x05check\x12\x18\n" +
+	"\afailing\x18\x04 \x01(\bR\afailing\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x12\x14\n" +
+	"\x05stale\x18\a \x01(\bR\x05stale\"\xce\x02\n" +
+	"\x11CheckResultRecord\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
+	"\bhostname\x18\x03 \x01(\tR\bhostname\x12/\n" +
+	"\x06result\x18\x04 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
+	"\fcommitted_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x120\n" +
+	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x122\n" +
+	"\ahistory\x18\a \x03(\v2\x18.mxprobe.v1.ResultChangeR\ahistory\x12\x18\n" +
+	"\aretired\x18\b \x01(\bR\aretired\"v\n" +
+	"\x13ListResultsResponse\x127\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.mxprobe.v1.CheckResultRecordR\aresults\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x98\x01\n" +
 	"\x0fPrivateKeyState\x12!\n" +
 	"\x1dPRIVATE_KEY_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PRIVATE_KEY_STATE_PRESENT\x10\x01\x12\x1d\n" +
 	"\x19PRIVATE_KEY_STATE_MISSING\x10\x02\x12$\n" +
-	" PRIVATE_KEY_STATE_NOT_APPLICABLE\x10\x032\xb6\r\n" +
+	" PRIVATE_KEY_STATE_NOT_APPLICABLE\x10\x032\x86\x0e\n" +
 	"\x11ControllerService\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.mxprobe.v1.ListAgentsRequest\x1a\x1e.mxprobe.v1.ListAgentsResponse\x12Q\n" +
@@ -3232,7 +3574,8 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"ListEvents\x12\x1d.mxprobe.v1.ListEventsRequest\x1a\x1e.mxprobe.v1.ListEventsResponse\x12Y\n" +
 	"\x0eGetEventStream\x12!.mxprobe.v1.GetEventStreamRequest\x1a\".mxprobe.v1.GetEventStreamResponse0\x01\x12H\n" +
 	"\tListSites\x12\x1c.mxprobe.v1.ListSitesRequest\x1a\x1d.mxprobe.v1.ListSitesResponse\x12]\n" +
-	"\x10ListCertificates\x12#.mxprobe.v1.ListCertificatesRequest\x1a$.mxprobe.v1.ListCertificatesResponse\x12c\n" +
+	"\x10ListCertificates\x12#.mxprobe.v1.ListCertificatesRequest\x1a$.mxprobe.v1.ListCertificatesResponse\x12N\n" +
+	"\vListResults\x12\x1e.mxprobe.v1.ListResultsRequest\x1a\x1f.mxprobe.v1.ListResultsResponse\x12c\n" +
 	"\x12UpdateIncidentRefs\x12%.mxprobe.v1.UpdateIncidentRefsRequest\x1a&.mxprobe.v1.UpdateIncidentRefsResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
@@ -3248,7 +3591,7 @@ func file_mxprobe_v1_controller_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_controller_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_mxprobe_v1_controller_proto_goTypes = []any{
 	(PrivateKeyState)(0),                // 0: mxprobe.v1.PrivateKeyState
 	(*Agent)(nil),                       // 1: mxprobe.v1.Agent
@@ -3297,100 +3640,115 @@ var file_mxprobe_v1_controller_proto_goTypes = []any{
 	(*ListCertificatesResponse)(nil),    // 44: mxprobe.v1.ListCertificatesResponse
 	(*UpdateIncidentRefsRequest)(nil),   // 45: mxprobe.v1.UpdateIncidentRefsRequest
 	(*UpdateIncidentRefsResponse)(nil),  // 46: mxprobe.v1.UpdateIncidentRefsResponse
-	nil,                                 // 47: mxprobe.v1.Agent.LabelsEntry
-	nil,                                 // 48: mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
-	(Role)(0),                           // 49: mxprobe.v1.Role
-	(*timestamppb.Timestamp)(nil),       // 50: google.protobuf.Timestamp
-	(*Finding)(nil),                     // 51: mxprobe.v1.Finding
-	(Severity)(0),                       // 52: mxprobe.v1.Severity
-	(*Incident)(nil),                    // 53: mxprobe.v1.Incident
-	(DeliveryStatus)(0),                 // 54: mxprobe.v1.DeliveryStatus
-	(*Delivery)(nil),                    // 55: mxprobe.v1.Delivery
-	(*NotifyTargetStatus)(nil),          // 56: mxprobe.v1.NotifyTargetStatus
-	(*IncidentEvent)(nil),               // 57: mxprobe.v1.IncidentEvent
-	(*durationpb.Duration)(nil),         // 58: google.protobuf.Duration
+	(*ResultChange)(nil),                // 47: mxprobe.v1.ResultChange
+	(*ListResultsRequest)(nil),          // 48: mxprobe.v1.ListResultsRequest
+	(*CheckResultRecord)(nil),           // 49: mxprobe.v1.CheckResultRecord
+	(*ListResultsResponse)(nil),         // 50: mxprobe.v1.ListResultsResponse
+	nil,                                 // 51: mxprobe.v1.Agent.LabelsEntry
+	nil,                                 // 52: mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
+	(Role)(0),                           // 53: mxprobe.v1.Role
+	(*timestamppb.Timestamp)(nil),       // 54: google.protobuf.Timestamp
+	(*Finding)(nil),                     // 55: mxprobe.v1.Finding
+	(Severity)(0),                       // 56: mxprobe.v1.Severity
+	(*Incident)(nil),                    // 57: mxprobe.v1.Incident
+	(DeliveryStatus)(0),                 // 58: mxprobe.v1.DeliveryStatus
+	(*Delivery)(nil),                    // 59: mxprobe.v1.Delivery
+	(*NotifyTargetStatus)(nil),          // 60: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),               // 61: mxprobe.v1.IncidentEvent
+	(*durationpb.Duration)(nil),         // 62: google.protobuf.Duration
+	(CheckStatus)(0),                    // 63: mxprobe.v1.CheckStatus
+	(*CheckResult)(nil),                 // 64: mxprobe.v1.CheckResult
 }
 var file_mxprobe_v1_controller_proto_depIdxs = []int32{
-	49, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
-	47, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
-	50, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	50, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	50, // 4: mxprobe.v1.Agent.last_batch_at:type_name -> google.protobuf.Timestamp
+	53, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
+	51, // 1: mxprobe.v1.Agent.labels:type_name -> mxprobe.v1.Agent.LabelsEntry
+	54, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	54, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	54, // 4: mxprobe.v1.Agent.last_batch_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
-	51, // 6: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
-	50, // 7: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
-	52, // 8: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
+	55, // 6: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
+	54, // 7: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
+	56, // 8: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
 	4,  // 9: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
-	50, // 10: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
+	54, // 10: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
 	8,  // 11: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
-	53, // 12: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
-	53, // 13: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	53, // 14: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	53, // 15: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	54, // 16: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
-	55, // 17: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
-	55, // 18: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
-	56, // 19: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	56, // 20: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
-	57, // 21: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	57, // 22: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	52, // 23: mxprobe.v1.SiteSummary.worst_severity:type_name -> mxprobe.v1.Severity
+	57, // 12: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
+	57, // 13: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	57, // 14: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	57, // 15: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	58, // 16: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
+	59, // 17: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
+	59, // 18: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
+	60, // 19: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	60, // 20: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
+	61, // 21: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	61, // 22: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	56, // 23: mxprobe.v1.SiteSummary.worst_severity:type_name -> mxprobe.v1.Severity
 	38, // 24: mxprobe.v1.ListSitesResponse.sites:type_name -> mxprobe.v1.SiteSummary
-	58, // 25: mxprobe.v1.ListCertificatesRequest.expiring_within:type_name -> google.protobuf.Duration
+	62, // 25: mxprobe.v1.ListCertificatesRequest.expiring_within:type_name -> google.protobuf.Duration
 	0,  // 26: mxprobe.v1.CertificateInstallation.private_key:type_name -> mxprobe.v1.PrivateKeyState
-	50, // 27: mxprobe.v1.InventoryCertificate.not_before:type_name -> google.protobuf.Timestamp
-	50, // 28: mxprobe.v1.InventoryCertificate.not_after:type_name -> google.protobuf.Timestamp
-	52, // 29: mxprobe.v1.InventoryCertificate.severity:type_name -> mxprobe.v1.Severity
+	54, // 27: mxprobe.v1.InventoryCertificate.not_before:type_name -> google.protobuf.Timestamp
+	54, // 28: mxprobe.v1.InventoryCertificate.not_after:type_name -> google.protobuf.Timestamp
+	56, // 29: mxprobe.v1.InventoryCertificate.severity:type_name -> mxprobe.v1.Severity
 	41, // 30: mxprobe.v1.InventoryCertificate.installations:type_name -> mxprobe.v1.CertificateInstallation
 	42, // 31: mxprobe.v1.CertificateIdentity.certificates:type_name -> mxprobe.v1.InventoryCertificate
-	50, // 32: mxprobe.v1.CertificateIdentity.soonest_not_after:type_name -> google.protobuf.Timestamp
-	52, // 33: mxprobe.v1.CertificateIdentity.severity:type_name -> mxprobe.v1.Severity
+	54, // 32: mxprobe.v1.CertificateIdentity.soonest_not_after:type_name -> google.protobuf.Timestamp
+	56, // 33: mxprobe.v1.CertificateIdentity.severity:type_name -> mxprobe.v1.Severity
 	43, // 34: mxprobe.v1.ListCertificatesResponse.identities:type_name -> mxprobe.v1.CertificateIdentity
-	48, // 35: mxprobe.v1.UpdateIncidentRefsRequest.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
-	53, // 36: mxprobe.v1.UpdateIncidentRefsResponse.incident:type_name -> mxprobe.v1.Incident
-	2,  // 37: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
-	5,  // 38: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
-	7,  // 39: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
-	11, // 40: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
-	13, // 41: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
-	15, // 42: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
-	17, // 43: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
-	19, // 44: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
-	21, // 45: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
-	23, // 46: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
-	25, // 47: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
-	27, // 48: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
-	29, // 49: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
-	31, // 50: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
-	33, // 51: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
-	35, // 52: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
-	37, // 53: mxprobe.v1.ControllerService.ListSites:input_type -> mxprobe.v1.ListSitesRequest
-	40, // 54: mxprobe.v1.ControllerService.ListCertificates:input_type -> mxprobe.v1.ListCertificatesRequest
-	45, // 55: mxprobe.v1.ControllerService.UpdateIncidentRefs:input_type -> mxprobe.v1.UpdateIncidentRefsRequest
-	3,  // 56: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
-	6,  // 57: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
-	9,  // 58: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
-	12, // 59: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
-	14, // 60: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
-	16, // 61: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
-	18, // 62: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
-	20, // 63: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
-	22, // 64: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
-	24, // 65: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
-	26, // 66: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
-	28, // 67: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
-	30, // 68: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
-	32, // 69: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
-	34, // 70: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
-	36, // 71: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
-	39, // 72: mxprobe.v1.ControllerService.ListSites:output_type -> mxprobe.v1.ListSitesResponse
-	44, // 73: mxprobe.v1.ControllerService.ListCertificates:output_type -> mxprobe.v1.ListCertificatesResponse
-	46, // 74: mxprobe.v1.ControllerService.UpdateIncidentRefs:output_type -> mxprobe.v1.UpdateIncidentRefsResponse
-	56, // [56:75] is the sub-list for method output_type
-	37, // [37:56] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	52, // 35: mxprobe.v1.UpdateIncidentRefsRequest.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
+	57, // 36: mxprobe.v1.UpdateIncidentRefsResponse.incident:type_name -> mxprobe.v1.Incident
+	54, // 37: mxprobe.v1.ResultChange.at:type_name -> google.protobuf.Timestamp
+	63, // 38: mxprobe.v1.ResultChange.status:type_name -> mxprobe.v1.CheckStatus
+	64, // 39: mxprobe.v1.CheckResultRecord.result:type_name -> mxprobe.v1.CheckResult
+	54, // 40: mxprobe.v1.CheckResultRecord.committed_at:type_name -> google.protobuf.Timestamp
+	54, // 41: mxprobe.v1.CheckResultRecord.since:type_name -> google.protobuf.Timestamp
+	47, // 42: mxprobe.v1.CheckResultRecord.history:type_name -> mxprobe.v1.ResultChange
+	49, // 43: mxprobe.v1.ListResultsResponse.results:type_name -> mxprobe.v1.CheckResultRecord
+	2,  // 44: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
+	5,  // 45: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
+	7,  // 46: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
+	11, // 47: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
+	13, // 48: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
+	15, // 49: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
+	17, // 50: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
+	19, // 51: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
+	21, // 52: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
+	23, // 53: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
+	25, // 54: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
+	27, // 55: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
+	29, // 56: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
+	31, // 57: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
+	33, // 58: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
+	35, // 59: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
+	37, // 60: mxprobe.v1.ControllerService.ListSites:input_type -> mxprobe.v1.ListSitesRequest
+	40, // 61: mxprobe.v1.ControllerService.ListCertificates:input_type -> mxprobe.v1.ListCertificatesRequest
+	48, // 62: mxprobe.v1.ControllerService.ListResults:input_type -> mxprobe.v1.ListResultsRequest
+	45, // 63: mxprobe.v1.ControllerService.UpdateIncidentRefs:input_type -> mxprobe.v1.UpdateIncidentRefsRequest
+	3,  // 64: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
+	6,  // 65: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
+	9,  // 66: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
+	12, // 67: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
+	14, // 68: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
+	16, // 69: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
+	18, // 70: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
+	20, // 71: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
+	22, // 72: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
+	24, // 73: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
+	26, // 74: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
+	28, // 75: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
+	30, // 76: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
+	32, // 77: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
+	34, // 78: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
+	36, // 79: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
+	39, // 80: mxprobe.v1.ControllerService.ListSites:output_type -> mxprobe.v1.ListSitesResponse
+	44, // 81: mxprobe.v1.ControllerService.ListCertificates:output_type -> mxprobe.v1.ListCertificatesResponse
+	50, // 82: mxprobe.v1.ControllerService.ListResults:output_type -> mxprobe.v1.ListResultsResponse
+	46, // 83: mxprobe.v1.ControllerService.UpdateIncidentRefs:output_type -> mxprobe.v1.UpdateIncidentRefsResponse
+	64, // [64:84] is the sub-list for method output_type
+	44, // [44:64] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_controller_proto_init() }
@@ -3409,7 +3767,7 @@ func file_mxprobe_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_controller_proto_rawDesc), len(file_mxprobe_v1_controller_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

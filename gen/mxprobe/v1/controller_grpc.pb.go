@@ -37,6 +37,7 @@ const (
 	ControllerService_GetEventStream_FullMethodName      = "/mxprobe.v1.ControllerService/GetEventStream"
 	ControllerService_ListSites_FullMethodName           = "/mxprobe.v1.ControllerService/ListSites"
 	ControllerService_ListCertificates_FullMethodName    = "/mxprobe.v1.ControllerService/ListCertificates"
+	ControllerService_ListResults_FullMethodName         = "/mxprobe.v1.ControllerService/ListResults"
 	ControllerService_UpdateIncidentRefs_FullMethodName  = "/mxprobe.v1.ControllerService/UpdateIncidentRefs"
 )
 
@@ -84,6 +85,9 @@ type ControllerServiceClient interface {
 	// Fleet certificate inventory by identity (issuer + subject), with where
 	// each certificate is installed or presented and its expiry.
 	ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error)
+	// Every agent's latest result per check and target, with when it last
+	// changed and its recent changes: what each server sees now, and since when.
+	ListResults(ctx context.Context, in *ListResultsRequest, opts ...grpc.CallOption) (*ListResultsResponse, error)
 	// Attach, change or remove external references (ITSM ticket numbers) of an
 	// incident; recorded in its timeline (write scope).
 	UpdateIncidentRefs(ctx context.Context, in *UpdateIncidentRefsRequest, opts ...grpc.CallOption) (*UpdateIncidentRefsResponse, error)
@@ -286,6 +290,16 @@ func (c *controllerServiceClient) ListCertificates(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *controllerServiceClient) ListResults(ctx context.Context, in *ListResultsRequest, opts ...grpc.CallOption) (*ListResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListResultsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListResults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controllerServiceClient) UpdateIncidentRefs(ctx context.Context, in *UpdateIncidentRefsRequest, opts ...grpc.CallOption) (*UpdateIncidentRefsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateIncidentRefsResponse)
@@ -340,6 +354,9 @@ type ControllerServiceServer interface {
 	// Fleet certificate inventory by identity (issuer + subject), with where
 	// each certificate is installed or presented and its expiry.
 	ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error)
+	// Every agent's latest result per check and target, with when it last
+	// changed and its recent changes: what each server sees now, and since when.
+	ListResults(context.Context, *ListResultsRequest) (*ListResultsResponse, error)
 	// Attach, change or remove external references (ITSM ticket numbers) of an
 	// incident; recorded in its timeline (write scope).
 	UpdateIncidentRefs(context.Context, *UpdateIncidentRefsRequest) (*UpdateIncidentRefsResponse, error)
@@ -406,6 +423,9 @@ func (UnimplementedControllerServiceServer) ListSites(context.Context, *ListSite
 }
 func (UnimplementedControllerServiceServer) ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCertificates not implemented")
+}
+func (UnimplementedControllerServiceServer) ListResults(context.Context, *ListResultsRequest) (*ListResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListResults not implemented")
 }
 func (UnimplementedControllerServiceServer) UpdateIncidentRefs(context.Context, *UpdateIncidentRefsRequest) (*UpdateIncidentRefsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateIncidentRefs not implemented")
@@ -748,6 +768,24 @@ func _ControllerService_ListCertificates_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControllerService_ListResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListResults(ctx, req.(*ListResultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ControllerService_UpdateIncidentRefs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpdateIncidentRefsRequest)
 	if err := dec(in); err != nil {
@@ -840,6 +878,10 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCertificates",
 			Handler:    _ControllerService_ListCertificates_Handler,
+		},
+		{
+			MethodName: "ListResults",
+			Handler:    _ControllerService_ListResults_Handler,
 		},
 		{
 			MethodName: "UpdateIncidentRefs",

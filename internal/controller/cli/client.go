@@ -88,11 +88,12 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 		findings.Flags().String(f, "", "filter by "+f)
 	}
 	findings.Flags().Bool("json", false, "print the API's JSON")
-	for _, c := range []*cobra.Command{agents, findings} {
+	results := resultsCmd(stdout)
+	for _, c := range []*cobra.Command{agents, findings, results} {
 		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
 		c.Flags().Bool("stale", false, "answer from the contacted node's state without asking the leader")
 	}
-	return append([]*cobra.Command{agents, findings, clusterCmd(stdout)}, opsCmds(stdout)...)
+	return append([]*cobra.Command{agents, findings, results, clusterCmd(stdout)}, opsCmds(stdout)...)
 }
 
 func staleParam(cmd *cobra.Command) string {

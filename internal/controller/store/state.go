@@ -100,7 +100,7 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	s.agents[id] = a
 	for _, r := range ab.GetBatch().GetResults() {
 		k := resultKey{id, r.GetCheck(), r.GetTarget()}
-		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at}
+		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at, History: nextHistory(s.results[k].GetHistory(), r, at)}
 	}
 	return true
 }
