@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -430,6 +431,35 @@ type agentRow struct {
 	Stale    bool
 	Severity mxv1.Severity
 	Open     int
+	// Failing: the agent's checks failing now, with the oldest failure's start.
+	Failing []string
+	Since   *timestamppb.Timestamp
+}
+
+// failingChecks maps agents to their failing checks (sorted) and when the
+// oldest of those failures began.
+func (h *Handler) failingChecks() (map[string][]string, map[string]*timestamppb.Timestamp) {
+	checks, since := map[string][]string{}, map[string]*timestamppb.Timestamp{}
+	var after store.ResultKey
+	for {
+		recs, next := h.cfg.State.Results(store.ResultFilter{Failing: true}, after, 5000)
+		for _, r := range recs {
+			if r.GetRetired() {
+				continue
+			}
+			id := r.GetAgentId()
+			if c := r.GetResult().GetCheck(); !slices.Contains(checks[id], c) {
+				checks[id] = append(checks[id], c)
+			}
+			if s := r.GetSince(); s != nil && (since[id] == nil || s.AsTime().Before(since[id].AsTime())) {
+				since[id] = s
+			}
+		}
+		if next == nil {
+			return checks, since
+		}
+		after = *next
+	}
 }
 
 type agentSite struct {
@@ -453,6 +483,7 @@ func (h *Handler) agents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	failing, failingSince := h.failingChecks()
 	var sites []*agentSite
 	idx := map[string]*agentSite{}
 	for _, a := range h.cfg.State.Agents("") {
@@ -466,7 +497,8 @@ func (h *Handler) agents(w http.ResponseWriter, r *http.Request) {
 		for _, ro := range a.GetRoles() {
 			roles = append(roles, strings.ToLower(strings.TrimPrefix(ro.String(), "ROLE_")))
 		}
-		row := agentRow{A: a, Roles: strings.Join(roles, ", "), LastSeen: h.since(a.GetLastSeen()), Severity: worst[a.GetAgentId()], Open: open[a.GetAgentId()]}
+		row := agentRow{A: a, Roles: strings.Join(roles, ", "), LastSeen: h.since(a.GetLastSeen()), Severity: worst[a.GetAgentId()], Open: open[a.GetAgentId()],
+			Failing: failing[a.GetAgentId()], Since: failingSince[a.GetAgentId()]}
 		row.Stale = a.GetLastSeen() == nil || now.Sub(a.GetLastSeen().AsTime()) > h.cfg.StaleAfter
 		if row.Stale {
 			s.Stale++

@@ -36,6 +36,7 @@ type State interface {
 	Findings(f store.FindingFilter) []*mxv1.ObservedFinding
 	Incidents(f incident.Filter) []*mxv1.Incident
 	Incident(idOrFingerprint string) *mxv1.Incident
+	Results(f store.ResultFilter, after store.ResultKey, limit int) ([]*mxv1.CheckResultRecord, *store.ResultKey)
 }
 
 // TokenChecker validates a raw API token for a scope; *auth.Authenticator

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -212,7 +213,10 @@ func TestPagesShowTheSeedCase(t *testing.T) {
 	mustContain(t, "certificates", w.Body.String(), f.keyless, "NO KEY", "DUPLICATE IDENTITY", seedHost, "Certificate expiry timeline", "expired")
 
 	w = f.get(h, "/agents")
-	mustContain(t, "agents", w.Body.String(), "edge02", seedHost, "1.2.3-test", "Site amsterdam")
+	mustContain(t, "agents", w.Body.String(), "edge02", seedHost, "1.2.3-test", "Site amsterdam", "Failing checks")
+	if !regexp.MustCompile(`certstore[^<]*<span class="hint">since <time datetime="20`).MatchString(w.Body.String()) {
+		t.Errorf("agents page does not show the failing certificate store check and since when:\n%s", w.Body.String())
+	}
 
 	w = f.get(h, "/?host="+url.QueryEscape(seedHost))
 	mustContain(t, "host filter", w.Body.String(), "host "+seedHost, inc.GetId())
