@@ -58,9 +58,12 @@ func decodeResultToken(tok string) (store.ResultKey, error) {
 	if tok == "" {
 		return store.ResultKey{}, nil
 	}
+	if len(tok) > 4096 {
+		return store.ResultKey{}, status.Error(codes.InvalidArgument, "page_token: not a token this API issued")
+	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	parts := strings.Split(string(b), "\x00")
-	if err != nil || len(tok) > 4096 || len(parts) != 3 || parts[0] == "" {
+	if err != nil || len(parts) != 3 || parts[0] == "" {
 		return store.ResultKey{}, status.Error(codes.InvalidArgument, "page_token: not a token this API issued")
 	}
 	return store.ResultKey{Agent: parts[0], Check: parts[1], Target: parts[2]}, nil
