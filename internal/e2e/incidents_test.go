@@ -93,6 +93,19 @@ func TestIncidentsCLI(t *testing.T) {
 	if out, err := cli(t, "incidents", "list", server, "--filter", `bogus = "x"`); err == nil || !strings.Contains(out, "unknown field") {
 		t.Fatalf("bad filter: %v\n%s", err, out)
 	}
+	// Ticket numbers from the CLI (the retry with the same key is answered, and records nothing new).
+	for range 2 {
+		if out, err := cli(t, "incidents", "refs", id, "servicenow=INC0012345", "jira=OPS-42", server, "--actor", "carol", "--idempotency-key", "refs-1"); err != nil ||
+			!strings.Contains(out, "jira=OPS-42 servicenow=INC0012345") {
+			t.Fatalf("refs: %v\n%s", err, out)
+		}
+	}
+	if out, err := cli(t, "incidents", "show", id, server); err != nil || strings.Count(out, "external_refs") != 1 {
+		t.Fatalf("refs timeline (want one entry): %v\n%s", err, out)
+	}
+	if out, err := cli(t, "incidents", "refs", id, "jira", server); err == nil {
+		t.Fatalf("refs without =: accepted\n%s", out)
+	}
 	// What the agent sees now and since when.
 	resRe := regexp.MustCompile(`(?m)^edge01\s+amsterdam\s+smtp_probe\s+smtp://\S+\s+FAIL\s+20\d\d-\S+\s+\S*CERT_EXPIRED`)
 	if out, err := cli(t, "results", server, "--failing", "--agent-id", "edge01"); err != nil || !resRe.MatchString(out) {

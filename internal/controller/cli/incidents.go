@@ -35,7 +35,7 @@ func correlationConfig(c config.Controller) correlate.LoopConfig {
 
 // incidentsCmd: controller incidents list|show|ack|resolve.
 func incidentsCmd(stdout io.Writer) *cobra.Command {
-	root := &cobra.Command{Use: "incidents", Short: "List, show, acknowledge and resolve incidents"}
+	root := &cobra.Command{Use: "incidents", Short: "List, show, acknowledge and resolve incidents, attach ticket numbers"}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Incidents, worst and newest first (PENDING ones only with --filter 'state = \"PENDING\"')",
@@ -162,7 +162,7 @@ func incidentsCmd(stdout io.Writer) *cobra.Command {
 			c.Flags().Bool("json", false, "print the API's JSON")
 		}
 	}
-	root.AddCommand(list, show, ack, resolve)
+	root.AddCommand(list, show, ack, resolve, refsCmd(stdout))
 	return root
 }
 
