@@ -200,8 +200,9 @@ func (n *Node) Run(ctx context.Context) error {
 		grpc.SharedWriteBuffer(true),
 		grpc.ReadBufferSize(n.readBufferSize()),
 		grpc.WriteBufferSize(8 << 10),
-		// No server-initiated pings (they cost a goroutine per connection):
-		// agents ping every 30s and the OS's TCP keepalive (15s, Go's
+		// No server-initiated pings (grpc-go's keepalive goroutine runs per
+		// connection either way; pings would add traffic to every idle
+		// stream): agents ping every 30s and the OS's TCP keepalive (15s, Go's
 		// default on accepted connections) reaps dead peers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// A peer that never completes the TLS/HTTP2 handshake is dropped.

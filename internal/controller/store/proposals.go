@@ -27,14 +27,14 @@ type proposal struct {
 	n   int
 }
 
-func key(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+func bufferKey(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // add registers cmd as the decoding of b; the returned func forgets it.
 func (p *proposals) add(b []byte, cmd *mxv1.Command) func() {
 	if p == nil || len(b) == 0 {
 		return func() {}
 	}
-	k := key(b)
+	k := bufferKey(b)
 	p.m.Store(k, proposal{cmd: cmd, n: len(b)})
 	return func() { p.m.Delete(k) }
 }
@@ -44,7 +44,7 @@ func (p *proposals) take(b []byte) (*mxv1.Command, bool) {
 	if p == nil || len(b) == 0 {
 		return nil, false
 	}
-	v, ok := p.m.LoadAndDelete(key(b))
+	v, ok := p.m.LoadAndDelete(bufferKey(b))
 	if !ok {
 		return nil, false
 	}
