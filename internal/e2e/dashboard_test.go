@@ -110,7 +110,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(dom, `data-copy="ps-code"`) || strings.Contains(dom, `data-copy="ps-code" hidden`) {
 		t.Error("the copy button stayed hidden: app.js did not run")
 	}
+	dom = browse("--dump-dom", base+"/agents/edge02")
+	for _, want := range []string{"Agent edge02", "smtp_probe", "FAIL", "Changes"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("agent page DOM lacks %q", want)
+		}
+	}
 	shot("dashboard-overview.png", base+"/", "1400,1000")
+	shot("dashboard-agent.png", base+"/agents/edge02", "1400,900")
 	shot("dashboard-incident.png", base+"/incidents/"+id, "1400,1600")
 	shot("dashboard-certificates.png", base+"/certificates", "1400,1200")
 	demo.stop(t)

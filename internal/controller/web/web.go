@@ -33,6 +33,7 @@ var staticFS embed.FS
 // State is what the dashboard reads; *store.State implements it.
 type State interface {
 	Agents(site string) []*mxv1.Agent
+	Agent(id string) *mxv1.Agent
 	Findings(f store.FindingFilter) []*mxv1.ObservedFinding
 	Incidents(f incident.Filter) []*mxv1.Incident
 	Incident(idOrFingerprint string) *mxv1.Incident
@@ -106,7 +107,7 @@ func New(cfg Config) *Handler {
 		cfg.AppliedIndex = func() uint64 { return 0 }
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}, streams: make(chan struct{}, cfg.MaxStreams)}
-	for _, name := range []string{"overview", "incident", "certificates", "agents", "login", "error"} {
+	for _, name := range []string{"overview", "incident", "certificates", "agents", "agent", "login", "error"} {
 		h.pages[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -119,6 +120,7 @@ func New(cfg Config) *Handler {
 	h.mux.Handle("GET /incidents/{id}", h.require(http.HandlerFunc(h.incident), true))
 	h.mux.Handle("GET /certificates", h.require(http.HandlerFunc(h.certificates), true))
 	h.mux.Handle("GET /agents", h.require(http.HandlerFunc(h.agents), true))
+	h.mux.Handle("GET /agents/{id}", h.require(http.HandlerFunc(h.agent), true))
 	h.mux.Handle("/", h.require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, http.StatusNotFound, "No such page.")
 	}), true))

@@ -217,6 +217,15 @@ func TestPagesShowTheSeedCase(t *testing.T) {
 	if !regexp.MustCompile(`certstore[^<]*<span class="hint">since <time datetime="20`).MatchString(w.Body.String()) {
 		t.Errorf("agents page does not show the failing certificate store check and since when:\n%s", w.Body.String())
 	}
+	mustContain(t, "agents links", w.Body.String(), `<a href="/agents/edge02">edge02</a>`)
+	w = f.get(h, "/agents/edge02")
+	if w.Code != 200 {
+		t.Fatalf("agent page: %d %s", w.Code, w.Body)
+	}
+	mustContain(t, "agent page", w.Body.String(), "Agent edge02", seedHost, "certstore", `<span class="badge sev-critical">FAIL</span>`, "CERT_NO_PRIVATE_KEY", "FAIL 20")
+	if w := f.get(h, "/agents/nope"); w.Code != 404 {
+		t.Errorf("unknown agent: %d", w.Code)
+	}
 
 	w = f.get(h, "/?host="+url.QueryEscape(seedHost))
 	mustContain(t, "host filter", w.Body.String(), "host "+seedHost, inc.GetId())
@@ -239,7 +248,7 @@ func TestHostileStringsAreEscaped(t *testing.T) {
 			evil = inc.GetId()
 		}
 	}
-	pages := []string{"/", "/certificates", "/agents"}
+	pages := []string{"/", "/certificates", "/agents", "/agents/evil"}
 	if evil != "" {
 		pages = append(pages, "/incidents/"+evil)
 	}
