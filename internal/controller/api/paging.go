@@ -19,3 +19,14 @@ func pageSize(requested int32, def, max int) (int, error) {
 		return size, nil
 	}
 }
+
+// shortFields refuses listing filters longer than 128 characters (names,
+// ids and codes are all shorter).
+func shortFields(fields map[string]string) error {
+	for name, v := range fields {
+		if len(v) > 128 {
+			return status.Errorf(codes.InvalidArgument, "%s: longer than 128 characters", name)
+		}
+	}
+	return nil
+}

@@ -20,10 +20,8 @@ const (
 // ListResults lists every agent's latest result per check and target with
 // its recent changes (GET /v1/results), a page at a time.
 func (s *Service) ListResults(ctx context.Context, req *mxv1.ListResultsRequest) (*mxv1.ListResultsResponse, error) {
-	for name, v := range map[string]string{"site": req.GetSite(), "agent_id": req.GetAgentId(), "check": req.GetCheck()} {
-		if len(v) > 128 {
-			return nil, status.Errorf(codes.InvalidArgument, "%s: longer than 128 characters", name)
-		}
+	if err := shortFields(map[string]string{"site": req.GetSite(), "agent_id": req.GetAgentId(), "check": req.GetCheck()}); err != nil {
+		return nil, err
 	}
 	size, err := pageSize(req.GetPageSize(), defaultResultsPage, maxResultsPage)
 	if err != nil {

@@ -124,10 +124,8 @@ func (s *Service) ListAgents(ctx context.Context, req *mxv1.ListAgentsRequest) (
 
 // ListFindings lists the latest findings, filtered.
 func (s *Service) ListFindings(ctx context.Context, req *mxv1.ListFindingsRequest) (*mxv1.ListFindingsResponse, error) {
-	for name, v := range map[string]string{"site": req.GetSite(), "agent_id": req.GetAgentId(), "code": req.GetCode()} {
-		if len(v) > 128 {
-			return nil, status.Errorf(codes.InvalidArgument, "%s: longer than 128 characters", name)
-		}
+	if err := shortFields(map[string]string{"site": req.GetSite(), "agent_id": req.GetAgentId(), "code": req.GetCode()}); err != nil {
+		return nil, err
 	}
 	if _, ok := mxv1.Severity_name[int32(req.GetMinSeverity())]; !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "min_severity: unknown value %d", req.GetMinSeverity())
