@@ -384,7 +384,10 @@ type CheckResult struct {
 	Duration  *durationpb.Duration   `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
 	Findings  []*Finding             `protobuf:"bytes,6,rep,name=findings,proto3" json:"findings,omitempty"`
 	// Why the check could not run, when status is CHECK_STATUS_ERROR.
-	Error         string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// Certificate-store checks: every certificate of the store (at most
+	// 1000), findings or not, so the controller's inventory is complete.
+	Certificates  []*CertificateSummary `protobuf:"bytes,8,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +471,153 @@ func (x *CheckResult) GetError() string {
 	return ""
 }
 
+func (x *CheckResult) GetCertificates() []*CertificateSummary {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+// One certificate of a store, as a certificate-store check read it.
+type CertificateSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-1 of the DER encoding, upper-case hex (as Windows shows it).
+	Thumbprint string `protobuf:"bytes,1,opt,name=thumbprint,proto3" json:"thumbprint,omitempty"`
+	Subject    string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Issuer     string `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// Upper-case hex.
+	Serial    string                 `protobuf:"bytes,4,opt,name=serial,proto3" json:"serial,omitempty"`
+	NotBefore *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// At most 32.
+	DnsNames []string `protobuf:"bytes,7,rep,name=dns_names,json=dnsNames,proto3" json:"dns_names,omitempty"`
+	// The store associates a private key with it.
+	HasPrivateKey bool `protobuf:"varint,8,opt,name=has_private_key,json=hasPrivateKey,proto3" json:"has_private_key,omitempty"`
+	// "usable", "unusable", "absent" or "unknown".
+	KeyStatus string `protobuf:"bytes,9,opt,name=key_status,json=keyStatus,proto3" json:"key_status,omitempty"`
+	// The store location, as in findings' evidence "store".
+	Store string `protobuf:"bytes,10,opt,name=store,proto3" json:"store,omitempty"`
+	// Exchange services it is enabled for, when known (e.g. "SMTP").
+	Services      []string `protobuf:"bytes,11,rep,name=services,proto3" json:"services,omitempty"`
+	FriendlyName  string   `protobuf:"bytes,12,opt,name=friendly_name,json=friendlyName,proto3" json:"friendly_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateSummary) Reset() {
+	*x = CertificateSummary{}
+	mi := &file_mxprobe_v1_finding_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateSummary) ProtoMessage() {}
+
+func (x *CertificateSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_finding_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateSummary.ProtoReflect.Descriptor instead.
+func (*CertificateSummary) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_finding_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CertificateSummary) GetThumbprint() string {
+	if x != nil {
+		return x.Thumbprint
+	}
+	return ""
+}
+
+func (x *CertificateSummary) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *CertificateSummary) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *CertificateSummary) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *CertificateSummary) GetNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *CertificateSummary) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *CertificateSummary) GetDnsNames() []string {
+	if x != nil {
+		return x.DnsNames
+	}
+	return nil
+}
+
+func (x *CertificateSummary) GetHasPrivateKey() bool {
+	if x != nil {
+		return x.HasPrivateKey
+	}
+	return false
+}
+
+func (x *CertificateSummary) GetKeyStatus() string {
+	if x != nil {
+		return x.KeyStatus
+	}
+	return ""
+}
+
+func (x *CertificateSummary) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *CertificateSummary) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *CertificateSummary) GetFriendlyName() string {
+	if x != nil {
+		return x.FriendlyName
+	}
+	return ""
+}
+
 var File_mxprobe_v1_finding_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_finding_proto_rawDesc = "" +
@@ -490,7 +640,7 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"\fexplained_by\x18\t \x03(\v2\x16.mxprobe.v1.FindingRefR\vexplainedBy\x1a;\n" +
 	"\rEvidenceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa5\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x02\n" +
 	"\vCheckResult\x12\x14\n" +
 	"\x05check\x18\x01 \x01(\tR\x05check\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12/\n" +
@@ -499,7 +649,26 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
 	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12/\n" +
 	"\bfindings\x18\x06 \x03(\v2\x13.mxprobe.v1.FindingR\bfindings\x12\x14\n" +
-	"\x05error\x18\a \x01(\tR\x05error*x\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12B\n" +
+	"\fcertificates\x18\b \x03(\v2\x1e.mxprobe.v1.CertificateSummaryR\fcertificates\"\xad\x03\n" +
+	"\x12CertificateSummary\x12\x1e\n" +
+	"\n" +
+	"thumbprint\x18\x01 \x01(\tR\n" +
+	"thumbprint\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
+	"\x06issuer\x18\x03 \x01(\tR\x06issuer\x12\x16\n" +
+	"\x06serial\x18\x04 \x01(\tR\x06serial\x129\n" +
+	"\n" +
+	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
+	"\tnot_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x1b\n" +
+	"\tdns_names\x18\a \x03(\tR\bdnsNames\x12&\n" +
+	"\x0fhas_private_key\x18\b \x01(\bR\rhasPrivateKey\x12\x1d\n" +
+	"\n" +
+	"key_status\x18\t \x01(\tR\tkeyStatus\x12\x14\n" +
+	"\x05store\x18\n" +
+	" \x01(\tR\x05store\x12\x1a\n" +
+	"\bservices\x18\v \x03(\tR\bservices\x12#\n" +
+	"\rfriendly_name\x18\f \x01(\tR\ffriendlyName*x\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSEVERITY_INFO\x10\x01\x12\x14\n" +
@@ -533,7 +702,7 @@ func file_mxprobe_v1_finding_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_mxprobe_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_mxprobe_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_mxprobe_v1_finding_proto_goTypes = []any{
 	(Severity)(0),                 // 0: mxprobe.v1.Severity
 	(SubjectKind)(0),              // 1: mxprobe.v1.SubjectKind
@@ -541,25 +710,29 @@ var file_mxprobe_v1_finding_proto_goTypes = []any{
 	(*FindingRef)(nil),            // 3: mxprobe.v1.FindingRef
 	(*Finding)(nil),               // 4: mxprobe.v1.Finding
 	(*CheckResult)(nil),           // 5: mxprobe.v1.CheckResult
-	nil,                           // 6: mxprobe.v1.Finding.EvidenceEntry
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*CertificateSummary)(nil),    // 6: mxprobe.v1.CertificateSummary
+	nil,                           // 7: mxprobe.v1.Finding.EvidenceEntry
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
 }
 var file_mxprobe_v1_finding_proto_depIdxs = []int32{
-	0, // 0: mxprobe.v1.Finding.severity:type_name -> mxprobe.v1.Severity
-	1, // 1: mxprobe.v1.Finding.subject_kind:type_name -> mxprobe.v1.SubjectKind
-	6, // 2: mxprobe.v1.Finding.evidence:type_name -> mxprobe.v1.Finding.EvidenceEntry
-	3, // 3: mxprobe.v1.Finding.explains:type_name -> mxprobe.v1.FindingRef
-	3, // 4: mxprobe.v1.Finding.explained_by:type_name -> mxprobe.v1.FindingRef
-	2, // 5: mxprobe.v1.CheckResult.status:type_name -> mxprobe.v1.CheckStatus
-	7, // 6: mxprobe.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
-	8, // 7: mxprobe.v1.CheckResult.duration:type_name -> google.protobuf.Duration
-	4, // 8: mxprobe.v1.CheckResult.findings:type_name -> mxprobe.v1.Finding
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	0,  // 0: mxprobe.v1.Finding.severity:type_name -> mxprobe.v1.Severity
+	1,  // 1: mxprobe.v1.Finding.subject_kind:type_name -> mxprobe.v1.SubjectKind
+	7,  // 2: mxprobe.v1.Finding.evidence:type_name -> mxprobe.v1.Finding.EvidenceEntry
+	3,  // 3: mxprobe.v1.Finding.explains:type_name -> mxprobe.v1.FindingRef
+	3,  // 4: mxprobe.v1.Finding.explained_by:type_name -> mxprobe.v1.FindingRef
+	2,  // 5: mxprobe.v1.CheckResult.status:type_name -> mxprobe.v1.CheckStatus
+	8,  // 6: mxprobe.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
+	9,  // 7: mxprobe.v1.CheckResult.duration:type_name -> google.protobuf.Duration
+	4,  // 8: mxprobe.v1.CheckResult.findings:type_name -> mxprobe.v1.Finding
+	6,  // 9: mxprobe.v1.CheckResult.certificates:type_name -> mxprobe.v1.CertificateSummary
+	8,  // 10: mxprobe.v1.CertificateSummary.not_before:type_name -> google.protobuf.Timestamp
+	8,  // 11: mxprobe.v1.CertificateSummary.not_after:type_name -> google.protobuf.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_finding_proto_init() }
@@ -573,7 +746,7 @@ func file_mxprobe_v1_finding_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_finding_proto_rawDesc), len(file_mxprobe_v1_finding_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -25,16 +25,23 @@ func (c *CertStore) Target() string { return c.URI }
 // Run reads and diagnoses the store. An unreadable store is both a
 // CERT_STORE_UNREADABLE finding (so the controller sees it) and an error.
 func (c *CertStore) Run(ctx context.Context) ([]*mxv1.Finding, error) {
+	fs, _, err := c.RunInventory(ctx)
+	return fs, err
+}
+
+// RunInventory is Run plus every certificate of the store
+// (diagnose.Summaries), for the controller's inventory.
+func (c *CertStore) RunInventory(ctx context.Context) ([]*mxv1.Finding, []*mxv1.CertificateSummary, error) {
 	if c.Store == nil {
 		err := c.OpenErr
 		if err == nil {
 			err = ErrNoStore
 		}
-		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, fmt.Errorf("open %s: %w", c.URI, err)
+		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, nil, fmt.Errorf("open %s: %w", c.URI, err)
 	}
 	inv, err := c.Store.Read(ctx)
 	if err != nil {
-		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, fmt.Errorf("read %s: %w", c.URI, err)
+		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, nil, fmt.Errorf("read %s: %w", c.URI, err)
 	}
-	return diagnose.CertStore(inv, c.Opts), nil
+	return diagnose.CertStore(inv, c.Opts), diagnose.Summaries(inv), nil
 }

@@ -23,6 +23,14 @@ type Check interface {
 	Run(ctx context.Context) ([]*mxv1.Finding, error)
 }
 
+// Inventoried is a check that also lists what it read (a certificate store:
+// every certificate), for the controller's inventory. RunAll calls it
+// instead of Run.
+type Inventoried interface {
+	Check
+	RunInventory(ctx context.Context) ([]*mxv1.Finding, []*mxv1.CertificateSummary, error)
+}
+
 // RunAll runs checks concurrently (at most parallel at once) and returns
 // their results in the order of checks, with root causes linked across all
 // of them (diagnose.Link; linking again is harmless).
@@ -49,18 +57,22 @@ func RunAll(ctx context.Context, cs []Check, parallel int) []*mxv1.CheckResult {
 
 // safeRun runs c, turning a panic into an error so one broken check never
 // takes the others down.
-func safeRun(ctx context.Context, c Check) (fs []*mxv1.Finding, err error) {
+func safeRun(ctx context.Context, c Check) (fs []*mxv1.Finding, certs []*mxv1.CertificateSummary, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			fs, err = nil, fmt.Errorf("%w: %s %s: %v", ErrCheckPanicked, c.Name(), c.Target(), p)
+			fs, certs, err = nil, nil, fmt.Errorf("%w: %s %s: %v", ErrCheckPanicked, c.Name(), c.Target(), p)
 		}
 	}()
-	return c.Run(ctx)
+	if ic, ok := c.(Inventoried); ok {
+		return ic.RunInventory(ctx)
+	}
+	fs, err = c.Run(ctx)
+	return fs, nil, err
 }
 
 func runOne(ctx context.Context, c Check) *mxv1.CheckResult {
 	start := time.Now()
-	fs, err := safeRun(ctx, c)
+	fs, certs, err := safeRun(ctx, c)
 	r := &mxv1.CheckResult{
 		Check:     c.Name(),
 		Target:    c.Target(),
@@ -68,6 +80,8 @@ func runOne(ctx context.Context, c Check) *mxv1.CheckResult {
 		Duration:  durationpb.New(time.Since(start)),
 		Findings:  fs,
 		Status:    mxv1.CheckStatus_CHECK_STATUS_OK,
+		// Certificates: what the check read, even when it also failed.
+		Certificates: certs,
 	}
 	if err != nil {
 		r.Status = mxv1.CheckStatus_CHECK_STATUS_ERROR

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
@@ -178,9 +179,14 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// clip shortens s to at most n bytes plus "...", never inside a UTF-8
+// sequence (a cut rune would make the protobuf message unmarshalable).
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }

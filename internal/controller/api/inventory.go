@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -80,7 +81,8 @@ func (s *Service) ListCertificates(ctx context.Context, req *mxv1.ListCertificat
 	if within > 0 {
 		f.ExpiringBy = time.Now().Add(within)
 	}
-	inv := inventory.BuildCertificates(s.node.State().Findings(store.FindingFilter{}))
+	stores, _ := s.node.State().Results(store.ResultFilter{Check: "certstore"}, store.ResultKey{}, math.MaxInt)
+	inv := inventory.BuildCertificates(s.node.State().Findings(store.FindingFilter{}), inventory.Listings(stores)...)
 	resp := &mxv1.ListCertificatesResponse{Identities: []*mxv1.CertificateIdentity{}}
 	for _, g := range inv.Filter(f) {
 		id := &mxv1.CertificateIdentity{Issuer: g.Issuer, Subject: g.Subject, TlsCertificateName: g.Name(),

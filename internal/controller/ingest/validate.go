@@ -20,6 +20,8 @@ const (
 	maxEvidence          = 64
 	maxLabels            = 64
 	maxRefs              = 64
+	maxCertificates      = 1000 // per certificate-store result
+	maxCertsPerBatch     = 8192
 	maxShort             = 256  // check, code, evidence keys, label keys
 	maxMedium            = 1024 // target, subject, hostname
 	maxLong              = 8192 // summary, remediation, evidence values, error
@@ -70,12 +72,16 @@ func validateBatch(b *mxv1.ResultBatch) error {
 	if len(b.GetResults()) > maxResultsPerBatch {
 		return fmt.Errorf("batch has %d results (max %d)", len(b.GetResults()), maxResultsPerBatch)
 	}
-	total := 0
+	total, certs := 0, 0
 	for i, r := range b.GetResults() {
 		if err := validateResult(r); err != nil {
 			return fmt.Errorf("result %d: %w", i, err)
 		}
 		total += len(r.GetFindings())
+		certs += len(r.GetCertificates())
+	}
+	if certs > maxCertsPerBatch {
+		return fmt.Errorf("batch lists %d certificates (max %d)", certs, maxCertsPerBatch)
 	}
 	if total > maxFindingsPerBatch {
 		return fmt.Errorf("batch has %d findings (max %d)", total, maxFindingsPerBatch)
@@ -108,6 +114,41 @@ func validateResult(r *mxv1.CheckResult) error {
 	for i, f := range r.GetFindings() {
 		if err := validateFinding(f); err != nil {
 			return fmt.Errorf("finding %d: %w", i, err)
+		}
+	}
+	if len(r.GetCertificates()) > maxCertificates {
+		return fmt.Errorf("%d certificates (max %d)", len(r.GetCertificates()), maxCertificates)
+	}
+	for i, c := range r.GetCertificates() {
+		if err := validateCertificate(c); err != nil {
+			return fmt.Errorf("certificate %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func validateCertificate(c *mxv1.CertificateSummary) error {
+	if c == nil {
+		return errors.New("empty certificate")
+	}
+	if tp := c.GetThumbprint(); tp == "" || len(tp) > 128 || strings.ContainsFunc(tp, func(r rune) bool { return !strings.ContainsRune("0123456789ABCDEF", r) }) {
+		return fmt.Errorf("thumbprint %q is not upper-case hex", clip(tp))
+	}
+	for name, v := range map[string]struct {
+		s   string
+		max int
+	}{"subject": {c.GetSubject(), maxMedium + 3}, "issuer": {c.GetIssuer(), maxMedium + 3}, "serial": {c.GetSerial(), maxShort},
+		"key_status": {c.GetKeyStatus(), 16}, "store": {c.GetStore(), maxMedium + 3}, "friendly_name": {c.GetFriendlyName(), maxShort + 3}} {
+		if err := text(name, v.s, v.max); err != nil {
+			return err
+		}
+	}
+	if len(c.GetDnsNames()) > 32 || len(c.GetServices()) > 16 {
+		return errors.New("more than 32 DNS names or 16 services")
+	}
+	for _, v := range append(append([]string{}, c.GetDnsNames()...), c.GetServices()...) {
+		if err := text("name", v, maxShort+3); err != nil {
+			return err
 		}
 	}
 	return nil

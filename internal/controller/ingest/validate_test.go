@@ -12,7 +12,9 @@ import (
 func goodBatch() *mxv1.ResultBatch {
 	return &mxv1.ResultBatch{Seq: 1, Results: []*mxv1.CheckResult{{Check: "certstore", Target: "pemdir:/x", Status: mxv1.CheckStatus_CHECK_STATUS_FAIL,
 		Findings: []*mxv1.Finding{{Code: "CERT_NO_PRIVATE_KEY", Severity: mxv1.Severity_SEVERITY_CRITICAL, Subject: "B79D",
-			Evidence: map[string]string{"store": "pemdir:/x"}, ExplainedBy: []*mxv1.FindingRef{{Code: "CERT_DUPLICATE_IDENTITY", Subject: "x"}}}}}}}
+			Evidence: map[string]string{"store": "pemdir:/x"}, ExplainedBy: []*mxv1.FindingRef{{Code: "CERT_DUPLICATE_IDENTITY", Subject: "x"}}}},
+		Certificates: []*mxv1.CertificateSummary{{Thumbprint: "B79D1A3C", Subject: "CN=mail.contoso.com", Issuer: "CN=Contoso CA", KeyStatus: "absent",
+			Store: "pemdir:/x", DnsNames: []string{"mail.contoso.com"}}}}}}
 }
 
 func TestValidateBatch(t *testing.T) {
@@ -20,18 +22,26 @@ func TestValidateBatch(t *testing.T) {
 		t.Fatalf("good batch refused: %v", err)
 	}
 	bad := map[string]func(b *mxv1.ResultBatch){
-		"seq 0":              func(b *mxv1.ResultBatch) { b.Seq = 0 },
-		"lower-case code":    func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Code = "cert_expired" },
-		"unknown severity":   func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Severity = 99 },
-		"huge subject":       func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Subject = strings.Repeat("A", 5000) },
-		"too much evidence":  func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Evidence = manyMap(65) },
-		"NUL in summary":     func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Summary = "a\x00b" },
-		"empty check":        func(b *mxv1.ResultBatch) { b.Results[0].Check = "" },
-		"too many findings":  func(b *mxv1.ResultBatch) { b.Results[0].Findings = manyFindings(257) },
-		"bad reference code": func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].ExplainedBy[0].Code = "x y" },
-		"unknown status":     func(b *mxv1.ResultBatch) { b.Results[0].Status = 7 },
-		"nil result":         func(b *mxv1.ResultBatch) { b.Results = append(b.Results, nil) },
-		"too many results":   func(b *mxv1.ResultBatch) { b.Results = make([]*mxv1.CheckResult, maxResultsPerBatch+1) },
+		"seq 0":                 func(b *mxv1.ResultBatch) { b.Seq = 0 },
+		"lower-case code":       func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Code = "cert_expired" },
+		"unknown severity":      func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Severity = 99 },
+		"huge subject":          func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Subject = strings.Repeat("A", 5000) },
+		"too much evidence":     func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Evidence = manyMap(65) },
+		"NUL in summary":        func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].Summary = "a\x00b" },
+		"empty check":           func(b *mxv1.ResultBatch) { b.Results[0].Check = "" },
+		"too many findings":     func(b *mxv1.ResultBatch) { b.Results[0].Findings = manyFindings(257) },
+		"bad reference code":    func(b *mxv1.ResultBatch) { b.Results[0].Findings[0].ExplainedBy[0].Code = "x y" },
+		"unknown status":        func(b *mxv1.ResultBatch) { b.Results[0].Status = 7 },
+		"nil result":            func(b *mxv1.ResultBatch) { b.Results = append(b.Results, nil) },
+		"too many results":      func(b *mxv1.ResultBatch) { b.Results = make([]*mxv1.CheckResult, maxResultsPerBatch+1) },
+		"lower-case thumbprint": func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].Thumbprint = "b79d" },
+		"nil certificate":       func(b *mxv1.ResultBatch) { b.Results[0].Certificates = append(b.Results[0].Certificates, nil) },
+		"too many certificates": func(b *mxv1.ResultBatch) {
+			b.Results[0].Certificates = make([]*mxv1.CertificateSummary, maxCertificates+1)
+		},
+		"huge issuer":       func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].Issuer = strings.Repeat("A", 5000) },
+		"too many names":    func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].DnsNames = make([]string, 33) },
+		"NUL in a DNS name": func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].DnsNames[0] = "a\x00b" },
 	}
 	for name, mutate := range bad {
 		b := goodBatch()
@@ -77,6 +87,14 @@ func FuzzValidate(f *testing.F) {
 				for _, fd := range r.GetFindings() {
 					if !upperSnake(fd.GetCode()) || len(fd.GetSubject()) > maxMedium {
 						t.Fatalf("accepted bad finding %v", fd)
+					}
+				}
+				if len(r.GetCertificates()) > maxCertificates {
+					t.Fatalf("accepted %d certificates", len(r.GetCertificates()))
+				}
+				for _, c := range r.GetCertificates() {
+					if c.GetThumbprint() == "" || len(c.GetSubject()) > maxMedium+3 || len(c.GetDnsNames()) > 32 {
+						t.Fatalf("accepted bad certificate %v", c)
 					}
 				}
 			}

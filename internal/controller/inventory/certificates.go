@@ -112,11 +112,30 @@ type Certificates struct {
 	All []*Certificate
 }
 
+// Listing is one agent's certificate store as its latest round read it.
+type Listing struct {
+	AgentID, Site, Host string
+	Certificates        []*mxv1.CertificateSummary
+}
+
+// Listings takes the store listings out of current check results (retired
+// results, of checks the agents no longer run, are left out).
+func Listings(results []*mxv1.CheckResultRecord) []Listing {
+	var out []Listing
+	for _, r := range results {
+		if r.GetRetired() || len(r.GetResult().GetCertificates()) == 0 {
+			continue
+		}
+		out = append(out, Listing{AgentID: r.GetAgentId(), Site: r.GetSite(), Host: r.GetHostname(), Certificates: r.GetResult().GetCertificates()})
+	}
+	return out
+}
+
 // BuildCertificates builds the inventory from the evidence of findings that
 // name a certificate (evidence "thumbprint"; internal/agent/diagnose): store
-// scans and certificates presented over STARTTLS. Only certificates some
-// finding describes appear.
-func BuildCertificates(findings []*mxv1.ObservedFinding) *Certificates {
+// scans and certificates presented over STARTTLS, and from the agents'
+// complete store listings, so certificates without any finding appear too.
+func BuildCertificates(findings []*mxv1.ObservedFinding, listings ...Listing) *Certificates {
 	byTP := map[string]*Certificate{}
 	seen := map[string]map[string]bool{}
 	dup := map[string]bool{}
@@ -172,6 +191,36 @@ func BuildCertificates(findings []*mxv1.ObservedFinding) *Certificates {
 		if !seen[tp][key] {
 			seen[tp][key] = true
 			c.Installations = append(c.Installations, in)
+		}
+	}
+	for _, l := range listings {
+		for _, cs := range l.Certificates {
+			tp := cs.GetThumbprint()
+			if tp == "" {
+				continue
+			}
+			c := byTP[tp]
+			if c == nil {
+				c = &Certificate{Thumbprint: tp, Subject: cs.GetSubject(), Issuer: cs.GetIssuer(), Serial: cs.GetSerial(), DNSNames: cs.GetDnsNames()}
+				if cs.GetNotAfter() != nil {
+					c.NotAfter = cs.GetNotAfter().AsTime().UTC()
+					c.NotAfterText = c.NotAfter.Format(time.RFC3339)
+				}
+				if cs.GetNotBefore() != nil {
+					c.NotBefore = cs.GetNotBefore().AsTime().UTC()
+				}
+				byTP[tp] = c
+				seen[tp] = map[string]bool{}
+			}
+			in := Installation{Host: l.Host, Site: l.Site, AgentID: l.AgentID, Origin: OriginStore, Store: cs.GetStore(), KeyStatus: cs.GetKeyStatus(), Key: KeyPresent}
+			if !cs.GetHasPrivateKey() {
+				in.Key = KeyMissing
+				c.MissingKey = true
+			}
+			if key := "s\x00" + strings.ToLower(in.Host) + "\x00" + in.Store; !seen[tp][key] {
+				seen[tp][key] = true
+				c.Installations = append(c.Installations, in)
+			}
 		}
 	}
 	inv := &Certificates{}

@@ -95,3 +95,44 @@ func TestSites(t *testing.T) {
 		}
 	}
 }
+
+// Store listings bring in certificates no finding names, merge with the
+// findings' installations of the same certificate, and mark missing keys;
+// retired results are left out.
+func TestListingsCompleteTheInventory(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	healthy := &mxv1.CertificateSummary{Thumbprint: "H1", Subject: "CN=relay", Issuer: "CN=CA", NotAfter: timestamppb.New(now.Add(400 * 24 * time.Hour)),
+		HasPrivateKey: true, KeyStatus: "usable", Store: "My", DnsNames: []string{"relay.contoso.com"}}
+	keyless := &mxv1.CertificateSummary{Thumbprint: "T1", Subject: "CN=x", Issuer: "CN=CA", NotAfter: timestamppb.New(now.Add(90 * 24 * time.Hour)), Store: "My", KeyStatus: "absent"}
+	recs := []*mxv1.CheckResultRecord{
+		{AgentId: "a1", Site: "ams", Hostname: "a1.example", Result: &mxv1.CheckResult{Check: "certstore", Certificates: []*mxv1.CertificateSummary{healthy, keyless}}},
+		{AgentId: "a3", Site: "ams", Hostname: "a3.example", Retired: true, Result: &mxv1.CheckResult{Check: "certstore", Certificates: []*mxv1.CertificateSummary{{Thumbprint: "GONE", Subject: "CN=gone", Issuer: "CN=CA"}}}},
+		{AgentId: "a1", Result: &mxv1.CheckResult{Check: "smtp_probe"}},
+	}
+	ls := Listings(recs)
+	if len(ls) != 1 || ls[0].AgentID != "a1" || len(ls[0].Certificates) != 2 {
+		t.Fatalf("listings %+v", ls)
+	}
+	ev := map[string]string{"thumbprint": "T1", "subject": "CN=x", "issuer": "CN=CA", "not_after": now.Add(90 * 24 * time.Hour).Format(time.RFC3339),
+		"origin": "store", "store": "My", "has_private_key": "false"}
+	inv := BuildCertificates([]*mxv1.ObservedFinding{obs("a1", "ams", "CERT_NO_PRIVATE_KEY", mxv1.Severity_SEVERITY_CRITICAL, ev)}, ls...)
+	if len(inv.All) != 2 {
+		t.Fatalf("%d certificates, want 2 (GONE is retired)", len(inv.All))
+	}
+	var h, x *Certificate
+	for _, c := range inv.All {
+		switch c.Thumbprint {
+		case "H1":
+			h = c
+		case "T1":
+			x = c
+		}
+	}
+	if h == nil || h.Severity != mxv1.Severity_SEVERITY_UNSPECIFIED || len(h.Codes) != 0 || len(h.Installations) != 1 || h.Installations[0].Key != KeyPresent ||
+		h.NotAfterText == "" || h.DNSNames[0] != "relay.contoso.com" {
+		t.Fatalf("certificate without findings: %+v", h)
+	}
+	if x == nil || len(x.Installations) != 1 || !x.MissingKey || x.Severity != mxv1.Severity_SEVERITY_CRITICAL || x.Codes[0] != "CERT_NO_PRIVATE_KEY" {
+		t.Fatalf("certificate with a finding and a listing: %+v", x)
+	}
+}

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -357,7 +358,8 @@ type certsView struct {
 // to the page: worst identities first, installations as "where" lines.
 func (h *Handler) inventory() ([]*identityGroup, []*certRow) {
 	now := h.cfg.Now()
-	inv := inventory.BuildCertificates(h.cfg.State.Findings(store.FindingFilter{}))
+	stores, _ := h.cfg.State.Results(store.ResultFilter{Check: "certstore"}, store.ResultKey{}, math.MaxInt)
+	inv := inventory.BuildCertificates(h.cfg.State.Findings(store.FindingFilter{}), inventory.Listings(stores)...)
 	rows := map[*inventory.Certificate]*certRow{}
 	row := func(c *inventory.Certificate) *certRow {
 		if r := rows[c]; r != nil {

@@ -1,0 +1,47 @@
+package diagnose
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+)
+
+// Bounds of a store listing sent to the controller (the controller refuses
+// more: internal/controller/ingest).
+const (
+	MaxSummaries       = 1000
+	maxSummaryDNSNames = 32
+	maxSummaryText     = 1024
+)
+
+// Summaries lists every certificate of a store inventory for the
+// controller's fleet inventory: the same fields findings carry as evidence,
+// bounded (the first MaxSummaries certificates; long names clipped).
+func Summaries(inv certstore.Inventory) []*mxv1.CertificateSummary {
+	out := make([]*mxv1.CertificateSummary, 0, min(len(inv.Certificates), MaxSummaries))
+	for _, c := range inv.Certificates {
+		if len(out) == MaxSummaries {
+			break
+		}
+		if c.Cert == nil {
+			continue
+		}
+		s := &mxv1.CertificateSummary{
+			Thumbprint: c.Thumbprint, Subject: clip(c.Cert.Subject.String(), maxSummaryText), Issuer: clip(c.Cert.Issuer.String(), maxSummaryText),
+			Serial: clip(fmt.Sprintf("%X", c.Cert.SerialNumber), 128), NotBefore: timestamppb.New(c.Cert.NotBefore), NotAfter: timestamppb.New(c.Cert.NotAfter),
+			HasPrivateKey: c.HasPrivateKey, KeyStatus: c.Key.String(), Store: clip(inv.Location, maxSummaryText),
+			FriendlyName: clip(c.FriendlyName, 256),
+		}
+		for _, n := range c.Cert.DNSNames[:min(len(c.Cert.DNSNames), maxSummaryDNSNames)] {
+			s.DnsNames = append(s.DnsNames, clip(n, 255))
+		}
+		for _, v := range c.Services[:min(len(c.Services), 16)] {
+			s.Services = append(s.Services, clip(v, 64))
+		}
+		out = append(out, s)
+	}
+	return out
+}
