@@ -111,4 +111,38 @@ func TestIncidentsCLI(t *testing.T) {
 	if out, err := cli(t, "results", server, "--failing", "--agent-id", "edge01"); err != nil || !resRe.MatchString(out) {
 		t.Fatalf("results --failing: %v\n%s", err, out)
 	}
+
+	// The certificate inventory lists a store's certificates without findings
+	// too (the seed store's good certificate), and what servers presented.
+	seed, err := lab.WriteSeedStore(filepath.Join(dir, "edge02-store"), ca, "edge02.contoso.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, "agent", "run", "--insecure", "--agent-id", "edge02", "--site", "amsterdam", "--hostname", "edge02.contoso.test",
+		"--controllers", grpcAddr, "--state-dir", filepath.Join(dir, "agent2"), "--cert-store", "pemdir:"+seed.Dir)
+	var inventory string
+	waitFor(t, 60*time.Second, "the seed store's certificates in `controller certificates --csv`", func() bool {
+		out, err := cli(t, "certificates", server, "--csv")
+		inventory = out
+		return err == nil && strings.Contains(out, seed.Good.Thumbprint) && strings.Contains(out, seed.KeylessDuplicate.Thumbprint)
+	})
+	for _, line := range strings.Split(inventory, "\n") {
+		switch {
+		case strings.Contains(line, seed.Good.Thumbprint):
+			if !strings.Contains(line, ",ok,,edge02.contoso.test") {
+				t.Errorf("good certificate (no finding, key present): %s", line)
+			}
+		case strings.Contains(line, seed.KeylessDuplicate.Thumbprint):
+			if !strings.Contains(line, "MISSING") || !strings.Contains(line, "CERT_NO_PRIVATE_KEY") {
+				t.Errorf("keyless duplicate: %s", line)
+			}
+		case strings.Contains(line, srv.Certificate().Thumbprint()):
+			if !strings.Contains(line, "(presented)") {
+				t.Errorf("presented certificate: %s", line)
+			}
+		}
+	}
+	if !strings.Contains(inventory, srv.Certificate().Thumbprint()) {
+		t.Errorf("the probed server's certificate is not in the inventory:\n%s", inventory)
+	}
 }

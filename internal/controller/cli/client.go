@@ -88,12 +88,12 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 		findings.Flags().String(f, "", "filter by "+f)
 	}
 	findings.Flags().Bool("json", false, "print the API's JSON")
-	results := resultsCmd(stdout)
-	for _, c := range []*cobra.Command{agents, findings, results} {
+	results, certs := resultsCmd(stdout), certificatesCmd(stdout)
+	for _, c := range []*cobra.Command{agents, findings, results, certs} {
 		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
 		c.Flags().Bool("stale", false, "answer from the contacted node's state without asking the leader")
 	}
-	return append([]*cobra.Command{agents, findings, results, clusterCmd(stdout)}, opsCmds(stdout)...)
+	return append([]*cobra.Command{agents, findings, results, certs, clusterCmd(stdout)}, opsCmds(stdout)...)
 }
 
 func staleParam(cmd *cobra.Command) string {

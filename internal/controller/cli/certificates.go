@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// certificatesCmd prints the fleet certificate inventory (GET
+// /v1/certificates), one line per certificate, soonest expiry first; --csv
+// for a spreadsheet.
+func certificatesCmd(stdout io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "certificates",
+		Short: "List every certificate in the fleet (scanned stores and presented in probes), soonest expiry first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			for _, f := range []string{"site", "host", "expiring-within"} {
+				if v, _ := cmd.Flags().GetString(f); v != "" {
+					q.Set(strings.ReplaceAll(f, "-", "_"), v)
+				}
+			}
+			q.Set("stale", staleParam(cmd))
+			var resp mxv1.ListCertificatesResponse
+			if err := getJSON(cmd, "/v1/certificates", q, &resp); err != nil {
+				return err
+			}
+			header := []string{"NOT AFTER", "THUMBPRINT", "SUBJECT", "ISSUER", "KEY", "FINDINGS", "INSTALLED ON"}
+			var rows [][]string
+			for _, id := range resp.GetIdentities() {
+				for _, c := range id.GetCertificates() {
+					notAfter := "-"
+					if c.GetNotAfter() != nil {
+						notAfter = c.GetNotAfter().AsTime().UTC().Format(time.RFC3339)
+					}
+					key := "ok"
+					if c.GetMissingPrivateKey() {
+						key = "MISSING"
+					}
+					var where []string
+					for _, in := range c.GetInstallations() {
+						w := in.GetHost()
+						if in.GetOrigin() == "presented" {
+							w = in.GetEndpoint() + " (presented)"
+						}
+						where = append(where, w)
+					}
+					rows = append(rows, []string{notAfter, c.GetThumbprint(), c.GetSubject(), c.GetIssuer(), key, strings.Join(c.GetCodes(), ","), strings.Join(where, ", ")})
+				}
+			}
+			if asCSV, _ := cmd.Flags().GetBool("csv"); asCSV {
+				w := csv.NewWriter(stdout)
+				_ = w.Write(header)
+				_ = w.WriteAll(rows)
+				return w.Error()
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, strings.Join(header, "\t"))
+			for _, r := range rows {
+				fmt.Fprintln(tw, strings.Join(r, "\t"))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().String("site", "", "only installations in this site")
+	c.Flags().String("host", "", "only installations on this host")
+	c.Flags().String("expiring-within", "", "only certificates expiring within this duration (e.g. 720h), expired ones included")
+	c.Flags().Bool("csv", false, "print CSV (RFC 4180) for a spreadsheet")
+	return c
+}
