@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
@@ -27,6 +28,9 @@ type sim struct {
 type Fleet struct {
 	conns []*grpc.ClientConn
 	sims  []*sim
+	// Certs, when set, makes each batch's first result a certificate store
+	// scan listing this many certificates (real agents send ~10-50).
+	Certs int
 }
 
 // Connect opens n agent streams (Hello + Welcome) to node i, spread over
@@ -114,7 +118,7 @@ func (f *Fleet) Close() {
 	}
 }
 
-func batch(seq uint64, results int) *mxv1.ResultBatch {
+func batch(seq uint64, results, certs int) *mxv1.ResultBatch {
 	b := &mxv1.ResultBatch{Seq: seq}
 	for i := range results {
 		b.Results = append(b.Results, &mxv1.CheckResult{
@@ -123,14 +127,28 @@ func batch(seq uint64, results int) *mxv1.ResultBatch {
 				Evidence: map[string]string{"not_after": "2026-12-20T00:00:00Z", "endpoint": "mx.contoso.test:25"}}},
 		})
 	}
+	if certs > 0 && len(b.Results) > 0 {
+		// The first result is a certificate store scan with its full listing,
+		// as real agents send every round.
+		r := b.Results[0]
+		r.Check, r.Target = "certstore", `windows:LocalMachine\My`
+		nb, na := timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), timestamppb.New(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+		for j := range certs {
+			r.Certificates = append(r.Certificates, &mxv1.CertificateSummary{
+				Thumbprint: fmt.Sprintf("%040X", j), Subject: fmt.Sprintf("CN=mail%02d.contoso.com, O=Contoso, C=NL", j), Issuer: "CN=Contoso Issuing CA 01, DC=contoso, DC=com",
+				Serial: fmt.Sprintf("%032X", j), NotBefore: nb, NotAfter: na, DnsNames: []string{fmt.Sprintf("mail%02d.contoso.com", j), "autodiscover.contoso.com"},
+				HasPrivateKey: true, KeyStatus: "usable", Store: `windows:LocalMachine\My`, Services: []string{"SMTP"},
+			})
+		}
+	}
 	return b
 }
 
 // send sends one batch and waits for its ack; returns the ack latency.
-func (s *sim) send(results int) (time.Duration, error) {
+func (s *sim) send(results, certs int) (time.Duration, error) {
 	s.seq++
 	start := time.Now()
-	if err := s.stream.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: batch(s.seq, results)}}); err != nil {
+	if err := s.stream.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: batch(s.seq, results, certs)}}); err != nil {
 		return 0, err
 	}
 	m, err := s.stream.Recv()
@@ -157,7 +175,7 @@ func (f *Fleet) Throughput(ctx context.Context, d time.Duration, results int) (f
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if _, err := s.send(results); err != nil {
+				if _, err := s.send(results, f.Certs); err != nil {
 					errc <- err
 					return
 				}
@@ -199,7 +217,7 @@ func (f *Fleet) Latency(ctx context.Context, d time.Duration, rate, results int)
 					return
 				case <-time.After(time.Until(next)):
 				}
-				l, err := s.send(results)
+				l, err := s.send(results, f.Certs)
 				if err != nil {
 					errc <- err
 					return
