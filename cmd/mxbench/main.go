@@ -25,9 +25,9 @@ import (
 
 type options struct {
 	agents, results, rate, idle, conns, bogus, certs int
-	duration                                  time.Duration
-	verbose, insecure                         bool
-	profile                                   string
+	duration                                         time.Duration
+	verbose, insecure                                bool
+	profile                                          string
 }
 
 func main() {
