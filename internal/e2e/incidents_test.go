@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,19 @@ func TestIncidentsCLI(t *testing.T) {
 	}
 	if !strings.Contains(inventory, srv.Certificate().Thumbprint()) {
 		t.Errorf("the probed server's certificate is not in the inventory:\n%s", inventory)
+	}
+	// Later rounds leave the unchanged listing out; the controller keeps it.
+	seqRe := regexp.MustCompile(`(?m)^edge02\s.*\s(\d+)\s*$`)
+	waitFor(t, 60*time.Second, "edge02 to commit three more rounds", func() bool {
+		out, err := cli(t, "agents", server)
+		m := seqRe.FindStringSubmatch(out)
+		if err != nil || m == nil {
+			return false
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n >= 4
+	})
+	if out, err := cli(t, "certificates", server, "--csv", "--host", "edge02.contoso.test"); err != nil || !strings.Contains(out, seed.Good.Thumbprint) {
+		t.Fatalf("listing lost after unchanged rounds: %v\n%s", err, out)
 	}
 }

@@ -387,9 +387,13 @@ type CheckResult struct {
 	Error string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
 	// Certificate-store checks: every certificate of the store (at most
 	// 1000), findings or not, so the controller's inventory is complete.
-	Certificates  []*CertificateSummary `protobuf:"bytes,8,rep,name=certificates,proto3" json:"certificates,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Certificates []*CertificateSummary `protobuf:"bytes,8,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	// The listing is the one this check sent in its previous result, left out
+	// to spare the raft log; the controller keeps the stored one. Agents send
+	// it in full at least hourly and whenever it changes.
+	CertificatesUnchanged bool `protobuf:"varint,9,opt,name=certificates_unchanged,json=certificatesUnchanged,proto3" json:"certificates_unchanged,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *CheckResult) Reset() {
@@ -476,6 +480,13 @@ func (x *CheckResult) GetCertificates() []*CertificateSummary {
 		return x.Certificates
 	}
 	return nil
+}
+
+func (x *CheckResult) GetCertificatesUnchanged() bool {
+	if x != nil {
+		return x.CertificatesUnchanged
+	}
+	return false
 }
 
 // One certificate of a store, as a certificate-store check read it.
@@ -640,7 +651,7 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"\fexplained_by\x18\t \x03(\v2\x16.mxprobe.v1.FindingRefR\vexplainedBy\x1a;\n" +
 	"\rEvidenceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x03\n" +
 	"\vCheckResult\x12\x14\n" +
 	"\x05check\x18\x01 \x01(\tR\x05check\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12/\n" +
@@ -650,7 +661,8 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12/\n" +
 	"\bfindings\x18\x06 \x03(\v2\x13.mxprobe.v1.FindingR\bfindings\x12\x14\n" +
 	"\x05error\x18\a \x01(\tR\x05error\x12B\n" +
-	"\fcertificates\x18\b \x03(\v2\x1e.mxprobe.v1.CertificateSummaryR\fcertificates\"\xad\x03\n" +
+	"\fcertificates\x18\b \x03(\v2\x1e.mxprobe.v1.CertificateSummaryR\fcertificates\x125\n" +
+	"\x16certificates_unchanged\x18\t \x01(\bR\x15certificatesUnchanged\"\xad\x03\n" +
 	"\x12CertificateSummary\x12\x1e\n" +
 	"\n" +
 	"thumbprint\x18\x01 \x01(\tR\n" +

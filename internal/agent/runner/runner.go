@@ -44,6 +44,8 @@ type Runner struct {
 	client *stream.Client
 	// reported are the spool's loss counters already reported as findings.
 	reportedDropped, reportedCorrupt uint64
+	// sent: store listings already sent (left out while unchanged).
+	sent listings
 
 	mu   sync.Mutex
 	plan *mxv1.CheckPlan
@@ -159,6 +161,7 @@ func (r *Runner) round(ctx context.Context) {
 	if lr := r.spoolLoss(); lr != nil {
 		results = append(results, lr)
 	}
+	r.sent.elide(results, time.Now())
 	b := &mxv1.ResultBatch{Seq: r.outbox.LastSeq() + 1, SentAt: timestamppb.Now(), Results: results}
 	// The spool persists the batch (and its sequence) before it is sent.
 	if err := r.outbox.Append(b); err != nil {

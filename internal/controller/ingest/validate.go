@@ -116,6 +116,9 @@ func validateResult(r *mxv1.CheckResult) error {
 			return fmt.Errorf("finding %d: %w", i, err)
 		}
 	}
+	if r.GetCertificatesUnchanged() && len(r.GetCertificates()) > 0 {
+		return errors.New("certificates_unchanged with a listing")
+	}
 	if len(r.GetCertificates()) > maxCertificates {
 		return fmt.Errorf("%d certificates (max %d)", len(r.GetCertificates()), maxCertificates)
 	}

@@ -77,3 +77,26 @@ func TestResultHistoryAndListing(t *testing.T) {
 		t.Fatalf("failing: %v", failing)
 	}
 }
+
+// A result that leaves its unchanged certificate listing out keeps the
+// stored one; a replica applying the same entries from a snapshot agrees.
+func TestUnchangedListingIsKept(t *testing.T) {
+	f := &fsm{state: newState(), log: quietLog()}
+	at := timestamppb.New(time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
+	send := func(idx, seq uint64, r *mxv1.CheckResult) {
+		applyCmd(t, f, idx, &mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_IngestBatches{IngestBatches: &mxv1.IngestBatches{
+			Batches: []*mxv1.AgentBatch{{AgentId: "edge02", Batch: &mxv1.ResultBatch{Seq: seq, Results: []*mxv1.CheckResult{r}}}}}}})
+	}
+	listing := []*mxv1.CertificateSummary{{Thumbprint: "AA", Subject: "CN=a"}, {Thumbprint: "BB", Subject: "CN=b"}}
+	send(1, 1, &mxv1.CheckResult{Check: "certstore", Target: "My", Status: mxv1.CheckStatus_CHECK_STATUS_OK, Certificates: listing})
+	send(2, 2, &mxv1.CheckResult{Check: "certstore", Target: "My", Status: mxv1.CheckStatus_CHECK_STATUS_OK, CertificatesUnchanged: true})
+	recs, _ := f.state.Results(ResultFilter{}, ResultKey{}, 10)
+	if len(recs) != 1 || len(recs[0].GetResult().GetCertificates()) != 2 || recs[0].GetResult().GetCertificates()[1].GetThumbprint() != "BB" {
+		t.Fatalf("listing after an unchanged round: %v", recs)
+	}
+	// Unchanged with nothing stored before: no listing (until the agent's next full one).
+	send(3, 3, &mxv1.CheckResult{Check: "certstore", Target: "pemdir:/new", Status: mxv1.CheckStatus_CHECK_STATUS_OK, CertificatesUnchanged: true})
+	if recs, _ := f.state.Results(ResultFilter{}, ResultKey{Agent: "edge02", Check: "certstore", Target: "My"}, 10); len(recs) != 1 || len(recs[0].GetResult().GetCertificates()) != 0 {
+		t.Fatalf("unchanged without a stored listing: %v", recs)
+	}
+}

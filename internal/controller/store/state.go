@@ -100,6 +100,11 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	s.agents[id] = a
 	for _, r := range ab.GetBatch().GetResults() {
 		k := resultKey{id, r.GetCheck(), r.GetTarget()}
+		if r.GetCertificatesUnchanged() && len(r.GetCertificates()) == 0 {
+			// The agent left out a listing it sent before: keep the stored
+			// one (the same on every replica, so this stays deterministic).
+			r.Certificates = s.results[k].GetResult().GetCertificates()
+		}
 		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at, History: nextHistory(s.results[k].GetHistory(), r, at)}
 	}
 	return true
