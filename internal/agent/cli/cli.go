@@ -110,6 +110,9 @@ func checkCmd(stdout, stderr io.Writer) *cobra.Command {
 				err = report.WriteJSON(stdout, results)
 			} else {
 				err = report.WriteTable(stdout, results)
+				if list, _ := cmd.Flags().GetBool("certificates"); err == nil && list {
+					err = report.WriteCertificates(stdout, results)
+				}
 			}
 			if err != nil {
 				return err
@@ -127,6 +130,7 @@ func checkCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().String("config", "", "YAML configuration file")
 	cmd.Flags().String("format", "table", "output format: table or json")
+	cmd.Flags().Bool("certificates", false, "table format: also list every certificate of the scanned stores, keyless ones included")
 	config.AddFlags(cmd.Flags(), config.AgentKeys())
 	return cmd
 }

@@ -140,3 +140,35 @@ func TestCheckProbesLabServer(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
+
+// --certificates lists every certificate of the scanned store, the keyless
+// duplicate marked, for an admin at a console.
+func TestCheckListsCertificates(t *testing.T) {
+	ca, err := lab.NewCA("Contoso Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := lab.WriteSeedStore(t.TempDir(), ca, "edge02.contoso.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, stderr := run(t, "check", "--cert-store", "pemdir:"+seed.Dir, "--certificates", "--hostname", "edge02.contoso.com")
+	if !strings.Contains(out, "3 certificates)") || !strings.Contains(out, "## certificates") {
+		t.Fatalf("no listing:\n%s\n%s", out, stderr)
+	}
+	for _, e := range []lab.SeedEntry{seed.Good, seed.KeylessDuplicate, seed.Expired} {
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, e.Thumbprint) && !strings.Contains(l, "Remove-Item") && strings.Contains(l, "pemdir:") {
+				line = l
+			}
+		}
+		wantKey := "usable"
+		if e.KeyFile == "" {
+			wantKey = "NONE"
+		}
+		if line == "" || !strings.Contains(line, " "+wantKey+" ") || !strings.Contains(line, e.Cert.NotAfter.UTC().Format("2006-01-02")) {
+			t.Errorf("%s: line %q (want key %s)", e.Thumbprint, line, wantKey)
+		}
+	}
+}

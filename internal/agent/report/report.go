@@ -80,7 +80,11 @@ func WriteTable(w io.Writer, results []*mxv1.CheckResult) error {
 	total := 0
 	for _, r := range results {
 		total += len(r.GetFindings())
-		fmt.Fprintf(tw, "== %s %s: %s (%s, %d findings)\n", r.GetCheck(), r.GetTarget(), strings.TrimPrefix(r.GetStatus().String(), "CHECK_STATUS_"), r.GetDuration().AsDuration().Round(1e6), len(r.GetFindings()))
+		listed := ""
+		if n := len(r.GetCertificates()); n > 0 {
+			listed = fmt.Sprintf(", %d certificates", n)
+		}
+		fmt.Fprintf(tw, "== %s %s: %s (%s, %d findings%s)\n", r.GetCheck(), r.GetTarget(), strings.TrimPrefix(r.GetStatus().String(), "CHECK_STATUS_"), r.GetDuration().AsDuration().Round(1e6), len(r.GetFindings()), listed)
 		if r.GetError() != "" {
 			fmt.Fprintf(tw, "   error: %s\n", r.GetError())
 		}
@@ -120,5 +124,25 @@ func WriteTable(w io.Writer, results []*mxv1.CheckResult) error {
 		}
 	}
 	fmt.Fprintf(tw, "\n%d findings from %d checks, %d root causes\n", total, len(results), len(ds))
+	return tw.Flush()
+}
+
+// WriteCertificates lists every certificate the certificate-store checks
+// read, keyless ones included (which the Windows certificate tools and
+// Get-ExchangeCertificate do not make obvious): store, thumbprint, expiry,
+// key status, subject and issuer.
+func WriteCertificates(w io.Writer, results []*mxv1.CheckResult) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\n## certificates\n")
+	fmt.Fprintln(tw, "   STORE\tTHUMBPRINT\tNOT AFTER\tPRIVATE KEY\tSUBJECT\tISSUER")
+	for _, r := range results {
+		for _, c := range r.GetCertificates() {
+			key := c.GetKeyStatus()
+			if !c.GetHasPrivateKey() {
+				key = "NONE"
+			}
+			fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\t%s\t%s\n", c.GetStore(), c.GetThumbprint(), c.GetNotAfter().AsTime().UTC().Format("2006-01-02"), key, c.GetSubject(), c.GetIssuer())
+		}
+	}
 	return tw.Flush()
 }
