@@ -122,7 +122,7 @@ func TestIncidentsCLI(t *testing.T) {
 	start(t, "agent", "run", "--insecure", "--agent-id", "edge02", "--site", "amsterdam", "--hostname", "edge02.contoso.test",
 		"--controllers", grpcAddr, "--state-dir", filepath.Join(dir, "agent2"), "--cert-store", "pemdir:"+seed.Dir)
 	var inventory string
-	waitFor(t, 60*time.Second, "the seed store's certificates in `controller certificates --csv`", func() bool {
+	waitFor(t, 120*time.Second, "the seed store's certificates in `controller certificates --csv`", func() bool {
 		out, err := cli(t, "certificates", server, "--csv")
 		inventory = out
 		return err == nil && strings.Contains(out, seed.Good.Thumbprint) && strings.Contains(out, seed.KeylessDuplicate.Thumbprint)
@@ -148,7 +148,7 @@ func TestIncidentsCLI(t *testing.T) {
 	}
 	// Later rounds leave the unchanged listing out; the controller keeps it.
 	seqRe := regexp.MustCompile(`(?m)^edge02\s.*\s(\d+)\s*$`)
-	waitFor(t, 60*time.Second, "edge02 to commit three more rounds", func() bool {
+	waitFor(t, 120*time.Second, "edge02 to commit three more rounds", func() bool {
 		out, err := cli(t, "agents", server)
 		m := seqRe.FindStringSubmatch(out)
 		if err != nil || m == nil {
