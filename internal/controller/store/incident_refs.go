@@ -14,15 +14,7 @@ import (
 // the incident package's sentinels (ErrNotFound, ErrStaleSequence,
 // ErrInvalidAction).
 func (s *Store) UpdateIncidentRefs(ctx context.Context, u *mxv1.UpdateIncidentRefs) (inc *mxv1.Incident, replayed bool, err error) {
-	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_UpdateIncidentRefs{UpdateIncidentRefs: u}})
-	if err != nil {
-		return nil, false, err
-	}
-	res, _ := resp.(ActionResult)
-	if res.Err != nil {
-		return nil, false, incidentActionError(res.Err)
-	}
-	return res.Incident, res.Replayed, nil
+	return s.applyWrite(ctx, &mxv1.Command{Kind: &mxv1.Command_UpdateIncidentRefs{UpdateIncidentRefs: u}})
 }
 
 func (s *State) applyIncidentRefs(u *mxv1.UpdateIncidentRefs, at *timestamppb.Timestamp) ActionResult {

@@ -26,7 +26,13 @@ func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents
 // replayed: a repeated idempotency key answered with the incident; nothing
 // was done again.
 func (s *Store) ApplyIncidentAction(ctx context.Context, a *mxv1.IncidentAction) (inc *mxv1.Incident, replayed bool, err error) {
-	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_IncidentAction{IncidentAction: a}})
+	return s.applyWrite(ctx, &mxv1.Command{Kind: &mxv1.Command_IncidentAction{IncidentAction: a}})
+}
+
+// applyWrite commits a human write on one incident (action or external
+// references) and unwraps its ActionResult.
+func (s *Store) applyWrite(ctx context.Context, cmd *mxv1.Command) (inc *mxv1.Incident, replayed bool, err error) {
+	resp, err := s.Apply(ctx, cmd)
 	if err != nil {
 		return nil, false, err
 	}
