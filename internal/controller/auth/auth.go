@@ -118,6 +118,14 @@ func (a *Authenticator) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	return h(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
 }
 
+// Authorize applies the policy for fullMethod to a caller whose peer (and
+// metadata) are in ctx, as the interceptors do; the returned context
+// carries the principal and, for agents, their identity. For servers that
+// are not grpc-go (the agent port's lean endpoint).
+func (a *Authenticator) Authorize(ctx context.Context, fullMethod string) (context.Context, error) {
+	return a.authorize(ctx, fullMethod)
+}
+
 type wrappedStream struct {
 	grpc.ServerStream
 	ctx context.Context

@@ -61,48 +61,88 @@ func NewServer(node Node, c *Committer, plan Plan, m *Metrics, log *slog.Logger,
 	return &Server{node: node, committer: c, plan: plan, metrics: m, log: log, enroll: o.Enrollment, closer: o.Closer, limit: o.AllowBatch}
 }
 
-// Connect handles one agent stream.
+// Connect handles one agent stream on grpc-go (the agent port's lean
+// endpoint drives the same Session, see LeanMethods).
 func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
 	ctx := stream.Context()
-	first, err := stream.Recv()
-	if err != nil {
-		return err
+	sess := s.NewSession(ctx)
+	defer sess.Close()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		resp, done, err := sess.Handle(ctx, req)
+		if err != nil {
+			return err
+		}
+		if resp != nil {
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
 	}
-	hello := first.GetHello()
+}
+
+// Session is one agent stream's protocol, independent of the transport:
+// Hello first, then result batches, each answered once committed.
+type Session struct {
+	s       *Server
+	entry   *streamEntry
+	site    string
+	started bool
+}
+
+// NewSession starts the protocol for a stream whose context carries the
+// caller's identity and peer.
+func (s *Server) NewSession(ctx context.Context) *Session { return &Session{s: s} }
+
+// Handle processes one request: the response to send (nil for none), and
+// whether the stream ends after it. Errors are gRPC statuses.
+func (ss *Session) Handle(ctx context.Context, req *mxv1.ConnectRequest) (*mxv1.ConnectResponse, bool, error) {
+	if ss.entry == nil {
+		return ss.hello(ctx, req.GetHello())
+	}
+	return ss.batch(ctx, req.GetBatch())
+}
+
+func (ss *Session) hello(ctx context.Context, hello *mxv1.Hello) (*mxv1.ConnectResponse, bool, error) {
+	s := ss.s
 	if err := validateHello(hello); err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return nil, false, status.Error(codes.InvalidArgument, err.Error())
 	}
 	entry := &streamEntry{agentID: hello.GetAgentId()}
 	if id, ok := auth.AgentIdentity(ctx); ok {
 		if err := bindIdentity(hello, id); err != nil {
-			return status.Error(codes.PermissionDenied, err.Error())
+			return nil, false, status.Error(codes.PermissionDenied, err.Error())
 		}
 		entry.issuedAt = id.IssuedAt
 	}
 	if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
-		return status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
+		return nil, false, status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		entry.remote = p.Addr.String()
 	}
 	if !s.node.IsLeader() {
-		id, addr := s.node.LeaderAgentAddress()
-		return stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_NotLeader{NotLeader: &mxv1.NotLeader{LeaderId: id, LeaderAddress: addr}}})
+		return s.notLeader(), true, nil
 	}
 	if _, err := s.node.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_RegisterAgent{RegisterAgent: &mxv1.RegisterAgent{Hello: hello}}}); err != nil {
-		return s.applyError(stream, err)
+		return s.applyError(err)
 	}
 	// No per-stream logger (s.log.With): its copied attributes would live
-	// as long as the stream, on every idle agent.
+	// as long as the stream, on every idle agent. Only what Close needs is
+	// kept of the Hello.
+	ss.entry, ss.site, ss.started = entry, hello.GetSite(), true
 	s.metrics.streamsConnected.Inc()
-	defer s.metrics.streamsConnected.Dec()
 	s.active.add(entry)
-	defer s.active.remove(entry)
 	s.log.Info("agent connected", "agent", hello.GetAgentId(), "site", hello.GetSite(), "hostname", hello.GetHostname(), "version", hello.GetVersion())
-	defer s.log.Info("agent disconnected", "agent", hello.GetAgentId(), "site", hello.GetSite())
 
 	last := s.node.State().Agent(hello.GetAgentId()).GetLastSeq()
-	if err := stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Welcome{Welcome: &mxv1.Welcome{
+	return &mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Welcome{Welcome: &mxv1.Welcome{
 		ControllerId:     s.node.NodeID(),
 		LastCommittedSeq: last,
 		Plan: &mxv1.CheckPlan{
@@ -111,44 +151,53 @@ func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
 			ProbeTimeout: durationpb.New(s.plan.ProbeTimeout),
 			ProbeTargets: s.plan.ProbeTargets,
 		},
-	}}}); err != nil {
-		return err
-	}
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		b := msg.GetBatch()
-		if b == nil {
-			return status.Error(codes.InvalidArgument, "expected a ResultBatch after Hello")
-		}
-		if err := validateBatch(b); err != nil {
-			return status.Error(codes.InvalidArgument, err.Error())
-		}
-		if s.limit != nil && !s.limit(entry.agentID) {
-			return status.Error(codes.ResourceExhausted, "too many batches from this agent; slow down")
-		}
-		if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
-			return status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
-		}
-		if err := s.committer.Submit(ctx, hello.GetAgentId(), b); err != nil {
-			return s.applyError(stream, err)
-		}
-		if err := stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Ack{Ack: &mxv1.Ack{Seq: b.GetSeq()}}}); err != nil {
-			return err
-		}
-	}
+	}}}, false, nil
 }
 
-// applyError turns a failed commit into NotLeader (leadership moved) or an error status.
-func (s *Server) applyError(stream mxv1.AgentService_ConnectServer, err error) error {
+func (ss *Session) batch(ctx context.Context, b *mxv1.ResultBatch) (*mxv1.ConnectResponse, bool, error) {
+	s, entry := ss.s, ss.entry
+	if b == nil {
+		return nil, false, status.Error(codes.InvalidArgument, "expected a ResultBatch after Hello")
+	}
+	if err := validateBatch(b); err != nil {
+		return nil, false, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if s.limit != nil && !s.limit(entry.agentID) {
+		return nil, false, status.Error(codes.ResourceExhausted, "too many batches from this agent; slow down")
+	}
+	if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
+		return nil, false, status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
+	}
+	if err := s.committer.Submit(ctx, entry.agentID, b); err != nil {
+		return s.applyError(err)
+	}
+	return &mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Ack{Ack: &mxv1.Ack{Seq: b.GetSeq()}}}, false, nil
+}
+
+// Close ends the session (the stream is gone).
+func (ss *Session) Close() {
+	if !ss.started {
+		return
+	}
+	ss.started = false
+	ss.s.metrics.streamsConnected.Dec()
+	ss.s.active.remove(ss.entry)
+	ss.s.log.Info("agent disconnected", "agent", ss.entry.agentID, "site", ss.site)
+}
+
+func (s *Server) notLeader() *mxv1.ConnectResponse {
+	id, addr := s.node.LeaderAgentAddress()
+	return &mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_NotLeader{NotLeader: &mxv1.NotLeader{LeaderId: id, LeaderAddress: addr}}}
+}
+
+// applyError turns a failed commit into NotLeader (leadership moved, the
+// stream ends) or an error status.
+func (s *Server) applyError(err error) (*mxv1.ConnectResponse, bool, error) {
 	if errors.Is(err, store.ErrNotLeader) {
-		id, addr := s.node.LeaderAgentAddress()
-		return stream.Send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_NotLeader{NotLeader: &mxv1.NotLeader{LeaderId: id, LeaderAddress: addr}}})
+		return s.notLeader(), true, nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err).Err()
+		return nil, false, status.FromContextError(err).Err()
 	}
-	return status.Errorf(codes.Unavailable, "commit failed: %v", err)
+	return nil, false, status.Errorf(codes.Unavailable, "commit failed: %v", err)
 }

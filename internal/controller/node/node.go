@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/agentport"
 	"github.com/mxprobe/mxprobe/internal/controller/api"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/cluster"
@@ -90,6 +91,8 @@ type Node struct {
 	grpcLn   net.Listener
 	httpLn   net.Listener
 	grpc     *grpc.Server
+	lean     *agentport.Server // agent-certificate connections (TLS only)
+	router   *agentport.Router
 	http     *http.Server
 	registry *prometheus.Registry
 	log      *slog.Logger
@@ -211,7 +214,18 @@ func (n *Node) Run(ctx context.Context) error {
 		grpc.ChainUnaryInterceptor(n.auth.Unary),
 		grpc.ChainStreamInterceptor(n.auth.Stream),
 	}
-	if n.cfg.TLS != nil {
+	serveLn := n.grpcLn
+	switch {
+	case n.cfg.TLS != nil && n.cfg.AgentCA != nil:
+		// The router finishes TLS: agents go to the lean endpoint (one
+		// goroutine per connection, see agentport), the rest to grpc-go.
+		n.lean = agentport.New(agentport.Config{Methods: agentSrv.LeanMethods(), Authorize: n.auth.Authorize,
+			MaxMessage: 8 << 20, Logger: n.log.With("component", "agentport")})
+		n.router = agentport.NewRouter(n.grpcLn, n.serverTLS(), n.isAgentConn, n.lean, n.log.With("component", "agentport"))
+		n.registerAgentPortMetrics()
+		opts = append(opts, grpc.Creds(agentport.Handshaken()))
+		serveLn = n.router
+	case n.cfg.TLS != nil:
 		opts = append(opts, grpc.Creds(credentials.NewTLS(n.serverTLS())))
 	}
 	n.grpc = grpc.NewServer(opts...)
@@ -253,9 +267,13 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); _ = committer.Run(ctx) }()
 	go func() { defer wg.Done(); agentSrv.WatchRevocations(ctx, time.Second) }()
 	go func() { defer wg.Done(); _ = n.cluster.Run(ctx) }()
+	if n.router != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.router.Run(ctx) }()
+	}
 	go func() {
 		defer wg.Done()
-		if err := n.grpc.Serve(n.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := n.grpc.Serve(serveLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("node: grpc: %w", err)
 		}
 	}()
@@ -302,6 +320,12 @@ func (n *Node) shutdown() {
 	case <-sctx.Done():
 		n.grpc.Stop()
 		<-stopped
+	}
+	if n.lean != nil {
+		_ = n.router.Close()
+		if err := n.lean.Shutdown(sctx); err != nil {
+			n.log.Warn("agent connections did not end in time", "err", err)
+		}
 	}
 	if err := n.store.Close(); err != nil {
 		n.log.Warn("closing store", "err", err)

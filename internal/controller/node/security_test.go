@@ -131,6 +131,12 @@ func TestSecureClusterEnrollmentMTLSRevocationAndAPITokens(t *testing.T) {
 	refused("certificate from a rogue agent CA", certFrom(t, otherCA, clusterCA, time.Now(), time.Hour), "edge01", codes.Unavailable, codes.Unauthenticated)
 	refused("expired agent certificate", certFrom(t, agentCA, clusterCA, time.Now().Add(-3*time.Hour), time.Hour), "edge01", codes.Unavailable, codes.Unauthenticated)
 
+	// Agent-certificate connections are served by the lean agent endpoint
+	// (one goroutine each), not by grpc-go.
+	if got := l.n.lean.Connections(); got < 1 {
+		t.Fatalf("lean agent endpoint serves %d connections while an agent stream is open", got)
+	}
+
 	// Revocation cuts the live stream within seconds.
 	recvErr := make(chan error, 1)
 	go func() {
