@@ -44,7 +44,7 @@ func (c *Cluster) Connect(ctx context.Context, i, n, conns int, prefix string) (
 	}
 	for j := range conns {
 		if c.sec != nil {
-			cfg, err := c.sec.agentTLS(agentID(prefix, j))
+			cfg, err := c.sec.AgentTLS(agentID(prefix, j), "bench")
 			if err != nil {
 				f.Close()
 				return nil, err

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/portalloc"
 )
 
@@ -23,7 +24,7 @@ type Cluster struct {
 	GRPC  []string
 	HTTP  []string
 	dir   string
-	sec   *secrets // nil: insecure cluster
+	sec   *lab.ClusterPKI // nil: insecure cluster
 	http  *http.Client
 }
 
@@ -39,11 +40,11 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer, secur
 	c := &Cluster{dir: dir, http: &http.Client{Timeout: 60 * time.Second}}
 	var ports portalloc.Allocator
 	if secure {
-		if c.sec, err = newSecrets(dir); err != nil {
+		if c.sec, err = lab.NewClusterPKI(dir); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("bench: pki: %w", err)
 		}
-		c.http = c.sec.httpClient()
+		c.http = c.sec.HTTPClient()
 	}
 	var raft []string
 	for range n {
@@ -70,13 +71,13 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer, secur
 		if c.sec == nil {
 			cmd.Args = append(cmd.Args, "--insecure")
 		} else {
-			tlsArgs, err := c.sec.nodeArgs(dir, i)
+			tlsArgs, err := c.sec.NodeArgs(dir, i)
 			if err != nil {
 				c.Stop()
 				return nil, err
 			}
 			cmd.Args = append(cmd.Args, tlsArgs...)
-			cmd.Env = append(os.Environ(), "MXPROBE_AUTH_BOOTSTRAP_TOKEN="+c.sec.token)
+			cmd.Env = append(os.Environ(), "MXPROBE_AUTH_BOOTSTRAP_TOKEN="+c.sec.Token)
 		}
 		cmd.Stdout, cmd.Stderr = logTo, logTo
 		if err := cmd.Start(); err != nil {
@@ -220,7 +221,7 @@ func (c *Cluster) get(i int, path string) (*http.Response, error) {
 		return nil, err
 	}
 	if c.sec != nil {
-		req.Header.Set("Authorization", "Bearer "+c.sec.token)
+		req.Header.Set("Authorization", "Bearer "+c.sec.Token)
 	}
 	return c.http.Do(req)
 }

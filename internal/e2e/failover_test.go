@@ -6,29 +6,42 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/runner"
+	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
 // controllerSet is a three-node cluster of controller processes.
 type controllerSet struct {
 	args  [][]string
+	env   []string
 	procs []*proc
 	grpc  []string
 	http  []string
+	sec   *lab.ClusterPKI // nil: --insecure
 }
 
-func startCluster(t *testing.T, n int) *controllerSet {
+// startCluster starts n controllers, with mutual TLS, an agent CA and a
+// bootstrap token when sec is set (the production path), else --insecure.
+func startCluster(t *testing.T, n int, sec *lab.ClusterPKI) *controllerSet {
 	t.Helper()
-	cs := &controllerSet{}
+	cs := &controllerSet{sec: sec}
 	dir := t.TempDir()
+	if sec != nil {
+		cs.env = []string{"MXPROBE_AUTH_BOOTSTRAP_TOKEN=" + sec.Token}
+	}
 	var raft []string
 	for range n {
 		cs.grpc = append(cs.grpc, freePort(t))
@@ -36,16 +49,60 @@ func startCluster(t *testing.T, n int) *controllerSet {
 		raft = append(raft, freePort(t))
 	}
 	for i := range n {
-		args := []string{"run", "--insecure", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
+		args := []string{"run", "--node-id", fmt.Sprintf("c%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
 			"--bootstrap-expect", fmt.Sprint(n), "--grpc-listen", cs.grpc[i], "--http-listen", cs.http[i], "--raft-listen", raft[i],
 			"--plan-interval", "100ms", "--plan-jitter", "10ms", "--log-level", "warn"}
+		if sec == nil {
+			args = append(args, "--insecure")
+		} else {
+			tlsArgs, err := sec.NodeArgs(dir, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// These agents run a round every 100ms, above the default
+			// per-agent limit (5 batches/s) meant for real rounds.
+			args = append(args, append(tlsArgs, "--auth-agent-batch-rate", "0")...)
+		}
 		for _, g := range cs.grpc {
 			args = append(args, "--retry-join", g)
 		}
 		cs.args = append(cs.args, args)
-		cs.procs = append(cs.procs, start(t, "controller", args...))
+		cs.procs = append(cs.procs, startEnv(t, cs.env, "controller", args...))
 	}
 	return cs
+}
+
+// get reads path from node i's HTTP port (HTTPS with the bootstrap token
+// when the cluster is secure).
+func (cs *controllerSet) get(i int, path string) (int, []byte) {
+	if cs.sec == nil {
+		return get("http://" + cs.http[i] + path)
+	}
+	req, err := http.NewRequest(http.MethodGet, "https://"+cs.http[i]+path, nil)
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+cs.sec.Token)
+	resp, err := cs.sec.HTTPClient().Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// agentDial is how agent id reaches the cluster: its own client
+// certificate from the agent CA when the cluster is secure.
+func (cs *controllerSet) agentDial(t *testing.T, id, site string) []grpc.DialOption {
+	if cs.sec == nil {
+		return nil
+	}
+	cfg, err := cs.sec.AgentTLS(id, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}
 }
 
 type clusterStatus struct {
@@ -59,14 +116,14 @@ func (cs *controllerSet) leaderIndex(t *testing.T, skip int) int {
 	t.Helper()
 	idx := -1
 	waitFor(t, 60*time.Second, "a leader", func() bool {
-		for i, h := range cs.http {
+		for i := range cs.http {
 			if i == skip {
 				continue
 			}
-			code, body := get("http://" + h + "/v1/cluster/status")
+			code, body := cs.get(i, "/v1/cluster/status")
 			var st clusterStatus
 			if code == 200 && json.Unmarshal(body, &st) == nil && st.State == "leader" {
-				if c, _ := get("http://" + h + "/readyz"); c == 200 {
+				if c, _ := cs.get(i, "/readyz"); c == 200 {
 					idx = i
 					return true
 				}
@@ -97,9 +154,21 @@ type agentBody struct {
 // TestKillLeaderMidIngestAndRestartAll: three controller processes, agents
 // streaming; kill -9 the leader; agents move to the new leader; every
 // acknowledged batch is committed exactly once (results counted). Then all
-// three are killed at once and restarted: state intact.
+// three are killed at once and restarted: state intact. Once on the
+// production path (mutual TLS, each agent with its own certificate, served
+// by the lean agent endpoint) and once --insecure (grpc-go serves agents).
 func TestKillLeaderMidIngestAndRestartAll(t *testing.T) {
-	cs := startCluster(t, 3)
+	t.Run("mutual TLS", func(t *testing.T) {
+		sec, err := lab.NewClusterPKI(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		killLeaderMidIngest(t, startCluster(t, 3, sec))
+	})
+	t.Run("insecure", func(t *testing.T) { killLeaderMidIngest(t, startCluster(t, 3, nil)) })
+}
+
+func killLeaderMidIngest(t *testing.T, cs *controllerSet) {
 	l := cs.leaderIndex(t, -1)
 
 	const agents = 6
@@ -108,10 +177,11 @@ func TestKillLeaderMidIngestAndRestartAll(t *testing.T) {
 	var runners []*runner.Runner
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for i := range agents {
+		id, site := fmt.Sprintf("agent-%d", i), fmt.Sprintf("site-%d", i%2)
 		r, err := runner.New(runner.Config{
-			Hello:       &mxv1.Hello{AgentId: fmt.Sprintf("agent-%d", i), Site: fmt.Sprintf("site-%d", i%2)},
+			Hello:       &mxv1.Hello{AgentId: id, Site: site},
 			Controllers: cs.grpc, StateDir: t.TempDir(), Checks: []checks.Check{seqCheck{}},
-			Interval: 100 * time.Millisecond, Logger: quiet,
+			Interval: 100 * time.Millisecond, Logger: quiet, DialOptions: cs.agentDial(t, id, site),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -144,6 +214,19 @@ func TestKillLeaderMidIngestAndRestartAll(t *testing.T) {
 		}
 		return true
 	})
+	if cs.sec != nil {
+		// The agents' streams are the lean agent endpoint's connections.
+		code, body := cs.get(l2, "/metrics")
+		var conns float64
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, "mxprobe_agentport_connections "); ok {
+				fmt.Sscan(v, &conns)
+			}
+		}
+		if code != 200 || conns < agents {
+			t.Fatalf("new leader's mxprobe_agentport_connections = %v (HTTP %d), want >= %d", conns, code, agents)
+		}
+	}
 	cancel()
 	wg.Wait()
 	acked := make(map[string]uint64)
@@ -151,9 +234,9 @@ func TestKillLeaderMidIngestAndRestartAll(t *testing.T) {
 		acked[fmt.Sprintf("agent-%d", i)] = r.Acked()
 	}
 
-	check := func(httpAddr string) {
+	check := func(node int) {
 		t.Helper()
-		code, body := get("http://" + httpAddr + "/v1/agents")
+		code, body := cs.get(node, "/v1/agents")
 		var ab agentBody
 		if code != 200 || json.Unmarshal(body, &ab) != nil {
 			t.Fatalf("GET agents: %d %s", code, body)
@@ -173,7 +256,7 @@ func TestKillLeaderMidIngestAndRestartAll(t *testing.T) {
 			}
 		}
 	}
-	check(cs.http[l2])
+	check(l2)
 
 	// Kill every node at once, restart all: the state is intact.
 	for i, p := range cs.procs {
@@ -183,8 +266,8 @@ func TestKillLeaderMidIngestAndRestartAll(t *testing.T) {
 		}
 	}
 	for i := range cs.procs {
-		cs.procs[i] = start(t, "controller", cs.args[i]...)
+		cs.procs[i] = startEnv(t, cs.env, "controller", cs.args[i]...)
 	}
 	l3 := cs.leaderIndex(t, -1)
-	check(cs.http[l3])
+	check(l3)
 }

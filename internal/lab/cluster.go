@@ -1,4 +1,4 @@
-package bench
+package lab
 
 import (
 	"crypto/ecdsa"
@@ -15,21 +15,23 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
-	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
-// secrets is the PKI of a secure bench cluster: the cluster CA that signs
-// node certificates, the agent CA that signs every simulated agent's client
-// certificate, and the bootstrap API token (the production path of issue 7).
-type secrets struct {
-	clusterCA *lab.CA
+// ClusterPKI is the PKI of a secure lab cluster (benchmarks, end-to-end
+// tests): the cluster CA that signs node certificates, the agent CA that
+// signs every agent's client certificate, and the bootstrap API token; the
+// production path, without enrollment.
+type ClusterPKI struct {
+	clusterCA *CA
 	agentCA   *pki.CA
-	token     string
-	files     map[string]string // flag -> file, shared by every node
+	// Token is the bootstrap API token (MXPROBE_AUTH_BOOTSTRAP_TOKEN).
+	Token string
+	files map[string]string // flag -> file, shared by every node
 }
 
-func newSecrets(dir string) (*secrets, error) {
-	clusterCA, err := lab.NewCA("mxbench cluster CA")
+// NewClusterPKI creates the CAs and writes the files every node shares to dir.
+func NewClusterPKI(dir string) (*ClusterPKI, error) {
+	clusterCA, err := NewCA("mxbench cluster CA")
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +43,7 @@ func newSecrets(dir string) (*secrets, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &secrets{clusterCA: clusterCA, agentCA: agentCA, token: "mxbench-bootstrap-" + rand.Text(), files: map[string]string{}}
+	s := &ClusterPKI{clusterCA: clusterCA, agentCA: agentCA, Token: "lab-bootstrap-" + rand.Text(), files: map[string]string{}}
 	for flag, data := range map[string][]byte{
 		"--tls-ca-file":        clusterCA.CertPEM(),
 		"--agent-ca-cert-file": agentCA.CertPEM(),
@@ -56,10 +58,10 @@ func newSecrets(dir string) (*secrets, error) {
 	return s, nil
 }
 
-// nodeArgs issues node i's certificate (loopback IP SAN) and returns the
-// TLS flags for it.
-func (s *secrets) nodeArgs(dir string, i int) ([]string, error) {
-	cert, err := s.clusterCA.Issue(lab.IssueOptions{CommonName: fmt.Sprintf("c%d", i+1), DNSNames: []string{"localhost"},
+// NodeArgs issues node i's certificate (loopback IP SAN) and returns the
+// controller's TLS flags for it.
+func (s *ClusterPKI) NodeArgs(dir string, i int) ([]string, error) {
+	cert, err := s.clusterCA.Issue(IssueOptions{CommonName: fmt.Sprintf("c%d", i+1), DNSNames: []string{"localhost"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ServerAuth: true, ClientAuth: true})
 	if err != nil {
 		return nil, err
@@ -82,8 +84,9 @@ func (s *secrets) nodeArgs(dir string, i int) ([]string, error) {
 	return args, nil
 }
 
-// agentTLS mints a client certificate for agent id, as enrollment would.
-func (s *secrets) agentTLS(id string) (*tls.Config, error) {
+// AgentTLS mints a client certificate for agent id in site, as enrollment
+// would, and returns the agent's TLS configuration.
+func (s *ClusterPKI) AgentTLS(id, site string) (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -92,7 +95,7 @@ func (s *secrets) agentTLS(id string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain, err := s.agentCA.Sign(csr, pki.Identity{AgentID: id, Site: "bench"}, 12*time.Hour, time.Now())
+	chain, err := s.agentCA.Sign(csr, pki.Identity{AgentID: id, Site: site}, 12*time.Hour, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +103,7 @@ func (s *secrets) agentTLS(id string) (*tls.Config, error) {
 		Certificates: []tls.Certificate{{Certificate: chain[:1], PrivateKey: key}}}, nil // the leaf, as agents send it
 }
 
-// httpClient trusts the cluster CA.
-func (s *secrets) httpClient() *http.Client {
+// HTTPClient trusts the cluster CA.
+func (s *ClusterPKI) HTTPClient() *http.Client {
 	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.clusterCA.Pool(), MinVersion: tls.VersionTLS12}}}
 }
