@@ -125,7 +125,7 @@ func ControllerKeys() []Key {
 		{Name: "agent_ca.cert_ttl", Default: 24 * time.Hour, Help: "Lifetime of agent certificates; agents renew at two thirds of it."},
 		{Name: "auth.bootstrap_token", Default: "", NoFlag: true, Help: "An admin API credential (any long random string) for creating the first tokens; file or MXPROBE_AUTH_BOOTSTRAP_TOKEN only, never a flag. Never logged."},
 		{Name: "auth.token_rate", Default: 50.0, Help: "API calls per second allowed per token (burst twice that); 0 or less: no limit."},
-		{Name: "auth.agent_batch_rate", Default: 5.0, Help: "Result batches per second allowed per agent (burst four times that); 0 or less: no limit."},
+		{Name: "auth.agent_batch_rate", Default: 5.0, Help: "Result batches per second allowed per agent (burst four times that); batches beyond it are held back to that rate (a replaying agent is slowed, not cut; one needing over 5s of delay is refused); 0 or less: no limit."},
 		{Name: "auth.metrics_public", Default: true, Help: "Serve /metrics without a token (Prometheus scraping); false requires a read-scope token."},
 		{Name: "correlation.interval", Default: 250 * time.Millisecond, Help: "The leader runs a correlation round at most this often, when new entries were committed (and at least every 5s); a round that took d is followed by the next no sooner than 4d after it started, so correlation takes at most a quarter of a core on large fleets."},
 		{Name: "correlation.open_after_observations", Default: 2, Help: "Flapping damping: an incident opens once its findings were seen in this many newly committed results, or persisted for correlation.open_after."},

@@ -95,9 +95,18 @@ func AgentIdentity(ctx context.Context) (pki.Identity, bool) {
 	return id, ok
 }
 
-// AllowBatch applies the per-agent rate limit to one result batch.
-func (a *Authenticator) AllowBatch(agentID string) bool {
-	return a.agentLimit.allow(agentID, a.cfg.Now())
+// maxBatchDelay bounds how long one batch is held back by the per-agent
+// rate limit; an agent that would need more (several streams flooding at
+// once) is refused.
+const maxBatchDelay = 5 * time.Second
+
+// ReserveBatch applies the per-agent rate limit to one result batch: how
+// long to hold it before committing (0: at once), or false when the agent
+// is so far over its rate that it is refused. An agent replaying a spool
+// after an outage is slowed to its rate by this delay (its stream reads
+// nothing meanwhile), not disconnected.
+func (a *Authenticator) ReserveBatch(agentID string) (time.Duration, bool) {
+	return a.agentLimit.reserve(agentID, a.cfg.Now(), maxBatchDelay)
 }
 
 // Unary is the unary server interceptor.

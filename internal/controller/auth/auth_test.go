@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,29 @@ func TestLimiter(t *testing.T) {
 	var off *limiter
 	if !off.allow("x", now) {
 		t.Fatal("nil limiter must allow")
+	}
+}
+
+func TestLimiterReserveSlowsThenRefuses(t *testing.T) {
+	l := newLimiter(2, 3)
+	now := time.Unix(1000, 0)
+	var waits []time.Duration
+	for range 6 {
+		w, ok := l.reserve("a", now, time.Second)
+		if !ok {
+			break
+		}
+		waits = append(waits, w)
+	}
+	want := []time.Duration{0, 0, 0, 500 * time.Millisecond, time.Second}
+	if fmt.Sprint(waits) != fmt.Sprint(want) {
+		t.Fatalf("waits %v, want %v (burst at once, then one per 0.5 s, refused past 1 s)", waits, want)
+	}
+	if _, ok := l.reserve("a", now, time.Second); ok {
+		t.Fatal("a refused reservation took a token")
+	}
+	// One second later two tokens came back: the borrowed ones are repaid.
+	if w, ok := l.reserve("a", now.Add(time.Second), time.Second); !ok || w != 500*time.Millisecond {
+		t.Fatalf("after 1 s: wait %v ok %v, want 500ms", w, ok)
 	}
 }

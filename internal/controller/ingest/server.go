@@ -42,7 +42,7 @@ type Server struct {
 	log       *slog.Logger
 	enroll    *Enrollment
 	closer    ConnCloser
-	limit     func(agentID string) bool
+	limit     func(agentID string) (time.Duration, bool)
 	active    active
 }
 
@@ -52,13 +52,14 @@ type Options struct {
 	Enrollment *Enrollment
 	// Closer lets revocation cut live streams.
 	Closer ConnCloser
-	// AllowBatch is the per-agent rate limit (nil: none).
-	AllowBatch func(agentID string) bool
+	// ReserveBatch is the per-agent rate limit (nil: none): how long to
+	// hold a batch, or false to refuse it.
+	ReserveBatch func(agentID string) (time.Duration, bool)
 }
 
 // NewServer returns the AgentService implementation.
 func NewServer(node Node, c *Committer, plan Plan, m *Metrics, log *slog.Logger, o Options) *Server {
-	return &Server{node: node, committer: c, plan: plan, metrics: m, log: log, enroll: o.Enrollment, closer: o.Closer, limit: o.AllowBatch}
+	return &Server{node: node, committer: c, plan: plan, metrics: m, log: log, enroll: o.Enrollment, closer: o.Closer, limit: o.ReserveBatch}
 }
 
 // Connect handles one agent stream on grpc-go (the agent port's lean
@@ -162,8 +163,21 @@ func (ss *Session) batch(ctx context.Context, b *mxv1.ResultBatch) (*mxv1.Connec
 	if err := validateBatch(b); err != nil {
 		return nil, false, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if s.limit != nil && !s.limit(entry.agentID) {
-		return nil, false, status.Error(codes.ResourceExhausted, "too many batches from this agent; slow down")
+	if s.limit != nil {
+		wait, ok := s.limit(entry.agentID)
+		if !ok {
+			return nil, false, status.Error(codes.ResourceExhausted, "too many batches from this agent; slow down")
+		}
+		if wait > 0 {
+			// Backpressure: the stream reads nothing while it waits.
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, false, status.FromContextError(ctx.Err()).Err()
+			case <-t.C:
+			}
+		}
 	}
 	if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
 		return nil, false, status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)

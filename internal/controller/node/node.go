@@ -186,7 +186,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}}
 	}
 	agentSrv := ingest.NewServer(&nodeView{Store: n.store, n: n}, committer, n.cfg.Plan, metrics, n.log,
-		ingest.Options{Enrollment: enroll, Closer: n.tracker, AllowBatch: n.auth.AllowBatch})
+		ingest.Options{Enrollment: enroll, Closer: n.tracker, ReserveBatch: n.auth.ReserveBatch})
 	apiSvc := api.NewService(n.store, n.cluster)
 	apiSvc.SetStaleAfter(3*n.cfg.Plan.Interval + n.cfg.Plan.Jitter)
 	n.registry.MustRegister(newRaftCollector(n.store))

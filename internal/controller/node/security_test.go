@@ -107,6 +107,24 @@ func TestSecureClusterEnrollmentMTLSRevocationAndAPITokens(t *testing.T) {
 	if a := l.n.Store().State().Agent("edge01"); a.GetSite() != "amsterdam" {
 		t.Fatalf("agent site %q, want amsterdam from the certificate", a.GetSite())
 	}
+	// Over its batch rate (default 5/s, burst 20) an agent replaying a
+	// backlog is slowed, not cut: 30 pipelined batches are all acknowledged,
+	// the 11 beyond the burst at the rate.
+	startReplay := time.Now()
+	for seq := uint64(2); seq <= 31; seq++ {
+		b := &mxv1.ResultBatch{Seq: seq, Results: []*mxv1.CheckResult{{Check: "certstore", Target: "pemdir:/s", Status: mxv1.CheckStatus_CHECK_STATUS_OK}}}
+		if err := st.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: b}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint64(2); seq <= 31; seq++ {
+		if m, err := st.Recv(); err != nil || m.GetAck().GetSeq() != seq {
+			t.Fatalf("replay over the batch rate: answer %v, %v; want Ack %d", m, err, seq)
+		}
+	}
+	if d := time.Since(startReplay); d < 1500*time.Millisecond {
+		t.Fatalf("30 batches acknowledged in %s: the rate limit (11 over the burst at 5/s: 2.2 s) did not hold them", d)
+	}
 
 	refused := func(name string, cfg *tls.Config, agentID string, want ...codes.Code) {
 		t.Helper()
