@@ -109,6 +109,24 @@ func TestSecureDeploymentWithCLI(t *testing.T) {
 	if out, err := run(t, nil, "controller", append([]string{"findings"}, client...)...); err == nil || !strings.Contains(out, "401") {
 		t.Fatalf("findings without a token: %v\n%s", err, out)
 	}
+
+	// Unattended: agent run enrolls by itself with MXPROBE_JOIN_TOKEN (a
+	// container's first start), then streams; a refused token stops it.
+	out, err := run(t, []string{"MXPROBE_TOKEN=" + boot}, "controller", append([]string{"tokens", "create", "ams-edge02", "--kind", "join", "--site", "amsterdam"}, client...)...)
+	if err != nil {
+		t.Fatalf("join token for edge02: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	edge02 := []string{"run", "--agent-id", "edge02", "--controllers", grpcAddr, "--controller-ca-file", caFile,
+		"--probe", "smtp://" + srv.Addr(), "--expect-name", "edge01.contoso.test", "--ca-file", labCAFile}
+	if out, err := run(t, []string{"MXPROBE_JOIN_TOKEN=mxp_not-a-token"}, "agent", append(edge02, "--state-dir", filepath.Join(dir, "agent-bad"))...); err == nil || !strings.Contains(out, "enrolling with MXPROBE_JOIN_TOKEN") || strings.Contains(out, "mxp_not-a-token") {
+		t.Fatalf("agent run with a refused join token: %v (want an exit naming the variable, never the token)\n%s", err, out)
+	}
+	startEnv(t, []string{"MXPROBE_JOIN_TOKEN=" + lines[len(lines)-1]}, "agent", append(edge02, "--state-dir", filepath.Join(dir, "agent2"))...)
+	waitFor(t, 60*time.Second, "edge02 enrolled by agent run and streaming", func() bool {
+		out, err := run(t, []string{"MXPROBE_TOKEN=" + boot}, "controller", append([]string{"findings", "--code", "CERT_EXPIRED"}, client...)...)
+		return err == nil && strings.Contains(out, "edge02")
+	})
 }
 
 func startEnv(t *testing.T, env []string, name string, args ...string) *proc {

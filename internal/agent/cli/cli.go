@@ -171,7 +171,7 @@ func runAgent(ctx context.Context, c config.Agent, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dial, renew, err := transport(&c, log)
+	dial, renew, err := transport(ctx, &c, log)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/mxprobe/mxprobe/internal/agent/enroll"
 	"github.com/mxprobe/mxprobe/internal/config"
@@ -20,7 +25,7 @@ import (
 // enrolled certificate, or plaintext in insecure mode) and the renewal loop.
 // The site comes from the certificate (the controller refuses a Hello that
 // claims another), so it overrides the configured one.
-func transport(c *config.Agent, log *slog.Logger) ([]grpc.DialOption, func(context.Context), error) {
+func transport(ctx context.Context, c *config.Agent, log *slog.Logger) ([]grpc.DialOption, func(context.Context), error) {
 	if c.Insecure {
 		log.Warn("INSECURE MODE: streaming to the controller without TLS or a client certificate")
 		return nil, nil, nil
@@ -33,6 +38,9 @@ func transport(c *config.Agent, log *slog.Logger) ([]grpc.DialOption, func(conte
 		return nil, nil, err
 	}
 	creds, err := enroll.Load(c.StateDir)
+	if errors.Is(err, enroll.ErrNotEnrolled) && os.Getenv("MXPROBE_JOIN_TOKEN") != "" {
+		creds, err = enrollAtStart(ctx, c, serverTLS, os.Getenv("MXPROBE_JOIN_TOKEN"), log)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -52,6 +60,37 @@ func transport(c *config.Agent, log *slog.Logger) ([]grpc.DialOption, func(conte
 		creds.RenewLoop(ctx, func() (*grpc.ClientConn, error) { return grpc.NewClient(c.Controllers[0], opt) }, log)
 	}
 	return []grpc.DialOption{opt}, renew, nil
+}
+
+// enrollAtStart is `agent run` on a host not enrolled yet with
+// MXPROBE_JOIN_TOKEN set (containers, unattended installs): it enrolls
+// through any controller, retrying while none answers (they may still be
+// starting), and gives up at once when the token is refused.
+func enrollAtStart(ctx context.Context, c *config.Agent, serverTLS *tls.Config, token string, log *slog.Logger) (*enroll.Creds, error) {
+	delay := time.Second
+	for attempt := 0; ; attempt++ {
+		addr := c.Controllers[attempt%len(c.Controllers)]
+		log.Info("not enrolled yet: enrolling with the join token from MXPROBE_JOIN_TOKEN", "controller", addr)
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		creds, err := enroll.Enroll(actx, addr, serverTLS, token, c.AgentID, c.Hostname, c.StateDir)
+		cancel()
+		if err == nil {
+			id, _ := pki.IdentityOf(creds.Leaf())
+			log.Info("enrolled", "agent", id.AgentID, "site", id.Site, "not_after", creds.Leaf().NotAfter)
+			return creds, nil
+		}
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.PermissionDenied, codes.InvalidArgument, codes.FailedPrecondition:
+			return nil, fmt.Errorf("enrolling with MXPROBE_JOIN_TOKEN: %w", err)
+		}
+		log.Warn("enrollment failed, retrying", "controller", addr, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
 }
 
 func enrollCmd(stdout io.Writer) *cobra.Command {
