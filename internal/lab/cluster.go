@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -61,20 +62,8 @@ func NewClusterPKI(dir string) (*ClusterPKI, error) {
 // NodeArgs issues node i's certificate (loopback IP SAN) and returns the
 // controller's TLS flags for it.
 func (s *ClusterPKI) NodeArgs(dir string, i int) ([]string, error) {
-	cert, err := s.clusterCA.Issue(IssueOptions{CommonName: fmt.Sprintf("c%d", i+1), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ServerAuth: true, ClientAuth: true})
+	certFile, keyFile, err := s.NodeFiles(dir, fmt.Sprintf("c%d", i+1))
 	if err != nil {
-		return nil, err
-	}
-	key, err := cert.KeyPEM()
-	if err != nil {
-		return nil, err
-	}
-	certFile, keyFile := filepath.Join(dir, fmt.Sprintf("node%d.pem", i)), filepath.Join(dir, fmt.Sprintf("node%d.key", i))
-	if err := os.WriteFile(certFile, cert.CertPEM(), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
 		return nil, err
 	}
 	args := []string{"--tls-cert-file", certFile, "--tls-key-file", keyFile}
@@ -83,6 +72,33 @@ func (s *ClusterPKI) NodeArgs(dir string, i int) ([]string, error) {
 	}
 	return args, nil
 }
+
+// NodeFiles issues a node certificate named name (server and client use)
+// for dnsNames, localhost and 127.0.0.1, and writes it to dir as name.pem
+// and name.key.
+func (s *ClusterPKI) NodeFiles(dir, name string, dnsNames ...string) (certFile, keyFile string, err error) {
+	cert, err := s.clusterCA.Issue(IssueOptions{CommonName: name, DNSNames: append([]string{"localhost"}, dnsNames...),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ServerAuth: true, ClientAuth: true})
+	if err != nil {
+		return "", "", err
+	}
+	key, err := cert.KeyPEM()
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, cert.CertPEM(), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
+}
+
+// Files are the files every node shares, by controller flag
+// (--tls-ca-file, --agent-ca-cert-file, --agent-ca-key-file).
+func (s *ClusterPKI) Files() map[string]string { return maps.Clone(s.files) }
 
 // AgentTLS mints a client certificate for agent id in site, as enrollment
 // would, and returns the agent's TLS configuration.

@@ -171,11 +171,10 @@ type clusterStatus struct {
 	} `json:"peers"`
 }
 
-func getStatus(ctx context.Context, base string) (*clusterStatus, error) {
+func getStatus(ctx context.Context, api rest, base string) (*clusterStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/cluster/status", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := api.get(ctx, base+"/v1/cluster/status")
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +194,7 @@ func clusterFormed(ctx context.Context, replicas int) (bool, string) {
 	var leaderSt *clusterStatus
 	for i := range replicas {
 		base := fmt.Sprintf("http://127.0.8.%d:7401", i+1)
-		st, err := getStatus(ctx, base)
+		st, err := getStatus(ctx, plainREST(), base)
 		if err != nil {
 			return false, err.Error()
 		}

@@ -75,7 +75,7 @@ func TestComposeLabFailover(t *testing.T) {
 		"controller-2": "http://127.0.0.1:" + ports[1],
 		"controller-3": "http://127.0.0.1:" + ports[2],
 	}
-	leader := waitLeader(ctx, t, nodes, "")
+	leader := waitLeader(ctx, t, plainREST(), nodes, "")
 	t.Logf("leader %s", leader)
 	// Agents of both sites, each on its own network, reached the cluster.
 	waitFor(ctx, t, "3 agents in 2 sites", func() (bool, string) {
@@ -91,7 +91,7 @@ func TestComposeLabFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(nodes, leader)
-	next := waitLeader(ctx, t, nodes, leader)
+	next := waitLeader(ctx, t, plainREST(), nodes, leader)
 	t.Logf("new leader %s after killing %s", next, leader)
 	// The new leader still serves the committed agents (linearizable read).
 	if sites, err := agentSites(ctx, nodes[next]); err != nil || len(sites) != 3 {
@@ -148,13 +148,13 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, 
 
 // waitLeader waits until every node in nodes names the same leader, which is
 // one of them, is not `not`, and reports all of them as voters.
-func waitLeader(ctx context.Context, t *testing.T, nodes map[string]string, not string) string {
+func waitLeader(ctx context.Context, t *testing.T, api rest, nodes map[string]string, not string) string {
 	t.Helper()
 	var leader string
 	waitFor(ctx, t, "a leader", func() (bool, string) {
 		leader = ""
 		for id, base := range nodes {
-			st, err := getStatus(ctx, base)
+			st, err := getStatus(ctx, api, base)
 			if err != nil {
 				return false, err.Error()
 			}

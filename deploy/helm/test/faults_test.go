@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
 // resultsPerBatch is what one round of each compose-lab agent yields: one
@@ -29,9 +31,12 @@ var resultsPerBatch = map[string]uint64{
 
 var siteA = []string{"edge01-site-a", "mbx01-site-a"}
 
-// TestComposeFaults is issue 4's container fault test 3 on the compose lab:
-// three controllers, agents in two sites on separate Docker networks, the
-// SMTP lab, rounds every 2s. Then
+// TestComposeFaults is issue 4's container fault test 3 on the compose lab,
+// on the production path (docker-compose.secure.yml: mutual TLS, an agent
+// CA, a bootstrap token; agents enroll with join tokens at first start and
+// stream to the controllers' lean agent endpoint): three controllers,
+// agents in two sites on separate Docker networks, the SMTP lab, rounds
+// every 2s. Then
 //
 //	(a) site-a is cut off (the controllers are disconnected from the site-a
 //	    network, so its agents reach no controller while they still reach
@@ -61,11 +66,17 @@ func TestComposeFaults(t *testing.T) {
 	start := time.Now()
 	l := newLab(t, compose, "faults")
 	l.env = append(l.env, "MXPROBE_LAB_INTERVAL=2s", "MXPROBE_LAB_JITTER=200ms")
-	l.buildAndUp(ctx, t)
+	l.secure(t)
+	l.buildAndUp(ctx, t, "controller-1", "controller-2", "controller-3", "smtp-lab")
+	all := l.nodes()
+	leader := waitLeader(ctx, t, l.api, all, "")
+	// Join tokens for the sites' agents, then the agents: they enroll at
+	// their first start (MXPROBE_JOIN_TOKEN) and stream over mutual TLS.
+	l.env = append(l.env, "MXPROBE_LAB_JOIN_SITE_A="+l.joinToken(ctx, t, all, "site-a", 2),
+		"MXPROBE_LAB_JOIN_SITE_B="+l.joinToken(ctx, t, all, "site-b", 1))
+	l.dc(ctx, t, "up", "-d")
 	t.Logf("images built and lab up after %s", time.Since(start).Round(time.Second))
 
-	all := l.nodes()
-	leader := waitLeader(ctx, t, all, "")
 	s := l.waitProgress(ctx, t, "start", all, nil, 2)
 	l.checkLabFindings(ctx, t, all)
 	t.Logf("leader %s; agents %s (%s)", leader, s, time.Since(start).Round(time.Second))
@@ -100,7 +111,7 @@ func TestComposeFaults(t *testing.T) {
 	t.Logf("(a) site-a cut off for 20s at %s, reconnected: %s (%s)", frozen, s, time.Since(start).Round(time.Second))
 
 	// (b) Kill the leader's container, then replace it.
-	leader = waitLeader(ctx, t, all, "")
+	leader = waitLeader(ctx, t, l.api, all, "")
 	before := l.snapshot(ctx, t, all)
 	l.mustRun(ctx, t, "docker", "kill", l.container(ctx, t, leader))
 	rest := map[string]string{}
@@ -109,7 +120,7 @@ func TestComposeFaults(t *testing.T) {
 			rest[id] = base
 		}
 	}
-	next := waitLeader(ctx, t, rest, leader)
+	next := waitLeader(ctx, t, l.api, rest, leader)
 	s = l.waitProgress(ctx, t, "after killing the leader", rest, before, 3)
 	t.Logf("(b) killed leader %s, new leader %s: %s (%s)", leader, next, s, time.Since(start).Round(time.Second))
 	l.dc(ctx, t, "rm", "-f", "-s", leader)
@@ -143,11 +154,14 @@ type composeLab struct {
 	compose            []string
 	ports              []string
 	env                []string
+	api                rest
+	scheme             string
+	overlays           []string // compose files on top of docker-compose.yml
 }
 
 func newLab(t *testing.T, compose []string, name string) *composeLab {
 	tag := fmt.Sprintf("%s%d", name, os.Getpid())
-	l := &composeLab{root: RepoRoot(), project: "mxprobe-" + tag, tag: tag, compose: compose, ports: freePorts(t, 4)}
+	l := &composeLab{root: RepoRoot(), project: "mxprobe-" + tag, tag: tag, compose: compose, ports: freePorts(t, 4), api: plainREST(), scheme: "http"}
 	l.env = append(cleanEnv(), "MXPROBE_TAG="+tag, "TAG="+tag, "MXPROBE_LAB_HTTP_1="+l.ports[0],
 		"MXPROBE_LAB_HTTP_2="+l.ports[1], "MXPROBE_LAB_HTTP_3="+l.ports[2], "MXPROBE_LAB_GRPC="+l.ports[3])
 	return l
@@ -173,8 +187,85 @@ func (l *composeLab) mustRun(ctx context.Context, t *testing.T, name string, arg
 }
 
 func (l *composeLab) dcArgs(args ...string) []string {
-	return append(append(append([]string(nil), l.compose[1:]...), "-p", l.project,
-		"-f", filepath.Join(l.root, "deploy", "compose", "docker-compose.yml")), args...)
+	full := append(append([]string(nil), l.compose[1:]...), "-p", l.project,
+		"-f", filepath.Join(l.root, "deploy", "compose", "docker-compose.yml"))
+	for _, o := range l.overlays {
+		full = append(full, "-f", filepath.Join(l.root, "deploy", "compose", o))
+	}
+	return append(full, args...)
+}
+
+// secure switches the lab to docker-compose.secure.yml: it mints the
+// cluster CA, a certificate per controller (its service name), the agent CA
+// and a bootstrap token into a directory the containers (uid 65532) can
+// read, and makes the test's REST calls HTTPS with that token.
+func (l *composeLab) secure(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	pki, err := lab.NewClusterPKI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"controller-1", "controller-2", "controller-3"} {
+		if _, _, err := pki.NodeFiles(dir, c, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The compose file names them by role.
+	for flag, name := range map[string]string{"--tls-ca-file": "ca.pem", "--agent-ca-cert-file": "agent-ca.pem", "--agent-ca-key-file": "agent-ca.key"} {
+		if err := os.Rename(pki.Files()[flag], filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		// Lab keys only: readable by the containers' unprivileged user.
+		if err := os.Chmod(filepath.Join(dir, e.Name()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if l.api, err = secureREST(filepath.Join(dir, "ca.pem"), pki.Token); err != nil {
+		t.Fatal(err)
+	}
+	l.scheme = "https"
+	l.overlays = append(l.overlays, "docker-compose.secure.yml")
+	l.env = append(l.env, "MXPROBE_LAB_SECRETS="+dir, "MXPROBE_LAB_TOKEN="+pki.Token)
+}
+
+// joinToken creates a join token for site's agents, usable uses times.
+func (l *composeLab) joinToken(ctx context.Context, t *testing.T, nodes map[string]string, site string, uses int) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"kind": "TOKEN_KIND_JOIN", "name": site + "-agents", "site": site, "uses": uses})
+	var secret string
+	waitFor(ctx, t, "join token for "+site, func() (bool, string) {
+		for _, base := range nodes {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := l.api.do(rctx, http.MethodPost, base+"/v1/tokens", body)
+			if err != nil {
+				cancel()
+				continue
+			}
+			var r struct {
+				Secret string `json:"secret"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			cancel()
+			if resp.StatusCode == http.StatusOK && err == nil && r.Secret != "" {
+				secret = r.Secret
+				return true, ""
+			}
+			return false, fmt.Sprintf("POST /v1/tokens: HTTP %d %v", resp.StatusCode, err)
+		}
+		return false, "no controller answered"
+	})
+	return secret
 }
 
 func (l *composeLab) dc(ctx context.Context, t *testing.T, args ...string) string {
@@ -185,7 +276,7 @@ func (l *composeLab) dc(ctx context.Context, t *testing.T, args ...string) strin
 // buildAndUp builds the images and starts the lab; the cleanup always tears
 // everything down (containers, networks, volumes, the images), with a fresh
 // context so it runs even after a timeout.
-func (l *composeLab) buildAndUp(ctx context.Context, t *testing.T) {
+func (l *composeLab) buildAndUp(ctx context.Context, t *testing.T, services ...string) {
 	t.Helper()
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -200,15 +291,15 @@ func (l *composeLab) buildAndUp(ctx context.Context, t *testing.T) {
 		_, _ = l.run(cctx, "docker", "rmi", "mxprobe-controller:"+l.tag, "mxprobe-agent:"+l.tag, "mxprobe-mxlab:"+l.tag)
 	})
 	l.mustRun(ctx, t, filepath.Join(l.root, "scripts", "build-images.sh"), "--images-only")
-	l.dc(ctx, t, "up", "-d")
+	l.dc(ctx, t, append([]string{"up", "-d"}, services...)...)
 }
 
 // nodes maps node id (= compose service) to its published HTTP base.
 func (l *composeLab) nodes() map[string]string {
 	return map[string]string{
-		"controller-1": "http://127.0.0.1:" + l.ports[0],
-		"controller-2": "http://127.0.0.1:" + l.ports[1],
-		"controller-3": "http://127.0.0.1:" + l.ports[2],
+		"controller-1": l.scheme + "://127.0.0.1:" + l.ports[0],
+		"controller-2": l.scheme + "://127.0.0.1:" + l.ports[1],
+		"controller-3": l.scheme + "://127.0.0.1:" + l.ports[2],
 	}
 }
 
@@ -251,14 +342,14 @@ func composeProjectName(p string) string {
 // linearizable: a follower forwards them to the leader).
 func (l *composeLab) get(ctx context.Context, t *testing.T, nodes map[string]string, path string) []byte {
 	t.Helper()
-	body, err := getAny(ctx, nodes, path)
+	body, err := getAny(ctx, l.api, nodes, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return body
 }
 
-func getAny(ctx context.Context, nodes map[string]string, path string) ([]byte, error) {
+func getAny(ctx context.Context, api rest, nodes map[string]string, path string) ([]byte, error) {
 	ids := make([]string, 0, len(nodes))
 	for id := range nodes {
 		ids = append(ids, id)
@@ -267,8 +358,7 @@ func getAny(ctx context.Context, nodes map[string]string, path string) ([]byte, 
 	var errs []string
 	for _, id := range ids {
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, nodes[id]+path, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := api.get(rctx, nodes[id]+path)
 		if err != nil {
 			cancel()
 			errs = append(errs, err.Error())
@@ -316,8 +406,8 @@ func (u *u64) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-func readCounts(ctx context.Context, nodes map[string]string) (counts, error) {
-	body, err := getAny(ctx, nodes, "/v1/agents")
+func readCounts(ctx context.Context, api rest, nodes map[string]string) (counts, error) {
+	body, err := getAny(ctx, api, nodes, "/v1/agents")
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +450,7 @@ func (l *composeLab) snapshot(ctx context.Context, t *testing.T, nodes map[strin
 	var c counts
 	waitFor(ctx, t, "GET /v1/agents", func() (bool, string) {
 		var err error
-		c, err = readCounts(ctx, nodes)
+		c, err = readCounts(ctx, l.api, nodes)
 		return err == nil, fmt.Sprint(err)
 	})
 	if v := c.violations(); len(v) > 0 {
@@ -375,7 +465,7 @@ func (l *composeLab) waitProgress(ctx context.Context, t *testing.T, step string
 	t.Helper()
 	var last counts
 	waitFor(ctx, t, step+": every agent's lastSeq +"+strconv.FormatUint(delta, 10), func() (bool, string) {
-		c, err := readCounts(ctx, nodes)
+		c, err := readCounts(ctx, l.api, nodes)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -397,9 +487,9 @@ func (l *composeLab) waitProgress(ctx context.Context, t *testing.T, step string
 // reports every node as a healthy voter.
 func (l *composeLab) waitCluster(ctx context.Context, t *testing.T, nodes map[string]string) {
 	t.Helper()
-	leader := waitLeader(ctx, t, nodes, "")
+	leader := waitLeader(ctx, t, l.api, nodes, "")
 	waitFor(ctx, t, "every controller a healthy voter", func() (bool, string) {
-		st, err := getStatus(ctx, nodes[leader])
+		st, err := getStatus(ctx, l.api, nodes[leader])
 		if err != nil {
 			return false, err.Error()
 		}
@@ -419,7 +509,7 @@ func (l *composeLab) checkLabFindings(ctx context.Context, t *testing.T, nodes m
 	t.Helper()
 	want := []string{"CERT_EXPIRED", "SMTP_STARTTLS_NOT_OFFERED", "CERT_CHAIN_INCOMPLETE", "CERT_NAME_MISMATCH"}
 	waitFor(ctx, t, "SMTP lab findings", func() (bool, string) {
-		body, err := getAny(ctx, nodes, "/v1/findings?stale=true")
+		body, err := getAny(ctx, l.api, nodes, "/v1/findings?stale=true")
 		if err != nil {
 			return false, err.Error()
 		}
