@@ -85,6 +85,9 @@ func (p *peer) goAway() http2.ErrCode {
 			p.t.Fatalf("no GOAWAY before: %v", err)
 		}
 		if g, ok := f.(*http2.GoAwayFrame); ok {
+			// Hang up, as a client does after GOAWAY: the server, which
+			// reads until then so the GOAWAY is not lost to a reset, ends.
+			_ = p.c.Close()
 			return g.ErrCode
 		}
 	}
