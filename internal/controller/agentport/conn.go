@@ -71,9 +71,10 @@ func (c *conn) run() {
 	if errors.As(err, &ce) {
 		c.srv.protocolErrors.Add(1)
 		c.srv.log.Debug("agent connection ended: protocol error", "remote", c.nc.RemoteAddr().String(), "err", err)
-		c.out = nil
-		b := c.wbuf()
-		c.wkeep(appendGoAway(b, c.lastStream, ce.Code, ce.Reason))
+		if c.out != nil { // frames queued before the error are dropped: GOAWAY alone
+			*c.out = (*c.out)[:0]
+		}
+		c.wkeep(appendGoAway(c.wbuf(), c.lastStream, ce.Code, ce.Reason))
 		if c.flush() == nil {
 			// Closing with unread input would reset the connection and the
 			// peer could lose the GOAWAY: read (a bounded amount, briefly)
