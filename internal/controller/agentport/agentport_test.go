@@ -101,6 +101,34 @@ func (s *session) Handle(ctx context.Context, req proto.Message) (proto.Message,
 
 func (s *session) Close() { close(s.closed) }
 
+// grpcAgent serves the test protocol on grpc-go.
+type grpcAgent struct {
+	mxv1.UnimplementedAgentServiceServer
+}
+
+func (grpcAgent) Connect(st mxv1.AgentService_ConnectServer) error {
+	s := &session{closed: make(chan struct{})}
+	defer s.Close()
+	for {
+		req, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		resp, done, err := s.Handle(st.Context(), req)
+		if err != nil {
+			return err
+		}
+		if resp != nil {
+			if err := st.Send(resp.(*mxv1.ConnectResponse)); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
 type env struct {
 	addr     string
 	lean     *agentport.Server
@@ -141,6 +169,9 @@ func newEnv(t testing.TB, authorize func(ctx context.Context, m string) (context
 	r := agentport.NewRouter(ln, cfg, isAgent, e.lean, nil)
 	gs := grpc.NewServer(grpc.Creds(agentport.Handshaken()))
 	healthpb.RegisterHealthServer(gs, health.NewServer())
+	// The same protocol on grpc-go, for connections the router sends there
+	// (the benchmark compares the two).
+	mxv1.RegisterAgentServiceServer(gs, grpcAgent{})
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone, serveDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(runDone); _ = r.Run(ctx) }()
@@ -407,5 +438,39 @@ func TestShutdownEndsStreamsAndGoroutines(t *testing.T) {
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("timed out")
+	}
+}
+
+// BenchmarkConnectRoundTrip: one batch and its ack over mutual TLS, on the
+// lean endpoint (an agent certificate) and on grpc-go (another client
+// certificate, same protocol), client and server in this process.
+func BenchmarkConnectRoundTrip(b *testing.B) {
+	e := newEnv(b, nil)
+	for name, cert := range map[string]*tls.Certificate{"lean": &e.pki.agent, "grpc-go": &e.pki.other} {
+		b.Run(name, func(b *testing.B) {
+			cc := e.dial(b, cert)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			st, err := mxv1.NewAgentServiceClient(cc).Connect(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = st.Send(hello(nil))
+			if _, err := st.Recv(); err != nil {
+				b.Fatal(err)
+			}
+			req := batch(1, 2000) // about one agent round
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				req.GetBatch().Seq = uint64(100 + i)
+				if err := st.Send(req); err != nil {
+					b.Fatal(err)
+				}
+				if r, err := st.Recv(); err != nil || r.GetAck().GetSeq() != uint64(100+i) {
+					b.Fatalf("ack: %v %v", r, err)
+				}
+			}
+		})
 	}
 }

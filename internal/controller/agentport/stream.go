@@ -28,7 +28,8 @@ type stream struct {
 
 	prefix  [5]byte // gRPC message prefix being read
 	prefixN uint8
-	msg     []byte // message body being read; nil between messages
+	msg     []byte  // message body being read; nil between messages
+	msgBuf  *[]byte // the pooled buffer behind msg, if it is one
 	msgLen  uint32
 	unary   proto.Message // a unary call's request, once read
 
@@ -266,15 +267,26 @@ func (c *conn) consume(s *stream, p []byte) error {
 				c.finish(s, status.Newf(codes.ResourceExhausted, "message of %d bytes exceeds the limit of %d", s.msgLen, s.m.MaxRequest))
 				return nil
 			}
-			s.msg = make([]byte, 0, min(s.msgLen, 64<<10))
+			if s.msgLen <= maxFrameSize+frameHeaderLen {
+				// Most requests (an agent round is a few KB) fit a pooled
+				// frame buffer, returned once the message is decoded.
+				s.msgBuf = c.srv.bufs.get()
+				s.msg = (*s.msgBuf)[:0]
+			} else {
+				s.msg = make([]byte, 0, min(s.msgLen, 64<<10))
+			}
 		}
 		n := min(len(p), int(s.msgLen)-len(s.msg))
 		s.msg = append(s.msg, p[:n]...)
 		p = p[n:]
 		if len(s.msg) == int(s.msgLen) {
-			msg := s.msg
-			s.msg, s.prefixN = nil, 0
-			if err := c.deliver(s, msg); err != nil {
+			msg, buf := s.msg, s.msgBuf
+			s.msg, s.msgBuf, s.prefixN = nil, nil, 0
+			err := c.deliver(s, msg) // proto.Unmarshal copies what it keeps
+			if buf != nil {
+				c.srv.bufs.put(buf)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -403,7 +415,8 @@ func (c *conn) finish(s *stream, st *status.Status) {
 	}
 	s.finishing = true
 	s.final = st
-	s.msg, s.unary = nil, nil
+	c.releaseMsg(s)
+	s.unary = nil
 	c.endCall(s)
 	if len(s.pending) == 0 {
 		c.writeTrailers(s)
@@ -447,9 +460,18 @@ func (c *conn) writeTrailers(s *stream) {
 // connection is going away).
 func (c *conn) dropStream(s *stream) {
 	s.finishing = true
-	s.pending, s.final, s.msg, s.unary = nil, nil, nil, nil
+	c.releaseMsg(s)
+	s.pending, s.final, s.unary = nil, nil, nil
 	c.endCall(s)
 	c.removeStream(s)
+}
+
+// releaseMsg drops a partly read message, returning its pooled buffer.
+func (c *conn) releaseMsg(s *stream) {
+	if s.msgBuf != nil {
+		c.srv.bufs.put(s.msgBuf)
+	}
+	s.msg, s.msgBuf = nil, nil
 }
 
 func toStatus(err error) *status.Status {
