@@ -32,6 +32,10 @@ func valueSets() []valueSet {
 		{"agent daemonset", map[string]any{"agent": map[string]any{"enabled": true, "site": "amsterdam",
 			"hostPaths": []any{map[string]any{"name": "certs", "path": "/etc/postfix/certs"}, map[string]any{"name": "logs", "path": "/var/log/mail"}},
 			"config":    map[string]any{"cert_store": []any{"pemdir:/etc/postfix/certs"}}}}, 3},
+		{"agent daemonset with TLS", map[string]any{"tls": map[string]any{"enabled": true},
+			"agent": map[string]any{"enabled": true, "site": "amsterdam", "joinTokenSecret": map[string]any{"name": "mxprobe-agent-join"},
+				"hostPaths": []any{map[string]any{"name": "certs", "path": "/etc/postfix/certs"}, map[string]any{"name": "logs", "path": "/var/log/mail"}},
+				"config":    map[string]any{"cert_store": []any{"pemdir:/etc/postfix/certs"}}}}, 3},
 		{"service monitor, no persistence, hard anti-affinity", map[string]any{
 			"serviceMonitor": map[string]any{"enabled": true},
 			"controller":     map[string]any{"persistence": map[string]any{"enabled": false}, "antiAffinity": "hard"}}, 3},
@@ -69,7 +73,7 @@ func TestRenderInvariants(t *testing.T) {
 			checkPDB(t, o, sts)
 			checkConfig(t, o, sts, vs.replicas)
 			checkNetworkPolicy(t, o, sts)
-			if !strings.Contains(r.Notes, "mx-mxprobe.mail.svc.cluster.local:7400") || !strings.Contains(r.Notes, "issue 7") {
+			if !strings.Contains(r.Notes, "mx-mxprobe.mail.svc.cluster.local:7400") || !strings.Contains(r.Notes, "agentAccess.advertise") {
 				t.Errorf("NOTES.txt does not tell agents the gRPC address and the enrollment status:\n%s", r.Notes)
 			}
 		})
@@ -364,7 +368,7 @@ func TestIngress(t *testing.T) {
 }
 
 func TestServiceMonitor(t *testing.T) {
-	_, o := mustRender(t, valueSets()[7].vals)
+	_, o := mustRender(t, valueSets()[8].vals)
 	if len(o.Unstructured) != 1 || o.Unstructured[0]["kind"] != "ServiceMonitor" {
 		t.Fatalf("want one ServiceMonitor, got %v", o.Unstructured)
 	}

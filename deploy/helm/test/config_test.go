@@ -321,3 +321,61 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentDaemonSetEnrollsWithTLS: with tls.enabled the DaemonSet's agents
+// verify controllers with the cluster CA alone (the TLS Secret's agent CA
+// key is not projected into them), enroll with the join token Secret, and
+// the rendered configuration loads with TLS on.
+func TestAgentDaemonSetEnrollsWithTLS(t *testing.T) {
+	_, o := mustRender(t, valueSets()[7].vals)
+	if len(o.DaemonSets) != 1 {
+		t.Fatalf("%d DaemonSets", len(o.DaemonSets))
+	}
+	pod := o.DaemonSets[0].Spec.Template.Spec
+	c := pod.Containers[0]
+	var caMount string
+	for _, m := range c.VolumeMounts {
+		if m.Name == "controller-ca" {
+			caMount = m.MountPath
+			if !m.ReadOnly {
+				t.Error("controller CA mounted writable")
+			}
+		}
+	}
+	for _, v := range pod.Volumes {
+		if v.Name != "controller-ca" {
+			continue
+		}
+		if v.Secret == nil || v.Secret.SecretName != "mx-mxprobe-tls" || len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != "ca.crt" {
+			t.Fatalf("controller-ca volume %+v: want only ca.crt of the TLS Secret", v.VolumeSource)
+		}
+	}
+	var join bool
+	for _, e := range c.Env {
+		if e.Name == "MXPROBE_JOIN_TOKEN" {
+			join = e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == "mxprobe-agent-join" && e.ValueFrom.SecretKeyRef.Key == "token" && e.Value == ""
+		}
+	}
+	if !join {
+		t.Errorf("MXPROBE_JOIN_TOKEN not taken from the join token Secret: %+v", c.Env)
+	}
+	var agentYAML string
+	for _, cm := range o.ConfigMaps {
+		if y, ok := cm.Data["agent.yaml"]; ok {
+			agentYAML = y
+		}
+	}
+	clearMXProbeEnv(t)
+	t.Setenv("MXPROBE_AGENT_ID", "mta-node-1")
+	file := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(file, []byte(agentYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var a config.Agent
+	if err := config.Load(config.AgentKeys(), file, nil, &a); err != nil {
+		t.Fatalf("the agent's loader refuses the rendered config: %v\n%s", err, agentYAML)
+	}
+	if a.Insecure || caMount == "" || a.ControllerCAFile != caMount+"/ca.crt" {
+		t.Errorf("insecure %v, controller_ca_file %q, CA mounted at %q", a.Insecure, a.ControllerCAFile, caMount)
+	}
+}

@@ -106,7 +106,7 @@ every pod. Listens bind all interfaces: the pod IP changes, the DNS name does no
   "controllers" (list (printf "%s.%s.svc.%s:%d" (include "mxprobe.controller" .) .Release.Namespace .Values.clusterDomain $port))
 -}}
 {{- if .Values.tls.enabled -}}
-{{- $_ := set $cfg "controller_ca_file" "/etc/mxprobe/tls/ca.crt" -}}
+{{- $_ := set $cfg "controller_ca_file" "/etc/mxprobe-tls/ca.crt" -}}
 {{- else -}}
 {{- $_ := set $cfg "insecure" true -}}
 {{- end -}}
