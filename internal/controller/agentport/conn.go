@@ -49,11 +49,14 @@ type conn struct {
 	hblock        []byte   // header block fragments being collected
 	hstream       uint32
 	hflags        uint8
+	hselfDep      bool // the HEADERS being collected depends on its own stream
 	settingsAcked bool
 
-	streams    []*stream
-	lastStream uint32
-	peerGoAway bool
+	streams     []*stream
+	lastStream  uint32
+	peerGoAway  bool
+	endedByPeer [4]uint32 // recent streams that ended after the peer's END_STREAM
+	endedNext   uint8
 
 	recvWindow, recvUnacked int32
 	sendWindow              int64
@@ -76,11 +79,7 @@ func (c *conn) run() {
 		}
 		c.wkeep(appendGoAway(c.wbuf(), c.lastStream, ce.Code, ce.Reason))
 		if c.flush() == nil {
-			// Closing with unread input would reset the connection and the
-			// peer could lose the GOAWAY: read (a bounded amount, briefly)
-			// until it hangs up first.
-			_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
-			_, _ = io.CopyN(io.Discard, c.nc, 256<<10)
+			c.drain()
 		}
 	}
 	for len(c.streams) > 0 {
@@ -99,6 +98,7 @@ func (c *conn) serve() error {
 	}
 	for {
 		if c.peerGoAway && len(c.streams) == 0 {
+			c.drain()
 			return nil
 		}
 		h, buf, err := c.readFrame()
@@ -168,6 +168,14 @@ func (c *conn) start() error {
 		return err
 	}
 	return c.nc.SetReadDeadline(time.Time{})
+}
+
+// drain reads (a bounded amount, briefly) until the peer hangs up: closing
+// with unread input resets the connection, and the peer could lose what we
+// wrote last (a GOAWAY).
+func (c *conn) drain() {
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.CopyN(io.Discard, c.nc, 256<<10)
 }
 
 // readFrame reads one frame; the payload (nil when empty) is a pooled buffer
@@ -262,6 +270,13 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 		}
 		if len(p) != 5 {
 			return connErr(ErrCodeFrameSize, "PRIORITY of %d bytes", len(p))
+		}
+		if binary.BigEndian.Uint32(p)&0x7fffffff == h.stream {
+			// A stream error (RFC 9113 5.3.1); we keep no priorities.
+			c.wkeep(appendRSTStream(c.wbuf(), h.stream, ErrCodeProtocol))
+			if s := c.stream(h.stream); s != nil {
+				c.dropStream(s)
+			}
 		}
 		return c.charge()
 	case frameRSTStream:
@@ -382,12 +397,12 @@ func (c *conn) onWindowUpdate(h frameHeader, p []byte) error {
 	if h.stream > c.lastStream {
 		return connErr(ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", h.stream)
 	}
+	if incr == 0 {
+		return connErr(ErrCodeProtocol, "WINDOW_UPDATE of 0")
+	}
 	s := c.stream(h.stream)
 	if s == nil {
 		return nil // closed stream
-	}
-	if incr == 0 {
-		return connErr(ErrCodeProtocol, "WINDOW_UPDATE of 0")
 	}
 	s.sendWindow += incr
 	if s.sendWindow > maxWindow {
@@ -413,6 +428,7 @@ func (c *conn) onRSTStream(h frameHeader, p []byte) error {
 	if s := c.stream(h.stream); s != nil {
 		c.dropStream(s)
 	}
+	c.closedStream(h.stream, true) // the peer ended it: DATA after this is its error
 	return nil
 }
 

@@ -21,7 +21,23 @@ type request struct {
 	md                                  metadata.MD
 	size                                int
 	regularSeen                         bool
+	pseudo                              uint8 // pseudo-headers seen, a bit each
+	contentLength                       int64 // -1: none
 	malformed                           string
+}
+
+const (
+	seenMethod = 1 << iota
+	seenPath
+	seenScheme
+	seenAuthority
+)
+
+// check is the end of the block: what a request must have (RFC 9113 8.3.1).
+func (r *request) check() {
+	if r.malformed == "" && r.pseudo&(seenMethod|seenPath|seenScheme) != seenMethod|seenPath|seenScheme {
+		r.malformed = "missing :method, :scheme or :path"
+	}
 }
 
 // field collects one decoded header field.
@@ -39,15 +55,24 @@ func (r *request) field(f hpack.HeaderField) {
 			r.malformed = "pseudo-header after a regular header"
 			return
 		}
+		var bit uint8
 		switch f.Name {
 		case ":method":
-			r.method = f.Value
+			r.method, bit = f.Value, seenMethod
 		case ":path":
-			r.path = f.Value
-		case ":scheme", ":authority":
+			r.path, bit = f.Value, seenPath
+		case ":scheme":
+			bit = seenScheme
+		case ":authority":
+			bit = seenAuthority
 		default:
 			r.malformed = "unknown pseudo-header " + strconv.Quote(f.Name)
+			return
 		}
+		if r.pseudo&bit != 0 {
+			r.malformed = "duplicate " + f.Name
+		}
+		r.pseudo |= bit
 		return
 	}
 	r.regularSeen = true
@@ -67,7 +92,18 @@ func (r *request) field(f hpack.HeaderField) {
 			return
 		}
 		r.timeout, r.hasTimeout = d, true
-	case "te", "grpc-accept-encoding", "grpc-message-type":
+	case "te":
+		if f.Value != "trailers" {
+			r.malformed = "te other than trailers"
+		}
+	case "content-length":
+		n, err := strconv.ParseInt(f.Value, 10, 64)
+		if err != nil || n < 0 || r.contentLength >= 0 && r.contentLength != n {
+			r.malformed = "bad content-length"
+			return
+		}
+		r.contentLength = n
+	case "grpc-accept-encoding", "grpc-message-type":
 	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 		r.malformed = "connection-specific header " + f.Name
 	default:

@@ -33,6 +33,8 @@ type stream struct {
 	msgLen  uint32
 	unary   proto.Message // a unary call's request, once read
 
+	contentLength, dataLen int64 // declared (-1: none) and received DATA bytes
+
 	remoteClosed bool // END_STREAM received
 	headersSent  bool
 	finishing    bool
@@ -58,10 +60,12 @@ func (c *conn) onHeaders(h frameHeader, p []byte) error {
 		}
 		p = p[1 : len(p)-int(p[0])]
 	}
+	c.hselfDep = false
 	if h.flags&flagPriority != 0 {
 		if len(p) < 5 {
 			return connErr(ErrCodeFrameSize, "short HEADERS priority")
 		}
+		c.hselfDep = binary.BigEndian.Uint32(p)&0x7fffffff == id
 		p = p[5:]
 	}
 	c.hblock = append(make([]byte, 0, len(p)), p...)
@@ -101,7 +105,7 @@ func (c *conn) endHeaders() error {
 			c.dec.SetAllowedMaxDynamicTableSize(0)
 		}
 	}
-	r := &request{}
+	r := &request{contentLength: -1}
 	c.req = r
 	_, err := c.dec.Write(block)
 	if err == nil {
@@ -110,6 +114,10 @@ func (c *conn) endHeaders() error {
 	c.req = nil
 	if err != nil {
 		return connErr(ErrCodeCompression, "header block: %v", err)
+	}
+	r.check()
+	if c.hselfDep {
+		r.malformed = "stream depends on itself"
 	}
 	return c.open(id, r, flags&flagEndStream != 0)
 }
@@ -122,34 +130,31 @@ func (c *conn) onField(f hpack.HeaderField) {
 
 // open starts a call, or answers it at once when it cannot run.
 func (c *conn) open(id uint32, r *request, endStream bool) error {
-	if c.peerGoAway || len(c.streams) >= maxStreams || r.malformed != "" || r.method != "POST" || r.path == "" {
+	if c.peerGoAway || len(c.streams) >= maxStreams || r.malformed != "" || r.path == "" {
 		if err := c.charge(); err != nil {
 			return err
 		}
 		code := ErrCodeRefusedStream
-		if r.malformed != "" || r.method != "POST" || r.path == "" {
+		if r.malformed != "" || r.path == "" {
 			code = ErrCodeProtocol
 		}
 		c.wkeep(appendRSTStream(c.wbuf(), id, code))
+		c.closedStream(id, endStream)
 		return nil
 	}
-	s := &stream{id: id, recvWindow: initialWindow, sendWindow: c.peerInitialWindow, remoteClosed: endStream}
-	c.streams = append(c.streams, s)
-	if !strings.HasPrefix(r.contentType, "application/grpc") {
-		// Not gRPC: HTTP 415, as grpc-go answers.
-		b := c.wbuf()
-		block := appendLiteral(make([]byte, 0, 128), ":status", "415")
-		block = appendLiteral(block, "grpc-status", strconv.Itoa(int(codes.Internal)))
-		block = appendLiteral(block, "grpc-message", encodeGRPCMessage("invalid gRPC request content-type "+strconv.Quote(r.contentType)))
-		b = appendFrameHeader(b, len(block), frameHeaders, flagEndHeaders|flagEndStream, id)
-		b = append(b, block...)
-		if !s.remoteClosed {
-			b = appendRSTStream(b, id, ErrCodeNo)
-		}
-		c.wkeep(b)
-		c.removeStream(s)
+	switch {
+	case r.method != "POST":
+		// Not gRPC: an HTTP answer rather than a reset.
+		c.httpError(id, endStream, "405", "allow", "POST")
+		return c.charge()
+	case !strings.HasPrefix(r.contentType, "application/grpc"):
+		// HTTP 415, as grpc-go answers.
+		c.httpError(id, endStream, "415", "grpc-status", strconv.Itoa(int(codes.Internal)),
+			"grpc-message", encodeGRPCMessage("invalid gRPC request content-type "+strconv.Quote(r.contentType)))
 		return c.charge()
 	}
+	s := &stream{id: id, recvWindow: initialWindow, sendWindow: c.peerInitialWindow, remoteClosed: endStream, contentLength: r.contentLength}
+	c.streams = append(c.streams, s)
 	m := c.srv.methods[r.path]
 	if m == nil {
 		c.finish(s, status.Newf(codes.Unimplemented, "unknown method %s on the agent port", r.path))
@@ -184,6 +189,42 @@ func (c *conn) open(id uint32, r *request, endStream bool) error {
 	return nil
 }
 
+// httpError answers a request that is not a gRPC call with an HTTP status
+// and headers (name, value pairs), ending the stream.
+func (c *conn) httpError(id uint32, endStream bool, code string, kv ...string) {
+	block := appendLiteral(make([]byte, 0, 128), ":status", code)
+	for i := 0; i+1 < len(kv); i += 2 {
+		block = appendLiteral(block, kv[i], kv[i+1])
+	}
+	b := appendFrameHeader(c.wbuf(), len(block), frameHeaders, flagEndHeaders|flagEndStream, id)
+	b = append(b, block...)
+	if !endStream {
+		b = appendRSTStream(b, id, ErrCodeNo)
+	}
+	c.wkeep(b)
+	c.closedStream(id, endStream)
+}
+
+// closedStream remembers a stream that ended after the peer's END_STREAM:
+// DATA on it afterwards is the peer's error (STREAM_CLOSED), while DATA on
+// a stream we reset may still be in flight and is ignored.
+func (c *conn) closedStream(id uint32, remoteClosed bool) {
+	if !remoteClosed {
+		return
+	}
+	c.endedByPeer[c.endedNext%uint8(len(c.endedByPeer))] = id
+	c.endedNext++
+}
+
+func (c *conn) endedAfterPeerEnd(id uint32) bool {
+	for _, x := range c.endedByPeer {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *conn) onData(h frameHeader, p []byte) error {
 	if h.stream == 0 {
 		return connErr(ErrCodeProtocol, "DATA on stream 0")
@@ -211,7 +252,10 @@ func (c *conn) onData(h frameHeader, p []byte) error {
 	}
 	s := c.stream(h.stream)
 	if s == nil {
-		return nil // closed or reset: counted for the connection, ignored
+		if c.endedAfterPeerEnd(h.stream) {
+			return connErr(ErrCodeStreamClosed, "DATA after END_STREAM on stream %d", h.stream)
+		}
+		return nil // reset: counted for the connection, ignored
 	}
 	if s.remoteClosed {
 		return connErr(ErrCodeStreamClosed, "DATA after END_STREAM on stream %d", s.id)
@@ -223,6 +267,13 @@ func (c *conn) onData(h frameHeader, p []byte) error {
 	if len(data) == 0 && h.flags&flagEndStream == 0 {
 		if err := c.charge(); err != nil {
 			return err
+		}
+	}
+	if s.contentLength >= 0 {
+		s.dataLen += int64(len(data))
+		if s.dataLen > s.contentLength || h.flags&flagEndStream != 0 && s.dataLen != s.contentLength {
+			c.finishMalformed(s)
+			return nil
 		}
 	}
 	if !s.finishing {
@@ -453,6 +504,7 @@ func (c *conn) writeTrailers(s *stream) {
 		b = appendRSTStream(b, s.id, ErrCodeNo)
 	}
 	c.wkeep(b)
+	c.closedStream(s.id, s.remoteClosed)
 	c.removeStream(s)
 }
 
@@ -464,6 +516,15 @@ func (c *conn) dropStream(s *stream) {
 	s.pending, s.final, s.unary = nil, nil, nil
 	c.endCall(s)
 	c.removeStream(s)
+}
+
+// finishMalformed ends a call whose request broke HTTP's rules (RFC 9113
+// 8.1.1): a stream error PROTOCOL_ERROR.
+func (c *conn) finishMalformed(s *stream) {
+	s.remoteClosed = true // nothing more is read on it
+	c.wkeep(appendRSTStream(c.wbuf(), s.id, ErrCodeProtocol))
+	c.dropStream(s)
+	c.closedStream(s.id, true)
 }
 
 // releaseMsg drops a partly read message, returning its pooled buffer.
