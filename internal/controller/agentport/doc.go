@@ -33,4 +33,8 @@
 // RST_STREAM, empty DATA or CONTINUATION, refused or failed calls) that
 // ends floods with ENHANCE_YOUR_CALM.
 // Every violation ends the connection with GOAWAY and the HTTP/2 error code.
+// A malformed request (missing or repeated pseudo-headers, te other than
+// trailers, a content-length its DATA does not match) has its stream reset
+// with PROTOCOL_ERROR; a request that is not a gRPC call gets HTTP 405 or
+// 415. The h2spec conformance suite runs against it in the tests.
 package agentport
