@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -153,6 +155,18 @@ func TestSecureClusterEnrollmentMTLSRevocationAndAPITokens(t *testing.T) {
 	// (one goroutine each), not by grpc-go.
 	if got := l.n.lean.Connections(); got < 1 {
 		t.Fatalf("lean agent endpoint serves %d connections while an agent stream is open", got)
+	}
+	// The agent's own renewal (Renew, unary, on the lean endpoint of a
+	// follower) replaces its certificate: same identity, a new serial.
+	before := creds.Leaf()
+	time.Sleep(time.Second) // the serial carries the issue time (seconds)
+	if err := creds.Renew(ctx, func() (*grpc.ClientConn, error) {
+		return grpc.NewClient(f.n.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientTLS(clusterCA.clientTLS(), f.n.GRPCAddr()))))
+	}); err != nil {
+		t.Fatalf("renewal: %v", err)
+	}
+	if after, err := pki.IdentityOf(creds.Leaf()); err != nil || after.AgentID != "edge01" || after.Site != "amsterdam" || creds.Leaf().SerialNumber.Cmp(before.SerialNumber) == 0 {
+		t.Fatalf("renewed certificate: %+v %v (serial %v, was %v)", after, err, creds.Leaf().SerialNumber, before.SerialNumber)
 	}
 
 	// Revocation cuts the live stream within seconds.
