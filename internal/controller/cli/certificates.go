@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,13 +22,7 @@ func certificatesCmd(stdout io.Writer) *cobra.Command {
 		Short: "List every certificate in the fleet (scanned stores and presented in probes), soonest expiry first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for _, f := range []string{"site", "host", "expiring-within"} {
-				if v, _ := cmd.Flags().GetString(f); v != "" {
-					q.Set(strings.ReplaceAll(f, "-", "_"), v)
-				}
-			}
-			q.Set("stale", staleParam(cmd))
+			q := flagQuery(cmd, "site", "host", "expiring-within")
 			var resp mxv1.ListCertificatesResponse
 			if err := getJSON(cmd, "/v1/certificates", q, &resp); err != nil {
 				return err

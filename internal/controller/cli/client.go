@@ -48,20 +48,14 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 		Short: "List the latest findings, worst first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for _, f := range []string{"site", "agent-id", "code", "min-severity"} {
-				if v, _ := cmd.Flags().GetString(f); v != "" {
-					if f == "min-severity" {
-						s, err := finding.ParseSeverity(v)
-						if err != nil {
-							return err
-						}
-						v = s.String()
-					}
-					q.Set(strings.ReplaceAll(f, "-", "_"), v)
+			q := flagQuery(cmd, "site", "agent-id", "code", "min-severity")
+			if v := q.Get("min_severity"); v != "" {
+				s, err := finding.ParseSeverity(v)
+				if err != nil {
+					return err
 				}
+				q.Set("min_severity", s.String())
 			}
-			q.Set("stale", staleParam(cmd))
 			var resp mxv1.ListFindingsResponse
 			if err := getJSON(cmd, "/v1/findings", q, &resp); err != nil {
 				return err
@@ -94,6 +88,19 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 		c.Flags().Bool("stale", false, "answer from the contacted node's state without asking the leader")
 	}
 	return append([]*cobra.Command{agents, findings, results, certs, clusterCmd(stdout)}, opsCmds(stdout)...)
+}
+
+// flagQuery is the query for a list call: each named string flag that is
+// set (its name with _ for -) and the stale flag.
+func flagQuery(cmd *cobra.Command, flags ...string) url.Values {
+	q := url.Values{}
+	for _, f := range flags {
+		if v, _ := cmd.Flags().GetString(f); v != "" {
+			q.Set(strings.ReplaceAll(f, "-", "_"), v)
+		}
+	}
+	q.Set("stale", staleParam(cmd))
+	return q
 }
 
 func staleParam(cmd *cobra.Command) string {

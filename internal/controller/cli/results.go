@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,16 +20,10 @@ func resultsCmd(stdout io.Writer) *cobra.Command {
 		Short: "List every agent's latest result per check and target, and since when it has had that outcome",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for _, f := range []string{"site", "agent-id", "check"} {
-				if v, _ := cmd.Flags().GetString(f); v != "" {
-					q.Set(strings.ReplaceAll(f, "-", "_"), v)
-				}
-			}
+			q := flagQuery(cmd, "site", "agent-id", "check")
 			if failing, _ := cmd.Flags().GetBool("failing"); failing {
 				q.Set("failing", "true")
 			}
-			q.Set("stale", staleParam(cmd))
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "AGENT\tSITE\tCHECK\tTARGET\tSTATUS\tSINCE\tCODES\tCHANGES")
 			for {
