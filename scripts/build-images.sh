@@ -24,7 +24,11 @@ case "${1:-}" in
   *) echo "usage: $0 [--images-only|--binaries-only]" >&2; exit 2 ;;
 esac
 
-ldflags="-s -w -X github.com/mxprobe/mxprobe/internal/version.Version=${VERSION}"
+COMMIT="${COMMIT:-$(git rev-parse HEAD 2>/dev/null || true)}"
+# The commit's date, not the wall clock, so the build stays reproducible.
+BUILD_DATE="${BUILD_DATE:-$(git log -1 --format=%cI 2>/dev/null || true)}"
+pkg=github.com/mxprobe/mxprobe/internal/version
+ldflags="-s -w -X $pkg.Version=${VERSION} -X $pkg.Commit=${COMMIT} -X $pkg.BuildDate=${BUILD_DATE}"
 
 # build CMD GOOS GOARCH OUT: a static, reproducible (trimpath) binary stamped with VERSION.
 build() {

@@ -1,7 +1,7 @@
 // Command controller is mxprobe's controller: a raft-replicated node that
 // ingests agent streams and serves the API (`controller run`), a throwaway
-// one-node cluster (`controller dev`), the self-contained demo
-// (`controller demo`), and API client commands.
+// one-node cluster (`controller dev`), and API client commands. The
+// self-contained demo is its own binary, cmd/mxdemo.
 package main
 
 import (

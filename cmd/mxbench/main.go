@@ -1,12 +1,26 @@
-// Command mxbench measures a three-node controller cluster (issue 4):
-// committed results per second with many streaming agents, ack latency at a
-// fixed rate, and controller memory per idle agent stream. It builds the
-// controller binary, starts the cluster on loopback with raft data on disk
-// (fsync on), and simulates agents over real gRPC. By default the cluster
-// runs the production path: mutual TLS, every agent with its own
-// certificate and connection, API over HTTPS with a token.
+// Command mxbench measures mxprobe at fleet scale. Each -mode prints its
+// figures with the machine's load average (the benchmark machine is shared):
 //
-//	go run ./cmd/mxbench [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-rate 10000] [-idle 1000] [-insecure] [-profile DIR]
+//   - cluster (default): a three-node controller cluster: committed results
+//     per second with many streaming agents, ack latency at a fixed rate,
+//     and controller memory per idle agent stream. It builds the controller
+//     binary, starts the cluster on loopback with raft data on disk (fsync
+//     on), and simulates agents over real gRPC. By default the cluster runs
+//     the production path: mutual TLS, every agent with its own certificate
+//     and connection, API over HTTPS with a token.
+//
+//   - logs: `agent check --protocol-logs` end to end on a generated 1 GiB
+//     send log next to `grep -F -c "TLS negotiation failed"` on the same file.
+//
+//   - state: restore of a backup of 1k, 10k and 50k agents on one node with
+//     raft on disk: snapshot size, persist time, and reopen time and peak
+//     RSS of a restarted node (a fresh process).
+//
+//   - all: every mode in turn.
+//
+//     go run ./cmd/mxbench [-mode cluster|logs|state|all] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-insecure] [-profile DIR]
+//     go run ./cmd/mxbench -mode logs [-log-size 1073741824] [-log-dir DIR] [-runs 3]
+//     go run ./cmd/mxbench -mode state [-state-agents N] [-runs 3]
 package main
 
 import (
@@ -18,21 +32,38 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/bench"
 )
 
 type options struct {
-	agents, results, rate, idle, conns, bogus, certs int
-	duration                                         time.Duration
-	verbose, insecure                                bool
-	profile                                          string
+	mode                                                    string
+	agents, results, rate, idle, conns, bogus, certs, depth int
+	duration                                                time.Duration
+	verbose, insecure                                       bool
+	profile                                                 string
+	// logs mode
+	logSize  int64
+	logDir   string
+	runs     int
+	agentBin string
+	// state mode
+	stateAgents int
 }
 
 func main() {
+	reopenChild()
 	var o options
+	flag.StringVar(&o.mode, "mode", "cluster", "what to measure: cluster, logs, state or all")
+	flag.Int64Var(&o.logSize, "log-size", 1<<30, "logs: size of the generated send log")
+	flag.StringVar(&o.logDir, "log-dir", "", "logs: keep the generated log in this directory (reused when big enough) instead of a temporary one")
+	flag.IntVar(&o.runs, "runs", 3, "logs, state: runs of each measurement")
+	stateFlags(&o)
+	flag.StringVar(&o.agentBin, "agent-bin", "", "logs: measure this agent binary instead of building ./cmd/agent (e.g. an older build, for a before/after)")
 	flag.IntVar(&o.agents, "agents", 1000, "simulated agents streaming")
+	flag.IntVar(&o.depth, "depth", 4, "batches each simulated agent keeps in flight (unacknowledged) in the throughput and latency runs, as agents do (batches_in_flight, default 4); 1: send, wait for the ack, send the next")
 	flag.IntVar(&o.results, "results", 20, "check results per batch (one agent round)")
 	flag.IntVar(&o.certs, "certs", 0, "make each batch's first result a certificate store scan listing this many certificates (real rounds: ~10-50)")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "length of each measurement")
@@ -57,6 +88,23 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	modes := map[string]func(context.Context, options, string) error{"cluster": runCluster, "logs": runLogs, "state": runState}
+	order := []string{"logs", "state", "cluster"}
+	if o.mode != "all" {
+		if modes[o.mode] == nil {
+			return fmt.Errorf("unknown -mode %q (want %s or all)", o.mode, strings.Join(order, ", "))
+		}
+		order = []string{o.mode}
+	}
+	for _, m := range order {
+		if err := modes[m](ctx, o, tmp); err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+func runCluster(ctx context.Context, o options, tmp string) error {
 	bin := filepath.Join(tmp, "controller")
 	build := exec.Command("go", "build", "-o", bin, "github.com/mxprobe/mxprobe/cmd/controller")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -99,7 +147,7 @@ func run(o options) error {
 			profDone <- c.Profile(l, "profile", fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2)), filepath.Join(o.profile, "cpu-throughput.pb.gz"))
 		}()
 	}
-	tput, err := fleet.Throughput(ctx, o.duration, o.results)
+	tput, err := fleet.Throughput(ctx, o.duration, o.results, o.depth)
 	if err != nil {
 		return fmt.Errorf("throughput: %w", err)
 	}
@@ -107,23 +155,23 @@ func run(o options) error {
 	if o.certs > 0 {
 		listing = fmt.Sprintf(" (one a store listing of %d certificates)", o.certs)
 	}
-	fmt.Printf("throughput: %d agents streaming %d-result batches%s back to back for %s: %.0f committed results/s (%.0f batches/s)\n",
-		o.agents, o.results, listing, o.duration, tput, tput/float64(o.results))
+	fmt.Printf("throughput: %d agents streaming %d-result batches%s back to back, %d in flight each, for %s: %.0f committed results/s (%.0f batches/s)\n",
+		o.agents, o.results, listing, o.depth, o.duration, tput, tput/float64(o.results))
 	if o.profile != "" {
 		if err := <-profDone; err != nil {
 			return err
 		}
 	}
 
-	p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results)
+	p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results, o.depth)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
-	fmt.Printf("ack latency at %d results/s offered (%.0f achieved, %d agents): p50 %s, p99 %s, max %s\n",
-		o.rate, achieved, o.agents, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), maxLat.Round(10*time.Microsecond))
+	fmt.Printf("ack latency at %d results/s offered (%.0f achieved, %d agents, up to %d in flight each): p50 %s, p99 %s, max %s\n",
+		o.rate, achieved, o.agents, o.depth, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), maxLat.Round(10*time.Microsecond))
 	if o.bogus > 0 {
 		opened, stop := bench.Bogus(ctx, c.GRPC[l], o.bogus)
-		p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results)
+		p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results, o.depth)
 		stop()
 		if err != nil {
 			return fmt.Errorf("latency under bogus connections: %w", err)

@@ -1,10 +1,13 @@
-// Package openapi embeds the OpenAPI v2 document generated from proto/ by
-// protoc-gen-openapiv2 (scripts/gen.sh). The controller serves it at /openapi.json.
+// Package openapi embeds the API's OpenAPI 3.0 document (scripts/gen.sh:
+// protoc-gen-openapiv2 writes the Swagger 2.0 document from proto/, and
+// tools/openapi converts it and adds the REST layer's headers, statuses,
+// security scheme and the endpoints served outside the gateway). The
+// controller serves it at /openapi.json.
 package openapi
 
 import _ "embed"
 
-// JSON is the merged OpenAPI document for every mxprobe service.
+// JSON is the OpenAPI 3.0 document for every mxprobe service.
 //
-//go:embed mxprobe.swagger.json
+//go:embed mxprobe.openapi.json
 var JSON []byte

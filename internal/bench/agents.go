@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,9 @@ type sim struct {
 
 // Fleet is a set of simulated agents connected to one controller.
 type Fleet struct {
-	conns []*grpc.ClientConn
-	sims  []*sim
+	cancel context.CancelFunc
+	conns  []*grpc.ClientConn
+	sims   []*sim
 	// Certs, when set, makes each batch's first result a certificate store
 	// scan listing this many certificates (real agents send ~10-50).
 	Certs int
@@ -37,7 +39,8 @@ type Fleet struct {
 // conns connections. On a secure cluster every agent has its own
 // certificate and therefore its own connection, whatever conns says.
 func (c *Cluster) Connect(ctx context.Context, i, n, conns int, prefix string) (*Fleet, error) {
-	f := &Fleet{}
+	ctx, cancel := context.WithCancel(ctx)
+	f := &Fleet{cancel: cancel}
 	creds := insecure.NewCredentials()
 	if c.sec != nil {
 		conns = n
@@ -113,6 +116,7 @@ func (f *Fleet) Close() {
 			_ = s.stream.CloseSend()
 		}
 	}
+	f.cancel()
 	for _, c := range f.conns {
 		_ = c.Close()
 	}
@@ -144,96 +148,155 @@ func batch(seq uint64, results, certs int) *mxv1.ResultBatch {
 	return b
 }
 
-// send sends one batch and waits for its ack; returns the ack latency.
-func (s *sim) send(results, certs int) (time.Duration, error) {
-	s.seq++
-	start := time.Now()
-	if err := s.stream.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: batch(s.seq, results, certs)}}); err != nil {
-		return 0, err
-	}
-	m, err := s.stream.Recv()
-	if err != nil {
-		return 0, err
-	}
-	if m.GetAck().GetSeq() != s.seq {
-		return 0, fmt.Errorf("bench: %s: answer %v, want ack %d", s.id, m, s.seq)
-	}
-	return time.Since(start), nil
+// ErrNotLeader: the controller answered NotLeader mid-run (leadership
+// moved); the measurement stops instead of waiting for acks that will not
+// come.
+var ErrNotLeader = errors.New("bench: controller is not the leader (leadership moved during the run)")
+
+// drainTimeout bounds the wait for batches still in flight when a
+// measurement ends.
+const drainTimeout = 30 * time.Second
+
+type sent struct {
+	seq uint64
+	at  time.Time
 }
 
-// Throughput has every agent send batches back to back for d; it returns
-// results committed (acked) per second.
-func (f *Fleet) Throughput(ctx context.Context, d time.Duration, results int) (float64, error) {
-	var acked atomic.Int64
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	errc := make(chan error, len(f.sims))
+// run streams batches on s with up to depth unacknowledged until ctx ends,
+// each send waiting for pace (nil: back to back), and hands every ack's
+// latency to onAck. Acks must come in order, one per batch. After ctx ends
+// it waits for the batches in flight (answers of a later measurement would
+// otherwise be this one's). NotLeader and a closed stream end it with an
+// error.
+func (s *sim) run(ctx context.Context, depth, results, certs int, pace func(context.Context) bool, onAck func(time.Duration)) error {
+	inflight := make(chan sent, depth)
+	recvErr := make(chan error, 1)
+	go func() {
+		for rec := range inflight {
+			m, err := s.stream.Recv()
+			if err == nil && m.GetNotLeader() != nil {
+				err = fmt.Errorf("%w: %s answered NotLeader naming %q", ErrNotLeader, s.id, m.GetNotLeader().GetLeaderAddress())
+			} else if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("bench: %s: the controller closed the stream (EOF) with batch %d unacknowledged", s.id, rec.seq)
+			} else if err == nil && m.GetAck().GetSeq() != rec.seq {
+				err = fmt.Errorf("bench: %s: answer %v, want ack %d", s.id, m, rec.seq)
+			}
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			onAck(time.Since(rec.at))
+		}
+		recvErr <- nil
+	}()
+	var err error
+	for ctx.Err() == nil && err == nil {
+		if pace != nil && !pace(ctx) {
+			break
+		}
+		s.seq++
+		b := &mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: batch(s.seq, results, certs)}}
+		select {
+		case inflight <- sent{seq: s.seq, at: time.Now()}:
+		case err = <-recvErr:
+			return err
+		}
+		if serr := s.stream.Send(b); serr != nil {
+			if errors.Is(serr, io.EOF) {
+				serr = fmt.Errorf("bench: %s: the controller closed the stream (EOF) on send", s.id)
+			}
+			err = serr
+		}
+	}
+	close(inflight)
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case rerr := <-recvErr:
+		if err == nil {
+			err = rerr
+		}
+	case <-t.C:
+		err = fmt.Errorf("bench: %s: batches in flight not acknowledged within %s", s.id, drainTimeout)
+	}
+	return err
+}
+
+// each runs fn for every agent at once and returns the first error; an
+// error cuts every stream (the fleet is unusable after it) so nothing
+// waits for an answer that will not come.
+func (f *Fleet) each(fn func(i int, s *sim) error) error {
+	var once sync.Once
+	var first error
 	var wg sync.WaitGroup
-	start := time.Now()
-	for _, s := range f.sims {
+	for i, s := range f.sims {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				if _, err := s.send(results, f.Certs); err != nil {
-					errc <- err
-					return
-				}
-				acked.Add(int64(results))
+			if err := fn(i, s); err != nil {
+				once.Do(func() { first = err; f.cancel() })
 			}
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
-	select {
-	case err := <-errc:
+	return first
+}
+
+// Throughput has every agent send batches back to back, depth of them in
+// flight, for d; it returns results committed (acknowledged within d) per
+// second.
+func (f *Fleet) Throughput(ctx context.Context, d time.Duration, results, depth int) (float64, error) {
+	var acked atomic.Int64
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	start := time.Now()
+	end := start.Add(d)
+	err := f.each(func(_ int, s *sim) error {
+		return s.run(ctx, max(depth, 1), results, f.Certs, nil, func(time.Duration) {
+			if time.Now().Before(end) {
+				acked.Add(int64(results))
+			}
+		})
+	})
+	if err != nil {
 		return 0, err
-	default:
 	}
-	return float64(acked.Load()) / el.Seconds(), nil
+	return float64(acked.Load()) / d.Seconds(), nil
 }
 
 // Latency sends a steady rate (results per second in total) spread over
-// the agents for d and returns ack latency percentiles.
-func (f *Fleet) Latency(ctx context.Context, d time.Duration, rate, results int) (p50, p99, max time.Duration, achieved float64, err error) {
+// the agents for d, each agent with up to depth batches in flight, and
+// returns ack latency percentiles.
+func (f *Fleet) Latency(ctx context.Context, d time.Duration, rate, results, depth int) (p50, p99, maxLat time.Duration, achieved float64, err error) {
 	batchesPerSec := float64(rate) / float64(results)
 	perAgent := time.Duration(float64(len(f.sims)) / batchesPerSec * float64(time.Second))
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
 	var lats []time.Duration
-	var wg sync.WaitGroup
-	errc := make(chan error, len(f.sims))
 	start := time.Now()
-	for i, s := range f.sims {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Spread agents evenly over the period.
-			next := start.Add(perAgent * time.Duration(i) / time.Duration(len(f.sims)))
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Until(next)):
-				}
-				l, err := s.send(results, f.Certs)
-				if err != nil {
-					errc <- err
-					return
-				}
-				mu.Lock()
-				lats = append(lats, l)
-				mu.Unlock()
-				next = next.Add(perAgent)
+	err = f.each(func(i int, s *sim) error {
+		// Spread agents evenly over the period.
+		next := start.Add(perAgent * time.Duration(i) / time.Duration(len(f.sims)))
+		pace := func(ctx context.Context) bool {
+			t := time.NewTimer(time.Until(next))
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return false
+			case <-t.C:
 			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
+			next = next.Add(perAgent)
+			return true
+		}
+		return s.run(ctx, max(depth, 1), results, f.Certs, pace, func(l time.Duration) {
+			mu.Lock()
+			lats = append(lats, l)
+			mu.Unlock()
+		})
+	})
+	if err != nil {
 		return 0, 0, 0, 0, err
-	default:
 	}
 	if len(lats) == 0 {
 		return 0, 0, 0, 0, errors.New("bench: no acks")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -44,7 +45,7 @@ func TestSecureClusterHarness(t *testing.T) {
 	if len(f.conns) != 20 {
 		t.Fatalf("%d connections for 20 secure agents, want one each", len(f.conns))
 	}
-	rate, err := f.Throughput(ctx, time.Second, 5)
+	rate, err := f.Throughput(ctx, time.Second, 5, 4)
 	if err != nil || rate <= 0 {
 		t.Fatalf("throughput %v, %v", rate, err)
 	}
@@ -55,12 +56,25 @@ func TestSecureClusterHarness(t *testing.T) {
 	if after.Goroutines < before.Goroutines+15 || after.Stack <= before.Stack || after.RSS <= 0 {
 		t.Fatalf("memory before %+v after %+v: 20 streams not visible", before, after)
 	}
-	// The lean agent endpoint serves each agent connection with one
-	// goroutine (grpc-go took four); the count moves by a few unrelated ones.
-	if extra := after.Goroutines - before.Goroutines; extra > 20+10 {
-		t.Fatalf("%d more goroutines for 20 agent streams, want about one each", extra)
+	// grpc-go serves each agent connection with four goroutines (reader,
+	// writer, keepalive, the stream's handler); the count moves by a few
+	// unrelated ones.
+	if extra := after.Goroutines - before.Goroutines; extra > 4*20+10 {
+		t.Fatalf("%d more goroutines for 20 agent streams, want about four each", extra)
 	}
 	if err := c.Profile(l, "goroutine", "debug=1", filepath.Join(t.TempDir(), "g.txt")); err != nil {
 		t.Fatal(err)
+	}
+	// The leader going away mid-run ends the measurement with an error
+	// (EOF, NotLeader, a cut stream) instead of leaving it waiting for acks.
+	errc := make(chan error, 1)
+	go func() { _, err := f.Throughput(ctx, time.Hour, 5, 4); errc <- err }()
+	if err := c.Procs[l].Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("throughput went on without its leader")
+	} else {
+		t.Logf("throughput without its leader: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/clusterpki"
 	"github.com/mxprobe/mxprobe/internal/portalloc"
 )
 
@@ -24,7 +24,7 @@ type Cluster struct {
 	GRPC  []string
 	HTTP  []string
 	dir   string
-	sec   *lab.ClusterPKI // nil: insecure cluster
+	sec   *clusterpki.PKI // nil: insecure cluster
 	http  *http.Client
 }
 
@@ -40,7 +40,7 @@ func StartCluster(ctx context.Context, bin string, n int, logTo io.Writer, secur
 	c := &Cluster{dir: dir, http: &http.Client{Timeout: 60 * time.Second}}
 	var ports portalloc.Allocator
 	if secure {
-		if c.sec, err = lab.NewClusterPKI(dir); err != nil {
+		if c.sec, err = clusterpki.New(dir); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("bench: pki: %w", err)
 		}

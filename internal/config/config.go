@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +26,11 @@ type Key struct {
 	Help    string
 	// NoFlag: the key is settable by file and env only.
 	NoFlag bool
+	// CommaList: a list flag that also splits its value on commas
+	// (--controllers a:7400,b:7400), as the environment variable does.
+	// Lists of paths and URIs repeat the flag instead: a path may hold a
+	// comma.
+	CommaList bool
 }
 
 // EnvName is the environment variable for a key.
@@ -34,6 +41,45 @@ func EnvName(key string) string {
 // FlagName is the command-line flag for a key.
 func FlagName(key string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(key, ".", "-"), "_", "-")
+}
+
+// Only keeps the keys named (and every key under a named "prefix.").
+func Only(keys []Key, names ...string) []Key {
+	return filterKeys(keys, names, true)
+}
+
+// Without drops the keys named (and every key under a named "prefix.").
+func Without(keys []Key, names ...string) []Key {
+	return filterKeys(keys, names, false)
+}
+
+func filterKeys(keys []Key, names []string, keep bool) []Key {
+	var out []Key
+	for _, k := range keys {
+		match := false
+		for _, n := range names {
+			if k.Name == n || strings.HasPrefix(k.Name, n+".") {
+				match = true
+			}
+		}
+		if match == keep {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// WithDefault returns keys with name's default replaced (a command that
+// runs with another default than the file/env/flag loader's, e.g.
+// controller dev listening on loopback).
+func WithDefault(keys []Key, name string, def any) []Key {
+	out := append([]Key(nil), keys...)
+	for i := range out {
+		if out[i].Name == name {
+			out[i].Default = def
+		}
+	}
+	return out
 }
 
 // AddFlags declares one flag per key on fs.
@@ -51,11 +97,15 @@ func AddFlags(fs *pflag.FlagSet, keys []Key) {
 		case int:
 			fs.Int(name, d, k.Help)
 		case time.Duration:
-			fs.Duration(name, d, k.Help)
+			DurationFlag(fs, name, d, k.Help)
 		case float64:
 			fs.Float64(name, d, k.Help)
 		case []string:
-			fs.StringArray(name, d, k.Help)
+			if k.CommaList {
+				fs.StringSlice(name, d, k.Help)
+			} else {
+				fs.StringArray(name, d, k.Help)
+			}
 		default:
 			panic(fmt.Sprintf("config: key %s: unsupported default type %T", k.Name, d))
 		}
@@ -108,7 +158,15 @@ func Load(keys []Key, file string, fs *pflag.FlagSet, out any) error {
 	// Read every key through v.Get so env and flags apply, then decode.
 	settings := map[string]any{}
 	for _, k := range keys {
-		setNested(settings, strings.Split(k.Name, "."), v.Get(k.Name))
+		val := v.Get(k.Name)
+		if _, ok := k.Default.(time.Duration); ok {
+			d, err := durationSetting(val)
+			if err != nil {
+				return fmt.Errorf("config: %s (%s): %w", k.Name, sources(k), err)
+			}
+			val = d
+		}
+		setNested(settings, strings.Split(k.Name, "."), val)
 	}
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           out,
@@ -126,6 +184,14 @@ func Load(keys []Key, file string, fs *pflag.FlagSet, out any) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// sources names where a key can be set, for error messages.
+func sources(k Key) string {
+	if k.NoFlag {
+		return "file or " + EnvName(k.Name)
+	}
+	return "file, " + EnvName(k.Name) + " or --" + FlagName(k.Name)
 }
 
 // stringToSliceHook splits comma-separated env values into lists.
@@ -161,6 +227,35 @@ func fileExt(p string) string {
 		return p[i:]
 	}
 	return ""
+}
+
+// DefaultAgentStateDir is where an agent keeps its state unless told: the
+// service's %ProgramData%\mxprobe\state on Windows, else $XDG_STATE_HOME
+// when set, /var/lib/mxprobe-agent for root, ~/.local/state for others
+// (then the cache directory) - never the working directory,
+// so `go run ./cmd/agent run` in a clone leaves nothing in it.
+func DefaultAgentStateDir() string {
+	const name = "mxprobe-agent"
+	if runtime.GOOS == "windows" {
+		pd := os.Getenv("ProgramData")
+		if pd == "" {
+			pd = `C:\ProgramData`
+		}
+		return filepath.Join(pd, "mxprobe", "state")
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, name)
+	}
+	if os.Geteuid() == 0 {
+		return filepath.Join("/var/lib", name)
+	}
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".local", "state", name)
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, name)
+	}
+	return filepath.Join(os.TempDir(), name)
 }
 
 // DefaultHostname is os.Hostname or "localhost".

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,5 +156,34 @@ func TestRepeatableFlagKeepsCommas(t *testing.T) {
 	}
 	if len(a.CertStores) != 2 || a.CertStores[0] != "pemdir:/a,b" {
 		t.Fatalf("cert_store = %#v", a.CertStores)
+	}
+}
+
+// Address lists split on commas on the command line as in the environment:
+// --controllers a,b,c was one address "a,b,c" ("too many colons").
+func TestAddressListFlagSplitsOnCommas(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs, AgentKeys())
+	if err := fs.Parse([]string{"--controllers", "c1:7400,c2:7400", "--controllers", "c3:7400", "--roles", "edge,mailbox"}); err != nil {
+		t.Fatal(err)
+	}
+	var a Agent
+	if err := Load(AgentKeys(), "", fs, &a); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(a.Controllers, " ") != "c1:7400 c2:7400 c3:7400" || strings.Join(a.Roles, " ") != "edge mailbox" {
+		t.Fatalf("controllers = %#v, roles = %#v", a.Controllers, a.Roles)
+	}
+	cfs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(cfs, ControllerKeys())
+	if err := cfs.Parse([]string{"--retry-join", "n1:7400,n2:7400"}); err != nil {
+		t.Fatal(err)
+	}
+	var c Controller
+	if err := Load(ControllerKeys(), "", cfs, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.RetryJoin) != 2 || c.RetryJoin[1] != "n2:7400" {
+		t.Fatalf("retry_join = %#v", c.RetryJoin)
 	}
 }

@@ -4,21 +4,29 @@ import "time"
 
 // Controller is a controller node's configuration.
 type Controller struct {
-	NodeID          string   `mapstructure:"node_id"`
-	DataDir         string   `mapstructure:"data_dir"`
-	Bootstrap       bool     `mapstructure:"bootstrap"`
-	BootstrapExpect int      `mapstructure:"bootstrap_expect"`
-	RetryJoin       []string `mapstructure:"retry_join"`
+	NodeID          string        `mapstructure:"node_id"`
+	DataDir         string        `mapstructure:"data_dir"`
+	DataDirLock     time.Duration `mapstructure:"data_dir_lock_timeout"`
+	Bootstrap       bool          `mapstructure:"bootstrap"`
+	BootstrapExpect int           `mapstructure:"bootstrap_expect"`
+	RetryJoin       []string      `mapstructure:"retry_join"`
 	GRPC            struct {
 		Listen         string `mapstructure:"listen"`
 		Advertise      string `mapstructure:"advertise"`
 		AgentAdvertise string `mapstructure:"agent_advertise"`
 	} `mapstructure:"grpc"`
 	HTTP struct {
-		Listen string `mapstructure:"listen"`
+		Listen          string        `mapstructure:"listen"`
+		MaxBodyBytes    int           `mapstructure:"max_body_bytes"`
+		MaxRestoreBytes int           `mapstructure:"max_restore_bytes"`
+		BodyTimeout     time.Duration `mapstructure:"body_timeout"`
 	} `mapstructure:"http"`
 	HTTPAdvertise string `mapstructure:"http_advertise"`
-	Raft          struct {
+	TLSRPT        struct {
+		Listen     string        `mapstructure:"listen"`
+		StaleGrace time.Duration `mapstructure:"stale_grace"`
+	} `mapstructure:"tlsrpt"`
+	Raft struct {
 		Listen            string        `mapstructure:"listen"`
 		Advertise         string        `mapstructure:"advertise"`
 		SnapshotThreshold int           `mapstructure:"snapshot_threshold"`
@@ -41,7 +49,7 @@ type Controller struct {
 		AgentBatchRate float64 `mapstructure:"agent_batch_rate"`
 		MetricsPublic  bool    `mapstructure:"metrics_public"`
 	} `mapstructure:"auth"`
-	// Correlation: issue 5 (internal/controller/correlate).
+	// Correlation (internal/controller/correlate).
 	Correlation struct {
 		Interval              time.Duration `mapstructure:"interval"`
 		OpenAfterObservations int           `mapstructure:"open_after_observations"`
@@ -57,11 +65,13 @@ type Controller struct {
 		ProbeTimeout time.Duration `mapstructure:"probe_timeout"`
 		ProbeTargets []string      `mapstructure:"probe_targets"`
 	} `mapstructure:"plan"`
-	// Notify: issue 6 (internal/controller/notify).
+	// Notify (internal/controller/notify).
 	Notify struct {
 		AllowPrivate bool          `mapstructure:"allow_private"`
 		ExternalURL  string        `mapstructure:"external_url"`
+		RunbookURL   string        `mapstructure:"runbook_url"`
 		Timeout      time.Duration `mapstructure:"timeout"`
+		RetryFor     time.Duration `mapstructure:"retry_for"`
 		MaxAttempts  int           `mapstructure:"max_attempts"`
 		BackoffBase  time.Duration `mapstructure:"backoff_base"`
 		BackoffMax   time.Duration `mapstructure:"backoff_max"`
@@ -85,6 +95,7 @@ type Controller struct {
 		Alertmanager struct {
 			URL            string        `mapstructure:"url"`
 			ResendInterval time.Duration `mapstructure:"resend_interval"`
+			Labels         []string      `mapstructure:"labels"`
 		} `mapstructure:"alertmanager"`
 	} `mapstructure:"notify"`
 	Debug struct {
@@ -104,13 +115,19 @@ func ControllerKeys() []Key {
 	return []Key{
 		{Name: "node_id", Default: DefaultHostname(), Help: "Stable raft server id of this node (never reuse one for another node)."},
 		{Name: "data_dir", Default: "./mxprobe-data", Help: "Directory for the raft log (raft.db) and snapshots."},
+		{Name: "data_dir_lock_timeout", Default: 5 * time.Second, Help: "How long to wait for data_dir when another process holds it (a second controller started on it by mistake) before exiting with the holder's pid."},
 		{Name: "bootstrap", Default: false, Help: "Form a new single-node cluster if data_dir holds no raft state; ignored once state exists."},
 		{Name: "bootstrap_expect", Default: 0, Help: "Form a new cluster once this many nodes (3 or 5) found each other through retry_join; never re-bootstraps existing state. 0: off."},
-		{Name: "retry_join", Default: []string{}, Help: "gRPC addresses (DNS names or IPs, host:port) of other controller nodes to find and join, retried until it works."},
+		{Name: "retry_join", Default: []string{}, CommaList: true, Help: "gRPC addresses (DNS names or IPs, host:port) of other controller nodes to find and join, retried until it works (comma-separated, or a repeated flag)."},
 		{Name: "grpc.listen", Default: ":7400", Help: "Address for gRPC: agent streams and the ControllerService API."},
 		{Name: "grpc.advertise", Default: "", Help: "gRPC address other controller nodes (and agents, unless grpc.agent_advertise is set) use to reach this node (default: the bound address)."},
 		{Name: "grpc.agent_advertise", Default: "", Help: "gRPC address (host:port, a name in this node's certificate) agents are redirected to when this node leads, when agents reach nodes by other names than the nodes use among themselves (e.g. agents outside Kubernetes); empty: grpc.advertise."},
+		{Name: "tlsrpt.listen", Default: "", Help: "Address of the TLS-RPT receiver (POST /v1/tlsrpt, RFC 8460 reports from other mail systems; unauthenticated by design and bounded, nothing else served there; empty: off). Publish it as rua=https://HOST/v1/tlsrpt behind a proxy with a public certificate (docs/outside-in.md)."},
+		{Name: "tlsrpt.stale_grace", Default: 48 * time.Hour, Help: "How late a policy domain's next daily TLS-RPT report may be: when none ended within 24 h plus this, the leader ages the domain's report findings to stale (kept as what was last known, at WARNING; never counted as clean) and older imports no longer change them. At least 1h. The leader's value governs the whole cluster (docs/outside-in.md#ageing)."},
 		{Name: "http.listen", Default: ":7401", Help: "Address for HTTP: REST/JSON API under /v1, /openapi.json, /healthz, /readyz, /metrics."},
+		{Name: "http.max_body_bytes", Default: 1 << 20, Help: "Largest request body on the HTTP port (bytes, at most 8 MiB), POST /v1/cluster/restore excepted; larger bodies are answered 413 unread. API routes read a body only after its token is verified (docs/security.md#request-bodies)."},
+		{Name: "http.max_restore_bytes", Default: 1 << 30, Help: "Largest backup POST /v1/cluster/restore accepts (bytes); the upload is spooled to a file in data_dir, read only from an admin token on the leader, and must arrive within 15m."},
+		{Name: "http.body_timeout", Default: 30 * time.Second, Help: "Time a client has to send a request body once its headers are in (headers themselves: 10s); a slower connection is closed."},
 		{Name: "raft.listen", Default: "127.0.0.1:7402", Help: "Address the raft transport binds."},
 		{Name: "raft.advertise", Default: "", Help: "Routable raft address peers use (default raft.listen; 0.0.0.0 is rejected)."},
 		{Name: "raft.snapshot_threshold", Default: 8192, Help: "Raft log entries between snapshots."},
@@ -137,13 +154,15 @@ func ControllerKeys() []Key {
 		{Name: "plan.interval", Default: 60 * time.Second, Help: "How often agents run their checks."},
 		{Name: "plan.jitter", Default: 10 * time.Second, Help: "Random delay up to this added to each agent round."},
 		{Name: "plan.probe_timeout", Default: 15 * time.Second, Help: "Deadline for one live SMTP probe."},
-		{Name: "plan.probe_targets", Default: []string{}, Help: "Extra smtp://host:port targets every agent probes, comma-separated in env."},
+		{Name: "plan.probe_targets", Default: []string{}, CommaList: true, Help: "Extra smtp://host:port targets every agent probes (comma-separated, or a repeated flag)."},
 		{Name: "notify.allow_private", Default: false, Help: "Let notifications reach loopback, private and link-local addresses (SSRF guard off; labs only)."},
-		{Name: "notify.external_url", Default: "", Help: "This controller's API URL as receivers should link to it (e.g. https://mxprobe.contoso.com:7401); empty: no links."},
+		{Name: "notify.external_url", Default: "", Help: "This controller's HTTP URL as receivers should link to it (e.g. https://mxprobe.contoso.com:7401): payloads link to the incident's dashboard page (/incidents/<id>) and API resource (/v1/incidents/<id>); empty: no links."},
+		{Name: "notify.runbook_url", Default: "", Help: "Runbook link of every incident (Alertmanager runbook_url, PagerDuty link, webhook data.runbook_url): {code} is replaced by the cause's finding code, {code_lower} by it in lower case, e.g. https://wiki.contoso.com/mail/{code}; empty: no runbook link."},
 		{Name: "notify.timeout", Default: 15 * time.Second, Help: "Deadline of one notification HTTP attempt."},
-		{Name: "notify.max_attempts", Default: 8, Help: "Attempts on 429/5xx/network errors before a delivery is FAILED (listed by the API, redeliverable)."},
+		{Name: "notify.retry_for", Default: 24 * time.Hour, Help: "How long after it was enqueued a delivery is retried on 429/5xx/network errors before it is FAILED (listed by the API, redeliverable). Attempts and the next attempt are replicated: a new leader keeps the schedule, and a target that answers again gets its waiting deliveries at once."},
+		{Name: "notify.max_attempts", Default: 0, Help: "When positive, a delivery is FAILED after this many attempts even within notify.retry_for; 0: no limit."},
 		{Name: "notify.backoff_base", Default: time.Second, Help: "First retry delay; doubles per attempt, with jitter; a longer Retry-After wins."},
-		{Name: "notify.backoff_max", Default: 5 * time.Minute, Help: "Longest retry delay."},
+		{Name: "notify.backoff_max", Default: 10 * time.Minute, Help: "Longest retry delay."},
 		{Name: "notify.webhook.url", Default: "", Help: "Standard Webhooks v1 endpoint receiving incident.opened/updated/acknowledged/resolved; empty: off."},
 		{Name: "notify.webhook.secrets", Default: []string{}, NoFlag: true, Help: "Signing secrets (whsec_ + base64); one signature per secret, so list old and new while rotating. File or env only. Never logged."},
 		{Name: "notify.pagerduty.url", Default: "https://events.pagerduty.com/v2/enqueue", Help: "PagerDuty Events API v2 endpoint."},
@@ -156,7 +175,8 @@ func ControllerKeys() []Key {
 		{Name: "notify.servicenow.close_code", Default: "Solution provided", Help: "Table mode: close_code written when an incident resolves (a choice of the instance's incident.close_code)."},
 		{Name: "notify.servicenow.assignment_group", Default: "", Help: "Table mode: assignment_group (name or sys_id) of the incidents mxprobe creates; empty: the instance's assignment rules decide."},
 		{Name: "notify.alertmanager.url", Default: "", Help: "Alertmanager base URL (http://alertmanager:9093); incidents are posted to /api/v2/alerts; empty: off."},
-		{Name: "notify.alertmanager.resend_interval", Default: 60 * time.Second, Help: "Active incidents are re-posted to Alertmanager this often."},
+		{Name: "notify.alertmanager.resend_interval", Default: 60 * time.Second, Help: "Active incidents are re-posted to Alertmanager this often; their endsAt is 4 intervals ahead, so Alertmanager resolves them itself if the controllers stop posting."},
+		{Name: "notify.alertmanager.labels", Default: []string{}, Help: "Labels added to every alert, as name=value (e.g. cluster=prod-eu, so two mxprobe clusters feeding one Alertmanager keep distinct alerts); they may not replace mxprobe's own labels."},
 		{Name: "debug.pprof", Default: false, Help: "Serve Go runtime profiles (CPU, heap, goroutines) under /debug/pprof/ on the HTTP port, admin token required; for diagnosing a node, off in normal operation."},
 		{Name: "log.level", Default: "info", Help: "debug, info, warn or error."},
 		{Name: "log.format", Default: "text", Help: "text or json."},

@@ -18,7 +18,8 @@ Both binaries read settings with viper, in rising precedence: built-in defaults,
 (` + "`--config FILE`" + `), environment variables ` + "`MXPROBE_<KEY>`" + ` (dots become underscores) and
 command-line flags (dots and underscores become dashes). A key in the file that is not listed here is an
 error. Lists are YAML sequences in the file and comma-separated in the environment.
-Durations use Go syntax (` + "`90s`, `15m`, `720h`" + `).
+Durations use Go syntax plus ` + "`d`" + ` for days (` + "`90s`, `15m`, `12h`, `30d`, `1d12h`" + `); a number without a
+unit is refused (except ` + "`0`" + `), in the file as on the command line.
 `)
 	section := func(title, cmd string, keys []Key) {
 		fmt.Fprintf(&b, "\n## %s (`%s`)\n\n| key | env | flag | default | meaning |\n|---|---|---|---|---|\n", title, cmd)
@@ -42,6 +43,9 @@ func defaultText(k Key) string {
 		if k.Name == "node_id" || k.Name == "agent_id" || k.Name == "hostname" {
 			return "host name"
 		}
+		if k.Name == "state_dir" {
+			return "the user's state directory (see help)"
+		}
 		if d == "" {
 			return "(empty)"
 		}
@@ -52,7 +56,7 @@ func defaultText(k Key) string {
 		}
 		return "`" + strings.Join(d, ",") + "`"
 	case time.Duration:
-		return "`" + d.String() + "`"
+		return "`" + FormatDuration(d) + "`"
 	default:
 		return fmt.Sprintf("`%v`", d)
 	}

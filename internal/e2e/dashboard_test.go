@@ -12,12 +12,13 @@ import (
 	"time"
 )
 
-// TestDashboardInBrowser: `controller demo` (controller, lab, agents in two
+// TestDashboardInBrowser: `mxdemo` (controller, lab, agents in two
 // sites, the seed case on edge02) serves the dashboard; headless Chromium
-// loads the overview and the seed incident's page, the DOM shows edge02 and
-// the keyless thumbprint, and screenshots go to $MXPROBE_ARTIFACTS (else the
-// test's temporary directory). Skips when `chromium` (Debian package
-// chromium) is not on PATH.
+// loads the overview, the seed incident's page and the trend, the DOM shows
+// edge02 and the keyless thumbprint; then Chromium acknowledges the incident
+// and attaches a ticket through the page's forms, and the API shows both.
+// Screenshots go to $MXPROBE_ARTIFACTS (else the test's temporary
+// directory). Skips when `chromium` (Debian package chromium) is not on PATH.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -30,7 +31,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	grpcAddr, httpAddr, raftAddr := freePort(t), freePort(t), freePort(t)
-	demo := start(t, "controller", "demo", "--interval", "1s", "--grpc-listen", grpcAddr, "--http-listen", httpAddr, "--raft-listen", raftAddr)
+	demo := start(t, "mxdemo", "--interval", "1s", "--grpc-listen", grpcAddr, "--http-listen", httpAddr, "--raft-listen", raftAddr)
 	base := "http://" + httpAddr
 
 	keylessRe := regexp.MustCompile(`keyless duplicate ([0-9A-F]{40})`)
@@ -116,9 +117,67 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("agent page DOM lacks %q", want)
 		}
 	}
+	dom = browse("--dump-dom", base+"/trend")
+	for _, want := range []string{"Unresolved incidents: ", "Failing checks: ", `class="line trend-inc"`, `class="line trend-fail"`, "Per day (UTC)"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("trend DOM lacks %q", want)
+		}
+	}
+	// The demo's generated TLS-RPT report, per domain and sender.
+	dom = browse("--dump-dom", base+"/reports")
+	for _, want := range []string{"TLS-RPT reports", "Per domain and sender", `href="/reports?domain=contoso.test"`, "Microsoft Corporation",
+		"certificate-expired=412", "edge01.amsterdam.contoso.test"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("TLS-RPT page DOM lacks %q", want)
+		}
+	}
 	shot("dashboard-overview.png", base+"/", "1400,1000")
+	shot("dashboard-reports.png", base+"/reports", "1400,900")
 	shot("dashboard-agent.png", base+"/agents/edge02", "1400,900")
 	shot("dashboard-incident.png", base+"/incidents/"+id, "1400,1600")
 	shot("dashboard-certificates.png", base+"/certificates", "1400,1200")
+	shot("dashboard-trend.png", base+"/trend", "1400,1000")
+
+	// Acknowledge and attach a ticket the way a person does: type into the
+	// incident page's forms and press the buttons (Chromium over the
+	// DevTools protocol); the API then shows what the browser did.
+	b := startBrowser(t, chromium, "1400,1600")
+	page := base + "/incidents/" + id
+	b.navigate(page)
+	if v, _ := b.eval(`!!document.querySelector('button[value="acknowledge"]')`); v != true {
+		t.Fatal("the incident page offers no Acknowledge button")
+	}
+	b.eval(`document.getElementById('actor-state').value = 'Dana (browser)';
+		document.getElementById('comment').value = 'checking edge02 from the dashboard';
+		document.querySelector('button[value="acknowledge"]').click(); true`)
+	b.waitJS(`location.search === "?done=acknowledged" && document.readyState === "complete" && document.body.innerText.includes("Acknowledged: the incident stays open")`)
+	b.eval(`document.getElementById('actor-refs').value = 'Dana (browser)';
+		document.getElementById('ref').value = 'INC0012345';
+		document.querySelector('#refs-form button[type="submit"]').click(); true`)
+	b.waitJS(`location.search === "?done=refs" && document.readyState === "complete"`)
+	b.screenshot(filepath.Join(artifacts, "dashboard-incident-acknowledged.png"))
+	code, body := get(base + "/v1/incidents/" + id)
+	var got struct {
+		Incident struct {
+			State        string
+			ExternalRefs map[string]string
+			Timeline     []struct{ Kind, Actor, Comment string }
+		}
+	}
+	if code != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("GET incident: %d %s", code, body)
+	}
+	acked := false
+	for _, e := range got.Incident.Timeline {
+		if e.Kind == "acknowledged" && e.Actor == "Dana (browser)" && e.Comment == "checking edge02 from the dashboard" {
+			acked = true
+		}
+	}
+	if got.Incident.State != "INCIDENT_STATE_ACKNOWLEDGED" || !acked || got.Incident.ExternalRefs["servicenow"] != "INC0012345" {
+		t.Fatalf("after the browser's actions the API shows %+v", got.Incident)
+	}
+	if v, _ := b.eval(`document.body.innerText.includes("INC0012345") && document.body.innerText.includes("ACKNOWLEDGED")`); v != true {
+		t.Error("the incident page does not show the acknowledged state and the ticket")
+	}
 	demo.stop(t)
 }

@@ -160,4 +160,14 @@ func TestIncidentsCLI(t *testing.T) {
 	if out, err := cli(t, "certificates", server, "--csv", "--host", "edge02.contoso.test"); err != nil || !strings.Contains(out, seed.Good.Thumbprint) {
 		t.Fatalf("listing lost after unchanged rounds: %v\n%s", err, out)
 	}
+	// Certificate lifetimes in days: 30d keeps the expired certificate the
+	// server presented and drops the good one (valid for months); a number
+	// without a unit is refused instead of read as nanoseconds.
+	if out, err := cli(t, "certificates", server, "--csv", "--expiring-within", "30d"); err != nil ||
+		!strings.Contains(out, srv.Certificate().Thumbprint()) || strings.Contains(out, seed.Good.Thumbprint) {
+		t.Fatalf("--expiring-within 30d: %v\n%s", err, out)
+	}
+	if out, err := cli(t, "certificates", server, "--expiring-within", "30"); err == nil || !strings.Contains(out, "no unit") || !strings.Contains(out, "30d") {
+		t.Fatalf("--expiring-within 30 (no unit): %v\n%s", err, out)
+	}
 }

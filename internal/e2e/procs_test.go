@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, cmd := range []string{"controller", "agent"} {
+	for _, cmd := range []string{"controller", "agent", "mxdemo"} {
 		b := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "github.com/mxprobe/mxprobe/cmd/"+cmd)
 		b.Stdout, b.Stderr = os.Stderr, os.Stderr
 		if err := b.Run(); err != nil {
@@ -43,14 +43,7 @@ func TestMain(m *testing.M) {
 // ports never hands out the same port twice in this test binary.
 var ports portalloc.Allocator
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	addr, err := ports.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func freePort(t *testing.T) string { return ports.Port(t) }
 
 // proc is a running binary whose output is kept for failure reports.
 type proc struct {

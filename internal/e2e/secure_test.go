@@ -67,7 +67,7 @@ func TestSecureDeploymentWithCLI(t *testing.T) {
 	ctl := startEnv(t, []string{"MXPROBE_AUTH_BOOTSTRAP_TOKEN=" + boot}, "controller", ctlArgs...)
 	_ = ctl
 	server := "https://" + httpAddr
-	client := []string{"--server", server, "--ca-file", caFile}
+	client := []string{"--server", server, "--controller-ca-file", caFile}
 
 	var joinSecret string
 	waitFor(t, 30*time.Second, "controller tokens create", func() bool {

@@ -57,6 +57,13 @@ const (
 	InternalTransportCertMissing Code = "INTERNAL_TRANSPORT_CERT_MISSING"
 	InternalTransportCertKeyless Code = "INTERNAL_TRANSPORT_CERT_KEYLESS"
 	AgentSpoolLoss               Code = "AGENT_SPOOL_LOSS"
+	EventStartTLSCertNotFound    Code = "EVENT_STARTTLS_CERT_NOT_FOUND"
+	EventStartTLSCertExpired     Code = "EVENT_STARTTLS_CERT_EXPIRED"
+	EventInternalCertExpired     Code = "EVENT_INTERNAL_CERT_EXPIRED"
+	EventCertLoadFailed          Code = "EVENT_CERT_LOAD_FAILED"
+	EventInternalCertNotInAD     Code = "EVENT_INTERNAL_CERT_NOT_IN_AD"
+	EventSchannelAlert           Code = "EVENT_SCHANNEL_ALERT"
+	EventSchannelNoCipher        Code = "EVENT_SCHANNEL_NO_CIPHER"
 )
 
 var entries = []Entry{
@@ -101,7 +108,7 @@ var entries = []Entry{
 		"Check the store location and the agent's rights to read it.", ""},
 	{CertEntryUnreadable, mxv1.Severity_SEVERITY_WARNING, "Store entry unreadable",
 		"A file or entry in the store is corrupt, truncated, or protected by an unknown password.",
-		"Replace or remove the entry; supply the PFX password in the agent configuration if it is needed.", ""},
+		"Replace or remove the entry; for a password-protected PFX put its password in the agent's pfx_password_file (or MXPROBE_PFX_PASSWORD).", ""},
 	{ConnectorCertNotFound, mxv1.Severity_SEVERITY_CRITICAL, "Connector's TlsCertificateName matches no certificate",
 		"Renewed or removed certificate, typo, or invalid chain: transport answers 454 4.7.5 and logs event 12014.",
 		"Set-SendConnector/Set-ReceiveConnector -TlsCertificateName \"<I>$($c.Issuer)<S>$($c.Subject)\" with the certificate that should be used.", "C"},
@@ -135,9 +142,9 @@ var entries = []Entry{
 	{LogStartTLSRequired, mxv1.Severity_SEVERITY_ERROR, "Protocol log: 451 5.7.3 STARTTLS required",
 		"The peer requires STARTTLS but the session did not negotiate it.",
 		"Fix the TLS failure that prevents STARTTLS (see linked findings).", "G, I"},
-	{QueueTLSFailure, mxv1.Severity_SEVERITY_ERROR, "Queue stuck with a TLS-related error",
-		"A queue's LastError matches a TLS failure signature (e.g. 451 4.4.395 ... 421 4.4.1 Connection timed out).",
-		"Fix the linked cause, then Retry-Queue -Identity QUEUE.", "A, B, G"},
+	{QueueTLSFailure, mxv1.Severity_SEVERITY_ERROR, "Queue stuck with an error a TLS failure causes",
+		"A queue holds messages (ERROR; WARNING when it is in Retry with none) and its LastError matches a failure-catalog signature: TLS-specific replies (454 4.7.5, 451 5.7.3, 421 4.4.2 SocketError, 450 4.7.320, 450 4.4.317, 550 5.7.51) or the connection-level 451 4.4.395 -> 421 4.4.1 Connection timed out / 421 4.2.1 Unable to connect that a local TLS failure produces but a network fault can too; the text says which.",
+		"Fix the cause linked to this finding, then Retry-Queue -Identity QUEUE; with no linked cause, the send protocol log of the connector tells a TLS failure from a network fault.", "A, B, G"},
 	{SMTPUnreachable, mxv1.Severity_SEVERITY_ERROR, "SMTP endpoint unreachable",
 		"TCP connect failed or timed out, or no banner arrived.",
 		"Check DNS, routing and firewalls between the agent and the endpoint.", ""},
@@ -166,8 +173,29 @@ var entries = []Entry{
 		"The certificate InternalTransportCertificateThumbprint names has no private key, or transport (NETWORK SERVICE) cannot use it (events 12013, 12024).",
 		"Replace it: New-ExchangeCertificate -Services SMTP on the server (or re-import the certificate with its key), then Restart-Service MSExchangeTransport.", ""},
 	{AgentSpoolLoss, mxv1.Severity_SEVERITY_WARNING, "Agent lost spooled results",
-		"While no controller was reachable the agent's spool filled up and dropped its oldest batches, or it skipped corrupt spool records after a crash.",
-		"Restore connectivity to the controllers; raise spool_max_bytes if outages last longer than the spool holds.", ""},
+		"Result batches left the agent's spool without reaching the controller: dropped because the spool filled up during an outage, never stored (disk full or I/O error on state_dir), or damaged on disk and not committed. The counts are cumulative since the spool was created (evidence: lost_batches_total, lost_results_total, by cause, lost_since); the finding repeats until the controller acknowledged a batch carrying the current total.",
+		"By cause: restore connectivity to the controllers or raise spool_max_bytes (spool full); free space on or repair the disk holding state_dir (not stored, damaged). agent status on the host shows the same counters.", ""},
+	{EventStartTLSCertNotFound, mxv1.Severity_SEVERITY_ERROR, "Event 12014: no certificate for a connector's STARTTLS",
+		"Transport logged event 12014: no certificate in LocalMachine\\My that contains the name it looks up (the connector's TlsCertificateName, else its FQDN, else the server's) and is eligible (private key readable by NETWORK SERVICE, valid chain), so that connector does not advertise STARTTLS.",
+		"Make a certificate for that name eligible (Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP), install one, or correct the connector's TlsCertificateName/Fqdn; the linked findings name the certificate.", "C, I, K"},
+	{EventStartTLSCertExpired, mxv1.Severity_SEVERITY_ERROR, "Event 12016: the STARTTLS certificate for an FQDN expired",
+		"Transport logged event 12016: the only certificate for that FQDN has expired; it still advertises STARTTLS with it, and peers that validate refuse it.",
+		"Renew the certificate for the FQDN, Enable-ExchangeCertificate -Thumbprint NEW -Services SMTP, and for hybrid re-run the Hybrid Configuration Wizard's \"Update Secure Mail Certificate\" step.", "J"},
+	{EventInternalCertExpired, mxv1.Severity_SEVERITY_ERROR, "Event 12015: the internal transport certificate expired",
+		"Transport logged event 12015 naming an expired internal transport certificate (the one InternalTransportCertificateThumbprint names); TLS between the organisation's Exchange servers is affected.",
+		"New-ExchangeCertificate -Services SMTP on the server (answer yes to replacing the default SMTP certificate), then Restart-Service MSExchangeTransport.", "J"},
+	{EventCertLoadFailed, mxv1.Severity_SEVERITY_ERROR, "Events 12013/12023/12024: transport cannot load a configured certificate",
+		"Transport logged that it could not load the certificate with the thumbprint it names from LocalMachine\\My (missing, or its key unusable); with 12024 it fell back to an ephemeral self-signed certificate.",
+		"If the certificate is in the store: Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; if not: restore it (Import-ExchangeCertificate) or New-ExchangeCertificate -Services SMTP; then Restart-Service MSExchangeTransport.", "A, B"},
+	{EventInternalCertNotInAD, mxv1.Severity_SEVERITY_ERROR, "Event 12012: internal transport certificate not in Active Directory",
+		"Transport logged event 12012: the internal transport certificate could not be read from Active Directory (not published, or not yet replicated), so other Exchange servers cannot authenticate this one.",
+		"Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP for the server's certificate (publishes it), or New-ExchangeCertificate -Services SMTP if there is none; wait for AD replication.", ""},
+	{EventSchannelAlert, mxv1.Severity_SEVERITY_WARNING, "Schannel fatal TLS alerts (36887/36888)",
+		"Schannel logged fatal TLS alerts this server received (36887) or sent (36888), with the TLS alert code. Schannel serves every TLS user on the server (SMTP, IIS, LDAP, RDP), and the event names neither the service nor the peer, so it is evidence of TLS failures on the host, not proof that mail is affected.",
+		"By alert code: 40/70/71 (handshake_failure, protocol_version, insufficient_security): a peer and this server share no protocol or cipher, enable TLS 1.2 on both; 42/45/46/48 (bad_certificate, certificate_expired, certificate_unknown, unknown_ca): a certificate was refused, check the chain of the certificate presented; match the times with protocol logs to find the service.", "G, I"},
+	{EventSchannelNoCipher, mxv1.Severity_SEVERITY_WARNING, "Schannel 36874: a client offered no cipher suite this server supports",
+		"Schannel logged event 36874: a TLS client's cipher suites are all disabled on this server (often an old client after TLS hardening). The event names neither client nor service.",
+		"Find the client (the protocol logs or a trace at the same time), then upgrade it or enable a suite it supports that is still secure; do not re-enable TLS 1.0/1.1 for it without need.", "G"},
 	{AgentSilent, mxv1.Severity_SEVERITY_WARNING, "Agent stopped reporting",
 		"No results from the agent for longer than its interval allows.",
 		"Check the agent service on the server and its network path to the controller.", ""},

@@ -52,3 +52,19 @@ func TestParseSeverity(t *testing.T) {
 		}
 	}
 }
+
+// Every code states the evidence it requires, and no evidence is kept for
+// a code that is not in the catalog.
+func TestEveryCodeStatesItsEvidence(t *testing.T) {
+	c := Default()
+	for _, e := range c.Entries() {
+		if len(c.Evidence(e.Code)) < 40 {
+			t.Errorf("%s: no evidence stated in evidence.go", e.Code)
+		}
+	}
+	for code := range evidence {
+		if _, ok := c.Lookup(code); !ok {
+			t.Errorf("evidence.go names %s, which is not in the catalog", code)
+		}
+	}
+}

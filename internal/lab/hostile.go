@@ -2,10 +2,13 @@ package lab
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"time"
 )
 
@@ -100,4 +103,46 @@ func (ss *session) readRecord() ([]byte, error) {
 		return nil, fmt.Errorf("lab: read record body: %w", err)
 	}
 	return append(hdr, body...), nil
+}
+
+// resetAfterClientHello reads the ClientHello and aborts the connection
+// with a TCP reset (SO_LINGER 0), as inspecting firewalls do.
+func (ss *session) resetAfterClientHello() error {
+	if _, err := ss.readRecord(); err != nil {
+		return err
+	}
+	if tc, ok := ss.raw.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return errHangUp
+}
+
+// certNotTrusted reports a client certificate missing or not verifying
+// against the server's client CAs.
+func (ss *session) certNotTrusted(cs tls.ConnectionState) bool {
+	if len(cs.PeerCertificates) == 0 {
+		return true
+	}
+	pool := ss.srv.opts.ClientCAs
+	if pool == nil {
+		pool = ss.srv.ca.Pool()
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err != nil
+}
+
+// refuseUntrustedClient answers the EHLO that follows the handshake the way
+// Exchange refuses a partner certificate it does not trust, and hangs up.
+func (ss *session) refuseUntrustedClient() error {
+	if _, err := ss.readLine(); err != nil {
+		return err
+	}
+	if err := ss.reply(421, "4.7.1 Client certificate not trusted, closing transmission channel"); err != nil {
+		return err
+	}
+	return errHangUp
 }

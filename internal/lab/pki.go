@@ -6,18 +6,17 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"net"
-	"strings"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // ErrNotCA is returned by AsCA for a certificate that was not issued as a CA.
@@ -70,6 +69,12 @@ type IssueOptions struct {
 	// creates x509.SHA1WithRSA signatures (with an RSA issuer key), although
 	// it refuses to verify them; ECDSA issuers need ECDSAWithSHA1.
 	SignatureAlgorithm x509.SignatureAlgorithm
+	// OCSPServer and IssuingCertificateURL fill the Authority Information
+	// Access extension, CRLDistributionPoints the CDP extension (e.g. the
+	// URLs of a RevocationResponder).
+	OCSPServer            []string
+	IssuingCertificateURL []string
+	CRLDistributionPoints []string
 }
 
 // CA is a certificate authority that can issue certificates. Intermediates
@@ -194,14 +199,7 @@ func (is *Issued) LeafOnlyTLSCertificate() tls.Certificate {
 }
 
 // Thumbprint returns the certificate's thumbprint.
-func (is *Issued) Thumbprint() string { return Thumbprint(is.Cert) }
-
-// Thumbprint is the SHA-1 of the DER encoding in upper-case hex, as Windows
-// and Exchange show it.
-func Thumbprint(c *x509.Certificate) string {
-	sum := sha1.Sum(c.Raw)
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
-}
+func (is *Issued) Thumbprint() string { return thumbprint.Of(is.Cert) }
 
 func template(opts IssueOptions) *x509.Certificate {
 	now := time.Now()
@@ -228,6 +226,9 @@ func template(opts IssueOptions) *x509.Certificate {
 		BasicConstraintsValid: true,
 		IsCA:                  opts.IsCA,
 		SignatureAlgorithm:    opts.SignatureAlgorithm,
+		OCSPServer:            opts.OCSPServer,
+		IssuingCertificateURL: opts.IssuingCertificateURL,
+		CRLDistributionPoints: opts.CRLDistributionPoints,
 	}
 	if tpl.DNSNames == nil && !opts.IsCA && opts.CommonName != "" && net.ParseIP(opts.CommonName) == nil {
 		tpl.DNSNames = []string{opts.CommonName}

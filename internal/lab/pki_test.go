@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 func newCA(t *testing.T) *lab.CA {
@@ -47,7 +48,7 @@ func TestIssueDefaults(t *testing.T) {
 	if len(c.ExtKeyUsage) != 1 || c.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
 		t.Errorf("EKU = %v", c.ExtKeyUsage)
 	}
-	if tp := is.Thumbprint(); len(tp) != 40 || tp != lab.Thumbprint(c) {
+	if tp := is.Thumbprint(); len(tp) != 40 || tp != thumbprint.Of(c) {
 		t.Errorf("thumbprint %q", tp)
 	}
 	tc := is.TLSCertificate()

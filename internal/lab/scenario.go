@@ -44,6 +44,12 @@ const (
 	RequireClientCert Scenario = "require-client-cert"
 	// WeakKey: CA-issued certificate with an RSA-1024 key.
 	WeakKey Scenario = "weak-key"
+	// RejectClientCertReply: the server asks for a client certificate, lets
+	// the handshake complete whatever is presented, and then answers EHLO
+	// with "421 4.7.1 Client certificate not trusted" unless the certificate
+	// verifies against ServerOptions.ClientCAs (default: the lab CA): how
+	// Exchange and other MTAs refuse a partner's certificate in SMTP.
+	RejectClientCertReply Scenario = "reject-client-cert-reply"
 )
 
 // Hostile scenarios: peers that try to hang or confuse a prober.
@@ -65,14 +71,32 @@ const (
 	DripFeed Scenario = "drip-feed"
 	// HELOOnly rejects EHLO with 500 and accepts HELO (so no STARTTLS).
 	HELOOnly Scenario = "helo-only"
+	// NonSMTP answers like an SSH server ("SSH-2.0-OpenSSH_9.6p1 ..."): a
+	// service that is not SMTP on the port.
+	NonSMTP Scenario = "non-smtp"
+	// InvalidBanner greets with a line whose reply code is not SMTP ("999").
+	InvalidBanner Scenario = "invalid-banner"
+	// ResetAfterStartTLS answers STARTTLS with 220, reads the ClientHello
+	// and resets the connection (RST), as a firewall or IPS that refuses
+	// TLS it cannot inspect does.
+	ResetAfterStartTLS Scenario = "reset-after-starttls"
+	// StallRepeatHandshakes serves the first connection like Good and then
+	// never answers the ClientHello of later connections (a rate limiter or
+	// an overloaded path): handshakes time out without anything refused.
+	StallRepeatHandshakes Scenario = "stall-repeat-handshakes"
+	// ESMTPInspection behaves like a server behind a Cisco ASA/PIX with
+	// "inspect esmtp": the banner is masked with asterisks, STARTTLS in the
+	// EHLO reply is overwritten with "XXXXXXXA", and the verb is refused.
+	ESMTPInspection Scenario = "esmtp-inspection"
 )
 
 // Scenarios lists every scenario, certificate ones first.
 func Scenarios() []Scenario {
 	return []Scenario{
 		Good, Expired, NotYetValid, SelfSigned, WrongName, MissingIntermediate,
-		NoStartTLS, StartTLSRefused, LegacyTLS, TLS10Only, RequireClientCert, WeakKey,
+		NoStartTLS, StartTLSRefused, LegacyTLS, TLS10Only, RequireClientCert, WeakKey, RejectClientCertReply,
 		Silent, HugeLine, EndlessMultiline, GarbageTLS, CloseMidHandshake, DripFeed, HELOOnly,
+		NonSMTP, InvalidBanner, ResetAfterStartTLS, StallRepeatHandshakes, ESMTPInspection,
 	}
 }
 
@@ -87,7 +111,7 @@ func (sc Scenario) known() bool {
 
 // offersStartTLS reports whether EHLO advertises STARTTLS.
 func (sc Scenario) offersStartTLS() bool {
-	return sc != NoStartTLS && sc != HELOOnly
+	return sc != NoStartTLS && sc != HELOOnly && sc != ESMTPInspection
 }
 
 // scenarioCert mints the certificate a scenario presents and says whether
@@ -152,6 +176,9 @@ func tlsConfig(sc Scenario, cert tls.Certificate, opts ServerOptions, ca *CA) *t
 		if cfg.ClientCAs == nil {
 			cfg.ClientCAs = ca.Pool()
 		}
+	case RejectClientCertReply:
+		// Verified after the handshake, in SMTP (session.certNotTrusted).
+		cfg.ClientAuth = tls.RequestClientCert
 	}
 	return cfg
 }

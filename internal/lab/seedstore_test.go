@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 func TestWriteSeedStore(t *testing.T) {
@@ -30,7 +31,7 @@ func TestWriteSeedStore(t *testing.T) {
 			t.Errorf("thumbprint %q", e.Thumbprint)
 		}
 		seen[e.Thumbprint] = true
-		if got := lab.Thumbprint(readCert(t, e.CertFile)); got != e.Thumbprint {
+		if got := thumbprint.Of(readCert(t, e.CertFile)); got != e.Thumbprint {
 			t.Errorf("%s holds %s, want %s", e.CertFile, got, e.Thumbprint)
 		}
 	}

@@ -41,6 +41,9 @@ type ServerOptions struct {
 	// Certificate overrides the scenario's certificate (MissingIntermediate
 	// still presents only its leaf).
 	Certificate *Issued
+	// OCSPStaple is stapled to the handshake (a DER OCSP response, e.g. from
+	// RevocationResponder.Staple).
+	OCSPStaple []byte
 	// Banner replaces the 220 greeting lines (text after "220-"/"220 ").
 	Banner []string
 	// StartTLSLast advertises STARTTLS as the last EHLO line ("250 STARTTLS").
@@ -141,6 +144,7 @@ func Start(ctx context.Context, sc Scenario, opts ServerOptions) (*Server, error
 	if leafOnly {
 		tc = issued.LeafOnlyTLSCertificate()
 	}
+	tc.OCSPStaple = opts.OCSPStaple
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", opts.Addr)
 	if err != nil {

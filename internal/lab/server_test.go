@@ -319,17 +319,13 @@ func TestCloseWaitsAndContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dial(t, s)
-	t0 := time.Now()
 	cancel()
-	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.conn.SetReadDeadline(time.Now().Add(time.Minute)) // a hang guard, not a bound
 	if _, err := c.r.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Errorf("held connection after cancel: %v", err)
 	}
 	if err := s.Close(); err != nil { // waits for the context-triggered close
 		t.Error(err)
-	}
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Errorf("close took %v", d)
 	}
 	if _, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
 		t.Error("still listening after Close")

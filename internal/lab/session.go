@@ -52,6 +52,20 @@ func (ss *session) run() error {
 		if err := ss.dripBanner(); err != nil {
 			return err
 		}
+	case NonSMTP:
+		if err := ss.write([]byte("SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5\r\n")); err != nil {
+			return err
+		}
+		return ss.drain()
+	case InvalidBanner:
+		if err := ss.write([]byte("999 " + ss.hostname() + " ready\r\n")); err != nil {
+			return err
+		}
+		return ss.drain()
+	case ESMTPInspection:
+		if err := ss.reply(220, "*****************************************************************************2*0**0*******0***0**"); err != nil {
+			return err
+		}
 	default:
 		if err := ss.reply(220, ss.bannerLines()...); err != nil {
 			return err
@@ -143,6 +157,10 @@ func (ss *session) ehloLines() []string {
 		// Catalog K, verbatim apart from the host name.
 		return []string{first, "SIZE 37748736", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "X-ANONYMOUSTLS", "AUTH NTLM"}
 	}
+	if ss.srv.sc == ESMTPInspection {
+		// What a Cisco ASA's "inspect esmtp" leaves of an Exchange EHLO reply.
+		return []string{first, "SIZE 37748736", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "XXXXXXXA", "XXXXXXXXXXXXXX", "AUTH NTLM", "8BITMIME", "BINARYMIME", "XXXXXXXB"}
+	}
 	if ss.tlsDone {
 		return []string{first, "SIZE 37748736", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES",
 			"AUTH NTLM LOGIN", "X-EXPS GSSAPI NTLM", "8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"}
@@ -185,6 +203,12 @@ func (ss *session) startTLS() error {
 		return ss.garbageTLS()
 	case CloseMidHandshake:
 		return ss.closeMidHandshake()
+	case ResetAfterStartTLS:
+		return ss.resetAfterClientHello()
+	case StallRepeatHandshakes:
+		if ss.srv.stats.startTLS.Load() > 1 {
+			return ss.drain()
+		}
 	}
 	tc := tls.Server(ss.raw, ss.srv.tlsConf)
 	_ = tc.SetDeadline(time.Now().Add(ss.srv.opts.IdleTimeout))
@@ -196,6 +220,9 @@ func (ss *session) startTLS() error {
 	ss.srv.stats.handshakes.Add(1)
 	ss.conn, ss.tlsDone, ss.greeted = tc, true, false
 	ss.r = bufio.NewReaderSize(tc, ss.srv.opts.MaxLineLength)
+	if sc == RejectClientCertReply && ss.certNotTrusted(tc.ConnectionState()) {
+		return ss.refuseUntrustedClient()
+	}
 	return nil
 }
 

@@ -51,3 +51,20 @@ func (a *Allocator) Loopback() (string, error) {
 	}
 	return "", fmt.Errorf("portalloc: no free port in %d-%d", low, high-1)
 }
+
+// TB is the part of testing.TB Port uses (so that this package does not
+// link package testing into the binaries that use it).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+// Port is Loopback for a test or benchmark: it fails t when no port is free.
+func (a *Allocator) Port(t TB) string {
+	t.Helper()
+	addr, err := a.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}

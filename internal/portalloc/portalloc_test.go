@@ -38,3 +38,17 @@ func TestLoopbackPortsAreDistinctBindableAndBelowTheEphemeralRange(t *testing.T)
 		}
 	}
 }
+
+// Port hands out the same distinct, bindable ports as Loopback.
+func TestPortForTests(t *testing.T) {
+	var a Allocator
+	p1, p2 := a.Port(t), a.Port(t)
+	if p1 == p2 {
+		t.Fatalf("the same port twice: %s", p1)
+	}
+	ln, err := net.Listen("tcp", p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+}

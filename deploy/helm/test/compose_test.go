@@ -18,7 +18,7 @@ import (
 // the compose lab up, wait for a leader and for agents of both sites through
 // the REST API published on 127.0.0.1, `docker kill` the leader's container,
 // wait for a new leader, and always `down -v`. Skipped without docker; CI has
-// docker. Bounded to 4 minutes including the image build.
+// docker. Bounded to 4 minutes after the images are built (labImages).
 func TestComposeLabFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds images and runs containers")
@@ -27,13 +27,13 @@ func TestComposeLabFailover(t *testing.T) {
 	if compose == nil {
 		t.Skip("docker or docker compose not available")
 	}
+	images := labImages.build(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	root := RepoRoot()
-	tag := fmt.Sprintf("smoke%d", os.Getpid())
-	project := "mxprobe-smoke-" + tag
+	project := fmt.Sprintf("mxprobe-smoke%d", os.Getpid())
 	ports := freePorts(t, 4)
-	env := append(cleanEnv(), "MXPROBE_TAG="+tag, "TAG="+tag,
+	env := append(cleanEnv(), "MXPROBE_TAG="+images, "TAG="+images,
 		"MXPROBE_LAB_HTTP_1="+ports[0], "MXPROBE_LAB_HTTP_2="+ports[1], "MXPROBE_LAB_HTTP_3="+ports[2], "MXPROBE_LAB_GRPC="+ports[3])
 
 	run := func(ctx context.Context, name string, args ...string) (string, error) {
@@ -50,9 +50,6 @@ func TestComposeLabFailover(t *testing.T) {
 		return run(ctx, compose[0], full...)
 	}
 
-	if _, err := run(ctx, filepath.Join(root, "scripts", "build-images.sh"), "--images-only"); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		// Always, even after a timeout: a fresh context for the teardown.
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
@@ -64,7 +61,6 @@ func TestComposeLabFailover(t *testing.T) {
 		if out, err := dc(cctx, "down", "-v", "--remove-orphans"); err != nil {
 			t.Errorf("compose down: %v\n%s", err, out)
 		}
-		_, _ = run(cctx, "docker", "rmi", "mxprobe-controller:"+tag, "mxprobe-agent:"+tag, "mxprobe-mxlab:"+tag)
 	})
 	if _, err := dc(ctx, "up", "-d"); err != nil {
 		t.Fatal(err)

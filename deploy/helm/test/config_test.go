@@ -298,6 +298,22 @@ func leafKeys(s map[string]any, prefix string) []string {
 	return out
 }
 
+// Durations in days, accepted by the loader, pass the schema too and reach
+// the controller as days.
+func TestSchemaAcceptsDays(t *testing.T) {
+	_, o := mustRender(t, map[string]any{"controller": map[string]any{"config": map[string]any{
+		"correlation": map[string]any{"retention": "14d", "reopen_window": "1d12h"}}}})
+	sts := controllerSTS(t, o)
+	env, err := PodEnv(sts.Spec.Template.Spec.Containers[0], PodName(sts, 0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := loadController(t, controllerYAML(t, o), env)
+	if c.Correlation.Retention != 14*24*time.Hour || c.Correlation.ReopenWindow != 36*time.Hour {
+		t.Fatalf("retention %v reopen_window %v, want 336h and 36h", c.Correlation.Retention, c.Correlation.ReopenWindow)
+	}
+}
+
 func TestSchemaRejectsWrongValues(t *testing.T) {
 	bad := map[string]map[string]any{
 		"two replicas (no quorum benefit)": {"controller": map[string]any{"replicas": 2}},
@@ -308,6 +324,7 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		"per-pod Service of unknown type":  {"controller": map[string]any{"agentAccess": map[string]any{"perPodService": map[string]any{"type": "External"}}}},
 		"unknown mxprobe key":              {"controller": map[string]any{"config": map[string]any{"plan": map[string]any{"intervall": "1m"}}}},
 		"bad duration":                     {"controller": map[string]any{"config": map[string]any{"plan": map[string]any{"interval": "one minute"}}}},
+		"duration without a unit":          {"controller": map[string]any{"config": map[string]any{"plan": map[string]any{"interval": "60"}}}},
 		"bad log level":                    {"controller": map[string]any{"config": map[string]any{"log": map[string]any{"level": "verbose"}}}},
 		"bad anti-affinity":                {"controller": map[string]any{"antiAffinity": "maybe"}},
 		"unknown agent key":                {"agent": map[string]any{"config": map[string]any{"cert_stores": []any{"pemdir:/x"}}}},

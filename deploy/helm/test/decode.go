@@ -30,7 +30,7 @@ type Objects struct {
 }
 
 // customKinds are decoded without a schema.
-var customKinds = map[string]string{"ServiceMonitor": "monitoring.coreos.com/v1"}
+var customKinds = map[string]string{"ServiceMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1"}
 
 // Decode strict-decodes every document: duplicate YAML keys, unknown fields
 // and kinds the chart is not expected to produce are errors (this is what

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/clusterpki"
 )
 
 // resultsPerBatch is what one round of each compose-lab agent yields: one
@@ -31,10 +31,10 @@ var resultsPerBatch = map[string]uint64{
 
 var siteA = []string{"edge01-site-a", "mbx01-site-a"}
 
-// TestComposeFaults is issue 4's container fault test 3 on the compose lab,
+// TestComposeFaults runs the container faults on the compose lab,
 // on the production path (docker-compose.secure.yml: mutual TLS, an agent
 // CA, a bootstrap token; agents enroll with join tokens at first start and
-// stream to the controllers' lean agent endpoint): three controllers,
+// stream to the controllers over mutual TLS): three controllers,
 // agents in two sites on separate Docker networks, the SMTP lab, rounds
 // every 2s. Then
 //
@@ -61,10 +61,10 @@ func TestComposeFaults(t *testing.T) {
 	if compose == nil {
 		t.Skip("docker or docker compose not available")
 	}
+	l := newLab(t, compose, "faults") // builds the images first: the deadline is the scenario's
 	ctx, cancel := context.WithTimeout(context.Background(), 270*time.Second)
 	defer cancel()
 	start := time.Now()
-	l := newLab(t, compose, "faults")
 	l.env = append(l.env, "MXPROBE_LAB_INTERVAL=2s", "MXPROBE_LAB_JITTER=200ms")
 	l.secure(t)
 	l.buildAndUp(ctx, t, "controller-1", "controller-2", "controller-3", "smtp-lab")
@@ -160,8 +160,8 @@ type composeLab struct {
 }
 
 func newLab(t *testing.T, compose []string, name string) *composeLab {
-	tag := fmt.Sprintf("%s%d", name, os.Getpid())
-	l := &composeLab{root: RepoRoot(), project: "mxprobe-" + tag, tag: tag, compose: compose, ports: freePorts(t, 4), api: plainREST(), scheme: "http"}
+	tag := labImages.build(t)
+	l := &composeLab{root: RepoRoot(), project: fmt.Sprintf("mxprobe-%s%d", name, os.Getpid()), tag: tag, compose: compose, ports: freePorts(t, 4), api: plainREST(), scheme: "http"}
 	l.env = append(cleanEnv(), "MXPROBE_TAG="+tag, "TAG="+tag, "MXPROBE_LAB_HTTP_1="+l.ports[0],
 		"MXPROBE_LAB_HTTP_2="+l.ports[1], "MXPROBE_LAB_HTTP_3="+l.ports[2], "MXPROBE_LAB_GRPC="+l.ports[3])
 	return l
@@ -202,7 +202,7 @@ func (l *composeLab) dcArgs(args ...string) []string {
 func (l *composeLab) secure(t *testing.T) {
 	t.Helper()
 	dir := t.TempDir()
-	pki, err := lab.NewClusterPKI(dir)
+	pki, err := clusterpki.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,8 +273,8 @@ func (l *composeLab) dc(ctx context.Context, t *testing.T, args ...string) strin
 	return l.mustRun(ctx, t, l.compose[0], l.dcArgs(args...)...)
 }
 
-// buildAndUp builds the images and starts the lab; the cleanup always tears
-// everything down (containers, networks, volumes, the images), with a fresh
+// buildAndUp starts the lab from the images newLab built; the cleanup always
+// tears everything down (containers, networks, volumes), with a fresh
 // context so it runs even after a timeout.
 func (l *composeLab) buildAndUp(ctx context.Context, t *testing.T, services ...string) {
 	t.Helper()
@@ -288,9 +288,7 @@ func (l *composeLab) buildAndUp(ctx context.Context, t *testing.T, services ...s
 		if out, err := l.run(cctx, l.compose[0], l.dcArgs("down", "-v", "--remove-orphans", "-t", "5")...); err != nil {
 			t.Errorf("compose down: %v\n%s", err, out)
 		}
-		_, _ = l.run(cctx, "docker", "rmi", "mxprobe-controller:"+l.tag, "mxprobe-agent:"+l.tag, "mxprobe-mxlab:"+l.tag)
 	})
-	l.mustRun(ctx, t, filepath.Join(l.root, "scripts", "build-images.sh"), "--images-only")
 	l.dc(ctx, t, append([]string{"up", "-d"}, services...)...)
 }
 
@@ -503,8 +501,8 @@ func (l *composeLab) waitCluster(ctx context.Context, t *testing.T, nodes map[st
 	})
 }
 
-// checkLabFindings: the agents probe real broken SMTP endpoints (issue 8's
-// compose lab), so their probe findings reach the controller.
+// checkLabFindings: the agents probe real broken SMTP endpoints (the compose
+// lab's), so their probe findings reach the controller.
 func (l *composeLab) checkLabFindings(ctx context.Context, t *testing.T, nodes map[string]string) {
 	t.Helper()
 	want := []string{"CERT_EXPIRED", "SMTP_STARTTLS_NOT_OFFERED", "CERT_CHAIN_INCOMPLETE", "CERT_NAME_MISMATCH"}

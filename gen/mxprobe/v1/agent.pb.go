@@ -343,10 +343,14 @@ func (x *Hello) GetLabels() map[string]string {
 
 // Results of one round of checks. seq increases by one per batch, per agent.
 type ResultBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
-	Results       []*CheckResult         `protobuf:"bytes,3,rep,name=results,proto3" json:"results,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Seq     uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	SentAt  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	Results []*CheckResult         `protobuf:"bytes,3,rep,name=results,proto3" json:"results,omitempty"`
+	// What the agent's spool lost so far (cumulative, never reset), carried in
+	// every batch once anything was lost, so a dropped batch cannot take the
+	// report with it.
+	SpoolLoss     *SpoolLoss `protobuf:"bytes,4,opt,name=spool_loss,json=spoolLoss,proto3" json:"spool_loss,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -402,6 +406,105 @@ func (x *ResultBatch) GetResults() []*CheckResult {
 	return nil
 }
 
+func (x *ResultBatch) GetSpoolLoss() *SpoolLoss {
+	if x != nil {
+		return x.SpoolLoss
+	}
+	return nil
+}
+
+// Result batches an agent's spool lost without the controller committing
+// them: dropped to make room (spool full during an outage), never stored
+// (write failure such as ENOSPC, or a batch over the spool's size limit), or
+// found damaged (corrupt record) and not committed. Counters only grow.
+type SpoolLoss struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lost batches, by cause.
+	DroppedFull uint64 `protobuf:"varint,1,opt,name=dropped_full,json=droppedFull,proto3" json:"dropped_full,omitempty"`
+	WriteFailed uint64 `protobuf:"varint,2,opt,name=write_failed,json=writeFailed,proto3" json:"write_failed,omitempty"`
+	Corrupt     uint64 `protobuf:"varint,3,opt,name=corrupt,proto3" json:"corrupt,omitempty"`
+	// Check results in the dropped and unwritten batches (a corrupt record's
+	// result count is unknown).
+	Results uint64 `protobuf:"varint,4,opt,name=results,proto3" json:"results,omitempty"`
+	// First and latest loss (agent clock).
+	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Last          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpoolLoss) Reset() {
+	*x = SpoolLoss{}
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpoolLoss) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpoolLoss) ProtoMessage() {}
+
+func (x *SpoolLoss) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpoolLoss.ProtoReflect.Descriptor instead.
+func (*SpoolLoss) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SpoolLoss) GetDroppedFull() uint64 {
+	if x != nil {
+		return x.DroppedFull
+	}
+	return 0
+}
+
+func (x *SpoolLoss) GetWriteFailed() uint64 {
+	if x != nil {
+		return x.WriteFailed
+	}
+	return 0
+}
+
+func (x *SpoolLoss) GetCorrupt() uint64 {
+	if x != nil {
+		return x.Corrupt
+	}
+	return 0
+}
+
+func (x *SpoolLoss) GetResults() uint64 {
+	if x != nil {
+		return x.Results
+	}
+	return 0
+}
+
+func (x *SpoolLoss) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *SpoolLoss) GetLast() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
 // Controller's answer to Hello.
 type Welcome struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -416,7 +519,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +531,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +544,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Welcome) GetControllerId() string {
@@ -481,7 +584,7 @@ type CheckPlan struct {
 
 func (x *CheckPlan) Reset() {
 	*x = CheckPlan{}
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +596,7 @@ func (x *CheckPlan) String() string {
 func (*CheckPlan) ProtoMessage() {}
 
 func (x *CheckPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +609,7 @@ func (x *CheckPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPlan.ProtoReflect.Descriptor instead.
 func (*CheckPlan) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CheckPlan) GetInterval() *durationpb.Duration {
@@ -547,7 +650,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +662,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +675,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -594,7 +697,7 @@ type NotLeader struct {
 
 func (x *NotLeader) Reset() {
 	*x = NotLeader{}
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[7]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +709,7 @@ func (x *NotLeader) String() string {
 func (*NotLeader) ProtoMessage() {}
 
 func (x *NotLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_agent_proto_msgTypes[7]
+	mi := &file_mxprobe_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +722,7 @@ func (x *NotLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotLeader.ProtoReflect.Descriptor instead.
 func (*NotLeader) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_mxprobe_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NotLeader) GetLeaderId() string {
@@ -661,11 +764,20 @@ const file_mxprobe_v1_agent_proto_rawDesc = "" +
 	"\x06labels\x18\x06 \x03(\v2\x1d.mxprobe.v1.Hello.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbd\x01\n" +
 	"\vResultBatch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x123\n" +
 	"\asent_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x121\n" +
-	"\aresults\x18\x03 \x03(\v2\x17.mxprobe.v1.CheckResultR\aresults\"\x87\x01\n" +
+	"\aresults\x18\x03 \x03(\v2\x17.mxprobe.v1.CheckResultR\aresults\x124\n" +
+	"\n" +
+	"spool_loss\x18\x04 \x01(\v2\x15.mxprobe.v1.SpoolLossR\tspoolLoss\"\xe7\x01\n" +
+	"\tSpoolLoss\x12!\n" +
+	"\fdropped_full\x18\x01 \x01(\x04R\vdroppedFull\x12!\n" +
+	"\fwrite_failed\x18\x02 \x01(\x04R\vwriteFailed\x12\x18\n" +
+	"\acorrupt\x18\x03 \x01(\x04R\acorrupt\x12\x18\n" +
+	"\aresults\x18\x04 \x01(\x04R\aresults\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12.\n" +
+	"\x04last\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x87\x01\n" +
 	"\aWelcome\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\tR\fcontrollerId\x12)\n" +
 	"\x04plan\x18\x02 \x01(\v2\x15.mxprobe.v1.CheckPlanR\x04plan\x12,\n" +
@@ -703,51 +815,55 @@ func file_mxprobe_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mxprobe_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_mxprobe_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_mxprobe_v1_agent_proto_goTypes = []any{
 	(Role)(0),                     // 0: mxprobe.v1.Role
 	(*ConnectRequest)(nil),        // 1: mxprobe.v1.ConnectRequest
 	(*ConnectResponse)(nil),       // 2: mxprobe.v1.ConnectResponse
 	(*Hello)(nil),                 // 3: mxprobe.v1.Hello
 	(*ResultBatch)(nil),           // 4: mxprobe.v1.ResultBatch
-	(*Welcome)(nil),               // 5: mxprobe.v1.Welcome
-	(*CheckPlan)(nil),             // 6: mxprobe.v1.CheckPlan
-	(*Ack)(nil),                   // 7: mxprobe.v1.Ack
-	(*NotLeader)(nil),             // 8: mxprobe.v1.NotLeader
-	nil,                           // 9: mxprobe.v1.Hello.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*CheckResult)(nil),           // 11: mxprobe.v1.CheckResult
-	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
-	(*EnrollRequest)(nil),         // 13: mxprobe.v1.EnrollRequest
-	(*RenewRequest)(nil),          // 14: mxprobe.v1.RenewRequest
-	(*EnrollResponse)(nil),        // 15: mxprobe.v1.EnrollResponse
-	(*RenewResponse)(nil),         // 16: mxprobe.v1.RenewResponse
+	(*SpoolLoss)(nil),             // 5: mxprobe.v1.SpoolLoss
+	(*Welcome)(nil),               // 6: mxprobe.v1.Welcome
+	(*CheckPlan)(nil),             // 7: mxprobe.v1.CheckPlan
+	(*Ack)(nil),                   // 8: mxprobe.v1.Ack
+	(*NotLeader)(nil),             // 9: mxprobe.v1.NotLeader
+	nil,                           // 10: mxprobe.v1.Hello.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*CheckResult)(nil),           // 12: mxprobe.v1.CheckResult
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
+	(*EnrollRequest)(nil),         // 14: mxprobe.v1.EnrollRequest
+	(*RenewRequest)(nil),          // 15: mxprobe.v1.RenewRequest
+	(*EnrollResponse)(nil),        // 16: mxprobe.v1.EnrollResponse
+	(*RenewResponse)(nil),         // 17: mxprobe.v1.RenewResponse
 }
 var file_mxprobe_v1_agent_proto_depIdxs = []int32{
 	3,  // 0: mxprobe.v1.ConnectRequest.hello:type_name -> mxprobe.v1.Hello
 	4,  // 1: mxprobe.v1.ConnectRequest.batch:type_name -> mxprobe.v1.ResultBatch
-	5,  // 2: mxprobe.v1.ConnectResponse.welcome:type_name -> mxprobe.v1.Welcome
-	7,  // 3: mxprobe.v1.ConnectResponse.ack:type_name -> mxprobe.v1.Ack
-	8,  // 4: mxprobe.v1.ConnectResponse.not_leader:type_name -> mxprobe.v1.NotLeader
+	6,  // 2: mxprobe.v1.ConnectResponse.welcome:type_name -> mxprobe.v1.Welcome
+	8,  // 3: mxprobe.v1.ConnectResponse.ack:type_name -> mxprobe.v1.Ack
+	9,  // 4: mxprobe.v1.ConnectResponse.not_leader:type_name -> mxprobe.v1.NotLeader
 	0,  // 5: mxprobe.v1.Hello.roles:type_name -> mxprobe.v1.Role
-	9,  // 6: mxprobe.v1.Hello.labels:type_name -> mxprobe.v1.Hello.LabelsEntry
-	10, // 7: mxprobe.v1.ResultBatch.sent_at:type_name -> google.protobuf.Timestamp
-	11, // 8: mxprobe.v1.ResultBatch.results:type_name -> mxprobe.v1.CheckResult
-	6,  // 9: mxprobe.v1.Welcome.plan:type_name -> mxprobe.v1.CheckPlan
-	12, // 10: mxprobe.v1.CheckPlan.interval:type_name -> google.protobuf.Duration
-	12, // 11: mxprobe.v1.CheckPlan.jitter:type_name -> google.protobuf.Duration
-	12, // 12: mxprobe.v1.CheckPlan.probe_timeout:type_name -> google.protobuf.Duration
-	1,  // 13: mxprobe.v1.AgentService.Connect:input_type -> mxprobe.v1.ConnectRequest
-	13, // 14: mxprobe.v1.AgentService.Enroll:input_type -> mxprobe.v1.EnrollRequest
-	14, // 15: mxprobe.v1.AgentService.Renew:input_type -> mxprobe.v1.RenewRequest
-	2,  // 16: mxprobe.v1.AgentService.Connect:output_type -> mxprobe.v1.ConnectResponse
-	15, // 17: mxprobe.v1.AgentService.Enroll:output_type -> mxprobe.v1.EnrollResponse
-	16, // 18: mxprobe.v1.AgentService.Renew:output_type -> mxprobe.v1.RenewResponse
-	16, // [16:19] is the sub-list for method output_type
-	13, // [13:16] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	10, // 6: mxprobe.v1.Hello.labels:type_name -> mxprobe.v1.Hello.LabelsEntry
+	11, // 7: mxprobe.v1.ResultBatch.sent_at:type_name -> google.protobuf.Timestamp
+	12, // 8: mxprobe.v1.ResultBatch.results:type_name -> mxprobe.v1.CheckResult
+	5,  // 9: mxprobe.v1.ResultBatch.spool_loss:type_name -> mxprobe.v1.SpoolLoss
+	11, // 10: mxprobe.v1.SpoolLoss.since:type_name -> google.protobuf.Timestamp
+	11, // 11: mxprobe.v1.SpoolLoss.last:type_name -> google.protobuf.Timestamp
+	7,  // 12: mxprobe.v1.Welcome.plan:type_name -> mxprobe.v1.CheckPlan
+	13, // 13: mxprobe.v1.CheckPlan.interval:type_name -> google.protobuf.Duration
+	13, // 14: mxprobe.v1.CheckPlan.jitter:type_name -> google.protobuf.Duration
+	13, // 15: mxprobe.v1.CheckPlan.probe_timeout:type_name -> google.protobuf.Duration
+	1,  // 16: mxprobe.v1.AgentService.Connect:input_type -> mxprobe.v1.ConnectRequest
+	14, // 17: mxprobe.v1.AgentService.Enroll:input_type -> mxprobe.v1.EnrollRequest
+	15, // 18: mxprobe.v1.AgentService.Renew:input_type -> mxprobe.v1.RenewRequest
+	2,  // 19: mxprobe.v1.AgentService.Connect:output_type -> mxprobe.v1.ConnectResponse
+	16, // 20: mxprobe.v1.AgentService.Enroll:output_type -> mxprobe.v1.EnrollResponse
+	17, // 21: mxprobe.v1.AgentService.Renew:output_type -> mxprobe.v1.RenewResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_agent_proto_init() }
@@ -772,7 +888,7 @@ func file_mxprobe_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_agent_proto_rawDesc), len(file_mxprobe_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -253,7 +253,7 @@ var File_mxprobe_v1_cluster_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/cluster.proto\x12\n" +
-	"mxprobe.v1\x1a\x1bmxprobe/v1/controller.proto\"\r\n" +
+	"mxprobe.v1\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/tlsrpt.proto\"\r\n" +
 	"\vInfoRequest\"\xa9\x02\n" +
 	"\fInfoResponse\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.mxprobe.v1.NodeInfoR\x04node\x12\x1b\n" +
@@ -267,10 +267,11 @@ const file_mxprobe_v1_cluster_proto_rawDesc = "" +
 	"\vJoinRequest\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.mxprobe.v1.NodeInfoR\x04node\"+\n" +
 	"\fJoinResponse\x12\x1b\n" +
-	"\tleader_id\x18\x01 \x01(\tR\bleaderId2\x86\x01\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId2\xe8\x01\n" +
 	"\x0eClusterService\x129\n" +
 	"\x04Info\x12\x17.mxprobe.v1.InfoRequest\x1a\x18.mxprobe.v1.InfoResponse\x129\n" +
-	"\x04Join\x12\x17.mxprobe.v1.JoinRequest\x1a\x18.mxprobe.v1.JoinResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\x04Join\x12\x17.mxprobe.v1.JoinRequest\x1a\x18.mxprobe.v1.JoinResponse\x12`\n" +
+	"\x11ForwardTLSReports\x12$.mxprobe.v1.ForwardTLSReportsRequest\x1a%.mxprobe.v1.ForwardTLSReportsResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_cluster_proto_rawDescOnce sync.Once
@@ -286,21 +287,25 @@ func file_mxprobe_v1_cluster_proto_rawDescGZIP() []byte {
 
 var file_mxprobe_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_mxprobe_v1_cluster_proto_goTypes = []any{
-	(*InfoRequest)(nil),  // 0: mxprobe.v1.InfoRequest
-	(*InfoResponse)(nil), // 1: mxprobe.v1.InfoResponse
-	(*JoinRequest)(nil),  // 2: mxprobe.v1.JoinRequest
-	(*JoinResponse)(nil), // 3: mxprobe.v1.JoinResponse
-	(*NodeInfo)(nil),     // 4: mxprobe.v1.NodeInfo
+	(*InfoRequest)(nil),               // 0: mxprobe.v1.InfoRequest
+	(*InfoResponse)(nil),              // 1: mxprobe.v1.InfoResponse
+	(*JoinRequest)(nil),               // 2: mxprobe.v1.JoinRequest
+	(*JoinResponse)(nil),              // 3: mxprobe.v1.JoinResponse
+	(*NodeInfo)(nil),                  // 4: mxprobe.v1.NodeInfo
+	(*ForwardTLSReportsRequest)(nil),  // 5: mxprobe.v1.ForwardTLSReportsRequest
+	(*ForwardTLSReportsResponse)(nil), // 6: mxprobe.v1.ForwardTLSReportsResponse
 }
 var file_mxprobe_v1_cluster_proto_depIdxs = []int32{
 	4, // 0: mxprobe.v1.InfoResponse.node:type_name -> mxprobe.v1.NodeInfo
 	4, // 1: mxprobe.v1.JoinRequest.node:type_name -> mxprobe.v1.NodeInfo
 	0, // 2: mxprobe.v1.ClusterService.Info:input_type -> mxprobe.v1.InfoRequest
 	2, // 3: mxprobe.v1.ClusterService.Join:input_type -> mxprobe.v1.JoinRequest
-	1, // 4: mxprobe.v1.ClusterService.Info:output_type -> mxprobe.v1.InfoResponse
-	3, // 5: mxprobe.v1.ClusterService.Join:output_type -> mxprobe.v1.JoinResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
+	5, // 4: mxprobe.v1.ClusterService.ForwardTLSReports:input_type -> mxprobe.v1.ForwardTLSReportsRequest
+	1, // 5: mxprobe.v1.ClusterService.Info:output_type -> mxprobe.v1.InfoResponse
+	3, // 6: mxprobe.v1.ClusterService.Join:output_type -> mxprobe.v1.JoinResponse
+	6, // 7: mxprobe.v1.ClusterService.ForwardTLSReports:output_type -> mxprobe.v1.ForwardTLSReportsResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -312,6 +317,7 @@ func file_mxprobe_v1_cluster_proto_init() {
 		return
 	}
 	file_mxprobe_v1_controller_proto_init()
+	file_mxprobe_v1_tlsrpt_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

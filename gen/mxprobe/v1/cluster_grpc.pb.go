@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_Info_FullMethodName = "/mxprobe.v1.ClusterService/Info"
-	ClusterService_Join_FullMethodName = "/mxprobe.v1.ClusterService/Join"
+	ClusterService_Info_FullMethodName              = "/mxprobe.v1.ClusterService/Info"
+	ClusterService_Join_FullMethodName              = "/mxprobe.v1.ClusterService/Join"
+	ClusterService_ForwardTLSReports_FullMethodName = "/mxprobe.v1.ClusterService/ForwardTLSReports"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -34,6 +35,8 @@ type ClusterServiceClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	// Add the calling node as a voter; a follower forwards to the leader.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	// A follower's TLS-RPT listener hands reports to the leader.
+	ForwardTLSReports(ctx context.Context, in *ForwardTLSReportsRequest, opts ...grpc.CallOption) (*ForwardTLSReportsResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -64,6 +67,16 @@ func (c *clusterServiceClient) Join(ctx context.Context, in *JoinRequest, opts .
 	return out, nil
 }
 
+func (c *clusterServiceClient) ForwardTLSReports(ctx context.Context, in *ForwardTLSReportsRequest, opts ...grpc.CallOption) (*ForwardTLSReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForwardTLSReportsResponse)
+	err := c.cc.Invoke(ctx, ClusterService_ForwardTLSReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -75,6 +88,8 @@ type ClusterServiceServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	// Add the calling node as a voter; a follower forwards to the leader.
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	// A follower's TLS-RPT listener hands reports to the leader.
+	ForwardTLSReports(context.Context, *ForwardTLSReportsRequest) (*ForwardTLSReportsResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -90,6 +105,9 @@ func (UnimplementedClusterServiceServer) Info(context.Context, *InfoRequest) (*I
 }
 func (UnimplementedClusterServiceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
+}
+func (UnimplementedClusterServiceServer) ForwardTLSReports(context.Context, *ForwardTLSReportsRequest) (*ForwardTLSReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForwardTLSReports not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -148,6 +166,24 @@ func _ClusterService_Join_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_ForwardTLSReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForwardTLSReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).ForwardTLSReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_ForwardTLSReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).ForwardTLSReports(ctx, req.(*ForwardTLSReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +198,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Join",
 			Handler:    _ClusterService_Join_Handler,
+		},
+		{
+			MethodName: "ForwardTLSReports",
+			Handler:    _ClusterService_ForwardTLSReports_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -95,6 +95,8 @@ type Command struct {
 	//	*Command_NotifyTargetState
 	//	*Command_NotifyRedeliver
 	//	*Command_UpdateIncidentRefs
+	//	*Command_IngestTlsReports
+	//	*Command_AgeTlsReportResults
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -279,6 +281,24 @@ func (x *Command) GetUpdateIncidentRefs() *UpdateIncidentRefs {
 	return nil
 }
 
+func (x *Command) GetIngestTlsReports() *IngestTLSReports {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_IngestTlsReports); ok {
+			return x.IngestTlsReports
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAgeTlsReportResults() *AgeTLSReportResults {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_AgeTlsReportResults); ok {
+			return x.AgeTlsReportResults
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -296,7 +316,7 @@ type Command_RegisterNode struct {
 }
 
 type Command_CorrelateIncidents struct {
-	// Incidents (issue 5) use 5..9.
+	// Incidents use 5..9.
 	CorrelateIncidents *CorrelateIncidents `protobuf:"bytes,5,opt,name=correlate_incidents,json=correlateIncidents,proto3,oneof"`
 }
 
@@ -325,7 +345,7 @@ type Command_RestoreState struct {
 }
 
 type Command_NotifyEnqueue struct {
-	// Notifications (issue 6) use 15..19.
+	// Notifications use 15..19.
 	NotifyEnqueue *NotifyEnqueue `protobuf:"bytes,15,opt,name=notify_enqueue,json=notifyEnqueue,proto3,oneof"`
 }
 
@@ -342,8 +362,18 @@ type Command_NotifyRedeliver struct {
 }
 
 type Command_UpdateIncidentRefs struct {
-	// Incident external references (issue 6) use 19..20.
+	// Incident external references use 19..20.
 	UpdateIncidentRefs *UpdateIncidentRefs `protobuf:"bytes,19,opt,name=update_incident_refs,json=updateIncidentRefs,proto3,oneof"`
+}
+
+type Command_IngestTlsReports struct {
+	// TLS-RPT reports.
+	IngestTlsReports *IngestTLSReports `protobuf:"bytes,21,opt,name=ingest_tls_reports,json=ingestTlsReports,proto3,oneof"`
+}
+
+type Command_AgeTlsReportResults struct {
+	// Age the results derived from TLS-RPT reports (leader tick).
+	AgeTlsReportResults *AgeTLSReportResults `protobuf:"bytes,22,opt,name=age_tls_report_results,json=ageTlsReportResults,proto3,oneof"`
 }
 
 func (*Command_RegisterAgent) isCommand_Kind() {}
@@ -375,6 +405,10 @@ func (*Command_NotifyTargetState) isCommand_Kind() {}
 func (*Command_NotifyRedeliver) isCommand_Kind() {}
 
 func (*Command_UpdateIncidentRefs) isCommand_Kind() {}
+
+func (*Command_IngestTlsReports) isCommand_Kind() {}
+
+func (*Command_AgeTlsReportResults) isCommand_Kind() {}
 
 // Store a new token (its secret is already hashed by the leader).
 type CreateToken struct {
@@ -825,23 +859,27 @@ type StateSnapshot struct {
 	Agents  []*Agent               `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
 	Results []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
 	Nodes   []*NodeInfo            `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	// Incidents (issue 5) use 4..7.
+	// Incidents use 4..7.
 	Incidents     []*Incident     `protobuf:"bytes,4,rep,name=incidents,proto3" json:"incidents,omitempty"`
 	Tokens        []*Token        `protobuf:"bytes,8,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	RevokedAgents []*RevokedAgent `protobuf:"bytes,9,rep,name=revoked_agents,json=revokedAgents,proto3" json:"revoked_agents,omitempty"`
-	// Notifications (issue 6) use 10..12.
+	// Notifications use 10..12.
 	Deliveries    []*Delivery           `protobuf:"bytes,10,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	NotifyCursors []*NotifyCursor       `protobuf:"bytes,11,rep,name=notify_cursors,json=notifyCursors,proto3" json:"notify_cursors,omitempty"`
 	NotifyTargets []*NotifyTargetStatus `protobuf:"bytes,12,rep,name=notify_targets,json=notifyTargets,proto3" json:"notify_targets,omitempty"`
-	// Incident change feed (issue 6) uses 13..15.
+	// Incident change feed uses 13..15.
 	IncidentEvents []*IncidentEvent `protobuf:"bytes,13,rep,name=incident_events,json=incidentEvents,proto3" json:"incident_events,omitempty"`
 	// Highest cursor compacted away, and highest cursor ever issued.
 	IncidentEventsCompacted uint64 `protobuf:"varint,14,opt,name=incident_events_compacted,json=incidentEventsCompacted,proto3" json:"incident_events_compacted,omitempty"`
 	IncidentEventsLast      uint64 `protobuf:"varint,15,opt,name=incident_events_last,json=incidentEventsLast,proto3" json:"incident_events_last,omitempty"`
 	// Idempotency keys of incident writes, oldest first.
 	IdempotencyRecords []*IdempotencyRecord `protobuf:"bytes,16,rep,name=idempotency_records,json=idempotencyRecords,proto3" json:"idempotency_records,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// TLS-RPT reports, sorted by report_id.
+	TlsReports []*TLSReport `protobuf:"bytes,21,rep,name=tls_reports,json=tlsReports,proto3" json:"tls_reports,omitempty"`
+	// The latest enrollment of every agent id, sorted by agent_id.
+	EnrolledAgents []*EnrolledAgent `protobuf:"bytes,22,rep,name=enrolled_agents,json=enrolledAgents,proto3" json:"enrolled_agents,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
@@ -965,6 +1003,20 @@ func (x *StateSnapshot) GetIdempotencyRecords() []*IdempotencyRecord {
 	return nil
 }
 
+func (x *StateSnapshot) GetTlsReports() []*TLSReport {
+	if x != nil {
+		return x.TlsReports
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetEnrolledAgents() []*EnrolledAgent {
+	if x != nil {
+		return x.EnrolledAgents
+	}
+	return nil
+}
+
 // The latest result of one check of one agent against one target.
 type StoredResult struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -974,7 +1026,13 @@ type StoredResult struct {
 	// The check's recent changes (status or finding codes), oldest first, at
 	// most 8: when it started failing and how it got there. Long-term series
 	// belong in Prometheus, not in raft.
-	History       []*ResultChange `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	History []*ResultChange `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	// Set when the controller aged the result (proposed_at of the command that
+	// did): its observer's input stopped, e.g. no TLS-RPT report for the
+	// policy domain within the expiry (AgeTLSReportResults). The findings then
+	// say what was last known, at most WARNING; committed_at stays that of the
+	// evidence, so an aged result is neither a new observation nor a clean one.
+	StaleSince    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=stale_since,json=staleSince,proto3" json:"stale_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1037,6 +1095,13 @@ func (x *StoredResult) GetHistory() []*ResultChange {
 	return nil
 }
 
+func (x *StoredResult) GetStaleSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StaleSince
+	}
+	return nil
+}
+
 // A correlation round's changes, computed on the leader. Each upsert carries
 // the incident's next sequence (stored + 1, or 1 when new); the FSM applies it
 // only when that holds, so a round computed from an older view (a deposed
@@ -1095,9 +1160,12 @@ func (x *CorrelateIncidents) GetDeletes() []*IncidentRef {
 
 // An incident expected at a sequence (deletes are compare-and-set too).
 type IncidentRef struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Sequence      uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sequence uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The revision the delete expects (0 in entries written before revisions
+	// existed: sequence is compared then).
+	Revision      uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1146,6 +1214,13 @@ func (x *IncidentRef) GetSequence() uint64 {
 	return 0
 }
 
+func (x *IncidentRef) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // A human acknowledges or resolves an incident; the time is proposed_at.
 type IncidentAction struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1156,7 +1231,10 @@ type IncidentAction struct {
 	// Apply only at this sequence (0: any).
 	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
 	// Set when the client sent an idempotency key.
-	Idempotency   *Idempotency `protobuf:"bytes,6,opt,name=idempotency,proto3" json:"idempotency,omitempty"`
+	Idempotency *Idempotency `protobuf:"bytes,6,opt,name=idempotency,proto3" json:"idempotency,omitempty"`
+	// The caller's token is scoped to this site: apply only to an incident
+	// that names no other site (else not found).
+	SiteScope     string `protobuf:"bytes,7,opt,name=site_scope,json=siteScope,proto3" json:"site_scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1231,6 +1309,13 @@ func (x *IncidentAction) GetIdempotency() *Idempotency {
 		return x.Idempotency
 	}
 	return nil
+}
+
+func (x *IncidentAction) GetSiteScope() string {
+	if x != nil {
+		return x.SiteScope
+	}
+	return ""
 }
 
 // A client's idempotency key, replicated so that a retry through any node is
@@ -1379,7 +1464,9 @@ type UpdateIncidentRefs struct {
 	// Apply only at this sequence (0: any).
 	ExpectedSequence uint64 `protobuf:"varint,5,opt,name=expected_sequence,json=expectedSequence,proto3" json:"expected_sequence,omitempty"`
 	// Set when the client sent an idempotency key.
-	Idempotency   *Idempotency `protobuf:"bytes,6,opt,name=idempotency,proto3" json:"idempotency,omitempty"`
+	Idempotency *Idempotency `protobuf:"bytes,6,opt,name=idempotency,proto3" json:"idempotency,omitempty"`
+	// As in IncidentAction.
+	SiteScope     string `protobuf:"bytes,7,opt,name=site_scope,json=siteScope,proto3" json:"site_scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1456,12 +1543,20 @@ func (x *UpdateIncidentRefs) GetIdempotency() *Idempotency {
 	return nil
 }
 
+func (x *UpdateIncidentRefs) GetSiteScope() string {
+	if x != nil {
+		return x.SiteScope
+	}
+	return ""
+}
+
 var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\"\xf1\b\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\x1a\x17mxprobe/v1/tlsrpt.proto\"\x97\n" +
+	"\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12B\n" +
@@ -1480,7 +1575,9 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x0enotify_outcome\x18\x10 \x01(\v2\x19.mxprobe.v1.NotifyOutcomeH\x00R\rnotifyOutcome\x12O\n" +
 	"\x13notify_target_state\x18\x11 \x01(\v2\x1d.mxprobe.v1.NotifyTargetStateH\x00R\x11notifyTargetState\x12H\n" +
 	"\x10notify_redeliver\x18\x12 \x01(\v2\x1b.mxprobe.v1.NotifyRedeliverH\x00R\x0fnotifyRedeliver\x12R\n" +
-	"\x14update_incident_refs\x18\x13 \x01(\v2\x1e.mxprobe.v1.UpdateIncidentRefsH\x00R\x12updateIncidentRefsB\x06\n" +
+	"\x14update_incident_refs\x18\x13 \x01(\v2\x1e.mxprobe.v1.UpdateIncidentRefsH\x00R\x12updateIncidentRefs\x12L\n" +
+	"\x12ingest_tls_reports\x18\x15 \x01(\v2\x1c.mxprobe.v1.IngestTLSReportsH\x00R\x10ingestTlsReports\x12V\n" +
+	"\x16age_tls_report_results\x18\x16 \x01(\v2\x1f.mxprobe.v1.AgeTLSReportResultsH\x00R\x13ageTlsReportResultsB\x06\n" +
 	"\x04kind\"6\n" +
 	"\vCreateToken\x12'\n" +
 	"\x05token\x18\x01 \x01(\v2\x11.mxprobe.v1.TokenR\x05token\"<\n" +
@@ -1508,7 +1605,7 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"AgentBatch\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12-\n" +
-	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xfa\x05\n" +
+	"\x05batch\x18\x02 \x01(\v2\x17.mxprobe.v1.ResultBatchR\x05batch\"\xf6\x06\n" +
 	"\rStateSnapshot\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.mxprobe.v1.AgentR\x06agents\x122\n" +
 	"\aresults\x18\x02 \x03(\v2\x18.mxprobe.v1.StoredResultR\aresults\x12*\n" +
@@ -1525,18 +1622,24 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x0fincident_events\x18\r \x03(\v2\x19.mxprobe.v1.IncidentEventR\x0eincidentEvents\x12:\n" +
 	"\x19incident_events_compacted\x18\x0e \x01(\x04R\x17incidentEventsCompacted\x120\n" +
 	"\x14incident_events_last\x18\x0f \x01(\x04R\x12incidentEventsLast\x12N\n" +
-	"\x13idempotency_records\x18\x10 \x03(\v2\x1d.mxprobe.v1.IdempotencyRecordR\x12idempotencyRecords\"\xcd\x01\n" +
+	"\x13idempotency_records\x18\x10 \x03(\v2\x1d.mxprobe.v1.IdempotencyRecordR\x12idempotencyRecords\x126\n" +
+	"\vtls_reports\x18\x15 \x03(\v2\x15.mxprobe.v1.TLSReportR\n" +
+	"tlsReports\x12B\n" +
+	"\x0fenrolled_agents\x18\x16 \x03(\v2\x19.mxprobe.v1.EnrolledAgentR\x0eenrolledAgents\"\x8a\x02\n" +
 	"\fStoredResult\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x17.mxprobe.v1.CheckResultR\x06result\x12=\n" +
 	"\fcommitted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x122\n" +
-	"\ahistory\x18\x04 \x03(\v2\x18.mxprobe.v1.ResultChangeR\ahistory\"w\n" +
+	"\ahistory\x18\x04 \x03(\v2\x18.mxprobe.v1.ResultChangeR\ahistory\x12;\n" +
+	"\vstale_since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"staleSince\"w\n" +
 	"\x12CorrelateIncidents\x12.\n" +
 	"\aupserts\x18\x01 \x03(\v2\x14.mxprobe.v1.IncidentR\aupserts\x121\n" +
-	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"9\n" +
+	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"U\n" +
 	"\vIncidentRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\x81\x02\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"\xa0\x02\n" +
 	"\x0eIncidentAction\x12\x1f\n" +
 	"\vincident_id\x18\x01 \x01(\tR\n" +
 	"incidentId\x126\n" +
@@ -1544,7 +1647,9 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
 	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x129\n" +
-	"\vidempotency\x18\x06 \x01(\v2\x17.mxprobe.v1.IdempotencyR\vidempotency\"J\n" +
+	"\vidempotency\x18\x06 \x01(\v2\x17.mxprobe.v1.IdempotencyR\vidempotency\x12\x1d\n" +
+	"\n" +
+	"site_scope\x18\a \x01(\tR\tsiteScope\"J\n" +
 	"\vIdempotency\x12\x14\n" +
 	"\x05scope\x18\x01 \x01(\fR\x05scope\x12%\n" +
 	"\x0erequest_digest\x18\x02 \x01(\fR\rrequestDigest\"\xb9\x01\n" +
@@ -1554,7 +1659,7 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\vincident_id\x18\x03 \x01(\tR\n" +
 	"incidentId\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x04R\bsequence\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xe5\x02\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x84\x03\n" +
 	"\x12UpdateIncidentRefs\x12\x1f\n" +
 	"\vincident_id\x18\x01 \x01(\tR\n" +
 	"incidentId\x12U\n" +
@@ -1562,7 +1667,9 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12+\n" +
 	"\x11expected_sequence\x18\x05 \x01(\x04R\x10expectedSequence\x129\n" +
-	"\vidempotency\x18\x06 \x01(\v2\x17.mxprobe.v1.IdempotencyR\vidempotency\x1a?\n" +
+	"\vidempotency\x18\x06 \x01(\v2\x17.mxprobe.v1.IdempotencyR\vidempotency\x12\x1d\n" +
+	"\n" +
+	"site_scope\x18\a \x01(\tR\tsiteScope\x1a?\n" +
 	"\x11ExternalRefsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x82\x01\n" +
@@ -1611,19 +1718,23 @@ var file_mxprobe_v1_command_proto_goTypes = []any{
 	(*NotifyOutcome)(nil),         // 22: mxprobe.v1.NotifyOutcome
 	(*NotifyTargetState)(nil),     // 23: mxprobe.v1.NotifyTargetState
 	(*NotifyRedeliver)(nil),       // 24: mxprobe.v1.NotifyRedeliver
-	(*Token)(nil),                 // 25: mxprobe.v1.Token
-	(*NodeInfo)(nil),              // 26: mxprobe.v1.NodeInfo
-	(*Hello)(nil),                 // 27: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 28: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 29: mxprobe.v1.Agent
-	(*Incident)(nil),              // 30: mxprobe.v1.Incident
-	(*RevokedAgent)(nil),          // 31: mxprobe.v1.RevokedAgent
-	(*Delivery)(nil),              // 32: mxprobe.v1.Delivery
-	(*NotifyCursor)(nil),          // 33: mxprobe.v1.NotifyCursor
-	(*NotifyTargetStatus)(nil),    // 34: mxprobe.v1.NotifyTargetStatus
-	(*IncidentEvent)(nil),         // 35: mxprobe.v1.IncidentEvent
-	(*CheckResult)(nil),           // 36: mxprobe.v1.CheckResult
-	(*ResultChange)(nil),          // 37: mxprobe.v1.ResultChange
+	(*IngestTLSReports)(nil),      // 25: mxprobe.v1.IngestTLSReports
+	(*AgeTLSReportResults)(nil),   // 26: mxprobe.v1.AgeTLSReportResults
+	(*Token)(nil),                 // 27: mxprobe.v1.Token
+	(*NodeInfo)(nil),              // 28: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                 // 29: mxprobe.v1.Hello
+	(*ResultBatch)(nil),           // 30: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                 // 31: mxprobe.v1.Agent
+	(*Incident)(nil),              // 32: mxprobe.v1.Incident
+	(*RevokedAgent)(nil),          // 33: mxprobe.v1.RevokedAgent
+	(*Delivery)(nil),              // 34: mxprobe.v1.Delivery
+	(*NotifyCursor)(nil),          // 35: mxprobe.v1.NotifyCursor
+	(*NotifyTargetStatus)(nil),    // 36: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),         // 37: mxprobe.v1.IncidentEvent
+	(*TLSReport)(nil),             // 38: mxprobe.v1.TLSReport
+	(*EnrolledAgent)(nil),         // 39: mxprobe.v1.EnrolledAgent
+	(*CheckResult)(nil),           // 40: mxprobe.v1.CheckResult
+	(*ResultChange)(nil),          // 41: mxprobe.v1.ResultChange
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	20, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
@@ -1642,38 +1753,43 @@ var file_mxprobe_v1_command_proto_depIdxs = []int32{
 	23, // 13: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
 	24, // 14: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
 	18, // 15: mxprobe.v1.Command.update_incident_refs:type_name -> mxprobe.v1.UpdateIncidentRefs
-	25, // 16: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
-	11, // 17: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
-	26, // 18: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
-	27, // 19: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
-	10, // 20: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	28, // 21: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	29, // 22: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
-	12, // 23: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	26, // 24: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
-	30, // 25: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
-	25, // 26: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
-	31, // 27: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
-	32, // 28: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
-	33, // 29: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
-	34, // 30: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	35, // 31: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
-	17, // 32: mxprobe.v1.StateSnapshot.idempotency_records:type_name -> mxprobe.v1.IdempotencyRecord
-	36, // 33: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	20, // 34: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	37, // 35: mxprobe.v1.StoredResult.history:type_name -> mxprobe.v1.ResultChange
-	30, // 36: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	14, // 37: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 38: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	16, // 39: mxprobe.v1.IncidentAction.idempotency:type_name -> mxprobe.v1.Idempotency
-	20, // 40: mxprobe.v1.IdempotencyRecord.at:type_name -> google.protobuf.Timestamp
-	19, // 41: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
-	16, // 42: mxprobe.v1.UpdateIncidentRefs.idempotency:type_name -> mxprobe.v1.Idempotency
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	25, // 16: mxprobe.v1.Command.ingest_tls_reports:type_name -> mxprobe.v1.IngestTLSReports
+	26, // 17: mxprobe.v1.Command.age_tls_report_results:type_name -> mxprobe.v1.AgeTLSReportResults
+	27, // 18: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
+	11, // 19: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
+	28, // 20: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	29, // 21: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	10, // 22: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
+	30, // 23: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	31, // 24: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	12, // 25: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
+	28, // 26: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	32, // 27: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
+	27, // 28: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
+	33, // 29: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
+	34, // 30: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
+	35, // 31: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
+	36, // 32: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	37, // 33: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
+	17, // 34: mxprobe.v1.StateSnapshot.idempotency_records:type_name -> mxprobe.v1.IdempotencyRecord
+	38, // 35: mxprobe.v1.StateSnapshot.tls_reports:type_name -> mxprobe.v1.TLSReport
+	39, // 36: mxprobe.v1.StateSnapshot.enrolled_agents:type_name -> mxprobe.v1.EnrolledAgent
+	40, // 37: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	20, // 38: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	41, // 39: mxprobe.v1.StoredResult.history:type_name -> mxprobe.v1.ResultChange
+	20, // 40: mxprobe.v1.StoredResult.stale_since:type_name -> google.protobuf.Timestamp
+	32, // 41: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	14, // 42: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	0,  // 43: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	16, // 44: mxprobe.v1.IncidentAction.idempotency:type_name -> mxprobe.v1.Idempotency
+	20, // 45: mxprobe.v1.IdempotencyRecord.at:type_name -> google.protobuf.Timestamp
+	19, // 46: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	16, // 47: mxprobe.v1.UpdateIncidentRefs.idempotency:type_name -> mxprobe.v1.Idempotency
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -1688,6 +1804,7 @@ func file_mxprobe_v1_command_proto_init() {
 	file_mxprobe_v1_incident_proto_init()
 	file_mxprobe_v1_notify_proto_init()
 	file_mxprobe_v1_security_proto_init()
+	file_mxprobe_v1_tlsrpt_proto_init()
 	file_mxprobe_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterAgent)(nil),
 		(*Command_IngestBatches)(nil),
@@ -1704,6 +1821,8 @@ func file_mxprobe_v1_command_proto_init() {
 		(*Command_NotifyTargetState)(nil),
 		(*Command_NotifyRedeliver)(nil),
 		(*Command_UpdateIncidentRefs)(nil),
+		(*Command_IngestTlsReports)(nil),
+		(*Command_AgeTlsReportResults)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -96,9 +96,15 @@ type Agent struct {
 	// When the agent's latest batch (one round of all its checks) was
 	// committed. A stored result committed earlier belongs to a check the
 	// agent no longer runs: correlation ignores it and counts it as clean.
-	LastBatchAt   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_batch_at,json=lastBatchAt,proto3" json:"last_batch_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastBatchAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_batch_at,json=lastBatchAt,proto3" json:"last_batch_at,omitempty"`
+	// What the agent's spool lost, as last reported (cumulative; unset when
+	// it never lost anything).
+	SpoolLoss *SpoolLoss `protobuf:"bytes,12,opt,name=spool_loss,json=spoolLoss,proto3" json:"spool_loss,omitempty"`
+	// Result batches committed from this agent (replays are not counted):
+	// with last_seq, shows sequence numbers that never arrived.
+	BatchesCommitted uint64 `protobuf:"varint,13,opt,name=batches_committed,json=batchesCommitted,proto3" json:"batches_committed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -206,6 +212,20 @@ func (x *Agent) GetLastBatchAt() *timestamppb.Timestamp {
 		return x.LastBatchAt
 	}
 	return nil
+}
+
+func (x *Agent) GetSpoolLoss() *SpoolLoss {
+	if x != nil {
+		return x.SpoolLoss
+	}
+	return nil
+}
+
+func (x *Agent) GetBatchesCommitted() uint64 {
+	if x != nil {
+		return x.BatchesCommitted
+	}
+	return 0
 }
 
 type ListAgentsRequest struct {
@@ -3159,7 +3179,11 @@ type CheckResultRecord struct {
 	History []*ResultChange `protobuf:"bytes,7,rep,name=history,proto3" json:"history,omitempty"`
 	// Older than the agent's latest round: the agent no longer runs this
 	// check; correlation ignores it.
-	Retired       bool `protobuf:"varint,8,opt,name=retired,proto3" json:"retired,omitempty"`
+	Retired bool `protobuf:"varint,8,opt,name=retired,proto3" json:"retired,omitempty"`
+	// Set when the controller aged the result (TLS-RPT: no report for the
+	// policy domain within the expiry, docs/outside-in.md#ageing): its
+	// findings are what was last known, not a current observation.
+	StaleSince    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=stale_since,json=staleSince,proto3" json:"stale_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3250,6 +3274,13 @@ func (x *CheckResultRecord) GetRetired() bool {
 	return false
 }
 
+func (x *CheckResultRecord) GetStaleSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StaleSince
+	}
+	return nil
+}
+
 type ListResultsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Sorted by agent, check, target.
@@ -3308,7 +3339,7 @@ var File_mxprobe_v1_controller_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bmxprobe/v1/controller.proto\x12\n" +
-	"mxprobe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\"\x82\x04\n" +
+	"mxprobe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x1amxprobe/v1/preflight.proto\x1a\x17mxprobe/v1/tlsrpt.proto\"\xe5\x04\n" +
 	"\x05Agent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -3322,7 +3353,10 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\blast_seq\x18\t \x01(\x04R\alastSeq\x12+\n" +
 	"\x11results_committed\x18\n" +
 	" \x01(\x04R\x10resultsCommitted\x12>\n" +
-	"\rlast_batch_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastBatchAt\x1a9\n" +
+	"\rlast_batch_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastBatchAt\x124\n" +
+	"\n" +
+	"spool_loss\x18\f \x01(\v2\x15.mxprobe.v1.SpoolLossR\tspoolLoss\x12+\n" +
+	"\x11batches_committed\x18\r \x01(\x04R\x10batchesCommitted\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
@@ -3535,7 +3569,7 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x06 \x01(\tR\tpageToken\x12\x14\n" +
-	"\x05stale\x18\a \x01(\bR\x05stale\"\xce\x02\n" +
+	"\x05stale\x18\a \x01(\bR\x05stale\"\x8b\x03\n" +
 	"\x11CheckResultRecord\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -3544,7 +3578,9 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\fcommitted_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x120\n" +
 	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x122\n" +
 	"\ahistory\x18\a \x03(\v2\x18.mxprobe.v1.ResultChangeR\ahistory\x12\x18\n" +
-	"\aretired\x18\b \x01(\bR\aretired\"v\n" +
+	"\aretired\x18\b \x01(\bR\aretired\x12;\n" +
+	"\vstale_since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"staleSince\"v\n" +
 	"\x13ListResultsResponse\x127\n" +
 	"\aresults\x18\x01 \x03(\v2\x1d.mxprobe.v1.CheckResultRecordR\aresults\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x98\x01\n" +
@@ -3552,7 +3588,7 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x1dPRIVATE_KEY_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PRIVATE_KEY_STATE_PRESENT\x10\x01\x12\x1d\n" +
 	"\x19PRIVATE_KEY_STATE_MISSING\x10\x02\x12$\n" +
-	" PRIVATE_KEY_STATE_NOT_APPLICABLE\x10\x032\x86\x0e\n" +
+	" PRIVATE_KEY_STATE_NOT_APPLICABLE\x10\x032\xa6\x10\n" +
 	"\x11ControllerService\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.mxprobe.v1.ListAgentsRequest\x1a\x1e.mxprobe.v1.ListAgentsResponse\x12Q\n" +
@@ -3576,7 +3612,10 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\tListSites\x12\x1c.mxprobe.v1.ListSitesRequest\x1a\x1d.mxprobe.v1.ListSitesResponse\x12]\n" +
 	"\x10ListCertificates\x12#.mxprobe.v1.ListCertificatesRequest\x1a$.mxprobe.v1.ListCertificatesResponse\x12N\n" +
 	"\vListResults\x12\x1e.mxprobe.v1.ListResultsRequest\x1a\x1f.mxprobe.v1.ListResultsResponse\x12c\n" +
-	"\x12UpdateIncidentRefs\x12%.mxprobe.v1.UpdateIncidentRefsRequest\x1a&.mxprobe.v1.UpdateIncidentRefsResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
+	"\x12UpdateIncidentRefs\x12%.mxprobe.v1.UpdateIncidentRefsRequest\x1a&.mxprobe.v1.UpdateIncidentRefsResponse\x12W\n" +
+	"\x0eListTLSReports\x12!.mxprobe.v1.ListTLSReportsRequest\x1a\".mxprobe.v1.ListTLSReportsResponse\x12Z\n" +
+	"\x0fImportTLSReport\x12\".mxprobe.v1.ImportTLSReportRequest\x1a#.mxprobe.v1.ImportTLSReportResponse\x12i\n" +
+	"\x14PreflightCertificate\x12'.mxprobe.v1.PreflightCertificateRequest\x1a(.mxprobe.v1.PreflightCertificateResponseB5Z3github.com/mxprobe/mxprobe/gen/mxprobe/v1;mxprobev1b\x06proto3"
 
 var (
 	file_mxprobe_v1_controller_proto_rawDescOnce sync.Once
@@ -3593,71 +3632,78 @@ func file_mxprobe_v1_controller_proto_rawDescGZIP() []byte {
 var file_mxprobe_v1_controller_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_mxprobe_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_mxprobe_v1_controller_proto_goTypes = []any{
-	(PrivateKeyState)(0),                // 0: mxprobe.v1.PrivateKeyState
-	(*Agent)(nil),                       // 1: mxprobe.v1.Agent
-	(*ListAgentsRequest)(nil),           // 2: mxprobe.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),          // 3: mxprobe.v1.ListAgentsResponse
-	(*ObservedFinding)(nil),             // 4: mxprobe.v1.ObservedFinding
-	(*ListFindingsRequest)(nil),         // 5: mxprobe.v1.ListFindingsRequest
-	(*ListFindingsResponse)(nil),        // 6: mxprobe.v1.ListFindingsResponse
-	(*GetClusterStatusRequest)(nil),     // 7: mxprobe.v1.GetClusterStatusRequest
-	(*Peer)(nil),                        // 8: mxprobe.v1.Peer
-	(*GetClusterStatusResponse)(nil),    // 9: mxprobe.v1.GetClusterStatusResponse
-	(*NodeInfo)(nil),                    // 10: mxprobe.v1.NodeInfo
-	(*JoinClusterRequest)(nil),          // 11: mxprobe.v1.JoinClusterRequest
-	(*JoinClusterResponse)(nil),         // 12: mxprobe.v1.JoinClusterResponse
-	(*RemovePeerRequest)(nil),           // 13: mxprobe.v1.RemovePeerRequest
-	(*RemovePeerResponse)(nil),          // 14: mxprobe.v1.RemovePeerResponse
-	(*TransferLeadershipRequest)(nil),   // 15: mxprobe.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil),  // 16: mxprobe.v1.TransferLeadershipResponse
-	(*ListIncidentsRequest)(nil),        // 17: mxprobe.v1.ListIncidentsRequest
-	(*ListIncidentsResponse)(nil),       // 18: mxprobe.v1.ListIncidentsResponse
-	(*GetIncidentRequest)(nil),          // 19: mxprobe.v1.GetIncidentRequest
-	(*GetIncidentResponse)(nil),         // 20: mxprobe.v1.GetIncidentResponse
-	(*AcknowledgeIncidentRequest)(nil),  // 21: mxprobe.v1.AcknowledgeIncidentRequest
-	(*AcknowledgeIncidentResponse)(nil), // 22: mxprobe.v1.AcknowledgeIncidentResponse
-	(*ResolveIncidentRequest)(nil),      // 23: mxprobe.v1.ResolveIncidentRequest
-	(*ResolveIncidentResponse)(nil),     // 24: mxprobe.v1.ResolveIncidentResponse
-	(*ListDeliveriesRequest)(nil),       // 25: mxprobe.v1.ListDeliveriesRequest
-	(*ListDeliveriesResponse)(nil),      // 26: mxprobe.v1.ListDeliveriesResponse
-	(*RedeliverDeliveryRequest)(nil),    // 27: mxprobe.v1.RedeliverDeliveryRequest
-	(*RedeliverDeliveryResponse)(nil),   // 28: mxprobe.v1.RedeliverDeliveryResponse
-	(*ListNotifyTargetsRequest)(nil),    // 29: mxprobe.v1.ListNotifyTargetsRequest
-	(*ListNotifyTargetsResponse)(nil),   // 30: mxprobe.v1.ListNotifyTargetsResponse
-	(*EnableNotifyTargetRequest)(nil),   // 31: mxprobe.v1.EnableNotifyTargetRequest
-	(*EnableNotifyTargetResponse)(nil),  // 32: mxprobe.v1.EnableNotifyTargetResponse
-	(*ListEventsRequest)(nil),           // 33: mxprobe.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),          // 34: mxprobe.v1.ListEventsResponse
-	(*GetEventStreamRequest)(nil),       // 35: mxprobe.v1.GetEventStreamRequest
-	(*GetEventStreamResponse)(nil),      // 36: mxprobe.v1.GetEventStreamResponse
-	(*ListSitesRequest)(nil),            // 37: mxprobe.v1.ListSitesRequest
-	(*SiteSummary)(nil),                 // 38: mxprobe.v1.SiteSummary
-	(*ListSitesResponse)(nil),           // 39: mxprobe.v1.ListSitesResponse
-	(*ListCertificatesRequest)(nil),     // 40: mxprobe.v1.ListCertificatesRequest
-	(*CertificateInstallation)(nil),     // 41: mxprobe.v1.CertificateInstallation
-	(*InventoryCertificate)(nil),        // 42: mxprobe.v1.InventoryCertificate
-	(*CertificateIdentity)(nil),         // 43: mxprobe.v1.CertificateIdentity
-	(*ListCertificatesResponse)(nil),    // 44: mxprobe.v1.ListCertificatesResponse
-	(*UpdateIncidentRefsRequest)(nil),   // 45: mxprobe.v1.UpdateIncidentRefsRequest
-	(*UpdateIncidentRefsResponse)(nil),  // 46: mxprobe.v1.UpdateIncidentRefsResponse
-	(*ResultChange)(nil),                // 47: mxprobe.v1.ResultChange
-	(*ListResultsRequest)(nil),          // 48: mxprobe.v1.ListResultsRequest
-	(*CheckResultRecord)(nil),           // 49: mxprobe.v1.CheckResultRecord
-	(*ListResultsResponse)(nil),         // 50: mxprobe.v1.ListResultsResponse
-	nil,                                 // 51: mxprobe.v1.Agent.LabelsEntry
-	nil,                                 // 52: mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
-	(Role)(0),                           // 53: mxprobe.v1.Role
-	(*timestamppb.Timestamp)(nil),       // 54: google.protobuf.Timestamp
-	(*Finding)(nil),                     // 55: mxprobe.v1.Finding
-	(Severity)(0),                       // 56: mxprobe.v1.Severity
-	(*Incident)(nil),                    // 57: mxprobe.v1.Incident
-	(DeliveryStatus)(0),                 // 58: mxprobe.v1.DeliveryStatus
-	(*Delivery)(nil),                    // 59: mxprobe.v1.Delivery
-	(*NotifyTargetStatus)(nil),          // 60: mxprobe.v1.NotifyTargetStatus
-	(*IncidentEvent)(nil),               // 61: mxprobe.v1.IncidentEvent
-	(*durationpb.Duration)(nil),         // 62: google.protobuf.Duration
-	(CheckStatus)(0),                    // 63: mxprobe.v1.CheckStatus
-	(*CheckResult)(nil),                 // 64: mxprobe.v1.CheckResult
+	(PrivateKeyState)(0),                 // 0: mxprobe.v1.PrivateKeyState
+	(*Agent)(nil),                        // 1: mxprobe.v1.Agent
+	(*ListAgentsRequest)(nil),            // 2: mxprobe.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),           // 3: mxprobe.v1.ListAgentsResponse
+	(*ObservedFinding)(nil),              // 4: mxprobe.v1.ObservedFinding
+	(*ListFindingsRequest)(nil),          // 5: mxprobe.v1.ListFindingsRequest
+	(*ListFindingsResponse)(nil),         // 6: mxprobe.v1.ListFindingsResponse
+	(*GetClusterStatusRequest)(nil),      // 7: mxprobe.v1.GetClusterStatusRequest
+	(*Peer)(nil),                         // 8: mxprobe.v1.Peer
+	(*GetClusterStatusResponse)(nil),     // 9: mxprobe.v1.GetClusterStatusResponse
+	(*NodeInfo)(nil),                     // 10: mxprobe.v1.NodeInfo
+	(*JoinClusterRequest)(nil),           // 11: mxprobe.v1.JoinClusterRequest
+	(*JoinClusterResponse)(nil),          // 12: mxprobe.v1.JoinClusterResponse
+	(*RemovePeerRequest)(nil),            // 13: mxprobe.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),           // 14: mxprobe.v1.RemovePeerResponse
+	(*TransferLeadershipRequest)(nil),    // 15: mxprobe.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil),   // 16: mxprobe.v1.TransferLeadershipResponse
+	(*ListIncidentsRequest)(nil),         // 17: mxprobe.v1.ListIncidentsRequest
+	(*ListIncidentsResponse)(nil),        // 18: mxprobe.v1.ListIncidentsResponse
+	(*GetIncidentRequest)(nil),           // 19: mxprobe.v1.GetIncidentRequest
+	(*GetIncidentResponse)(nil),          // 20: mxprobe.v1.GetIncidentResponse
+	(*AcknowledgeIncidentRequest)(nil),   // 21: mxprobe.v1.AcknowledgeIncidentRequest
+	(*AcknowledgeIncidentResponse)(nil),  // 22: mxprobe.v1.AcknowledgeIncidentResponse
+	(*ResolveIncidentRequest)(nil),       // 23: mxprobe.v1.ResolveIncidentRequest
+	(*ResolveIncidentResponse)(nil),      // 24: mxprobe.v1.ResolveIncidentResponse
+	(*ListDeliveriesRequest)(nil),        // 25: mxprobe.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),       // 26: mxprobe.v1.ListDeliveriesResponse
+	(*RedeliverDeliveryRequest)(nil),     // 27: mxprobe.v1.RedeliverDeliveryRequest
+	(*RedeliverDeliveryResponse)(nil),    // 28: mxprobe.v1.RedeliverDeliveryResponse
+	(*ListNotifyTargetsRequest)(nil),     // 29: mxprobe.v1.ListNotifyTargetsRequest
+	(*ListNotifyTargetsResponse)(nil),    // 30: mxprobe.v1.ListNotifyTargetsResponse
+	(*EnableNotifyTargetRequest)(nil),    // 31: mxprobe.v1.EnableNotifyTargetRequest
+	(*EnableNotifyTargetResponse)(nil),   // 32: mxprobe.v1.EnableNotifyTargetResponse
+	(*ListEventsRequest)(nil),            // 33: mxprobe.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),           // 34: mxprobe.v1.ListEventsResponse
+	(*GetEventStreamRequest)(nil),        // 35: mxprobe.v1.GetEventStreamRequest
+	(*GetEventStreamResponse)(nil),       // 36: mxprobe.v1.GetEventStreamResponse
+	(*ListSitesRequest)(nil),             // 37: mxprobe.v1.ListSitesRequest
+	(*SiteSummary)(nil),                  // 38: mxprobe.v1.SiteSummary
+	(*ListSitesResponse)(nil),            // 39: mxprobe.v1.ListSitesResponse
+	(*ListCertificatesRequest)(nil),      // 40: mxprobe.v1.ListCertificatesRequest
+	(*CertificateInstallation)(nil),      // 41: mxprobe.v1.CertificateInstallation
+	(*InventoryCertificate)(nil),         // 42: mxprobe.v1.InventoryCertificate
+	(*CertificateIdentity)(nil),          // 43: mxprobe.v1.CertificateIdentity
+	(*ListCertificatesResponse)(nil),     // 44: mxprobe.v1.ListCertificatesResponse
+	(*UpdateIncidentRefsRequest)(nil),    // 45: mxprobe.v1.UpdateIncidentRefsRequest
+	(*UpdateIncidentRefsResponse)(nil),   // 46: mxprobe.v1.UpdateIncidentRefsResponse
+	(*ResultChange)(nil),                 // 47: mxprobe.v1.ResultChange
+	(*ListResultsRequest)(nil),           // 48: mxprobe.v1.ListResultsRequest
+	(*CheckResultRecord)(nil),            // 49: mxprobe.v1.CheckResultRecord
+	(*ListResultsResponse)(nil),          // 50: mxprobe.v1.ListResultsResponse
+	nil,                                  // 51: mxprobe.v1.Agent.LabelsEntry
+	nil,                                  // 52: mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
+	(Role)(0),                            // 53: mxprobe.v1.Role
+	(*timestamppb.Timestamp)(nil),        // 54: google.protobuf.Timestamp
+	(*SpoolLoss)(nil),                    // 55: mxprobe.v1.SpoolLoss
+	(*Finding)(nil),                      // 56: mxprobe.v1.Finding
+	(Severity)(0),                        // 57: mxprobe.v1.Severity
+	(*Incident)(nil),                     // 58: mxprobe.v1.Incident
+	(DeliveryStatus)(0),                  // 59: mxprobe.v1.DeliveryStatus
+	(*Delivery)(nil),                     // 60: mxprobe.v1.Delivery
+	(*NotifyTargetStatus)(nil),           // 61: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),                // 62: mxprobe.v1.IncidentEvent
+	(*durationpb.Duration)(nil),          // 63: google.protobuf.Duration
+	(CheckStatus)(0),                     // 64: mxprobe.v1.CheckStatus
+	(*CheckResult)(nil),                  // 65: mxprobe.v1.CheckResult
+	(*ListTLSReportsRequest)(nil),        // 66: mxprobe.v1.ListTLSReportsRequest
+	(*ImportTLSReportRequest)(nil),       // 67: mxprobe.v1.ImportTLSReportRequest
+	(*PreflightCertificateRequest)(nil),  // 68: mxprobe.v1.PreflightCertificateRequest
+	(*ListTLSReportsResponse)(nil),       // 69: mxprobe.v1.ListTLSReportsResponse
+	(*ImportTLSReportResponse)(nil),      // 70: mxprobe.v1.ImportTLSReportResponse
+	(*PreflightCertificateResponse)(nil), // 71: mxprobe.v1.PreflightCertificateResponse
 }
 var file_mxprobe_v1_controller_proto_depIdxs = []int32{
 	53, // 0: mxprobe.v1.Agent.roles:type_name -> mxprobe.v1.Role
@@ -3665,90 +3711,98 @@ var file_mxprobe_v1_controller_proto_depIdxs = []int32{
 	54, // 2: mxprobe.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
 	54, // 3: mxprobe.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
 	54, // 4: mxprobe.v1.Agent.last_batch_at:type_name -> google.protobuf.Timestamp
-	1,  // 5: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
-	55, // 6: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
-	54, // 7: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
-	56, // 8: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
-	4,  // 9: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
-	54, // 10: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
-	8,  // 11: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
-	57, // 12: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
-	57, // 13: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	57, // 14: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	57, // 15: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
-	58, // 16: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
-	59, // 17: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
-	59, // 18: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
-	60, // 19: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	60, // 20: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
-	61, // 21: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	61, // 22: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
-	56, // 23: mxprobe.v1.SiteSummary.worst_severity:type_name -> mxprobe.v1.Severity
-	38, // 24: mxprobe.v1.ListSitesResponse.sites:type_name -> mxprobe.v1.SiteSummary
-	62, // 25: mxprobe.v1.ListCertificatesRequest.expiring_within:type_name -> google.protobuf.Duration
-	0,  // 26: mxprobe.v1.CertificateInstallation.private_key:type_name -> mxprobe.v1.PrivateKeyState
-	54, // 27: mxprobe.v1.InventoryCertificate.not_before:type_name -> google.protobuf.Timestamp
-	54, // 28: mxprobe.v1.InventoryCertificate.not_after:type_name -> google.protobuf.Timestamp
-	56, // 29: mxprobe.v1.InventoryCertificate.severity:type_name -> mxprobe.v1.Severity
-	41, // 30: mxprobe.v1.InventoryCertificate.installations:type_name -> mxprobe.v1.CertificateInstallation
-	42, // 31: mxprobe.v1.CertificateIdentity.certificates:type_name -> mxprobe.v1.InventoryCertificate
-	54, // 32: mxprobe.v1.CertificateIdentity.soonest_not_after:type_name -> google.protobuf.Timestamp
-	56, // 33: mxprobe.v1.CertificateIdentity.severity:type_name -> mxprobe.v1.Severity
-	43, // 34: mxprobe.v1.ListCertificatesResponse.identities:type_name -> mxprobe.v1.CertificateIdentity
-	52, // 35: mxprobe.v1.UpdateIncidentRefsRequest.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
-	57, // 36: mxprobe.v1.UpdateIncidentRefsResponse.incident:type_name -> mxprobe.v1.Incident
-	54, // 37: mxprobe.v1.ResultChange.at:type_name -> google.protobuf.Timestamp
-	63, // 38: mxprobe.v1.ResultChange.status:type_name -> mxprobe.v1.CheckStatus
-	64, // 39: mxprobe.v1.CheckResultRecord.result:type_name -> mxprobe.v1.CheckResult
-	54, // 40: mxprobe.v1.CheckResultRecord.committed_at:type_name -> google.protobuf.Timestamp
-	54, // 41: mxprobe.v1.CheckResultRecord.since:type_name -> google.protobuf.Timestamp
-	47, // 42: mxprobe.v1.CheckResultRecord.history:type_name -> mxprobe.v1.ResultChange
-	49, // 43: mxprobe.v1.ListResultsResponse.results:type_name -> mxprobe.v1.CheckResultRecord
-	2,  // 44: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
-	5,  // 45: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
-	7,  // 46: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
-	11, // 47: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
-	13, // 48: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
-	15, // 49: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
-	17, // 50: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
-	19, // 51: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
-	21, // 52: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
-	23, // 53: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
-	25, // 54: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
-	27, // 55: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
-	29, // 56: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
-	31, // 57: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
-	33, // 58: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
-	35, // 59: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
-	37, // 60: mxprobe.v1.ControllerService.ListSites:input_type -> mxprobe.v1.ListSitesRequest
-	40, // 61: mxprobe.v1.ControllerService.ListCertificates:input_type -> mxprobe.v1.ListCertificatesRequest
-	48, // 62: mxprobe.v1.ControllerService.ListResults:input_type -> mxprobe.v1.ListResultsRequest
-	45, // 63: mxprobe.v1.ControllerService.UpdateIncidentRefs:input_type -> mxprobe.v1.UpdateIncidentRefsRequest
-	3,  // 64: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
-	6,  // 65: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
-	9,  // 66: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
-	12, // 67: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
-	14, // 68: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
-	16, // 69: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
-	18, // 70: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
-	20, // 71: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
-	22, // 72: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
-	24, // 73: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
-	26, // 74: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
-	28, // 75: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
-	30, // 76: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
-	32, // 77: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
-	34, // 78: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
-	36, // 79: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
-	39, // 80: mxprobe.v1.ControllerService.ListSites:output_type -> mxprobe.v1.ListSitesResponse
-	44, // 81: mxprobe.v1.ControllerService.ListCertificates:output_type -> mxprobe.v1.ListCertificatesResponse
-	50, // 82: mxprobe.v1.ControllerService.ListResults:output_type -> mxprobe.v1.ListResultsResponse
-	46, // 83: mxprobe.v1.ControllerService.UpdateIncidentRefs:output_type -> mxprobe.v1.UpdateIncidentRefsResponse
-	64, // [64:84] is the sub-list for method output_type
-	44, // [44:64] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	55, // 5: mxprobe.v1.Agent.spool_loss:type_name -> mxprobe.v1.SpoolLoss
+	1,  // 6: mxprobe.v1.ListAgentsResponse.agents:type_name -> mxprobe.v1.Agent
+	56, // 7: mxprobe.v1.ObservedFinding.finding:type_name -> mxprobe.v1.Finding
+	54, // 8: mxprobe.v1.ObservedFinding.observed_at:type_name -> google.protobuf.Timestamp
+	57, // 9: mxprobe.v1.ListFindingsRequest.min_severity:type_name -> mxprobe.v1.Severity
+	4,  // 10: mxprobe.v1.ListFindingsResponse.findings:type_name -> mxprobe.v1.ObservedFinding
+	54, // 11: mxprobe.v1.Peer.last_contact:type_name -> google.protobuf.Timestamp
+	8,  // 12: mxprobe.v1.GetClusterStatusResponse.peers:type_name -> mxprobe.v1.Peer
+	58, // 13: mxprobe.v1.ListIncidentsResponse.incidents:type_name -> mxprobe.v1.Incident
+	58, // 14: mxprobe.v1.GetIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	58, // 15: mxprobe.v1.AcknowledgeIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	58, // 16: mxprobe.v1.ResolveIncidentResponse.incident:type_name -> mxprobe.v1.Incident
+	59, // 17: mxprobe.v1.ListDeliveriesRequest.status:type_name -> mxprobe.v1.DeliveryStatus
+	60, // 18: mxprobe.v1.ListDeliveriesResponse.deliveries:type_name -> mxprobe.v1.Delivery
+	60, // 19: mxprobe.v1.RedeliverDeliveryResponse.delivery:type_name -> mxprobe.v1.Delivery
+	61, // 20: mxprobe.v1.ListNotifyTargetsResponse.targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	61, // 21: mxprobe.v1.EnableNotifyTargetResponse.target:type_name -> mxprobe.v1.NotifyTargetStatus
+	62, // 22: mxprobe.v1.ListEventsResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	62, // 23: mxprobe.v1.GetEventStreamResponse.events:type_name -> mxprobe.v1.IncidentEvent
+	57, // 24: mxprobe.v1.SiteSummary.worst_severity:type_name -> mxprobe.v1.Severity
+	38, // 25: mxprobe.v1.ListSitesResponse.sites:type_name -> mxprobe.v1.SiteSummary
+	63, // 26: mxprobe.v1.ListCertificatesRequest.expiring_within:type_name -> google.protobuf.Duration
+	0,  // 27: mxprobe.v1.CertificateInstallation.private_key:type_name -> mxprobe.v1.PrivateKeyState
+	54, // 28: mxprobe.v1.InventoryCertificate.not_before:type_name -> google.protobuf.Timestamp
+	54, // 29: mxprobe.v1.InventoryCertificate.not_after:type_name -> google.protobuf.Timestamp
+	57, // 30: mxprobe.v1.InventoryCertificate.severity:type_name -> mxprobe.v1.Severity
+	41, // 31: mxprobe.v1.InventoryCertificate.installations:type_name -> mxprobe.v1.CertificateInstallation
+	42, // 32: mxprobe.v1.CertificateIdentity.certificates:type_name -> mxprobe.v1.InventoryCertificate
+	54, // 33: mxprobe.v1.CertificateIdentity.soonest_not_after:type_name -> google.protobuf.Timestamp
+	57, // 34: mxprobe.v1.CertificateIdentity.severity:type_name -> mxprobe.v1.Severity
+	43, // 35: mxprobe.v1.ListCertificatesResponse.identities:type_name -> mxprobe.v1.CertificateIdentity
+	52, // 36: mxprobe.v1.UpdateIncidentRefsRequest.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefsRequest.ExternalRefsEntry
+	58, // 37: mxprobe.v1.UpdateIncidentRefsResponse.incident:type_name -> mxprobe.v1.Incident
+	54, // 38: mxprobe.v1.ResultChange.at:type_name -> google.protobuf.Timestamp
+	64, // 39: mxprobe.v1.ResultChange.status:type_name -> mxprobe.v1.CheckStatus
+	65, // 40: mxprobe.v1.CheckResultRecord.result:type_name -> mxprobe.v1.CheckResult
+	54, // 41: mxprobe.v1.CheckResultRecord.committed_at:type_name -> google.protobuf.Timestamp
+	54, // 42: mxprobe.v1.CheckResultRecord.since:type_name -> google.protobuf.Timestamp
+	47, // 43: mxprobe.v1.CheckResultRecord.history:type_name -> mxprobe.v1.ResultChange
+	54, // 44: mxprobe.v1.CheckResultRecord.stale_since:type_name -> google.protobuf.Timestamp
+	49, // 45: mxprobe.v1.ListResultsResponse.results:type_name -> mxprobe.v1.CheckResultRecord
+	2,  // 46: mxprobe.v1.ControllerService.ListAgents:input_type -> mxprobe.v1.ListAgentsRequest
+	5,  // 47: mxprobe.v1.ControllerService.ListFindings:input_type -> mxprobe.v1.ListFindingsRequest
+	7,  // 48: mxprobe.v1.ControllerService.GetClusterStatus:input_type -> mxprobe.v1.GetClusterStatusRequest
+	11, // 49: mxprobe.v1.ControllerService.JoinCluster:input_type -> mxprobe.v1.JoinClusterRequest
+	13, // 50: mxprobe.v1.ControllerService.RemovePeer:input_type -> mxprobe.v1.RemovePeerRequest
+	15, // 51: mxprobe.v1.ControllerService.TransferLeadership:input_type -> mxprobe.v1.TransferLeadershipRequest
+	17, // 52: mxprobe.v1.ControllerService.ListIncidents:input_type -> mxprobe.v1.ListIncidentsRequest
+	19, // 53: mxprobe.v1.ControllerService.GetIncident:input_type -> mxprobe.v1.GetIncidentRequest
+	21, // 54: mxprobe.v1.ControllerService.AcknowledgeIncident:input_type -> mxprobe.v1.AcknowledgeIncidentRequest
+	23, // 55: mxprobe.v1.ControllerService.ResolveIncident:input_type -> mxprobe.v1.ResolveIncidentRequest
+	25, // 56: mxprobe.v1.ControllerService.ListDeliveries:input_type -> mxprobe.v1.ListDeliveriesRequest
+	27, // 57: mxprobe.v1.ControllerService.RedeliverDelivery:input_type -> mxprobe.v1.RedeliverDeliveryRequest
+	29, // 58: mxprobe.v1.ControllerService.ListNotifyTargets:input_type -> mxprobe.v1.ListNotifyTargetsRequest
+	31, // 59: mxprobe.v1.ControllerService.EnableNotifyTarget:input_type -> mxprobe.v1.EnableNotifyTargetRequest
+	33, // 60: mxprobe.v1.ControllerService.ListEvents:input_type -> mxprobe.v1.ListEventsRequest
+	35, // 61: mxprobe.v1.ControllerService.GetEventStream:input_type -> mxprobe.v1.GetEventStreamRequest
+	37, // 62: mxprobe.v1.ControllerService.ListSites:input_type -> mxprobe.v1.ListSitesRequest
+	40, // 63: mxprobe.v1.ControllerService.ListCertificates:input_type -> mxprobe.v1.ListCertificatesRequest
+	48, // 64: mxprobe.v1.ControllerService.ListResults:input_type -> mxprobe.v1.ListResultsRequest
+	45, // 65: mxprobe.v1.ControllerService.UpdateIncidentRefs:input_type -> mxprobe.v1.UpdateIncidentRefsRequest
+	66, // 66: mxprobe.v1.ControllerService.ListTLSReports:input_type -> mxprobe.v1.ListTLSReportsRequest
+	67, // 67: mxprobe.v1.ControllerService.ImportTLSReport:input_type -> mxprobe.v1.ImportTLSReportRequest
+	68, // 68: mxprobe.v1.ControllerService.PreflightCertificate:input_type -> mxprobe.v1.PreflightCertificateRequest
+	3,  // 69: mxprobe.v1.ControllerService.ListAgents:output_type -> mxprobe.v1.ListAgentsResponse
+	6,  // 70: mxprobe.v1.ControllerService.ListFindings:output_type -> mxprobe.v1.ListFindingsResponse
+	9,  // 71: mxprobe.v1.ControllerService.GetClusterStatus:output_type -> mxprobe.v1.GetClusterStatusResponse
+	12, // 72: mxprobe.v1.ControllerService.JoinCluster:output_type -> mxprobe.v1.JoinClusterResponse
+	14, // 73: mxprobe.v1.ControllerService.RemovePeer:output_type -> mxprobe.v1.RemovePeerResponse
+	16, // 74: mxprobe.v1.ControllerService.TransferLeadership:output_type -> mxprobe.v1.TransferLeadershipResponse
+	18, // 75: mxprobe.v1.ControllerService.ListIncidents:output_type -> mxprobe.v1.ListIncidentsResponse
+	20, // 76: mxprobe.v1.ControllerService.GetIncident:output_type -> mxprobe.v1.GetIncidentResponse
+	22, // 77: mxprobe.v1.ControllerService.AcknowledgeIncident:output_type -> mxprobe.v1.AcknowledgeIncidentResponse
+	24, // 78: mxprobe.v1.ControllerService.ResolveIncident:output_type -> mxprobe.v1.ResolveIncidentResponse
+	26, // 79: mxprobe.v1.ControllerService.ListDeliveries:output_type -> mxprobe.v1.ListDeliveriesResponse
+	28, // 80: mxprobe.v1.ControllerService.RedeliverDelivery:output_type -> mxprobe.v1.RedeliverDeliveryResponse
+	30, // 81: mxprobe.v1.ControllerService.ListNotifyTargets:output_type -> mxprobe.v1.ListNotifyTargetsResponse
+	32, // 82: mxprobe.v1.ControllerService.EnableNotifyTarget:output_type -> mxprobe.v1.EnableNotifyTargetResponse
+	34, // 83: mxprobe.v1.ControllerService.ListEvents:output_type -> mxprobe.v1.ListEventsResponse
+	36, // 84: mxprobe.v1.ControllerService.GetEventStream:output_type -> mxprobe.v1.GetEventStreamResponse
+	39, // 85: mxprobe.v1.ControllerService.ListSites:output_type -> mxprobe.v1.ListSitesResponse
+	44, // 86: mxprobe.v1.ControllerService.ListCertificates:output_type -> mxprobe.v1.ListCertificatesResponse
+	50, // 87: mxprobe.v1.ControllerService.ListResults:output_type -> mxprobe.v1.ListResultsResponse
+	46, // 88: mxprobe.v1.ControllerService.UpdateIncidentRefs:output_type -> mxprobe.v1.UpdateIncidentRefsResponse
+	69, // 89: mxprobe.v1.ControllerService.ListTLSReports:output_type -> mxprobe.v1.ListTLSReportsResponse
+	70, // 90: mxprobe.v1.ControllerService.ImportTLSReport:output_type -> mxprobe.v1.ImportTLSReportResponse
+	71, // 91: mxprobe.v1.ControllerService.PreflightCertificate:output_type -> mxprobe.v1.PreflightCertificateResponse
+	69, // [69:92] is the sub-list for method output_type
+	46, // [46:69] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_controller_proto_init() }
@@ -3761,6 +3815,8 @@ func file_mxprobe_v1_controller_proto_init() {
 	file_mxprobe_v1_finding_proto_init()
 	file_mxprobe_v1_incident_proto_init()
 	file_mxprobe_v1_notify_proto_init()
+	file_mxprobe_v1_preflight_proto_init()
+	file_mxprobe_v1_tlsrpt_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -742,6 +742,95 @@ func local_request_ControllerService_UpdateIncidentRefs_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+var filter_ControllerService_ListTLSReports_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ControllerService_ListTLSReports_0(ctx context.Context, marshaler runtime.Marshaler, client ControllerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListTLSReportsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ControllerService_ListTLSReports_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListTLSReports(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ControllerService_ListTLSReports_0(ctx context.Context, marshaler runtime.Marshaler, server ControllerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListTLSReportsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ControllerService_ListTLSReports_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ListTLSReports(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ControllerService_ImportTLSReport_0(ctx context.Context, marshaler runtime.Marshaler, client ControllerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ImportTLSReportRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ImportTLSReport(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ControllerService_ImportTLSReport_0(ctx context.Context, marshaler runtime.Marshaler, server ControllerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ImportTLSReportRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ImportTLSReport(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ControllerService_PreflightCertificate_0(ctx context.Context, marshaler runtime.Marshaler, client ControllerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq PreflightCertificateRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.PreflightCertificate(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ControllerService_PreflightCertificate_0(ctx context.Context, marshaler runtime.Marshaler, server ControllerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq PreflightCertificateRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.PreflightCertificate(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterControllerServiceHandlerServer registers the http handlers for service ControllerService to "mux".
 // UnaryRPC     :call ControllerServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1128,6 +1217,66 @@ func RegisterControllerServiceHandlerServer(ctx context.Context, mux *runtime.Se
 		}
 		forward_ControllerService_UpdateIncidentRefs_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ControllerService_ListTLSReports_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/mxprobe.v1.ControllerService/ListTLSReports", runtime.WithHTTPPathPattern("/v1/tlsrpt/reports"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ControllerService_ListTLSReports_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ControllerService_ListTLSReports_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ControllerService_ImportTLSReport_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/mxprobe.v1.ControllerService/ImportTLSReport", runtime.WithHTTPPathPattern("/v1/tlsrpt/reports:import"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ControllerService_ImportTLSReport_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ControllerService_ImportTLSReport_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ControllerService_PreflightCertificate_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/mxprobe.v1.ControllerService/PreflightCertificate", runtime.WithHTTPPathPattern("/v1/preflight"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ControllerService_PreflightCertificate_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ControllerService_PreflightCertificate_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1491,49 +1640,106 @@ func RegisterControllerServiceHandlerClient(ctx context.Context, mux *runtime.Se
 		}
 		forward_ControllerService_UpdateIncidentRefs_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ControllerService_ListTLSReports_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/mxprobe.v1.ControllerService/ListTLSReports", runtime.WithHTTPPathPattern("/v1/tlsrpt/reports"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ControllerService_ListTLSReports_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ControllerService_ListTLSReports_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ControllerService_ImportTLSReport_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/mxprobe.v1.ControllerService/ImportTLSReport", runtime.WithHTTPPathPattern("/v1/tlsrpt/reports:import"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ControllerService_ImportTLSReport_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ControllerService_ImportTLSReport_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ControllerService_PreflightCertificate_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/mxprobe.v1.ControllerService/PreflightCertificate", runtime.WithHTTPPathPattern("/v1/preflight"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ControllerService_PreflightCertificate_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ControllerService_PreflightCertificate_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_ControllerService_ListAgents_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "agents"}, ""))
-	pattern_ControllerService_ListFindings_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "findings"}, ""))
-	pattern_ControllerService_GetClusterStatus_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "cluster", "status"}, ""))
-	pattern_ControllerService_JoinCluster_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "cluster"}, "join"))
-	pattern_ControllerService_RemovePeer_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "cluster", "peers", "node_id"}, ""))
-	pattern_ControllerService_TransferLeadership_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "cluster"}, "transferLeadership"))
-	pattern_ControllerService_ListIncidents_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "incidents"}, ""))
-	pattern_ControllerService_GetIncident_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, ""))
-	pattern_ControllerService_AcknowledgeIncident_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, "acknowledge"))
-	pattern_ControllerService_ResolveIncident_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, "resolve"))
-	pattern_ControllerService_ListDeliveries_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "deliveries"}, ""))
-	pattern_ControllerService_RedeliverDelivery_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 1, 0, 4, 2, 5, 2}, []string{"v1", "deliveries", "id"}, "redeliver"))
-	pattern_ControllerService_ListNotifyTargets_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "notify", "targets"}, ""))
-	pattern_ControllerService_EnableNotifyTarget_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "notify", "targets", "name"}, "enable"))
-	pattern_ControllerService_ListEvents_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "events"}, ""))
-	pattern_ControllerService_ListSites_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "sites"}, ""))
-	pattern_ControllerService_ListCertificates_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, ""))
-	pattern_ControllerService_ListResults_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "results"}, ""))
-	pattern_ControllerService_UpdateIncidentRefs_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, ""))
+	pattern_ControllerService_ListAgents_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "agents"}, ""))
+	pattern_ControllerService_ListFindings_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "findings"}, ""))
+	pattern_ControllerService_GetClusterStatus_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "cluster", "status"}, ""))
+	pattern_ControllerService_JoinCluster_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "cluster"}, "join"))
+	pattern_ControllerService_RemovePeer_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "cluster", "peers", "node_id"}, ""))
+	pattern_ControllerService_TransferLeadership_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "cluster"}, "transferLeadership"))
+	pattern_ControllerService_ListIncidents_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "incidents"}, ""))
+	pattern_ControllerService_GetIncident_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, ""))
+	pattern_ControllerService_AcknowledgeIncident_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, "acknowledge"))
+	pattern_ControllerService_ResolveIncident_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, "resolve"))
+	pattern_ControllerService_ListDeliveries_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "deliveries"}, ""))
+	pattern_ControllerService_RedeliverDelivery_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 1, 0, 4, 2, 5, 2}, []string{"v1", "deliveries", "id"}, "redeliver"))
+	pattern_ControllerService_ListNotifyTargets_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "notify", "targets"}, ""))
+	pattern_ControllerService_EnableNotifyTarget_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "notify", "targets", "name"}, "enable"))
+	pattern_ControllerService_ListEvents_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "events"}, ""))
+	pattern_ControllerService_ListSites_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "sites"}, ""))
+	pattern_ControllerService_ListCertificates_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, ""))
+	pattern_ControllerService_ListResults_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "results"}, ""))
+	pattern_ControllerService_UpdateIncidentRefs_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "incidents", "id"}, ""))
+	pattern_ControllerService_ListTLSReports_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "tlsrpt", "reports"}, ""))
+	pattern_ControllerService_ImportTLSReport_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "tlsrpt", "reports"}, "import"))
+	pattern_ControllerService_PreflightCertificate_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "preflight"}, ""))
 )
 
 var (
-	forward_ControllerService_ListAgents_0          = runtime.ForwardResponseMessage
-	forward_ControllerService_ListFindings_0        = runtime.ForwardResponseMessage
-	forward_ControllerService_GetClusterStatus_0    = runtime.ForwardResponseMessage
-	forward_ControllerService_JoinCluster_0         = runtime.ForwardResponseMessage
-	forward_ControllerService_RemovePeer_0          = runtime.ForwardResponseMessage
-	forward_ControllerService_TransferLeadership_0  = runtime.ForwardResponseMessage
-	forward_ControllerService_ListIncidents_0       = runtime.ForwardResponseMessage
-	forward_ControllerService_GetIncident_0         = runtime.ForwardResponseMessage
-	forward_ControllerService_AcknowledgeIncident_0 = runtime.ForwardResponseMessage
-	forward_ControllerService_ResolveIncident_0     = runtime.ForwardResponseMessage
-	forward_ControllerService_ListDeliveries_0      = runtime.ForwardResponseMessage
-	forward_ControllerService_RedeliverDelivery_0   = runtime.ForwardResponseMessage
-	forward_ControllerService_ListNotifyTargets_0   = runtime.ForwardResponseMessage
-	forward_ControllerService_EnableNotifyTarget_0  = runtime.ForwardResponseMessage
-	forward_ControllerService_ListEvents_0          = runtime.ForwardResponseMessage
-	forward_ControllerService_ListSites_0           = runtime.ForwardResponseMessage
-	forward_ControllerService_ListCertificates_0    = runtime.ForwardResponseMessage
-	forward_ControllerService_ListResults_0         = runtime.ForwardResponseMessage
-	forward_ControllerService_UpdateIncidentRefs_0  = runtime.ForwardResponseMessage
+	forward_ControllerService_ListAgents_0           = runtime.ForwardResponseMessage
+	forward_ControllerService_ListFindings_0         = runtime.ForwardResponseMessage
+	forward_ControllerService_GetClusterStatus_0     = runtime.ForwardResponseMessage
+	forward_ControllerService_JoinCluster_0          = runtime.ForwardResponseMessage
+	forward_ControllerService_RemovePeer_0           = runtime.ForwardResponseMessage
+	forward_ControllerService_TransferLeadership_0   = runtime.ForwardResponseMessage
+	forward_ControllerService_ListIncidents_0        = runtime.ForwardResponseMessage
+	forward_ControllerService_GetIncident_0          = runtime.ForwardResponseMessage
+	forward_ControllerService_AcknowledgeIncident_0  = runtime.ForwardResponseMessage
+	forward_ControllerService_ResolveIncident_0      = runtime.ForwardResponseMessage
+	forward_ControllerService_ListDeliveries_0       = runtime.ForwardResponseMessage
+	forward_ControllerService_RedeliverDelivery_0    = runtime.ForwardResponseMessage
+	forward_ControllerService_ListNotifyTargets_0    = runtime.ForwardResponseMessage
+	forward_ControllerService_EnableNotifyTarget_0   = runtime.ForwardResponseMessage
+	forward_ControllerService_ListEvents_0           = runtime.ForwardResponseMessage
+	forward_ControllerService_ListSites_0            = runtime.ForwardResponseMessage
+	forward_ControllerService_ListCertificates_0     = runtime.ForwardResponseMessage
+	forward_ControllerService_ListResults_0          = runtime.ForwardResponseMessage
+	forward_ControllerService_UpdateIncidentRefs_0   = runtime.ForwardResponseMessage
+	forward_ControllerService_ListTLSReports_0       = runtime.ForwardResponseMessage
+	forward_ControllerService_ImportTLSReport_0      = runtime.ForwardResponseMessage
+	forward_ControllerService_PreflightCertificate_0 = runtime.ForwardResponseMessage
 )

@@ -19,26 +19,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControllerService_ListAgents_FullMethodName          = "/mxprobe.v1.ControllerService/ListAgents"
-	ControllerService_ListFindings_FullMethodName        = "/mxprobe.v1.ControllerService/ListFindings"
-	ControllerService_GetClusterStatus_FullMethodName    = "/mxprobe.v1.ControllerService/GetClusterStatus"
-	ControllerService_JoinCluster_FullMethodName         = "/mxprobe.v1.ControllerService/JoinCluster"
-	ControllerService_RemovePeer_FullMethodName          = "/mxprobe.v1.ControllerService/RemovePeer"
-	ControllerService_TransferLeadership_FullMethodName  = "/mxprobe.v1.ControllerService/TransferLeadership"
-	ControllerService_ListIncidents_FullMethodName       = "/mxprobe.v1.ControllerService/ListIncidents"
-	ControllerService_GetIncident_FullMethodName         = "/mxprobe.v1.ControllerService/GetIncident"
-	ControllerService_AcknowledgeIncident_FullMethodName = "/mxprobe.v1.ControllerService/AcknowledgeIncident"
-	ControllerService_ResolveIncident_FullMethodName     = "/mxprobe.v1.ControllerService/ResolveIncident"
-	ControllerService_ListDeliveries_FullMethodName      = "/mxprobe.v1.ControllerService/ListDeliveries"
-	ControllerService_RedeliverDelivery_FullMethodName   = "/mxprobe.v1.ControllerService/RedeliverDelivery"
-	ControllerService_ListNotifyTargets_FullMethodName   = "/mxprobe.v1.ControllerService/ListNotifyTargets"
-	ControllerService_EnableNotifyTarget_FullMethodName  = "/mxprobe.v1.ControllerService/EnableNotifyTarget"
-	ControllerService_ListEvents_FullMethodName          = "/mxprobe.v1.ControllerService/ListEvents"
-	ControllerService_GetEventStream_FullMethodName      = "/mxprobe.v1.ControllerService/GetEventStream"
-	ControllerService_ListSites_FullMethodName           = "/mxprobe.v1.ControllerService/ListSites"
-	ControllerService_ListCertificates_FullMethodName    = "/mxprobe.v1.ControllerService/ListCertificates"
-	ControllerService_ListResults_FullMethodName         = "/mxprobe.v1.ControllerService/ListResults"
-	ControllerService_UpdateIncidentRefs_FullMethodName  = "/mxprobe.v1.ControllerService/UpdateIncidentRefs"
+	ControllerService_ListAgents_FullMethodName           = "/mxprobe.v1.ControllerService/ListAgents"
+	ControllerService_ListFindings_FullMethodName         = "/mxprobe.v1.ControllerService/ListFindings"
+	ControllerService_GetClusterStatus_FullMethodName     = "/mxprobe.v1.ControllerService/GetClusterStatus"
+	ControllerService_JoinCluster_FullMethodName          = "/mxprobe.v1.ControllerService/JoinCluster"
+	ControllerService_RemovePeer_FullMethodName           = "/mxprobe.v1.ControllerService/RemovePeer"
+	ControllerService_TransferLeadership_FullMethodName   = "/mxprobe.v1.ControllerService/TransferLeadership"
+	ControllerService_ListIncidents_FullMethodName        = "/mxprobe.v1.ControllerService/ListIncidents"
+	ControllerService_GetIncident_FullMethodName          = "/mxprobe.v1.ControllerService/GetIncident"
+	ControllerService_AcknowledgeIncident_FullMethodName  = "/mxprobe.v1.ControllerService/AcknowledgeIncident"
+	ControllerService_ResolveIncident_FullMethodName      = "/mxprobe.v1.ControllerService/ResolveIncident"
+	ControllerService_ListDeliveries_FullMethodName       = "/mxprobe.v1.ControllerService/ListDeliveries"
+	ControllerService_RedeliverDelivery_FullMethodName    = "/mxprobe.v1.ControllerService/RedeliverDelivery"
+	ControllerService_ListNotifyTargets_FullMethodName    = "/mxprobe.v1.ControllerService/ListNotifyTargets"
+	ControllerService_EnableNotifyTarget_FullMethodName   = "/mxprobe.v1.ControllerService/EnableNotifyTarget"
+	ControllerService_ListEvents_FullMethodName           = "/mxprobe.v1.ControllerService/ListEvents"
+	ControllerService_GetEventStream_FullMethodName       = "/mxprobe.v1.ControllerService/GetEventStream"
+	ControllerService_ListSites_FullMethodName            = "/mxprobe.v1.ControllerService/ListSites"
+	ControllerService_ListCertificates_FullMethodName     = "/mxprobe.v1.ControllerService/ListCertificates"
+	ControllerService_ListResults_FullMethodName          = "/mxprobe.v1.ControllerService/ListResults"
+	ControllerService_UpdateIncidentRefs_FullMethodName   = "/mxprobe.v1.ControllerService/UpdateIncidentRefs"
+	ControllerService_ListTLSReports_FullMethodName       = "/mxprobe.v1.ControllerService/ListTLSReports"
+	ControllerService_ImportTLSReport_FullMethodName      = "/mxprobe.v1.ControllerService/ImportTLSReport"
+	ControllerService_PreflightCertificate_FullMethodName = "/mxprobe.v1.ControllerService/PreflightCertificate"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -67,7 +70,7 @@ type ControllerServiceClient interface {
 	AcknowledgeIncident(ctx context.Context, in *AcknowledgeIncidentRequest, opts ...grpc.CallOption) (*AcknowledgeIncidentResponse, error)
 	// A human resolves the incident; it reopens if the findings persist.
 	ResolveIncident(ctx context.Context, in *ResolveIncidentRequest, opts ...grpc.CallOption) (*ResolveIncidentResponse, error)
-	// Notification deliveries (issue 6), e.g. the FAILED ones, in enqueue order.
+	// Notification deliveries, e.g. the FAILED ones, in enqueue order.
 	ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error)
 	// Put a FAILED delivery back to PENDING: the leader sends it again.
 	RedeliverDelivery(ctx context.Context, in *RedeliverDeliveryRequest, opts ...grpc.CallOption) (*RedeliverDeliveryResponse, error)
@@ -91,6 +94,13 @@ type ControllerServiceClient interface {
 	// Attach, change or remove external references (ITSM ticket numbers) of an
 	// incident; recorded in its timeline (write scope).
 	UpdateIncidentRefs(ctx context.Context, in *UpdateIncidentRefsRequest, opts ...grpc.CallOption) (*UpdateIncidentRefsResponse, error)
+	// TLS-RPT reports per domain and sender, with totals (docs/outside-in.md).
+	ListTLSReports(ctx context.Context, in *ListTLSReportsRequest, opts ...grpc.CallOption) (*ListTLSReportsResponse, error)
+	// Import one TLS-RPT report received by mail (JSON, gzip or .eml).
+	ImportTLSReport(ctx context.Context, in *ImportTLSReportRequest, opts ...grpc.CallOption) (*ImportTLSReportResponse, error)
+	// Renewal pre-flight across the fleet: what importing a certificate does
+	// to every agent's connectors (docs/preflight.md). Read-only.
+	PreflightCertificate(ctx context.Context, in *PreflightCertificateRequest, opts ...grpc.CallOption) (*PreflightCertificateResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -310,6 +320,36 @@ func (c *controllerServiceClient) UpdateIncidentRefs(ctx context.Context, in *Up
 	return out, nil
 }
 
+func (c *controllerServiceClient) ListTLSReports(ctx context.Context, in *ListTLSReportsRequest, opts ...grpc.CallOption) (*ListTLSReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTLSReportsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListTLSReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) ImportTLSReport(ctx context.Context, in *ImportTLSReportRequest, opts ...grpc.CallOption) (*ImportTLSReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportTLSReportResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ImportTLSReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerServiceClient) PreflightCertificate(ctx context.Context, in *PreflightCertificateRequest, opts ...grpc.CallOption) (*PreflightCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreflightCertificateResponse)
+	err := c.cc.Invoke(ctx, ControllerService_PreflightCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -336,7 +376,7 @@ type ControllerServiceServer interface {
 	AcknowledgeIncident(context.Context, *AcknowledgeIncidentRequest) (*AcknowledgeIncidentResponse, error)
 	// A human resolves the incident; it reopens if the findings persist.
 	ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error)
-	// Notification deliveries (issue 6), e.g. the FAILED ones, in enqueue order.
+	// Notification deliveries, e.g. the FAILED ones, in enqueue order.
 	ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error)
 	// Put a FAILED delivery back to PENDING: the leader sends it again.
 	RedeliverDelivery(context.Context, *RedeliverDeliveryRequest) (*RedeliverDeliveryResponse, error)
@@ -360,6 +400,13 @@ type ControllerServiceServer interface {
 	// Attach, change or remove external references (ITSM ticket numbers) of an
 	// incident; recorded in its timeline (write scope).
 	UpdateIncidentRefs(context.Context, *UpdateIncidentRefsRequest) (*UpdateIncidentRefsResponse, error)
+	// TLS-RPT reports per domain and sender, with totals (docs/outside-in.md).
+	ListTLSReports(context.Context, *ListTLSReportsRequest) (*ListTLSReportsResponse, error)
+	// Import one TLS-RPT report received by mail (JSON, gzip or .eml).
+	ImportTLSReport(context.Context, *ImportTLSReportRequest) (*ImportTLSReportResponse, error)
+	// Renewal pre-flight across the fleet: what importing a certificate does
+	// to every agent's connectors (docs/preflight.md). Read-only.
+	PreflightCertificate(context.Context, *PreflightCertificateRequest) (*PreflightCertificateResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -429,6 +476,15 @@ func (UnimplementedControllerServiceServer) ListResults(context.Context, *ListRe
 }
 func (UnimplementedControllerServiceServer) UpdateIncidentRefs(context.Context, *UpdateIncidentRefsRequest) (*UpdateIncidentRefsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateIncidentRefs not implemented")
+}
+func (UnimplementedControllerServiceServer) ListTLSReports(context.Context, *ListTLSReportsRequest) (*ListTLSReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTLSReports not implemented")
+}
+func (UnimplementedControllerServiceServer) ImportTLSReport(context.Context, *ImportTLSReportRequest) (*ImportTLSReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportTLSReport not implemented")
+}
+func (UnimplementedControllerServiceServer) PreflightCertificate(context.Context, *PreflightCertificateRequest) (*PreflightCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreflightCertificate not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -804,6 +860,60 @@ func _ControllerService_UpdateIncidentRefs_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControllerService_ListTLSReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTLSReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListTLSReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListTLSReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListTLSReports(ctx, req.(*ListTLSReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_ImportTLSReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportTLSReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ImportTLSReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ImportTLSReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ImportTLSReport(ctx, req.(*ImportTLSReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControllerService_PreflightCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreflightCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).PreflightCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_PreflightCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).PreflightCertificate(ctx, req.(*PreflightCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -886,6 +996,18 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateIncidentRefs",
 			Handler:    _ControllerService_UpdateIncidentRefs_Handler,
+		},
+		{
+			MethodName: "ListTLSReports",
+			Handler:    _ControllerService_ListTLSReports_Handler,
+		},
+		{
+			MethodName: "ImportTLSReport",
+			Handler:    _ControllerService_ImportTLSReport_Handler,
+		},
+		{
+			MethodName: "PreflightCertificate",
+			Handler:    _ControllerService_PreflightCertificate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

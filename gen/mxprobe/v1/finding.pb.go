@@ -96,6 +96,8 @@ const (
 	SubjectKind_SUBJECT_KIND_HOST SubjectKind = 5
 	// A certificate store or log location.
 	SubjectKind_SUBJECT_KIND_LOCATION SubjectKind = 6
+	// A mail domain (accepted domain) or another DNS name, e.g. "contoso.com".
+	SubjectKind_SUBJECT_KIND_DOMAIN SubjectKind = 7
 )
 
 // Enum value maps for SubjectKind.
@@ -108,6 +110,7 @@ var (
 		4: "SUBJECT_KIND_QUEUE",
 		5: "SUBJECT_KIND_HOST",
 		6: "SUBJECT_KIND_LOCATION",
+		7: "SUBJECT_KIND_DOMAIN",
 	}
 	SubjectKind_value = map[string]int32{
 		"SUBJECT_KIND_UNSPECIFIED": 0,
@@ -117,6 +120,7 @@ var (
 		"SUBJECT_KIND_QUEUE":       4,
 		"SUBJECT_KIND_HOST":        5,
 		"SUBJECT_KIND_LOCATION":    6,
+		"SUBJECT_KIND_DOMAIN":      7,
 	}
 )
 
@@ -392,8 +396,18 @@ type CheckResult struct {
 	// to spare the raft log; the controller keeps the stored one. Agents send
 	// it in full at least hourly and whenever it changes.
 	CertificatesUnchanged bool `protobuf:"varint,9,opt,name=certificates_unchanged,json=certificatesUnchanged,proto3" json:"certificates_unchanged,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Live probes that completed a TLS handshake: what was negotiated.
+	Tls *TLSSession `protobuf:"bytes,10,opt,name=tls,proto3" json:"tls,omitempty"`
+	// Exchange connector checks: the connector inventory the check read, as
+	// the JSON document of docs/exchange-inventory.md (at most 256 KiB), so
+	// the controller can run a renewal pre-flight on it; certificates then
+	// lists the stores transport reads, in enumeration order, with der set.
+	ExchangeInventory []byte `protobuf:"bytes,11,opt,name=exchange_inventory,json=exchangeInventory,proto3" json:"exchange_inventory,omitempty"`
+	// The inventory is the one this check sent in its previous result, left
+	// out like an unchanged certificate listing (certificates_unchanged).
+	ExchangeInventoryUnchanged bool `protobuf:"varint,12,opt,name=exchange_inventory_unchanged,json=exchangeInventoryUnchanged,proto3" json:"exchange_inventory_unchanged,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *CheckResult) Reset() {
@@ -489,6 +503,92 @@ func (x *CheckResult) GetCertificatesUnchanged() bool {
 	return false
 }
 
+func (x *CheckResult) GetTls() *TLSSession {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *CheckResult) GetExchangeInventory() []byte {
+	if x != nil {
+		return x.ExchangeInventory
+	}
+	return nil
+}
+
+func (x *CheckResult) GetExchangeInventoryUnchanged() bool {
+	if x != nil {
+		return x.ExchangeInventoryUnchanged
+	}
+	return false
+}
+
+// A negotiated TLS session, as a live probe saw it.
+type TLSSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "TLS 1.2", "TLS 1.3" (crypto/tls VersionName).
+	Version     string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	CipherSuite string `protobuf:"bytes,2,opt,name=cipher_suite,json=cipherSuite,proto3" json:"cipher_suite,omitempty"`
+	// Thumbprint (SHA-1 of the DER, upper-case hex) of the leaf certificate
+	// the server presented: what transport actually picked, which connector
+	// findings follow over their simulation.
+	LeafThumbprint string `protobuf:"bytes,3,opt,name=leaf_thumbprint,json=leafThumbprint,proto3" json:"leaf_thumbprint,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TLSSession) Reset() {
+	*x = TLSSession{}
+	mi := &file_mxprobe_v1_finding_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TLSSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TLSSession) ProtoMessage() {}
+
+func (x *TLSSession) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_finding_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TLSSession.ProtoReflect.Descriptor instead.
+func (*TLSSession) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_finding_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TLSSession) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *TLSSession) GetCipherSuite() string {
+	if x != nil {
+		return x.CipherSuite
+	}
+	return ""
+}
+
+func (x *TLSSession) GetLeafThumbprint() string {
+	if x != nil {
+		return x.LeafThumbprint
+	}
+	return ""
+}
+
 // One certificate of a store, as a certificate-store check read it.
 type CertificateSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -509,15 +609,23 @@ type CertificateSummary struct {
 	// The store location, as in findings' evidence "store".
 	Store string `protobuf:"bytes,10,opt,name=store,proto3" json:"store,omitempty"`
 	// Exchange services it is enabled for, when known (e.g. "SMTP").
-	Services      []string `protobuf:"bytes,11,rep,name=services,proto3" json:"services,omitempty"`
-	FriendlyName  string   `protobuf:"bytes,12,opt,name=friendly_name,json=friendlyName,proto3" json:"friendly_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Services     []string `protobuf:"bytes,11,rep,name=services,proto3" json:"services,omitempty"`
+	FriendlyName string   `protobuf:"bytes,12,opt,name=friendly_name,json=friendlyName,proto3" json:"friendly_name,omitempty"`
+	// The certificate's DER encoding, sent only in the listing of an Exchange
+	// connector check (at most 16 KiB each, 512 KiB per listing; a
+	// certificate beyond that has none), for the controller's renewal
+	// pre-flight.
+	Der []byte `protobuf:"bytes,13,opt,name=der,proto3" json:"der,omitempty"`
+	// Whether the Exchange transport account (NETWORK SERVICE) may read the
+	// key per its ACL: "readable", "denied", or "" when unknown.
+	TransportKeyAccess string `protobuf:"bytes,14,opt,name=transport_key_access,json=transportKeyAccess,proto3" json:"transport_key_access,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CertificateSummary) Reset() {
 	*x = CertificateSummary{}
-	mi := &file_mxprobe_v1_finding_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_finding_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +637,7 @@ func (x *CertificateSummary) String() string {
 func (*CertificateSummary) ProtoMessage() {}
 
 func (x *CertificateSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_finding_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_finding_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +650,7 @@ func (x *CertificateSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateSummary.ProtoReflect.Descriptor instead.
 func (*CertificateSummary) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_finding_proto_rawDescGZIP(), []int{3}
+	return file_mxprobe_v1_finding_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CertificateSummary) GetThumbprint() string {
@@ -629,6 +737,20 @@ func (x *CertificateSummary) GetFriendlyName() string {
 	return ""
 }
 
+func (x *CertificateSummary) GetDer() []byte {
+	if x != nil {
+		return x.Der
+	}
+	return nil
+}
+
+func (x *CertificateSummary) GetTransportKeyAccess() string {
+	if x != nil {
+		return x.TransportKeyAccess
+	}
+	return ""
+}
+
 var File_mxprobe_v1_finding_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_finding_proto_rawDesc = "" +
@@ -651,7 +773,7 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"\fexplained_by\x18\t \x03(\v2\x16.mxprobe.v1.FindingRefR\vexplainedBy\x1a;\n" +
 	"\rEvidenceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x04\n" +
 	"\vCheckResult\x12\x14\n" +
 	"\x05check\x18\x01 \x01(\tR\x05check\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12/\n" +
@@ -662,7 +784,16 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"\bfindings\x18\x06 \x03(\v2\x13.mxprobe.v1.FindingR\bfindings\x12\x14\n" +
 	"\x05error\x18\a \x01(\tR\x05error\x12B\n" +
 	"\fcertificates\x18\b \x03(\v2\x1e.mxprobe.v1.CertificateSummaryR\fcertificates\x125\n" +
-	"\x16certificates_unchanged\x18\t \x01(\bR\x15certificatesUnchanged\"\xad\x03\n" +
+	"\x16certificates_unchanged\x18\t \x01(\bR\x15certificatesUnchanged\x12(\n" +
+	"\x03tls\x18\n" +
+	" \x01(\v2\x16.mxprobe.v1.TLSSessionR\x03tls\x12-\n" +
+	"\x12exchange_inventory\x18\v \x01(\fR\x11exchangeInventory\x12@\n" +
+	"\x1cexchange_inventory_unchanged\x18\f \x01(\bR\x1aexchangeInventoryUnchanged\"r\n" +
+	"\n" +
+	"TLSSession\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12!\n" +
+	"\fcipher_suite\x18\x02 \x01(\tR\vcipherSuite\x12'\n" +
+	"\x0fleaf_thumbprint\x18\x03 \x01(\tR\x0eleafThumbprint\"\xf1\x03\n" +
 	"\x12CertificateSummary\x12\x1e\n" +
 	"\n" +
 	"thumbprint\x18\x01 \x01(\tR\n" +
@@ -680,13 +811,15 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"\x05store\x18\n" +
 	" \x01(\tR\x05store\x12\x1a\n" +
 	"\bservices\x18\v \x03(\tR\bservices\x12#\n" +
-	"\rfriendly_name\x18\f \x01(\tR\ffriendlyName*x\n" +
+	"\rfriendly_name\x18\f \x01(\tR\ffriendlyName\x12\x10\n" +
+	"\x03der\x18\r \x01(\fR\x03der\x120\n" +
+	"\x14transport_key_access\x18\x0e \x01(\tR\x12transportKeyAccess*x\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSEVERITY_INFO\x10\x01\x12\x14\n" +
 	"\x10SEVERITY_WARNING\x10\x02\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x03\x12\x15\n" +
-	"\x11SEVERITY_CRITICAL\x10\x04*\xca\x01\n" +
+	"\x11SEVERITY_CRITICAL\x10\x04*\xe3\x01\n" +
 	"\vSubjectKind\x12\x1c\n" +
 	"\x18SUBJECT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUBJECT_KIND_CERTIFICATE\x10\x01\x12\x1a\n" +
@@ -694,7 +827,8 @@ const file_mxprobe_v1_finding_proto_rawDesc = "" +
 	"\x15SUBJECT_KIND_ENDPOINT\x10\x03\x12\x16\n" +
 	"\x12SUBJECT_KIND_QUEUE\x10\x04\x12\x15\n" +
 	"\x11SUBJECT_KIND_HOST\x10\x05\x12\x19\n" +
-	"\x15SUBJECT_KIND_LOCATION\x10\x06*o\n" +
+	"\x15SUBJECT_KIND_LOCATION\x10\x06\x12\x17\n" +
+	"\x13SUBJECT_KIND_DOMAIN\x10\a*o\n" +
 	"\vCheckStatus\x12\x1c\n" +
 	"\x18CHECK_STATUS_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCHECK_STATUS_OK\x10\x01\x12\x15\n" +
@@ -714,7 +848,7 @@ func file_mxprobe_v1_finding_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_mxprobe_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_mxprobe_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_mxprobe_v1_finding_proto_goTypes = []any{
 	(Severity)(0),                 // 0: mxprobe.v1.Severity
 	(SubjectKind)(0),              // 1: mxprobe.v1.SubjectKind
@@ -722,29 +856,31 @@ var file_mxprobe_v1_finding_proto_goTypes = []any{
 	(*FindingRef)(nil),            // 3: mxprobe.v1.FindingRef
 	(*Finding)(nil),               // 4: mxprobe.v1.Finding
 	(*CheckResult)(nil),           // 5: mxprobe.v1.CheckResult
-	(*CertificateSummary)(nil),    // 6: mxprobe.v1.CertificateSummary
-	nil,                           // 7: mxprobe.v1.Finding.EvidenceEntry
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
+	(*TLSSession)(nil),            // 6: mxprobe.v1.TLSSession
+	(*CertificateSummary)(nil),    // 7: mxprobe.v1.CertificateSummary
+	nil,                           // 8: mxprobe.v1.Finding.EvidenceEntry
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
 }
 var file_mxprobe_v1_finding_proto_depIdxs = []int32{
 	0,  // 0: mxprobe.v1.Finding.severity:type_name -> mxprobe.v1.Severity
 	1,  // 1: mxprobe.v1.Finding.subject_kind:type_name -> mxprobe.v1.SubjectKind
-	7,  // 2: mxprobe.v1.Finding.evidence:type_name -> mxprobe.v1.Finding.EvidenceEntry
+	8,  // 2: mxprobe.v1.Finding.evidence:type_name -> mxprobe.v1.Finding.EvidenceEntry
 	3,  // 3: mxprobe.v1.Finding.explains:type_name -> mxprobe.v1.FindingRef
 	3,  // 4: mxprobe.v1.Finding.explained_by:type_name -> mxprobe.v1.FindingRef
 	2,  // 5: mxprobe.v1.CheckResult.status:type_name -> mxprobe.v1.CheckStatus
-	8,  // 6: mxprobe.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
-	9,  // 7: mxprobe.v1.CheckResult.duration:type_name -> google.protobuf.Duration
+	9,  // 6: mxprobe.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
+	10, // 7: mxprobe.v1.CheckResult.duration:type_name -> google.protobuf.Duration
 	4,  // 8: mxprobe.v1.CheckResult.findings:type_name -> mxprobe.v1.Finding
-	6,  // 9: mxprobe.v1.CheckResult.certificates:type_name -> mxprobe.v1.CertificateSummary
-	8,  // 10: mxprobe.v1.CertificateSummary.not_before:type_name -> google.protobuf.Timestamp
-	8,  // 11: mxprobe.v1.CertificateSummary.not_after:type_name -> google.protobuf.Timestamp
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	7,  // 9: mxprobe.v1.CheckResult.certificates:type_name -> mxprobe.v1.CertificateSummary
+	6,  // 10: mxprobe.v1.CheckResult.tls:type_name -> mxprobe.v1.TLSSession
+	9,  // 11: mxprobe.v1.CertificateSummary.not_before:type_name -> google.protobuf.Timestamp
+	9,  // 12: mxprobe.v1.CertificateSummary.not_after:type_name -> google.protobuf.Timestamp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_finding_proto_init() }
@@ -758,7 +894,7 @@ func file_mxprobe_v1_finding_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_finding_proto_rawDesc), len(file_mxprobe_v1_finding_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

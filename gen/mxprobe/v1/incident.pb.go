@@ -499,7 +499,11 @@ type Incident struct {
 	// Worst member severity.
 	Severity Severity      `protobuf:"varint,6,opt,name=severity,proto3,enum=mxprobe.v1.Severity" json:"severity,omitempty"`
 	State    IncidentState `protobuf:"varint,7,opt,name=state,proto3,enum=mxprobe.v1.IncidentState" json:"state,omitempty"`
-	// Incremented on every change of this incident (receivers drop stale updates).
+	// Incremented on every material change of this incident: state, severity,
+	// scope, members, root cause, summary, remediation, external references,
+	// human actions (receivers drop stale updates; the ETag and the updated
+	// filter follow it). Observation counters and last-seen times change
+	// revision only.
 	Sequence       uint64                 `protobuf:"varint,8,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	FirstSeen      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
 	LastSeen       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
@@ -535,7 +539,10 @@ type Incident struct {
 	// External references attached by people or ITSM tools (PATCH
 	// /v1/incidents/{id}): system name -> reference, e.g. "servicenow" ->
 	// "INC0012345", "jira" -> "OPS-42".
-	ExternalRefs  map[string]string `protobuf:"bytes,31,rep,name=external_refs,json=externalRefs,proto3" json:"external_refs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExternalRefs map[string]string `protobuf:"bytes,31,rep,name=external_refs,json=externalRefs,proto3" json:"external_refs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Incremented on every stored change, observation counters included: the
+	// compare-and-set guard between correlation rounds and human actions.
+	Revision      uint64 `protobuf:"varint,32,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -787,6 +794,13 @@ func (x *Incident) GetExternalRefs() map[string]string {
 	return nil
 }
 
+func (x *Incident) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_mxprobe_v1_incident_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_incident_proto_rawDesc = "" +
@@ -817,7 +831,7 @@ const file_mxprobe_v1_incident_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\acomment\x18\x04 \x01(\tR\acomment\x12\x1a\n" +
-	"\bsequence\x18\x05 \x01(\x04R\bsequence\"\x8f\v\n" +
+	"\bsequence\x18\x05 \x01(\x04R\bsequence\"\xab\v\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12/\n" +
@@ -856,7 +870,8 @@ const file_mxprobe_v1_incident_proto_rawDesc = "" +
 	"occurrence\x18\x1d \x01(\rR\n" +
 	"occurrence\x12\x14\n" +
 	"\x05stale\x18\x1e \x01(\bR\x05stale\x12K\n" +
-	"\rexternal_refs\x18\x1f \x03(\v2&.mxprobe.v1.Incident.ExternalRefsEntryR\fexternalRefs\x1a?\n" +
+	"\rexternal_refs\x18\x1f \x03(\v2&.mxprobe.v1.Incident.ExternalRefsEntryR\fexternalRefs\x12\x1a\n" +
+	"\brevision\x18  \x01(\x04R\brevision\x1a?\n" +
 	"\x11ExternalRefsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xa2\x01\n" +

@@ -22,7 +22,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Outcome of one notification delivery to one target (issue 6).
+// Outcome of one notification delivery to one target.
 type DeliveryStatus int32
 
 const (
@@ -93,7 +93,14 @@ type NotificationEvent struct {
 	// When the event was enqueued (leader clock).
 	At *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
 	// The incident at that sequence, without members and timeline.
-	Incident      *Incident `protobuf:"bytes,7,opt,name=incident,proto3" json:"incident,omitempty"`
+	Incident *Incident `protobuf:"bytes,7,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The state receivers were last told (UNSPECIFIED: never told), so a
+	// target can bring its remote state to the incident's exactly (e.g. an
+	// acknowledged PagerDuty incident that resolved and reopened).
+	PreviousState IncidentState `protobuf:"varint,8,opt,name=previous_state,json=previousState,proto3,enum=mxprobe.v1.IncidentState" json:"previous_state,omitempty"`
+	// The external references changed since receivers were last told
+	// (ServiceNow records them as work notes).
+	RefsChanged   bool `protobuf:"varint,9,opt,name=refs_changed,json=refsChanged,proto3" json:"refs_changed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,6 +184,20 @@ func (x *NotificationEvent) GetIncident() *Incident {
 	return nil
 }
 
+func (x *NotificationEvent) GetPreviousState() IncidentState {
+	if x != nil {
+		return x.PreviousState
+	}
+	return IncidentState_INCIDENT_STATE_UNSPECIFIED
+}
+
+func (x *NotificationEvent) GetRefsChanged() bool {
+	if x != nil {
+		return x.RefsChanged
+	}
+	return false
+}
+
 // One event to one target, with its delivery state.
 type Delivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -192,7 +213,10 @@ type Delivery struct {
 	EnqueuedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=enqueued_at,json=enqueuedAt,proto3" json:"enqueued_at,omitempty"`
 	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Enqueue order (monotonic in the replicated state).
-	Order         uint64 `protobuf:"varint,10,opt,name=order,proto3" json:"order,omitempty"`
+	Order uint64 `protobuf:"varint,10,opt,name=order,proto3" json:"order,omitempty"`
+	// PENDING after a failed attempt: when the next attempt is due (a new
+	// leader keeps the schedule and the attempt count).
+	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -297,6 +321,13 @@ func (x *Delivery) GetOrder() uint64 {
 	return 0
 }
 
+func (x *Delivery) GetNextAttemptAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptAt
+	}
+	return nil
+}
+
 // What was last enqueued for an incident.
 type NotifyCursor struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -304,7 +335,9 @@ type NotifyCursor struct {
 	Sequence   uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	State      IncidentState          `protobuf:"varint,3,opt,name=state,proto3,enum=mxprobe.v1.IncidentState" json:"state,omitempty"`
 	// Digest of the fields whose change makes an incident.updated event.
-	Digest        string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The external references at that point ("system=ref;" sorted).
+	Refs          string `protobuf:"bytes,5,opt,name=refs,proto3" json:"refs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -367,13 +400,27 @@ func (x *NotifyCursor) GetDigest() string {
 	return ""
 }
 
+func (x *NotifyCursor) GetRefs() string {
+	if x != nil {
+		return x.Refs
+	}
+	return ""
+}
+
 // A target's replicated status (disabled after 410 Gone).
 type NotifyTargetStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Disabled      bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Disabled  bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Reason    string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// Failed attempts (each retry counts) and deliveries given up (FAILED),
+	// since the cluster was created: counters for fleet metrics.
+	FailedAttempts   uint64 `protobuf:"varint,5,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
+	FailedDeliveries uint64 `protobuf:"varint,6,opt,name=failed_deliveries,json=failedDeliveries,proto3" json:"failed_deliveries,omitempty"`
+	// The newest failed attempt.
+	LastFailureAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_failure_at,json=lastFailureAt,proto3" json:"last_failure_at,omitempty"`
+	LastError     string                 `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,6 +483,34 @@ func (x *NotifyTargetStatus) GetChangedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *NotifyTargetStatus) GetFailedAttempts() uint64 {
+	if x != nil {
+		return x.FailedAttempts
+	}
+	return 0
+}
+
+func (x *NotifyTargetStatus) GetFailedDeliveries() uint64 {
+	if x != nil {
+		return x.FailedDeliveries
+	}
+	return 0
+}
+
+func (x *NotifyTargetStatus) GetLastFailureAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFailureAt
+	}
+	return nil
+}
+
+func (x *NotifyTargetStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 // Enqueue events. Each cursor is compare-and-set: applied only when its
 // sequence is above the stored one; the command is rejected as a whole otherwise.
 type NotifyEnqueue struct {
@@ -490,14 +565,17 @@ func (x *NotifyEnqueue) GetCursors() []*NotifyCursor {
 	return nil
 }
 
-// The outcome of a delivery (DELIVERED or FAILED).
+// The outcome of a delivery attempt: DELIVERED, FAILED, or PENDING with
+// the next attempt scheduled (a failed attempt that will be retried).
 type NotifyOutcome struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeliveryId    string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
-	Status        DeliveryStatus         `protobuf:"varint,2,opt,name=status,proto3,enum=mxprobe.v1.DeliveryStatus" json:"status,omitempty"`
-	Attempts      uint32                 `protobuf:"varint,3,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	LastError     string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	HttpStatus    int32                  `protobuf:"varint,5,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DeliveryId string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	Status     DeliveryStatus         `protobuf:"varint,2,opt,name=status,proto3,enum=mxprobe.v1.DeliveryStatus" json:"status,omitempty"`
+	Attempts   uint32                 `protobuf:"varint,3,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError  string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	HttpStatus int32                  `protobuf:"varint,5,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	// PENDING: when the next attempt is due.
+	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -567,6 +645,13 @@ func (x *NotifyOutcome) GetHttpStatus() int32 {
 	return 0
 }
 
+func (x *NotifyOutcome) GetNextAttemptAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptAt
+	}
+	return nil
+}
+
 // Disable (410 Gone, operator) or re-enable a target.
 type NotifyTargetState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -630,9 +715,12 @@ func (x *NotifyTargetState) GetReason() string {
 
 // Put failed deliveries back to PENDING (API).
 type NotifyRedeliver struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeliveryIds   []string               `protobuf:"bytes,1,rep,name=delivery_ids,json=deliveryIds,proto3" json:"delivery_ids,omitempty"`
-	Actor         string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DeliveryIds []string               `protobuf:"bytes,1,rep,name=delivery_ids,json=deliveryIds,proto3" json:"delivery_ids,omitempty"`
+	Actor       string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The caller's token is scoped to this site: only deliveries of incidents
+	// within it (as delivered and as now) are redelivered, others are not found.
+	SiteScope     string `protobuf:"bytes,3,opt,name=site_scope,json=siteScope,proto3" json:"site_scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -681,12 +769,19 @@ func (x *NotifyRedeliver) GetActor() string {
 	return ""
 }
 
+func (x *NotifyRedeliver) GetSiteScope() string {
+	if x != nil {
+		return x.SiteScope
+	}
+	return ""
+}
+
 var File_mxprobe_v1_notify_proto protoreflect.FileDescriptor
 
 const file_mxprobe_v1_notify_proto_rawDesc = "" +
 	"\n" +
 	"\x17mxprobe/v1/notify.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mxprobe/v1/incident.proto\"\xf4\x01\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mxprobe/v1/incident.proto\"\xd9\x02\n" +
 	"\x11NotificationEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1f\n" +
@@ -695,7 +790,9 @@ const file_mxprobe_v1_notify_proto_rawDesc = "" +
 	"\vfingerprint\x18\x04 \x01(\tR\vfingerprint\x12\x1a\n" +
 	"\bsequence\x18\x05 \x01(\x04R\bsequence\x12*\n" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x120\n" +
-	"\bincident\x18\a \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\"\x8e\x03\n" +
+	"\bincident\x18\a \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\x12@\n" +
+	"\x0eprevious_state\x18\b \x01(\x0e2\x19.mxprobe.v1.IncidentStateR\rpreviousState\x12!\n" +
+	"\frefs_changed\x18\t \x01(\bR\vrefsChanged\"\xd2\x03\n" +
 	"\bDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x123\n" +
@@ -710,24 +807,31 @@ const file_mxprobe_v1_notify_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x14\n" +
 	"\x05order\x18\n" +
-	" \x01(\x04R\x05order\"\x94\x01\n" +
+	" \x01(\x04R\x05order\x12B\n" +
+	"\x0fnext_attempt_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\"\xa8\x01\n" +
 	"\fNotifyCursor\x12\x1f\n" +
 	"\vincident_id\x18\x01 \x01(\tR\n" +
 	"incidentId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12/\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x19.mxprobe.v1.IncidentStateR\x05state\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\tR\x06digest\"\x97\x01\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04refs\x18\x05 \x01(\tR\x04refs\"\xd0\x02\n" +
 	"\x12NotifyTargetStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"changed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"y\n" +
+	"changed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12'\n" +
+	"\x0ffailed_attempts\x18\x05 \x01(\x04R\x0efailedAttempts\x12+\n" +
+	"\x11failed_deliveries\x18\x06 \x01(\x04R\x10failedDeliveries\x12B\n" +
+	"\x0flast_failure_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastFailureAt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\"y\n" +
 	"\rNotifyEnqueue\x124\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x14.mxprobe.v1.DeliveryR\n" +
 	"deliveries\x122\n" +
-	"\acursors\x18\x02 \x03(\v2\x18.mxprobe.v1.NotifyCursorR\acursors\"\xc0\x01\n" +
+	"\acursors\x18\x02 \x03(\v2\x18.mxprobe.v1.NotifyCursorR\acursors\"\x84\x02\n" +
 	"\rNotifyOutcome\x12\x1f\n" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\x122\n" +
@@ -736,14 +840,17 @@ const file_mxprobe_v1_notify_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\x04 \x01(\tR\tlastError\x12\x1f\n" +
 	"\vhttp_status\x18\x05 \x01(\x05R\n" +
-	"httpStatus\"_\n" +
+	"httpStatus\x12B\n" +
+	"\x0fnext_attempt_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\"_\n" +
 	"\x11NotifyTargetState\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1a\n" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"J\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"i\n" +
 	"\x0fNotifyRedeliver\x12!\n" +
 	"\fdelivery_ids\x18\x01 \x03(\tR\vdeliveryIds\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor*\x89\x01\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"site_scope\x18\x03 \x01(\tR\tsiteScope*\x89\x01\n" +
 	"\x0eDeliveryStatus\x12\x1f\n" +
 	"\x1bDELIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DELIVERY_STATUS_PENDING\x10\x01\x12\x1d\n" +
@@ -781,20 +888,24 @@ var file_mxprobe_v1_notify_proto_goTypes = []any{
 var file_mxprobe_v1_notify_proto_depIdxs = []int32{
 	9,  // 0: mxprobe.v1.NotificationEvent.at:type_name -> google.protobuf.Timestamp
 	10, // 1: mxprobe.v1.NotificationEvent.incident:type_name -> mxprobe.v1.Incident
-	1,  // 2: mxprobe.v1.Delivery.event:type_name -> mxprobe.v1.NotificationEvent
-	0,  // 3: mxprobe.v1.Delivery.status:type_name -> mxprobe.v1.DeliveryStatus
-	9,  // 4: mxprobe.v1.Delivery.enqueued_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: mxprobe.v1.Delivery.updated_at:type_name -> google.protobuf.Timestamp
-	11, // 6: mxprobe.v1.NotifyCursor.state:type_name -> mxprobe.v1.IncidentState
-	9,  // 7: mxprobe.v1.NotifyTargetStatus.changed_at:type_name -> google.protobuf.Timestamp
-	2,  // 8: mxprobe.v1.NotifyEnqueue.deliveries:type_name -> mxprobe.v1.Delivery
-	3,  // 9: mxprobe.v1.NotifyEnqueue.cursors:type_name -> mxprobe.v1.NotifyCursor
-	0,  // 10: mxprobe.v1.NotifyOutcome.status:type_name -> mxprobe.v1.DeliveryStatus
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 2: mxprobe.v1.NotificationEvent.previous_state:type_name -> mxprobe.v1.IncidentState
+	1,  // 3: mxprobe.v1.Delivery.event:type_name -> mxprobe.v1.NotificationEvent
+	0,  // 4: mxprobe.v1.Delivery.status:type_name -> mxprobe.v1.DeliveryStatus
+	9,  // 5: mxprobe.v1.Delivery.enqueued_at:type_name -> google.protobuf.Timestamp
+	9,  // 6: mxprobe.v1.Delivery.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 7: mxprobe.v1.Delivery.next_attempt_at:type_name -> google.protobuf.Timestamp
+	11, // 8: mxprobe.v1.NotifyCursor.state:type_name -> mxprobe.v1.IncidentState
+	9,  // 9: mxprobe.v1.NotifyTargetStatus.changed_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: mxprobe.v1.NotifyTargetStatus.last_failure_at:type_name -> google.protobuf.Timestamp
+	2,  // 11: mxprobe.v1.NotifyEnqueue.deliveries:type_name -> mxprobe.v1.Delivery
+	3,  // 12: mxprobe.v1.NotifyEnqueue.cursors:type_name -> mxprobe.v1.NotifyCursor
+	0,  // 13: mxprobe.v1.NotifyOutcome.status:type_name -> mxprobe.v1.DeliveryStatus
+	9,  // 14: mxprobe.v1.NotifyOutcome.next_attempt_at:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_notify_proto_init() }

@@ -30,6 +30,9 @@ const (
 	TokenKind_TOKEN_KIND_JOIN TokenKind = 1
 	// Authenticates API calls with scopes.
 	TokenKind_TOKEN_KIND_API TokenKind = 2
+	// Lets one agent id that is already enrolled enroll again (a new key, a
+	// reinstalled host, another site); its older certificates stop working.
+	TokenKind_TOKEN_KIND_REENROLL TokenKind = 3
 )
 
 // Enum value maps for TokenKind.
@@ -38,11 +41,13 @@ var (
 		0: "TOKEN_KIND_UNSPECIFIED",
 		1: "TOKEN_KIND_JOIN",
 		2: "TOKEN_KIND_API",
+		3: "TOKEN_KIND_REENROLL",
 	}
 	TokenKind_value = map[string]int32{
 		"TOKEN_KIND_UNSPECIFIED": 0,
 		"TOKEN_KIND_JOIN":        1,
 		"TOKEN_KIND_API":         2,
+		"TOKEN_KIND_REENROLL":    3,
 	}
 )
 
@@ -79,7 +84,9 @@ type Token struct {
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Kind  TokenKind              `protobuf:"varint,2,opt,name=kind,proto3,enum=mxprobe.v1.TokenKind" json:"kind,omitempty"`
 	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	// Join tokens: the site enrolled agents belong to.
+	// Join and re-enrollment tokens: the site enrolled agents belong to. API
+	// tokens: the only site whose data the token may read or change ("" for
+	// every site).
 	Site string `protobuf:"bytes,4,opt,name=site,proto3" json:"site,omitempty"`
 	// API tokens: "read", "write", "admin".
 	Scopes []string `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
@@ -88,9 +95,17 @@ type Token struct {
 	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	ExpiresAt  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// Join tokens: enrollments left; -1 means unlimited until expiry.
-	UsesLeft      int32  `protobuf:"varint,9,opt,name=uses_left,json=usesLeft,proto3" json:"uses_left,omitempty"`
-	Revoked       bool   `protobuf:"varint,10,opt,name=revoked,proto3" json:"revoked,omitempty"`
-	CreatedBy     string `protobuf:"bytes,11,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	UsesLeft  int32  `protobuf:"varint,9,opt,name=uses_left,json=usesLeft,proto3" json:"uses_left,omitempty"`
+	Revoked   bool   `protobuf:"varint,10,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	CreatedBy string `protobuf:"bytes,11,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// Join tokens: enrolled agent ids must start with this ("" for any).
+	AgentIdPrefix string `protobuf:"bytes,12,opt,name=agent_id_prefix,json=agentIdPrefix,proto3" json:"agent_id_prefix,omitempty"`
+	// Re-enrollment tokens: the one agent id the token enrolls again.
+	AgentId string `protobuf:"bytes,13,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Join tokens: may also enroll again ids already enrolled in the token's
+	// own site (never another site's), superseding their older certificates:
+	// for hosts whose state does not survive (a DaemonSet on emptyDir).
+	AllowReenroll bool `protobuf:"varint,14,opt,name=allow_reenroll,json=allowReenroll,proto3" json:"allow_reenroll,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,6 +217,98 @@ func (x *Token) GetCreatedBy() string {
 	return ""
 }
 
+func (x *Token) GetAgentIdPrefix() string {
+	if x != nil {
+		return x.AgentIdPrefix
+	}
+	return ""
+}
+
+func (x *Token) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *Token) GetAllowReenroll() bool {
+	if x != nil {
+		return x.AllowReenroll
+	}
+	return false
+}
+
+// The latest enrollment of an agent id: certificates issued to it before
+// enrolled_at are superseded.
+type EnrolledAgent struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	AgentId    string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Site       string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	EnrolledAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enrolled_at,json=enrolledAt,proto3" json:"enrolled_at,omitempty"`
+	// The token (id only) that enrolled it.
+	TokenId       string `protobuf:"bytes,4,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrolledAgent) Reset() {
+	*x = EnrolledAgent{}
+	mi := &file_mxprobe_v1_security_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrolledAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrolledAgent) ProtoMessage() {}
+
+func (x *EnrolledAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_security_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrolledAgent.ProtoReflect.Descriptor instead.
+func (*EnrolledAgent) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EnrolledAgent) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *EnrolledAgent) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *EnrolledAgent) GetEnrolledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnrolledAt
+	}
+	return nil
+}
+
+func (x *EnrolledAgent) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
 type RevokedAgent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -213,7 +320,7 @@ type RevokedAgent struct {
 
 func (x *RevokedAgent) Reset() {
 	*x = RevokedAgent{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[1]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +332,7 @@ func (x *RevokedAgent) String() string {
 func (*RevokedAgent) ProtoMessage() {}
 
 func (x *RevokedAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[1]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +345,7 @@ func (x *RevokedAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokedAgent.ProtoReflect.Descriptor instead.
 func (*RevokedAgent) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{1}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RevokedAgent) GetAgentId() string {
@@ -271,14 +378,21 @@ type CreateTokenRequest struct {
 	// Lifetime in seconds (join tokens default 24h, API tokens default 1 year).
 	TtlSeconds int64 `protobuf:"varint,5,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
 	// Join tokens: number of enrollments allowed (default 1; -1 unlimited).
-	Uses          int32 `protobuf:"varint,6,opt,name=uses,proto3" json:"uses,omitempty"`
+	Uses int32 `protobuf:"varint,6,opt,name=uses,proto3" json:"uses,omitempty"`
+	// Join tokens: enrolled agent ids must start with this (optional).
+	AgentIdPrefix string `protobuf:"bytes,7,opt,name=agent_id_prefix,json=agentIdPrefix,proto3" json:"agent_id_prefix,omitempty"`
+	// Re-enrollment tokens: the agent id to enroll again (required); site
+	// defaults to the agent's current site.
+	AgentId string `protobuf:"bytes,8,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Join tokens: may enroll again ids already enrolled in the token's site.
+	AllowReenroll bool `protobuf:"varint,9,opt,name=allow_reenroll,json=allowReenroll,proto3" json:"allow_reenroll,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[2]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +404,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[2]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +417,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{2}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateTokenRequest) GetKind() TokenKind {
@@ -348,6 +462,27 @@ func (x *CreateTokenRequest) GetUses() int32 {
 	return 0
 }
 
+func (x *CreateTokenRequest) GetAgentIdPrefix() string {
+	if x != nil {
+		return x.AgentIdPrefix
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetAllowReenroll() bool {
+	if x != nil {
+		return x.AllowReenroll
+	}
+	return false
+}
+
 type CreateTokenResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stored view of the token (no secret).
@@ -360,7 +495,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +507,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[3]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +520,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{3}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -410,7 +545,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +557,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[4]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +570,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{4}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{5}
 }
 
 type ListTokensResponse struct {
@@ -447,7 +582,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +594,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[5]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +607,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{5}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -491,7 +626,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +638,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[6]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +651,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{6}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -534,7 +669,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[7]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +681,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[7]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +694,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{7}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{8}
 }
 
 type RevokeAgentRequest struct {
@@ -571,7 +706,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[8]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +718,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[8]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +731,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{8}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RevokeAgentRequest) GetAgentId() string {
@@ -614,7 +749,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[9]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +761,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[9]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +774,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{9}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{10}
 }
 
 // Enrollment (AgentService.Enroll): a join token and a certificate signing
@@ -657,7 +792,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[10]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +804,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[10]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +817,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{10}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EnrollRequest) GetToken() string {
@@ -726,7 +861,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[11]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +873,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[11]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +886,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{11}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EnrollResponse) GetCertificateChainDer() [][]byte {
@@ -792,7 +927,7 @@ type RenewRequest struct {
 
 func (x *RenewRequest) Reset() {
 	*x = RenewRequest{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[12]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +939,7 @@ func (x *RenewRequest) String() string {
 func (*RenewRequest) ProtoMessage() {}
 
 func (x *RenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[12]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +952,7 @@ func (x *RenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
 func (*RenewRequest) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{12}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RenewRequest) GetCsrDer() []byte {
@@ -837,7 +972,7 @@ type RenewResponse struct {
 
 func (x *RenewResponse) Reset() {
 	*x = RenewResponse{}
-	mi := &file_mxprobe_v1_security_proto_msgTypes[13]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +984,7 @@ func (x *RenewResponse) String() string {
 func (*RenewResponse) ProtoMessage() {}
 
 func (x *RenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_security_proto_msgTypes[13]
+	mi := &file_mxprobe_v1_security_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +997,7 @@ func (x *RenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewResponse.ProtoReflect.Descriptor instead.
 func (*RenewResponse) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{13}
+	return file_mxprobe_v1_security_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RenewResponse) GetCertificateChainDer() [][]byte {
@@ -884,7 +1019,7 @@ var File_mxprobe_v1_security_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_security_proto_rawDesc = "" +
 	"\n" +
 	"\x19mxprobe/v1/security.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x02\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x03\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.mxprobe.v1.TokenKindR\x04kind\x12\x12\n" +
@@ -901,13 +1036,22 @@ const file_mxprobe_v1_security_proto_rawDesc = "" +
 	"\arevoked\x18\n" +
 	" \x01(\bR\arevoked\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\v \x01(\tR\tcreatedBy\"\x83\x01\n" +
+	"created_by\x18\v \x01(\tR\tcreatedBy\x12&\n" +
+	"\x0fagent_id_prefix\x18\f \x01(\tR\ragentIdPrefix\x12\x19\n" +
+	"\bagent_id\x18\r \x01(\tR\aagentId\x12%\n" +
+	"\x0eallow_reenroll\x18\x0e \x01(\bR\rallowReenroll\"\x96\x01\n" +
+	"\rEnrolledAgent\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\x12;\n" +
+	"\venrolled_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"enrolledAt\x12\x19\n" +
+	"\btoken_id\x18\x04 \x01(\tR\atokenId\"\x83\x01\n" +
 	"\fRevokedAgent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x129\n" +
 	"\n" +
 	"revoked_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
 	"\n" +
-	"revoked_by\x18\x03 \x01(\tR\trevokedBy\"\xb4\x01\n" +
+	"revoked_by\x18\x03 \x01(\tR\trevokedBy\"\x9e\x02\n" +
 	"\x12CreateTokenRequest\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.mxprobe.v1.TokenKindR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -915,7 +1059,10 @@ const file_mxprobe_v1_security_proto_rawDesc = "" +
 	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12\x1f\n" +
 	"\vttl_seconds\x18\x05 \x01(\x03R\n" +
 	"ttlSeconds\x12\x12\n" +
-	"\x04uses\x18\x06 \x01(\x05R\x04uses\"V\n" +
+	"\x04uses\x18\x06 \x01(\x05R\x04uses\x12&\n" +
+	"\x0fagent_id_prefix\x18\a \x01(\tR\ragentIdPrefix\x12\x19\n" +
+	"\bagent_id\x18\b \x01(\tR\aagentId\x12%\n" +
+	"\x0eallow_reenroll\x18\t \x01(\bR\rallowReenroll\"V\n" +
 	"\x13CreateTokenResponse\x12'\n" +
 	"\x05token\x18\x01 \x01(\v2\x11.mxprobe.v1.TokenR\x05token\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x13\n" +
@@ -942,11 +1089,12 @@ const file_mxprobe_v1_security_proto_rawDesc = "" +
 	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\"|\n" +
 	"\rRenewResponse\x122\n" +
 	"\x15certificate_chain_der\x18\x01 \x03(\fR\x13certificateChainDer\x127\n" +
-	"\tnot_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter*P\n" +
+	"\tnot_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter*i\n" +
 	"\tTokenKind\x12\x1a\n" +
 	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fTOKEN_KIND_JOIN\x10\x01\x12\x12\n" +
-	"\x0eTOKEN_KIND_API\x10\x022\xca\x02\n" +
+	"\x0eTOKEN_KIND_API\x10\x02\x12\x17\n" +
+	"\x13TOKEN_KIND_REENROLL\x10\x032\xca\x02\n" +
 	"\vAuthService\x12N\n" +
 	"\vCreateToken\x12\x1e.mxprobe.v1.CreateTokenRequest\x1a\x1f.mxprobe.v1.CreateTokenResponse\x12K\n" +
 	"\n" +
@@ -967,48 +1115,50 @@ func file_mxprobe_v1_security_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_security_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mxprobe_v1_security_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_mxprobe_v1_security_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_mxprobe_v1_security_proto_goTypes = []any{
 	(TokenKind)(0),                // 0: mxprobe.v1.TokenKind
 	(*Token)(nil),                 // 1: mxprobe.v1.Token
-	(*RevokedAgent)(nil),          // 2: mxprobe.v1.RevokedAgent
-	(*CreateTokenRequest)(nil),    // 3: mxprobe.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),   // 4: mxprobe.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),     // 5: mxprobe.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),    // 6: mxprobe.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),    // 7: mxprobe.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),   // 8: mxprobe.v1.RevokeTokenResponse
-	(*RevokeAgentRequest)(nil),    // 9: mxprobe.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),   // 10: mxprobe.v1.RevokeAgentResponse
-	(*EnrollRequest)(nil),         // 11: mxprobe.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 12: mxprobe.v1.EnrollResponse
-	(*RenewRequest)(nil),          // 13: mxprobe.v1.RenewRequest
-	(*RenewResponse)(nil),         // 14: mxprobe.v1.RenewResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*EnrolledAgent)(nil),         // 2: mxprobe.v1.EnrolledAgent
+	(*RevokedAgent)(nil),          // 3: mxprobe.v1.RevokedAgent
+	(*CreateTokenRequest)(nil),    // 4: mxprobe.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),   // 5: mxprobe.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),     // 6: mxprobe.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),    // 7: mxprobe.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),    // 8: mxprobe.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),   // 9: mxprobe.v1.RevokeTokenResponse
+	(*RevokeAgentRequest)(nil),    // 10: mxprobe.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),   // 11: mxprobe.v1.RevokeAgentResponse
+	(*EnrollRequest)(nil),         // 12: mxprobe.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 13: mxprobe.v1.EnrollResponse
+	(*RenewRequest)(nil),          // 14: mxprobe.v1.RenewRequest
+	(*RenewResponse)(nil),         // 15: mxprobe.v1.RenewResponse
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_mxprobe_v1_security_proto_depIdxs = []int32{
 	0,  // 0: mxprobe.v1.Token.kind:type_name -> mxprobe.v1.TokenKind
-	15, // 1: mxprobe.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	15, // 2: mxprobe.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 3: mxprobe.v1.RevokedAgent.revoked_at:type_name -> google.protobuf.Timestamp
-	0,  // 4: mxprobe.v1.CreateTokenRequest.kind:type_name -> mxprobe.v1.TokenKind
-	1,  // 5: mxprobe.v1.CreateTokenResponse.token:type_name -> mxprobe.v1.Token
-	1,  // 6: mxprobe.v1.ListTokensResponse.tokens:type_name -> mxprobe.v1.Token
-	15, // 7: mxprobe.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
-	15, // 8: mxprobe.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
-	3,  // 9: mxprobe.v1.AuthService.CreateToken:input_type -> mxprobe.v1.CreateTokenRequest
-	5,  // 10: mxprobe.v1.AuthService.ListTokens:input_type -> mxprobe.v1.ListTokensRequest
-	7,  // 11: mxprobe.v1.AuthService.RevokeToken:input_type -> mxprobe.v1.RevokeTokenRequest
-	9,  // 12: mxprobe.v1.AuthService.RevokeAgent:input_type -> mxprobe.v1.RevokeAgentRequest
-	4,  // 13: mxprobe.v1.AuthService.CreateToken:output_type -> mxprobe.v1.CreateTokenResponse
-	6,  // 14: mxprobe.v1.AuthService.ListTokens:output_type -> mxprobe.v1.ListTokensResponse
-	8,  // 15: mxprobe.v1.AuthService.RevokeToken:output_type -> mxprobe.v1.RevokeTokenResponse
-	10, // 16: mxprobe.v1.AuthService.RevokeAgent:output_type -> mxprobe.v1.RevokeAgentResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 1: mxprobe.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	16, // 2: mxprobe.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	16, // 3: mxprobe.v1.EnrolledAgent.enrolled_at:type_name -> google.protobuf.Timestamp
+	16, // 4: mxprobe.v1.RevokedAgent.revoked_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: mxprobe.v1.CreateTokenRequest.kind:type_name -> mxprobe.v1.TokenKind
+	1,  // 6: mxprobe.v1.CreateTokenResponse.token:type_name -> mxprobe.v1.Token
+	1,  // 7: mxprobe.v1.ListTokensResponse.tokens:type_name -> mxprobe.v1.Token
+	16, // 8: mxprobe.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	16, // 9: mxprobe.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
+	4,  // 10: mxprobe.v1.AuthService.CreateToken:input_type -> mxprobe.v1.CreateTokenRequest
+	6,  // 11: mxprobe.v1.AuthService.ListTokens:input_type -> mxprobe.v1.ListTokensRequest
+	8,  // 12: mxprobe.v1.AuthService.RevokeToken:input_type -> mxprobe.v1.RevokeTokenRequest
+	10, // 13: mxprobe.v1.AuthService.RevokeAgent:input_type -> mxprobe.v1.RevokeAgentRequest
+	5,  // 14: mxprobe.v1.AuthService.CreateToken:output_type -> mxprobe.v1.CreateTokenResponse
+	7,  // 15: mxprobe.v1.AuthService.ListTokens:output_type -> mxprobe.v1.ListTokensResponse
+	9,  // 16: mxprobe.v1.AuthService.RevokeToken:output_type -> mxprobe.v1.RevokeTokenResponse
+	11, // 17: mxprobe.v1.AuthService.RevokeAgent:output_type -> mxprobe.v1.RevokeAgentResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_security_proto_init() }
@@ -1022,7 +1172,7 @@ func file_mxprobe_v1_security_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_security_proto_rawDesc), len(file_mxprobe_v1_security_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -3,6 +3,8 @@ package certstore
 import (
 	"strings"
 	"testing"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 func TestEvaluateKeyRead(t *testing.T) {
@@ -71,7 +73,7 @@ func TestWindowsEntryCertificate(t *testing.T) {
 
 	t.Run("no key property", func(t *testing.T) {
 		got, p := windowsEntry{der: c.Raw, friendlyName: "old"}.certificate(loc)
-		if p != nil || got.HasPrivateKey || got.Key != KeyAbsent || got.FriendlyName != "old" || got.Thumbprint != Thumbprint(c.Raw) {
+		if p != nil || got.HasPrivateKey || got.Key != KeyAbsent || got.FriendlyName != "old" || got.Thumbprint != thumbprint.OfDER(c.Raw) {
 			t.Errorf("%+v %v", got, p)
 		}
 	})

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // BenchmarkScan10k scans a pemdir of 10,000 ECDSA certificates (one CA)
 // with private keys for half of them in separate files (15,000 files).
 func BenchmarkScan10k(b *testing.B) {
-	dir := b.TempDir()
+	dir := tempdir.New(b)
 	ca := newTestCA(b)
 	for i := 0; i < 10_000; i++ {
 		k := newECKey(b)

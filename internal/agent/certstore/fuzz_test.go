@@ -10,7 +10,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // fuzzNames are the file names the fuzzer's kind byte selects, so every
@@ -34,7 +37,7 @@ func FuzzParseFile(f *testing.F) {
 			}
 		}
 		for _, c := range r.certs {
-			if c.cert == nil || !validThumbprint(c.thumb) || c.thumb != Thumbprint(c.cert.Raw) {
+			if c.cert == nil || !thumbprint.Valid(c.thumb) || c.thumb != thumbprint.OfDER(c.cert.Raw) {
 				t.Fatalf("bad cert entry %+v", c)
 			}
 		}
@@ -92,7 +95,7 @@ func pkcs7Bundle(tb testing.TB, certs ...*x509.Certificate) []byte {
 }
 
 func TestPKCS7Bundle(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	ca := newTestCA(t)
 	leaf := ca.issue(t, "p7.contoso.com", &newECKey(t).PublicKey)
 	p7 := pkcs7Bundle(t, leaf, ca.cert)

@@ -52,18 +52,6 @@ func TestParseWindowsLocation(t *testing.T) {
 	}
 }
 
-func TestThumbprintHelpers(t *testing.T) {
-	if got := Thumbprint([]byte("abc")); got != "A9993E364706816ABA3E25717850C26C9CD0D89D" {
-		t.Errorf("Thumbprint = %s", got)
-	}
-	if got := NormalizeThumbprint("\u200ea9 99 3e:36-4706816aba3e25717850c26c9cd0d89d"); got != "A9993E364706816ABA3E25717850C26C9CD0D89D" {
-		t.Errorf("NormalizeThumbprint = %s", got)
-	}
-	if !validThumbprint("A9993E364706816ABA3E25717850C26C9CD0D89D") || validThumbprint("a9993e364706816aba3e25717850c26c9cd0d89d") {
-		t.Error("validThumbprint")
-	}
-}
-
 func TestKeyStatusText(t *testing.T) {
 	for _, k := range []KeyStatus{KeyUnknown, KeyAbsent, KeyUsable, KeyUnusable} {
 		b, _ := k.MarshalText()

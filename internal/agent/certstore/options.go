@@ -40,7 +40,7 @@ type Options struct {
 	// Workers is the number of files parsed concurrently. 0 means
 	// GOMAXPROCS.
 	Workers int
-	// Now returns the current time (Inventory.ReadAt); nil means time.Now.
+	// Now returns the current time (Contents.ReadAt); nil means time.Now.
 	Now func() time.Time
 }
 

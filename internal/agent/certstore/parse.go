@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // parsedCert is one certificate found in a file, with the values the
@@ -203,7 +205,7 @@ func (r *fileResult) addCertDER(name, what string, der []byte) {
 		r.problems = append(r.problems, problemf(name, ErrMalformed, "%s: %v", what, err))
 		return
 	}
-	r.certs = append(r.certs, parsedCert{cert: c, thumb: Thumbprint(c.Raw), keyID: certKeyID(c)})
+	r.certs = append(r.certs, parsedCert{cert: c, thumb: thumbprint.OfDER(c.Raw), keyID: certKeyID(c)})
 }
 
 // addKeyDER parses one unencrypted DER private key.
@@ -223,7 +225,7 @@ func (r *fileResult) addKeyDER(name, what string, der []byte) {
 func (r *fileResult) parseDER(name string, data []byte, ext string) {
 	c, certErr := x509.ParseCertificate(data)
 	if certErr == nil {
-		r.certs = append(r.certs, parsedCert{cert: c, thumb: Thumbprint(c.Raw), keyID: certKeyID(c)})
+		r.certs = append(r.certs, parsedCert{cert: c, thumb: thumbprint.OfDER(c.Raw), keyID: certKeyID(c)})
 		return
 	}
 	if id, err := parsePrivateKeyDER(data); id != "" {

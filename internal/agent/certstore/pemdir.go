@@ -32,24 +32,25 @@ type candidate struct {
 	size int64
 }
 
-func (s *pemDirStore) Read(ctx context.Context) (Inventory, error) {
-	inv := Inventory{Location: SchemePEMDir + ":" + s.dir, ReadAt: s.opts.Now()}
+func (s *pemDirStore) Read(ctx context.Context) (Contents, error) {
+	inv := Contents{Location: SchemePEMDir + ":" + s.dir, ReadAt: s.opts.Now()}
 	fi, err := os.Stat(s.dir)
 	if err != nil {
-		return Inventory{}, fmt.Errorf("certstore: %s: %w", inv.Location, err)
+		return Contents{}, fmt.Errorf("certstore: %s: %w", inv.Location, err)
 	}
 	if !fi.IsDir() {
-		return Inventory{}, fmt.Errorf("certstore: %s: not a directory", inv.Location)
+		return Contents{}, fmt.Errorf("certstore: %s: not a directory", inv.Location)
 	}
 
 	files, problems, err := s.list(ctx)
 	if err != nil {
-		return Inventory{}, err
+		return Contents{}, err
 	}
 	results, err := s.parseAll(ctx, files)
 	if err != nil {
-		return Inventory{}, err
+		return Contents{}, err
 	}
+	inv.Examined = len(files)
 	inv.Certificates, inv.Problems = assemble(results)
 	inv.Problems = append(problems, inv.Problems...)
 	sortProblems(inv.Problems)

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -54,7 +55,7 @@ func (r *fileResult) parsePFX(name string, data []byte, po parseOptions) {
 		// Never name the passwords, only how many were tried.
 		// passwords always holds "" exactly once.
 		r.problems = append(r.problems, problemf(name, ErrPFXPassword,
-			"tried %d configured password(s) and the empty password; add the right one to the PFX password list", len(passwords)-1))
+			"tried %d configured password(s) and the empty password; put the right one in the agent's pfx_password_file (or MXPROBE_PFX_PASSWORD)", len(passwords)-1))
 	} else {
 		r.problems = append(r.problems, problemf(name, ErrMalformed, "PKCS#12: %v", sanitizePFXError(lastErr)))
 	}
@@ -105,7 +106,7 @@ func sanitizePFXError(err error) string {
 func (r *fileResult) addPFXContents(name string, key any, leaf *x509.Certificate, cas []*x509.Certificate) {
 	for _, c := range append([]*x509.Certificate{leaf}, cas...) {
 		if c != nil {
-			r.certs = append(r.certs, parsedCert{cert: c, thumb: Thumbprint(c.Raw), keyID: certKeyID(c)})
+			r.certs = append(r.certs, parsedCert{cert: c, thumb: thumbprint.OfDER(c.Raw), keyID: certKeyID(c)})
 		}
 	}
 	if key == nil {

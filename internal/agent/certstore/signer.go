@@ -7,12 +7,13 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"sync"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // This file holds everything about signing with a key that lives in a
@@ -211,25 +212,10 @@ func P1363ToASN1(sig []byte, coordLen int) ([]byte, error) {
 	return asn1.Marshal(struct{ R, S *big.Int }{r, s})
 }
 
-// ParseThumbprint decodes a SHA-1 thumbprint ("AB12...", also with
-// spaces, colons or the marks NormalizeThumbprint removes, any case) to its
-// 20 bytes, for CERT_FIND_SHA1_HASH.
-func ParseThumbprint(s string) ([]byte, error) {
-	n := NormalizeThumbprint(s)
-	if !validThumbprint(n) {
-		return nil, fmt.Errorf("certstore: %q is not a SHA-1 thumbprint (40 hex digits)", s)
-	}
-	b, err := hex.DecodeString(n)
-	if err != nil {
-		return nil, fmt.Errorf("certstore: %q is not a SHA-1 thumbprint: %w", s, err)
-	}
-	return b, nil
-}
-
 // parseStoreCert parses the DER a store returned for a thumbprint lookup
 // and checks it really has that thumbprint.
-func parseStoreCert(der []byte, thumbprint string) (*x509.Certificate, error) {
-	if got, want := Thumbprint(der), NormalizeThumbprint(thumbprint); got != want {
+func parseStoreCert(der []byte, tp string) (*x509.Certificate, error) {
+	if got, want := thumbprint.OfDER(der), thumbprint.Normalize(tp); got != want {
 		return nil, fmt.Errorf("%w: store returned certificate %s for %s", ErrThumbprintMismatch, got, want)
 	}
 	cert, err := x509.ParseCertificate(der)

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // Snapshot format identifiers; see docs/snapshot-format.md.
@@ -49,7 +51,7 @@ type snapshotIssue struct {
 // WriteSnapshot writes inv as a version-1 snapshot document (indented JSON).
 // Thumbprints are recomputed from the DER, so a snapshot is always
 // self-consistent. Every certificate must have a parsed Cert.
-func WriteSnapshot(w io.Writer, inv Inventory) error {
+func WriteSnapshot(w io.Writer, inv Contents) error {
 	doc := snapshotDoc{
 		Format:       SnapshotFormat,
 		Version:      SnapshotVersion,
@@ -62,7 +64,7 @@ func WriteSnapshot(w io.Writer, inv Inventory) error {
 			return fmt.Errorf("certstore: WriteSnapshot: certificate %d (%s) has no DER", i, c.Thumbprint)
 		}
 		doc.Certificates = append(doc.Certificates, snapshotCert{
-			Thumbprint:          Thumbprint(c.Cert.Raw),
+			Thumbprint:          thumbprint.OfDER(c.Cert.Raw),
 			DER:                 base64.StdEncoding.EncodeToString(c.Cert.Raw),
 			Source:              c.Source,
 			Sources:             c.Sources,
@@ -95,33 +97,33 @@ func WriteSnapshot(w io.Writer, inv Inventory) error {
 // ErrSnapshotVersion, ErrFileTooLarge); a bad entry inside a valid document
 // is a Problem and the rest is still read. Problems recorded when the
 // snapshot was captured come back with *RecordedError values.
-func ReadSnapshot(r io.Reader) (Inventory, error) {
+func ReadSnapshot(r io.Reader) (Contents, error) {
 	return readSnapshot(r, DefaultMaxSnapshotBytes, "snapshot")
 }
 
-func readSnapshot(r io.Reader, max int64, name string) (Inventory, error) {
+func readSnapshot(r io.Reader, max int64, name string) (Contents, error) {
 	data, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
-		return Inventory{}, fmt.Errorf("certstore: %s: %w", name, err)
+		return Contents{}, fmt.Errorf("certstore: %s: %w", name, err)
 	}
 	if int64(len(data)) > max {
-		return Inventory{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrFileTooLarge, name, max)
+		return Contents{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrFileTooLarge, name, max)
 	}
 	var doc snapshotDoc
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return Inventory{}, fmt.Errorf("%w: %s: %v", ErrBadSnapshot, name, err)
+		return Contents{}, fmt.Errorf("%w: %s: %v", ErrBadSnapshot, name, err)
 	}
 	if doc.Format != SnapshotFormat {
-		return Inventory{}, fmt.Errorf("%w: %s: format is %q, want %q", ErrBadSnapshot, name, doc.Format, SnapshotFormat)
+		return Contents{}, fmt.Errorf("%w: %s: format is %q, want %q", ErrBadSnapshot, name, doc.Format, SnapshotFormat)
 	}
 	if doc.Version != SnapshotVersion {
 		if doc.Version > SnapshotVersion {
-			return Inventory{}, fmt.Errorf("%w: %s: version %d is newer than this agent understands (%d)", ErrSnapshotVersion, name, doc.Version, SnapshotVersion)
+			return Contents{}, fmt.Errorf("%w: %s: version %d is newer than this agent understands (%d)", ErrSnapshotVersion, name, doc.Version, SnapshotVersion)
 		}
-		return Inventory{}, fmt.Errorf("%w: %s: version %d", ErrBadSnapshot, name, doc.Version)
+		return Contents{}, fmt.Errorf("%w: %s: version %d", ErrBadSnapshot, name, doc.Version)
 	}
 
-	inv := Inventory{Location: doc.Location, ReadAt: doc.CapturedAt, Snapshot: name}
+	inv := Contents{Location: doc.Location, ReadAt: doc.CapturedAt, Snapshot: name, Examined: len(doc.Certificates)}
 	seen := make(map[string]bool, len(doc.Certificates))
 	for i, sc := range doc.Certificates {
 		src := fmt.Sprintf("%s: certificates[%d]", name, i)
@@ -155,8 +157,8 @@ func (sc *snapshotCert) certificate(src, location string) (Certificate, *Problem
 		p := problemf(src, ErrMalformed, "der is not a valid certificate: %v", err)
 		return Certificate{}, &p
 	}
-	thumb := Thumbprint(der)
-	if sc.Thumbprint != "" && NormalizeThumbprint(sc.Thumbprint) != thumb {
+	thumb := thumbprint.OfDER(der)
+	if sc.Thumbprint != "" && thumbprint.Normalize(sc.Thumbprint) != thumb {
 		p := problemf(src, ErrThumbprintMismatch, "entry says %s but its DER hashes to %s; entry ignored (tampered or corrupt)", sc.Thumbprint, thumb)
 		return Certificate{}, &p
 	}
@@ -192,21 +194,28 @@ type snapshotStore struct {
 	opts Options
 }
 
-func (s *snapshotStore) Read(ctx context.Context) (Inventory, error) {
+func (s *snapshotStore) Read(ctx context.Context) (Contents, error) {
 	if err := ctx.Err(); err != nil {
-		return Inventory{}, fmt.Errorf("certstore: snapshot:%s: %w", s.path, err)
+		return Contents{}, fmt.Errorf("certstore: snapshot:%s: %w", s.path, err)
+	}
+	if fi, err := os.Stat(s.path); err == nil && (fi.IsDir() || isCLIXMLFile(s.path)) {
+		inv, err := readCLIXMLPath(s.path, s.opts.MaxSnapshotBytes)
+		if err == nil {
+			inv.Snapshot = s.path
+		}
+		return inv, err
 	}
 	f, err := os.Open(s.path)
 	if err != nil {
-		return Inventory{}, fmt.Errorf("certstore: snapshot:%s: %w", s.path, err)
+		return Contents{}, fmt.Errorf("certstore: snapshot:%s: %w", s.path, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Size() > s.opts.MaxSnapshotBytes {
-		return Inventory{}, fmt.Errorf("%w: snapshot:%s is %d bytes, limit %d", ErrFileTooLarge, s.path, fi.Size(), s.opts.MaxSnapshotBytes)
+		return Contents{}, fmt.Errorf("%w: snapshot:%s is %d bytes, limit %d", ErrFileTooLarge, s.path, fi.Size(), s.opts.MaxSnapshotBytes)
 	}
 	inv, err := readSnapshot(ctxReader{ctx, f}, s.opts.MaxSnapshotBytes, s.path)
 	if err != nil {
-		return Inventory{}, err
+		return Contents{}, err
 	}
 	return inv, nil
 }

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	ca := newTestCA(t)
 	k := newECKey(t)
 	good := ca.issue(t, "mail.contoso.com", &k.PublicKey)
@@ -38,7 +41,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if strings.Contains(buf.String(), "PRIVATE KEY") {
 		t.Fatal("snapshot contains key material")
 	}
-	path := writeFile(t, t.TempDir(), "store.json", buf.Bytes())
+	path := writeFile(t, tempdir.New(t), "store.json", buf.Bytes())
 	s, err := Open("snapshot:"+path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +85,9 @@ func TestSnapshotTamperedThumbprint(t *testing.T) {
 	ca := newTestCA(t)
 	a := ca.issue(t, "a.contoso.com", &newECKey(t).PublicKey)
 	b := ca.issue(t, "b.contoso.com", &newECKey(t).PublicKey)
-	inv := Inventory{Location: `windows:LocalMachine\My`, ReadAt: time.Now(), Certificates: []Certificate{
-		{Thumbprint: Thumbprint(a.Raw), Cert: a, Key: KeyAbsent},
-		{Thumbprint: Thumbprint(b.Raw), Cert: b, HasPrivateKey: true, Key: KeyUsable},
+	inv := Contents{Location: `windows:LocalMachine\My`, ReadAt: time.Now(), Certificates: []Certificate{
+		{Thumbprint: thumbprint.OfDER(a.Raw), Cert: a, Key: KeyAbsent},
+		{Thumbprint: thumbprint.OfDER(b.Raw), Cert: b, HasPrivateKey: true, Key: KeyUsable},
 	}}
 	var buf bytes.Buffer
 	if err := WriteSnapshot(&buf, inv); err != nil {
@@ -96,16 +99,16 @@ func TestSnapshotTamperedThumbprint(t *testing.T) {
 		t.Fatal(err)
 	}
 	certs := doc["certificates"].([]any)
-	certs[0].(map[string]any)["thumbprint"] = Thumbprint(b.Raw)
+	certs[0].(map[string]any)["thumbprint"] = thumbprint.OfDER(b.Raw)
 	// Lower case and spaced thumbprints are accepted when they match.
-	certs[1].(map[string]any)["thumbprint"] = strings.ToLower(Thumbprint(b.Raw)[:20]) + " " + Thumbprint(b.Raw)[20:]
+	certs[1].(map[string]any)["thumbprint"] = strings.ToLower(thumbprint.OfDER(b.Raw)[:20]) + " " + thumbprint.OfDER(b.Raw)[20:]
 	tampered, _ := json.Marshal(doc)
 
 	got, err := readSnapshot(bytes.NewReader(tampered), DefaultMaxSnapshotBytes, "t.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Certificates) != 1 || got.Certificates[0].Thumbprint != Thumbprint(b.Raw) {
+	if len(got.Certificates) != 1 || got.Certificates[0].Thumbprint != thumbprint.OfDER(b.Raw) {
 		t.Fatalf("certificates: %+v", got.Certificates)
 	}
 	if len(got.Problems) != 1 || !errors.Is(got.Problems[0].Err, ErrThumbprintMismatch) || got.Problems[0].Source != "t.json: certificates[0]" {
@@ -151,7 +154,7 @@ func TestSnapshotRejects(t *testing.T) {
 	})
 
 	t.Run("too large", func(t *testing.T) {
-		p := filepath.Join(t.TempDir(), "big.json")
+		p := filepath.Join(tempdir.New(t), "big.json")
 		if err := os.WriteFile(p, bytes.Repeat([]byte(" "), 2048), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +166,7 @@ func TestSnapshotRejects(t *testing.T) {
 }
 
 func TestWriteSnapshotNeedsDER(t *testing.T) {
-	err := WriteSnapshot(&bytes.Buffer{}, Inventory{Certificates: []Certificate{{Thumbprint: "AB"}}})
+	err := WriteSnapshot(&bytes.Buffer{}, Contents{Certificates: []Certificate{{Thumbprint: "AB"}}})
 	if err == nil {
 		t.Error("want error for certificate without DER")
 	}

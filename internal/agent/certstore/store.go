@@ -116,8 +116,8 @@ func (p Problem) String() string {
 // used as an error via ProblemError.
 func (p Problem) Unwrap() error { return p.Err }
 
-// Inventory is the result of reading a store.
-type Inventory struct {
+// Contents is the result of reading a store.
+type Contents struct {
 	// Location names the store, e.g. "pemdir:/etc/ssl/mx" or `windows:LocalMachine\My`.
 	Location string
 	// ReadAt is when the store was read (for a snapshot: when it was
@@ -125,7 +125,10 @@ type Inventory struct {
 	ReadAt time.Time
 	// Snapshot is the snapshot file the inventory was loaded from; empty
 	// for a live store.
-	Snapshot     string
+	Snapshot string
+	// Examined is how many entries the backend looked at (pemdir: files;
+	// snapshot: certificate records), 0 when it does not count them.
+	Examined     int
 	Certificates []Certificate
 	Problems     []Problem
 }
@@ -133,7 +136,7 @@ type Inventory struct {
 // Store is a readable certificate store. Implementations must be safe to call
 // repeatedly and must honour ctx for cancellation.
 type Store interface {
-	Read(ctx context.Context) (Inventory, error)
+	Read(ctx context.Context) (Contents, error)
 }
 
 // ParseKeyStatus parses the String form of a KeyStatus ("unknown",

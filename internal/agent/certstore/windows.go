@@ -25,12 +25,12 @@ func openWindows(loc WindowsLocation, opts Options) (Store, error) {
 	return &windowsStore{loc: loc, opts: opts}, nil
 }
 
-func (s *windowsStore) Read(ctx context.Context) (Inventory, error) {
+func (s *windowsStore) Read(ctx context.Context) (Contents, error) {
 	location := SchemeWindows + ":" + s.loc.String()
-	inv := Inventory{Location: location, ReadAt: s.opts.Now()}
+	inv := Contents{Location: location, ReadAt: s.opts.Now()}
 	store, err := openSystemStore(s.loc)
 	if err != nil {
-		return Inventory{}, fmt.Errorf("certstore: %s: CertOpenStore: %w", location, err)
+		return Contents{}, fmt.Errorf("certstore: %s: CertOpenStore: %w", location, err)
 	}
 	defer windows.CertCloseStore(store, 0)
 
@@ -40,7 +40,7 @@ func (s *windowsStore) Read(ctx context.Context) (Inventory, error) {
 			if cc != nil {
 				windows.CertFreeCertificateContext(cc)
 			}
-			return Inventory{}, fmt.Errorf("certstore: reading %s: %w", location, err)
+			return Contents{}, fmt.Errorf("certstore: reading %s: %w", location, err)
 		}
 		// CertEnumCertificatesInStore frees the previous context.
 		next, err := windows.CertEnumCertificatesInStore(store, cc)

@@ -147,31 +147,17 @@ func certProperty(cc *windows.CertContext, id uint32) ([]byte, error) {
 	return buf[:size], nil
 }
 
-// cryptKeyProvInfo mirrors CRYPT_KEY_PROV_INFO.
-type cryptKeyProvInfo struct {
-	ContainerName *uint16
-	ProvName      *uint16
-	ProvType      uint32
-	Flags         uint32
-	ProvParam     uint32
-	RgProvParam   uintptr
-	KeySpec       uint32
-}
-
-// parseKeyProvInfo reads container and provider names. The strings point
-// into buf itself (crypt32 returns a self-contained blob).
+// parseKeyProvInfo reads container and provider names from the
+// CRYPT_KEY_PROV_INFO crypt32 returned in buf (its string pointers point
+// into buf itself); winblob.go decodes it without dereferencing them.
 func parseKeyProvInfo(buf []byte) (container, provider string) {
-	if len(buf) < int(unsafe.Sizeof(cryptKeyProvInfo{})) {
+	if len(buf) == 0 {
 		return "", ""
 	}
-	info := (*cryptKeyProvInfo)(unsafe.Pointer(&buf[0]))
-	if info.ContainerName != nil {
-		container = windows.UTF16PtrToString(info.ContainerName)
+	container, provider, err := parseKeyProvInfoBlob(buf, uint64(uintptr(unsafe.Pointer(&buf[0]))), int(unsafe.Sizeof(uintptr(0))))
+	if err != nil {
+		return "", ""
 	}
-	if info.ProvName != nil {
-		provider = windows.UTF16PtrToString(info.ProvName)
-	}
-	runtime.KeepAlive(buf)
 	return container, provider
 }
 
@@ -226,40 +212,7 @@ func capiSecurityDescriptor(prov windows.Handle) ([]byte, error) {
 }
 
 // parseSecurityDescriptorDACL decodes the DACL of a self-relative
-// security descriptor held in buf.
+// security descriptor held in buf (winblob.go).
 func parseSecurityDescriptorDACL(buf []byte) (KeyACL, error) {
-	if len(buf) < 20 { // SECURITY_DESCRIPTOR_RELATIVE header
-		return KeyACL{}, fmt.Errorf("security descriptor too short (%d bytes)", len(buf))
-	}
-	sd := (*windows.SECURITY_DESCRIPTOR)(unsafe.Pointer(&buf[0]))
-	if !sd.IsValid() {
-		return KeyACL{}, errors.New("invalid security descriptor")
-	}
-	dacl, _, err := sd.DACL()
-	if errors.Is(err, windows.ERROR_OBJECT_NOT_FOUND) {
-		return KeyACL{Null: true}, nil // no DACL: unrestricted
-	}
-	if err != nil {
-		return KeyACL{}, fmt.Errorf("reading DACL: %w", err)
-	}
-	if dacl == nil {
-		return KeyACL{Null: true}, nil
-	}
-	acl := KeyACL{ACEs: make([]ACE, 0, dacl.AceCount)}
-	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
-		var ace *windows.ACCESS_ALLOWED_ACE
-		if err := windows.GetAce(dacl, i, &ace); err != nil {
-			return KeyACL{}, fmt.Errorf("GetAce(%d): %w", i, err)
-		}
-		a := ACE{Type: ace.Header.AceType, Flags: ace.Header.AceFlags, Mask: uint32(ace.Mask)}
-		// Only the two basic ACE types share the ACCESS_ALLOWED_ACE layout
-		// (SID right after the mask); others are recorded without a SID
-		// and ignored by EvaluateKeyRead.
-		if a.Type == AceTypeAccessAllowed || a.Type == AceTypeAccessDenied {
-			a.SID = (*windows.SID)(unsafe.Pointer(&ace.SidStart)).String()
-		}
-		acl.ACEs = append(acl.ACEs, a)
-	}
-	runtime.KeepAlive(buf)
-	return acl, nil
+	return parseSecurityDescriptorBlob(buf)
 }

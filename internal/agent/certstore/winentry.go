@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strings"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // This file turns what the Windows syscall layer observed about one store
@@ -82,7 +84,7 @@ func formatWinError(code uint32, msg string) string {
 // certificate builds the Certificate for one entry; a DER that does not
 // parse becomes a Problem (the scan goes on).
 func (e windowsEntry) certificate(location string) (Certificate, *Problem) {
-	thumb := Thumbprint(e.der)
+	thumb := thumbprint.OfDER(e.der)
 	cert, err := x509.ParseCertificate(e.der)
 	if err != nil {
 		p := problemf(location+` `+thumb, ErrMalformed, "store entry does not parse as X.509: %v", err)

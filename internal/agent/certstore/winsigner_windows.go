@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"syscall"
 	"unsafe"
 
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 	"golang.org/x/sys/windows"
 )
 
@@ -51,9 +51,9 @@ type ncryptKey struct {
 // the way the inventory probes it) and returns a signer holding the key
 // handle. The caller must Close it. A key only a legacy CryptoAPI CSP can
 // open yields ErrLegacyCSPKey.
-func OpenWindowsSigner(loc WindowsLocation, thumbprint string) (*StoreSigner, error) {
-	desc := SchemeWindows + ":" + loc.String() + " " + strings.ToUpper(thumbprint)
-	hash, err := ParseThumbprint(thumbprint)
+func OpenWindowsSigner(loc WindowsLocation, tp string) (*StoreSigner, error) {
+	desc := SchemeWindows + ":" + loc.String() + " " + thumbprint.Normalize(tp)
+	hash, err := thumbprint.Bytes(tp)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func OpenWindowsSigner(loc WindowsLocation, thumbprint string) (*StoreSigner, er
 		return nil, fmt.Errorf("%w: %s: empty certificate context", ErrMalformed, desc)
 	}
 	der := append([]byte(nil), unsafe.Slice(cc.EncodedCert, cc.Length)...)
-	cert, err := parseStoreCert(der, thumbprint)
+	cert, err := parseStoreCert(der, tp)
 	if err != nil {
 		return nil, fmt.Errorf("certstore: %s: %w", desc, err)
 	}

@@ -11,6 +11,9 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/agent/eventlog"
+	"github.com/mxprobe/mxprobe/internal/agent/resolve"
+	"github.com/mxprobe/mxprobe/internal/agent/revocation"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
 )
 
@@ -28,7 +31,7 @@ type Spec struct {
 	PFXPasswords []string
 	Diagnose     diagnose.Options
 
-	// ExchangeInventory is an inventory file or CollectInventory ("" off).
+	// ExchangeInventory is an inventory file or CollectExchangeConfig ("" off).
 	ExchangeInventory string
 	// ProtocolLogs are protocol log directories.
 	ProtocolLogs []string
@@ -44,7 +47,16 @@ type Spec struct {
 	// LogWindow bounds how long a protocol-log failure not seen again stays
 	// a finding when tailing (0: until a success clears it).
 	LogWindow time.Duration
-	Logger    *slog.Logger
+	// MailDomains are accepted domains for the mail_domain check, looked up
+	// through DNSResolver ("" : the system's).
+	MailDomains []string
+	DNSResolver string
+	// EventLog reads the live Event Log (Windows); EventLogFiles are
+	// exported .evtx files; EventLogWindow bounds how far back events count.
+	EventLog       bool
+	EventLogFiles  []string
+	EventLogWindow time.Duration
+	Logger         *slog.Logger
 }
 
 // Builder turns targets into checks with shared settings.
@@ -54,12 +66,13 @@ type Builder struct {
 	stores []Store
 	source *ExchangeSource
 	client *ConnectorClientCert
+	revoke *revocation.Checker // shared by every probe: its cache outlives a round
 }
 
 // NewBuilder validates shared settings (loads the CA file, opens the stores;
 // a store that cannot be opened becomes a failing check, not an error here).
 func NewBuilder(spec Spec) (*Builder, error) {
-	b := &Builder{spec: spec}
+	b := &Builder{spec: spec, revoke: revocation.New(revocation.Options{})}
 	if spec.CAFile != "" {
 		pem, err := os.ReadFile(spec.CAFile)
 		if err != nil {
@@ -82,7 +95,7 @@ func NewBuilder(spec Spec) (*Builder, error) {
 		if len(b.stores) == 0 {
 			return nil, fmt.Errorf("checks: --exchange-inventory: %w", ErrNoStore)
 		}
-		b.source = &ExchangeSource{Inventory: spec.ExchangeInventory, Stores: b.stores}
+		b.source = &ExchangeSource{Config: spec.ExchangeInventory, Stores: b.stores}
 	}
 	if spec.ProbeSendConnector != "" {
 		if b.source == nil {
@@ -94,11 +107,11 @@ func NewBuilder(spec Spec) (*Builder, error) {
 }
 
 // All builds every configured check: stores, connectors, protocol logs,
-// queues, probes (in that order).
+// queues, event logs, mail domains, probes (in that order).
 func (b *Builder) All() ([]Check, error) {
 	var out []Check
 	for _, s := range b.stores {
-		out = append(out, &CertStore{URI: s.URI, Store: s.Store, OpenErr: s.OpenErr, Opts: b.spec.Diagnose})
+		out = append(out, &CertStore{URI: s.URI, Store: s.Store, OpenErr: s.OpenErr, Opts: b.spec.Diagnose, Exchange: b.source})
 	}
 	if b.source != nil {
 		out = append(out, &Connectors{Source: b.source, Diag: b.spec.Diagnose})
@@ -111,6 +124,26 @@ func (b *Builder) All() ([]Check, error) {
 	}
 	if b.spec.QueueFile != "" {
 		out = append(out, &Queue{File: b.spec.QueueFile, Diag: b.spec.Diagnose})
+	}
+	if b.spec.EventLog || len(b.spec.EventLogFiles) > 0 {
+		el := &EventLog{Window: b.spec.EventLogWindow, Diag: b.spec.Diagnose}
+		if b.spec.EventLog {
+			el.Sources = append(el.Sources, eventlog.Live{})
+		}
+		for _, f := range b.spec.EventLogFiles {
+			el.Sources = append(el.Sources, &eventlog.File{Path: f})
+		}
+		out = append(out, el)
+	}
+	if len(b.spec.MailDomains) > 0 {
+		r, err := resolve.New(b.spec.DNSResolver)
+		if err != nil {
+			return nil, fmt.Errorf("checks: mail_domains: %w", err)
+		}
+		for _, d := range b.spec.MailDomains {
+			out = append(out, &MailDomain{Domain: d, Resolver: r, Roots: b.roots, Diag: b.spec.Diagnose, Stores: b.stores,
+				Probe: smtpprobe.Options{Timeout: b.spec.ProbeTimeout, EHLOName: b.spec.EHLOName, RootCAs: b.roots}})
+		}
 	}
 	for _, p := range b.spec.Probes {
 		c, err := b.Probe(p, 0)
@@ -138,7 +171,11 @@ func (b *Builder) Probe(target string, timeout time.Duration) (Check, error) {
 	if !strings.Contains(url, "://") {
 		url = "smtp://" + hp
 	}
-	return &SMTPProbe{URL: url, HostPort: hp, Diag: b.spec.Diagnose, ClientCert: b.client, Opts: smtpprobe.Options{
+	return &SMTPProbe{URL: url, HostPort: hp, Diag: b.spec.Diagnose, ClientCert: b.client, Revocation: b.revoke, Opts: smtpprobe.Options{
 		Timeout: timeout, EHLOName: b.spec.EHLOName, ExpectName: b.spec.ExpectName, RootCAs: b.roots, ProbeVersions: true,
 	}}, nil
 }
+
+// Exchange is the inventory and stores exchange_inventory configured, or
+// nil without one (agent preflight predicts on the same inputs).
+func (b *Builder) Exchange() *ExchangeSource { return b.source }

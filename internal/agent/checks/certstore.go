@@ -17,6 +17,10 @@ type CertStore struct {
 	// check reports it as CERT_STORE_UNREADABLE and an error.
 	OpenErr error
 	Opts    diagnose.Options
+	// Exchange, when set, tells which certificates transport could select
+	// (diagnose.TransportUse); without it the severity of key findings says
+	// that this is not known.
+	Exchange *ExchangeSource
 }
 
 func (c *CertStore) Name() string   { return "certstore" }
@@ -43,5 +47,15 @@ func (c *CertStore) RunInventory(ctx context.Context) ([]*mxv1.Finding, []*mxv1.
 	if err != nil {
 		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, nil, fmt.Errorf("read %s: %w", c.URI, err)
 	}
-	return diagnose.CertStore(inv, c.Opts), diagnose.Summaries(inv), nil
+	var use diagnose.TransportUse
+	if c.Exchange != nil {
+		// A configuration that cannot be read is reported by the connector
+		// check; here it only means the use stays unknown.
+		if cfg, err := c.Exchange.LoadConfig(ctx); err == nil {
+			if u, err := diagnose.TransportUseOf(cfg, inv.Certificates, c.Opts); err == nil {
+				use = u
+			}
+		}
+	}
+	return diagnose.CertStoreFor(inv, use, c.Opts), diagnose.Summaries(inv), nil
 }

@@ -31,6 +31,13 @@ type Inventoried interface {
 	RunInventory(ctx context.Context) ([]*mxv1.Finding, []*mxv1.CertificateSummary, error)
 }
 
+// Session is a check that also reports the TLS session it negotiated (a
+// live probe). RunAll calls it instead of Run.
+type Session interface {
+	Check
+	RunSession(ctx context.Context) ([]*mxv1.Finding, *mxv1.TLSSession, error)
+}
+
 // RunAll runs checks concurrently (at most parallel at once) and returns
 // their results in the order of checks, with root causes linked across all
 // of them (diagnose.Link; linking again is harmless).
@@ -52,27 +59,46 @@ func RunAll(ctx context.Context, cs []Check, parallel int) []*mxv1.CheckResult {
 	}
 	wg.Wait()
 	diagnose.Link(out)
+	// Linking may raise a finding that observed behaviour proves worse
+	// than its check alone could tell.
+	for _, r := range out {
+		if r.Status == mxv1.CheckStatus_CHECK_STATUS_OK && WorstSeverity(r.Findings) >= mxv1.Severity_SEVERITY_ERROR {
+			r.Status = mxv1.CheckStatus_CHECK_STATUS_FAIL
+		}
+	}
 	return out
 }
 
 // safeRun runs c, turning a panic into an error so one broken check never
 // takes the others down.
-func safeRun(ctx context.Context, c Check) (fs []*mxv1.Finding, certs []*mxv1.CertificateSummary, err error) {
+func safeRun(ctx context.Context, c Check) (fs []*mxv1.Finding, certs []*mxv1.CertificateSummary, sess *mxv1.TLSSession, doc []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			fs, certs, err = nil, nil, fmt.Errorf("%w: %s %s: %v", ErrCheckPanicked, c.Name(), c.Target(), p)
+			fs, certs, sess, doc, err = nil, nil, nil, nil, fmt.Errorf("%w: %s %s: %v", ErrCheckPanicked, c.Name(), c.Target(), p)
 		}
 	}()
-	if ic, ok := c.(Inventoried); ok {
-		return ic.RunInventory(ctx)
+	switch ic := c.(type) {
+	case Inventoried:
+		fs, certs, err = ic.RunInventory(ctx)
+		return fs, certs, nil, nil, err
+	case Session:
+		fs, sess, err = ic.RunSession(ctx)
+		return fs, nil, sess, nil, err
+	case Exchanged:
+		var inv *Inventory
+		fs, inv, err = ic.RunExchange(ctx)
+		if inv != nil {
+			certs, doc = inv.Certificates, inv.Document
+		}
+		return fs, certs, nil, doc, err
 	}
 	fs, err = c.Run(ctx)
-	return fs, nil, err
+	return fs, nil, nil, nil, err
 }
 
 func runOne(ctx context.Context, c Check) *mxv1.CheckResult {
 	start := time.Now()
-	fs, certs, err := safeRun(ctx, c)
+	fs, certs, sess, doc, err := safeRun(ctx, c)
 	r := &mxv1.CheckResult{
 		Check:     c.Name(),
 		Target:    c.Target(),
@@ -81,7 +107,9 @@ func runOne(ctx context.Context, c Check) *mxv1.CheckResult {
 		Findings:  fs,
 		Status:    mxv1.CheckStatus_CHECK_STATUS_OK,
 		// Certificates: what the check read, even when it also failed.
-		Certificates: certs,
+		Certificates:      certs,
+		Tls:               sess,
+		ExchangeInventory: doc,
 	}
 	if err != nil {
 		r.Status = mxv1.CheckStatus_CHECK_STATUS_ERROR

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
 )
 
@@ -112,11 +113,11 @@ func (c *ConnectorClientCert) choose(ctx context.Context) (*certstore.Certificat
 		}
 	}
 	if conn == nil {
-		return nil, "", fmt.Errorf("%w: no send connector %q in %s", ErrClientCert, c.Connector, c.Source.Inventory)
+		return nil, "", fmt.Errorf("%w: no send connector %q in %s", ErrClientCert, c.Connector, c.Source.Config)
 	}
 	sel := exchange.SelectSend(*conn, inv.Server.Fqdn, certs, exchange.SelectOptions{})
 	if sel.Selected == "" {
-		return nil, "", fmt.Errorf("%w: send connector %q selects no certificate: %s", ErrClientCert, c.Connector, sel.Explanation)
+		return nil, "", fmt.Errorf("%w: send connector %q selects no certificate: %s", ErrClientCert, c.Connector, diagnose.ExplainSelection(sel))
 	}
 	var chosen *certstore.Certificate
 	for i := range certs {
@@ -128,7 +129,7 @@ func (c *ConnectorClientCert) choose(ctx context.Context) (*certstore.Certificat
 	if chosen == nil {
 		return nil, sel.Selected, fmt.Errorf("%w: selected certificate %s not in the store", ErrClientCert, sel.Selected)
 	}
-	if !chosen.HasPrivateKey || chosen.Key == certstore.KeyAbsent || chosen.Key == certstore.KeyUnusable {
+	if k := exchange.KeyStateOf(*chosen); k == exchange.KeyMissing || k == exchange.KeyUnusable {
 		return nil, sel.Selected, fmt.Errorf("%w: send connector %q selects certificate %s, which has no usable private key (transport fails with NoCredentials)", ErrClientCert, c.Connector, sel.Selected)
 	}
 	return chosen, sel.Selected, nil

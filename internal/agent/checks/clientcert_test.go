@@ -16,19 +16,21 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // fakeWindowsStore serves certificates as the windows: backend reports
 // them (Source windows:LocalMachine\My, KeySource provider\container).
 type fakeWindowsStore struct{ certs []certstore.Certificate }
 
-func (s fakeWindowsStore) Read(context.Context) (certstore.Inventory, error) {
-	return certstore.Inventory{Location: `windows:LocalMachine\My`, Certificates: s.certs}, nil
+func (s fakeWindowsStore) Read(context.Context) (certstore.Contents, error) {
+	return certstore.Contents{Location: `windows:LocalMachine\My`, Certificates: s.certs}, nil
 }
 
 func windowsEntry(c *x509.Certificate) certstore.Certificate {
 	return certstore.Certificate{
-		Thumbprint: certstore.Thumbprint(c.Raw), Cert: c, HasPrivateKey: true, Key: certstore.KeyUsable,
+		Thumbprint: thumbprint.OfDER(c.Raw), Cert: c, HasPrivateKey: true, Key: certstore.KeyUsable,
 		Source: `windows:LocalMachine\My`, Sources: []string{`windows:LocalMachine\My`},
 		KeySource: `Microsoft Software Key Storage Provider\te-ExchangeCert-0123`,
 	}
@@ -107,11 +109,11 @@ func newWindowsFixture(t *testing.T, kt lab.KeyType) windowsFixture {
 	t.Helper()
 	ca := newCA(t)
 	is := mustIssue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", ClientAuth: true, ServerAuth: true, KeyType: kt})
-	inv := filepath.Join(t.TempDir(), "inv.json")
-	if err := checktest.WriteInventory(inv, checktest.SeedInventory(is.Cert, is.Thumbprint())); err != nil {
+	inv := filepath.Join(tempdir.New(t), "inv.json")
+	if err := checktest.WriteConfig(inv, checktest.SeedConfig(is.Cert, is.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
-	src := &ExchangeSource{Inventory: inv, Stores: []Store{{URI: `windows:LocalMachine\My`, Store: fakeWindowsStore{[]certstore.Certificate{windowsEntry(is.Cert)}}}}}
+	src := &ExchangeSource{Config: inv, Stores: []Store{{URI: `windows:LocalMachine\My`, Store: fakeWindowsStore{[]certstore.Certificate{windowsEntry(is.Cert)}}}}}
 	return windowsFixture{ca: ca, issued: is, cc: &ConnectorClientCert{Source: src, Connector: "Outbound to Office 365"}}
 }
 
@@ -234,15 +236,15 @@ func TestClientCertWindowsStoreKeyOffWindows(t *testing.T) {
 // File keys are unaffected: Acquire's release is a no-op.
 func TestClientCertAcquireFileKey(t *testing.T) {
 	ca := newCA(t)
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	good := mustIssue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", ClientAuth: true, ServerAuth: true})
 	writeIssued(t, filepath.Join(dir, "store"), "good", good, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteInventory(inv, checktest.SeedInventory(good.Cert, good.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, checktest.SeedConfig(good.Cert, good.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	uri := "pemdir:" + filepath.Join(dir, "store")
-	cc := &ConnectorClientCert{Source: &ExchangeSource{Inventory: inv, Stores: []Store{{URI: uri, Store: mustOpen(t, uri)}}}, Connector: "Outbound to Office 365"}
+	cc := &ConnectorClientCert{Source: &ExchangeSource{Config: inv, Stores: []Store{{URI: uri, Store: mustOpen(t, uri)}}}, Connector: "Outbound to Office 365"}
 	cert, tp, release, err := cc.Acquire(context.Background())
 	if err != nil || tp != good.Thumbprint() || cert == nil || release == nil {
 		t.Fatalf("Acquire: %s %v", tp, err)

@@ -5,7 +5,7 @@ import "errors"
 // Sentinel errors of the checks package; returned errors wrap them.
 var (
 	// ErrNoChecks: the configuration names nothing to check.
-	ErrNoChecks = errors.New("checks: nothing to check (give --cert-store, --probe, --exchange-inventory, --protocol-logs or --queue-file)")
+	ErrNoChecks = errors.New("checks: nothing to check (give --cert-store, --probe, --exchange-inventory, --protocol-logs, --queue-file or --mail-domains)")
 	// ErrNoStore: a check needs a certificate store and none is usable.
 	ErrNoStore = errors.New("checks: no usable certificate store (give --cert-store)")
 	// ErrNoLogFiles: a protocol log directory holds no SMTP protocol logs.

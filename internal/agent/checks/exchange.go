@@ -1,19 +1,22 @@
 package checks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
 )
 
-// CollectInventory is the exchange_inventory value that collects the
+// CollectExchangeConfig is the exchange_inventory value that collects the
 // inventory live through the Exchange Management Shell (Windows only).
-const CollectInventory = "collect"
+const CollectExchangeConfig = "collect"
 
 // Store is a certificate store with the URI it was opened from.
 type Store struct {
@@ -25,30 +28,52 @@ type Store struct {
 // ExchangeSource loads what Exchange's certificate choice depends on: the
 // connector inventory and the certificate store transport reads.
 type ExchangeSource struct {
-	// Inventory is a file (docs/exchange-inventory.md) or CollectInventory.
-	Inventory string
+	// Config is a file (docs/exchange-inventory.md) or CollectExchangeConfig.
+	Config string
 	// Stores are read in order and their certificates concatenated (in
 	// practice one: windows:LocalMachine\My, or its snapshot/pemdir copy).
 	Stores  []Store
-	Collect exchange.CollectOptions
+	Collect powershell.Options
+}
+
+// LoadConfig reads the Exchange configuration alone.
+func (e *ExchangeSource) LoadConfig(ctx context.Context) (*exchange.Config, error) {
+	var inv *exchange.Config
+	var err error
+	if e.Config == CollectExchangeConfig {
+		inv, err = exchange.Collect(ctx, e.Collect)
+	} else {
+		inv, err = exchange.LoadConfigFile(e.Config)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exchange inventory %s: %w", e.Config, err)
+	}
+	return inv, nil
 }
 
 // Load reads the inventory and the stores.
-func (e *ExchangeSource) Load(ctx context.Context) (*exchange.Inventory, []certstore.Certificate, error) {
-	var inv *exchange.Inventory
-	var err error
-	if e.Inventory == CollectInventory {
-		inv, err = exchange.Collect(ctx, e.Collect)
-	} else {
-		inv, err = exchange.LoadInventoryFile(e.Inventory)
-	}
+func (e *ExchangeSource) Load(ctx context.Context) (*exchange.Config, []certstore.Certificate, error) {
+	inv, stores, err := e.LoadStores(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("exchange inventory %s: %w", e.Inventory, err)
-	}
-	if len(e.Stores) == 0 {
-		return nil, nil, fmt.Errorf("exchange inventory %s: %w", e.Inventory, ErrNoStore)
+		return nil, nil, err
 	}
 	var certs []certstore.Certificate
+	for _, si := range stores {
+		certs = append(certs, si.Certificates...)
+	}
+	return inv, certs, nil
+}
+
+// LoadStores reads the inventory and each store's contents, in order.
+func (e *ExchangeSource) LoadStores(ctx context.Context) (*exchange.Config, []certstore.Contents, error) {
+	inv, err := e.LoadConfig(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(e.Stores) == 0 {
+		return nil, nil, fmt.Errorf("exchange inventory %s: %w", e.Config, ErrNoStore)
+	}
+	var stores []certstore.Contents
 	for _, s := range e.Stores {
 		if s.Store == nil {
 			return nil, nil, fmt.Errorf("certificate store %s: %w", s.URI, errors.Join(ErrNoStore, s.OpenErr))
@@ -57,9 +82,9 @@ func (e *ExchangeSource) Load(ctx context.Context) (*exchange.Inventory, []certs
 		if err != nil {
 			return nil, nil, fmt.Errorf("certificate store %s: %w", s.URI, err)
 		}
-		certs = append(certs, si.Certificates...)
+		stores = append(stores, si)
 	}
-	return inv, certs, nil
+	return inv, stores, nil
 }
 
 // Connectors simulates Exchange's certificate choice for every connector and
@@ -70,16 +95,60 @@ type Connectors struct {
 }
 
 func (c *Connectors) Name() string   { return "exchange_connectors" }
-func (c *Connectors) Target() string { return c.Source.Inventory }
+func (c *Connectors) Target() string { return c.Source.Config }
 
 func (c *Connectors) Run(ctx context.Context) ([]*mxv1.Finding, error) {
-	inv, certs, err := c.Source.Load(ctx)
+	fs, _, err := c.RunExchange(ctx)
+	return fs, err
+}
+
+// maxInventoryDocument bounds the inventory document a result carries
+// (the controller refuses more); a larger one is left out.
+const maxInventoryDocument = 256 << 10
+
+// RunExchange is Run plus what it ran on, for the controller's renewal
+// pre-flight: the inventory document and the transport stores' listing
+// with DER (diagnose.TransportSummaries).
+func (c *Connectors) RunExchange(ctx context.Context) ([]*mxv1.Finding, *Inventory, error) {
+	inv, stores, err := c.Source.LoadStores(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var certs []certstore.Certificate
+	for _, si := range stores {
+		certs = append(certs, si.Certificates...)
 	}
 	o := c.Diag
 	if inv.Server.Fqdn != "" {
 		o.Host = inv.Server.Fqdn
 	}
-	return diagnose.Connectors(inv, certs, o)
+	fs, err := diagnose.Connectors(inv, certs, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	var doc bytes.Buffer
+	out := &Inventory{Certificates: diagnose.TransportSummaries(stores)}
+	// Without the collection time, an unchanged inventory is the same
+	// document every round (and left out: exchange_inventory_unchanged).
+	undated := *inv
+	undated.CollectedAt = time.Time{}
+	if exchange.WriteConfig(&doc, &undated) == nil && doc.Len() <= maxInventoryDocument {
+		out.Document = doc.Bytes()
+	}
+	return fs, out, nil
+}
+
+// Inventory is what an Exchange connector check ran on.
+type Inventory struct {
+	// Document is the connector inventory (docs/exchange-inventory.md).
+	Document []byte
+	// Certificates lists the stores transport reads, with DER.
+	Certificates []*mxv1.CertificateSummary
+}
+
+// Exchanged is a check that also returns the Exchange inventory it ran
+// on. RunAll calls it instead of Run.
+type Exchanged interface {
+	Check
+	RunExchange(ctx context.Context) ([]*mxv1.Finding, *Inventory, error)
 }

@@ -8,12 +8,13 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // A certificate-store check lists every certificate of the store in its
 // result, findings or not; an unreadable store lists none.
 func TestCertStoreResultListsEveryCertificate(t *testing.T) {
-	seed, err := lab.WriteSeedStore(filepath.Join(t.TempDir(), "store"), newCA(t), "mail.contoso.com")
+	seed, err := lab.WriteSeedStore(filepath.Join(tempdir.New(t), "store"), newCA(t), "mail.contoso.com")
 	if err != nil {
 		t.Fatal(err)
 	}

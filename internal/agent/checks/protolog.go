@@ -47,6 +47,7 @@ type ProtocolLogs struct {
 	mu     sync.Mutex
 	tailer *protolog.Tailer
 	window *diagnose.LogWindow
+	read   protolog.Stats // what the tailer read since this check started
 }
 
 func (c *ProtocolLogs) Name() string   { return "protocol_log" }
@@ -63,16 +64,21 @@ func (c *ProtocolLogs) Run(ctx context.Context) ([]*mxv1.Finding, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var w *diagnose.LogWindow
+	var st protolog.Stats
 	var err error
 	if c.Tail {
-		w, err = c.poll(ctx)
+		w, st, err = c.poll(ctx)
 	} else {
-		w, err = c.parseOnce(ctx)
+		w, st, err = c.parseOnce(ctx)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return diagnose.ProtocolLog(w, c.expectations(ctx), c.Diag), nil
+	fs := diagnose.ProtocolLog(w, c.expectations(ctx), c.Diag)
+	if f := diagnose.LogsUnparseable(c.Target(), st, c.Diag); f != nil {
+		fs = append(fs, f)
+	}
+	return fs, nil
 }
 
 func (c *ProtocolLogs) expectations(ctx context.Context) diagnose.ExpectedSent {
@@ -92,36 +98,38 @@ func (c *ProtocolLogs) expectations(ctx context.Context) diagnose.ExpectedSent {
 	return exp
 }
 
-func (c *ProtocolLogs) parseOnce(ctx context.Context) (*diagnose.LogWindow, error) {
+func (c *ProtocolLogs) parseOnce(ctx context.Context) (*diagnose.LogWindow, protolog.Stats, error) {
 	files, err := protolog.FindLogFiles(ctx, c.Dirs, 0)
 	if err != nil {
-		return nil, fmt.Errorf("protocol logs: %w", err)
+		return nil, protolog.Stats{}, fmt.Errorf("protocol logs: %w", err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%w under %s", ErrNoLogFiles, c.Target())
+		return nil, protolog.Stats{}, fmt.Errorf("%w under %s", ErrNoLogFiles, c.Target())
 	}
 	w := diagnose.NewLogWindow(c.MaxGroups, 0)
 	p := protolog.Parser{OnSession: w.Add}
 	sum, err := p.ParseFiles(ctx, files)
 	if err != nil {
-		return nil, fmt.Errorf("protocol logs: %w", err)
+		return nil, protolog.Stats{}, fmt.Errorf("protocol logs: %w", err)
 	}
 	if sum.Stats.BadRows > 0 || sum.Stats.LongLines > 0 {
 		c.log().Warn("protocol logs: skipped unparseable lines", "bad_rows", sum.Stats.BadRows, "long_lines", sum.Stats.LongLines)
 	}
-	return w, nil
+	return w, sum.Stats, nil
 }
 
-func (c *ProtocolLogs) poll(ctx context.Context) (*diagnose.LogWindow, error) {
+// poll returns the window and what the tailer read since the check started
+// (so a log of only unparseable rows stays a finding while nothing parses).
+func (c *ProtocolLogs) poll(ctx context.Context) (*diagnose.LogWindow, protolog.Stats, error) {
 	if c.tailer == nil {
 		if c.StateDir != "" {
 			if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
-				return nil, fmt.Errorf("protocol logs: state dir: %w", err)
+				return nil, protolog.Stats{}, fmt.Errorf("protocol logs: state dir: %w", err)
 			}
 		}
 		t, err := protolog.NewTailer(protolog.TailerConfig{Dirs: c.Dirs, StatePath: c.statePath(TailStateFile), IgnoreBadState: true})
 		if err != nil {
-			return nil, fmt.Errorf("protocol logs: %w", err)
+			return nil, protolog.Stats{}, fmt.Errorf("protocol logs: %w", err)
 		}
 		c.tailer = t
 		c.window = diagnose.NewLogWindow(c.MaxGroups, c.MaxAge)
@@ -136,8 +144,9 @@ func (c *ProtocolLogs) poll(ctx context.Context) (*diagnose.LogWindow, error) {
 	}
 	res, err := c.tailer.Poll(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("protocol logs: %w", err)
+		return nil, protolog.Stats{}, fmt.Errorf("protocol logs: %w", err)
 	}
+	c.read.Add(res.Stats)
 	for _, s := range res.Sessions {
 		c.window.Add(s)
 	}
@@ -149,7 +158,7 @@ func (c *ProtocolLogs) poll(ctx context.Context) (*diagnose.LogWindow, error) {
 	if err := c.saveWindow(); err != nil {
 		c.log().Warn("protocol logs: cannot persist the failure window", "err", err)
 	}
-	return c.window, nil
+	return c.window, c.read, nil
 }
 
 func (c *ProtocolLogs) statePath(name string) string {

@@ -9,13 +9,14 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // agent run: the tailing check reads only new bytes, keeps a failure as a
 // finding across rounds (and across a restart, from state_dir) until a
 // session on the same path succeeds.
 func TestProtocolLogTailKeepsFailuresUntilSuccess(t *testing.T) {
-	logs, state := t.TempDir(), t.TempDir()
+	logs, state := tempdir.New(t), tempdir.New(t)
 	path := filepath.Join(logs, "SmtpSend", "SEND20190502-1.log")
 	fail := checktest.SendLog(checktest.Session{Connector: "Outbound to Office 365", SentThumbprint: tpTail, Failure: "NoCredentials"})
 	if _, err := checktest.WriteFile(logs, "SmtpSend/SEND20190502-1.log", fail); err != nil {
@@ -82,4 +83,47 @@ func skipHeader(b []byte) []byte {
 		b = b[i+1:]
 	}
 	return b
+}
+
+// A log directory whose files hold only lines that are no protocol log rows
+// is a finding, in both modes, and stops being one once rows parse.
+func TestProtocolLogsOfOnlyUnparseableRows(t *testing.T) {
+	logs := tempdir.New(t)
+	good := checktest.SendLog(checktest.Session{Connector: "Outbound to Office 365", SentThumbprint: tpTail})
+	if _, err := checktest.WriteFile(logs, "SmtpSend/SEND20190502-1.log", utf16LE(good)); err != nil {
+		t.Fatal(err)
+	}
+	has := func(c *ProtocolLogs) bool {
+		t.Helper()
+		fs, err := c.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.Code == string(finding.LogUnparseable) {
+				if f.Evidence["rows"] != "0" || f.Evidence["bad_rows"] == "0" {
+					t.Errorf("evidence %v", f.Evidence)
+				}
+				return true
+			}
+		}
+		return false
+	}
+	if !has(&ProtocolLogs{Dirs: []string{logs}}) {
+		t.Fatal("agent check: UTF-16 copy of a log not reported")
+	}
+	tail := &ProtocolLogs{Dirs: []string{logs}, Tail: true, StateDir: tempdir.New(t)}
+	if !has(tail) || !has(tail) {
+		t.Fatal("agent run: unparseable log not reported on every round")
+	}
+	// The original file beside it parses: no finding.
+	if _, err := checktest.WriteFile(logs, "SmtpSend/SEND20190502-2.log", good); err != nil {
+		t.Fatal(err)
+	}
+	if has(&ProtocolLogs{Dirs: []string{logs}}) {
+		t.Fatal("agent check: reported although rows parsed")
+	}
+	if has(tail) {
+		t.Fatal("agent run: reported although rows parsed")
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
 	"github.com/mxprobe/mxprobe/internal/agent/queue"
 )
 
@@ -19,9 +20,9 @@ const CollectQueues = "collect"
 type Queue struct {
 	File    string
 	Diag    diagnose.Options
-	Collect queue.CollectOptions
+	Collect powershell.Options
 	// collect replaces queue.CollectQueues in tests.
-	collect func(context.Context, queue.CollectOptions) ([]byte, error)
+	collect func(context.Context, powershell.Options) ([]byte, error)
 }
 
 func (c *Queue) Name() string   { return "queue" }
@@ -41,11 +42,11 @@ func (c *Queue) Run(ctx context.Context) ([]*mxv1.Finding, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse collected Get-Queue output: %w", err)
 		}
-		return diagnose.Queues(snap, c.Diag), nil
+		return append(diagnose.Queues(snap, c.Diag), diagnose.QueueDANE(snap, c.Diag)...), nil
 	}
 	snap, err := queue.ParseFile(ctx, c.File)
 	if err != nil {
 		return nil, fmt.Errorf("queue file %s: %w", c.File, err)
 	}
-	return diagnose.Queues(snap, c.Diag), nil
+	return append(diagnose.Queues(snap, c.Diag), diagnose.QueueDANE(snap, c.Diag)...), nil
 }

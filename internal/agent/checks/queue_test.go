@@ -9,15 +9,16 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
 	"github.com/mxprobe/mxprobe/internal/agent/queue"
 	"github.com/mxprobe/mxprobe/internal/finding"
 )
 
 // The collected JSON goes through the same parser and rules as a file.
 func TestQueueCollectFeedsParser(t *testing.T) {
-	var gotOpts queue.CollectOptions
-	c := &Queue{File: CollectQueues, Collect: queue.CollectOptions{PowerShell: "ps.exe"},
-		collect: func(ctx context.Context, o queue.CollectOptions) ([]byte, error) {
+	var gotOpts powershell.Options
+	c := &Queue{File: CollectQueues, Collect: powershell.Options{PowerShell: "ps.exe"},
+		collect: func(ctx context.Context, o powershell.Options) ([]byte, error) {
 			gotOpts = o
 			return checktest.QueueJSON(`EDGE01\3`, "tenant.mail.onmicrosoft.com", 17, checktest.SeedLastError), nil
 		}}
@@ -37,13 +38,13 @@ func TestQueueCollectFeedsParser(t *testing.T) {
 }
 
 func TestQueueCollectErrors(t *testing.T) {
-	boom := &Queue{File: CollectQueues, collect: func(context.Context, queue.CollectOptions) ([]byte, error) {
-		return nil, errors.Join(queue.ErrCollectorFailed, errors.New("no Exchange Management Shell snap-in"))
+	boom := &Queue{File: CollectQueues, collect: func(context.Context, powershell.Options) ([]byte, error) {
+		return nil, errors.Join(powershell.ErrCollectorFailed, errors.New("no Exchange Management Shell snap-in"))
 	}}
-	if _, err := boom.Run(context.Background()); !errors.Is(err, queue.ErrCollectorFailed) || !strings.Contains(err.Error(), "snap-in") {
+	if _, err := boom.Run(context.Background()); !errors.Is(err, powershell.ErrCollectorFailed) || !strings.Contains(err.Error(), "snap-in") {
 		t.Errorf("collector failure: err = %v", err)
 	}
-	junk := &Queue{File: CollectQueues, collect: func(context.Context, queue.CollectOptions) ([]byte, error) {
+	junk := &Queue{File: CollectQueues, collect: func(context.Context, powershell.Options) ([]byte, error) {
 		return []byte(`"hello"`), nil
 	}}
 	if _, err := junk.Run(context.Background()); !errors.Is(err, queue.ErrNotJSON) {
@@ -61,12 +62,12 @@ func TestQueueCollectUnsupportedOffWindows(t *testing.T) {
 	if len(res) != 1 || res[0].Check != "queue" || res[0].Status != mxv1.CheckStatus_CHECK_STATUS_ERROR {
 		t.Fatalf("results = %v", res)
 	}
-	for _, frag := range []string{"not supported on this platform", runtime.GOOS, "--queue-file FILE"} {
+	for _, frag := range []string{"collectors run only on Windows", runtime.GOOS, "--queue-file FILE"} {
 		if !strings.Contains(res[0].Error, frag) {
 			t.Errorf("error %q lacks %q", res[0].Error, frag)
 		}
 	}
-	if _, err := (&Queue{File: CollectQueues}).Run(context.Background()); !errors.Is(err, queue.ErrUnsupported) {
-		t.Errorf("err = %v, want queue.ErrUnsupported", err)
+	if _, err := (&Queue{File: CollectQueues}).Run(context.Background()); !errors.Is(err, powershell.ErrUnsupported) {
+		t.Errorf("err = %v, want powershell.ErrUnsupported", err)
 	}
 }

@@ -34,12 +34,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Short:         "mxprobe agent: diagnose Exchange/SMTP TLS on this server",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version.String(),
+		Version:       version.Long(),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(checkCmd(stdout, stderr), runCmd(stderr), inventoryCmd(stdout), enrollCmd(stdout), serviceCmd())
+	root.AddCommand(checkCmd(stdout, stderr), preflightCmd(stdout, stderr), runCmd(stderr), inventoryCmd(stdout), enrollCmd(stdout), statusCmd(stdout), serviceCmd())
 	err := root.ExecuteContext(ctx)
 	var ee errExit
 	switch {
@@ -60,10 +60,35 @@ func loadAgentConfig(cmd *cobra.Command) (config.Agent, error) {
 	return c, err
 }
 
-func builderFor(c config.Agent, tail bool, log *slog.Logger) (*checks.Builder, error) {
+// pfxPasswordEnv holds one PFX password (environment only, never a flag).
+const pfxPasswordEnv = "MXPROBE_PFX_PASSWORD"
+
+// pfxPasswords are MXPROBE_PFX_PASSWORD, then the lines of
+// pfx_password_file. Errors name the file, never its contents.
+func pfxPasswords(c config.Agent) ([]string, error) {
 	var pw []string
-	if v := os.Getenv("MXPROBE_PFX_PASSWORD"); v != "" {
+	if v := os.Getenv(pfxPasswordEnv); v != "" {
 		pw = append(pw, v)
+	}
+	if c.PFXPasswordFile == "" {
+		return pw, nil
+	}
+	b, err := os.ReadFile(c.PFXPasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("pfx_password_file (%s, --%s): %w", config.EnvName("pfx_password_file"), config.FlagName("pfx_password_file"), err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSuffix(l, "\r"); l != "" {
+			pw = append(pw, l)
+		}
+	}
+	return pw, nil
+}
+
+func builderFor(c config.Agent, tail bool, log *slog.Logger) (*checks.Builder, error) {
+	pw, err := pfxPasswords(c)
+	if err != nil {
+		return nil, err
 	}
 	ehlo := c.EHLOName
 	if ehlo == "" {
@@ -75,6 +100,8 @@ func builderFor(c config.Agent, tail bool, log *slog.Logger) (*checks.Builder, e
 		Diagnose:          diagnose.Options{ExpiryWarning: c.Expiry.Warning, ExpiryError: c.Expiry.Error, Host: c.Hostname},
 		ExchangeInventory: c.ExchangeInventory, ProtocolLogs: c.ProtocolLogs, QueueFile: c.QueueFile,
 		ProbeSendConnector: c.ProbeSendConnector, TailLogs: tail, StateDir: c.StateDir, LogWindow: c.ProtocolLogWindow,
+		MailDomains: c.MailDomains, DNSResolver: c.DNSResolver,
+		EventLog: c.EventLog, EventLogFiles: c.EventLogFiles, EventLogWindow: c.EventLogWindow,
 		Logger: log,
 	})
 }
@@ -131,7 +158,7 @@ func checkCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().String("config", "", "YAML configuration file")
 	cmd.Flags().String("format", "table", "output format: table or json")
 	cmd.Flags().Bool("certificates", false, "table format: also list every certificate of the scanned stores, keyless ones included")
-	config.AddFlags(cmd.Flags(), config.AgentKeys())
+	config.AddFlags(cmd.Flags(), config.AgentCheckKeys())
 	return cmd
 }
 
@@ -183,6 +210,8 @@ func runAgent(ctx context.Context, c config.Agent, logOut io.Writer) error {
 		Controllers:   c.Controllers,
 		StateDir:      c.StateDir,
 		SpoolMaxBytes: int64(c.SpoolMaxBytes),
+		AckTimeout:    c.AckTimeout,
+		InFlight:      c.BatchesInFlight,
 		Checks:        cs,
 		ProbeCheck:    b.Probe,
 		Interval:      c.Interval,
@@ -201,7 +230,9 @@ func runAgent(ctx context.Context, c config.Agent, logOut io.Writer) error {
 		go func() { defer close(done); renew(ctx) }()
 		defer func() { cancel(); <-done }()
 	}
-	return r.Run(ctx)
+	err = r.Run(ctx)
+	log.Info("agent stopped", "err", err)
+	return err
 }
 
 func parseRoles(in []string) ([]mxv1.Role, error) {

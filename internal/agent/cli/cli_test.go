@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 type jsonFinding struct {
@@ -36,7 +37,7 @@ func TestCheckReportsKeylessDuplicateAsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, err := lab.WriteSeedStore(t.TempDir(), ca, "edge02.contoso.com")
+	seed, err := lab.WriteSeedStore(tempdir.New(t), ca, "edge02.contoso.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestCheckHealthyStoreExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	key, err := is.KeyPEM()
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func TestCheckHealthyStoreExitsZero(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, out %s, stderr %s", code, out, stderr)
 	}
-	if !strings.Contains(out, "certstore pemdir:"+dir+": OK") || !strings.Contains(out, "0 findings from 1 checks") {
+	if !strings.Contains(out, "certstore pemdir:"+dir+": OK") || !strings.Contains(out, "0 findings from 1 check\n") {
 		t.Fatalf("table output:\n%s", out)
 	}
 }
@@ -148,7 +149,7 @@ func TestCheckListsCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, err := lab.WriteSeedStore(t.TempDir(), ca, "edge02.contoso.com")
+	seed, err := lab.WriteSeedStore(tempdir.New(t), ca, "edge02.contoso.com")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/enroll"
 	"github.com/mxprobe/mxprobe/internal/config"
-	"github.com/mxprobe/mxprobe/internal/controller/pki"
+	"github.com/mxprobe/mxprobe/internal/identity"
 )
 
 // transport returns the gRPC dial options for agent run (mTLS with the
@@ -44,7 +44,7 @@ func transport(ctx context.Context, c *config.Agent, log *slog.Logger) ([]grpc.D
 	if err != nil {
 		return nil, nil, err
 	}
-	id, err := pki.IdentityOf(creds.Leaf())
+	id, err := identity.Of(creds.Leaf())
 	if err != nil {
 		return nil, nil, fmt.Errorf("certificate in %s: %w", c.StateDir, err)
 	}
@@ -57,7 +57,9 @@ func transport(ctx context.Context, c *config.Agent, log *slog.Logger) ([]grpc.D
 	}
 	opt := grpc.WithTransportCredentials(credentials.NewTLS(creds.TLS(serverTLS)))
 	renew := func(ctx context.Context) {
-		creds.RenewLoop(ctx, func() (*grpc.ClientConn, error) { return grpc.NewClient(c.Controllers[0], opt) }, log)
+		creds.RenewLoop(ctx, func() (*grpc.ClientConn, error) {
+			return grpc.NewClient(c.Controllers[0], opt, grpc.WithDisableServiceConfig())
+		}, log)
 	}
 	return []grpc.DialOption{opt}, renew, nil
 }
@@ -75,7 +77,7 @@ func enrollAtStart(ctx context.Context, c *config.Agent, serverTLS *tls.Config, 
 		creds, err := enroll.Enroll(actx, addr, serverTLS, token, c.AgentID, c.Hostname, c.StateDir)
 		cancel()
 		if err == nil {
-			id, _ := pki.IdentityOf(creds.Leaf())
+			id, _ := identity.Of(creds.Leaf())
 			log.Info("enrolled", "agent", id.AgentID, "site", id.Site, "not_after", creds.Leaf().NotAfter)
 			return creds, nil
 		}
@@ -125,7 +127,7 @@ func enrollCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id, _ := pki.IdentityOf(creds.Leaf())
+			id, _ := identity.Of(creds.Leaf())
 			fmt.Fprintf(stdout, "enrolled %s in site %s; certificate valid until %s (renewed automatically by agent run); key and certificate in %s\n",
 				id.AgentID, id.Site, creds.Leaf().NotAfter.Format("2006-01-02 15:04 MST"), c.StateDir)
 			return nil
@@ -134,6 +136,6 @@ func enrollCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().String("config", "", "YAML configuration file")
 	cmd.Flags().String("controller", "", "gRPC address of any controller node (default: the first of controllers)")
 	cmd.Flags().String("token", "", "join token (or MXPROBE_JOIN_TOKEN); never logged")
-	config.AddFlags(cmd.Flags(), config.AgentKeys())
+	config.AddFlags(cmd.Flags(), config.AgentEnrollKeys())
 	return cmd
 }

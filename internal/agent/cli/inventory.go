@@ -13,6 +13,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
 )
 
 // ErrInventoryUnsupported: inventory export needs an Exchange server.
@@ -35,9 +36,9 @@ func inventoryCmd(stdout io.Writer) *cobra.Command {
 				storeOut = strings.TrimSuffix(out, filepath.Ext(out)) + "-certstore.json"
 			}
 			ctx := cmd.Context()
-			x, err := exchange.Collect(ctx, exchange.CollectOptions{})
+			x, err := exchange.Collect(ctx, powershell.Options{})
 			if err != nil {
-				if errors.Is(err, exchange.ErrUnsupported) {
+				if errors.Is(err, powershell.ErrUnsupported) {
 					return fmt.Errorf("%w: %w", ErrInventoryUnsupported, err)
 				}
 				return fmt.Errorf("inventory export: %w", err)
@@ -50,7 +51,7 @@ func inventoryCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("inventory export: %w", err)
 			}
-			if err := writeFileAtomic(out, func(w io.Writer) error { return exchange.WriteInventory(w, x) }); err != nil {
+			if err := writeFileAtomic(out, func(w io.Writer) error { return exchange.WriteConfig(w, x) }); err != nil {
 				return err
 			}
 			if err := writeFileAtomic(storeOut, func(w io.Writer) error { return certstore.WriteSnapshot(w, si) }); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 type jsonRef struct {
@@ -31,13 +32,13 @@ func seedFixture(t *testing.T) (seed lab.SeedStore, args []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	seed, err = lab.WriteSeedStore(filepath.Join(dir, "store"), ca, "mail.contoso.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	inv := filepath.Join(dir, "exchange-inventory.json")
-	if err := checktest.WriteInventory(inv, checktest.SeedInventory(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
+	if err := checktest.WriteConfig(inv, checktest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
 		t.Fatal(err)
 	}
 	logs := filepath.Join(dir, "ProtocolLog")
@@ -131,7 +132,7 @@ func TestSeedCaseEndToEnd(t *testing.T) {
 	}
 	head := "## root cause 1: CRITICAL CERT_NO_PRIVATE_KEY " + tp
 	i := strings.Index(table, head)
-	if i < 0 || strings.Contains(table, "## root cause 2") || !strings.Contains(table, "1 root causes") {
+	if i < 0 || strings.Contains(table, "## root cause 2") || !strings.Contains(table, ": 1 root cause explaining ") {
 		t.Fatalf("table lacks exactly one diagnosis %q:\n%s", head, table)
 	}
 	block := table[i:]

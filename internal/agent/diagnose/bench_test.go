@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
-	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // storeOf10k builds a realistic 10,000-certificate store: CA-issued leaves
 // with SANs, every 10th without key, every 50th expired, pairs sharing an
 // identity.
-func storeOf10k(b *testing.B) certstore.Inventory {
+func storeOf10k(b *testing.B) certstore.Contents {
 	b.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Bench CA"}, IsCA: true, BasicConstraintsValid: true,
@@ -25,7 +25,7 @@ func storeOf10k(b *testing.B) certstore.Inventory {
 	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	ca, _ := x509.ParseCertificate(caDER)
 	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	inv := certstore.Inventory{Location: "pemdir:/bench"}
+	inv := certstore.Contents{Location: "pemdir:/bench"}
 	now := time.Now()
 	for i := range 10_000 {
 		notAfter := now.AddDate(1, 0, 0)
@@ -44,7 +44,7 @@ func storeOf10k(b *testing.B) certstore.Inventory {
 		if i%10 == 0 {
 			key = certstore.KeyAbsent
 		}
-		inv.Certificates = append(inv.Certificates, certstore.Certificate{Thumbprint: finding.Thumbprint(c), Cert: c, HasPrivateKey: key == certstore.KeyUsable, Key: key, Source: "f"})
+		inv.Certificates = append(inv.Certificates, certstore.Certificate{Thumbprint: thumbprint.Of(c), Cert: c, HasPrivateKey: key == certstore.KeyUsable, Key: key, Source: "f"})
 	}
 	return inv
 }

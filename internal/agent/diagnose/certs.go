@@ -5,19 +5,81 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/exchange"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
-// CertStore diagnoses every certificate of a store inventory.
-func CertStore(inv certstore.Inventory, o Options) []*mxv1.Finding {
+// TransportUse says which certificates of a store Exchange transport could
+// select: the candidates of every connector's lookup and the internal
+// transport certificate (SimulateSelection). Without an Exchange
+// configuration Known is false and nothing is assumed either way.
+type TransportUse struct {
+	Known bool
+	// By maps a candidate's thumbprint to the connectors (ConnectorSubject
+	// spelling, or exchange.InternalTransportName) whose lookup matches it.
+	By map[string][]string
+}
+
+// TransportUseOf computes a TransportUse from a configuration and the store
+// transport reads (in enumeration order).
+func TransportUseOf(cfg *exchange.Config, certs []certstore.Certificate, o Options) (TransportUse, error) {
+	o = o.withDefaults()
+	sels, err := exchange.SimulateSelection(cfg, certs, exchange.SelectOptions{Now: o.Now})
+	if err != nil {
+		return TransportUse{}, fmt.Errorf("diagnose: transport use: %w", err)
+	}
+	u := TransportUse{Known: true, By: map[string][]string{}}
+	for _, s := range sels {
+		name := ConnectorSubject(s.Kind, cfg.Server.Name, s.Connector)
+		for _, tp := range s.CandidateThumbprints() {
+			if !slices.Contains(u.By[tp], name) {
+				u.By[tp] = append(u.By[tp], name)
+			}
+		}
+	}
+	return u, nil
+}
+
+// candidate reports whether transport could select tp ("true", "false" or
+// "unknown") and by which connectors.
+func (u TransportUse) candidate(tp string) (string, []string) {
+	if !u.Known {
+		return "unknown", nil
+	}
+	by := u.By[thumbprint.Normalize(tp)]
+	return fmt.Sprint(len(by) > 0), by
+}
+
+// CertStore diagnoses every certificate of a store without knowing the
+// Exchange configuration (see CertStoreFor).
+func CertStore(inv certstore.Contents, o Options) []*mxv1.Finding {
+	return CertStoreFor(inv, TransportUse{}, o)
+}
+
+// CertStoreFor diagnoses every certificate of a store. A CA certificate
+// (basicConstraints CA:TRUE) is never a transport certificate: it gets at
+// most an informational finding. An end-entity certificate's findings are
+// as severe as the catalog says when transport could select it; when the
+// configuration shows no connector would, they are informational (key) or
+// warnings (validity); when the configuration is unknown a missing or
+// unreadable key is a warning that says what to check, unless a twin with
+// the same issuer and subject has a usable key (the seed incident: a
+// connector naming that identity may pick the keyless one), which keeps the
+// catalog's severity.
+func CertStoreFor(inv certstore.Contents, use TransportUse, o Options) []*mxv1.Finding {
 	o = o.withDefaults()
 	var out []*mxv1.Finding
+	if len(inv.Certificates) == 0 {
+		out = append(out, storeEmpty(inv, o))
+	}
 	for _, c := range inv.Certificates {
 		ev := certEvidence(c.Cert, c.Thumbprint)
 		ev["origin"] = "store"
@@ -27,8 +89,46 @@ func CertStore(inv certstore.Inventory, o Options) []*mxv1.Finding {
 		}
 		ev["has_private_key"] = fmt.Sprint(c.HasPrivateKey)
 		ev["key_status"] = c.Key.String()
-		out = append(out, keyFindings(c, ev, o)...)
-		out = append(out, certValidity(c.Cert, c.Thumbprint, ev, o)...)
+		if c.Cert.IsCA {
+			out = append(out, caInStore(c, inv, ev, o))
+			continue
+		}
+		cand, by := use.candidate(c.Thumbprint)
+		ev["transport_candidate"] = cand
+		if len(by) > 0 {
+			ev["selected_by"] = strings.Join(by, ",")
+		}
+		kf := keyFindings(c, ev, o)
+		vf := certValidity(c.Cert, c.Thumbprint, ev, o)
+		expiredWithRenewal(c, inv, vf, o)
+		switch cand {
+		case "false":
+			for _, f := range kf {
+				f.Severity = mxv1.Severity_SEVERITY_INFO
+				f.Summary += "; no connector and not the internal transport certificate would select it, so mail flow does not depend on it"
+				f.Remediation = "No action needed for mail flow: transport cannot select this certificate (its names match no connector's Fqdn or TlsCertificateName). Remove it only if nothing else on the server uses it."
+			}
+			for _, f := range vf {
+				f.Severity = min(f.Severity, mxv1.Severity_SEVERITY_WARNING)
+				f.Summary += "; no connector would select it"
+			}
+		case "unknown":
+			if hasKeyedTwin(c, inv) {
+				// The seed incident's shape: whatever connector names this
+				// issuer and subject may pick the keyless twin.
+				for _, f := range kf {
+					f.Evidence["keyed_twin"] = "true"
+				}
+				break
+			}
+			for _, f := range kf {
+				f.Severity = mxv1.Severity_SEVERITY_WARNING
+				f.Summary += "; whether transport could select it depends on the connectors (not read)"
+				f.Remediation = fmt.Sprintf("Check whether a connector names this certificate: Get-SendConnector, Get-ReceiveConnector | fl Name,Fqdn,TlsCertificateName (or run the agent with the Exchange configuration). If one does: %s", f.Remediation)
+			}
+		}
+		out = append(out, kf...)
+		out = append(out, vf...)
 	}
 	out = append(out, duplicateIdentities(inv, o)...)
 	for _, p := range inv.Problems {
@@ -39,6 +139,86 @@ func CertStore(inv certstore.Inventory, o Options) []*mxv1.Finding {
 	}
 	sortFindings(out)
 	return out
+}
+
+// hasKeyedTwin reports whether another certificate of the store has c's
+// issuer and subject and a key transport could use: a TlsCertificateName
+// naming that identity matches both, and older builds take the first.
+func hasKeyedTwin(c certstore.Certificate, inv certstore.Contents) bool {
+	return slices.ContainsFunc(inv.Certificates, func(o certstore.Certificate) bool {
+		return o.Thumbprint != c.Thumbprint && o.Cert != nil && !o.Cert.IsCA && exchange.KeyStateOf(o).Usable() &&
+			string(o.Cert.RawIssuer) == string(c.Cert.RawIssuer) && string(o.Cert.RawSubject) == string(c.Cert.RawSubject)
+	})
+}
+
+// personalStore reports a Windows personal store (or a snapshot of one).
+func personalStore(location string) bool {
+	l := strings.ToLower(location)
+	return strings.HasPrefix(l, "windows:") || strings.HasSuffix(l, `\my`) || strings.Contains(l, "cert:")
+}
+
+// caInStore: a CA certificate kept with the server certificates. Transport
+// never presents it; the only thing to say is where it belongs.
+func caInStore(c certstore.Certificate, inv certstore.Contents, ev map[string]string, o Options) *mxv1.Finding {
+	fix := "Nothing to do for mail flow: a CA certificate next to the server certificates serves as chain material."
+	if personalStore(inv.Location) {
+		fix = fmt.Sprintf("Optional tidy-up on %s: a CA certificate belongs in the Intermediate Certification Authorities store (LocalMachine\\CA) or, for a root, in Trusted Root Certification Authorities; transport never selects it from My.", o.Host)
+	}
+	return newFinding(finding.CertCANotTransport, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
+		fmt.Sprintf("CA certificate %s (%s) is in %s; transport never presents a CA certificate, so its key and validity do not affect mail flow", c.Thumbprint, displayName(c.Cert), inv.Location),
+		ev, fix)
+}
+
+// storeEmpty: reading a store that yields nothing is not "healthy".
+func storeEmpty(inv certstore.Contents, o Options) *mxv1.Finding {
+	ev := map[string]string{"store": inv.Location, "unreadable_entries": fmt.Sprint(len(inv.Problems))}
+	detail := fmt.Sprintf("%d unreadable entries", len(inv.Problems))
+	if inv.Examined > 0 {
+		ev["entries_examined"] = fmt.Sprint(inv.Examined)
+		detail = fmt.Sprintf("%d entries examined, %d unreadable", inv.Examined, len(inv.Problems))
+	}
+	return newFinding(finding.CertStoreEmpty, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, inv.Location,
+		fmt.Sprintf("Certificate store %s on %s yielded no certificate (%s): nothing was checked", inv.Location, o.Host, detail), ev,
+		fmt.Sprintf("Check that %s is the store transport reads (windows:LocalMachine\\My on the Exchange server, or the directory or snapshot copied from it) and that its files are PEM, DER or PKCS#12 certificates (or an Export-Clixml of Get-ChildItem Cert:\\LocalMachine\\My).", inv.Location))
+}
+
+// expiredWithRenewal: when c is expired and a valid renewal (same subject or
+// a shared DNS name, later NotAfter, currently valid, usable key) is in the
+// same store, the CERT_EXPIRED fix is to unbind and remove the old one, not
+// to renew. Returns the renewal's thumbprint ("" when none).
+func expiredWithRenewal(c certstore.Certificate, inv certstore.Contents, vf []*mxv1.Finding, o Options) string {
+	var expired *mxv1.Finding
+	for _, f := range vf {
+		if f.Code == string(finding.CertExpired) {
+			expired = f
+		}
+	}
+	if expired == nil {
+		return ""
+	}
+	var best *certstore.Certificate
+	for i := range inv.Certificates {
+		r := &inv.Certificates[i]
+		if r.Cert == nil || r.Cert.IsCA || r.Thumbprint == c.Thumbprint || !exchange.KeyStateOf(*r).Usable() ||
+			!r.Cert.NotAfter.After(c.Cert.NotAfter) || r.Cert.NotBefore.After(o.Now) || !r.Cert.NotAfter.After(o.Now) {
+			continue
+		}
+		same := string(r.Cert.RawSubject) == string(c.Cert.RawSubject)
+		for _, n := range c.Cert.DNSNames {
+			same = same || slices.ContainsFunc(r.Cert.DNSNames, func(m string) bool { return strings.EqualFold(m, n) })
+		}
+		if same && (best == nil || r.Cert.NotAfter.After(best.Cert.NotAfter)) {
+			best = r
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	expired.Evidence["renewal_thumbprint"] = best.Thumbprint
+	expired.Summary += fmt.Sprintf("; its renewal %s (valid until %s, with its key) is already in the store", best.Thumbprint, best.Cert.NotAfter.UTC().Format(time.DateOnly))
+	expired.Remediation = fmt.Sprintf("Do not renew: renewal %s is already installed. On %s bind the renewal and remove the expired certificate: Enable-ExchangeCertificate -Thumbprint %s -Services SMTP ; update TlsCertificateName on connectors that name the old issuer ($c = Get-ChildItem Cert:\\LocalMachine\\My\\%s ; Set-SendConnector/Set-ReceiveConnector -TlsCertificateName \"<I>$($c.Issuer)<S>$($c.Subject)\") ; then Remove-ExchangeCertificate -Thumbprint %s (or Get-ChildItem Cert:\\LocalMachine\\My\\%s | Remove-Item) and Restart-Service MSExchangeTransport.",
+		best.Thumbprint, o.Host, best.Thumbprint, best.Thumbprint, c.Thumbprint, c.Thumbprint)
+	return best.Thumbprint
 }
 
 func keyFindings(c certstore.Certificate, ev map[string]string, o Options) []*mxv1.Finding {
@@ -69,7 +249,7 @@ func PresentedChain(chain []*x509.Certificate, endpoint string, o Options) []*mx
 		return nil
 	}
 	leaf := chain[0]
-	tp := finding.Thumbprint(leaf)
+	tp := thumbprint.Of(leaf)
 	ev := certEvidence(leaf, tp)
 	ev["origin"] = "presented"
 	ev["endpoint"] = endpoint
@@ -124,9 +304,12 @@ func certValidity(c *x509.Certificate, tp string, ev map[string]string, o Option
 }
 
 // duplicateIdentities reports several certificates with the same issuer and subject.
-func duplicateIdentities(inv certstore.Inventory, o Options) []*mxv1.Finding {
+func duplicateIdentities(inv certstore.Contents, o Options) []*mxv1.Finding {
 	groups := map[string][]certstore.Certificate{}
 	for _, c := range inv.Certificates {
+		if c.Cert.IsCA {
+			continue // transport never selects a CA certificate
+		}
 		k := string(c.Cert.RawIssuer) + "\x00" + string(c.Cert.RawSubject)
 		groups[k] = append(groups[k], c)
 	}

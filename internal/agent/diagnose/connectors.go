@@ -9,6 +9,8 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // Evidence keys shared by connector, log and queue findings; the root-cause
@@ -40,6 +42,9 @@ const (
 	evSelectionFlags    = "flags"
 	evSelectionBasis    = "basis"
 	evSelectionExplains = "explanation"
+	evIneligible        = "ineligible_thumbprints"
+	evServerName        = "server_name"
+	evServerFqdn        = "server_fqdn"
 )
 
 // ConnectorSubject names a connector the way Exchange's Identity does: the
@@ -56,7 +61,7 @@ func ConnectorSubject(kind exchange.ConnectorKind, server, name string) string {
 // transport reads (certs in store enumeration order): the simulated
 // certificate choice of every connector and of the internal transport
 // certificate, and connector settings that break TLS with Exchange Online.
-func Connectors(inv *exchange.Inventory, certs []certstore.Certificate, o Options) ([]*mxv1.Finding, error) {
+func Connectors(inv *exchange.Config, certs []certstore.Certificate, o Options) ([]*mxv1.Finding, error) {
 	o = o.withDefaults()
 	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {
@@ -73,7 +78,9 @@ func Connectors(inv *exchange.Inventory, certs []certstore.Certificate, o Option
 		return nil, fmt.Errorf("diagnose: connector posture: %w", err)
 	}
 	for _, p := range issues {
-		out = append(out, postureFinding(inv, p, sels, host))
+		if f, ok := postureFinding(inv, p, sels, host); ok {
+			out = append(out, f)
+		}
 	}
 	out = append(out, sendWithoutTLSName(inv, sels, host, keys, out)...)
 	out = dedupe(out)
@@ -81,7 +88,7 @@ func Connectors(inv *exchange.Inventory, certs []certstore.Certificate, o Option
 	return out, nil
 }
 
-func serverName(inv *exchange.Inventory, o Options) string {
+func serverName(inv *exchange.Config, o Options) string {
 	if inv != nil && inv.Server.Fqdn != "" {
 		return inv.Server.Fqdn
 	}
@@ -91,7 +98,7 @@ func serverName(inv *exchange.Inventory, o Options) string {
 	return o.Host
 }
 
-func sendConnector(inv *exchange.Inventory, name string) (exchange.SendConnector, bool) {
+func sendConnector(inv *exchange.Config, name string) (exchange.SendConnector, bool) {
 	for _, c := range inv.SendConnectors {
 		if c.Name == name {
 			return c, true
@@ -101,14 +108,22 @@ func sendConnector(inv *exchange.Inventory, name string) (exchange.SendConnector
 }
 
 // selectionEvidence is the evidence every connector finding carries.
-func selectionEvidence(inv *exchange.Inventory, s exchange.Selection, keys keyIndex) map[string]string {
+func selectionEvidence(inv *exchange.Config, s exchange.Selection, keys keyIndex) map[string]string {
 	ev := map[string]string{
 		evConnector:         s.Connector,
 		evConnectorKind:     string(s.Kind),
 		evSelectionBasis:    string(s.Basis),
-		evSelectionExplains: s.Explanation,
+		evSelectionExplains: ExplainSelection(s),
 		evCandidates:        strings.Join(s.CandidateThumbprints(), ","),
 		evSelectionFlags:    strings.Join(s.Flags.Names(), ","),
+	}
+	if inv != nil {
+		if inv.Server.Name != "" {
+			ev[evServerName] = inv.Server.Name
+		}
+		if inv.Server.Fqdn != "" {
+			ev[evServerFqdn] = inv.Server.Fqdn
+		}
 	}
 	if s.LookupName != "" {
 		ev["lookup_name"] = s.LookupName
@@ -129,6 +144,15 @@ func selectionEvidence(inv *exchange.Inventory, s exchange.Selection, keys keyIn
 	}
 	if k := keylessChoices(s, keys); len(k) > 0 {
 		ev[evKeyless] = strings.Join(k, ",")
+	}
+	if in := s.Ineligible(); len(in) > 0 {
+		var tps, why []string
+		for i := range in {
+			tps = append(tps, in[i].Thumbprint)
+			why = append(why, in[i].Thumbprint+"="+keyPhrase(&in[i]))
+		}
+		ev[evIneligible] = strings.Join(tps, ",")
+		ev["ineligible_reasons"] = strings.Join(why, "; ")
 	}
 	if len(s.SubjectOnlyMatches) > 0 {
 		ev[evSubjectOnly] = strings.Join(s.SubjectOnlyMatches, ",")
@@ -155,19 +179,12 @@ type keyIndex map[string]bool
 func newKeyIndex(certs []certstore.Certificate) keyIndex {
 	k := make(keyIndex, len(certs))
 	for _, c := range certs {
-		usable := true
-		switch {
-		case c.Key == certstore.KeyAbsent, c.Key == certstore.KeyUnknown && !c.HasPrivateKey, c.Key == certstore.KeyUnusable:
-			usable = false
-		case c.TransportCanReadKey != nil && !*c.TransportCanReadKey:
-			usable = false
-		}
-		k[certstore.NormalizeThumbprint(c.Thumbprint)] = usable
+		k[thumbprint.Normalize(c.Thumbprint)] = exchange.KeyStateOf(c).Usable()
 	}
 	return k
 }
 
-func (k keyIndex) usable(tp string) bool { return k[certstore.NormalizeThumbprint(tp)] }
+func (k keyIndex) usable(tp string) bool { return k[thumbprint.Normalize(tp)] }
 
 // keylessChoices lists, in rule order, the thumbprints chosen under some rule
 // whose key is missing, unusable or unreadable by the transport account.
@@ -215,7 +232,7 @@ func setCmd(kind exchange.ConnectorKind) string {
 	return "Set-SendConnector"
 }
 
-func selectionFindings(inv *exchange.Inventory, s exchange.Selection, host string, keys keyIndex) []*mxv1.Finding {
+func selectionFindings(inv *exchange.Config, s exchange.Selection, host string, keys keyIndex) []*mxv1.Finding {
 	if s.Kind == exchange.KindInternalTransport {
 		return internalTransportFindings(inv, s, host, keys)
 	}
@@ -230,13 +247,21 @@ func selectionFindings(inv *exchange.Inventory, s exchange.Selection, host strin
 	if f.NameInvalid {
 		out = append(out, conn(finding.ConnectorTLSNameInvalid,
 			fmt.Sprintf("%s connector %q on %s has a malformed TlsCertificateName %q", s.Kind, s.Connector, host, clip(s.LookupName, 200)),
-			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, subject)))
+			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, psLit(subject))))
 	}
-	if f.NotFound && s.Basis == exchange.BasisTLSName && !f.NameInvalid {
-		fix := fmt.Sprintf(`On %s install the certificate named by TlsCertificateName, or point the connector at an existing one: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, subject)
+	if f.NotFound && s.Basis == exchange.BasisTLSName && !f.NameInvalid && f.NoneEligible {
+		// Matches exist; what stops transport is why each is ineligible
+		// (the certificate findings explain it, rootcause.go).
+		in := s.Ineligible()
+		out = append(out, conn(finding.ConnectorCertNotFound,
+			fmt.Sprintf("TlsCertificateName of %s connector %q on %s matches %s, none eligible: %s; transport treats it as not found (event 12014)",
+				s.Kind, s.Connector, host, text.Count(len(s.Candidates), "certificate"), ineligibleText(in)),
+			ineligibleFix(in, host)))
+	} else if f.NotFound && s.Basis == exchange.BasisTLSName && !f.NameInvalid {
+		fix := fmt.Sprintf(`On %s install the certificate named by TlsCertificateName, or point the connector at an existing one: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, psLit(subject))
 		if len(s.SubjectOnlyMatches) > 0 {
-			fix = fmt.Sprintf(`Certificate %s on %s has the right subject but another issuer (renewed through a new intermediate): $c = Get-ChildItem Cert:\LocalMachine\My\%s ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`,
-				s.SubjectOnlyMatches[0], host, s.SubjectOnlyMatches[0], set, subject)
+			fix = fmt.Sprintf(`Certificate %s on %s has the right subject but another issuer (renewed through a new intermediate): $c = Get-ChildItem Cert:\LocalMachine\My\%s ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`,
+				s.SubjectOnlyMatches[0], host, s.SubjectOnlyMatches[0], set, psLit(subject))
 		}
 		out = append(out, conn(finding.ConnectorCertNotFound,
 			fmt.Sprintf("TlsCertificateName of %s connector %q on %s matches no certificate in the store (454 4.7.5, event 12014)", s.Kind, s.Connector, host), fix))
@@ -265,14 +290,40 @@ func selectionFindings(inv *exchange.Inventory, s exchange.Selection, host strin
 	}
 	if s.Kind == exchange.KindReceive && f.NotFound && s.Basis != exchange.BasisTLSName {
 		pev := withKV(ev, evPredicted, "true")
-		out = append(out, newFinding(finding.SMTPStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject,
-			fmt.Sprintf("Receive connector %q on %s has no eligible certificate for %s: it will not offer STARTTLS (event 12014)", s.Connector, host, orDash(s.LookupName)), pev,
-			fmt.Sprintf("On %s install a CA-issued certificate whose SAN contains %s with its private key and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; then set %s -Identity %q -TlsCertificateName.", host, orDash(s.LookupName), set, subject)))
+		summary := fmt.Sprintf("Receive connector %q on %s has no certificate for %s: it will not offer STARTTLS (event 12014)", s.Connector, host, orDash(s.LookupName))
+		fix := fmt.Sprintf("On %s install a CA-issued certificate whose SAN contains %s with its private key and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; then set %s -Identity %s -TlsCertificateName.", host, orDash(s.LookupName), set, psLit(subject))
+		if f.NoneEligible {
+			in := s.Ineligible()
+			summary = fmt.Sprintf("Receive connector %q on %s has %s for %s, none eligible (%s): it will not offer STARTTLS (event 12014)",
+				s.Connector, host, text.Count(len(s.Candidates), "certificate"), orDash(s.LookupName), ineligibleText(in))
+			fix = ineligibleFix(in, host)
+		}
+		out = append(out, newFinding(finding.SMTPStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, pev, fix))
 	}
 	return out
 }
 
-func internalTransportFindings(inv *exchange.Inventory, s exchange.Selection, host string, keys keyIndex) []*mxv1.Finding {
+// ineligibleFix repairs what made matching certificates ineligible, one
+// command per certificate; nothing is installed or removed that the
+// evidence does not implicate.
+func ineligibleFix(in []exchange.Candidate, host string) string {
+	var steps []string
+	for _, c := range in {
+		switch {
+		case c.Ineligible == exchange.IneligibleNotV3:
+			steps = append(steps, fmt.Sprintf("certificate %s is X.509 version %d: reissue it as a v3 certificate", c.Thumbprint, c.Version))
+		case c.Key == exchange.KeyUnreadable:
+			steps = append(steps, fmt.Sprintf("Enable-ExchangeCertificate -Thumbprint %s -Services SMTP (grants NETWORK SERVICE read access to its key)", c.Thumbprint))
+		case c.Key == exchange.KeyUnusable:
+			steps = append(steps, fmt.Sprintf("re-import certificate %s with its private key from the PFX (Import-ExchangeCertificate), then Enable-ExchangeCertificate -Thumbprint %s -Services SMTP", c.Thumbprint, c.Thumbprint))
+		case c.Key == exchange.KeyMissing:
+			steps = append(steps, fmt.Sprintf("certificate %s has no private key: import it from the PFX with its key (Import-ExchangeCertificate), then Enable-ExchangeCertificate -Thumbprint %s -Services SMTP", c.Thumbprint, c.Thumbprint))
+		}
+	}
+	return fmt.Sprintf("On %s make a matching certificate eligible: %s; then Restart-Service MSExchangeTransport.", host, strings.Join(steps, "; "))
+}
+
+func internalTransportFindings(inv *exchange.Config, s exchange.Selection, host string, keys keyIndex) []*mxv1.Finding {
 	ev := selectionEvidence(inv, s, keys)
 	subject := s.LookupName
 	kind := mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE
@@ -282,7 +333,7 @@ func internalTransportFindings(inv *exchange.Inventory, s exchange.Selection, ho
 	switch {
 	case s.Flags.NotFound:
 		return []*mxv1.Finding{newFinding(finding.InternalTransportCertMissing, kind, subject,
-			fmt.Sprintf("Internal transport certificate %s of %s is not in the store: %s", orDash(s.LookupName), host, s.Explanation), ev,
+			fmt.Sprintf("Internal transport certificate %s of %s is not in the store: %s", orDash(s.LookupName), host, ExplainSelection(s)), ev,
 			fmt.Sprintf("On %s: New-ExchangeCertificate -Services SMTP (or Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP for a certificate with %s), then Restart-Service MSExchangeTransport.", host, host))}
 	case s.Flags.SelectedKeyless || s.Flags.SelectedKeyUnreadable:
 		return []*mxv1.Finding{newFinding(finding.InternalTransportCertKeyless, kind, subject,
@@ -292,41 +343,72 @@ func internalTransportFindings(inv *exchange.Inventory, s exchange.Selection, ho
 	return nil
 }
 
-func postureFinding(inv *exchange.Inventory, p exchange.PostureIssue, sels []exchange.Selection, host string) *mxv1.Finding {
-	subject := ConnectorSubject(p.Kind, inv.Server.Name, p.Connector)
-	ev := map[string]string{evConnector: p.Connector, evConnectorKind: string(p.Kind), "detail": p.Detail, "certain": fmt.Sprint(p.Certain)}
-	if p.Catalog != "" {
-		ev["catalog"] = p.Catalog
+// postureCodes maps exchange's posture conditions to finding codes.
+var postureCodes = map[exchange.PostureCondition]finding.Code{
+	exchange.PostureNoTLSCertName:      finding.ConnectorNoTLSCertName,
+	exchange.PostureWeakTLSAuth:        finding.ConnectorWeakTLSAuth,
+	exchange.PostureNoTLSAuthMechanism: finding.SMTPStartTLSNotOffered,
+}
+
+// postureDetail says what a posture issue means, in one sentence.
+func postureDetail(p exchange.PostureIssue) string {
+	switch p.Condition {
+	case exchange.PostureNoTLSCertName:
+		return fmt.Sprintf("Receive connector %q is reached by Exchange Online (%s, %s) but has no TlsCertificateName: it presents whatever certificate matches its FQDN, possibly the self-signed one (450 4.7.320 SubjectMismatch).",
+			p.Connector, p.Reach, p.ReachReason)
+	case exchange.PostureWeakTLSAuth:
+		var weak []string
+		for _, w := range p.Weaknesses {
+			switch w {
+			case exchange.WeakRequireTLSOff:
+				weak = append(weak, "RequireTLS is false")
+			case exchange.WeakTLSAuthLevelUnset:
+				weak = append(weak, "TlsAuthLevel is not set")
+			case exchange.WeakTLSAuthLevelLow:
+				weak = append(weak, "TlsAuthLevel is "+p.TLSAuthLevel)
+			}
+		}
+		return fmt.Sprintf("Send connector %q delivers to Exchange Online (%s) but %s; hybrid needs RequireTLS $true and TlsAuthLevel DomainValidation with TlsDomain mail.protection.outlook.com.",
+			p.Connector, p.TargetReason, strings.Join(weak, " and "))
+	case exchange.PostureNoTLSAuthMechanism:
+		return fmt.Sprintf("Receive connector %q has AuthMechanism %q without Tls: its EHLO reply never offers STARTTLS.", p.Connector, strings.Join(p.AuthMechanism, ", "))
+	}
+	return fmt.Sprintf("%s connector %q: %s", p.Kind, p.Connector, p.Condition)
+}
+
+func postureFinding(cfg *exchange.Config, p exchange.PostureIssue, sels []exchange.Selection, host string) (*mxv1.Finding, bool) {
+	code, ok := postureCodes[p.Condition]
+	if !ok {
+		return nil, false
+	}
+	subject := ConnectorSubject(p.Kind, cfg.Server.Name, p.Connector)
+	detail := postureDetail(p)
+	ev := map[string]string{evConnector: p.Connector, evConnectorKind: string(p.Kind), "detail": detail, "certain": fmt.Sprint(p.Certain), "condition": string(p.Condition)}
+	if e, _ := catalog.Lookup(code); e.Catalog != "" {
+		ev["catalog"] = e.Catalog
 	}
 	for _, s := range sels {
 		if s.Connector == p.Connector && s.Kind == p.Kind && s.Selected != "" {
 			ev[evSelected] = s.Selected
 		}
 	}
-	summary := fmt.Sprintf("%s connector %q on %s: %s", p.Kind, p.Connector, host, p.Detail)
+	summary := fmt.Sprintf("%s connector %q on %s: %s", p.Kind, p.Connector, host, detail)
 	var fix string
-	switch finding.Code(p.Code) {
+	switch code {
 	case finding.ConnectorNoTLSCertName:
-		fix = fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the CA-issued certificate Exchange Online expects.`, host, setCmd(p.Kind), subject)
+		fix = fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the CA-issued certificate Exchange Online expects.`, host, setCmd(p.Kind), psLit(subject))
 	case finding.ConnectorWeakTLSAuth:
-		fix = fmt.Sprintf("On %s: Set-SendConnector -Identity %q -RequireTLS $true -TlsAuthLevel DomainValidation -TlsDomain mail.protection.outlook.com", host, subject)
+		fix = fmt.Sprintf("On %s: Set-SendConnector -Identity %s -RequireTLS $true -TlsAuthLevel DomainValidation -TlsDomain mail.protection.outlook.com", host, psLit(subject))
 	case finding.SMTPStartTLSNotOffered:
 		ev[evPredicted] = "true"
-		fix = fmt.Sprintf("On %s: Set-ReceiveConnector -Identity %q -AuthMechanism @{Add='Tls'}", host, subject)
-	default:
-		fix = "See docs/findings.md for " + p.Code
+		fix = fmt.Sprintf("On %s: Set-ReceiveConnector -Identity %s -AuthMechanism @{Add='Tls'}", host, psLit(subject))
 	}
-	code := finding.Code(p.Code)
-	if _, ok := catalog.Lookup(code); !ok {
-		code = finding.ConnectorWeakTLSAuth // unknown posture code from a newer exchange package: keep it visible
-		ev["posture_code"] = p.Code
-	}
-	return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix)
+	return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix), true
 }
 
 // sendWithoutTLSName flags send connectors to Exchange Online without
 // TlsCertificateName (hybrid mutual TLS needs it), unless posture did.
-func sendWithoutTLSName(inv *exchange.Inventory, sels []exchange.Selection, host string, keys keyIndex, have []*mxv1.Finding) []*mxv1.Finding {
+func sendWithoutTLSName(inv *exchange.Config, sels []exchange.Selection, host string, keys keyIndex, have []*mxv1.Finding) []*mxv1.Finding {
 	var out []*mxv1.Finding
 	for _, s := range sels {
 		if s.Kind != exchange.KindSend || !s.Flags.NoTLSCertName {
@@ -350,7 +432,7 @@ func sendWithoutTLSName(inv *exchange.Inventory, sels []exchange.Selection, host
 		ev := withKV(selectionEvidence(inv, s, keys), "detail", why)
 		out = append(out, newFinding(finding.ConnectorNoTLSCertName, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject,
 			fmt.Sprintf("Send connector %q on %s delivers to Exchange Online (%s) without TlsCertificateName; it presents %s", s.Connector, host, why, orDash(s.Selected)), ev,
-			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the certificate the hybrid configuration uses.`, host, subject)))
+			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the certificate the hybrid configuration uses.`, host, psLit(subject))))
 	}
 	return out
 }
@@ -371,7 +453,7 @@ type Expectation struct {
 }
 
 // Expectations computes ExpectedSent from an inventory and store.
-func Expectations(inv *exchange.Inventory, certs []certstore.Certificate, o Options) (ExpectedSent, error) {
+func Expectations(inv *exchange.Config, certs []certstore.Certificate, o Options) (ExpectedSent, error) {
 	o = o.withDefaults()
 	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {

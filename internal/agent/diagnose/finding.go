@@ -3,6 +3,7 @@ package diagnose
 import (
 	"maps"
 	"sort"
+	"strings"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/finding"
@@ -60,3 +61,8 @@ func dedupe(fs []*mxv1.Finding) []*mxv1.Finding {
 	}
 	return out
 }
+
+// psLit quotes s as a PowerShell single-quoted string literal, in which a
+// backslash is literal (a receive connector's Identity is SERVER\name) and
+// only a quote is doubled. Go's %q would double the backslash.
+func psLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -8,8 +8,11 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/dane"
+	"github.com/mxprobe/mxprobe/internal/agent/exchange"
 	"github.com/mxprobe/mxprobe/internal/agent/protolog"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // ProtocolLogSessions diagnoses parsed sessions at once (agent check): they
@@ -28,6 +31,9 @@ type logAgg struct {
 	remotes []string
 	names   []string
 	samples []string
+	// have: remotes and names already listed (a window holds up to
+	// DefaultLogWindowGroups groups; a linear search per group is quadratic)
+	have map[string]struct{}
 }
 
 func aggregate(groups []LogGroup, key func(LogGroup) string) []*logAgg {
@@ -37,7 +43,7 @@ func aggregate(groups []LogGroup, key func(LogGroup) string) []*logAgg {
 		k := key(g)
 		a := idx[k]
 		if a == nil {
-			a = &logAgg{LogGroup: g}
+			a = &logAgg{LogGroup: g, have: map[string]struct{}{}}
 			a.Count, a.FirstSeen, a.LastSeen = 0, g.FirstSeen, g.LastSeen
 			idx[k] = a
 			out = append(out, a)
@@ -47,11 +53,13 @@ func aggregate(groups []LogGroup, key func(LogGroup) string) []*logAgg {
 			a.FirstSeen = g.FirstSeen
 		}
 		a.LastSeen = later(a.LastSeen, g.LastSeen)
-		if g.RemoteHost != "" && !slices.Contains(a.remotes, g.RemoteHost) {
+		if _, dup := a.have["r\x00"+g.RemoteHost]; g.RemoteHost != "" && !dup {
+			a.have["r\x00"+g.RemoteHost] = struct{}{}
 			a.remotes = append(a.remotes, g.RemoteHost)
 		}
 		for _, n := range g.RemoteNames {
-			if !slices.Contains(a.names, n) {
+			if _, dup := a.have["n\x00"+n]; !dup {
+				a.have["n\x00"+n] = struct{}{}
 				a.names = append(a.names, n)
 			}
 		}
@@ -148,7 +156,7 @@ func ProtocolLog(w *LogWindow, expect ExpectedSent, o Options) []*mxv1.Finding {
 		ev := a.evidence()
 		out = append(out, newFinding(finding.LogTLSCertNotFound, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector),
 			fmt.Sprintf("%s connector %q on %s: 454 4.7.5 certificate specified in TlsCertificateName not found, %d times (last %s)", a.Direction, a.Connector, o.Host, a.Count, fmtTime(a.LastSeen)),
-			ev, fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with a certificate that exists and has its private key; Restart-Service MSExchangeTransport.`, o.Host, a.Connector)))
+			ev, fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with a certificate that exists and has its private key; Restart-Service MSExchangeTransport.`, o.Host, psLit(a.Connector))))
 	}
 	for _, a := range aggregate(byKind[LogKindStartTLSRequired], func(g LogGroup) string { return g.Direction + "\x00" + g.Connector }) {
 		ev := a.evidence()
@@ -162,14 +170,17 @@ func ProtocolLog(w *LogWindow, expect ExpectedSent, o Options) []*mxv1.Finding {
 		var summary, fix string
 		if a.Direction == protolog.DirectionReceive.String() {
 			summary = fmt.Sprintf("Receive connector %q on %s did not offer STARTTLS to %s (%d sessions)", a.Connector, o.Host, remotesText(a), a.Count)
-			fix = fmt.Sprintf(`On %s: check event 12014, install a certificate whose SAN contains the connector's FQDN and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; make sure AuthMechanism of %q includes Tls (Set-ReceiveConnector -Identity %q -AuthMechanism @{Add='Tls'}).`, o.Host, a.Connector, a.Connector)
+			fix = fmt.Sprintf(`On %s: check event 12014, install a certificate whose SAN contains the connector's FQDN and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; make sure AuthMechanism of %q includes Tls (Set-ReceiveConnector -Identity %s -AuthMechanism @{Add='Tls'}).`, o.Host, a.Connector, psLit(a.Connector))
 		} else {
 			summary = fmt.Sprintf("Send connector %q on %s: %s did not offer STARTTLS (%d sessions; EHLO: %s)", a.Connector, o.Host, remotesText(a), a.Count, clip(a.Detail, 120))
 			fix = fmt.Sprintf("On the receiving side (%s): enable a certificate for SMTP (event 12014) and Tls in AuthMechanism; disable ESMTP inspection on firewalls between %s and it.", remotesText(a), o.Host)
 		}
 		out = append(out, newFinding(finding.LogStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector), summary, ev, fix))
 	}
+	out = append(out, logDANE(byKind[LogKindDANENDR], o)...)
 	out = append(out, unexpectedSent(w.Sent(), expect, o)...)
+	out = append(out, sentAgainstSimulation(w.Sent(), expect, o)...)
+	out = append(out, selfSignedToExchangeOnline(w.Sent(), o)...)
 	out = dedupe(out)
 	sortFindings(out)
 	return out
@@ -228,5 +239,129 @@ func unexpectedSent(usages []SentUsage, expect ExpectedSent, o Options) []*mxv1.
 			ev, fix))
 	}
 	slices.SortFunc(out, func(a, b *mxv1.Finding) int { return cmp.Compare(a.Subject, b.Subject) })
+	return out
+}
+
+// LogsUnparseable is LOG_UNPARSEABLE when protocol logs under target were
+// read but not one data line was a protocol log row (st counts what was
+// read); nil when some row parsed or there were no data lines at all (a
+// fresh log holds only its header).
+func LogsUnparseable(target string, st protolog.Stats, o Options) *mxv1.Finding {
+	bad := st.BadRows + st.LongLines
+	if st.Rows > 0 || bad == 0 {
+		return nil
+	}
+	o = o.withDefaults()
+	ev := map[string]string{
+		"directories": target, "files": fmt.Sprint(st.Files), "bytes": fmt.Sprint(st.Bytes),
+		"header_lines": fmt.Sprint(st.HeaderLines), "bad_rows": fmt.Sprint(st.BadRows), "long_lines": fmt.Sprint(st.LongLines),
+		"rows": "0", "origin": "protocol-log",
+	}
+	return newFinding(finding.LogUnparseable, mxv1.SubjectKind_SUBJECT_KIND_HOST, target,
+		fmt.Sprintf("Protocol logs under %s on %s: %s read with %s, none of them an SMTP protocol log row; no session was checked",
+			target, o.Host, text.Count(st.Files, "file"), text.Count(int(bad), "data line")),
+		ev, fmt.Sprintf("Point --protocol-logs at the SmtpSend/SmtpReceive ProtocolLog directories of %s (%%ExchangeInstallPath%%TransportRoles\\Logs\\{FrontEnd,Hub,Edge}\\ProtocolLog) and copy the files unchanged (Copy-Item; Get-Content | Out-File re-encodes them as UTF-16); check the first lines of a file start with #Software: Microsoft Exchange Server and #Fields: date-time,connector-id,session-id,...", o.Host))
+}
+
+// loggedSelfSigned reports whether a logged certificate block shows a
+// self-signed certificate: issuer and subject present and the same name.
+func loggedSelfSigned(subject, issuer string) bool {
+	if strings.TrimSpace(subject) == "" || strings.TrimSpace(issuer) == "" {
+		return false
+	}
+	if eq, err := exchange.EqualDNStrings(subject, issuer); err == nil {
+		return eq
+	}
+	return strings.EqualFold(strings.TrimSpace(subject), strings.TrimSpace(issuer))
+}
+
+// selfSignedToExchangeOnline: this server presented a self-signed
+// certificate in sessions whose peer is Exchange Online (failure E/H of the
+// catalog: Exchange Online refuses it for hybrid mail). The evidence is the
+// log alone; the connector finding that explains it is raised by Link.
+func selfSignedToExchangeOnline(usages []SentUsage, o Options) []*mxv1.Finding {
+	var out []*mxv1.Finding
+	for _, u := range usages {
+		if u.ExchangeOnline == 0 || !loggedSelfSigned(u.Subject, u.Issuer) {
+			continue
+		}
+		ev := map[string]string{
+			evDirection: u.Direction, evConnector: u.Connector, evThumbprintSent: u.Thumbprint,
+			"certificate_subject": u.Subject, "certificate_issuer": u.Issuer,
+			"self_signed_basis": "issuer equals subject in the logged certificate block",
+			"count":             fmt.Sprint(u.Count), "exchange_online_sessions": fmt.Sprint(u.ExchangeOnline),
+			"failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
+			evRemoteNames: clip(strings.Join(u.RemoteNames, ","), 500),
+			"first_seen":  fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
+		}
+		set := "Set-ReceiveConnector"
+		if u.Direction == protolog.DirectionSend.String() {
+			set = "Set-SendConnector"
+		}
+		out = append(out, newFinding(finding.LogSelfSignedSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
+			fmt.Sprintf("%s connector \"%s\" on %s presented self-signed certificate %s (%s) to Exchange Online in %d of %d logged sessions (%s to %s); Exchange Online does not accept a self-signed certificate for hybrid mail (450 4.7.320 SubjectMismatch)",
+				u.Direction, u.Connector, o.Host, u.Thumbprint, orDash(u.Subject), u.ExchangeOnline, u.Count, fmtTime(u.FirstSeen), fmtTime(u.LastSeen)),
+			ev, fmt.Sprintf(`On %s bind the CA-issued certificate the hybrid configuration uses to connector "%s": $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" ; Restart-Service MSExchangeTransport. Keep the self-signed certificate %s: Exchange uses it internally.`,
+				o.Host, u.Connector, set, psLit(u.Connector), u.Thumbprint)))
+	}
+	return out
+}
+
+// sentAgainstSimulation records, as LOG_CERT_SENT, the certificate a
+// connector presented most recently when it is its intended certificate
+// but not the one the selection simulation picks (the other disagreement,
+// the unintended one sent, is LOG_UNEXPECTED_CERT_SENT): Link lets the
+// connector findings follow it.
+func sentAgainstSimulation(usages []SentUsage, expect ExpectedSent, o Options) []*mxv1.Finding {
+	if len(expect) == 0 {
+		return nil
+	}
+	latest := map[string]SentUsage{}
+	for _, u := range usages {
+		k := u.Direction + "\x00" + strings.ToLower(u.Connector)
+		if l, ok := latest[k]; !ok || u.LastSeen.After(l.LastSeen) {
+			latest[k] = u
+		}
+	}
+	var out []*mxv1.Finding
+	for _, u := range latest {
+		x, ok := expect.lookup(u.Connector)
+		if !ok || x.Selected == "" || u.Thumbprint == x.Selected || u.Thumbprint != x.Thumbprint || u.Succeeded == 0 {
+			continue
+		}
+		ev := map[string]string{
+			evDirection: u.Direction, evConnector: u.Connector, evThumbprintSent: u.Thumbprint, evExpected: x.Thumbprint,
+			evSelected: x.Selected, evCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
+			"count": fmt.Sprint(u.Count), "failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
+			"first_seen": fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
+		}
+		out = append(out, newFinding(finding.LogCertSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
+			fmt.Sprintf("%s connector \"%s\" on %s presented certificate %s in its latest sessions (%d, %d with TLS negotiated, last %s), not %s which the selection simulation picks",
+				u.Direction, u.Connector, o.Host, u.Thumbprint, u.Count, u.Succeeded, fmtTime(u.LastSeen), x.Selected),
+			ev, "Nothing on its own: the connector findings about the same connector follow this observation."))
+	}
+	slices.SortFunc(out, func(a, b *mxv1.Finding) int { return cmp.Compare(a.Subject, b.Subject) })
+	return out
+}
+
+// logDANE: send-side replies carrying an Exchange Online DANE result
+// (4/5.7.321-325, dane.FindNDRs), DANE_NDR per connector and code. It claims
+// what the remote wrote: delivery of those messages failed DANE validation
+// of their destination as the result names; which destination is in the
+// reply text (the recipient's domain), not in the log.
+func logDANE(groups []LogGroup, o Options) []*mxv1.Finding {
+	var out []*mxv1.Finding
+	for _, a := range aggregate(groups, func(g LogGroup) string { return g.Direction + "\x00" + g.Connector + "\x00" + g.Status }) {
+		code := a.Status
+		result := dane.NDRResults[code[len(code)-1]]
+		ev := a.evidence()
+		ev["ndr_codes"], ev["dane_results"], ev["reply"] = code, result, a.Detail
+		f := newFinding(finding.DANENDR, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector, code),
+			fmt.Sprintf("%s connector %q on %s: %s answered %s %s (Exchange Online DANE) %d times (%s to %s)",
+				a.Direction, a.Connector, o.Host, remotesText(a), code, result, a.Count, fmtTime(a.FirstSeen), fmtTime(a.LastSeen)),
+			ev, fmt.Sprintf("Exchange Online did not deliver these messages after DANE validation of their destination (%s): fix the TLSA records, DNSSEC or certificate of the destination the reply names (%s; ask its administrator when it is not yours); the senders get an NDR or a retry.",
+				result, clip(a.Detail, 200)))
+		out = append(out, f)
+	}
 	return out
 }

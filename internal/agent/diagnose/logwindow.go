@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/protolog"
 )
 
@@ -19,6 +20,7 @@ const (
 	LogKindCertNotFound     = "cert-not-found"       // 454 4.7.5
 	LogKindStartTLSRequired = "starttls-required"    // 451 5.7.3
 	LogKindNoStartTLS       = "starttls-not-offered" // EHLO reply without STARTTLS
+	LogKindDANENDR          = "dane-ndr"             // send side: the remote replied with an Exchange Online DANE result (4/5.7.321-325)
 )
 
 // Defaults for LogWindow bounds.
@@ -51,16 +53,21 @@ type LogGroup struct {
 // SentUsage counts the sessions in which this server presented one
 // certificate on one connector.
 type SentUsage struct {
-	Direction  string    `json:"direction"`
-	Connector  string    `json:"connector"`
-	Thumbprint string    `json:"thumbprint"`
-	Subject    string    `json:"subject,omitempty"`
-	Count      int       `json:"count"`
-	Failed     int       `json:"failed"`
-	Succeeded  int       `json:"succeeded"`
-	FirstSeen  time.Time `json:"firstSeen,omitzero"`
-	LastSeen   time.Time `json:"lastSeen,omitzero"`
-	Session    string    `json:"session,omitempty"` // one example
+	Direction  string `json:"direction"`
+	Connector  string `json:"connector"`
+	Thumbprint string `json:"thumbprint"`
+	Subject    string `json:"subject,omitempty"`
+	Issuer     string `json:"issuer,omitempty"`
+	Count      int    `json:"count"`
+	// ExchangeOnline counts the sessions whose peer named itself as an
+	// Exchange Online host (banner on the send side, EHLO on the receive side).
+	ExchangeOnline int       `json:"exchangeOnline,omitempty"`
+	RemoteNames    []string  `json:"remoteNames,omitempty"` // up to maxGroupSamples
+	Failed         int       `json:"failed"`
+	Succeeded      int       `json:"succeeded"`
+	FirstSeen      time.Time `json:"firstSeen,omitzero"`
+	LastSeen       time.Time `json:"lastSeen,omitzero"`
+	Session        string    `json:"session,omitempty"` // one example
 }
 
 // LogWindow keeps a bounded, recent view of protocol-log sessions that
@@ -85,6 +92,28 @@ type LogWindow struct {
 	sent   map[string]*SentUsage
 	newest time.Time
 	seen   int64
+
+	// clears finds the groups a success on one path may clear without
+	// looking at every group (a busy log has many failing remotes and far
+	// more successful sessions): group keys by (direction, connector) and
+	// the group's remote scope, its remote host, or, for send-side local
+	// credential failures, nothing more. scopeOf is the scope each group
+	// is filed under (it changes when the group learns its first remote name).
+	clears  map[clearKey]map[string]struct{}
+	scopeOf map[string]string
+
+	// oldest is a lower bound of every LastSeen held (valid when
+	// oldestKnown), so that MaxAge pruning scans only when something may
+	// have aged out, not on every session. ageScanAlways: tests.
+	oldest        time.Time
+	oldestKnown   bool
+	ageScanAlways bool
+}
+
+type clearKey struct {
+	by        byte // 's': remote scope, 'h': remote host, 'c': send-side local credentials
+	dir, conn string
+	v         string
 }
 
 // NewLogWindow returns an empty window.
@@ -98,6 +127,60 @@ func (w *LogWindow) init() {
 	}
 	if w.sent == nil {
 		w.sent = map[string]*SentUsage{}
+	}
+	if w.clears == nil {
+		w.clears = map[clearKey]map[string]struct{}{}
+		w.scopeOf = map[string]string{}
+		for k, g := range w.groups {
+			w.file(k, g)
+		}
+	}
+}
+
+func groupKey(g *LogGroup) string {
+	return strings.Join([]string{g.Kind, g.Direction, g.Connector, g.RemoteHost, g.Status, g.Thumbprint}, "\x00")
+}
+
+func clearKeys(g *LogGroup, scope string) []clearKey {
+	ks := []clearKey{{'s', g.Direction, g.Connector, scope}, {'h', g.Direction, g.Connector, g.RemoteHost}}
+	if g.Direction == protolog.DirectionSend.String() && g.Kind == LogKindTLSFailed && localCredentialStatus(g.Status) {
+		ks = append(ks, clearKey{'c', g.Direction, g.Connector, ""})
+	}
+	return ks
+}
+
+// file adds group k to the clear index under its current scope.
+func (w *LogWindow) file(k string, g *LogGroup) {
+	scope := remoteScope(firstOr(g.RemoteNames), g.RemoteHost)
+	w.scopeOf[k] = scope
+	for _, ck := range clearKeys(g, scope) {
+		set := w.clears[ck]
+		if set == nil {
+			set = map[string]struct{}{}
+			w.clears[ck] = set
+		}
+		set[k] = struct{}{}
+	}
+}
+
+// unfile removes group k from the clear index.
+func (w *LogWindow) unfile(k string, g *LogGroup) {
+	for _, ck := range clearKeys(g, w.scopeOf[k]) {
+		if set := w.clears[ck]; set != nil {
+			delete(set, k)
+			if len(set) == 0 {
+				delete(w.clears, ck)
+			}
+		}
+	}
+	delete(w.scopeOf, k)
+}
+
+// dropGroup deletes group k and its index entries.
+func (w *LogWindow) dropGroup(k string) {
+	if g := w.groups[k]; g != nil {
+		w.unfile(k, g)
+		delete(w.groups, k)
 	}
 }
 
@@ -138,58 +221,87 @@ func (w *LogWindow) Add(s protolog.Session) {
 	dir := s.Direction.String()
 	remote := s.RemoteHost()
 	if c := s.SentCertificate(); c != nil && c.Thumbprint != "" {
-		tp := strings.ToUpper(c.Thumbprint)
+		tp := c.Thumbprint
 		k := dir + "\x00" + s.Connector + "\x00" + tp
 		u := w.sent[k]
 		if u == nil {
-			u = &SentUsage{Direction: dir, Connector: s.Connector, Thumbprint: tp, Subject: c.Subject, FirstSeen: s.Start, Session: s.ID}
+			u = &SentUsage{Direction: dir, Connector: s.Connector, Thumbprint: tp, Subject: c.Subject, Issuer: c.Issuer, FirstSeen: s.Start, Session: s.ID}
 			w.sent[k] = u
 		}
 		u.Count++
+		if exoName(s.RemoteName) {
+			u.ExchangeOnline++
+		}
+		if s.RemoteName != "" && len(u.RemoteNames) < maxGroupSamples && !slices.Contains(u.RemoteNames, s.RemoteName) {
+			u.RemoteNames = append(u.RemoteNames, s.RemoteName)
+		}
 		if s.TLS.Failed {
 			u.Failed++
 		} else if s.TLS.Succeeded {
 			u.Succeeded++
 		}
 		u.LastSeen = later(u.LastSeen, at)
-	}
-	if s.TLS.Succeeded {
-		scope := remoteScope(s.RemoteName, remote)
-		for k, g := range w.groups {
-			if g.Direction != dir || g.Connector != s.Connector || g.LastSeen.After(at) {
-				continue
-			}
-			if remoteScope(firstOr(g.RemoteNames), g.RemoteHost) == scope || g.RemoteHost == remote ||
-				(dir == protolog.DirectionSend.String() && g.Kind == LogKindTLSFailed && localCredentialStatus(g.Status)) {
-				delete(w.groups, k)
-			}
-		}
-		w.prune()
-		return
+		w.noteSeen(u.LastSeen)
 	}
 	add := func(kind, status, detail string) {
 		g := LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail}
 		if c := s.SentCertificate(); c != nil {
-			g.Thumbprint, g.CertSubject = strings.ToUpper(c.Thumbprint), c.Subject
+			g.Thumbprint, g.CertSubject = c.Thumbprint, c.Subject
 		}
-		k := strings.Join([]string{g.Kind, g.Direction, g.Connector, g.RemoteHost, g.Status, g.Thumbprint}, "\x00")
+		k := groupKey(&g)
 		have := w.groups[k]
 		if have == nil {
 			have = &g
 			have.FirstSeen = s.Start
 			w.groups[k] = have
+			w.file(k, have)
 		}
 		have.Count++
 		if !s.Start.IsZero() && (have.FirstSeen.IsZero() || s.Start.Before(have.FirstSeen)) {
 			have.FirstSeen = s.Start
 		}
 		have.LastSeen = later(have.LastSeen, at)
+		w.noteSeen(have.LastSeen)
 		if s.RemoteName != "" && !slices.Contains(have.RemoteNames, s.RemoteName) && len(have.RemoteNames) < maxGroupSamples {
-			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
+			if len(have.RemoteNames) == 0 { // the group's scope is now its first remote name's
+				w.unfile(k, have)
+				have.RemoteNames = append(have.RemoteNames, s.RemoteName)
+				w.file(k, have)
+			} else {
+				have.RemoteNames = append(have.RemoteNames, s.RemoteName)
+			}
 		}
 		if len(have.Sessions) < maxGroupSamples {
 			have.Sessions = append(have.Sessions, s.ID)
 		}
+	}
+	// A DANE result in a reply is recorded whatever the TLS outcome: the
+	// session to Exchange Online succeeds, the message does not.
+	daneCodes := w.addDANE(s, add)
+	if s.TLS.Succeeded {
+		// Clear the groups of this direction and connector whose remote
+		// scope or host is this session's, and on the send side the
+		// connector's local credential failures, unless seen after it.
+		scope := remoteScope(s.RemoteName, remote)
+		var drop []string
+		// DANE results clear only when a session on the path got no
+		// 4xx/5xx reply at all (its mail went through).
+		keepDANE := daneCodes || len(s.Replies) > 0
+		for _, ck := range []clearKey{{'s', dir, s.Connector, scope}, {'h', dir, s.Connector, remote}, {'c', dir, s.Connector, ""}} {
+			for k := range w.clears[ck] {
+				if keepDANE && w.groups[k].Kind == LogKindDANENDR {
+					continue
+				}
+				if !w.groups[k].LastSeen.After(at) {
+					drop = append(drop, k)
+				}
+			}
+		}
+		for _, k := range drop {
+			w.dropGroup(k)
+		}
+		w.prune()
+		return
 	}
 	if status, failed := s.FailureStatus(); failed {
 		switch status {
@@ -208,6 +320,22 @@ func (w *LogWindow) Add(s protolog.Session) {
 		add(LogKindNoStartTLS, "", clip(strings.Join(s.Capabilities, ","), 300))
 	}
 	w.prune()
+}
+
+// addDANE records the send-side replies that carry an Exchange Online DANE
+// result (dane.FindNDRs), one group per code; it reports whether there were any.
+func (w *LogWindow) addDANE(s protolog.Session, add func(kind, status, detail string)) bool {
+	if s.Direction != protolog.DirectionSend {
+		return false
+	}
+	found := false
+	for _, r := range s.Replies {
+		for _, n := range dane.FindNDRs(r.Text) {
+			add(LogKindDANENDR, n.Code, clip(r.Text, 300))
+			found = true
+		}
+	}
+	return found
 }
 
 func replyText(s protolog.Session, code int, enhanced string) string {
@@ -234,31 +362,46 @@ func later(a, b time.Time) time.Time {
 }
 
 // prune enforces MaxAge and MaxGroups.
+// noteSeen lowers the bound of LastSeen values for a new group or usage.
+func (w *LogWindow) noteSeen(t time.Time) {
+	if w.oldestKnown && t.Before(w.oldest) {
+		w.oldest = t
+	}
+}
+
 func (w *LogWindow) prune() {
 	if w.MaxAge > 0 && !w.newest.IsZero() {
 		cut := w.newest.Add(-w.MaxAge)
-		for k, g := range w.groups {
-			if g.LastSeen.Before(cut) {
-				delete(w.groups, k)
+		if w.ageScanAlways || !w.oldestKnown || w.oldest.Before(cut) {
+			oldest := time.Unix(1<<62, 0)
+			for k, g := range w.groups {
+				if g.LastSeen.Before(cut) {
+					w.dropGroup(k)
+				} else if g.LastSeen.Before(oldest) {
+					oldest = g.LastSeen
+				}
 			}
-		}
-		for k, u := range w.sent {
-			if u.LastSeen.Before(cut) {
-				delete(w.sent, k)
+			for k, u := range w.sent {
+				if u.LastSeen.Before(cut) {
+					delete(w.sent, k)
+				} else if u.LastSeen.Before(oldest) {
+					oldest = u.LastSeen
+				}
 			}
+			w.oldest, w.oldestKnown = oldest, true
 		}
 	}
 	limit := w.MaxGroups
 	if limit <= 0 {
 		limit = DefaultLogWindowGroups
 	}
-	evictOldest(w.groups, limit, func(g *LogGroup) time.Time { return g.LastSeen })
-	evictOldest(w.sent, limit, func(u *SentUsage) time.Time { return u.LastSeen })
+	evictOldest(w.groups, limit, func(g *LogGroup) time.Time { return g.LastSeen }, w.dropGroup)
+	evictOldest(w.sent, limit, func(u *SentUsage) time.Time { return u.LastSeen }, func(k string) { delete(w.sent, k) })
 }
 
 // evictOldest drops the least recently seen quarter over the limit at once,
 // so a flood of distinct keys costs O(n log n) per quarter, not per key.
-func evictOldest[T any](m map[string]T, limit int, seen func(T) time.Time) {
+func evictOldest[T any](m map[string]T, limit int, seen func(T) time.Time, del func(string)) {
 	if len(m) <= limit {
 		return
 	}
@@ -273,7 +416,7 @@ func evictOldest[T any](m map[string]T, limit int, seen func(T) time.Time) {
 	slices.SortFunc(all, func(a, b kv) int { return cmp.Or(a.t.Compare(b.t), cmp.Compare(a.k, b.k)) })
 	drop := len(m) - limit + limit/4
 	for _, e := range all[:min(drop, len(all))] {
-		delete(m, e.k)
+		del(e.k)
 	}
 }
 
@@ -330,12 +473,14 @@ func (w *LogWindow) Load(in io.Reader) error {
 	if st.Version != windowStateVersion {
 		return fmt.Errorf("%w: version %d", ErrBadLogWindow, st.Version)
 	}
-	w.groups, w.sent = map[string]*LogGroup{}, map[string]*SentUsage{}
+	w.groups, w.sent, w.clears = map[string]*LogGroup{}, map[string]*SentUsage{}, nil
+	w.oldestKnown = false
 	w.newest = st.Newest
 	for i := range st.Groups {
 		g := st.Groups[i]
-		w.groups[strings.Join([]string{g.Kind, g.Direction, g.Connector, g.RemoteHost, g.Status, g.Thumbprint}, "\x00")] = &g
+		w.groups[groupKey(&g)] = &g
 	}
+	w.init()
 	for i := range st.Sent {
 		u := st.Sent[i]
 		w.sent[u.Direction+"\x00"+u.Connector+"\x00"+u.Thumbprint] = &u

@@ -8,14 +8,27 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/queue"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Queues diagnoses Get-Queue output: a queue holding messages (or in Retry)
-// whose LastError matches a failure-catalog signature is QUEUE_TLS_FAILURE,
-// at ERROR when the signature is TLS-specific and at WARNING when it is only
-// the connection-level symptom (451 4.4.395 -> 421 4.4.1 timed out) that a
-// TLS failure produces but a network fault could too; the root-cause linker
-// ties it to the TLS cause when the protocol log shows one.
+// whose LastError matches a failure-catalog signature is QUEUE_TLS_FAILURE.
+// Messages held back are an error whatever the cause; a queue in Retry with
+// no message is a warning. The text claims TLS only when the LastError is
+// TLS-specific (454 4.7.5, 451 5.7.3, 4.7.320, ...); for the connection-level
+// symptom a TLS failure produces but a network fault could too (451 4.4.395
+// -> 421 4.4.1 timed out, 421 4.2.1) it says both and what tells them apart.
+// The root-cause linker ties it to the TLS cause when the protocol log or
+// the connector simulation shows one.
+// quoted wraps each signature summary in quotes so several read as a list.
+func quoted(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", strings.TrimSuffix(s, "."))
+	}
+	return out
+}
+
 func Queues(snap *queue.Snapshot, o Options) []*mxv1.Finding {
 	o = o.withDefaults()
 	if snap == nil {
@@ -76,10 +89,20 @@ func Queues(snap *queue.Snapshot, o Options) []*mxv1.Finding {
 		if rc := le.RootCause(); rc != nil {
 			ev["root_error"] = clip(rc.Text, 300)
 		}
-		f := newFinding(finding.QueueTLSFailure, mxv1.SubjectKind_SUBJECT_KIND_QUEUE, subject,
-			fmt.Sprintf("Queue %s on %s to %s holds %d messages (%s): %s", subject, host, orDash(nextHop), q.MessageCount, q.Status, clip(le.LED, 200)),
-			ev, fmt.Sprintf("%s Fix the linked cause on %s, then Retry-Queue -Identity '%s'.", strings.Join(summaries, " "), host, subject))
-		if !c.TLS {
+		summary := fmt.Sprintf("Queue %s on %s to %s holds %s (%s); LastError: %s", subject, host, orDash(nextHop),
+			text.Count(int(q.MessageCount), "message"), q.Status, clip(le.LED, 200))
+		var fix string
+		if c.TLS {
+			summary += "; the reply names a TLS failure"
+			fix = fmt.Sprintf("LastError matches %s. Fix the cause linked to this finding on %s, then Retry-Queue -Identity '%s'.",
+				text.List(quoted(summaries)), host, subject)
+		} else {
+			summary += "; a connection-level error, which a TLS failure on this server (certificate without usable key) and a network fault both produce"
+			fix = fmt.Sprintf("LastError matches %s. If a cause is linked to this finding, fix it on %s; otherwise check the send protocol log of the connector serving %s for \"TLS negotiation failed\" (a local certificate problem) and, when the log shows no TLS attempt, the network path to %s. Then Retry-Queue -Identity '%s'.",
+				text.List(quoted(summaries)), host, orDash(nextHop), orDash(nextHop), subject)
+		}
+		f := newFinding(finding.QueueTLSFailure, mxv1.SubjectKind_SUBJECT_KIND_QUEUE, subject, summary, ev, fix)
+		if q.MessageCount == 0 {
 			f.Severity = mxv1.Severity_SEVERITY_WARNING
 		}
 		out = append(out, f)

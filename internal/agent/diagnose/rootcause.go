@@ -30,10 +30,12 @@ var rank = map[finding.Code]int{
 	finding.CertDuplicateIdentity: 1, finding.ConnectorCertNotFound: 1, finding.InternalTransportCertMissing: 1,
 	finding.InternalTransportCertKeyless: 1, finding.SMTPStartTLSNotOffered: 1, finding.ConnectorNoTLSCertName: 1,
 	finding.ConnectorCertAmbiguous: 2, finding.ConnectorSelectsKeyless: 2,
+	finding.EventStartTLSCertNotFound: 2, finding.EventStartTLSCertExpired: 2, finding.EventInternalCertExpired: 2,
+	finding.EventCertLoadFailed:     2,
 	finding.LogTLSNegotiationFailed: 3, finding.LogTLSCertNotFound: 3, finding.LogStartTLSNotOffered: 3,
-	finding.LogUnexpectedCertSent: 3,
-	finding.LogStartTLSRequired:   4,
-	finding.QueueTLSFailure:       5,
+	finding.LogUnexpectedCertSent: 3, finding.LogSelfSignedSent: 3,
+	finding.LogStartTLSRequired: 4,
+	finding.QueueTLSFailure:     5,
 }
 
 // certCausesOfSentFailure are certificate codes that explain a failure of a
@@ -69,12 +71,40 @@ func (n *node) is(codes ...finding.Code) bool {
 // explains / explained_by references that tie symptoms to their causes.
 // Call it once per round with every result (agent check and agent run both do
 // via checks.RunAll); calling it again recomputes the same links.
+//
+// A live probe's handshake (CheckResult.Tls.LeafThumbprint) is an
+// observation too: connector findings follow it (observed.go) even when the
+// probe found nothing wrong.
 func Link(results []*mxv1.CheckResult) {
 	var fs []*mxv1.Finding
+	var shakes []*mxv1.Finding
 	for _, r := range results {
 		fs = append(fs, r.GetFindings()...)
+		if tp := r.GetTls().GetLeafThumbprint(); tp != "" {
+			ep := strings.TrimPrefix(strings.TrimPrefix(r.GetTarget(), "smtp://"), "smtps://")
+			shakes = append(shakes, &mxv1.Finding{Subject: tp, Evidence: map[string]string{"origin": "presented", "endpoint": ep}})
+		}
 	}
 	LinkFindings(fs)
+	if len(shakes) > 0 {
+		idx := map[refKey]*node{}
+		var nodes []*node
+		for _, f := range fs {
+			if f == nil {
+				continue
+			}
+			k := refKey{f.Code, f.Subject}
+			if idx[k] == nil {
+				idx[k] = &node{key: k, f: f}
+				nodes = append(nodes, idx[k])
+			}
+			idx[k].all = append(idx[k].all, f)
+		}
+		for _, s := range shakes {
+			nodes = append(nodes, &node{key: refKey{"", s.Subject}, f: s, all: []*mxv1.Finding{s}})
+		}
+		observeHandshakes(nodes)
+	}
 }
 
 // LinkFindings is Link over a flat list of findings.
@@ -137,6 +167,13 @@ func LinkFindings(fs []*mxv1.Finding) {
 			f.Explains = toRefs(ex)
 		}
 	}
+	for _, s := range nodes {
+		for _, c := range sortedRefs(keysOf(causes[s.key])) {
+			observe(idx[c], s)
+		}
+	}
+	observeSends(nodes)
+	observeHandshakes(nodes)
 }
 
 func rankOf(code string) int {
@@ -189,7 +226,24 @@ func explains(c, s *node) bool {
 			return slices.Contains(s.list(evDuplicateKeyless), tp)
 		case s.is(finding.InternalTransportCertKeyless) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
 			return s.key.subject == tp
+		case s.is(finding.ConnectorCertNotFound, finding.SMTPStartTLSNotOffered) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
+			// A match exists but its key makes it ineligible.
+			return slices.Contains(s.list(evIneligible), tp)
+		case s.is(finding.EventStartTLSCertNotFound) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible, finding.CertChainIncomplete, finding.CertUntrusted):
+			// Event 12014: a certificate for the name exists but is not
+			// eligible (no usable key, or a chain the lookup rejects).
+			return certCovers(c, s.ev(evEventDomain))
+		case s.is(finding.EventStartTLSCertExpired) && c.is(finding.CertExpired):
+			return certCovers(c, s.ev(evEventFQDN))
+		case s.is(finding.EventInternalCertExpired) && c.is(finding.CertExpired):
+			return strings.EqualFold(s.key.subject, tp)
+		case s.is(finding.EventCertLoadFailed) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
+			return strings.EqualFold(s.key.subject, tp)
 		}
+	case c.is(finding.InternalTransportCertMissing, finding.InternalTransportCertKeyless):
+		return s.is(finding.EventCertLoadFailed) && strings.EqualFold(c.key.subject, s.key.subject)
+	case c.is(finding.EventStartTLSCertNotFound):
+		return s.is(finding.LogStartTLSNotOffered) && sameConnector(c, s) && s.ev(evDirection) == "receive"
 	case c.is(finding.CertDuplicateIdentity):
 		if s.is(finding.ConnectorCertAmbiguous) {
 			return overlaps(c.list(evDuplicateThumbs), s.list(evCandidates))
@@ -205,6 +259,10 @@ func explains(c, s *node) bool {
 		}
 	case c.is(finding.ConnectorCertAmbiguous):
 		return s.is(finding.LogUnexpectedCertSent) && sameConnector(c, s)
+	case c.is(finding.ConnectorNoTLSCertName):
+		// The connector without TlsCertificateName is the one the log shows
+		// presenting the self-signed certificate.
+		return s.is(finding.LogSelfSignedSent) && sameConnector(c, s) && c.ev(evConnectorKind) == s.ev(evDirection)
 	case c.is(finding.ConnectorCertNotFound, finding.ConnectorTLSNameInvalid):
 		switch {
 		case s.is(finding.LogTLSCertNotFound):
@@ -213,9 +271,11 @@ func explains(c, s *node) bool {
 			return sameConnector(c, s) && s.ev(evDirection) == "receive"
 		case s.is(finding.QueueTLSFailure):
 			return slices.Contains(s.list(evReplies), "454 4.7.5") && connectorReaches(c, s)
+		case s.is(finding.EventStartTLSCertNotFound):
+			return sameConnector(c, s)
 		}
 	case c.is(finding.SMTPStartTLSNotOffered) && c.ev(evPredicted) == "true":
-		return s.is(finding.LogStartTLSNotOffered) && sameConnector(c, s) && s.ev(evDirection) == "receive"
+		return (s.is(finding.LogStartTLSNotOffered) && s.ev(evDirection) == "receive" || s.is(finding.EventStartTLSCertNotFound)) && sameConnector(c, s)
 	case c.is(finding.TLS12Unsupported):
 		if s.is(finding.LogTLSNegotiationFailed) && strings.EqualFold(s.ev(evStatus), "SocketError") {
 			host := endpointHost(c.key.subject)
@@ -232,6 +292,21 @@ func explains(c, s *node) bool {
 		return s.is(finding.QueueTLSFailure) && c.ev(evDirection) == "send" && logReachesQueue(c, s)
 	}
 	return false
+}
+
+// certCovers reports whether a certificate finding's names (SANs, else the
+// subject's CN) cover host.
+func certCovers(c *node, host string) bool {
+	if host == "" {
+		return false
+	}
+	names := c.list("dns_names")
+	for _, rdn := range strings.Split(c.ev("subject"), ",") {
+		if cn, ok := strings.CutPrefix(strings.TrimSpace(rdn), "CN="); ok {
+			names = append(names, cn)
+		}
+	}
+	return slices.ContainsFunc(names, func(n string) bool { return exchange.MatchHost(strings.TrimSpace(n), host) != exchange.NameNoMatch })
 }
 
 func overlaps(a, b []string) bool {

@@ -20,7 +20,7 @@ const (
 // Summaries lists every certificate of a store inventory for the
 // controller's fleet inventory: the same fields findings carry as evidence,
 // bounded (the first MaxSummaries certificates; long names clipped).
-func Summaries(inv certstore.Inventory) []*mxv1.CertificateSummary {
+func Summaries(inv certstore.Contents) []*mxv1.CertificateSummary {
 	out := make([]*mxv1.CertificateSummary, 0, min(len(inv.Certificates), MaxSummaries))
 	for _, c := range inv.Certificates {
 		if len(out) == MaxSummaries {
@@ -45,3 +45,50 @@ func Summaries(inv certstore.Inventory) []*mxv1.CertificateSummary {
 	}
 	return out
 }
+
+// Bounds of the DER carried in a transport listing (TransportSummaries);
+// the controller refuses more.
+const (
+	MaxSummaryDER        = 16 << 10
+	MaxSummaryDERListing = 512 << 10
+)
+
+// TransportSummaries lists the stores Exchange transport reads, in
+// enumeration order, with each certificate's DER and the transport
+// account's key access, for the controller's renewal pre-flight. A
+// certificate over MaxSummaryDER, or past MaxSummaryDERListing in total,
+// is listed without DER (the controller then cannot simulate that server).
+func TransportSummaries(stores []certstore.Contents) []*mxv1.CertificateSummary {
+	var out []*mxv1.CertificateSummary
+	budget := MaxSummaryDERListing
+	for _, st := range stores {
+		i := 0
+		for _, s := range Summaries(st) {
+			for st.Certificates[i].Cert == nil || st.Certificates[i].Thumbprint != s.GetThumbprint() {
+				i++
+			}
+			c := st.Certificates[i]
+			i++
+			if len(out) == MaxSummaries {
+				return out
+			}
+			if n := len(c.Cert.Raw); n <= MaxSummaryDER && n <= budget {
+				s.Der, budget = c.Cert.Raw, budget-n
+			}
+			if c.TransportCanReadKey != nil {
+				s.TransportKeyAccess = KeyAccessDenied
+				if *c.TransportCanReadKey {
+					s.TransportKeyAccess = KeyAccessReadable
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Values of CertificateSummary.transport_key_access.
+const (
+	KeyAccessReadable = "readable"
+	KeyAccessDenied   = "denied"
+)

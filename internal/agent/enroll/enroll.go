@@ -114,7 +114,7 @@ func Enroll(ctx context.Context, addr string, serverTLS *tls.Config, token, agen
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(withServerName(serverTLS, addr))))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(withServerName(serverTLS, addr))), grpc.WithDisableServiceConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +158,17 @@ func Load(dir string) (*Creds, error) {
 	if err := c.set(chain); err != nil {
 		return nil, err
 	}
+	// A certificate for another key (a file copied from another host, or
+	// one half of the pair restored from a backup) would only fail later,
+	// in every TLS handshake: say so now.
+	if pub, ok := c.Leaf().PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(key.Public()) {
+		return nil, fmt.Errorf("%w: %s is not the certificate of %s; enroll again", ErrKeyMismatch, filepath.Join(dir, certFile), filepath.Join(dir, keyFile))
+	}
 	return c, nil
 }
+
+// ErrKeyMismatch: the stored certificate is not for the stored key.
+var ErrKeyMismatch = errors.New("enroll: certificate and key do not match")
 
 func (c *Creds) set(chain [][]byte) error {
 	if len(chain) == 0 {
@@ -286,4 +295,25 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("enroll: %w", err)
 	}
 	return nil
+}
+
+// ReadCertificate reads the enrolled certificate in dir without touching
+// anything else (no key is created), for read-only status commands.
+func ReadCertificate(dir string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(filepath.Join(dir, certFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotEnrolled
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("enroll: %s holds no PEM certificate", filepath.Join(dir, certFile))
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: certificate: %w", err)
+	}
+	return c, nil
 }

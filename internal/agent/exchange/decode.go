@@ -59,7 +59,7 @@ func kindName(k byte) string {
 func (n jnode) isNull() bool { k := n.kind(); return k == 'n' || k == 0 }
 
 func (n jnode) typeErr(want string) error {
-	return fmt.Errorf("%w: %s: expected %s, got %s", ErrInvalidInventory, n.path, want, kindName(n.kind()))
+	return fmt.Errorf("%w: %s: expected %s, got %s", ErrInvalidConfig, n.path, want, kindName(n.kind()))
 }
 
 func (n jnode) object() (jobject, error) {
@@ -68,7 +68,7 @@ func (n jnode) object() (jobject, error) {
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(n.raw, &m); err != nil {
-		return jobject{}, fmt.Errorf("%w: %s: %v", ErrInvalidInventory, n.path, err)
+		return jobject{}, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, n.path, err)
 	}
 	o := jobject{path: n.path, fields: make(map[string]json.RawMessage, len(m))}
 	for k, v := range m {
@@ -85,7 +85,7 @@ func (n jnode) str() (string, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(n.raw, &s); err != nil {
-			return "", fmt.Errorf("%w: %s: %v", ErrInvalidInventory, n.path, err)
+			return "", fmt.Errorf("%w: %s: %v", ErrInvalidConfig, n.path, err)
 		}
 		return s, nil
 	}
@@ -101,7 +101,7 @@ func (n jnode) boolean(def bool) (bool, error) {
 	case 't', 'f':
 		var b bool
 		if err := json.Unmarshal(n.raw, &b); err != nil {
-			return false, fmt.Errorf("%w: %s: %v", ErrInvalidInventory, n.path, err)
+			return false, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, n.path, err)
 		}
 		return b, nil
 	case '"':
@@ -115,7 +115,7 @@ func (n jnode) boolean(def bool) (bool, error) {
 		case "false", "$false", "":
 			return false, nil
 		}
-		return false, fmt.Errorf("%w: %s: expected boolean, got string %q", ErrInvalidInventory, n.path, s)
+		return false, fmt.Errorf("%w: %s: expected boolean, got string %q", ErrInvalidConfig, n.path, s)
 	}
 	return false, n.typeErr("boolean")
 }
@@ -132,7 +132,7 @@ func (n jnode) integer() (int64, bool, error) {
 		}
 		v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil {
-			return 0, false, fmt.Errorf("%w: %s: expected integer, got string %q", ErrInvalidInventory, n.path, s)
+			return 0, false, fmt.Errorf("%w: %s: expected integer, got string %q", ErrInvalidConfig, n.path, s)
 		}
 		return v, true, nil
 	case '{', '[', 't', 'f':
@@ -140,7 +140,7 @@ func (n jnode) integer() (int64, bool, error) {
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(string(n.raw)), 10, 64)
 	if err != nil {
-		return 0, false, fmt.Errorf("%w: %s: expected integer, got %s", ErrInvalidInventory, n.path, strings.TrimSpace(string(n.raw)))
+		return 0, false, fmt.Errorf("%w: %s: expected integer, got %s", ErrInvalidConfig, n.path, strings.TrimSpace(string(n.raw)))
 	}
 	return v, true, nil
 }
@@ -156,7 +156,7 @@ func (n jnode) list() ([]jnode, error) {
 	case '[':
 		var raws []json.RawMessage
 		if err := json.Unmarshal(n.raw, &raws); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidInventory, n.path, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, n.path, err)
 		}
 		out := make([]jnode, 0, len(raws))
 		for i, r := range raws {

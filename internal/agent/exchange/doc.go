@@ -1,17 +1,17 @@
 // Package exchange models the Exchange-side configuration that decides which
-// certificate SMTP STARTTLS uses, loads it (LoadInventory, LoadInventoryFile,
+// certificate SMTP STARTTLS uses, loads it (LoadConfig, LoadConfigFile,
 // or Collect on Windows), and simulates Exchange's certificate selection
 // against a certificate store read by package certstore.
 //
-// # Inventory
+// # Config
 //
-// Inventory holds one server's Get-ExchangeServer, Get-TransportService,
+// Config holds one server's Get-ExchangeServer, Get-TransportService,
 // Get-SendConnector and Get-ReceiveConnector properties. Its JSON form, and the
 // raw ConvertTo-Json -Depth 4 cmdlet output the loader also accepts, are
-// documented in docs/exchange-inventory.md. Collect (Windows only; elsewhere it
-// returns ErrUnsupported) runs CollectorScript through
-// powershell.exe -NoProfile -NonInteractive -EncodedCommand, with a timeout and
-// a bounded output size.
+// documented in docs/exchange-inventory.md. Collect (Windows only; elsewhere
+// the error wraps powershell.ErrUnsupported) runs collect.ps1 through package
+// powershell, which every collector shares (the marker protocol, snap-in
+// loading, timeout and output bound).
 //
 // # Selection rules
 //
@@ -19,11 +19,16 @@
 // SourceTransportServers include this server, per enabled receive connector of
 // this server, and for the internal transport certificate. Certificates are
 // considered in store enumeration order (the order of
-// certstore.Inventory.Certificates). Sources: the domain reference
-// (shared/reference/exchange-tls.md, "How transport picks its certificate"),
-// the seed incident (shared/reference/seed-case.txt), KB4495258
-// (NoCredentials = no private key), and Microsoft's 2025 guidance that the
-// latest-expiring match wins.
+// certstore.Contents.Certificates). Sources: Microsoft's documentation of
+// how transport picks its certificate (summarised in docs/findings.md), the
+// seed incident (docs/architecture.md), KB4495258 (NoCredentials = no private
+// key), and Microsoft's 2025 guidance that the latest-expiring match wins.
+//
+// A Selection is data for other packages to judge: flags, candidates with
+// their KeyState and Ineligibility, the choice of each rule. It carries no
+// finding codes and no prose; package diagnose decides what is a finding and
+// says it (diagnose.ExplainSelection), and agent preflight reuses the same
+// API to predict the choice after a renewal.
 //
 //   - Send connector with TlsCertificateName ("<I>issuer<S>subject"):
 //     candidates are the certificates whose subject DN and issuer DN match, in
@@ -81,9 +86,9 @@
 // # Posture
 //
 // EvaluatePosture reports connector settings that break TLS with Exchange
-// Online: receive connectors Exchange Online reaches without TlsCertificateName
-// (CONNECTOR_NO_TLS_CERT_NAME), send connectors to Exchange Online without
-// RequireTLS or with TlsAuthLevel below CertificateValidation
-// (CONNECTOR_WEAK_TLS_AUTH), and receive connectors whose AuthMechanism lacks
-// Tls (SMTP_STARTTLS_NOT_OFFERED, catalog K).
+// Online as typed conditions: receive connectors Exchange Online reaches
+// without TlsCertificateName (PostureNoTLSCertName, catalog E), send
+// connectors to Exchange Online without RequireTLS or with TlsAuthLevel below
+// CertificateValidation (PostureWeakTLSAuth), and receive connectors whose
+// AuthMechanism lacks Tls (PostureNoTLSAuthMechanism, catalog K).
 package exchange

@@ -119,7 +119,7 @@ func decodeEnum(n jnode, table []enumValue) (string, error) {
 				return e.name, nil
 			}
 		}
-		return "", fmt.Errorf("%w: %s: unknown value %q (want one of %s)", ErrInvalidInventory, n.path, s, enumNames(table))
+		return "", fmt.Errorf("%w: %s: unknown value %q (want one of %s)", ErrInvalidConfig, n.path, s, enumNames(table))
 	}
 	v, ok, err := n.integer()
 	if err != nil {
@@ -133,7 +133,7 @@ func decodeEnum(n jnode, table []enumValue) (string, error) {
 			return e.name, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s: unknown value %d (want one of %s)", ErrInvalidInventory, n.path, v, enumNames(table))
+	return "", fmt.Errorf("%w: %s: unknown value %d (want one of %s)", ErrInvalidConfig, n.path, v, enumNames(table))
 }
 
 // decodeFlags reads a [Flags] enum given as an integer, a string such as

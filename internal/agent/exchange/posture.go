@@ -6,15 +6,6 @@ import (
 	"strings"
 )
 
-// Finding codes (docs/findings.md) that connector posture checks produce.
-const (
-	CodeConnectorNoTLSCertName = "CONNECTOR_NO_TLS_CERT_NAME"
-	CodeConnectorWeakTLSAuth   = "CONNECTOR_WEAK_TLS_AUTH"
-	// CodeStartTLSNotOffered: catalog K predicted from configuration (a
-	// receive connector whose AuthMechanism lacks Tls never offers STARTTLS).
-	CodeStartTLSNotOffered = "SMTP_STARTTLS_NOT_OFFERED"
-)
-
 // Exchange Online endpoints as they appear in connector settings.
 const (
 	exoProtectionDomain = "mail.protection.outlook.com" // smart hosts, TlsDomain, receive TlsDomainCapabilities
@@ -37,17 +28,55 @@ const (
 	ReachExplicit Reachability = "explicit"
 )
 
-// PostureIssue is one connector setting that breaks or weakens TLS with
+// PostureCondition is a connector setting that breaks or weakens TLS with
 // Exchange Online.
+type PostureCondition string
+
+// Posture conditions.
+const (
+	// PostureNoTLSCertName: a receive connector Exchange Online reaches has
+	// no TlsCertificateName, so it presents whatever matches its FQDN,
+	// possibly the self-signed certificate (catalog E).
+	PostureNoTLSCertName PostureCondition = "no-tls-certificate-name"
+	// PostureWeakTLSAuth: a send connector to Exchange Online does not
+	// require TLS or validates less than the certificate.
+	PostureWeakTLSAuth PostureCondition = "weak-tls-auth"
+	// PostureNoTLSAuthMechanism: a receive connector's AuthMechanism lacks
+	// Tls, so its EHLO reply never offers STARTTLS (catalog K).
+	PostureNoTLSAuthMechanism PostureCondition = "no-tls-auth-mechanism"
+)
+
+// Weakness is one reason a send connector's TLS settings are weaker than
+// hybrid needs.
+type Weakness string
+
+// Weaknesses of PostureWeakTLSAuth.
+const (
+	WeakRequireTLSOff     Weakness = "require-tls-off"      // RequireTLS is false
+	WeakTLSAuthLevelUnset Weakness = "tls-auth-level-unset" // TlsAuthLevel not set
+	WeakTLSAuthLevelLow   Weakness = "tls-auth-level-low"   // EncryptionOnly (PostureIssue.TLSAuthLevel)
+)
+
+// PostureIssue is one connector setting that breaks or weakens TLS with
+// Exchange Online, as data.
 type PostureIssue struct {
-	Code      string        `json:"code"`
-	Catalog   string        `json:"catalog,omitempty"` // failure catalog row (A-K)
-	Connector string        `json:"connector"`
-	Kind      ConnectorKind `json:"kind"`
+	Condition PostureCondition `json:"condition"`
+	Connector string           `json:"connector"`
+	Kind      ConnectorKind    `json:"kind"`
 	// Certain is false when the issue depends on an inferred fact (for
 	// example ReachLikely).
-	Certain bool   `json:"certain"`
-	Detail  string `json:"detail"`
+	Certain bool `json:"certain"`
+	// Reach and ReachReason: how Exchange Online reaches a receive
+	// connector (PostureNoTLSCertName).
+	Reach       Reachability `json:"reach,omitempty"`
+	ReachReason string       `json:"reachReason,omitempty"`
+	// TargetReason: why a send connector delivers to Exchange Online
+	// (PostureWeakTLSAuth).
+	TargetReason string     `json:"targetReason,omitempty"`
+	Weaknesses   []Weakness `json:"weaknesses,omitempty"`
+	TLSAuthLevel string     `json:"tlsAuthLevel,omitempty"`
+	// AuthMechanism as configured (PostureNoTLSAuthMechanism).
+	AuthMechanism []string `json:"authMechanism,omitempty"`
 }
 
 // TargetsExchangeOnline reports whether a send connector delivers to Exchange
@@ -118,68 +147,56 @@ func (r ReceiveConnector) ExchangeOnlineReachability(role Role) (Reachability, s
 
 // EvaluatePosture checks the TLS-relevant settings of the enabled connectors
 // this server runs: receive connectors Exchange Online reaches without
-// TlsCertificateName (CONNECTOR_NO_TLS_CERT_NAME, catalog E), send connectors
-// to Exchange Online that do not require TLS or validate less than the
-// certificate (CONNECTOR_WEAK_TLS_AUTH), and receive connectors whose
-// AuthMechanism lacks Tls (SMTP_STARTTLS_NOT_OFFERED, catalog K). Sorted by
-// code, kind, connector name.
-func EvaluatePosture(inv *Inventory) ([]PostureIssue, error) {
-	if inv == nil {
-		return nil, fmt.Errorf("%w: nil inventory", ErrInvalidInventory)
+// TlsCertificateName, send connectors to Exchange Online that do not require
+// TLS or validate less than the certificate, and receive connectors whose
+// AuthMechanism lacks Tls. Sorted by condition, kind, connector name.
+func EvaluatePosture(cfg *Config) ([]PostureIssue, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("%w: nil configuration", ErrInvalidConfig)
 	}
 	var out []PostureIssue
-	role := inv.Server.Role()
-	for _, c := range inv.ReceiveConnectors {
-		if !c.Enabled || (c.Server != "" && !isLocalServer(inv.Server, []string{c.Server})) {
+	role := cfg.Server.Role()
+	for _, c := range cfg.ReceiveConnectors {
+		if !c.Enabled || (c.Server != "" && !isLocalServer(cfg.Server, []string{c.Server})) {
 			continue
 		}
 		if reach, why := c.ExchangeOnlineReachability(role); reach != ReachNo && strings.TrimSpace(c.TlsCertificateName) == "" {
-			out = append(out, PostureIssue{
-				Code: CodeConnectorNoTLSCertName, Catalog: "E", Connector: c.Name, Kind: KindReceive,
-				Certain: reach == ReachExplicit,
-				Detail: fmt.Sprintf("Receive connector %q is reached by Exchange Online (%s, %s) but has no TlsCertificateName: it presents whatever certificate matches its FQDN, possibly the self-signed one (450 4.7.320 SubjectMismatch).",
-					c.Name, reach, why),
-			})
+			out = append(out, PostureIssue{Condition: PostureNoTLSCertName, Connector: c.Name, Kind: KindReceive,
+				Certain: reach == ReachExplicit, Reach: reach, ReachReason: why})
 		}
 		if len(c.AuthMechanism) > 0 && !c.HasAuthMechanism("Tls") {
-			out = append(out, PostureIssue{
-				Code: CodeStartTLSNotOffered, Catalog: "K", Connector: c.Name, Kind: KindReceive, Certain: true,
-				Detail: fmt.Sprintf("Receive connector %q has AuthMechanism %q without Tls: its EHLO reply never offers STARTTLS.",
-					c.Name, strings.Join(c.AuthMechanism, ", ")),
-			})
+			out = append(out, PostureIssue{Condition: PostureNoTLSAuthMechanism, Connector: c.Name, Kind: KindReceive,
+				Certain: true, AuthMechanism: append([]string(nil), c.AuthMechanism...)})
 		}
 	}
-	for _, c := range inv.SendConnectors {
-		if !c.Enabled || !isLocalServer(inv.Server, c.SourceTransportServers) {
+	for _, c := range cfg.SendConnectors {
+		if !c.Enabled || !isLocalServer(cfg.Server, c.SourceTransportServers) {
 			continue
 		}
 		exo, why := c.TargetsExchangeOnline()
 		if !exo {
 			continue
 		}
-		var weak []string
+		var weak []Weakness
 		if !c.RequireTLS {
-			weak = append(weak, "RequireTLS is false")
+			weak = append(weak, WeakRequireTLSOff)
 		}
 		switch c.TlsAuthLevel {
 		case TLSAuthCertificateValidation, TLSAuthDomainValidation:
 		case TLSAuthNone:
-			weak = append(weak, "TlsAuthLevel is not set")
+			weak = append(weak, WeakTLSAuthLevelUnset)
 		default:
-			weak = append(weak, "TlsAuthLevel is "+c.TlsAuthLevel)
+			weak = append(weak, WeakTLSAuthLevelLow)
 		}
 		if len(weak) > 0 {
-			out = append(out, PostureIssue{
-				Code: CodeConnectorWeakTLSAuth, Connector: c.Name, Kind: KindSend, Certain: true,
-				Detail: fmt.Sprintf("Send connector %q delivers to Exchange Online (%s) but %s; hybrid needs RequireTLS $true and TlsAuthLevel DomainValidation with TlsDomain mail.protection.outlook.com.",
-					c.Name, why, strings.Join(weak, " and ")),
-			})
+			out = append(out, PostureIssue{Condition: PostureWeakTLSAuth, Connector: c.Name, Kind: KindSend, Certain: true,
+				TargetReason: why, Weaknesses: weak, TLSAuthLevel: c.TlsAuthLevel})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		if a.Code != b.Code {
-			return a.Code < b.Code
+		if a.Condition != b.Condition {
+			return a.Condition < b.Condition
 		}
 		if a.Kind != b.Kind {
 			return a.Kind < b.Kind

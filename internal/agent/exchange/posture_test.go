@@ -49,7 +49,7 @@ func TestExchangeOnlineReachability(t *testing.T) {
 }
 
 func TestEvaluatePosture(t *testing.T) {
-	inv, err := LoadInventoryFile(filepath.Join("testdata", "collector.json"))
+	inv, err := LoadConfigFile(filepath.Join("testdata", "collector.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,31 +64,30 @@ func TestEvaluatePosture(t *testing.T) {
 	}
 	var got []string
 	for _, is := range issues {
-		got = append(got, is.Code+"/"+is.Connector)
+		got = append(got, string(is.Condition)+"/"+is.Connector)
 	}
 	want := []string{
-		"CONNECTOR_NO_TLS_CERT_NAME/App relay",
-		"CONNECTOR_NO_TLS_CERT_NAME/Default Frontend EX01",
-		"CONNECTOR_WEAK_TLS_AUTH/Outbound to Office 365 - 3f7c",
-		"SMTP_STARTTLS_NOT_OFFERED/App relay",
+		"no-tls-auth-mechanism/App relay",
+		"no-tls-certificate-name/App relay",
+		"no-tls-certificate-name/Default Frontend EX01",
+		"weak-tls-auth/Outbound to Office 365 - 3f7c",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("issues = %v\nwant %v", got, want)
 	}
-	if !issues[1].Certain || issues[0].Certain {
-		t.Errorf("certainty: explicit %v, inferred %v", issues[1].Certain, issues[0].Certain)
+	if !issues[2].Certain || issues[1].Certain {
+		t.Errorf("certainty: explicit %v, inferred %v", issues[2].Certain, issues[1].Certain)
 	}
-	for _, frag := range []string{"RequireTLS is false", "TlsAuthLevel is EncryptionOnly", "CloudServicesMailEnabled"} {
-		if !strings.Contains(issues[2].Detail, frag) {
-			t.Errorf("weak-auth detail lacks %q: %s", frag, issues[2].Detail)
-		}
+	if w := issues[3]; !reflect.DeepEqual(w.Weaknesses, []Weakness{WeakRequireTLSOff, WeakTLSAuthLevelLow}) || w.TLSAuthLevel != TLSAuthEncryptionOnly ||
+		!strings.Contains(w.TargetReason, "CloudServicesMailEnabled") {
+		t.Errorf("weak-auth issue = %+v", w)
 	}
-	if issues[3].Catalog != "K" {
-		t.Errorf("catalog = %q", issues[3].Catalog)
+	if a := issues[0]; !reflect.DeepEqual(a.AuthMechanism, []string{AuthMechanismNone}) {
+		t.Errorf("auth mechanism issue = %+v", a)
 	}
 
 	// The unmodified collector inventory is healthy apart from the relay.
-	inv, _ = LoadInventoryFile(filepath.Join("testdata", "collector.json"))
+	inv, _ = LoadConfigFile(filepath.Join("testdata", "collector.json"))
 	issues, _ = EvaluatePosture(inv)
 	if len(issues) != 2 {
 		t.Errorf("healthy inventory issues = %+v", issues)

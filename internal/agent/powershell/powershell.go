@@ -1,7 +1,10 @@
 // Package powershell runs a script in Windows PowerShell the way mxprobe's
 // collectors need it: passed with -EncodedCommand (no quoting problems, no
 // script file), bounded in time and in the output read, and with stderr kept
-// for error messages. The Exchange inventory and Get-Queue collectors share it.
+// for error messages. Collect (collect.go) runs mxprobe's collectors: a script
+// body embedded by its owner package after prelude.ps1, returning the one JSON
+// document the body emits. The Exchange configuration and Get-Queue
+// collectors share it.
 package powershell
 
 import (

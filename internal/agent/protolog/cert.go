@@ -3,6 +3,8 @@ package protolog
 import (
 	"strings"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // CertRole says whose certificate a block describes.
@@ -50,7 +52,7 @@ type Certificate struct {
 	Subject        string    `json:"subject,omitempty"`
 	Issuer         string    `json:"issuer,omitempty"`
 	SerialNumber   string    `json:"serialNumber,omitempty"`
-	Thumbprint     string    `json:"thumbprint,omitempty"` // upper-case hex as logged
+	Thumbprint     string    `json:"thumbprint,omitempty"` // as logged, normalized (package thumbprint)
 	AlternateNames []string  `json:"alternateNames,omitempty"`
 	NotBefore      time.Time `json:"notBefore,omitzero"`
 	NotAfter       time.Time `json:"notAfter,omitzero"`
@@ -151,7 +153,7 @@ func parseCondensedCert(data string, c *Certificate) {
 		c.Subject = strings.TrimSpace(data)
 		return
 	}
-	c.Thumbprint = tok[ti]
+	c.Thumbprint = thumbprint.Normalize(tok[ti])
 	c.SerialNumber = tok[ti-1]
 	c.Subject, c.Issuer = splitSubjectIssuer(tok[:ti-1])
 

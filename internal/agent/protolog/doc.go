@@ -10,7 +10,10 @@
 // # Pipeline
 //
 //	bytes -> lineFeeder (lines.go) -> splitCSV (csv.go) -> rawRow (row.go)
-//	      -> tracker (session.go) -> Session -> Summary / TLSFailures (aggregate.go)
+//	      -> tracker (session.go) -> Session -> Summary
+//
+// Aggregating sessions over time (failure groups, certificates seen) is
+// diagnose.LogWindow's job, not this package's.
 //
 // lineFeeder turns arbitrary chunks into lines with bounded memory: only a
 // partial trailing line is buffered, and lines longer than MaxLineBytes

@@ -84,8 +84,9 @@ func FuzzParse(f *testing.F) {
 		if !bytes.Equal(ja, jb) {
 			t.Fatalf("chunking changed the result:\n%s\n%s", ja, jb)
 		}
-		_ = TLSFailures(a.Sessions)
-		_ = CertificatesSeen(a.Sessions)
+		for i := range a.Sessions {
+			_, _ = a.Sessions[i].FailureStatus()
+		}
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -35,6 +34,9 @@ type Stats struct {
 	Sessions    int64 `json:"sessions"`  // sessions emitted
 	Evicted     int64 `json:"evicted"`   // sessions flushed early by the open-session cap
 }
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) { s.add(o) }
 
 func (s *Stats) add(o Stats) {
 	s.Files += o.Files
@@ -76,8 +78,15 @@ type Parser struct {
 	// DefaultMaxOpenSessions.
 	MaxOpenSessions int
 	// OnSession, if set, receives each session as it completes and
-	// Summary.Sessions stays empty (streaming, bounded memory).
+	// Summary.Sessions stays empty (streaming, bounded memory). It is called
+	// from the goroutine that called Parse/ParseFiles, in log order.
 	OnSession func(Session)
+	// Workers is how many goroutines parse chunks of the input in
+	// parallel (parallel.go). Zero means GOMAXPROCS.
+	Workers int
+
+	chunkBytes int  // tests: chunk size (0: DefaultChunkBytes)
+	fullDecode bool // tests: no fast path (quick.go)
 }
 
 func (p *Parser) maxLine() int { return cmp.Or(p.MaxLineBytes, DefaultMaxLineBytes) }
@@ -122,6 +131,7 @@ type engine struct {
 	row   rawRow
 	tr    *tracker
 	stats *Stats
+	full  bool // tests: no fast path (quick.go), every row fully decoded
 }
 
 // line processes one line (terminator already stripped) of file fs.
@@ -137,6 +147,10 @@ func (e *engine) line(fs *fileState, line []byte) {
 	if line[0] == '#' {
 		e.stats.HeaderLines++
 		fs.header(line)
+		return
+	}
+	if !e.full && fs.fm == defaultFieldMap() && e.quickRow(fs, line) {
+		e.stats.Rows++
 		return
 	}
 	if err := e.sp.split(line, &fs.fm, &e.row); err != nil {
@@ -194,6 +208,7 @@ type batch struct {
 func (p *Parser) newBatch() *batch {
 	b := &batch{p: p, sum: &Summary{}}
 	b.eng.stats = &b.sum.Stats
+	b.eng.full = p.fullDecode
 	b.eng.tr = newTracker(p.maxOpen(), &b.sum.Stats, func(st *sessState) {
 		if p.OnSession != nil {
 			p.OnSession(st.S)
@@ -251,8 +266,20 @@ func (b *batch) feed(ctx context.Context, r io.Reader, name string) error {
 // Session.Files when the stream has no #Log-Type header.
 func (p *Parser) Parse(ctx context.Context, r io.Reader, name string) (*Summary, error) {
 	b := p.newBatch()
+	err := b.parallel().run(ctx, []source{{name: name, open: func() (io.ReadCloser, error) { return io.NopCloser(r), nil }}})
+	return b.finish(), err
+}
+
+// parseSequential is Parse on one goroutine, line by line: the reference
+// the parallel path is tested against.
+func (p *Parser) parseSequential(ctx context.Context, r io.Reader, name string) (*Summary, error) {
+	b := p.newBatch()
 	err := b.feed(ctx, r, name)
 	return b.finish(), err
+}
+
+func (b *batch) parallel() *parallelParse {
+	return &parallelParse{b: b, workers: b.p.workers(), chunkSize: b.p.chunkSize(), maxLine: b.p.maxLine(), maxOpen: b.p.maxOpen()}
 }
 
 // ParseFile parses one file.
@@ -267,13 +294,32 @@ func (p *Parser) ParseFiles(ctx context.Context, paths []string) (*Summary, erro
 	paths = slices.Clone(paths)
 	SortLogFiles(paths)
 	b := p.newBatch()
+	srcs := make([]source, len(paths))
+	for i, path := range paths {
+		srcs[i] = source{name: path, open: func() (io.ReadCloser, error) {
+			f, err := openLog(path)
+			if err != nil {
+				return nil, fmt.Errorf("open protocol log: %w", err)
+			}
+			return f, nil
+		}}
+	}
+	err := b.parallel().run(ctx, srcs)
+	return b.finish(), err
+}
+
+// parseFilesSequential is ParseFiles on one goroutine (the reference).
+func (p *Parser) parseFilesSequential(ctx context.Context, paths []string) (*Summary, error) {
+	paths = slices.Clone(paths)
+	SortLogFiles(paths)
+	b := p.newBatch()
 	var errs []error
 	for _, path := range paths {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("parse: %w", err))
 			break
 		}
-		f, err := os.Open(path)
+		f, err := openLog(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("open protocol log: %w", err))
 			continue

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 func parseString(t *testing.T, name, s string) *Summary {
@@ -74,10 +76,10 @@ func TestSeedCaseSendLog(t *testing.T) {
 	if len(sum.Files) != 1 || sum.Files[0].LogType != "SMTP Send Protocol Log" || sum.Files[0].Software != "Microsoft Exchange Server" {
 		t.Errorf("files %+v", sum.Files)
 	}
-	f := sum.TLSFailures()
-	if len(f) != 1 || f[0].Status != "NoCredentials" || f[0].Thumbprint != "B79D6C2E1A0F4B3C8D9E7F6A5B4C3D2E1F0A9B8C" ||
-		f[0].Connector != "Outbound to Office 365" || f[0].RemoteHost != "104.47.1.33" || f[0].Count != 1 {
-		t.Errorf("failures %+v", f)
+	status, failed := s.FailureStatus()
+	if sent := s.SentCertificate(); !failed || status != "NoCredentials" || sent == nil || sent.Thumbprint != "B79D6C2E1A0F4B3C8D9E7F6A5B4C3D2E1F0A9B8C" ||
+		s.Connector != "Outbound to Office 365" || s.RemoteHost() != "104.47.1.33" {
+		t.Errorf("failure %q %v, sent %+v, connector %q remote %q", status, failed, sent, s.Connector, s.RemoteHost())
 	}
 }
 
@@ -217,7 +219,7 @@ func TestQuotingAndCustomFieldOrder(t *testing.T) {
 }
 
 func TestInterleavedSessionsAndRotation(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	a := hdrSend + `2021-03-01T10:00:00.000Z,C1,AAAA000000000001,0,10.0.0.5:1,192.0.2.1:25,+,,
 2021-03-01T10:00:00.001Z,C2,BBBB000000000002,0,10.0.0.5:2,192.0.2.2:25,+,,
 2021-03-01T10:00:00.002Z,C1,AAAA000000000001,1,10.0.0.5:1,192.0.2.1:25,*,,Sending certificate
@@ -320,18 +322,29 @@ func TestGeneratedLogs(t *testing.T) {
 			t.Errorf("failed=%d ok=%d", failed, ok)
 		}
 		if dir == DirectionSend {
-			fs := sum.TLSFailures()
-			if len(fs) == 0 {
-				t.Fatal("no failures grouped")
-			}
-			for _, f := range fs {
-				if f.Status == "NoCredentials" && f.Thumbprint != genThumbBad {
-					t.Errorf("group %+v", f)
+			grouped := 0
+			for i := range sum.Sessions {
+				ss := &sum.Sessions[i]
+				status, failed := ss.FailureStatus()
+				if !failed {
+					continue
+				}
+				grouped++
+				if sent := ss.SentCertificate(); status == "NoCredentials" && (sent == nil || sent.Thumbprint != genThumbBad) {
+					t.Errorf("session %s: NoCredentials sending %+v", ss.ID, sent)
 				}
 			}
-			cs := CertificatesSeen(sum.Sessions)
-			if len(cs) < 2 {
-				t.Errorf("certs seen %+v", cs)
+			if grouped == 0 {
+				t.Fatal("no failed sessions")
+			}
+			local := map[string]bool{}
+			for i := range sum.Sessions {
+				if c := sum.Sessions[i].SentCertificate(); c != nil {
+					local[c.Thumbprint] = true
+				}
+			}
+			if len(local) < 2 {
+				t.Errorf("local certificates seen %v", local)
 			}
 		}
 	}

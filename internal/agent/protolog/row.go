@@ -248,6 +248,48 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
+// dayCache remembers the midnight of the last date parsed: rows of a log
+// share their date, and time.Date is most of parseTime's cost.
+type dayCache struct {
+	date     [10]byte
+	midnight time.Time
+	ok       bool
+}
+
+// parse is parseTime with the cache: the same result, faster.
+func (c *dayCache) parse(b []byte) (time.Time, bool) {
+	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && (b[10] == 'T' || b[10] == ' ') &&
+		b[13] == ':' && b[16] == ':' && b[len(b)-1] == 'Z' {
+		h, ok4 := atoiN(b[11:13])
+		mi, ok5 := atoiN(b[14:16])
+		s, ok6 := atoiN(b[17:19])
+		rest := b[19 : len(b)-1]
+		ns, okf := 0, len(rest) == 0
+		if !okf && rest[0] == '.' && len(rest) >= 2 && len(rest) <= 10 {
+			if frac, ok := atoiN(rest[1:]); ok {
+				ns, okf = frac, true
+				for k := len(rest) - 1; k < 9; k++ {
+					ns *= 10
+				}
+			}
+		}
+		if ok4 && ok5 && ok6 && okf && h < 24 && mi < 60 && s < 61 {
+			if !c.ok || string(b[:10]) != string(c.date[:]) {
+				y, ok1 := atoiN(b[0:4])
+				mo, ok2 := atoiN(b[5:7])
+				d, ok3 := atoiN(b[8:10])
+				if !(ok1 && ok2 && ok3 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31) {
+					return parseTime(b)
+				}
+				copy(c.date[:], b[:10])
+				c.midnight, c.ok = time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC), true
+			}
+			return c.midnight.Add(time.Duration(h)*time.Hour + time.Duration(mi)*time.Minute + time.Duration(s)*time.Second + time.Duration(ns)), true
+		}
+	}
+	return parseTime(b)
+}
+
 // parseTime parses Exchange's UTC timestamp "2019-05-02T06:32:10.118Z"
 // with a hand-written fast path, falling back to RFC 3339.
 func parseTime(b []byte) (time.Time, bool) {

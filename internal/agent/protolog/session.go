@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // Per-session bounds: a hostile or broken log cannot make one session grow
@@ -117,6 +119,12 @@ type sessState struct {
 	EHLOLine    int       `json:"ehloLine,omitempty"`
 	CapsDone    bool      `json:"capsDone,omitempty"`
 	Seen        time.Time `json:"seen,omitzero"` // wall clock of last row (Tailer only)
+
+	// Chunked parsing (parallel.go): offsets in the chunk of the first and
+	// the closing row (-1: open), whether it is the first session of its
+	// id in the chunk, and whether the merger found it continues a carried one.
+	pos, closePos           int64
+	firstInChunk, continued bool
 }
 
 // tracker groups rows into sessions. Not safe for concurrent use.
@@ -130,6 +138,14 @@ type tracker struct {
 	conn     map[string]string
 	lastConn string
 	stats    *Stats
+
+	// Chunked parsing hooks (parallel.go): the current row's offset, called
+	// after a session is created and before one is emitted.
+	pos     int64
+	created func(*sessState)
+	closed  func(*sessState)
+
+	days dayCache
 }
 
 func newTracker(maxOpen int, stats *Stats, emit func(*sessState)) *tracker {
@@ -190,6 +206,9 @@ func (t *tracker) close(st *sessState, closed bool) {
 	delete(t.open[st.S.Direction], st.S.ID)
 	t.nOpen--
 	t.stats.Sessions++
+	if t.closed != nil {
+		t.closed(st)
+	}
 	t.emit(st)
 }
 
@@ -235,34 +254,11 @@ func (t *tracker) row(r *rawRow, dir Direction, file string) {
 		st.S.Direction = dir
 		st.S.Connector = t.intern(r.connector)
 		t.add(st)
-	}
-	s := &st.S
-	s.Rows++
-	if t.now != nil {
-		st.Seen = t.now()
-	}
-	tm, ok := parseTime(r.time)
-	if ok {
-		if s.Start.IsZero() || tm.Before(s.Start) {
-			s.Start = tm
-		}
-		if tm.After(s.End) {
-			s.End = tm
+		if t.created != nil {
+			t.created(st)
 		}
 	}
-	if n := len(s.Files); n == 0 || s.Files[n-1] != file {
-		if n < maxFilesPerSession {
-			s.Files = append(s.Files, file)
-		} else {
-			s.Truncated = true
-		}
-	}
-	if s.Local == "" && len(r.local) > 0 {
-		s.Local = capString(r.local)
-	}
-	if s.Remote == "" && len(r.remote) > 0 {
-		s.Remote = capString(r.remote)
-	}
+	tm := t.touch(st, r.time, r.local, r.remote, file)
 	switch r.event {
 	case EventDisconnect:
 		st.CurCert = -1
@@ -285,6 +281,42 @@ func (t *tracker) row(r *rawRow, dir Direction, file string) {
 			t.command(st, data)
 		}
 	}
+}
+
+// touch applies what every row of a session changes: the row count, the
+// times, the files and the first endpoints. It returns the row's time
+// (zero if unparseable).
+func (t *tracker) touch(st *sessState, rtime, local, remote []byte, file string) time.Time {
+	s := &st.S
+	s.Rows++
+	if t.now != nil {
+		st.Seen = t.now()
+	}
+	tm, ok := t.days.parse(rtime)
+	if ok {
+		if s.Start.IsZero() || tm.Before(s.Start) {
+			s.Start = tm
+		}
+		if tm.After(s.End) {
+			s.End = tm
+		}
+	} else {
+		tm = time.Time{}
+	}
+	if n := len(s.Files); n == 0 || s.Files[n-1] != file {
+		if n < maxFilesPerSession {
+			s.Files = append(s.Files, file)
+		} else {
+			s.Truncated = true
+		}
+	}
+	if s.Local == "" && len(local) > 0 {
+		s.Local = capString(local)
+	}
+	if s.Remote == "" && len(remote) > 0 {
+		s.Remote = capString(remote)
+	}
+	return tm
 }
 
 func capString(b []byte) string {
@@ -369,7 +401,7 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 	case 3:
 		c.SerialNumber = v
 	case 4:
-		c.Thumbprint = v
+		c.Thumbprint = thumbprint.Normalize(v)
 	case 5:
 		c.AlternateNames = splitAltNames(v)
 		if c.AlternateNames == nil {
@@ -495,8 +527,11 @@ func (t *tracker) reply(st *sessState, data []byte) {
 			}
 		}
 	case 250:
+		if !st.EHLOPending && st.CapsDone { // capabilities are read: nothing to do
+			return
+		}
 		greeting := containsFold(data, " Hello")
-		if !st.EHLOPending && !(greeting && !st.CapsDone) {
+		if !st.EHLOPending && !greeting {
 			return
 		}
 		if greeting && st.EHLOLine == 0 {
@@ -506,7 +541,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 				t.addCaps(st, splitCapsLine(string(text[i+1:])))
 			}
 		} else {
-			t.addCaps(st, []string{strings.TrimSpace(capString(text))})
+			t.addCap(st, strings.TrimSpace(capString(text)))
 		}
 		st.EHLOLine++
 		if last {
@@ -518,23 +553,30 @@ func (t *tracker) reply(st *sessState, data []byte) {
 }
 
 func (t *tracker) addCaps(st *sessState, caps []string) {
-	s := &st.S
 	for _, c := range caps {
-		if c == "" {
-			continue
-		}
-		if strings.EqualFold(capabilityKeyword(c), "STARTTLS") {
-			s.StartTLSOffered = true
-		}
-		if st.CapsDone {
-			continue
-		}
-		if len(s.Capabilities) >= maxCapsPerSession {
-			s.Truncated = true
-			continue
-		}
-		s.Capabilities = append(s.Capabilities, c)
+		t.addCap(st, c)
 	}
+}
+
+func (t *tracker) addCap(st *sessState, c string) {
+	s := &st.S
+	if c == "" {
+		return
+	}
+	if strings.EqualFold(capabilityKeyword(c), "STARTTLS") {
+		s.StartTLSOffered = true
+	}
+	if st.CapsDone {
+		return
+	}
+	if len(s.Capabilities) >= maxCapsPerSession {
+		s.Truncated = true
+		return
+	}
+	if s.Capabilities == nil {
+		s.Capabilities = make([]string, 0, 16)
+	}
+	s.Capabilities = append(s.Capabilities, c)
 }
 
 func (t *tracker) command(st *sessState, data []byte) {

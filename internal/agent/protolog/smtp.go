@@ -1,6 +1,7 @@
 package protolog
 
 import (
+	"bytes"
 	"strings"
 )
 
@@ -147,14 +148,34 @@ func hasPrefixFold(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && equalFoldASCII(b[:len(prefix)], prefix)
 }
 
+// containsFold reports whether b contains sub, ASCII case-insensitively.
+// Candidates are found with IndexByte on sub's first byte (both cases).
 func containsFold(b []byte, sub string) bool {
 	if len(sub) == 0 {
 		return true
 	}
-	for i := 0; i+len(sub) <= len(b); i++ {
+	c0 := sub[0]
+	lo, up := c0, c0
+	if 'A' <= c0 && c0 <= 'Z' {
+		lo = c0 + 'a' - 'A'
+	} else if 'a' <= c0 && c0 <= 'z' {
+		up = c0 - ('a' - 'A')
+	}
+	for i := 0; i+len(sub) <= len(b); {
+		j := bytes.IndexByte(b[i:len(b)-len(sub)+1], lo)
+		if up != lo {
+			if k := bytes.IndexByte(b[i:len(b)-len(sub)+1], up); k >= 0 && (j < 0 || k < j) {
+				j = k
+			}
+		}
+		if j < 0 {
+			return false
+		}
+		i += j
 		if equalFoldASCII(b[i:i+len(sub)], sub) {
 			return true
 		}
+		i++
 	}
 	return false
 }

@@ -218,7 +218,7 @@ func (s *Stats) sub(o Stats) {
 }
 
 func (t *Tailer) pollFile(ctx context.Context, path string, res *PollResult) error {
-	f, err := os.Open(path)
+	f, err := openLog(path)
 	if err != nil {
 		return fmt.Errorf("open protocol log: %w", err)
 	}

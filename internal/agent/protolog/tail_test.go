@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 type fakeClock struct{ t time.Time }
@@ -50,7 +52,7 @@ func mustPoll(t *testing.T, tl *Tailer) *PollResult {
 // (splitting lines mid-way) and checks that the bytes read equal the file
 // growth exactly and that the sessions equal a one-shot parse.
 func TestTailerReadsOnlyNewBytes(t *testing.T) {
-	root := t.TempDir()
+	root := tempdir.New(t)
 	dir := filepath.Join(root, "TransportRoles", "Logs", "Hub", "ProtocolLog", "SmtpSend")
 	os.MkdirAll(dir, 0o755)
 	path := filepath.Join(dir, "SEND20190502-1.log")
@@ -112,7 +114,7 @@ func sortByID(s []Session) []Session {
 }
 
 func TestTailerPartialLineNotConsumed(t *testing.T) {
-	root := t.TempDir()
+	root := tempdir.New(t)
 	path := filepath.Join(root, "SEND20210301-1.log")
 	clk := &fakeClock{time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	state := filepath.Join(root, "state.json")
@@ -137,7 +139,7 @@ func TestTailerPartialLineNotConsumed(t *testing.T) {
 }
 
 func TestTailerRestartResumes(t *testing.T) {
-	root := t.TempDir()
+	root := tempdir.New(t)
 	path := filepath.Join(root, "SEND20210301-1.log")
 	state := filepath.Join(root, "state.json")
 	clk := &fakeClock{time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -175,7 +177,7 @@ func TestTailerRestartResumes(t *testing.T) {
 }
 
 func TestTailerRotationTruncationReplacement(t *testing.T) {
-	root := t.TempDir()
+	root := tempdir.New(t)
 	p1 := filepath.Join(root, "SEND20210301-1.log")
 	p2 := filepath.Join(root, "SEND20210301-2.log")
 	state := filepath.Join(root, "state.json")
@@ -237,7 +239,7 @@ func hasEvent(res *PollResult, path string, k FileEventKind) bool {
 }
 
 func TestTailerIdleFlush(t *testing.T) {
-	root := t.TempDir()
+	root := tempdir.New(t)
 	path := filepath.Join(root, "SEND20210301-1.log")
 	clk := &fakeClock{time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	tl := newTestTailer(t, root, "", clk)
@@ -253,7 +255,7 @@ func TestTailerIdleFlush(t *testing.T) {
 }
 
 func TestTailerBadState(t *testing.T) {
-	root := t.TempDir()
+	root := tempdir.New(t)
 	state := filepath.Join(root, "state.json")
 	os.WriteFile(state, []byte("{not json"), 0o644)
 	if _, err := NewTailer(TailerConfig{Dirs: []string{root}, StatePath: state}); !errors.Is(err, ErrBadState) {
@@ -268,7 +270,7 @@ func TestTailerBadState(t *testing.T) {
 }
 
 func TestTailerCancel(t *testing.T) {
-	root := t.TempDir()
+	root := tempdir.New(t)
 	appendFile(t, filepath.Join(root, "SEND20210301-1.log"), genLog(genOptions{Sessions: 50, Seed: 9}))
 	tl := newTestTailer(t, root, "", &fakeClock{time.Now()})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -3,7 +3,8 @@ package queue
 import "strings"
 
 // Signature is one failure-catalog entry recognisable from a LastError.
-// Catalog letters refer to the failure catalog in exchange-tls.md.
+// Catalog letters are the failure-catalog rows (A-K) that the catalog
+// column of docs/findings.md names.
 type Signature struct {
 	ID         string   `json:"id"`
 	Code       int      `json:"code"`
@@ -31,7 +32,7 @@ const (
 
 var catalog = []Signature{
 	{ID: SigTargetHostTimeout, Code: 451, Enhanced: "4.4.395", Catalog: []string{"A", "B"}, Connection: true,
-		Summary: "451 4.4.395 wrapping 421 4.4.1 Connection timed out: the TLS handshake failed silently; check the send protocol log for NoCredentials/UnknownCredentials"},
+		Summary: "451 4.4.395 wrapping 421 4.4.1 Connection timed out (the shape of the seed incident: Exchange reports a TLS handshake that failed locally as a timeout)"},
 	{ID: SigConnectionTimedOut, Code: 421, Enhanced: "4.4.1", Text: "Connection timed out", Catalog: []string{"A", "B"}, Connection: true,
 		Summary: "421 4.4.1 Connection timed out"},
 	{ID: SigUnableToConnect, Code: 421, Enhanced: "4.2.1", Text: "Unable to connect", Catalog: []string{"A", "B"}, Connection: true,

@@ -1,11 +1,8 @@
 package queue
 
 import (
-	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,7 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf16"
+
+	"github.com/mxprobe/mxprobe/internal/agent/powershell"
+	"github.com/mxprobe/mxprobe/internal/agent/powershell/pstest"
 )
 
 // selectClause returns the property list of the script's Select-Object,
@@ -53,54 +52,11 @@ func TestCollectorScriptSelectsEveryParsedProperty(t *testing.T) {
 			t.Errorf("docs/queue-format.md does not document %s", p)
 		}
 	}
-	script := CollectorScript()
-	for _, frag := range []string{
-		"Get-Command Get-Queue", "Add-PSSnapin", "Microsoft.Exchange.Management.PowerShell.SnapIn",
-		"Microsoft.Exchange.Management.PowerShell.E2010", "format = 'mxprobe-queue/1'", "queues = $queues",
-		"ConvertTo-Json -InputObject $out -Depth 4", "CollectorError", "exit 2", collectorBegin, collectorEnd,
-	} {
-		if !strings.Contains(script, frag) {
-			t.Errorf("script lacks %q", frag)
-		}
+	if CollectorScript() != powershell.Script(collectorBody) {
+		t.Fatal("CollectorScript is not the prelude and collectorBody")
 	}
-	// Balanced braces and parentheses: a cheap syntax sanity check.
-	for _, pair := range [][2]string{{"{", "}"}, {"(", ")"}, {"[", "]"}} {
-		if strings.Count(script, pair[0]) != strings.Count(script, pair[1]) {
-			t.Errorf("unbalanced %s%s in script", pair[0], pair[1])
-		}
-	}
-	// Only ASCII, so code pages never matter.
-	for i, r := range script {
-		if r > 0x7e || (r < 0x20 && r != '\n') {
-			t.Fatalf("non-ASCII or control character %U at %d", r, i)
-		}
-	}
-}
-
-func TestPowerShellArgs(t *testing.T) {
-	args := PowerShellArgs()
-	if len(args) != 5 || args[3] != "-EncodedCommand" {
-		t.Fatalf("args = %q", args)
-	}
-	raw, err := base64.StdEncoding.DecodeString(args[4])
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := make([]uint16, len(raw)/2)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(raw[2*i:])
-	}
-	if string(utf16.Decode(u)) != CollectorScript() {
-		t.Error("encoded command does not round-trip to the script")
-	}
-	// CreateProcess limits the command line to 32767 characters.
-	total := len(DefaultPowerShell)
-	for _, a := range args {
-		total += len(a) + 3
-	}
-	if total > 32000 {
-		t.Errorf("command line is %d characters; the script is too long for -EncodedCommand", total)
-	}
+	pstest.CheckCollector(t, collectorBody,
+		"format = 'mxprobe-queue/1'", "queues = $queues", "ConvertTo-Json -InputObject $out -Depth 4", "MxUseExchange 'Get-Queue'", "exit 2")
 }
 
 // sampleEnvelope is what the script writes on Windows PowerShell 5.1 in a
@@ -122,14 +78,15 @@ func wrap(banner, json, trailer string) string {
 		b64 = b64[76:]
 	}
 	lines = append(lines, b64)
-	return banner + collectorBegin + "\r\n" + strings.Join(lines, "\r\n") + "\r\n" + collectorEnd + "\r\n" + trailer
+	return banner + powershell.PayloadBegin + "\r\n" + strings.Join(lines, "\r\n") + "\r\n" + powershell.PayloadEnd + "\r\n" + trailer
 }
 
 const banner = "WARNING: The names of some imported commands from the module 'Microsoft.Exchange.Management.PowerShell.SnapIn' include unapproved verbs.\r\n" +
 	"         Welcome to the Exchange Management Shell!\r\n\r\n"
 
-func TestExtractCollectorOutput(t *testing.T) {
-	raw, err := ExtractCollectorOutput([]byte(wrap(banner, sampleEnvelope, "WARNING: trailing noise\r\n")))
+// The collector's payload, extracted as Collect does, parses in full.
+func TestCollectedEnvelopeParses(t *testing.T) {
+	raw, err := powershell.ExtractPayload([]byte(wrap(banner, sampleEnvelope, "WARNING: trailing noise\r\n")), MaxInputBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +110,7 @@ func TestExtractCollectorOutput(t *testing.T) {
 	}
 
 	// No queues at all is still a valid envelope.
-	raw, err = ExtractCollectorOutput([]byte(wrap("", `{"format":"mxprobe-queue/1","server":"EDGE01","queues":[]}`, "")))
+	raw, err = powershell.ExtractPayload([]byte(wrap("", `{"format":"mxprobe-queue/1","server":"EDGE01","queues":[]}`, "")), MaxInputBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,156 +118,12 @@ func TestExtractCollectorOutput(t *testing.T) {
 		t.Errorf("empty envelope: %+v, %v", snap, err)
 	}
 
-	tests := []struct {
-		out  string
-		want error
-		frag string
-	}{
-		{wrap(banner, `{"CollectorError":"The term 'Get-Queue' is not recognized as the name of a cmdlet"}`, ""), ErrCollectorFailed, "Get-Queue' is not recognized"},
-		{wrap("", `{"CollectorError":""}`, ""), ErrCollectorFailed, "unknown error"},
-		{"WARNING: no markers at all\r\n", ErrCollectorFailed, "no Get-Queue output"},
-		{"", ErrCollectorFailed, "no Get-Queue output"},
-		{banner + collectorBegin + "\r\nAAAA", ErrCollectorFailed, "truncated"},
-		{collectorBegin + "\n!!!\n" + collectorEnd, ErrCollectorFailed, "base64"},
-	}
-	for _, tt := range tests {
-		_, err := ExtractCollectorOutput([]byte(tt.out))
-		if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.frag) {
-			t.Errorf("%.60q: err = %v, want %v containing %q", tt.out, err, tt.want, tt.frag)
-		}
-	}
 	// A payload that is not Get-Queue JSON passes extraction and fails parsing.
-	raw, err = ExtractCollectorOutput([]byte(wrap("", `"hello"`, "")))
+	raw, err = powershell.ExtractPayload([]byte(wrap("", `"hello"`, "")), MaxInputBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ParseBytes(raw); !errors.Is(err, ErrNotJSON) {
 		t.Errorf("string payload: err = %v, want ErrNotJSON", err)
-	}
-}
-
-func TestCollectOptionsDefaults(t *testing.T) {
-	o := CollectOptions{}.withDefaults()
-	if o.PowerShell != DefaultPowerShell || o.Timeout != DefaultCollectTimeout || o.MaxOutputBytes != DefaultMaxOutputBytes {
-		t.Errorf("defaults = %+v", o)
-	}
-	o = CollectOptions{PowerShell: "pwsh", Timeout: time.Second, MaxOutputBytes: 10}.withDefaults()
-	if o.PowerShell != "pwsh" || o.Timeout != time.Second || o.MaxOutputBytes != 10 {
-		t.Errorf("explicit options overridden: %+v", o)
-	}
-}
-
-// helperEnv selects the behaviour of the stand-in collector process.
-const helperEnv = "MXPROBE_QUEUE_COLLECTOR_HELPER"
-
-// TestMain lets the test binary stand in for powershell.exe, so that
-// runCollector (bounds, timeout, exit status, stderr) is tested on every
-// platform.
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(helperEnv); mode != "" {
-		os.Exit(helper(mode))
-	}
-	os.Exit(m.Run())
-}
-
-func helper(mode string) int {
-	switch mode {
-	case "ok":
-		fmt.Print(wrap(banner, sampleEnvelope, ""))
-		return 0
-	case "collector-error":
-		fmt.Print(wrap(banner, `{"CollectorError":"no Exchange Management Shell snap-in is registered on this computer"}`, ""))
-		return 2
-	case "crash":
-		fmt.Fprint(os.Stderr, "powershell.exe : The term 'x' is not recognized\r\n")
-		return 1
-	case "silent":
-		fmt.Print(banner)
-		return 0
-	case "flood":
-		line := []byte(strings.Repeat("WARNING: noise ", 64) + "\r\n")
-		for {
-			if _, err := os.Stdout.Write(line); err != nil {
-				return 3
-			}
-		}
-	case "hang":
-		fmt.Print(banner)
-		time.Sleep(time.Minute)
-		return 0
-	}
-	return 4
-}
-
-func runHelper(t *testing.T, mode string, opts CollectOptions) ([]byte, error) {
-	t.Helper()
-	t.Setenv(helperEnv, mode)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Skip(err)
-	}
-	opts.PowerShell = exe
-	opts = opts.withDefaults()
-	return runCollector(context.Background(), opts, opts.PowerShell, []string{"-test.run=^$"}, nil)
-}
-
-func TestRunCollector(t *testing.T) {
-	raw, err := runHelper(t, "ok", CollectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if snap, err := ParseBytes(raw); err != nil || len(snap.Queues) != 2 || snap.Server != "EDGE01" {
-		t.Errorf("ok: %+v, %v", snap, err)
-	}
-
-	tests := []struct {
-		mode  string
-		opts  CollectOptions
-		want  []error
-		frags []string
-	}{
-		// The script's own message wins over the exit status.
-		{"collector-error", CollectOptions{}, []error{ErrCollectorFailed}, []string{"snap-in is registered"}},
-		{"crash", CollectOptions{}, []error{ErrCollectorFailed}, []string{"exit status 1", "stderr: powershell.exe : The term"}},
-		{"silent", CollectOptions{}, []error{ErrCollectorFailed}, []string{"no Get-Queue output"}},
-		// Oversized output is refused, and the child is stopped rather than drained.
-		{"flood", CollectOptions{MaxOutputBytes: 64 << 10}, []error{ErrOutputTooLarge}, []string{"65536 bytes"}},
-		{"hang", CollectOptions{Timeout: 300 * time.Millisecond}, []error{ErrCollectorFailed, context.DeadlineExceeded}, []string{"did not finish in time"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.mode, func(t *testing.T) {
-			start := time.Now()
-			raw, err := runHelper(t, tt.mode, tt.opts)
-			if err == nil {
-				t.Fatalf("no error; payload %q", raw)
-			}
-			for _, w := range tt.want {
-				if !errors.Is(err, w) {
-					t.Errorf("err = %v, want %v", err, w)
-				}
-			}
-			for _, f := range tt.frags {
-				if !strings.Contains(err.Error(), f) {
-					t.Errorf("err = %v, want it to contain %q", err, f)
-				}
-			}
-			if d := time.Since(start); d > 30*time.Second {
-				t.Errorf("took %s", d)
-			}
-		})
-	}
-}
-
-func TestRunCollectorHonoursContext(t *testing.T) {
-	t.Setenv(helperEnv, "hang")
-	exe, err := os.Executable()
-	if err != nil {
-		t.Skip(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err = runCollector(ctx, CollectOptions{}.withDefaults(), exe, []string{"-test.run=^$"}, nil)
-	if !errors.Is(err, ErrCollectorFailed) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v", err)
 	}
 }

@@ -25,10 +25,9 @@
 // catalog signatures and reports which matched, and whether the failure is
 // TLS-related and/or a connection failure.
 //
-// Collection (collect.go; collect_windows.go, collect_other.go) runs
-// Get-Queue through the Exchange Management Shell on Windows, the way the
-// exchange package collects connectors: an -EncodedCommand script loads the
-// snap-in, writes the envelope as base64 between marker lines, and
-// CollectQueues returns that JSON for ParseBytes, bounded in time and size.
-// Elsewhere CollectQueues returns an error wrapping ErrUnsupported.
+// Collection (collect.go, collect.ps1) runs Get-Queue through the Exchange
+// Management Shell on Windows with package powershell, the collector engine
+// the exchange package uses too: the script loads the snap-in and emits the
+// envelope, and CollectQueues returns that JSON for ParseBytes, bounded in
+// time and size. Elsewhere the error wraps powershell.ErrUnsupported.
 package queue

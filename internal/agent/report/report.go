@@ -11,6 +11,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Exit codes of `agent check`.
@@ -82,9 +83,9 @@ func WriteTable(w io.Writer, results []*mxv1.CheckResult) error {
 		total += len(r.GetFindings())
 		listed := ""
 		if n := len(r.GetCertificates()); n > 0 {
-			listed = fmt.Sprintf(", %d certificates", n)
+			listed = ", " + text.Count(n, "certificate")
 		}
-		fmt.Fprintf(tw, "== %s %s: %s (%s, %d findings%s)\n", r.GetCheck(), r.GetTarget(), strings.TrimPrefix(r.GetStatus().String(), "CHECK_STATUS_"), r.GetDuration().AsDuration().Round(1e6), len(r.GetFindings()), listed)
+		fmt.Fprintf(tw, "== %s %s: %s (%s, %s%s)\n", r.GetCheck(), r.GetTarget(), strings.TrimPrefix(r.GetStatus().String(), "CHECK_STATUS_"), r.GetDuration().AsDuration().Round(1e6), text.Count(len(r.GetFindings()), "finding"), listed)
 		if r.GetError() != "" {
 			fmt.Fprintf(tw, "   error: %s\n", r.GetError())
 		}
@@ -123,8 +124,49 @@ func WriteTable(w io.Writer, results []*mxv1.CheckResult) error {
 			}
 		}
 	}
-	fmt.Fprintf(tw, "\n%d findings from %d checks, %d root causes\n", total, len(results), len(ds))
+	fmt.Fprintf(tw, "\n%s\n", footer(total, len(results), ds, results))
 	return tw.Flush()
+}
+
+// footer counts what the table showed without claiming more than the links
+// do: root causes and what they explain, and the findings at error or above
+// that no linked cause explains (never "0 root causes" alone next to them).
+func footer(total, checks int, ds []diagnose.Diagnosis, results []*mxv1.CheckResult) string {
+	line := fmt.Sprintf("%s from %s", text.Count(total, "finding"), text.Count(checks, "check"))
+	linked := map[[2]string]bool{}
+	explained := 0
+	for _, d := range ds {
+		linked[[2]string{d.Cause.GetCode(), d.Cause.GetSubject()}] = true
+		for _, s := range d.Symptoms {
+			k := [2]string{s.GetCode(), s.GetSubject()}
+			if !linked[k] {
+				explained++
+			}
+			linked[k] = true
+		}
+	}
+	if len(ds) > 0 {
+		line += fmt.Sprintf(": %s explaining %s", text.Count(len(ds), "root cause"), text.Count(explained, "other finding"))
+	}
+	alone := map[[2]string]bool{}
+	for _, f := range Findings(results) {
+		k := [2]string{f.GetCode(), f.GetSubject()}
+		if f.GetSeverity() >= mxv1.Severity_SEVERITY_ERROR && !linked[k] {
+			alone[k] = true
+		}
+	}
+	if n := len(alone); n > 0 {
+		sep := "; "
+		if len(ds) == 0 {
+			sep = ": "
+		}
+		verb := "are"
+		if n == 1 {
+			verb = "is"
+		}
+		line += fmt.Sprintf("%s%s at error or above %s not linked to a cause (listed under other findings; fix each on its own)", sep, text.Count(n, "finding"), verb)
+	}
+	return line
 }
 
 // WriteCertificates lists every certificate the certificate-store checks

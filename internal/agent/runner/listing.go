@@ -19,7 +19,7 @@ const listingRefresh = time.Hour
 // a steady fleet then puts almost nothing of its inventory in the raft log.
 // Only the runner's round goroutine uses it.
 type listings struct {
-	sent map[[2]string]sentListing
+	sent map[[3]string]sentListing
 }
 
 type sentListing struct {
@@ -32,20 +32,32 @@ type sentListing struct {
 // is older than listingRefresh.
 func (l *listings) elide(results []*mxv1.CheckResult, now time.Time) {
 	if l.sent == nil {
-		l.sent = map[[2]string]sentListing{}
+		l.sent = map[[3]string]sentListing{}
 	}
 	for _, r := range results {
+		if len(r.GetExchangeInventory()) > 0 {
+			k := [3]string{r.GetCheck(), r.GetTarget(), "exchange"}
+			if l.unchanged(k, sha256.Sum256(r.GetExchangeInventory()), now) {
+				r.ExchangeInventory, r.ExchangeInventoryUnchanged = nil, true
+			}
+		}
 		if len(r.GetCertificates()) == 0 {
 			continue
 		}
-		k := [2]string{r.GetCheck(), r.GetTarget()}
-		d := digest(r.GetCertificates())
-		if prev, ok := l.sent[k]; ok && prev.digest == d && now.Sub(prev.at) < listingRefresh {
+		if l.unchanged([3]string{r.GetCheck(), r.GetTarget(), "certificates"}, digest(r.GetCertificates()), now) {
 			r.Certificates, r.CertificatesUnchanged = nil, true
-			continue
 		}
-		l.sent[k] = sentListing{digest: d, at: now}
 	}
+}
+
+// unchanged reports whether d was sent under k less than listingRefresh
+// ago; otherwise it records d as sent now.
+func (l *listings) unchanged(k [3]string, d [32]byte, now time.Time) bool {
+	if prev, ok := l.sent[k]; ok && prev.digest == d && now.Sub(prev.at) < listingRefresh {
+		return true
+	}
+	l.sent[k] = sentListing{digest: d, at: now}
+	return false
 }
 
 func digest(certs []*mxv1.CertificateSummary) [32]byte {

@@ -46,3 +46,35 @@ func TestListingsSentOnlyWhenChangedOrHourly(t *testing.T) {
 		t.Fatalf("another store's first listing: %v", r)
 	}
 }
+
+// An Exchange connector check's inventory document is left out the same
+// way, independently of its listing.
+func TestInventoryDocumentSentOnlyWhenChanged(t *testing.T) {
+	var l listings
+	t0 := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	res := func(doc string, tps ...string) *mxv1.CheckResult {
+		r := storeResult(tps...)
+		r.Check, r.Target, r.ExchangeInventory = "exchange_connectors", "inv.json", []byte(doc)
+		return r
+	}
+	r := res("v1", "A")
+	l.elide([]*mxv1.CheckResult{r}, t0)
+	if string(r.GetExchangeInventory()) != "v1" || r.GetExchangeInventoryUnchanged() {
+		t.Fatalf("first round: %v", r)
+	}
+	r = res("v1", "B")
+	l.elide([]*mxv1.CheckResult{r}, t0.Add(time.Minute))
+	if len(r.GetExchangeInventory()) != 0 || !r.GetExchangeInventoryUnchanged() || r.GetCertificatesUnchanged() {
+		t.Fatalf("same document, new listing: %v", r)
+	}
+	r = res("v2", "B")
+	l.elide([]*mxv1.CheckResult{r}, t0.Add(2*time.Minute))
+	if string(r.GetExchangeInventory()) != "v2" || r.GetExchangeInventoryUnchanged() || !r.GetCertificatesUnchanged() {
+		t.Fatalf("changed document: %v", r)
+	}
+	r = res("v2", "B")
+	l.elide([]*mxv1.CheckResult{r}, t0.Add(2*time.Minute+listingRefresh))
+	if string(r.GetExchangeInventory()) != "v2" {
+		t.Fatalf("hourly refresh: %v", r)
+	}
+}

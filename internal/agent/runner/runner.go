@@ -35,6 +35,11 @@ type Config struct {
 	OnRound func(*mxv1.ResultBatch)
 	// SpoolMaxBytes bounds the durable outbox (0: the spool's default).
 	SpoolMaxBytes int64
+	// AckTimeout: how long a controller may leave Hello or sent batches
+	// unanswered before the agent moves to another (0: stream's default).
+	AckTimeout time.Duration
+	// InFlight: batches sent before waiting for an ack (0: stream's default).
+	InFlight int
 }
 
 // Runner is a running agent.
@@ -42,8 +47,6 @@ type Runner struct {
 	cfg    Config
 	outbox *spool.Spool
 	client *stream.Client
-	// reported are the spool's loss counters already reported as findings.
-	reportedDropped, reportedCorrupt uint64
 	// sent: store listings already sent (left out while unchanged).
 	sent listings
 
@@ -68,7 +71,8 @@ func New(cfg Config) (*Runner, error) {
 	r.outbox = sp
 	r.client, err = stream.NewClient(stream.Config{
 		Controllers: cfg.Controllers, Hello: cfg.Hello, Outbox: r.outbox,
-		DialOptions: cfg.DialOptions, Logger: cfg.Logger, OnWelcome: r.onWelcome,
+		DialOptions: cfg.DialOptions, Logger: cfg.Logger, OnWelcome: r.onWelcome, AckTimeout: cfg.AckTimeout,
+		InFlight: cfg.InFlight,
 	})
 	if err != nil {
 		sp.Close()
@@ -93,6 +97,9 @@ func (r *Runner) onWelcome(w *mxv1.Welcome) {
 	if w.GetLastCommittedSeq() > r.outbox.LastSeq() {
 		r.outbox.Trim(w.GetLastCommittedSeq())
 	}
+	// Records found missing at start are lost only if the controller does
+	// not have them.
+	r.outbox.ResolveMissing(w.GetLastCommittedSeq())
 	if changed {
 		select {
 		case r.kick <- struct{}{}:
@@ -158,14 +165,17 @@ func (r *Runner) round(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	if lr := r.spoolLoss(); lr != nil {
+	loss := r.outbox.Loss()
+	if lr := r.spoolLoss(loss); lr != nil {
 		results = append(results, lr)
 	}
 	r.sent.elide(results, time.Now())
-	b := &mxv1.ResultBatch{Seq: r.outbox.LastSeq() + 1, SentAt: timestamppb.Now(), Results: results}
+	// Every batch carries the cumulative loss, so the controller learns
+	// the total even if the batch that first reported it is lost too.
+	b := &mxv1.ResultBatch{Seq: r.outbox.LastSeq() + 1, SentAt: timestamppb.Now(), Results: results, SpoolLoss: loss.Proto()}
 	// The spool persists the batch (and its sequence) before it is sent.
 	if err := r.outbox.Append(b); err != nil {
-		r.cfg.Logger.Error("spool append failed: this round's results are lost", "seq", b.Seq, "err", err)
+		r.cfg.Logger.Error("spool append failed: this round's results are lost (counted, reported as AGENT_SPOOL_LOSS)", "seq", b.Seq, "err", err)
 	}
 	if r.cfg.OnRound != nil {
 		r.cfg.OnRound(b)

@@ -18,13 +18,18 @@ type deadlineConn struct {
 	ctx     context.Context
 	overall time.Time
 	idle    time.Duration
+	// received counts the bytes read from the server (the session's
+	// goroutine is the only reader).
+	received int64
 }
 
 func (c *deadlineConn) Read(b []byte) (int, error) {
 	if err := c.arm(c.Conn.SetReadDeadline); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	c.received += int64(n)
+	return n, err
 }
 
 func (c *deadlineConn) Write(b []byte) (int, error) {

@@ -33,7 +33,9 @@ var (
 	// ErrHandshake: the TLS handshake failed.
 	ErrHandshake = errors.New("smtpprobe: TLS handshake failed")
 	// ErrClientCertRejected: the server asked for a client certificate and
-	// aborted the handshake with a certificate alert. Always wrapped together
-	// with ErrHandshake.
+	// refused the session because of it: with a certificate alert (wrapped
+	// together with ErrHandshake) or, right after the handshake, with an
+	// SMTP reply about the certificate such as "421 4.7.1 Client
+	// certificate not trusted" (wrapped together with ErrRejected).
 	ErrClientCertRejected = errors.New("smtpprobe: client certificate rejected")
 )

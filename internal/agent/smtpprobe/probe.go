@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -119,6 +120,8 @@ func (s *session) greeting() error {
 	rep, err := s.read("reading banner")
 	s.res.Durations.Banner = time.Since(t0)
 	s.res.Banner, s.res.GreetingCode = rep.Lines, rep.Code
+	s.res.BannerBytes = s.raw.received
+	s.res.MaskedBanner = maskedBanner(rep.Lines)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoBanner, err)
 	}
@@ -140,6 +143,7 @@ func (s *session) hello() error {
 	case rep.Code == 250:
 		s.res.EHLOGreeting, s.res.Capabilities = parseEHLO(rep)
 		s.res.StartTLSOffered = s.res.Capabilities.Has("STARTTLS")
+		s.res.MaskedCapabilities = maskedKeywords(s.res.Capabilities)
 		return nil
 	case rep.Code/100 != 5:
 		s.quit()
@@ -200,13 +204,22 @@ func (s *session) handshake(minV, maxV uint16) error {
 	}
 	tc := tls.Client(s.raw, cfg)
 	t0 := time.Now()
+	before := s.raw.received
 	err := tc.HandshakeContext(s.ctx)
 	s.res.Durations.Handshake = time.Since(t0)
 
 	info := &TLSInfo{ServerName: cfg.ServerName, ExpectName: s.opts.ExpectName,
-		PeerCertificates: s.rec.peer, ClientCertAcceptableCAs: s.rec.acceptableCAs}
+		PeerCertificates: s.rec.peer, ClientCertAcceptableCAs: s.rec.acceptableCAs,
+		ServerBytes: s.raw.received - before}
+	if s.rec.presented && s.rec.clientCert != nil {
+		info.ClientCertificate = s.rec.clientCert.Leaf
+		if info.ClientCertificate == nil && len(s.rec.clientCert.Certificate) > 0 {
+			info.ClientCertificate, _ = x509.ParseCertificate(s.rec.clientCert.Certificate[0])
+		}
+	}
 	s.res.TLS = info
 	s.res.ClientCertRequested, s.res.ClientCertPresented = s.rec.requested, s.rec.presented
+	info.OCSPStaple = s.rec.staple
 	if len(s.rec.peer) > 0 {
 		info.LeafKeyAlgorithm, info.LeafKeyBits = keyInfo(s.rec.peer[0])
 		info.Verify = VerifyChain(s.rec.peer, s.opts.RootCAs, s.opts.ExpectName, time.Now())
@@ -251,10 +264,59 @@ func (s *session) helloTLS() error {
 	}
 	if rep.Code != 250 {
 		s.quit()
+		if rep.Code >= 400 && s.res.ClientCertRequested && mentionsCertificate(rep) {
+			// The partner judged our client certificate after the
+			// handshake and said so in SMTP (Exchange: "421 4.7.1 ...
+			// Client certificate not trusted").
+			s.res.ClientCertRejected = true
+			s.res.TLS.ClientCertReply = &rep
+			return fmt.Errorf("%w: %w: EHLO inside TLS answered %q", ErrRejected, ErrClientCertRejected, rep.String())
+		}
 		return fmt.Errorf("%w: EHLO inside TLS answered %q", ErrRejected, rep.String())
 	}
 	_, s.res.PostTLSCapabilities = parseEHLO(rep)
 	return nil
+}
+
+// mentionsCertificate reports a reply about a certificate.
+func mentionsCertificate(r Reply) bool {
+	return strings.Contains(strings.ToLower(r.Text()), "certificate")
+}
+
+// maskedKeywords returns EHLO keywords an ESMTP-inspecting firewall
+// overwrote: all X's, the last letter possibly kept ("XXXXXXXA" is Cisco
+// ASA's STARTTLS).
+func maskedKeywords(cs Capabilities) []string {
+	var out []string
+	for _, c := range cs {
+		k := c.Keyword
+		if len(k) < 4 {
+			continue
+		}
+		body := strings.TrimRight(k[:len(k)-1], "X")
+		if body == "" && (k[len(k)-1] == 'X' || k[len(k)-1] >= 'A' && k[len(k)-1] <= 'Z') {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// maskedBanner reports a greeting mostly made of asterisks (Cisco ASA/PIX
+// "inspect esmtp" masks the banner that way).
+func maskedBanner(lines []string) bool {
+	if len(lines) == 0 {
+		return false
+	}
+	stars, other := 0, 0
+	for _, r := range lines[0] {
+		switch {
+		case r == '*':
+			stars++
+		case r != ' ':
+			other++
+		}
+	}
+	return stars >= 10 && stars > 2*other
 }
 
 func (s *session) postTLSError(what string, err error) error {

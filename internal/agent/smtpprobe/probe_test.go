@@ -304,7 +304,8 @@ func TestProbeClientCert(t *testing.T) {
 	}
 }
 
-// Hostile servers end in the right sentinel within the deadline.
+// Hostile servers end in the right sentinel: the deadline (ErrTimeout) or
+// the limit that stopped them, never a hang.
 func TestProbeHostile(t *testing.T) {
 	t.Parallel()
 	const timeout = 2 * time.Second
@@ -326,11 +327,7 @@ func TestProbeHostile(t *testing.T) {
 			s := startLab(t, tt.sc, lab.ServerOptions{})
 			opts := labOptions(s)
 			opts.Timeout = timeout
-			t0 := time.Now()
 			res := probe(t, s, opts)
-			if d := time.Since(t0); d > timeout+time.Second {
-				t.Errorf("returned after %v", d)
-			}
 			wantErrs(t, res, tt.errs...)
 			if res.Phase != tt.phase {
 				t.Errorf("phase %s, want %s (%v)", res.Phase, tt.phase, res.Err)
@@ -339,18 +336,16 @@ func TestProbeHostile(t *testing.T) {
 	}
 }
 
-// A per-read idle deadline ends a silent session before the overall one.
+// A per-read idle deadline ends a silent session before the overall one
+// (an hour here: only the idle deadline can have ended the probe).
 func TestProbeIdleTimeout(t *testing.T) {
 	t.Parallel()
 	s := startLab(t, lab.Silent, lab.ServerOptions{})
 	opts := labOptions(s)
+	opts.Timeout = time.Hour
 	opts.Limits.IdleTimeout = 300 * time.Millisecond
-	t0 := time.Now()
 	res := probe(t, s, opts)
 	wantErrs(t, res, smtpprobe.ErrTimeout, smtpprobe.ErrNoBanner)
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Errorf("idle timeout took %v", d)
-	}
 }
 
 // A slow but steady server is fine within the deadline.
@@ -368,13 +363,11 @@ func TestProbeCancel(t *testing.T) {
 	s := startLab(t, lab.Silent, lab.ServerOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
-	t0 := time.Now()
-	res := smtpprobe.Probe(ctx, s.Addr(), labOptions(s))
+	opts := labOptions(s)
+	opts.Timeout, opts.Limits.IdleTimeout = time.Hour, time.Hour // only the cancel can end it
+	res := smtpprobe.Probe(ctx, s.Addr(), opts)
 	if !errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, smtpprobe.ErrTimeout) {
 		t.Errorf("err %v", res.Err)
-	}
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Errorf("cancel took %v", d)
 	}
 }
 
@@ -397,12 +390,8 @@ func TestProbeConnect(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	t0 := time.Now()
 	res = smtpprobe.Probe(context.Background(), addr, smtpprobe.Options{Timeout: 300 * time.Millisecond, DialContext: hang})
 	wantErrs(t, res, smtpprobe.ErrConnect, smtpprobe.ErrTimeout)
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Errorf("took %v", d)
-	}
 }
 
 func TestProbeInvalidInput(t *testing.T) {

@@ -77,6 +77,9 @@ type TLSInfo struct {
 	// recorded even when verification fails, and whenever the handshake got
 	// as far as the server's Certificate message.
 	PeerCertificates []*x509.Certificate
+	// OCSPStaple is the OCSP response the server stapled to the handshake
+	// (DER), if any.
+	OCSPStaple []byte
 	// LeafKeyAlgorithm ("RSA", "ECDSA", "Ed25519") and LeafKeyBits describe
 	// the leaf's public key.
 	LeafKeyAlgorithm string
@@ -87,6 +90,17 @@ type TLSInfo struct {
 	Verify *VerifyError
 	// Alert is the TLS alert the server sent, if any ("tls: bad certificate").
 	Alert string
+	// ServerBytes is how many bytes the server sent from the start of the
+	// handshake until it completed or failed: 0 means the server never
+	// answered the ClientHello (a reset or a silent drop right after it).
+	ServerBytes int64
+	// ClientCertificate is the certificate the agent presented, when the
+	// server asked for one and one was configured.
+	ClientCertificate *x509.Certificate
+	// ClientCertReply is the SMTP reply with which the server refused the
+	// session right after the handshake because of the client certificate
+	// ("421 4.7.1 Client certificate not trusted"), if it did.
+	ClientCertReply *Reply
 	// ClientCertAcceptableCAs are the CA names from the server's
 	// CertificateRequest.
 	ClientCertAcceptableCAs []string
@@ -95,14 +109,35 @@ type TLSInfo struct {
 // Verified reports a handshake whose chain and name verified.
 func (t *TLSInfo) Verified() bool { return t != nil && t.Version != 0 && t.Verify == nil }
 
+// VersionOutcome is what a handshake pinned to one TLS version proved.
+type VersionOutcome string
+
+// Version outcomes. Only Accepted, Refused and Dropped are evidence about
+// the server's TLS versions; Unknown proves nothing (a timeout, an SMTP
+// failure before TLS, a cancelled probe).
+const (
+	// VersionAccepted: the handshake completed with that version.
+	VersionAccepted VersionOutcome = "accepted"
+	// VersionRefused: the server answered the ClientHello with a TLS alert.
+	VersionRefused VersionOutcome = "refused"
+	// VersionDropped: the server closed or reset the connection right after
+	// the ClientHello without sending anything. On its own that can be a
+	// device in the path; it counts as a refusal only when another version
+	// was accepted on a connection set up the same way.
+	VersionDropped VersionOutcome = "dropped"
+	// VersionUnknown: nothing was learned about the version.
+	VersionUnknown VersionOutcome = "unknown"
+)
+
 // VersionResult is the outcome of a handshake pinned to one TLS version.
 type VersionResult struct {
 	Version   uint16
 	Name      string
 	Supported bool
-	// Err is nil when Supported; it wraps ErrHandshake when the server
-	// refused the version, or another sentinel when the SMTP part failed
-	// (then the version's support is unknown).
+	Outcome   VersionOutcome
+	// Err is nil when Supported; it wraps ErrHandshake when the handshake
+	// failed (see Outcome for whether that proves anything), or another
+	// sentinel when the SMTP part failed.
 	Err error
 }
 
@@ -128,6 +163,15 @@ type Result struct {
 	// Banner holds the greeting's lines; GreetingCode its code.
 	Banner       []string
 	GreetingCode int
+	// BannerBytes is how many bytes arrived before the greeting completed
+	// or failed (a connected server that sent nothing: 0).
+	BannerBytes int64
+	// MaskedCapabilities are EHLO keywords made only of X's (Cisco ASA/PIX
+	// "inspect esmtp" overwrites the extensions it does not allow, STARTTLS
+	// becoming "XXXXXXXA"); MaskedBanner is set when the greeting is
+	// asterisks, the same device's banner masking.
+	MaskedCapabilities []string
+	MaskedBanner       bool
 
 	// EHLOGreeting is the first line of the EHLO (or HELO) reply.
 	EHLOGreeting string

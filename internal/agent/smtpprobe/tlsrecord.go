@@ -14,6 +14,7 @@ import (
 type tlsRecorder struct {
 	clientCert    *tls.Certificate
 	peer          []*x509.Certificate
+	staple        []byte
 	requested     bool
 	presented     bool
 	acceptableCAs []string
@@ -21,6 +22,7 @@ type tlsRecorder struct {
 
 func (r *tlsRecorder) verifyConnection(cs tls.ConnectionState) error {
 	r.peer = cs.PeerCertificates
+	r.staple = cs.OCSPResponse
 	return nil
 }
 

@@ -3,6 +3,7 @@ package smtpprobe
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 )
 
@@ -22,9 +23,27 @@ func probeVersions(ctx context.Context, addr string, opts Options, suites []uint
 		vr.Err = s.runVersion(v)
 		s.close()
 		vr.Supported = vr.Err == nil
+		vr.Outcome = versionOutcome(&scratch, vr.Err)
 		out = append(out, vr)
 	}
 	return out
+}
+
+// versionOutcome says what one pinned handshake proved: only a completed
+// handshake, an alert, or a close/reset before the server sent anything
+// back (with no deadline involved) say something about the version.
+func versionOutcome(r *Result, err error) VersionOutcome {
+	switch {
+	case err == nil:
+		return VersionAccepted
+	case !errors.Is(err, ErrHandshake) || errors.Is(err, ErrTimeout) || r.TLS == nil:
+		return VersionUnknown
+	case r.TLS.Alert != "":
+		return VersionRefused
+	case errors.Is(err, ErrClosed) && r.TLS.ServerBytes == 0:
+		return VersionDropped
+	}
+	return VersionUnknown
 }
 
 func (s *session) runVersion(v uint16) error {

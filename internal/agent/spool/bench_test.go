@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // benchResults is a typical batch size: one round of a dozen checks.
@@ -13,7 +14,7 @@ const benchResults = 12
 func BenchmarkAppend(b *testing.B) {
 	for _, pol := range []SyncPolicy{SyncAlways, SyncNone} {
 		b.Run("fsync="+map[SyncPolicy]string{SyncAlways: "on", SyncNone: "off"}[pol], func(b *testing.B) {
-			s := openT(b, b.TempDir(), Options{Sync: pol})
+			s := openT(b, tempdir.New(b), Options{Sync: pol})
 			defer s.Close()
 			batches := make([]*mxv1.ResultBatch, 256)
 			for i := range batches {
@@ -41,7 +42,7 @@ func BenchmarkAppend(b *testing.B) {
 func BenchmarkReplay(b *testing.B) {
 	for _, n := range []int{1000, 20000} {
 		b.Run(fmt.Sprintf("batches=%d", n), func(b *testing.B) {
-			dir := b.TempDir()
+			dir := tempdir.New(b)
 			s := openT(b, dir, Options{Sync: SyncNone})
 			appendT(b, s, 1, uint64(n), benchResults)
 			st := s.Stats()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // crashChildEnv names the spool directory the re-executed test binary
@@ -72,7 +74,7 @@ func TestKill9(t *testing.T) {
 	if err != nil {
 		t.Skip("no executable path:", err)
 	}
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	var rep reports
 	const rounds = 12

@@ -9,7 +9,7 @@
 //
 //	seg-00000000000000000001.log   records, appended in seq order
 //	seg-00000000000000000002.log   ...
-//	meta                           last seq + acknowledged watermark
+//	meta                           last seq, acknowledged watermark, losses
 //	meta.tmp                       transient, removed at Open
 //
 // A segment is a plain concatenation of records (there is no file header).
@@ -21,10 +21,12 @@
 // segment is never appended to again, so a torn tail left by a crash stays
 // at the end of a file that is only ever read).
 //
-// The meta file (meta.go) is 32 bytes with its own CRC: lastSeq, the
-// highest sequence ever appended or acknowledged, and floor, the watermark
-// at or below which every batch is acknowledged or dropped. It is replaced
-// atomically (write meta.tmp, fsync, rename, fsync the directory).
+// The meta file (meta.go) is 96 bytes with its own CRC: lastSeq, the
+// highest sequence ever appended, reserved or acknowledged; floor, the
+// watermark at or below which every batch is acknowledged or dropped; and
+// the cumulative loss counters (loss.go). It is replaced atomically (write
+// meta.tmp, fsync, rename, fsync the directory). Append writes it before
+// each record to reserve the record's sequence number.
 //
 // Open scans every segment and keeps an in-memory index of the live
 // records (seq -> segment, offset, size; about 24 bytes per batch). Batches
@@ -42,11 +44,21 @@
 // restart.
 //
 // When an Append would push the held bytes over Options.MaxBytes, the
-// oldest held batches are dropped one by one (the floor rises past them)
-// and counted in Stats.Dropped; the caller reports that count. Drops move
-// the floor in memory only; it reaches the meta file at the next Trim,
-// segment deletion or Close, so after a crash some dropped batches of a
-// partially dropped segment may be replayed again, which is harmless.
+// oldest held batches are dropped one by one (the floor rises past them),
+// counted in Stats.Dropped and, with their check results, in Loss; the
+// reservation write of the same Append persists floor and counters.
+//
+// # Loss accounting
+//
+// Loss (loss.go) counts, cumulatively and persistently, every batch that
+// left the spool without the controller committing it: dropped for space,
+// never stored (failed write or fsync, ENOSPC, too large) or damaged. A
+// damaged record found at Open is only a suspect until the controller's
+// next Welcome says whether it committed it (ResolveMissing): an agent
+// killed between the controller's commit and its own Trim leaves exactly
+// such a record, and it is not a loss. The runner carries the counters in
+// every batch and reports AGENT_SPOOL_LOSS until a batch reporting the
+// current total is acknowledged.
 //
 // # Corruption and resync
 //
@@ -79,12 +91,16 @@
 //     counted. Records before it are untouched: the file is append-only.
 //   - A new segment file is created (and under SyncAlways its directory
 //     entry fsynced) before any record goes into it.
+//   - Append reserves the record's sequence number in the meta file
+//     before writing the record, so a record that is then torn, damaged or
+//     never written still counts: at Open LastSeq = max(meta.lastSeq,
+//     highest seq found in any segment), and a restarted agent never reuses
+//     a sequence number, even after its newest records were lost. (A reused
+//     number would be taken for a replay by the controller, which already
+//     committed it, and never applied.)
 //   - The meta file is replaced by rename, so it is either the old or the
 //     new version, never a mix; its CRC catches anything else. It is made
-//     durable before any segment is deleted, so lastSeq is never only in a
-//     deleted segment: at Open LastSeq = max(meta.lastSeq, highest seq found
-//     in any segment), and a restarted agent never reuses a sequence
-//     number.
+//     durable before any segment is deleted.
 //   - Segments are deleted only after the meta file holding the floor that
 //     makes them dead is durable. A crash between the two leaves dead
 //     segments that Open deletes.
@@ -92,6 +108,12 @@
 // SyncAlways extends this to power loss and OS crashes, as far as the
 // storage honours fsync. SyncNone keeps it for process crashes only (the
 // data is in the OS page cache), trading that for throughput.
+//
+// The reservation costs one meta rewrite per Append: BenchmarkAppend on
+// the 2-core lab machine went from 0.55 ms to 1.08 ms per batch with
+// fsync, 17 us to 0.40 ms without (go test -run x -bench Append
+// -benchtime 3000x ./internal/agent/spool). Agents append one batch per
+// check round (every minute by default), so it does not matter there.
 //
 // # Concurrency and platforms
 //
@@ -103,4 +125,6 @@
 // closed before removal and read handles are opened only for the duration
 // of one chunk; directories are not fsynced there (package os cannot).
 // A directory must be used by one process at a time; nothing enforces it.
+// Inspect reads a directory without writing anything, so a read-only
+// status command may run next to the agent.
 package spool

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // validSegment encodes batches from..to as one segment.
@@ -21,7 +23,7 @@ func validSegment(tb testing.TB, from, to uint64) []byte {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		seg = append(seg, encodeRecord(seq, p)...)
+		seg = append(seg, encodeRecord(seq, int(seq%3), p)...)
 	}
 	return seg
 }
@@ -41,7 +43,7 @@ func FuzzOpenSegment(f *testing.F) {
 	f.Add(append(append(good[:40:40], "MXSR garbage"...), good[40:]...))
 	f.Add(encodeRecordVersion(7, 1, []byte("future")))
 	// A header claiming a 4 GiB payload, with a valid header CRC.
-	huge := encodeRecord(1, nil)
+	huge := encodeRecord(1, 0, nil)
 	binary.LittleEndian.PutUint32(huge[16:20], 0xffffffff)
 	binary.LittleEndian.PutUint32(huge[24:28], crc32c(huge[:24]))
 	f.Add(append(huge, good...))
@@ -75,7 +77,7 @@ func FuzzOpenSegment(f *testing.F) {
 				if err != nil || h.seq != sp.seq {
 					t.Fatalf("record at %d does not read back: %v", sp.off, err)
 				}
-				if !bytes.Equal(encodeRecord(h.seq, p), data[sp.off:sp.end]) {
+				if !bytes.Equal(encodeRecord(h.seq, int(h.results), p), data[sp.off:sp.end]) {
 					t.Fatalf("record at %d does not re-encode identically", sp.off)
 				}
 			}
@@ -113,7 +115,7 @@ func TestOpenFuzzCorpus(t *testing.T) {
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			data := readCorpusBytes(t, file)
-			dir := t.TempDir()
+			dir := tempdir.New(t)
 			if err := os.WriteFile(filepath.Join(dir, segName(1)), data, 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -2,11 +2,12 @@ package spool
 
 import "sort"
 
-// entry locates one held record: about 24 bytes of memory per batch.
+// entry locates one held record: 32 bytes of memory per batch.
 type entry struct {
-	seq  uint64
-	off  int64
-	size int64 // whole record, header included
+	seq     uint64
+	off     int64
+	size    int64  // whole record, header included
+	results uint32 // check results in the batch (for loss accounting)
 }
 
 // index is the in-memory map from seq to segment/offset. Segments are kept

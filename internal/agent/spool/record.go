@@ -13,7 +13,9 @@ import (
 //	  0    4 magic "MXSR"
 //	  4    1 version (recordVersion)
 //	  5    1 flags (0)
-//	  6    2 reserved (0)
+//	  6    2 number of check results in the batch (saturating at 65535;
+//	         0 in records written before it was recorded), so a batch
+//	         dropped from a full spool is accounted without decoding it
 //	  8    8 seq (the batch's Seq, so the index is built without decoding)
 //	 16    4 payload length
 //	 20    4 CRC32-C of the payload
@@ -41,14 +43,19 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 type recordHeader struct {
 	version    uint8
 	flags      uint8
+	results    uint16
 	seq        uint64
 	length     uint32
 	payloadCRC uint32
 }
 
-// encodeRecord returns the framed record for payload.
-func encodeRecord(seq uint64, payload []byte) []byte {
-	return encodeRecordVersion(recordVersion, seq, payload)
+// encodeRecord returns the framed record for payload, a batch of results
+// check results.
+func encodeRecord(seq uint64, results int, payload []byte) []byte {
+	buf := encodeRecordVersion(recordVersion, seq, payload)
+	binary.LittleEndian.PutUint16(buf[6:8], uint16(min(results, 0xffff)))
+	binary.LittleEndian.PutUint32(buf[24:28], crc32c(buf[:24]))
+	return buf
 }
 
 // encodeRecordVersion frames payload with an explicit version (tests use it
@@ -81,6 +88,7 @@ func parseHeader(b []byte) (recordHeader, bool) {
 	h := recordHeader{
 		version:    b[4],
 		flags:      b[5],
+		results:    binary.LittleEndian.Uint16(b[6:8]),
 		seq:        binary.LittleEndian.Uint64(b[8:16]),
 		length:     binary.LittleEndian.Uint32(b[16:20]),
 		payloadCRC: binary.LittleEndian.Uint32(b[20:24]),

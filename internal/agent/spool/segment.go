@@ -54,9 +54,10 @@ type segment struct {
 
 // scannedRecord is a well-formed record found by scanSegment.
 type scannedRecord struct {
-	off  int64
-	size int64
-	seq  uint64
+	off     int64
+	size    int64
+	seq     uint64
+	results uint16
 }
 
 // corruption describes a region scanSegment skipped.
@@ -97,7 +98,7 @@ func scanSegment(r io.ReaderAt, size int64, fn func(scannedRecord)) scanResult {
 		switch st {
 		case frameOK:
 			res.records++
-			fn(scannedRecord{off: pos, size: h.size(), seq: h.seq})
+			fn(scannedRecord{off: pos, size: h.size(), seq: h.seq, results: h.results})
 			pos += h.size()
 			continue
 		case frameUnknown:

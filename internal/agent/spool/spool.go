@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/mxprobe/mxprobe/internal/sharedfile"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
@@ -105,6 +108,9 @@ type Stats struct {
 	Segments  int
 	// FirstSeq is the oldest held batch (0 if none); LastSeq as LastSeq().
 	FirstSeq, LastSeq uint64
+	// Floor is the watermark: every batch at or below it is acknowledged
+	// by the controller or dropped.
+	Floor uint64
 	// Dropped counts batches dropped since Open because the spool was full.
 	Dropped uint64
 	// Corrupt counts corrupt regions skipped since Open: torn or damaged
@@ -141,23 +147,39 @@ type Spool struct {
 	dropped   uint64
 	corrupt   uint64
 	closed    bool
+	readOnly  bool // Inspect: nothing is written or deleted
+
+	// Loss accounting (loss.go).
+	loss      lossCounters
+	reported  uint64    // lost-batch total whose report the controller acknowledged
+	accounted uint64    // missing seqs at or below it are accounted for
+	suspects  []seqSpan // missing at Open, resolved by the next Welcome
+	deferred  uint64    // accounted to raise once suspects are resolved
+	reports   []report  // appended batches carrying a loss report
+	now       func() time.Time
 }
 
 // Open opens (creating if needed) the spool in dir, scanning every segment
 // to rebuild the index. Corrupt data is skipped, logged and counted, never
 // fatal; Open fails only when the directory cannot be used.
 func Open(dir string, opts Options) (*Spool, error) {
+	return open(dir, opts, false)
+}
+
+func open(dir string, opts Options, readOnly bool) (*Spool, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+	if !readOnly {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		if err := os.Remove(filepath.Join(dir, metaTmpName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("spool: remove stale meta: %w", err)
+		}
 	}
-	if err := os.Remove(filepath.Join(dir, metaTmpName)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("spool: remove stale meta: %w", err)
-	}
-	s := &Spool{dir: dir, opts: opts, log: opts.Logger.With("spool", dir), nextID: 1}
+	s := &Spool{dir: dir, opts: opts, log: opts.Logger.With("spool", dir), nextID: 1, readOnly: readOnly, now: time.Now}
 
 	m, _, err := readMeta(dir)
 	badMeta := errors.Is(err, errBadMeta)
@@ -170,6 +192,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		return nil, err
 	}
 	s.last, s.floor = m.lastSeq, m.floor
+	s.loss, s.reported, s.accounted = m.loss, m.reported, m.accounted
 	s.persisted = m
 
 	ids, err := listSegments(dir)
@@ -183,9 +206,16 @@ func Open(dir string, opts Options) (*Spool, error) {
 		}
 		s.nextID = id + 1
 	}
+	s.findMissing()
+	if readOnly {
+		s.closeAll()
+		s.closed = true
+		return s, nil
+	}
 	// Persist the last seq seen in the segments before deleting any of
-	// them, so it is never lost. A damaged meta file is rewritten.
-	if badMeta {
+	// them, so it is never lost. A damaged or version 1 meta file is
+	// rewritten.
+	if badMeta || m.version != metaVersion {
 		s.persisted = meta{lastSeq: ^uint64(0)} // force the write
 	}
 	if err := s.persist(); err != nil {
@@ -194,6 +224,17 @@ func Open(dir string, opts Options) (*Spool, error) {
 	}
 	s.collect()
 	return s, nil
+}
+
+// Inspect reads the spool in dir without changing anything (no file is
+// created, written or deleted), for a read-only status command that may
+// run next to the agent. The returned Spool is closed: Stats, Loss and
+// LastSeq answer.
+func Inspect(dir string, opts Options) (*Spool, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return open(dir, opts, true)
 }
 
 // listSegments returns the segment ids in dir, oldest first.
@@ -215,7 +256,7 @@ func listSegments(dir string) ([]uint64, error) {
 // load scans one segment into the index.
 func (s *Spool) load(id uint64) error {
 	path := filepath.Join(s.dir, segName(id))
-	f, err := os.Open(path)
+	f, err := sharedfile.Open(path) // shared for delete: see readMeta
 	if err != nil {
 		return fmt.Errorf("spool: open segment: %w", err)
 	}
@@ -250,7 +291,7 @@ func (s *Spool) scanInto(sg *segment, r io.ReaderAt) {
 			s.corrupt++
 			s.log.Warn("spool record out of sequence, skipped", "segment", name, "offset", r.off, "seq", r.seq, "after", prev)
 		default:
-			s.ix.add(sg, entry{seq: r.seq, off: r.off, size: r.size})
+			s.ix.add(sg, entry{seq: r.seq, off: r.off, size: r.size, results: uint32(r.results)})
 			prev = r.seq
 		}
 	})
@@ -273,11 +314,7 @@ func (s *Spool) Append(b *mxv1.ResultBatch) error {
 	if err != nil {
 		return fmt.Errorf("spool: encode batch %d: %w", seq, err)
 	}
-	if len(payload) > MaxBatchBytes {
-		return fmt.Errorf("%w: batch %d is %d bytes, limit %d", ErrTooLarge, seq, len(payload), MaxBatchBytes)
-	}
-	rec := encodeRecord(seq, payload)
-	need := int64(len(rec))
+	results := len(b.GetResults())
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -287,28 +324,51 @@ func (s *Spool) Append(b *mxv1.ResultBatch) error {
 	if seq <= s.last {
 		return fmt.Errorf("%w: %d after %d", ErrSeqNotIncreasing, seq, s.last)
 	}
+	if len(payload) > MaxBatchBytes {
+		s.lostUnstored(0, results)
+		return fmt.Errorf("%w: batch %d is %d bytes, limit %d", ErrTooLarge, seq, len(payload), MaxBatchBytes)
+	}
+	rec := encodeRecord(seq, results, payload)
+	need := int64(len(rec))
 	if need > s.opts.MaxBytes {
+		s.lostUnstored(0, results)
 		return fmt.Errorf("%w: batch %d needs %d bytes, spool holds at most %d", ErrTooLarge, seq, need, s.opts.MaxBytes)
 	}
 	s.makeRoom(need)
 	if err := s.ensureActive(need); err != nil {
+		s.lostUnstored(0, results)
 		return err
+	}
+	// Reserve the sequence number before the record exists: if the record
+	// is then torn, damaged or never written, a restarted agent still
+	// starts above it and never reuses it (a reused number would be taken
+	// for a replay by the controller and never applied).
+	prevLast := s.last
+	s.last = seq
+	if err := s.persistSync(s.opts.Sync == SyncAlways); err != nil {
+		s.last = prevLast
+		s.lostUnstored(0, results)
+		return fmt.Errorf("spool: reserve seq %d: %w", seq, err)
 	}
 	sg := s.active
 	off := sg.size
 	if _, err := sg.f.WriteAt(rec, off); err != nil {
 		s.undo(sg, off)
+		s.lostUnstored(seq, results)
 		return fmt.Errorf("spool: write batch %d: %w", seq, err)
 	}
 	if s.opts.Sync == SyncAlways {
 		if err := sg.f.Sync(); err != nil {
 			s.undo(sg, off)
+			s.lostUnstored(seq, results)
 			return fmt.Errorf("spool: sync batch %d: %w", seq, err)
 		}
 	}
 	sg.size = off + need
-	s.ix.add(sg, entry{seq: seq, off: off, size: need})
-	s.last = seq
+	s.ix.add(sg, entry{seq: seq, off: off, size: need, results: uint32(results)})
+	if l := b.GetSpoolLoss(); l != nil {
+		s.reports = append(s.reports, report{seq: seq, total: l.GetDroppedFull() + l.GetWriteFailed() + l.GetCorrupt()})
+	}
 	return nil
 }
 
@@ -330,9 +390,11 @@ func (s *Spool) makeRoom(need int64) {
 		e, _ := s.ix.dropOldest()
 		s.floor = e.seq
 		s.dropped++
+		s.addLoss(lossFull, 1, uint64(e.results))
 		n++
 	}
 	if n > 0 {
+		s.dropReports()
 		s.log.Warn("spool full: oldest batches dropped", "dropped", n, "dropped_through_seq", s.floor, "dropped_total", s.dropped)
 		s.collect()
 	}
@@ -375,13 +437,20 @@ func (s *Spool) ensureActive(need int64) error {
 	return nil
 }
 
-// persist writes the meta file if it is out of date.
-func (s *Spool) persist() error {
-	m := meta{lastSeq: s.last, floor: s.floor}
+// persist writes the meta file, durably, if it is out of date.
+func (s *Spool) persist() error { return s.persistSync(true) }
+
+// persistSync writes the meta file if it is out of date; durable: fsync
+// the file and the directory.
+func (s *Spool) persistSync(durable bool) error {
+	if s.readOnly {
+		return nil
+	}
+	m := meta{version: metaVersion, lastSeq: s.last, floor: s.floor, loss: s.loss, reported: s.reported, accounted: s.accounted}
 	if m == s.persisted {
 		return nil
 	}
-	if err := writeMeta(s.dir, m); err != nil {
+	if err := writeMeta(s.dir, m, durable); err != nil {
 		return err
 	}
 	s.persisted = m
@@ -432,6 +501,7 @@ func (s *Spool) Trim(upTo uint64) {
 		s.floor = upTo
 		s.ix.dropThrough(upTo)
 	}
+	s.reportsAcked(upTo)
 	if err := s.persist(); err != nil {
 		s.log.Error("spool: cannot persist acknowledged watermark", "seq", upTo, "err", err)
 		return
@@ -532,7 +602,7 @@ func (s *Spool) readChunk(after uint64) (out []*mxv1.ResultBatch, last uint64, e
 				if rf != nil {
 					_ = rf.Close()
 				}
-				rf, rfErr = os.Open(sg.path)
+				rf, rfErr = sharedfile.Open(sg.path)
 				rfSeg = sg
 				if rfErr != nil {
 					rf = nil
@@ -555,7 +625,16 @@ func (s *Spool) readChunk(after uint64) (out []*mxv1.ResultBatch, last uint64, e
 	for _, br := range bad {
 		s.corrupt++
 		s.ix.remove(br.sg, br.seq)
-		s.log.Error("spool record unreadable, skipped", "segment", filepath.Base(br.sg.path), "seq", br.seq, "err", br.err)
+		// Not sent on this stream (it cannot be read), and every caller
+		// reads past what the controller committed: lost.
+		s.addLoss(lossCorrupt, 1, 0)
+		s.account(br.seq)
+		s.log.Error("spool record unreadable, skipped: counted as lost", "segment", filepath.Base(br.sg.path), "seq", br.seq, "err", br.err)
+	}
+	if len(bad) > 0 {
+		if err := s.persist(); err != nil {
+			s.log.Warn("spool: cannot persist loss counters", "err", err)
+		}
 	}
 	return out, last, nil
 }
@@ -588,6 +667,7 @@ func (s *Spool) Stats() Stats {
 		Bytes:    s.ix.bytes,
 		Segments: len(s.ix.segs),
 		LastSeq:  s.last,
+		Floor:    s.floor,
 		Dropped:  s.dropped,
 		Corrupt:  s.corrupt,
 	}

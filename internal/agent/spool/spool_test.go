@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 func TestRoundTrip(t *testing.T) {
-	s := openT(t, t.TempDir(), Options{})
+	s := openT(t, tempdir.New(t), Options{})
 	defer s.Close()
 	var want []*mxv1.ResultBatch
 	for seq := uint64(1); seq <= 40; seq++ {
@@ -35,7 +36,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestAppendRejects(t *testing.T) {
-	s := openT(t, t.TempDir(), Options{MaxBytes: 4096})
+	s := openT(t, tempdir.New(t), Options{MaxBytes: 4096})
 	appendT(t, s, 5, 5, 1)
 	for _, seq := range []uint64{0, 3, 5} {
 		if err := s.Append(batch(seq, 1)); !errors.Is(err, ErrSeqNotIncreasing) {
@@ -66,7 +67,7 @@ func TestAppendRejects(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := Open(t.TempDir(), Options{MaxBytes: -1}); err == nil {
+	if _, err := Open(tempdir.New(t), Options{MaxBytes: -1}); err == nil {
 		t.Fatal("Open accepted negative MaxBytes")
 	}
 }
@@ -74,7 +75,7 @@ func TestAppendRejects(t *testing.T) {
 func TestRestartReplaysInOrder(t *testing.T) {
 	for _, mode := range []string{"close", "crash"} {
 		t.Run(mode, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := tempdir.New(t)
 			opts := Options{SegmentBytes: 2048, Sync: SyncNone}
 			s := openT(t, dir, opts)
 			want := appendT(t, s, 1, 60, 3)
@@ -104,7 +105,7 @@ func TestRestartReplaysInOrder(t *testing.T) {
 }
 
 func TestTrimThenRestartNoResend(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	opts := Options{SegmentBytes: 2048}
 	s := openT(t, dir, opts)
 	want := appendT(t, s, 1, 60, 3)
@@ -140,7 +141,7 @@ func TestTrimThenRestartNoResend(t *testing.T) {
 }
 
 func TestLastSeqSurvivesEverythingTrimmed(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	s := openT(t, dir, Options{SegmentBytes: 1024})
 	appendT(t, s, 1, 10, 2)
 	s.Trim(10)
@@ -177,12 +178,14 @@ func TestLastSeqSurvivesEverythingTrimmed(t *testing.T) {
 }
 
 func TestLastSeqFromSegmentsWhenMetaStale(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	s := openT(t, dir, Options{})
 	appendT(t, s, 1, 9, 1)
-	crash(s) // meta never written with 9
-	if m, _, _ := readMeta(dir); m.lastSeq != 0 {
-		t.Fatalf("meta lastSeq %d before reopen", m.lastSeq)
+	crash(s)
+	// A meta file older than the segments (a version 1 spool wrote it
+	// lazily): the segments' highest seq wins.
+	if err := writeMeta(dir, meta{lastSeq: 3}, true); err != nil {
+		t.Fatal(err)
 	}
 	s = openT(t, dir, Options{})
 	defer s.Close()
@@ -195,7 +198,7 @@ func TestLastSeqFromSegmentsWhenMetaStale(t *testing.T) {
 }
 
 func TestCorruptMeta(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	s := openT(t, dir, Options{})
 	appendT(t, s, 1, 5, 1)
 	s.Trim(2)
@@ -221,7 +224,7 @@ func TestCorruptMeta(t *testing.T) {
 // TestTornTail cuts the last segment at every byte offset inside its last
 // record, as a crash mid-write would.
 func TestTornTail(t *testing.T) {
-	src := t.TempDir()
+	src := tempdir.New(t)
 	s := openT(t, src, Options{SegmentBytes: 1 << 20})
 	want := appendT(t, s, 1, 6, 2)
 	crash(s)
@@ -232,7 +235,7 @@ func TestTornTail(t *testing.T) {
 	recs := records(t, segs[0])
 	last := recs[len(recs)-1]
 	for cut := last.off; cut < last.off+last.size; cut++ {
-		dir := t.TempDir()
+		dir := tempdir.New(t)
 		copyDir(t, src, dir)
 		seg := filepath.Join(dir, filepath.Base(segs[0]))
 		if err := os.Truncate(seg, cut); err != nil {
@@ -244,18 +247,31 @@ func TestTornTail(t *testing.T) {
 		if cut > last.off {
 			wantCorrupt = 1
 		}
-		if st := s.Stats(); st.Corrupt != wantCorrupt || st.LastSeq != 5 || st.Batches != 5 {
+		// Seq 6 was reserved before its record was written: it is never
+		// reused (the torn batch may have reached the controller), and it
+		// is a suspect until the controller says whether it has it.
+		if st := s.Stats(); st.Corrupt != wantCorrupt || st.LastSeq != 6 || st.Batches != 5 {
 			t.Fatalf("cut at %d: Stats = %+v", cut, st)
 		}
-		// The agent goes on: seq 6 is reused for a new batch (the torn one
-		// was never acknowledged to the caller) and survives a restart.
-		nb := batch(6, 1)
+		if l := s.Loss(); l.Unresolved != 1 || l.Batches() != 0 {
+			t.Fatalf("cut at %d: Loss = %+v, want seq 6 unresolved", cut, l)
+		}
+		nb := batch(7, 1)
 		if err := s.Append(nb); err != nil {
 			t.Fatal(err)
 		}
 		crash(s)
 		s = openT(t, dir, Options{})
 		wantEqual(t, s.Pending(0), append(want[:5:5], nb))
+		s.ResolveMissing(5) // the controller never got 6: lost
+		if l := s.Loss(); l.Corrupt != 1 || l.Unresolved != 0 {
+			t.Fatalf("cut at %d: after Welcome(5): %+v", cut, l)
+		}
+		s.Close()
+		s = openT(t, dir, Options{})
+		if l := s.Loss(); l.Corrupt != 1 || l.Unresolved != 0 {
+			t.Fatalf("cut at %d: counted again after a restart: %+v", cut, l)
+		}
 		s.Close()
 	}
 }
@@ -328,7 +344,7 @@ func TestCorruptSegment(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := tempdir.New(t)
 			s := openT(t, dir, Options{})
 			appendT(t, s, 1, 10, 2)
 			crash(s)
@@ -361,7 +377,7 @@ func bytesEqualBatch(a, b *mxv1.ResultBatch) bool { return a.String() == b.Strin
 // TestCorruptionAfterOpen: a record damaged on disk after Open is skipped
 // on replay, counted once, and dropped from the index.
 func TestCorruptionAfterOpen(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	s := openT(t, dir, Options{SegmentBytes: 1024})
 	appendT(t, s, 1, 20, 2)
 	seg := segFiles(t, dir)[0]
@@ -386,11 +402,11 @@ func TestCorruptionAfterOpen(t *testing.T) {
 }
 
 func TestFullDropsOldest(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	// Seqs 10..49 all encode to the same record size.
-	recSize := int64(len(encodeRecord(10, mustMarshal(t, batch(10, 3)))))
+	recSize := int64(len(encodeRecord(10, 3, mustMarshal(t, batch(10, 3)))))
 	for seq := uint64(11); seq < 50; seq++ {
-		if n := int64(len(encodeRecord(seq, mustMarshal(t, batch(seq, 3))))); n != recSize {
+		if n := int64(len(encodeRecord(seq, 3, mustMarshal(t, batch(seq, 3))))); n != recSize {
 			t.Fatalf("record %d is %d bytes, not %d", seq, n, recSize)
 		}
 	}
@@ -422,7 +438,7 @@ func TestFullDropsOldest(t *testing.T) {
 }
 
 func TestEach(t *testing.T) {
-	s := openT(t, t.TempDir(), Options{SegmentBytes: 4096, Sync: SyncNone})
+	s := openT(t, tempdir.New(t), Options{SegmentBytes: 4096, Sync: SyncNone})
 	defer s.Close()
 	appendT(t, s, 1, 3*chunkBatches+5, 1)
 	var got []uint64
@@ -468,7 +484,7 @@ func containsAll(got, want []uint64) bool {
 }
 
 func TestConcurrent(t *testing.T) {
-	s := openT(t, t.TempDir(), Options{SegmentBytes: 8192, MaxBytes: 1 << 20, Sync: SyncNone})
+	s := openT(t, tempdir.New(t), Options{SegmentBytes: 8192, MaxBytes: 1 << 20, Sync: SyncNone})
 	defer s.Close()
 	const n = 1500
 	done := make(chan struct{})
@@ -532,7 +548,7 @@ func TestConcurrent(t *testing.T) {
 // TestTrimWithinActiveSegment: no file can be deleted, so only the
 // persisted watermark keeps acknowledged batches from being resent.
 func TestTrimWithinActiveSegment(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	s := openT(t, dir, Options{})
 	appendT(t, s, 1, 10, 1)
 	s.Trim(4)
@@ -546,7 +562,7 @@ func TestTrimWithinActiveSegment(t *testing.T) {
 }
 
 func TestOpenIgnoresStrays(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	strays := []string{"notes.txt", "seg-1.log", "seg-000000000000000000xx.log"}
 	for _, name := range append(strays, metaTmpName) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("MXSR half a meta"), 0o600); err != nil {

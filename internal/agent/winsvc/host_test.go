@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 type fakeEvents struct {
@@ -58,7 +60,7 @@ func TestLogWriterRoutesLines(t *testing.T) {
 }
 
 func TestRotatingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "agent.log")
+	path := filepath.Join(tempdir.New(t), "agent.log")
 	r, err := OpenRotating(path, 100)
 	if err != nil {
 		t.Fatal(err)

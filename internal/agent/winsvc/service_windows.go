@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -61,18 +63,32 @@ func install(o InstallOptions, out io.Writer) error {
 		s.Close()
 		return fmt.Errorf("agent service: %s is already installed (to upgrade, stop it and replace the executable; see docs/windows.md)", Name)
 	}
+	// Delayed start and the service SID are set one by one after creation
+	// (not through mgr.Config, which gives up on the first refusal), so an
+	// SCM that does not know one of them (Wine 8 answers "Invalid level" to
+	// ChangeServiceConfig2 levels 3, 4 and 5) leaves a working service and a
+	// warning.
 	s, err := m.CreateService(Name, exe, mgr.Config{
-		ServiceType: windows.SERVICE_WIN32_OWN_PROCESS, StartType: mgr.StartAutomatic, DelayedAutoStart: o.DelayedAuto,
+		ServiceType: windows.SERVICE_WIN32_OWN_PROCESS, StartType: mgr.StartAutomatic,
 		ErrorControl: mgr.ErrorNormal, DisplayName: DisplayName, Description: Description,
 		ServiceStartName: o.Account, Password: o.Password,
-		// A service SID (NT SERVICE\mxprobe-agent) exists whatever the account,
-		// so file rights can be granted to the service alone.
-		SidType: windows.SERVICE_SID_TYPE_UNRESTRICTED,
-	}, ServiceArgs(o.ConfigFile)...)
+	}, ServiceArgs(o.ConfigFile, o.Paths.LogFile)...)
 	if err != nil {
 		return fmt.Errorf("agent service: create: %w", err)
 	}
 	defer s.Close()
+	// A service SID (NT SERVICE\mxprobe-agent) exists whatever the account,
+	// so file rights can be granted to the service alone.
+	sid := uint32(windows.SERVICE_SID_TYPE_UNRESTRICTED)
+	if err := optional(out, "service SID (ChangeServiceConfig2 level 5)", changeConfig2(s, windows.SERVICE_CONFIG_SERVICE_SID_INFO, unsafe.Pointer(&sid))); err != nil {
+		return err
+	}
+	if o.DelayedAuto {
+		on := uint32(1)
+		if err := optional(out, "delayed automatic start (ChangeServiceConfig2 level 3)", changeConfig2(s, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, unsafe.Pointer(&on))); err != nil {
+			return err
+		}
+	}
 	// Restart after 10 s, 30 s, then every 60 s; count failures per day.
 	if err := s.SetRecoveryActions([]mgr.RecoveryAction{
 		{Type: mgr.ServiceRestart, Delay: 10 * time.Second},
@@ -82,8 +98,8 @@ func install(o InstallOptions, out io.Writer) error {
 		return fmt.Errorf("agent service: recovery actions: %w", err)
 	}
 	// The agent exiting with an error (not only a crash) counts as a failure.
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
-		return fmt.Errorf("agent service: recovery flag: %w", err)
+	if err := optional(out, "restart after a non-crash failure (ChangeServiceConfig2 level 4)", s.SetRecoveryActionsOnNonCrashFailures(true)); err != nil {
+		return err
 	}
 	if err := eventlog.InstallAsEventCreate(Name, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil {
 		fmt.Fprintf(out, "warning: Event Log source %s: %v (logs still go to %s)\n", Name, err, o.Paths.LogFile)
@@ -96,6 +112,24 @@ func install(o InstallOptions, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "installed %s (account %s, config %s); start it with: agent service start\n", Name, o.Account, o.ConfigFile)
 	return nil
+}
+
+// changeConfig2 sets one ChangeServiceConfig2 level.
+func changeConfig2(s *mgr.Service, level uint32, info unsafe.Pointer) error {
+	return windows.ChangeServiceConfig2(s.Handle, level, (*byte)(info))
+}
+
+// optional turns an SCM's ERROR_INVALID_LEVEL for an optional setting into
+// a warning; any other error stays an error.
+func optional(out io.Writer, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+		fmt.Fprintf(out, "warning: this Service Control Manager does not support %s: %v; the service is installed without it\n", what, err)
+		return nil
+	}
+	return fmt.Errorf("agent service: %s: %w", what, err)
 }
 
 func openService() (*mgr.Mgr, *mgr.Service, error) {
@@ -140,7 +174,13 @@ func start(out io.Writer) error {
 	}
 	defer m.Disconnect()
 	defer s.Close()
-	if err := s.Start(); err != nil {
+	if err := s.Start(); errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
+		// Start is idempotent: an automatic-start service may already have
+		// been started by the SCM (at boot; under Wine, whenever the prefix
+		// starts).
+		fmt.Fprintf(out, "%s is already running\n", Name)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("agent service: start: %w", err)
 	}
 	fmt.Fprintf(out, "started %s\n", Name)
@@ -185,13 +225,18 @@ func waitStopped(s *mgr.Service, timeout time.Duration) error {
 	return nil
 }
 
-// runService is `agent service run`: under the SCM it hosts the agent with
-// its log going to agent.log and the Event Log; from a console it runs the
-// agent in the foreground (for trying a configuration as the service would).
-func runService(ctx context.Context, run Runner, configFile string, paths Paths) error {
-	isService, err := svc.IsWindowsService()
-	if err != nil {
-		return fmt.Errorf("agent service: %w", err)
+// runService is `agent service run`: under the SCM (bySCM, or detected for
+// services installed without --scm) it hosts the agent with its log going
+// to agent.log and the Event Log; from a console it runs the agent in the
+// foreground (for trying a configuration as the service would).
+func runService(ctx context.Context, run Runner, configFile, logFile string, bySCM bool) error {
+	isService := bySCM
+	if !isService {
+		detected, err := svc.IsWindowsService()
+		if err != nil {
+			return fmt.Errorf("agent service: %w", err)
+		}
+		isService = detected
 	}
 	if !isService {
 		return run(ctx, configFile, os.Stderr)
@@ -206,8 +251,8 @@ func runService(ctx context.Context, run Runner, configFile string, paths Paths)
 		events = elog
 	}
 	var file io.Writer
-	if err := os.MkdirAll(paths.LogDir, 0o750); err == nil {
-		if rf, err := OpenRotating(paths.LogFile, maxLogBytes); err == nil {
+	if err := os.MkdirAll(filepath.Dir(logFile), 0o750); err == nil {
+		if rf, err := OpenRotating(logFile, maxLogBytes); err == nil {
 			defer rf.Close()
 			file = rf
 		}

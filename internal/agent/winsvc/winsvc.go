@@ -123,10 +123,20 @@ func CheckConfig(file string) error {
 	return nil
 }
 
-// ServiceArgs are the arguments the SCM starts the executable with.
-func ServiceArgs(configFile string) []string {
-	return []string{"service", "run", "--config", configFile}
+// ServiceArgs are the arguments the SCM starts the executable with. --scm
+// says that the Service Control Manager started it: x/sys's
+// svc.IsWindowsService guesses that from the parent being services.exe in
+// session 0, which Wine 8 (every process in session 1) and any future
+// layout fail, and a service that guesses wrong never connects to the SCM
+// (start times out, nothing is logged). --log-file is where install put
+// the log directory and granted the service rights on it: the service's own
+// environment may resolve %ProgramData% elsewhere (Wine 8's services.exe
+// gives its services C:\users\Public).
+func ServiceArgs(configFile, logFile string) []string {
+	return []string{"service", "run", "--config", configFile, "--log-file", logFile, "--" + scmFlag}
 }
+
+const scmFlag = "scm"
 
 // Command is `agent service`. run is the agent loop the service host runs.
 func Command(run Runner) *cobra.Command {
@@ -166,12 +176,17 @@ func Command(run Runner) *cobra.Command {
 		Use: "stop", Short: "Stop the service and wait until it stopped", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return stop(cmd.OutOrStdout(), 60*time.Second) },
 	}
-	var configFile string
+	var configFile, logFile string
+	var bySCM bool
 	runSvc := &cobra.Command{
 		Use: "run", Short: "Service entry point (started by the Service Control Manager)", Args: cobra.NoArgs, Hidden: true,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runService(cmd.Context(), run, configFile, paths) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runService(cmd.Context(), run, configFile, logFile, bySCM)
+		},
 	}
 	runSvc.Flags().StringVar(&configFile, "config", paths.ConfigFile, "configuration file")
+	runSvc.Flags().StringVar(&logFile, "log-file", paths.LogFile, "log file (rotated at 10 MiB)")
+	runSvc.Flags().BoolVar(&bySCM, scmFlag, false, "started by the Service Control Manager (set by install; without it the SCM is detected, else the agent runs in the foreground)")
 	root.AddCommand(installCmd, uninstallCmd, startCmd, stopCmd, runSvc)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/config"
+	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 func TestPathsUnderProgramData(t *testing.T) {
@@ -29,7 +30,7 @@ func TestPathsUnderProgramData(t *testing.T) {
 func TestStarterConfigLoads(t *testing.T) {
 	o := InstallOptions{Paths: PathsUnder(`C:\ProgramData`), Controllers: []string{"mxprobe.corp.example:7400", "10.0.0.5:7400"}, Site: "O'Hare",
 		ControllerCAFile: `C:\ProgramData\mxprobe\controllers-ca.pem`}
-	file := filepath.Join(t.TempDir(), "agent.yaml")
+	file := filepath.Join(tempdir.New(t), "agent.yaml")
 	if err := os.WriteFile(file, []byte(StarterConfig(o)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestStarterConfigLoads(t *testing.T) {
 }
 
 func TestCheckConfigRefusesBadFiles(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	unknown := filepath.Join(dir, "unknown.yaml")
 	os.WriteFile(unknown, []byte("controllers: [a:1]\ncontroler: b\n"), 0o600)
 	if err := CheckConfig(unknown); !errors.Is(err, config.ErrUnknownKey) {
@@ -64,9 +65,9 @@ func TestCheckConfigRefusesBadFiles(t *testing.T) {
 }
 
 func TestServiceArgsRoundTrip(t *testing.T) {
-	// The SCM starts `agent.exe service run --config FILE`: the command tree
+	// The SCM starts `agent.exe service run --config FILE --log-file FILE --scm`: the command tree
 	// must parse exactly that.
-	args := ServiceArgs(`C:\ProgramData\mxprobe\agent.yaml`)
+	args := ServiceArgs(`C:\ProgramData\mxprobe\agent.yaml`, `C:\ProgramData\mxprobe\logs\agent.log`)
 	cmd := Command(func(context.Context, string, io.Writer) error { return nil })
 	sub, rest, err := cmd.Find(args[1:])
 	if err != nil || sub.Name() != "run" {
@@ -77,6 +78,12 @@ func TestServiceArgsRoundTrip(t *testing.T) {
 	}
 	if f, _ := sub.Flags().GetString("config"); f != args[3] {
 		t.Errorf("--config %q", f)
+	}
+	if f, _ := sub.Flags().GetString("log-file"); f != args[5] {
+		t.Errorf("--log-file %q", f)
+	}
+	if scm, _ := sub.Flags().GetBool("scm"); !scm {
+		t.Errorf("the SCM's command line does not say the SCM started it: %v", args)
 	}
 	var names []string
 	for _, c := range cmd.Commands() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -13,8 +14,8 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
-	"github.com/mxprobe/mxprobe/internal/controller/pki"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
+	"github.com/mxprobe/mxprobe/internal/identity"
 )
 
 // Writer is the part of the node the credential API writes through.
@@ -82,13 +83,27 @@ func (a *AuthService) CreateToken(ctx context.Context, req *mxv1.CreateTokenRequ
 	if req.GetKind() == mxv1.TokenKind_TOKEN_KIND_JOIN && uses == 0 {
 		uses = 1
 	}
+	site := req.GetSite()
+	if req.GetKind() == mxv1.TokenKind_TOKEN_KIND_REENROLL {
+		// One re-enrollment of one known agent, into its site unless the
+		// admin names another.
+		uses = 1
+		current, known := a.node.State().EnrolledSite(req.GetAgentId())
+		if !known {
+			return nil, status.Errorf(codes.NotFound, "agent %s is not enrolled: enroll it with a join token", req.GetAgentId())
+		}
+		if site == "" {
+			site = current
+		}
+	}
 	if req.GetKind() == mxv1.TokenKind_TOKEN_KIND_API {
 		uses = -1
 	}
 	t := &mxv1.Token{
-		Id: id, Kind: req.GetKind(), Name: req.GetName(), Site: req.GetSite(), Scopes: req.GetScopes(),
+		Id: id, Kind: req.GetKind(), Name: req.GetName(), Site: site, Scopes: req.GetScopes(),
 		SecretHash: auth.Hash(secret), CreatedAt: timestamppb.New(now), ExpiresAt: timestamppb.New(now.Add(ttl)),
-		UsesLeft: uses, CreatedBy: auth.Actor(ctx),
+		UsesLeft: uses, CreatedBy: auth.Actor(ctx), AgentIdPrefix: req.GetAgentIdPrefix(), AgentId: req.GetAgentId(),
+		AllowReenroll: req.GetAllowReenroll(),
 	}
 	if _, err := a.node.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_CreateToken{CreateToken: &mxv1.CreateToken{Token: t}}}); err != nil {
 		return nil, mapErr(err)
@@ -138,7 +153,7 @@ func (a *AuthService) RevokeToken(ctx context.Context, req *mxv1.RevokeTokenRequ
 
 // RevokeAgent revokes every certificate issued so far to an agent.
 func (a *AuthService) RevokeAgent(ctx context.Context, req *mxv1.RevokeAgentRequest) (*mxv1.RevokeAgentResponse, error) {
-	if !pki.ValidID(req.GetAgentId()) {
+	if !identity.ValidID(req.GetAgentId()) {
 		return nil, status.Error(codes.InvalidArgument, "agent_id: 1-128 characters of A-Z a-z 0-9 . _ -")
 	}
 	cl, fctx, cancel, err := a.forwardAuth(ctx)
@@ -158,7 +173,8 @@ func (a *AuthService) RevokeAgent(ctx context.Context, req *mxv1.RevokeAgentRequ
 func redact(t *mxv1.Token) *mxv1.Token {
 	c := &mxv1.Token{}
 	*c = mxv1.Token{Id: t.GetId(), Kind: t.GetKind(), Name: t.GetName(), Site: t.GetSite(), Scopes: t.GetScopes(),
-		CreatedAt: t.GetCreatedAt(), ExpiresAt: t.GetExpiresAt(), UsesLeft: t.GetUsesLeft(), Revoked: t.GetRevoked(), CreatedBy: t.GetCreatedBy()}
+		CreatedAt: t.GetCreatedAt(), ExpiresAt: t.GetExpiresAt(), UsesLeft: t.GetUsesLeft(), Revoked: t.GetRevoked(), CreatedBy: t.GetCreatedBy(),
+		AgentIdPrefix: t.GetAgentIdPrefix(), AgentId: t.GetAgentId(), AllowReenroll: t.GetAllowReenroll()}
 	return c
 }
 
@@ -171,7 +187,7 @@ func validateCreateToken(req *mxv1.CreateTokenRequest) error {
 	}
 	switch req.GetKind() {
 	case mxv1.TokenKind_TOKEN_KIND_JOIN:
-		if !pki.ValidID(req.GetSite()) {
+		if !identity.ValidID(req.GetSite()) {
 			return errors.New("site: a join token is scoped to one site (1-128 characters of A-Z a-z 0-9 . _ -)")
 		}
 		if len(req.GetScopes()) > 0 {
@@ -179,6 +195,25 @@ func validateCreateToken(req *mxv1.CreateTokenRequest) error {
 		}
 		if req.GetUses() < -1 || req.GetUses() > 100000 {
 			return errors.New("uses: -1 (unlimited until expiry) or 1..100000")
+		}
+		if p := req.GetAgentIdPrefix(); p != "" && !identity.ValidID(p) {
+			return errors.New("agent_id_prefix: up to 128 characters of A-Z a-z 0-9 . _ -")
+		}
+		if req.GetAgentId() != "" {
+			return errors.New("agent_id: only re-enrollment tokens name an agent (kind TOKEN_KIND_REENROLL)")
+		}
+	case mxv1.TokenKind_TOKEN_KIND_REENROLL:
+		if !identity.ValidID(req.GetAgentId()) {
+			return errors.New("agent_id: a re-enrollment token is for one agent id (1-128 characters of A-Z a-z 0-9 . _ -)")
+		}
+		if req.GetSite() != "" && !identity.ValidID(req.GetSite()) {
+			return errors.New("site: 1-128 characters of A-Z a-z 0-9 . _ - (default: the agent's current site)")
+		}
+		if len(req.GetScopes()) > 0 || req.GetAgentIdPrefix() != "" || req.GetAllowReenroll() {
+			return errors.New("scopes, agent_id_prefix, allow_reenroll: not for re-enrollment tokens")
+		}
+		if req.GetUses() != 0 && req.GetUses() != 1 {
+			return errors.New("uses: a re-enrollment token is single-use")
 		}
 	case mxv1.TokenKind_TOKEN_KIND_API:
 		if len(req.GetScopes()) == 0 {
@@ -189,8 +224,17 @@ func validateCreateToken(req *mxv1.CreateTokenRequest) error {
 				return fmt.Errorf("scopes: unknown scope %q (read, write, admin)", s)
 			}
 		}
+		if req.GetSite() != "" && !identity.ValidID(req.GetSite()) {
+			return errors.New("site: 1-128 characters of A-Z a-z 0-9 . _ - (the one site the token may see; empty for all)")
+		}
+		if req.GetSite() != "" && slices.Contains(req.GetScopes(), auth.ScopeAdmin) {
+			return errors.New("scopes: admin is fleet-wide (tokens, membership, backup); a site-scoped token has read or write")
+		}
+		if req.GetAgentId() != "" || req.GetAgentIdPrefix() != "" || req.GetAllowReenroll() {
+			return errors.New("agent_id, agent_id_prefix, allow_reenroll: only for join and re-enrollment tokens")
+		}
 	default:
-		return errors.New("kind: TOKEN_KIND_JOIN or TOKEN_KIND_API")
+		return errors.New("kind: TOKEN_KIND_JOIN, TOKEN_KIND_REENROLL or TOKEN_KIND_API")
 	}
 	return nil
 }

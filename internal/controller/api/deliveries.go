@@ -13,7 +13,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
-// Notification deliveries and targets (issue 6): list (read scope, like
+// Notification deliveries and targets: list (read scope, like
 // every List), redeliver a FAILED delivery and re-enable a target disabled
 // by 410 Gone (write scope). Writes go through raft on the leader.
 
@@ -40,9 +40,8 @@ func (s *Service) ListDeliveries(ctx context.Context, req *mxv1.ListDeliveriesRe
 	if err != nil {
 		return nil, err
 	}
-	offset, err := decodePageToken(req.GetPageToken())
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, "page_token: not a token this API issued")
+	if _, _, err := decodeDeliveryToken(req.GetPageToken()); err != nil {
+		return nil, err
 	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {
@@ -52,14 +51,11 @@ func (s *Service) ListDeliveries(ctx context.Context, req *mxv1.ListDeliveriesRe
 		defer fw.cancel()
 		return fw.cl.ListDeliveries(fw.ctx, req)
 	}
-	all := s.node.State().Deliveries(req.GetTarget(), req.GetStatus())
-	offset = min(offset, len(all))
-	end := min(offset+size, len(all))
-	resp := &mxv1.ListDeliveriesResponse{Deliveries: all[offset:end]}
-	if end < len(all) {
-		resp.NextPageToken = encodePageToken(end)
+	page, next, err := deliveryPage(s.visibleDeliveries(ctx, s.node.State().Deliveries(req.GetTarget(), req.GetStatus())), req.GetPageToken(), size)
+	if err != nil {
+		return nil, err
 	}
-	return resp, nil
+	return &mxv1.ListDeliveriesResponse{Deliveries: page, NextPageToken: next}, nil
 }
 
 // RedeliverDelivery puts a FAILED delivery back to PENDING.
@@ -80,11 +76,14 @@ func (s *Service) RedeliverDelivery(ctx context.Context, req *mxv1.RedeliverDeli
 		defer fw.cancel()
 		return fw.cl.RedeliverDelivery(fw.ctx, req)
 	}
+	if d := s.node.State().Delivery(id); d != nil && !s.deliveryVisible(ctx, d) {
+		return nil, status.Errorf(codes.NotFound, "no delivery %s", id)
+	}
 	w, ok := s.node.(notifyWriter)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this node cannot write deliveries")
 	}
-	if err := w.NotifyRedeliver(ctx, &mxv1.NotifyRedeliver{DeliveryIds: []string{id}, Actor: who}); err != nil {
+	if err := w.NotifyRedeliver(ctx, &mxv1.NotifyRedeliver{DeliveryIds: []string{id}, Actor: who, SiteScope: auth.SiteScope(ctx)}); err != nil {
 		return nil, notifyErr(err)
 	}
 	return &mxv1.RedeliverDeliveryResponse{Delivery: s.node.State().Delivery(id)}, nil
@@ -93,6 +92,10 @@ func (s *Service) RedeliverDelivery(ctx context.Context, req *mxv1.RedeliverDeli
 // ListNotifyTargets lists the targets' replicated status (only targets
 // whose status ever changed are listed).
 func (s *Service) ListNotifyTargets(ctx context.Context, req *mxv1.ListNotifyTargetsRequest) (*mxv1.ListNotifyTargetsResponse, error) {
+	// Targets serve every site (their errors and counters included).
+	if err := fleetOnly(ctx, "a notification target"); err != nil {
+		return nil, err
+	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {
 		return nil, err
@@ -109,6 +112,9 @@ func (s *Service) EnableNotifyTarget(ctx context.Context, req *mxv1.EnableNotify
 	name := req.GetName()
 	if name == "" || len(name) > 128 || strings.ContainsAny(name, " /\t\r\n") {
 		return nil, status.Error(codes.InvalidArgument, "name: a target name is required")
+	}
+	if err := fleetOnly(ctx, "a notification target"); err != nil {
+		return nil, err
 	}
 	who, err := notifyActor(ctx, req.GetActor())
 	if err != nil {
@@ -164,4 +170,28 @@ func notifyErr(err error) error {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return mapErr(err)
+}
+
+// visibleDeliveries keeps the deliveries of incidents the caller may see.
+func (s *Service) visibleDeliveries(ctx context.Context, ds []*mxv1.Delivery) []*mxv1.Delivery {
+	if auth.SiteScope(ctx) == "" {
+		return ds
+	}
+	out := make([]*mxv1.Delivery, 0, len(ds))
+	for _, d := range ds {
+		if s.deliveryVisible(ctx, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// deliveryVisible: the incident as the delivery carries it and as it is
+// now (it may have spread to other sites since) must both be visible.
+func (s *Service) deliveryVisible(ctx context.Context, d *mxv1.Delivery) bool {
+	if !incidentVisible(ctx, d.GetEvent().GetIncident()) {
+		return false
+	}
+	now := s.node.State().Incident(d.GetEvent().GetIncidentId())
+	return now == nil || incidentVisible(ctx, now)
 }

@@ -10,10 +10,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
-// Incident change feed (issue 6). Events are derived by the FSM from
+// Incident change feed. Events are derived by the FSM from
 // committed incident changes (store/events_state.go), so every node serves
 // the same events under the same cursors; ListEvents is linearizable like
 // the other reads, GetEventStream streams this node's applied state.
@@ -63,7 +64,23 @@ func (s *Service) ListEvents(ctx context.Context, req *mxv1.ListEventsRequest) (
 	if n := len(evs); n > 0 {
 		next = evs[n-1].GetCursor()
 	}
-	return &mxv1.ListEventsResponse{Events: evs, NextCursor: next, CompactedThrough: compacted}, nil
+	return &mxv1.ListEventsResponse{Events: s.visibleEvents(ctx, evs), NextCursor: next, CompactedThrough: compacted}, nil
+}
+
+// visibleEvents keeps the events of incidents the caller may see (as the
+// incident is now: an event of an incident gone or spanning sites is left
+// out for a site-scoped token). Cursors still advance past the others.
+func (s *Service) visibleEvents(ctx context.Context, evs []*mxv1.IncidentEvent) []*mxv1.IncidentEvent {
+	if auth.SiteScope(ctx) == "" {
+		return evs
+	}
+	out := make([]*mxv1.IncidentEvent, 0, len(evs))
+	for _, ev := range evs {
+		if incidentVisible(ctx, s.node.State().Incident(ev.GetIncidentId())) {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // GetEventStream streams events after a cursor from this node's applied
@@ -87,8 +104,10 @@ func (s *Service) GetEventStream(req *mxv1.GetEventStreamRequest, stream mxv1.Co
 			return compactedErr(after, compacted)
 		}
 		if len(evs) > 0 {
-			if err := stream.Send(&mxv1.GetEventStreamResponse{Events: evs}); err != nil {
-				return err
+			if vis := s.visibleEvents(ctx, evs); len(vis) > 0 {
+				if err := stream.Send(&mxv1.GetEventStreamResponse{Events: vis}); err != nil {
+					return err
+				}
 			}
 			after = evs[len(evs)-1].GetCursor()
 			continue

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/gen/openapi"
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
 )
 
 // HTTPConfig wires the HTTP handler.
@@ -35,20 +35,27 @@ type HTTPConfig struct {
 	Backup    func(ctx context.Context) ([]byte, error)
 	Restore   func(ctx context.Context, backup []byte) error
 	AdminAuth func(*http.Request) error
+	// RestoreCheck, when set, is asked before a restore upload is read
+	// (this node must lead); RestoreDir receives the upload ("" the
+	// system's temporary directory).
+	RestoreCheck func() error
+	RestoreDir   string
+	// Authenticate checks a request's API token before any body on the
+	// API routes is read (nil: insecure mode, no check); Limits bounds
+	// bodies (bodylimit.go).
+	Authenticate func(*http.Request) error
+	Limits       BodyLimits
 	// EventsHeartbeat is the SSE comment interval on /v1/events:stream
 	// (default 15s); MaxEventStreams bounds concurrent SSE streams (32).
 	EventsHeartbeat time.Duration
 	MaxEventStreams int
 }
 
-// maxBackupBytes bounds an uploaded backup.
-const maxBackupBytes = 1 << 30
-
 // NewHTTPHandler returns the HTTP API: REST gateway under /v1/, /openapi.json,
 // /healthz, /readyz and /metrics.
 func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false},
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitDefaultValues: true}, // empty lists are [], zero scalars present; unset messages absent
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}), runtime.WithForwardResponseOption(forwardResponse), runtime.WithErrorHandler(errorHandler))
 	if err := mxv1.RegisterControllerServiceHandler(ctx, gw, cfg.Conn); err != nil {
@@ -81,7 +88,7 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 			if cfg.MetricsAuth != nil {
 				if err := cfg.MetricsAuth(r); err != nil {
-					http.Error(w, err.Error(), http.StatusUnauthorized)
+					auth.HTTPError(w, err)
 					return
 				}
 			}
@@ -93,7 +100,7 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 			return true
 		}
 		if err := cfg.AdminAuth(r); err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
+			auth.HTTPError(w, err)
 			return false
 		}
 		return true
@@ -116,11 +123,20 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 	if cfg.Restore != nil {
 		mux.HandleFunc("POST /v1/cluster/restore", func(w http.ResponseWriter, r *http.Request) {
 			if !admin(w, r) {
+				dropBody(w)
 				return
 			}
-			b, err := io.ReadAll(io.LimitReader(r.Body, maxBackupBytes+1))
-			if err != nil || len(b) > maxBackupBytes {
-				http.Error(w, "backup unreadable or larger than 1 GiB", http.StatusBadRequest)
+			if cfg.RestoreCheck != nil {
+				if err := cfg.RestoreCheck(); err != nil {
+					dropBody(w)
+					http.Error(w, err.Error(), http.StatusServiceUnavailable)
+					return
+				}
+			}
+			b, code, err := spoolUpload(r.Body, cfg.RestoreDir)
+			if err != nil {
+				dropBody(w)
+				http.Error(w, err.Error(), code)
 				return
 			}
 			if err := cfg.Restore(r.Context(), b); err != nil {
@@ -133,5 +149,5 @@ func NewHTTPHandler(ctx context.Context, cfg HTTPConfig) (http.Handler, error) {
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return mux, nil
+	return &bodyGuard{next: mux, authenticate: cfg.Authenticate, limits: cfg.Limits.WithDefaults()}, nil
 }

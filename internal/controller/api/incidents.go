@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"strconv"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -19,7 +17,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
-// Incident API (issue 5). Reads are linearizable like the other lists
+// Incident API. Reads are linearizable like the other lists
 // (readable: forward to the leader, or a ReadIndex barrier on it); writes
 // go through raft on the leader.
 
@@ -45,9 +43,8 @@ func (s *Service) ListIncidents(ctx context.Context, req *mxv1.ListIncidentsRequ
 	if err != nil {
 		return nil, err
 	}
-	offset, err := decodePageToken(req.GetPageToken())
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, "page_token: not a token this API issued")
+	if _, _, err := decodeIncidentToken(req.GetPageToken()); err != nil {
+		return nil, err
 	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {
@@ -57,20 +54,16 @@ func (s *Service) ListIncidents(ctx context.Context, req *mxv1.ListIncidentsRequ
 		defer fw.cancel()
 		return fw.cl.ListIncidents(fw.ctx, req)
 	}
-	all := s.node.State().Incidents(f)
-	resp := &mxv1.ListIncidentsResponse{}
-	if offset > len(all) {
-		offset = len(all)
+	page, next, err := incidentPage(visibleIncidents(ctx, s.node.State().Incidents(f)), req.GetPageToken(), size)
+	if err != nil {
+		return nil, err
 	}
-	end := min(offset+size, len(all))
-	for _, inc := range all[offset:end] {
+	resp := &mxv1.ListIncidentsResponse{Incidents: make([]*mxv1.Incident, 0, len(page)), NextPageToken: next}
+	for _, inc := range page {
 		if req.GetBrief() {
 			inc = incident.Brief(inc)
 		}
 		resp.Incidents = append(resp.Incidents, inc)
-	}
-	if end < len(all) {
-		resp.NextPageToken = encodePageToken(end)
 	}
 	return resp, nil
 }
@@ -89,8 +82,8 @@ func (s *Service) GetIncident(ctx context.Context, req *mxv1.GetIncidentRequest)
 		return fw.cl.GetIncident(fw.ctx, req)
 	}
 	inc := s.node.State().Incident(req.GetId())
-	if inc == nil {
-		return nil, status.Errorf(codes.NotFound, "incident %s not found", req.GetId())
+	if inc == nil || !incidentVisible(ctx, inc) {
+		return nil, errIncidentHidden(req.GetId())
 	}
 	return &mxv1.GetIncidentResponse{Incident: inc}, nil
 }
@@ -197,9 +190,13 @@ func (s *Service) incidentAction(ctx context.Context, id string, kind mxv1.Incid
 	}
 	// Resolve a fingerprint to the incident's current id.
 	if inc := s.node.State().Incident(id); inc != nil {
+		if !incidentVisible(ctx, inc) {
+			return nil, errIncidentHidden(id)
+		}
 		id = inc.GetId()
 	}
-	inc, replayed, err := w.ApplyIncidentAction(ctx, &mxv1.IncidentAction{IncidentId: id, Action: kind, Actor: who, Comment: comment, ExpectedSequence: seq, Idempotency: idem})
+	inc, replayed, err := w.ApplyIncidentAction(ctx, &mxv1.IncidentAction{IncidentId: id, Action: kind, Actor: who, Comment: comment, ExpectedSequence: seq, Idempotency: idem,
+		SiteScope: auth.SiteScope(ctx)})
 	if err != nil {
 		return nil, incidentErr(err)
 	}
@@ -232,26 +229,6 @@ func validIncidentID(id string) error {
 		return status.Error(codes.InvalidArgument, "id: an incident id or fingerprint is required")
 	}
 	return nil
-}
-
-// Page tokens are opaque to clients: base64 of "o:<offset>".
-func encodePageToken(offset int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(offset)))
-}
-
-func decodePageToken(tok string) (int, error) {
-	if tok == "" {
-		return 0, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
-	if err != nil || !strings.HasPrefix(string(b), "o:") || n < 0 {
-		return 0, errors.New("bad page token")
-	}
-	return n, nil
 }
 
 // incidentRefsWriter is what the store offers for external references.
@@ -296,10 +273,13 @@ func (s *Service) UpdateIncidentRefs(ctx context.Context, req *mxv1.UpdateIncide
 	}
 	id := req.GetId()
 	if inc := s.node.State().Incident(id); inc != nil {
+		if !incidentVisible(ctx, inc) {
+			return nil, errIncidentHidden(id)
+		}
 		id = inc.GetId()
 	}
 	inc, replayed, err := w.UpdateIncidentRefs(ctx, &mxv1.UpdateIncidentRefs{IncidentId: id, ExternalRefs: req.GetExternalRefs(),
-		Actor: who, Comment: req.GetComment(), ExpectedSequence: req.GetExpectedSequence(), Idempotency: idem})
+		Actor: who, Comment: req.GetComment(), ExpectedSequence: req.GetExpectedSequence(), Idempotency: idem, SiteScope: auth.SiteScope(ctx)})
 	if err != nil {
 		return nil, incidentErr(err)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/controller/inventory"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
@@ -41,10 +43,15 @@ func (s *Service) ListSites(ctx context.Context, req *mxv1.ListSitesRequest) (*m
 		staleAfter = defaultStaleAfter
 	}
 	st := s.node.State()
+	// A site-scoped token sees its site, counting the incidents it may see.
+	site, _ := siteFilter(ctx, "")
 	// Incidents(Filter{}) leaves PENDING out; Sites counts only unresolved ones.
-	sites := inventory.Sites(st.Agents(""), st.Incidents(incident.Filter{}), time.Now(), staleAfter)
+	sites := inventory.Sites(st.Agents(site), visibleIncidents(ctx, st.Incidents(incident.Filter{})), time.Now(), staleAfter)
 	resp := &mxv1.ListSitesResponse{Sites: make([]*mxv1.SiteSummary, 0, len(sites))}
 	for _, x := range sites {
+		if site != "" && !strings.EqualFold(x.Name, site) {
+			continue
+		}
 		resp.Sites = append(resp.Sites, &mxv1.SiteSummary{Site: x.Name, Agents: uint32(x.Agents), StaleAgents: uint32(x.StaleAgents),
 			OpenIncidents: uint32(x.OpenIncidents), WorstSeverity: x.WorstSeverity})
 	}
@@ -69,6 +76,10 @@ func (s *Service) ListCertificates(ctx context.Context, req *mxv1.ListCertificat
 			return nil, status.Error(codes.InvalidArgument, "expiring_within: must be positive and at most 876000h")
 		}
 	}
+	site, err := siteFilter(ctx, req.GetSite())
+	if err != nil {
+		return nil, err
+	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {
 		return nil, err
@@ -77,12 +88,15 @@ func (s *Service) ListCertificates(ctx context.Context, req *mxv1.ListCertificat
 		defer fw.cancel()
 		return fw.cl.ListCertificates(fw.ctx, req)
 	}
-	f := inventory.CertificateFilter{Site: req.GetSite(), Host: req.GetHost()}
+	f := inventory.CertificateFilter{Site: site, Host: req.GetHost()}
 	if within > 0 {
 		f.ExpiringBy = time.Now().Add(within)
 	}
-	stores, _ := s.node.State().Results(store.ResultFilter{Check: "certstore"}, store.ResultKey{}, math.MaxInt)
-	inv := inventory.BuildCertificates(s.node.State().Findings(store.FindingFilter{}), inventory.Listings(stores)...)
+	// Built from the site's agents only for a scoped token: duplicates and
+	// severities then say nothing about other sites either.
+	scope := auth.SiteScope(ctx)
+	stores, _ := s.node.State().Results(store.ResultFilter{Check: "certstore", Site: scope}, store.ResultKey{}, math.MaxInt)
+	inv := inventory.BuildCertificates(s.node.State().Findings(store.FindingFilter{Site: scope}), inventory.Listings(stores)...)
 	resp := &mxv1.ListCertificatesResponse{Identities: []*mxv1.CertificateIdentity{}}
 	for _, g := range inv.Filter(f) {
 		id := &mxv1.CertificateIdentity{Issuer: g.Issuer, Subject: g.Subject, TlsCertificateName: g.Name(),

@@ -24,8 +24,8 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
 
-// REST conventions ITSM integrators expect, in front of the gateway
-// (issue 6): ETag / If-None-Match on GET /v1/incidents/{id}, If-Match or an
+// REST conventions ITSM integrators expect, in front of the gateway:
+// ETag / If-None-Match on GET /v1/incidents/{id}, If-Match or an
 // "etag" body field and Idempotency-Key on :acknowledge / :resolve and
 // PATCH /v1/incidents/{id} (external references), and
 // HTTP statuses for the cases gRPC codes cannot express (410, 412). Every

@@ -31,6 +31,10 @@ func (s *Service) ListResults(ctx context.Context, req *mxv1.ListResultsRequest)
 	if err != nil {
 		return nil, err
 	}
+	site, err := siteFilter(ctx, req.GetSite())
+	if err != nil {
+		return nil, err
+	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {
 		return nil, err
@@ -39,7 +43,13 @@ func (s *Service) ListResults(ctx context.Context, req *mxv1.ListResultsRequest)
 		defer fw.cancel()
 		return fw.cl.ListResults(fw.ctx, req)
 	}
-	recs, next := s.node.State().Results(store.ResultFilter{Site: req.GetSite(), AgentID: req.GetAgentId(), Check: req.GetCheck(), Failing: req.GetFailing()}, after, size)
+	recs, next := s.node.State().Results(store.ResultFilter{Site: site, AgentID: req.GetAgentId(), Check: req.GetCheck(), Failing: req.GetFailing()}, after, size)
+	if (after != store.ResultKey{}) && len(recs) == 0 {
+		// A token is only issued with more after it: nothing after it now
+		// means the listing changed under it (or it was forged), as for
+		// incidents and deliveries.
+		return nil, errPastEnd()
+	}
 	resp := &mxv1.ListResultsResponse{Results: recs}
 	if next != nil {
 		resp.NextPageToken = encodeResultToken(*next)

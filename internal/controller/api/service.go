@@ -29,8 +29,8 @@ type Node interface {
 	Status() (store.Status, error)
 	IsLeader() bool
 	ConsistentRead(ctx context.Context) error
-	RemovePeer(id string) error
-	TransferLeadership(id string) error
+	RemovePeer(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context, id string) error
 }
 
 // Cluster is the membership side the API uses.
@@ -111,6 +111,10 @@ func (s *Service) ListAgents(ctx context.Context, req *mxv1.ListAgentsRequest) (
 	if len(req.GetSite()) > 128 {
 		return nil, status.Error(codes.InvalidArgument, "site: longer than 128 characters")
 	}
+	site, err := siteFilter(ctx, req.GetSite())
+	if err != nil {
+		return nil, err
+	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {
 		return nil, err
@@ -119,7 +123,7 @@ func (s *Service) ListAgents(ctx context.Context, req *mxv1.ListAgentsRequest) (
 		defer fw.cancel()
 		return fw.cl.ListAgents(fw.ctx, req)
 	}
-	return &mxv1.ListAgentsResponse{Agents: s.node.State().Agents(req.GetSite())}, nil
+	return &mxv1.ListAgentsResponse{Agents: s.node.State().Agents(site)}, nil
 }
 
 // ListFindings lists the latest findings, filtered.
@@ -130,6 +134,10 @@ func (s *Service) ListFindings(ctx context.Context, req *mxv1.ListFindingsReques
 	if _, ok := mxv1.Severity_name[int32(req.GetMinSeverity())]; !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "min_severity: unknown value %d", req.GetMinSeverity())
 	}
+	site, err := siteFilter(ctx, req.GetSite())
+	if err != nil {
+		return nil, err
+	}
 	fw, err := s.readable(ctx, req.GetStale())
 	if err != nil {
 		return nil, err
@@ -139,7 +147,7 @@ func (s *Service) ListFindings(ctx context.Context, req *mxv1.ListFindingsReques
 		return fw.cl.ListFindings(fw.ctx, req)
 	}
 	return &mxv1.ListFindingsResponse{Findings: s.node.State().Findings(store.FindingFilter{
-		Site: req.GetSite(), AgentID: req.GetAgentId(), Code: req.GetCode(), MinSeverity: req.GetMinSeverity(),
+		Site: site, AgentID: req.GetAgentId(), Code: req.GetCode(), MinSeverity: req.GetMinSeverity(),
 	})}, nil
 }
 
@@ -199,7 +207,7 @@ func (s *Service) RemovePeer(ctx context.Context, req *mxv1.RemovePeerRequest) (
 		defer fw.cancel()
 		return fw.cl.RemovePeer(fw.ctx, req)
 	}
-	if err := s.node.RemovePeer(req.GetNodeId()); err != nil {
+	if err := s.node.RemovePeer(ctx, req.GetNodeId()); err != nil {
 		return nil, mapErr(err)
 	}
 	return &mxv1.RemovePeerResponse{}, nil
@@ -215,7 +223,7 @@ func (s *Service) TransferLeadership(ctx context.Context, req *mxv1.TransferLead
 		defer fw.cancel()
 		return fw.cl.TransferLeadership(fw.ctx, req)
 	}
-	if err := s.node.TransferLeadership(req.GetNodeId()); err != nil {
+	if err := s.node.TransferLeadership(ctx, req.GetNodeId()); err != nil {
 		return nil, mapErr(err)
 	}
 	id, _ := s.cluster.LeaderGRPC()
@@ -224,10 +232,12 @@ func (s *Service) TransferLeadership(ctx context.Context, req *mxv1.TransferLead
 
 func mapErr(err error) error {
 	switch {
-	case errors.Is(err, store.ErrNotLeader):
+	case errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrClosed):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, store.ErrNotPeer):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, store.ErrNoTransferTarget):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	default:

@@ -17,7 +17,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
 
-// Server-Sent Events at GET /v1/events:stream (issue 6): the change feed
+// Server-Sent Events at GET /v1/events:stream: the change feed
 // pushed as it is applied on this node. Each event's id is its cursor, so a
 // client resumes with Last-Event-ID (or ?after=); a cursor compacted away
 // answers 410 Gone. Comments (": heartbeat") keep proxies from timing the
@@ -52,18 +52,10 @@ func newSSEHandler(base context.Context, conn *grpc.ClientConn, heartbeat time.D
 }
 
 func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	cursor := r.Header.Get("Last-Event-ID")
-	if cursor == "" {
-		cursor = r.URL.Query().Get("after")
-	}
-	var after uint64
-	if cursor = strings.TrimSpace(cursor); cursor != "" {
-		n, err := strconv.ParseUint(cursor, 10, 64)
-		if err != nil {
-			writeError(w, r, status.Error(codes.InvalidArgument, "after / Last-Event-ID: a cursor (the id of an event) is required"))
-			return
-		}
-		after = n
+	after, err := streamCursor(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after"))
+	if err != nil {
+		writeError(w, r, err)
+		return
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -100,7 +92,11 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	msgs := make(chan *mxv1.GetEventStreamResponse)
 	errc := make(chan error, 1)
+	recvDone := make(chan struct{})
+	// The reader stops before the handler returns: cancel ends its Recv.
+	defer func() { cancel(); <-recvDone }()
 	go func() {
+		defer close(recvDone)
 		for {
 			m, err := stream.Recv()
 			if err != nil {
@@ -144,4 +140,23 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// streamCursor is where a stream resumes: Last-Event-ID (a reconnecting
+// EventSource) before ?after=, as the decimal id of an event; none is 0
+// (from the oldest retained event).
+func streamCursor(lastEventID, after string) (uint64, error) {
+	cursor := lastEventID
+	if cursor == "" {
+		cursor = after
+	}
+	cursor = strings.TrimSpace(cursor)
+	if cursor == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(cursor, 10, 64)
+	if err != nil {
+		return 0, status.Error(codes.InvalidArgument, "after / Last-Event-ID: a cursor (the id of an event) is required")
+	}
+	return n, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
+	"github.com/mxprobe/mxprobe/internal/identity"
 	"github.com/mxprobe/mxprobe/internal/tlsutil"
 )
 
@@ -79,6 +79,22 @@ const (
 type Principal struct {
 	Name   string
 	Scopes []string
+	// Site limits an API token to one site's data ("" for every site).
+	Site string
+}
+
+// SiteScope returns the one site the caller's API token may read and
+// change, or "" when it may see every site (unscoped tokens, bootstrap,
+// insecure mode, nodes).
+func SiteScope(ctx context.Context) string {
+	p, _ := ctx.Value(principalKey).(Principal)
+	return p.Site
+}
+
+// WithPrincipal returns ctx carrying p, as the interceptors set it (for
+// tests of handlers and for in-process callers).
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey, p)
 }
 
 // Actor names the caller for audit trails (incident timelines).
@@ -90,8 +106,8 @@ func Actor(ctx context.Context) string {
 }
 
 // AgentIdentity returns the identity of an agent caller (from its certificate).
-func AgentIdentity(ctx context.Context) (pki.Identity, bool) {
-	id, ok := ctx.Value(identityKey).(pki.Identity)
+func AgentIdentity(ctx context.Context) (identity.Identity, bool) {
+	id, ok := ctx.Value(identityKey).(identity.Identity)
 	return id, ok
 }
 
@@ -127,14 +143,6 @@ func (a *Authenticator) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	return h(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
 }
 
-// Authorize applies the policy for fullMethod to a caller whose peer (and
-// metadata) are in ctx, as the interceptors do; the returned context
-// carries the principal and, for agents, their identity. For servers that
-// are not grpc-go (the agent port's lean endpoint).
-func (a *Authenticator) Authorize(ctx context.Context, fullMethod string) (context.Context, error) {
-	return a.authorize(ctx, fullMethod)
-}
-
 type wrappedStream struct {
 	grpc.ServerStream
 	ctx context.Context
@@ -159,7 +167,7 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 			return nil, status.Error(codes.Unauthenticated, "an agent certificate from the agent CA is required (run agent enroll)")
 		}
 		if a.cfg.State.AgentRevoked(id.AgentID, id.IssuedAt) {
-			return nil, status.Errorf(codes.PermissionDenied, "agent %s is revoked", id.AgentID)
+			return nil, status.Errorf(codes.PermissionDenied, "agent %s is revoked, or this certificate was superseded by a newer enrollment", id.AgentID)
 		}
 		ctx = context.WithValue(ctx, identityKey, id)
 		return context.WithValue(ctx, principalKey, Principal{Name: "agent:" + id.AgentID}), nil
@@ -177,6 +185,11 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 		scope := map[requirement]string{needRead: ScopeRead, needWrite: ScopeWrite, needAdmin: ScopeAdmin}[need]
 		if !grants(p.Scopes, scope) {
 			return nil, status.Errorf(codes.PermissionDenied, "token %q lacks the %s scope for %s", p.Name, scope, method)
+		}
+		if p.Site != "" && need == needAdmin {
+			// Admin methods (tokens, membership) are fleet-wide: a site's
+			// token could otherwise mint itself an unscoped one.
+			return nil, status.Errorf(codes.PermissionDenied, "token %q is scoped to site %s; %s is fleet-wide", p.Name, p.Site, method)
 		}
 		if !a.tokenLimit.allow(p.Name, a.cfg.Now()) {
 			return nil, status.Error(codes.ResourceExhausted, "rate limit for this token exceeded; retry later")
@@ -207,13 +220,19 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context) (Principal, error) {
 	// A token created a moment ago may not be applied on this node yet
 	// (followers lag the leader by a heartbeat): wait briefly for it. This
 	// also slows down guessing.
-	for deadline := a.cfg.Now().Add(tokenCatchUp); t == nil && a.cfg.Now().Before(deadline); t = a.cfg.State.Token(id) {
+	for deadline := a.cfg.Now().Add(tokenCatchUp); t == nil && !caughtUp(ctx) && a.cfg.Now().Before(deadline); t = a.cfg.State.Token(id) {
 		select {
 		case <-ctx.Done():
 			return Principal{}, status.FromContextError(ctx.Err()).Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return checkToken(t, hash, a.cfg.Now())
+}
+
+// checkToken decides whether the stored token t (nil: none) is the API
+// token whose secret hashes to hash, valid at now.
+func checkToken(t *mxv1.Token, hash []byte, now time.Time) (Principal, error) {
 	switch {
 	case t == nil || subtle.ConstantTimeCompare(t.GetSecretHash(), hash) != 1:
 		return Principal{}, status.Error(codes.Unauthenticated, "unknown API token")
@@ -221,10 +240,10 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context) (Principal, error) {
 		return Principal{}, status.Error(codes.Unauthenticated, "a join token cannot call the API")
 	case t.GetRevoked():
 		return Principal{}, status.Error(codes.Unauthenticated, "API token revoked")
-	case t.GetExpiresAt() != nil && !a.cfg.Now().Before(t.GetExpiresAt().AsTime()):
+	case t.GetExpiresAt() != nil && !now.Before(t.GetExpiresAt().AsTime()):
 		return Principal{}, status.Error(codes.Unauthenticated, "API token expired")
 	}
-	return Principal{Name: t.GetName(), Scopes: t.GetScopes()}, nil
+	return Principal{Name: t.GetName(), Scopes: t.GetScopes(), Site: t.GetSite()}, nil
 }
 
 func verifiedPeerChain(ctx context.Context) []*x509.Certificate {
@@ -253,10 +272,14 @@ func (a *Authenticator) httpScope(r *http.Request, scope string) error {
 	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", r.Header.Get("Authorization")))
 	p, err := a.tokenPrincipal(ctx)
 	if err != nil {
-		return errors.New(status.Convert(err).Message())
+		return fmt.Errorf("%w: %s", ErrUnauthenticated, status.Convert(err).Message())
 	}
 	if !grants(p.Scopes, scope) {
-		return fmt.Errorf("token lacks the %s scope", scope)
+		return fmt.Errorf("%w: token %q lacks the %s scope", ErrScope, p.Name, scope)
+	}
+	if p.Site != "" {
+		// /metrics, backup, restore and profiles cover every site.
+		return fmt.Errorf("%w: token %q is scoped to site %s; this endpoint covers every site", ErrScope, p.Name, p.Site)
 	}
 	return nil
 }

@@ -4,16 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
-// ErrScope: the token is valid but lacks the scope asked for.
+// ErrScope: the token is valid but lacks the scope asked for (HTTP 403).
 var ErrScope = errors.New("auth: token lacks the scope")
 
+// ErrUnauthenticated: no token, or one that is malformed, unknown,
+// expired or revoked (HTTP 401).
+var ErrUnauthenticated = errors.New("auth: unauthenticated")
+
+// HTTPError answers a failed HTTPRead/HTTPAdmin check: 403 when a valid
+// token lacks the scope, 401 (with a Bearer challenge) when there is no
+// valid token, as the gRPC-gateway routes answer PermissionDenied and
+// Unauthenticated.
+func HTTPError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrScope) {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="mxprobe"`)
+	http.Error(w, err.Error(), http.StatusUnauthorized)
+}
+
 // CheckToken validates a raw API token (as a login form or a cookie carries
-// it) for scope and returns the token's name. It applies the same rules as
+// it) for scope and returns the token's name; site-scoped tokens are
+// refused (the dashboard shows every site). It applies the same rules as
 // the API's bearer tokens (bootstrap token, expiry, revocation, the brief
 // wait for a token this node has not applied yet). In insecure mode every
 // value passes as "insecure-mode".
@@ -28,6 +47,10 @@ func (a *Authenticator) CheckToken(ctx context.Context, raw, scope string) (stri
 	}
 	if !grants(p.Scopes, scope) {
 		return p.Name, fmt.Errorf("%w: token %q has no %s scope", ErrScope, p.Name, scope)
+	}
+	if p.Site != "" {
+		// The dashboard shows every site.
+		return p.Name, fmt.Errorf("%w: token %q is scoped to site %s; the dashboard needs a token for every site (site tokens are for the API)", ErrScope, p.Name, p.Site)
 	}
 	return p.Name, nil
 }

@@ -52,7 +52,9 @@ func methodNeeds(full string) requirement {
 	case strings.HasPrefix(full, "/mxprobe.v1.ControllerService/"):
 		m := full[strings.LastIndexByte(full, '/')+1:]
 		switch {
-		case strings.HasPrefix(m, "List"), strings.HasPrefix(m, "Get"):
+		case strings.HasPrefix(m, "List"), strings.HasPrefix(m, "Get"), m == "PreflightCertificate":
+			// PreflightCertificate changes nothing: its body is the
+			// certificate to simulate.
 			return needRead
 		case m == "JoinCluster" || m == "RemovePeer" || m == "TransferLeadership":
 			return needAdmin

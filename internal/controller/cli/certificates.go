@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/config"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // certificatesCmd prints the fleet certificate inventory (GET
@@ -23,6 +26,13 @@ func certificatesCmd(stdout io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := flagQuery(cmd, "site", "host", "expiring-within")
+			if v := q.Get("expiring_within"); v != "" {
+				within, err := config.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("--expiring-within: %w", err)
+				}
+				q.Set("expiring_within", strconv.FormatInt(int64(within/time.Second), 10)+"s")
+			}
 			var resp mxv1.ListCertificatesResponse
 			if err := getJSON(cmd, "/v1/certificates", q, &resp); err != nil {
 				return err
@@ -39,14 +49,7 @@ func certificatesCmd(stdout io.Writer) *cobra.Command {
 					if c.GetMissingPrivateKey() {
 						key = "MISSING"
 					}
-					var where []string
-					for _, in := range c.GetInstallations() {
-						w := in.GetHost()
-						if in.GetOrigin() == "presented" {
-							w = in.GetEndpoint() + " (presented)"
-						}
-						where = append(where, w)
-					}
+					where := installedOn(c.GetInstallations())
 					rows = append(rows, []string{notAfter, c.GetThumbprint(), c.GetSubject(), c.GetIssuer(), key, strings.Join(c.GetCodes(), ","), strings.Join(where, ", ")})
 				}
 			}
@@ -66,7 +69,38 @@ func certificatesCmd(stdout io.Writer) *cobra.Command {
 	}
 	c.Flags().String("site", "", "only installations in this site")
 	c.Flags().String("host", "", "only installations on this host")
-	c.Flags().String("expiring-within", "", "only certificates expiring within this duration (e.g. 720h), expired ones included")
+	c.Flags().String("expiring-within", "", "only certificates expiring within this duration (e.g. 30d or 720h), expired ones included")
 	c.Flags().Bool("csv", false, "print CSV (RFC 4180) for a spreadsheet")
 	return c
+}
+
+// installedOn lists where a certificate is, each place once: the hosts whose
+// store holds it, then the endpoints presenting it with how many agents
+// saw that (several agents probing one endpoint are one place).
+func installedOn(ins []*mxv1.CertificateInstallation) []string {
+	var where []string
+	seen := map[string]bool{}
+	presented := map[string]int{}
+	var endpoints []string
+	for _, in := range ins {
+		if in.GetOrigin() == "presented" {
+			if presented[in.GetEndpoint()] == 0 {
+				endpoints = append(endpoints, in.GetEndpoint())
+			}
+			presented[in.GetEndpoint()]++
+			continue
+		}
+		if h := in.GetHost(); !seen[h] {
+			seen[h] = true
+			where = append(where, h)
+		}
+	}
+	for _, e := range endpoints {
+		w := e + " (presented"
+		if n := presented[e]; n > 1 {
+			w += ", seen by " + text.Count(n, "agent")
+		}
+		where = append(where, w+")")
+	}
+	return where
 }

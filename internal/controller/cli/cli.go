@@ -4,17 +4,21 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mxprobe/mxprobe/internal/config"
+	"github.com/mxprobe/mxprobe/internal/controller/api"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/node"
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
+	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 	"github.com/mxprobe/mxprobe/internal/tlsutil"
 	"github.com/mxprobe/mxprobe/internal/version"
 )
@@ -26,17 +30,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Short:         "mxprobe controller: correlate agents' mail TLS findings, serve the API",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version.String(),
+		Version:       version.Long(),
 	}
 	root.PersistentFlags().String("token", "", "API token for client commands (or MXPROBE_TOKEN); never logged")
-	root.PersistentFlags().String("ca-file", "", "CA (PEM) that signed the controllers' certificates, for https --server (or MXPROBE_CA_FILE)")
+	root.PersistentFlags().String("controller-ca-file", "", "CA (PEM) that signed the controllers' certificates, for an https --server (or "+controllerCAEnv+", as for agents)")
+	root.PersistentFlags().String("ca-file", "", "")
+	_ = root.PersistentFlags().MarkDeprecated("ca-file", "use --controller-ca-file (MXPROBE_CONTROLLER_CA_FILE)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(runCmd(stderr), devCmd(stdout, stderr), demoCmd(stdout, stderr))
+	root.AddCommand(runCmd(stderr), devCmd(stdout, stderr))
 	root.AddCommand(clientCmds(stdout)...)
 	root.AddCommand(tokensCmd(stdout), agentsAdminCmd(stdout))
-	root.AddCommand(incidentsCmd(stdout))
+	root.AddCommand(incidentsCmd(stdout), deliveriesCmd(stdout), tlsrptCmd(stdout))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "controller:", err)
 		return 1
@@ -57,6 +63,18 @@ func nodeConfig(c config.Controller, log *slog.Logger) (node.Config, error) {
 	if c.SnapshotThreshold() < 0 {
 		return node.Config{}, fmt.Errorf("raft.snapshot_threshold must be positive")
 	}
+	if c.HTTP.MaxBodyBytes < 1<<10 || c.HTTP.MaxBodyBytes > node.MaxMessageBytes {
+		return node.Config{}, fmt.Errorf("http.max_body_bytes %d: use 1024 to %d (the gRPC message limit behind the REST API)", c.HTTP.MaxBodyBytes, node.MaxMessageBytes)
+	}
+	if c.HTTP.MaxRestoreBytes < 1<<10 {
+		return node.Config{}, fmt.Errorf("http.max_restore_bytes %d: use at least 1024", c.HTTP.MaxRestoreBytes)
+	}
+	if c.HTTP.BodyTimeout <= 0 {
+		return node.Config{}, fmt.Errorf("http.body_timeout %s: must be positive", c.HTTP.BodyTimeout)
+	}
+	if c.TLSRPT.StaleGrace < time.Hour {
+		return node.Config{}, fmt.Errorf("tlsrpt.stale_grace %s: use at least 1h (senders deliver a day's report hours after it ends)", c.TLSRPT.StaleGrace)
+	}
 	mtls, err := tlsutil.LoadMutual(c.TLS.CertFile, c.TLS.KeyFile, c.TLS.CAFile)
 	if err != nil {
 		return node.Config{}, err
@@ -67,19 +85,24 @@ func nodeConfig(c config.Controller, log *slog.Logger) (node.Config, error) {
 			return node.Config{}, err
 		}
 	}
+	notifyCfg, err := notifyConfig(c)
+	if err != nil {
+		return node.Config{}, err
+	}
 	if c.Insecure {
 		log.Warn("INSECURE MODE: no authentication on the API or agent streams; use only in a lab")
 	}
 	return node.Config{
-		NodeID: c.NodeID, DataDir: c.DataDir, Bootstrap: c.Bootstrap || c.BootstrapExpect == 1,
+		NodeID: c.NodeID, DataDir: c.DataDir, DataDirLockTimeout: c.DataDirLock, Bootstrap: c.Bootstrap || c.BootstrapExpect == 1,
 		BootstrapExpect: c.BootstrapExpect, RetryJoin: c.RetryJoin, DeadServerTimeout: c.Raft.DeadServerTimeout,
 		SnapshotThreshold: uint64(c.SnapshotThreshold()), TLS: mtls,
 		Insecure: c.Insecure, AgentCA: agentCA, AgentCertTTL: c.AgentCA.CertTTL, BootstrapToken: c.Auth.BootstrapToken,
 		MetricsPublic: c.Auth.MetricsPublic, Pprof: c.Debug.Pprof, TokenRate: nonPositiveOff(c.Auth.TokenRate), AgentBatchRate: nonPositiveOff(c.Auth.AgentBatchRate),
-		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, AgentAdvertise: c.GRPC.AgentAdvertise, HTTPListen: c.HTTP.Listen, HTTPAdvertise: c.HTTPAdvertise,
+		GRPCListen: c.GRPC.Listen, GRPCAdvertise: c.GRPC.Advertise, AgentAdvertise: c.GRPC.AgentAdvertise, HTTPListen: c.HTTP.Listen, HTTPAdvertise: c.HTTPAdvertise, TLSRPTListen: c.TLSRPT.Listen, TLSRPTExpireAfter: tlsrpt.ExpireAfter(c.TLSRPT.StaleGrace),
 		RaftListen: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
+		BodyLimits:  api.BodyLimits{MaxBytes: int64(c.HTTP.MaxBodyBytes), MaxRestoreBytes: int64(c.HTTP.MaxRestoreBytes), Timeout: c.HTTP.BodyTimeout},
 		Correlation: correlationConfig(c),
-		Notify:      notifyConfig(c),
+		Notify:      notifyCfg,
 		Plan:        ingest.Plan{Interval: c.Plan.Interval, Jitter: c.Plan.Jitter, ProbeTimeout: c.Plan.ProbeTimeout, ProbeTargets: c.Plan.ProbeTargets},
 		Logger:      log,
 	}, nil
@@ -106,7 +129,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			}
 			n, err := node.Start(cmd.Context(), nc)
 			if err != nil {
-				return err
+				return listenHint(err)
 			}
 			return n.Run(cmd.Context())
 		},
@@ -123,7 +146,7 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var c config.Controller
-			if err := config.Load(config.ControllerKeys(), "", cmd.Flags(), &c); err != nil {
+			if err := config.Load(devKeys(), "", cmd.Flags(), &c); err != nil {
 				return err
 			}
 			dir, err := os.MkdirTemp("", "mxprobe-dev-")
@@ -142,16 +165,23 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			n, err := node.Start(cmd.Context(), nc)
 			if err != nil {
-				return err
+				return listenHint(err)
 			}
 			fmt.Fprintf(stdout, "DEV MODE controller (no TLS, no auth, data in %s, deleted on exit)\n  gRPC (agents, API): %s\n  HTTP (REST, metrics): http://%s\n", dir, n.GRPCAddr(), n.HTTPAddr())
 			return n.Run(cmd.Context())
 		},
 	}
-	config.AddFlags(cmd.Flags(), config.ControllerKeys())
-	_ = cmd.Flags().Set("grpc-listen", "127.0.0.1:7400")
-	_ = cmd.Flags().Set("http-listen", "127.0.0.1:7401")
+	config.AddFlags(cmd.Flags(), devKeys())
 	return cmd
+}
+
+// devKeys are controller dev's settings: without those dev decides itself
+// (a temporary data_dir, a fresh one-node cluster, no TLS and no auth) and
+// listening on loopback by default.
+func devKeys() []config.Key {
+	keys := config.Without(config.ControllerKeys(), "data_dir", "data_dir_lock_timeout", "bootstrap", "bootstrap_expect", "retry_join", "insecure", "tls", "agent_ca", "auth.bootstrap_token")
+	keys = config.WithDefault(keys, "grpc.listen", "127.0.0.1:7400")
+	return config.WithDefault(keys, "http.listen", "127.0.0.1:7401")
 }
 
 // nonPositiveOff maps a configured rate of 0 or less to "no limit" (-1).
@@ -160,4 +190,15 @@ func nonPositiveOff(v float64) float64 {
 		return -1
 	}
 	return v
+}
+
+// listenHint names the setting (flag, env, key) that moves an address
+// another process holds.
+func listenHint(err error) error {
+	var le *node.ListenError
+	if errors.As(err, &le) && le.InUse() {
+		return fmt.Errorf("%s is in use (another controller running?): %w; choose another address with --%s (%s, or %s in the configuration file)",
+			le.Addr, err, config.FlagName(le.Setting), config.EnvName(le.Setting), le.Setting)
+	}
+	return err
 }

@@ -84,7 +84,7 @@ func clientCmds(stdout io.Writer) []*cobra.Command {
 	findings.Flags().Bool("json", false, "print the API's JSON")
 	results, certs := resultsCmd(stdout), certificatesCmd(stdout)
 	for _, c := range []*cobra.Command{agents, findings, results, certs} {
-		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
+		addServerFlag(c)
 		c.Flags().Bool("stale", false, "answer from the contacted node's state without asking the leader")
 	}
 	return append([]*cobra.Command{agents, findings, results, certs, clusterCmd(stdout)}, opsCmds(stdout)...)
@@ -115,8 +115,11 @@ func getJSON(cmd *cobra.Command, path string, q url.Values, out proto.Message) e
 }
 
 func callJSON(cmd *cobra.Command, method, path string, q url.Values, in, out proto.Message) error {
-	server, _ := cmd.Flags().GetString("server")
-	u := strings.TrimRight(server, "/") + path
+	srv, err := serverOf(cmd)
+	if err != nil {
+		return err
+	}
+	u := srv.base + path
 	for k, v := range q {
 		if len(v) == 0 || v[0] == "" {
 			q.Del(k)
@@ -151,9 +154,12 @@ func callJSON(cmd *cobra.Command, method, path string, q url.Values, in, out pro
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, u, err)
+		return srv.explain(method, path, err)
 	}
 	defer resp.Body.Close()
+	if err := srv.checkResponse(method, path, resp); err != nil {
+		return err
+	}
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
@@ -176,9 +182,10 @@ func flagOrEnv(cmd *cobra.Command, flag, env string) string {
 	return os.Getenv(env)
 }
 
-// httpClient trusts --ca-file (MXPROBE_CA_FILE) for https servers, else the system roots.
+// httpClient trusts --controller-ca-file (MXPROBE_CONTROLLER_CA_FILE) for
+// https servers, else the system roots.
 func httpClient(cmd *cobra.Command) (*http.Client, error) {
-	caFile := flagOrEnv(cmd, "ca-file", "MXPROBE_CA_FILE")
+	caFile := controllerCAFile(cmd)
 	if caFile == "" {
 		return http.DefaultClient, nil
 	}

@@ -102,7 +102,7 @@ func clusterCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	for _, c := range []*cobra.Command{status, join, remove, leave, transfer} {
-		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
+		addServerFlag(c)
 		root.AddCommand(c)
 	}
 	return root

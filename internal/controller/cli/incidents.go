@@ -156,7 +156,7 @@ func incidentsCmd(stdout io.Writer) *cobra.Command {
 			return &mxv1.ResolveIncidentResponse{}
 		})
 	for _, c := range []*cobra.Command{list, show, ack, resolve} {
-		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
+		addServerFlag(c)
 		if c == list || c == show {
 			c.Flags().Bool("stale", false, "answer from the contacted node's state without asking the leader")
 			c.Flags().Bool("json", false, "print the API's JSON")

@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/mxprobe/mxprobe/internal/config"
 	"github.com/mxprobe/mxprobe/internal/controller/notify"
 )
 
-// notifyConfig maps the notify.* settings (issue 6).
-func notifyConfig(c config.Controller) notify.Config {
+// notifyConfig maps the notify.* settings.
+func notifyConfig(c config.Controller) (notify.Config, error) {
 	k := c.Notify
 	out := notify.Config{
-		AllowPrivate: k.AllowPrivate, ExternalURL: k.ExternalURL, Timeout: k.Timeout, MaxAttempts: k.MaxAttempts,
-		BackoffBase: k.BackoffBase, BackoffMax: k.BackoffMax,
+		AllowPrivate: k.AllowPrivate, ExternalURL: k.ExternalURL, RunbookURL: k.RunbookURL, Timeout: k.Timeout, RetryFor: k.RetryFor,
+		MaxAttempts: k.MaxAttempts, BackoffBase: k.BackoffBase, BackoffMax: k.BackoffMax,
 	}
 	if k.Webhook.URL != "" {
 		out.Webhooks = []notify.WebhookConfig{{Name: "webhook", URL: k.Webhook.URL, Secrets: k.Webhook.Secrets}}
@@ -23,7 +26,15 @@ func notifyConfig(c config.Controller) notify.Config {
 			Mode: k.ServiceNow.Mode, CloseCode: k.ServiceNow.CloseCode, AssignmentGroup: k.ServiceNow.AssignmentGroup}
 	}
 	if k.Alertmanager.URL != "" {
-		out.Alertmanager = &notify.AlertmanagerConfig{URL: k.Alertmanager.URL, ResendInterval: k.Alertmanager.ResendInterval}
+		labels := map[string]string{}
+		for _, kv := range k.Alertmanager.Labels {
+			name, value, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(name) == "" {
+				return out, fmt.Errorf("notify.alertmanager.labels: %q is not name=value", kv)
+			}
+			labels[strings.TrimSpace(name)] = strings.TrimSpace(value)
+		}
+		out.Alertmanager = &notify.AlertmanagerConfig{URL: k.Alertmanager.URL, ResendInterval: k.Alertmanager.ResendInterval, Labels: labels}
 	}
-	return out
+	return out, nil
 }

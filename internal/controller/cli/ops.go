@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/spf13/cobra"
 
+	"github.com/mxprobe/mxprobe/internal/controller/dirlock"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
@@ -82,6 +83,11 @@ func opsCmds(stdout io.Writer) []*cobra.Command {
 				}
 				servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Address), Suffrage: raft.Voter})
 			}
+			lock, err := dirlock.Acquire(cmd.Context(), dataDir, dirlock.DefaultTimeout)
+			if err != nil {
+				return fmt.Errorf("recover needs the node stopped: %w", err)
+			}
+			defer lock.Release()
 			if err := store.Recover(dataDir, nodeID, servers, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
 				return err
 			}
@@ -93,7 +99,7 @@ func opsCmds(stdout io.Writer) []*cobra.Command {
 	recover.Flags().String("node-id", "", "the node's node_id")
 	recover.Flags().String("peers", "peers.json", `JSON array of the surviving voters: [{"id":"c1","address":"c1.example:7402"}]`)
 	for _, c := range []*cobra.Command{backup, restore} {
-		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP(S) address (the leader)")
+		addServerFlag(c)
 	}
 	return []*cobra.Command{backup, restore, recover}
 }
@@ -101,10 +107,13 @@ func opsCmds(stdout io.Writer) []*cobra.Command {
 // rawCall sends a request with the client's token and TLS settings and
 // returns the body of a 200 answer.
 func rawCall(cmd *cobra.Command, method, path string, body []byte) ([]byte, error) {
-	server, _ := cmd.Flags().GetString("server")
+	srv, err := serverOf(cmd)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(server, "/")+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, srv.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +126,12 @@ func rawCall(cmd *cobra.Command, method, path string, body []byte) ([]byte, erro
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, srv.explain(method, path, err)
 	}
 	defer resp.Body.Close()
+	if err := srv.checkResponse(method, path, resp); err != nil {
+		return nil, err
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
 	if err != nil {
 		return nil, err

@@ -52,6 +52,6 @@ func refsCmd(stdout io.Writer) *cobra.Command {
 	c.Flags().String("comment", "", "comment for the timeline")
 	c.Flags().Uint64("expected-sequence", 0, "fail if the incident changed since this sequence (0: any)")
 	c.Flags().String("idempotency-key", "", "retries with the same key act once (any node, 24 h)")
-	c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP address")
+	addServerFlag(c)
 	return c
 }

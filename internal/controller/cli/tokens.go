@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/config"
 )
 
 // tokensCmd: controller tokens create|list|revoke (admin scope).
@@ -24,16 +25,25 @@ func tokensCmd(stdout io.Writer) *cobra.Command {
 			kind, _ := cmd.Flags().GetString("kind")
 			site, _ := cmd.Flags().GetString("site")
 			scopes, _ := cmd.Flags().GetStringSlice("scopes")
-			ttl, _ := cmd.Flags().GetDuration("ttl")
+			ttl, _ := config.GetDuration(cmd.Flags(), "ttl")
 			uses, _ := cmd.Flags().GetInt32("uses")
-			req := &mxv1.CreateTokenRequest{Name: args[0], Site: site, Scopes: scopes, TtlSeconds: int64(ttl / time.Second), Uses: uses}
+			agentID, _ := cmd.Flags().GetString("agent-id")
+			prefix, _ := cmd.Flags().GetString("agent-id-prefix")
+			allowReenroll, _ := cmd.Flags().GetBool("allow-reenroll")
+			req := &mxv1.CreateTokenRequest{Name: args[0], Site: site, Scopes: scopes, TtlSeconds: int64(ttl / time.Second), Uses: uses,
+				AgentId: agentID, AgentIdPrefix: prefix, AllowReenroll: allowReenroll}
 			switch kind {
 			case "join":
 				req.Kind = mxv1.TokenKind_TOKEN_KIND_JOIN
+			case "reenroll":
+				req.Kind = mxv1.TokenKind_TOKEN_KIND_REENROLL
+				if agentID == "" {
+					return fmt.Errorf("--kind reenroll needs --agent-id: the one enrolled agent it enrolls again")
+				}
 			case "api":
 				req.Kind = mxv1.TokenKind_TOKEN_KIND_API
 			default:
-				return fmt.Errorf("--kind %q: join or api", kind)
+				return fmt.Errorf("--kind %q: join, reenroll or api", kind)
 			}
 			var r mxv1.CreateTokenResponse
 			if err := callJSON(cmd, http.MethodPost, "/v1/tokens", nil, req, &r); err != nil {
@@ -44,10 +54,13 @@ func tokensCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().String("kind", "join", "join (agent enrollment for one site) or api")
-	create.Flags().String("site", "", "site of the agents a join token enrolls")
+	create.Flags().String("kind", "join", "join (enrollment of new agent ids in one site), reenroll (one enrolled agent id again: new key, reinstalled host, or --site to move it) or api")
+	create.Flags().String("site", "", "join: site of the agents it enrolls; reenroll: the agent's site (default: its current one); api: the one site the token may see (default: all)")
+	create.Flags().String("agent-id", "", "reenroll: the agent id to enroll again")
+	create.Flags().String("agent-id-prefix", "", "join: enrolled agent ids must start with this")
+	create.Flags().Bool("allow-reenroll", false, "join: may also enroll again ids already enrolled in its own site (never another site's), retiring their older certificates: for hosts whose state does not survive, e.g. a DaemonSet on emptyDir")
 	create.Flags().StringSlice("scopes", nil, "API token scopes: read, write, admin")
-	create.Flags().Duration("ttl", 0, "lifetime (default 24h for join, 1 year for api)")
+	config.DurationFlag(create.Flags(), "ttl", 0, "lifetime, e.g. 12h or 90d (default 24h for join, 1 year for api)")
 	create.Flags().Int32("uses", 0, "join token enrollments (default 1; -1 unlimited until expiry)")
 	list := &cobra.Command{
 		Use:   "list",
@@ -62,8 +75,21 @@ func tokensCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tKIND\tNAME\tSITE/SCOPES\tUSES LEFT\tEXPIRES\tREVOKED\tCREATED BY")
 			for _, t := range r.GetTokens() {
 				what := t.GetSite()
-				if t.GetKind() == mxv1.TokenKind_TOKEN_KIND_API {
+				switch t.GetKind() {
+				case mxv1.TokenKind_TOKEN_KIND_API:
 					what = strings.Join(t.GetScopes(), ",")
+					if t.GetSite() != "" {
+						what += "@" + t.GetSite()
+					}
+				case mxv1.TokenKind_TOKEN_KIND_REENROLL:
+					what += "/" + t.GetAgentId()
+				case mxv1.TokenKind_TOKEN_KIND_JOIN:
+					if t.GetAgentIdPrefix() != "" {
+						what += "/" + t.GetAgentIdPrefix() + "*"
+					}
+					if t.GetAllowReenroll() {
+						what += " (re-enrolls)"
+					}
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%v\t%s\n", t.GetId(), strings.TrimPrefix(t.GetKind().String(), "TOKEN_KIND_"), t.GetName(), what,
 					t.GetUsesLeft(), t.GetExpiresAt().AsTime().Format(time.RFC3339), t.GetRevoked(), t.GetCreatedBy())
@@ -84,7 +110,7 @@ func tokensCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	for _, c := range []*cobra.Command{create, list, revoke} {
-		c.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP(S) address")
+		addServerFlag(c)
 		root.AddCommand(c)
 	}
 	return root
@@ -105,7 +131,7 @@ func agentsAdminCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	revoke.Flags().String("server", "http://127.0.0.1:7401", "controller HTTP(S) address")
+	addServerFlag(revoke)
 	root.AddCommand(revoke)
 	return root
 }

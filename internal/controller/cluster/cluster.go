@@ -246,7 +246,7 @@ func (c *Cluster) join(ctx context.Context, n *mxv1.NodeInfo) (string, error) {
 		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
 	if c.store.IsLeader() {
-		if err := c.store.AddVoter(n.GetNodeId(), n.GetRaftAddress()); err != nil {
+		if err := c.store.AddVoter(ctx, n.GetNodeId(), n.GetRaftAddress()); err != nil {
 			return "", toStatus(err)
 		}
 		if err := c.store.RegisterNode(ctx, n); err != nil {
@@ -284,7 +284,7 @@ func toStatus(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrNotLeader), errors.Is(err, ErrNoLeader):
+	case errors.Is(err, store.ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, store.ErrClosed):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, store.ErrNotPeer):
 		return status.Error(codes.NotFound, err.Error())

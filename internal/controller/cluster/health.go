@@ -76,7 +76,7 @@ func (c *Cluster) pollPeers(ctx context.Context) {
 			c.record(p.ID, now, 0, false)
 		}
 	}
-	c.cleanupDead(st, now)
+	c.cleanupDead(ctx, st, now)
 }
 
 // record notes one poll of a peer.
@@ -101,7 +101,7 @@ func (c *Cluster) record(id string, now time.Time, applied uint64, ok bool) {
 // cleanupDead removes a voter unreachable for DeadServerTimeout, but only
 // when the voters left, all healthy, still form a quorum of the new size
 // plus one spare failure margin (never shrinks below 3 voters).
-func (c *Cluster) cleanupDead(st store.Status, now time.Time) {
+func (c *Cluster) cleanupDead(ctx context.Context, st store.Status, now time.Time) {
 	if c.cfg.DeadServerTimeout <= 0 {
 		return
 	}
@@ -132,7 +132,7 @@ func (c *Cluster) cleanupDead(st store.Status, now time.Time) {
 			c.log.Warn("dead server kept: removing it would leave no healthy quorum margin", "peer", id, "voters", voters, "healthy", healthy)
 			continue
 		}
-		if err := c.store.RemovePeer(id); err != nil {
+		if err := c.store.RemovePeer(ctx, id); err != nil {
 			c.log.Warn("removing dead server", "peer", id, "err", err)
 			continue
 		}

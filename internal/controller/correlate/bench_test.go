@@ -1,9 +1,15 @@
 package correlate
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/finding"
@@ -61,6 +67,81 @@ func BenchmarkRound(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				Correlate(in, immediate)
+			}
+		})
+	}
+}
+
+// churn changes share of the fleet's results, as newly committed batches:
+// of every hundred results one is re-committed with its findings at
+// another severity, removed, or added back clean (the shapes of
+// scaleFleet), so a round sees adds, removals and severity changes.
+func churn(fl *fleet, keys [][3]string, rng *rand.Rand, share float64) {
+	for range int(float64(len(keys)) * share) {
+		k := keys[rng.IntN(len(keys))]
+		r := fl.results[k]
+		switch {
+		case r == nil:
+			fl.report(k[0], &mxv1.CheckResult{Check: k[1], Target: k[2]})
+		case rng.IntN(3) == 0:
+			delete(fl.results, k)
+		default:
+			cr := proto.CloneOf(r.GetResult())
+			for _, f := range cr.GetFindings() {
+				f.Severity = []mxv1.Severity{warn, errS, crit}[rng.IntN(3)]
+			}
+			fl.report(k[0], cr)
+		}
+	}
+}
+
+// BenchmarkRoundChurn measures steady-state rounds at 100k open findings
+// with 1% of the results changed before each round; the round's output is
+// applied like the FSM does, so incidents follow the churn. engine=full is
+// Correlate (everything recomputed), engine=incremental an Engine that ran
+// the first round before the timer started.
+func BenchmarkRoundChurn(b *testing.B) {
+	for _, mode := range []string{"full", "incremental"} {
+		b.Run("engine="+mode, func(b *testing.B) {
+			const n = 100_000
+			fl := scaleFleet(n)
+			stored := map[string]*mxv1.Incident{}
+			fl.run(b, immediate, stored)
+			keys := slices.SortedFunc(maps.Keys(fl.results), func(x, y [3]string) int {
+				return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1]), cmp.Compare(x[2], y[2]))
+			})
+			rng := rand.New(rand.NewPCG(1, 1))
+			round := func(in Input) Output { return Correlate(in, immediate) }
+			if mode == "incremental" {
+				e := NewEngine(immediate)
+				round = e.Round
+				var incs []*mxv1.Incident
+				for _, k := range sortedKeys(stored) {
+					incs = append(incs, stored[k])
+				}
+				e.Round(fl.input(incs))
+			}
+			b.ReportMetric(float64(len(stored)), "incidents")
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				fl.now = fl.now.Add(time.Second)
+				churn(fl, keys, rng, 0.01)
+				var incs []*mxv1.Incident
+				for _, k := range sortedKeys(stored) {
+					incs = append(incs, stored[k])
+				}
+				in := fl.input(incs)
+				b.StartTimer()
+				out := round(in)
+				b.StopTimer()
+				for _, u := range out.Upserts {
+					stored[u.GetId()] = u
+				}
+				for _, d := range out.Deletes {
+					delete(stored, d.GetId())
+				}
+				b.StartTimer()
 			}
 		})
 	}

@@ -11,7 +11,9 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
+	"github.com/mxprobe/mxprobe/internal/controller/inventory"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // candidate is an incident's content as computed this round, before the
@@ -41,43 +43,104 @@ type candidate struct {
 // connectorFailures are connector findings that mean TLS on that connector fails.
 var connectorFailures = []string{string(finding.ConnectorSelectsKeyless), string(finding.ConnectorCertNotFound), string(finding.ConnectorTLSNameInvalid)}
 
-var roleOrder = map[string]int{roleRoot: 0, roleSymptom: 1, rolePeer: 2, roleMember: 3}
+func roleRank(role string) int {
+	switch role {
+	case roleRoot:
+		return 0
+	case roleSymptom:
+		return 1
+	case rolePeer:
+		return 2
+	}
+	return 3
+}
 
+// memberCmp orders an incident's members: by role, agent, check, target,
+// code, subject and position in the result (a total order: one finding
+// of one result is one member).
+func memberCmp(x, y member) int {
+	// Compared field by field, stopping at the first difference (cmp.Or
+	// would evaluate every comparison).
+	if c := cmp.Compare(roleRank(x.role), roleRank(y.role)); c != 0 {
+		return c
+	}
+	if c := compareStrings(x.o.agent.id, y.o.agent.id, x.o.check, y.o.check, x.o.target, y.o.target,
+		x.o.f.GetCode(), y.o.f.GetCode(), x.o.f.GetSubject(), y.o.f.GetSubject()); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.o.idx, y.o.idx)
+}
+
+// rootCmp orders root causes: the worst first, then by code, subject, host.
+func rootCmp(x, y member) int {
+	if c := cmp.Compare(y.o.f.GetSeverity(), x.o.f.GetSeverity()); c != 0 {
+		return c
+	}
+	return compareStrings(x.o.f.GetCode(), y.o.f.GetCode(), x.o.f.GetSubject(), y.o.f.GetSubject(), x.o.agent.host, y.o.agent.host)
+}
+
+// build makes a bucket's candidate.
 func (v *view) build(b *bucket) *candidate {
-	c := &candidate{key: b.key, fingerprint: incident.Fingerprint(b.key.scope, b.key.cause, b.key.subject), dir: b.dir,
-		immediate: b.key.cause == string(finding.AgentSpoolLoss)}
+	if b.key.cause == string(finding.AgentSilent) {
+		return v.buildFrom(b, nil, nil, nil, nil)
+	}
+	ms := slices.Clone(b.members)
+	slices.SortFunc(ms, memberCmp)
+	ms = slices.CompactFunc(ms, func(x, y member) bool { return x.o == y.o })
+	agents, hosts, sites := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, m := range ms {
+		agents[m.o.agent.id] = true
+		if !m.o.agent.outside { // the reports' observer has no site or host
+			sites[m.o.agent.site] = true
+			if m.role != rolePeer {
+				hosts[m.o.agent.host] = true
+			}
+		}
+	}
+	return v.buildFrom(b, ms, sortedKeys(agents), sortedKeys(hosts), sortedKeys(sites))
+}
+
+// buildFrom makes the candidate of b from its members ms (sorted by
+// memberCmp, no duplicates) and the sorted sets of their agents, hosts
+// (peers' not counted) and sites (the reports' observer has neither),
+// which the candidate keeps.
+func (v *view) buildFrom(b *bucket, ms []member, agents, hosts, sites []string) *candidate {
+	fp := b.fingerprint
+	if fp == "" {
+		fp = incident.Fingerprint(b.key.scope, b.key.cause, b.key.subject)
+	}
+	c := &candidate{key: b.key, fingerprint: fp, dir: b.dir, immediate: b.key.cause == string(finding.AgentSpoolLoss)}
 	if b.key.cause == string(finding.AgentSilent) {
 		v.buildSilent(b, c)
 		return c
 	}
-	ms := slices.Clone(b.members)
-	slices.SortFunc(ms, func(x, y member) int {
-		return cmp.Or(cmp.Compare(roleOrder[x.role], roleOrder[y.role]), cmp.Compare(x.o.agent.id, y.o.agent.id),
-			cmp.Compare(x.o.check, y.o.check), cmp.Compare(x.o.target, y.o.target),
-			cmp.Compare(x.o.f.GetCode(), y.o.f.GetCode()), cmp.Compare(x.o.f.GetSubject(), y.o.f.GetSubject()))
-	})
-	ms = slices.CompactFunc(ms, func(x, y member) bool { return x.o == y.o })
-	agents, hosts, sites := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	// Every root is needed only for a certificate incident's per-host fix.
+	keepRoots := b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE
 	var roots []member
-	for _, m := range ms {
+	var root *member
+	for i := range ms {
+		m := ms[i]
 		c.severity = max(c.severity, m.o.f.GetSeverity())
-		agents[m.o.agent.id] = true
-		sites[m.o.agent.site] = true
-		if m.role != rolePeer {
-			hosts[m.o.agent.host] = true
-		}
-		if m.o.agent.silent {
+		if m.o.stale() {
 			c.stale = true
 		}
 		if m.o.committed.After(c.lastCommitted) {
 			c.lastCommitted = m.o.committed
 		}
 		if m.role == roleRoot {
-			roots = append(roots, m)
+			if keepRoots {
+				roots = append(roots, m)
+			}
+			// The root cause: the first of the worst (rootCmp).
+			if root == nil || rootCmp(m, *root) < 0 {
+				root = &ms[i]
+			}
 		}
 	}
 	if b.host != "" {
-		hosts[b.host] = true
+		if i, ok := slices.BinarySearch(hosts, b.host); !ok {
+			hosts = slices.Insert(hosts, i, b.host)
+		}
 	}
 	c.total = len(ms)
 	for i, m := range ms {
@@ -87,17 +150,15 @@ func (v *view) build(b *bucket) *candidate {
 		c.members = append(c.members, &mxv1.IncidentMember{
 			AgentId: m.o.agent.id, Site: m.o.agent.site, Hostname: m.o.agent.host, Check: m.o.check, Target: m.o.target,
 			Finding: m.o.f, ObservedAt: m.o.res.GetResult().GetStartedAt(), CommittedAt: m.o.res.GetCommittedAt(),
-			Stale: m.o.agent.silent, Role: m.role,
+			Stale: m.o.stale(), Role: m.role,
 		})
 	}
-	c.agents, c.hosts, c.sites = sortedKeys(agents), sortedKeys(hosts), sortedKeys(sites)
-	// The root cause: the worst root, then by code, subject, host.
-	slices.SortStableFunc(roots, func(x, y member) int {
-		return cmp.Or(cmp.Compare(y.o.f.GetSeverity(), x.o.f.GetSeverity()), cmp.Compare(x.o.f.GetCode(), y.o.f.GetCode()),
-			cmp.Compare(x.o.f.GetSubject(), y.o.f.GetSubject()), cmp.Compare(x.o.agent.host, y.o.agent.host))
-	})
-	if len(roots) > 0 {
-		r := roots[0].o
+	if hosts == nil {
+		hosts = []string{}
+	}
+	c.agents, c.hosts, c.sites = nonNil(agents), hosts, nonNil(sites)
+	if root != nil {
+		r := root.o
 		c.root = &mxv1.RootCause{Code: r.f.GetCode(), Subject: r.f.GetSubject(), Host: r.agent.host, Site: r.agent.site, Summary: r.f.GetSummary()}
 		if b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE || b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_FLEET_HORIZON ||
 			b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET || b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_SITE {
@@ -108,8 +169,15 @@ func (v *view) build(b *bucket) *candidate {
 		c.root = &mxv1.RootCause{Code: r.f.GetCode(), Subject: r.f.GetSubject(), Summary: r.f.GetSummary()}
 	}
 	v.direction(b, c, ms)
-	c.summary, c.remediation = v.describe(b, c, roots, ms)
+	c.summary, c.remediation = v.describe(b, c, root, roots, ms)
 	return c
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // direction states which direction of mail flow the incident breaks, from
@@ -180,11 +248,17 @@ func (v *view) direction(b *bucket, c *candidate, ms []member) {
 // greenProbes lists agents whose latest probe of one of host's endpoints
 // succeeded.
 func (v *view) greenProbes(host string) []string {
-	var out []string
-	for _, ep := range sortedKeys(v.probes) {
-		if v.internalHost(endpointHost(ep)) != host {
-			continue
+	if v.probesOf == nil {
+		// Once per round: the endpoints of each internal host.
+		v.probesOf = map[string][]string{}
+		for ep := range v.probes {
+			if h := v.internalHost(endpointHost(ep)); h != "" {
+				v.probesOf[h] = append(v.probesOf[h], ep)
+			}
 		}
+	}
+	var out []string
+	for _, ep := range v.probesOf[host] {
 		for _, p := range v.probes[ep] {
 			if !p.failed && p.agent.host != host {
 				out = append(out, p.agent.id)
@@ -195,15 +269,14 @@ func (v *view) greenProbes(host string) []string {
 	return slices.Compact(out)
 }
 
-func (v *view) describe(b *bucket, c *candidate, roots, ms []member) (summary, fix string) {
-	sev := finding.SeverityName(c.severity)
+func (v *view) describe(b *bucket, c *candidate, root *member, roots, ms []member) (summary, fix string) {
 	title := b.key.cause
-	if e, ok := finding.Default().Lookup(finding.Code(b.key.cause)); ok {
+	if e, ok := v.catalog.Lookup(finding.Code(b.key.cause)); ok {
 		title = e.Title
 	}
 	rootFix := ""
-	if len(roots) > 0 {
-		rootFix = roots[0].o.f.GetRemediation()
+	if root != nil {
+		rootFix = root.o.f.GetRemediation()
 	} else if len(ms) > 0 {
 		rootFix = ms[0].o.f.GetRemediation()
 	}
@@ -216,9 +289,16 @@ func (v *view) describe(b *bucket, c *candidate, roots, ms []member) (summary, f
 			peers++
 		}
 	}
+	var counted []string
+	if symptoms > 0 {
+		counted = append(counted, text.Count(symptoms, "symptom"))
+	}
+	if peers > 0 {
+		counted = append(counted, text.Count(peers, "peer observation"))
+	}
 	extra := ""
-	if symptoms+peers > 0 {
-		extra = fmt.Sprintf(" (%d symptoms, %d peer observations)", symptoms, peers)
+	if len(counted) > 0 {
+		extra = " (" + strings.Join(counted, ", ") + ")"
 	}
 	dir := ""
 	if c.dirDetail != "" {
@@ -230,29 +310,29 @@ func (v *view) describe(b *bucket, c *candidate, roots, ms []member) (summary, f
 		if c.root != nil && c.root.GetSummary() != "" {
 			what = c.root.GetSummary()
 		}
-		summary = fmt.Sprintf("%s %s (%s): %s%s%s", sev, b.host, siteOf(c), what, dir, extra)
+		summary = fmt.Sprintf("%s (%s): %s%s%s", b.host, v.siteOf(c, b.host), what, dir, extra)
 		fix = onHost(b.host, rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE:
-		summary = fmt.Sprintf("%s certificate %s: %s on %d servers in %d sites (%s)%s%s", sev, b.key.subject, title, len(c.hosts), len(c.sites), strings.Join(clip(c.hosts, 6), ", "), dir, extra)
+		summary = fmt.Sprintf("Certificate %s: %s on %s in %s (%s)%s%s", shortIdentity(b.key.subject), title, text.Count(len(c.hosts), "server"), text.Count(len(c.sites), "site"), strings.Join(clip(c.hosts, 6), ", "), dir, extra)
 		fix = perHostFix(roots)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_SITE:
 		others := slices.Sorted(slices.Values(b.okSites))
 		targets := slices.Sorted(slices.Values(b.targets))
-		summary = fmt.Sprintf("%s site %s: every agent fails %s to %s while sites %s succeed", sev, b.key.subject, b.key.cause, strings.Join(clip(targets, 4), ", "), strings.Join(clip(others, 4), ", "))
+		summary = fmt.Sprintf("Site %s: every agent fails %s to %s while %s %s succeed", b.key.subject, title, strings.Join(clip(targets, 4), ", "), text.Noun(len(others), "site"), strings.Join(clip(others, 4), ", "))
 		fix = fmt.Sprintf("The path from site %s is at fault, not the targets (%s reach them): check firewalls, proxies and ESMTP/SMTP inspection between site %s and %s (Cisco ASA: no inspect esmtp). %s",
 			b.key.subject, strings.Join(clip(others, 4), ", "), b.key.subject, strings.Join(clip(targets, 4), ", "), rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET:
-		summary = fmt.Sprintf("%s %s: agents in every site (%s) fail %s%s: the remote side", sev, b.key.subject, strings.Join(clip(c.sites, 6), ", "), b.key.cause, extra)
-		fix = fmt.Sprintf("The failure is on %s's side (all %d sites see it); open a case with its operator and verify from outside (e.g. its certificate and STARTTLS). Local hint: %s", b.key.subject, len(c.sites), rootFix)
+		summary = fmt.Sprintf("%s: agents in every site (%s) see %s%s: the remote side", b.key.subject, strings.Join(clip(c.sites, 6), ", "), title, extra)
+		fix = fmt.Sprintf("The failure is on %s's side (%s); open a case with its operator and verify from outside (e.g. its certificate and STARTTLS). Local hint: %s", b.key.subject, seenFrom(c.sites), rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_DIRECTION:
-		summary = fmt.Sprintf("%s %s (%s): %s%s%s", sev, b.host, siteOf(c), title, dir, extra)
+		summary = fmt.Sprintf("%s (%s): %s%s%s", b.host, v.siteOf(c, b.host), title, dir, extra)
 		fix = onHost(b.host, rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_FLEET_HORIZON:
 		notAfter := ""
-		if len(roots) > 0 {
-			notAfter = roots[0].o.f.GetEvidence()["not_after"]
+		if root != nil {
+			notAfter = root.o.f.GetEvidence()["not_after"]
 		}
-		summary = fmt.Sprintf("%s certificate %s expires %s; held by %d servers: %s", sev, shortIdentity(b.key.subject), notAfter, len(c.hosts), strings.Join(clip(c.hosts, 6), ", "))
+		summary = fmt.Sprintf("Certificate %s expires %s; held by %s: %s", shortIdentity(b.key.subject), notAfter, text.Count(len(c.hosts), "server"), strings.Join(clip(c.hosts, 6), ", "))
 		fix = fmt.Sprintf("Renew %s before %s and install it with its key on every holder (%s); then Enable-ExchangeCertificate -Thumbprint NEW -Services SMTP on each and update TlsCertificateName. %s",
 			shortIdentity(b.key.subject), notAfter, strings.Join(c.hosts, ", "), rootFix)
 	}
@@ -278,8 +358,8 @@ func (v *view) buildSilent(b *bucket, c *candidate) {
 	c.total = len(b.silent)
 	c.agents, c.hosts, c.sites = agents, slices.Compact(slices.Sorted(slices.Values(hosts))), []string{b.key.subject}
 	c.stale = true
-	c.root = &mxv1.RootCause{Code: string(finding.AgentSilent), Subject: b.key.subject, Site: b.key.subject, Summary: fmt.Sprintf("%d agents of site %s stopped reporting", len(agents), b.key.subject)}
-	c.summary = fmt.Sprintf("WARNING site %s: %d agents silent (%s); their evidence is stale", b.key.subject, len(agents), strings.Join(clip(agents, 6), ", "))
+	c.root = &mxv1.RootCause{Code: string(finding.AgentSilent), Subject: b.key.subject, Site: b.key.subject, Summary: fmt.Sprintf("%s of site %s stopped reporting", text.Count(len(agents), "agent"), b.key.subject)}
+	c.summary = fmt.Sprintf("Site %s: %s silent (%s); %s evidence is stale", b.key.subject, text.Count(len(agents), "agent"), strings.Join(clip(agents, 6), ", "), map[bool]string{true: "its", false: "their"}[len(agents) == 1])
 	c.remediation = fmt.Sprintf("Check the mxprobe agent service on %s and the network path from site %s to the controllers.", strings.Join(c.hosts, ", "), b.key.subject)
 }
 
@@ -292,38 +372,47 @@ func onHost(host, fix string) string {
 }
 
 // perHostFix lists each host's own remediation of the root cause.
+// roots are in member order; each host's is its first of the worst
+// (rootCmp).
 func perHostFix(roots []member) string {
-	byHost := map[string]string{}
+	byHost := map[string]member{}
 	for _, r := range roots {
-		if _, ok := byHost[r.o.agent.host]; !ok {
-			byHost[r.o.agent.host] = r.o.f.GetRemediation()
+		if cur, ok := byHost[r.o.agent.host]; !ok || rootCmp(r, cur) < 0 {
+			byHost[r.o.agent.host] = r
 		}
 	}
 	var parts []string
 	for _, h := range sortedKeys(byHost) {
-		parts = append(parts, onHost(h, byHost[h]))
+		parts = append(parts, onHost(h, byHost[h].o.f.GetRemediation()))
 	}
 	return strings.Join(parts, " | ")
 }
 
-func siteOf(c *candidate) string {
+// siteOf names where a host incident is: its root's site, else its
+// members' sites, else the sites of the agents running on the host (an
+// incident opened by TLS-RPT reports alone has members without a site).
+func (v *view) siteOf(c *candidate, host string) string {
 	if c.root != nil && c.root.GetSite() != "" {
 		return "site " + c.root.GetSite()
 	}
-	return "site " + strings.Join(c.sites, ", ")
+	sites := c.sites
+	if len(sites) == 0 {
+		set := map[string]bool{}
+		for _, a := range v.hosts[strings.ToLower(host)] {
+			if a.site != "" {
+				set[a.site] = true
+			}
+		}
+		sites = sortedKeys(set)
+	}
+	if len(sites) == 0 {
+		return "site unknown"
+	}
+	return text.Noun(len(sites), "site") + " " + strings.Join(sites, ", ")
 }
 
-// shortIdentity turns "<I>issuer<S>subject" into "subject (issuer)".
-func shortIdentity(id string) string {
-	if !strings.HasPrefix(id, "<I>") {
-		return id
-	}
-	iss, sub, ok := strings.Cut(strings.TrimPrefix(id, "<I>"), "<S>")
-	if !ok {
-		return id
-	}
-	return sub + " (issued by " + iss + ")"
-}
+// shortIdentity turns "<I>issuer<S>subject" into "subject (issued by issuer)".
+func shortIdentity(id string) string { return inventory.ReadableIdentity(id) }
 
 func clip(s []string, n int) []string {
 	if len(s) <= n {
@@ -333,3 +422,17 @@ func clip(s []string, n int) []string {
 }
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// seenFrom says which sites see a remote target fail, in words that fit
+// one site as well as many.
+func seenFrom(sites []string) string {
+	switch len(sites) {
+	case 0:
+		return "no site reports it"
+	case 1:
+		return "seen from " + sites[0] + ", the only site probing it"
+	case 2:
+		return "both sites probing it see it: " + strings.Join(sites, " and ")
+	}
+	return fmt.Sprintf("all %s probing it see it: %s", text.Count(len(sites), "site"), strings.Join(clip(sites, 6), ", "))
+}

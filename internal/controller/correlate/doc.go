@@ -47,6 +47,27 @@
 //     ones. Only incidents that differ from the stored ones are emitted, each
 //     with sequence+1.
 //
+// # Incremental rounds
+//
+// Correlate is the reference: it recomputes everything. The loop runs an
+// Engine (incremental.go), whose rounds give Correlate's output for the
+// same input (TestIncrementalEqualsFull over random histories) while
+// redoing only what changed since its previous round. The store replaces
+// stored agents, results and incidents and never modifies them, so a
+// change is a new pointer. Per agent the engine keeps its folded groups
+// and refolds an agent only when its record or one of its results is new;
+// each group's route (route.go) depends on a few counts (hosts holding a
+// certificate problem, sites seeing a flow fail, sites observing flows,
+// probers and failing agents of an endpoint, the anchors of a host), and a
+// group is routed again only when one of its counts moved; a bucket's
+// candidate is rebuilt only when its contributions (or the green probes
+// its direction detail names, or its agents' silence) moved; present and
+// absent run again only when the candidate or the stored incident changed
+// or the clock reached the instant their answer depends on (damping by
+// time, the reopen window, retention, an agent's silence). The first round
+// of an Engine, and a round whose agents differ in more than their reports
+// (one added or removed, a site or host name changed), compute everything.
+//
 // An observation is a newly committed result (its committed_at, leader
 // time, is newer than the incident's last_observed_at): re-running a round
 // on the same data changes nothing.

@@ -14,6 +14,10 @@ type Output struct {
 	Deletes []*mxv1.IncidentRef
 	// Candidates is how many incident candidates the round found.
 	Candidates int
+	// Unobserved are the ids of open or acknowledged incidents this round
+	// found no candidate for: their findings are gone and they resolve after
+	// Config.ResolveAfterClean clean observations.
+	Unobserved []string
 }
 
 // Empty reports whether the round changed nothing.
@@ -35,6 +39,9 @@ func Correlate(in Input, cfg Config) Output {
 		}
 		groups = append(groups, fold(obs[i:j])...)
 		i = j
+	}
+	for _, g := range groups {
+		v.features(g)
 	}
 	bs := v.classify(groups)
 
@@ -66,12 +73,15 @@ func Correlate(in Input, cfg Config) Output {
 	for _, inc := range stored {
 		if cur[inc.GetFingerprint()] != inc {
 			if inc.GetState() == stateResolve && v.now.Sub(inc.GetResolvedAt().AsTime()) > cfg.Retention {
-				out.Deletes = append(out.Deletes, &mxv1.IncidentRef{Id: inc.GetId(), Sequence: inc.GetSequence()})
+				out.Deletes = append(out.Deletes, &mxv1.IncidentRef{Id: inc.GetId(), Sequence: inc.GetSequence(), Revision: inc.GetRevision()})
 			}
 			continue
 		}
 		if seen[inc.GetFingerprint()] {
 			continue
+		}
+		if s := inc.GetState(); s == stateOpen || s == stateAcked {
+			out.Unobserved = append(out.Unobserved, inc.GetId())
 		}
 		next, del := v.absent(inc)
 		if next != nil {

@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
@@ -42,8 +44,12 @@ func (fl *fleet) agent(id, site, host string) {
 
 // report stores one agent's result at the current time (a committed batch).
 func (fl *fleet) report(agentID string, r *mxv1.CheckResult) {
-	a := fl.agents[agentID]
-	a.LastSeen = timestamppb.New(fl.now)
+	// Like the store: a stored agent is replaced, never modified.
+	if a := fl.agents[agentID]; a != nil { // else TLS-RPT's observer, or an agent that never said Hello
+		a = proto.CloneOf(a)
+		a.LastSeen = timestamppb.New(fl.now)
+		fl.agents[agentID] = a
+	}
 	if r.StartedAt == nil {
 		r.StartedAt = timestamppb.New(fl.now.Add(-2 * time.Second))
 	}
@@ -126,7 +132,7 @@ func seedEdgeResults(t testing.TB, host string) (keyless string, results []*mxv1
 		}
 	}
 	inv := filepath.Join(dir, "exchange-inventory.json")
-	if err := checktest.WriteInventory(inv, checktest.SeedInventory(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
+	if err := checktest.WriteConfig(inv, checktest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
 		t.Fatal(err)
 	}
 	logs := filepath.Join(dir, "ProtocolLog")
@@ -163,8 +169,13 @@ func (fl *fleet) run(t testing.TB, cfg Config, stored map[string]*mxv1.Incident)
 	}
 	out := Correlate(fl.input(incs), cfg)
 	for _, u := range out.Upserts {
-		if have := stored[u.GetId()].GetSequence(); u.GetSequence() != have+1 {
-			t.Fatalf("upsert %s at sequence %d, stored %d", u.GetId(), u.GetSequence(), have)
+		old := stored[u.GetId()]
+		if u.GetRevision() != old.GetRevision()+1 {
+			t.Fatalf("upsert %s at revision %d, stored %d", u.GetId(), u.GetRevision(), old.GetRevision())
+		}
+		// The sequence moves by one on a material change, else not at all.
+		if want := old.GetSequence() + 1; incident.Material(old, u) && u.GetSequence() != want || !incident.Material(old, u) && u.GetSequence() != old.GetSequence() {
+			t.Fatalf("upsert %s at sequence %d, stored %d (material: %v)", u.GetId(), u.GetSequence(), old.GetSequence(), incident.Material(old, u))
 		}
 		stored[u.GetId()] = u
 	}

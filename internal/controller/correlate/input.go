@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
 
 // Input is one round's view of the replicated state. Nothing in it is
@@ -27,6 +29,9 @@ type agentInfo struct {
 	lastSeen       *timestamppb.Timestamp
 	// lastBatch: when the agent's latest round was committed (zero: unknown).
 	lastBatch time.Time
+	// outside: not an agent but other mail systems' TLS-RPT reports
+	// (outside.go).
+	outside bool
 }
 
 // retired: r is older than the agent's latest round, so the agent no
@@ -43,6 +48,8 @@ type obs struct {
 	f             *mxv1.Finding
 	res           *mxv1.StoredResult
 	committed     time.Time
+	// idx is the finding's position in its result (orders duplicates).
+	idx int
 }
 
 func (o *obs) key() refKey { return refKey{o.f.GetCode(), o.f.GetSubject()} }
@@ -61,9 +68,16 @@ type view struct {
 	// probes maps a normalised endpoint (host:port) to the probe results
 	// targeting it, sorted by agent.
 	probes map[string][]probe
+	// probesOf maps an internal host to the endpoints in probes that name
+	// it (built on first use, build.go greenProbes).
+	probesOf map[string][]string
 	// flowObservers: site -> hosts that report protocol logs or queues.
 	flowSites map[string]bool
 	sites     []string
+	// lookup, if set, finds a current result instead of results
+	// (incremental rounds keep results per agent).
+	lookup  func(agent, check, target string) *mxv1.StoredResult
+	catalog *finding.Catalog
 }
 
 type probe struct {
@@ -72,9 +86,10 @@ type probe struct {
 	failed bool
 }
 
-func newView(in Input, cfg Config) *view {
-	v := &view{now: in.Now, cfg: cfg, byID: map[string]*agentInfo{}, hosts: map[string][]*agentInfo{}, probes: map[string][]probe{}, flowSites: map[string]bool{}}
-	for _, a := range in.Agents {
+// newAgentView is a view of the agents alone (no results yet).
+func newAgentView(agents []*mxv1.Agent, now time.Time, cfg Config) *view {
+	v := &view{now: now, cfg: cfg, catalog: finding.Default(), byID: map[string]*agentInfo{}, hosts: map[string][]*agentInfo{}, probes: map[string][]probe{}, flowSites: map[string]bool{}}
+	for _, a := range agents {
 		host := strings.ToLower(strings.TrimSuffix(a.GetHostname(), "."))
 		if host == "" {
 			host = strings.ToLower(a.GetAgentId())
@@ -83,7 +98,7 @@ func newView(in Input, cfg Config) *view {
 		if a.GetLastBatchAt() != nil {
 			ai.lastBatch = a.GetLastBatchAt().AsTime()
 		}
-		ai.silent = a.GetLastSeen() != nil && in.Now.Sub(a.GetLastSeen().AsTime()) > cfg.SilentAfter
+		ai.silent = isSilent(a, now, cfg)
 		v.agents = append(v.agents, ai)
 	}
 	slices.SortFunc(v.agents, func(a, b *agentInfo) int { return cmp.Compare(a.id, b.id) })
@@ -97,6 +112,16 @@ func newView(in Input, cfg Config) *view {
 		}
 	}
 	v.sites = sortedKeys(siteSet)
+	return v
+}
+
+// isSilent: the agent was not heard from for SilentAfter.
+func isSilent(a *mxv1.Agent, now time.Time, cfg Config) bool {
+	return a.GetLastSeen() != nil && now.Sub(a.GetLastSeen().AsTime()) > cfg.SilentAfter
+}
+
+func newView(in Input, cfg Config) *view {
+	v := newAgentView(in.Agents, in.Now, cfg)
 	v.results = make([]*mxv1.StoredResult, 0, len(in.Results))
 	for _, r := range in.Results {
 		if a := v.byID[r.GetAgentId()]; a == nil || !a.retired(r) {
@@ -104,8 +129,8 @@ func newView(in Input, cfg Config) *view {
 		}
 	}
 	slices.SortFunc(v.results, func(a, b *mxv1.StoredResult) int {
-		return cmp.Or(cmp.Compare(a.GetAgentId(), b.GetAgentId()), cmp.Compare(a.GetResult().GetCheck(), b.GetResult().GetCheck()),
-			cmp.Compare(a.GetResult().GetTarget(), b.GetResult().GetTarget()))
+		return compareStrings(a.GetAgentId(), b.GetAgentId(), a.GetResult().GetCheck(), b.GetResult().GetCheck(),
+			a.GetResult().GetTarget(), b.GetResult().GetTarget())
 	})
 	for _, r := range v.results {
 		a := v.agent(r.GetAgentId())
@@ -128,6 +153,9 @@ func (v *view) agent(id string) *agentInfo {
 		return a
 	}
 	a := &agentInfo{id: id, host: strings.ToLower(id)}
+	if id == tlsrpt.AgentID {
+		a = outsideObserver()
+	}
 	v.byID[id] = a
 	return a
 }
@@ -152,12 +180,18 @@ func (v *view) observations() []*obs {
 	var out []*obs
 	for _, r := range v.results {
 		a := v.agent(r.GetAgentId())
-		for _, f := range r.GetResult().GetFindings() {
-			if f.GetSeverity() < v.cfg.MinSeverity {
-				continue
-			}
-			out = append(out, &obs{agent: a, check: r.GetResult().GetCheck(), target: r.GetResult().GetTarget(), f: f, res: r, committed: r.GetCommittedAt().AsTime()})
+		out = appendObs(out, a, r, v.cfg.MinSeverity)
+	}
+	return out
+}
+
+// appendObs appends the findings of r at or above min.
+func appendObs(out []*obs, a *agentInfo, r *mxv1.StoredResult, min mxv1.Severity) []*obs {
+	for i, f := range r.GetResult().GetFindings() {
+		if f.GetSeverity() < min {
+			continue
 		}
+		out = append(out, &obs{agent: a, check: r.GetResult().GetCheck(), target: r.GetResult().GetTarget(), f: f, res: r, committed: r.GetCommittedAt().AsTime(), idx: i})
 	}
 	return out
 }
@@ -167,6 +201,19 @@ type group struct {
 	agent    *agentInfo
 	root     *obs
 	symptoms []*obs
+
+	// What its route depends on (route.go features).
+	kind                    groupKind
+	code, ident, ep, target string
+	remote                  string
+	dir                     mxv1.FlowDirection
+	worst                   mxv1.Severity
+
+	// Kept by incremental rounds: the group's position among its agent's
+	// groups and its current route.
+	gidx   int
+	route  route
+	routed bool
 }
 
 // fold groups one agent's observations under their root causes: a finding
@@ -174,6 +221,14 @@ type group struct {
 // itself unexplained becomes that root's symptom. obsOfAgent is in result
 // order; groups come out sorted by root code and subject.
 func fold(obsOfAgent []*obs) []*group {
+	if len(obsOfAgent) <= smallFold {
+		return foldSmall(obsOfAgent)
+	}
+	return foldMap(obsOfAgent)
+}
+
+// foldMap is fold for many observations.
+func foldMap(obsOfAgent []*obs) []*group {
 	idx := map[refKey]*obs{}
 	for _, o := range obsOfAgent {
 		if _, ok := idx[o.key()]; !ok {
@@ -258,5 +313,76 @@ func sortedKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// compareStrings compares pairs (a0, b0), (a1, b1), ... in order and
+// returns the first difference, comparing no further.
+func compareStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// smallFold: up to this many observations fold by linear search (an
+// agent's round has a few dozen), which allocates little.
+const smallFold = 48
+
+// foldSmall is fold without maps.
+func foldSmall(obsOfAgent []*obs) []*group {
+	first := func(k refKey) *obs {
+		for _, o := range obsOfAgent {
+			if o.f.GetCode() == k.code && o.f.GetSubject() == k.subject {
+				return o
+			}
+		}
+		return nil
+	}
+	rootOf := func(o *obs) *obs {
+		refs := o.f.GetExplainedBy()
+		if len(refs) == 0 {
+			return nil
+		}
+		if len(refs) > 1 {
+			refs = slices.Clone(refs)
+			slices.SortFunc(refs, func(a, b *mxv1.FindingRef) int {
+				return cmp.Or(cmp.Compare(a.GetCode(), b.GetCode()), cmp.Compare(a.GetSubject(), b.GetSubject()))
+			})
+		}
+		for _, r := range refs {
+			if c := first(refKey{r.GetCode(), r.GetSubject()}); c != nil && len(c.f.GetExplainedBy()) == 0 {
+				return c
+			}
+		}
+		return nil
+	}
+	var out []*group
+	for _, o := range obsOfAgent {
+		root := rootOf(o)
+		if root == nil {
+			root = o
+		}
+		k := root.key()
+		var g *group
+		for _, x := range out {
+			if x.root.f.GetCode() == k.code && x.root.f.GetSubject() == k.subject {
+				g = x
+				break
+			}
+		}
+		if g == nil {
+			g = &group{agent: o.agent, root: first(k)}
+			out = append(out, g)
+		}
+		if o != g.root {
+			g.symptoms = append(g.symptoms, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b *group) int {
+		return cmp.Or(cmp.Compare(a.root.f.GetCode(), b.root.f.GetCode()), cmp.Compare(a.root.f.GetSubject(), b.root.f.GetSubject()))
+	})
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
@@ -42,7 +43,7 @@ func (v *view) present(c *candidate, prev *mxv1.Incident) *mxv1.Incident {
 		}
 		prev = nil
 	} else {
-		next = proto.CloneOf(prev)
+		next = shallowClone(prev)
 		next.Timeline = slices.Clip(next.Timeline)
 		next.CleanObservations = 0
 		if newObs {
@@ -55,8 +56,6 @@ func (v *view) present(c *candidate, prev *mxv1.Incident) *mxv1.Incident {
 	if c.lastCommitted.After(next.GetLastObservedAt().AsTime()) || next.LastObservedAt == nil {
 		next.LastObservedAt = ts(c.lastCommitted)
 	}
-	v.setContent(next, c)
-
 	damped := int(next.GetObservations()) >= v.cfg.OpenAfterObservations || v.now.Sub(next.GetFirstSeen().AsTime()) >= v.cfg.OpenAfter || c.immediate
 	switch next.GetState() {
 	case statePending:
@@ -70,6 +69,11 @@ func (v *view) present(c *candidate, prev *mxv1.Incident) *mxv1.Incident {
 			next.State, next.ResolvedAt, next.AcknowledgedAt = stateOpen, nil, nil
 			event(incident.KindReopened, c.summary)
 		}
+	}
+	if next.GetState() != stateResolve {
+		// A resolved incident whose findings came back for a round, without
+		// reopening, keeps what receivers were last shown.
+		v.setContent(next, c)
 	}
 	if prev != nil && prev.GetState() != statePending && next.GetState() != stateResolve {
 		if c.severity > prev.GetSeverity() {
@@ -94,10 +98,10 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 	now := ts(v.now)
 	switch prev.GetState() {
 	case statePending:
-		return nil, &mxv1.IncidentRef{Id: prev.GetId(), Sequence: prev.GetSequence()}
+		return nil, &mxv1.IncidentRef{Id: prev.GetId(), Sequence: prev.GetSequence(), Revision: prev.GetRevision()}
 	case stateResolve:
 		if v.now.Sub(prev.GetResolvedAt().AsTime()) > v.cfg.Retention {
-			return nil, &mxv1.IncidentRef{Id: prev.GetId(), Sequence: prev.GetSequence()}
+			return nil, &mxv1.IncidentRef{Id: prev.GetId(), Sequence: prev.GetSequence(), Revision: prev.GetRevision()}
 		}
 		if prev.GetObservations() > 0 { // a reopen that did not persist
 			next := proto.CloneOf(prev)
@@ -157,6 +161,9 @@ func (v *view) cleanSince(prev *mxv1.Incident) time.Time {
 }
 
 func (v *view) result(agent, check, target string) *mxv1.StoredResult {
+	if v.lookup != nil {
+		return v.lookup(agent, check, target)
+	}
 	i, ok := slices.BinarySearchFunc(v.results, [3]string{agent, check, target}, func(r *mxv1.StoredResult, k [3]string) int {
 		if c := strings.Compare(r.GetAgentId(), k[0]); c != 0 {
 			return c
@@ -182,31 +189,37 @@ func (v *view) setContent(next *mxv1.Incident, c *candidate) {
 	next.Stale = c.stale
 }
 
-// commit returns next with sequence+1 and the events appended when it
-// differs from prev (nil prev: always), else nil.
+// commit stamps next as prev's successor (incident.Advance: sequence only
+// on material changes, revision always), or returns nil when nothing changed.
 func (v *view) commit(prev, next *mxv1.Incident, events []*mxv1.TimelineEntry) *mxv1.Incident {
-	if prev != nil && len(events) == 0 {
-		next.Sequence, next.UpdatedAt = prev.GetSequence(), prev.GetUpdatedAt()
-		if proto.Equal(prev, next) {
-			return nil
-		}
-	}
-	next.Sequence = prev.GetSequence() + 1
-	next.UpdatedAt = ts(v.now)
-	for _, e := range events {
-		e.Sequence = next.Sequence
-		incident.AppendTimeline(next, e)
-	}
-	return next
+	return incident.Advance(prev, next, ts(v.now), events)
 }
 
 // missing lists the elements of a not in b; both are sorted.
 func missing(a, b []string) []string {
 	var out []string
+	j := 0
 	for _, x := range a {
-		if _, ok := slices.BinarySearch(b, x); !ok {
+		for j < len(b) && b[j] < x {
+			j++
+		}
+		if j == len(b) || b[j] != x {
 			out = append(out, x)
 		}
 	}
+	return out
+}
+
+// shallowClone copies inc's fields, sharing its repeated fields and
+// messages: stored incidents are immutable, and present only replaces
+// fields of the copy (never modifies what it shares), so copying the
+// members of an incident it replaces anyway would be wasted work.
+func shallowClone(inc *mxv1.Incident) *mxv1.Incident {
+	out := &mxv1.Incident{}
+	dst := out.ProtoReflect()
+	inc.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
 	return out
 }

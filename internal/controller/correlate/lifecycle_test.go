@@ -73,16 +73,25 @@ func TestDampingAndFlapping(t *testing.T) {
 	inc := only(t, stored)
 	id, seq := inc.GetId(), inc.GetSequence()
 
-	// One clean observation is not enough; a relapse resets the count.
+	if out := fl.run(t, cfg, stored); len(out.Unobserved) != 0 {
+		t.Fatalf("observed incident listed as unobserved: %v", out.Unobserved)
+	}
+
+	// One clean observation is not enough; a relapse resets the count. While
+	// its findings are gone the open incident is listed as unobserved.
 	step()
 	clean(fl, "ams-edge01")
-	fl.run(t, cfg, stored)
+	if out := fl.run(t, cfg, stored); len(out.Unobserved) != 1 || out.Unobserved[0] != id {
+		t.Fatalf("after 1 clean: unobserved %v, want [%s]", out.Unobserved, id)
+	}
 	if s := stored[id].GetState(); s != stateOpen || stored[id].GetCleanObservations() != 1 {
 		t.Fatalf("after 1 clean: %v clean=%d", s, stored[id].GetCleanObservations())
 	}
 	step()
 	keylessOn(fl, "ams-edge01")
-	fl.run(t, cfg, stored)
+	if out := fl.run(t, cfg, stored); len(out.Unobserved) != 0 {
+		t.Fatalf("after the relapse: unobserved %v", out.Unobserved)
+	}
 	for range 2 {
 		step()
 		clean(fl, "ams-edge01")
@@ -201,7 +210,7 @@ func TestDeterministicUnderShuffle(t *testing.T) {
 	}
 }
 
-func marshalOut(t *testing.T, o Output) []byte {
+func marshalOut(t testing.TB, o Output) []byte {
 	t.Helper()
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&mxv1.CorrelateIncidents{Upserts: o.Upserts, Deletes: o.Deletes})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -32,6 +33,10 @@ type LoopConfig struct {
 	Logger *slog.Logger
 	// OnRound, if set, is called after every round (metrics, tests).
 	OnRound func(RoundStats)
+	// Hold, if set, defers rounds while it returns true (the demo holds
+	// correlation until every agent's first batch is committed, so its
+	// first incidents are not built from part of the fleet).
+	Hold func() bool
 }
 
 // RoundStats describes one round.
@@ -54,6 +59,11 @@ const busyFactor = 4
 type Loop struct {
 	src Source
 	cfg LoopConfig
+
+	mu sync.Mutex
+	// engine keeps what the term's previous round derived; each Run (a new
+	// leadership term) starts with a new one, which recomputes everything.
+	engine *Engine
 }
 
 // NewLoop returns a loop; register its Run with store.OnLeadership.
@@ -76,6 +86,9 @@ func NewLoop(src Source, cfg LoopConfig) *Loop {
 // Run correlates until ctx ends (leadership lost). It returns nothing: a
 // failed round is logged and retried on the next tick.
 func (l *Loop) Run(ctx context.Context) {
+	l.mu.Lock()
+	l.engine = NewEngine(l.cfg.Engine)
+	l.mu.Unlock()
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
 	var lastIndex uint64
@@ -86,7 +99,7 @@ func (l *Loop) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if time.Now().Before(notBefore) {
+		if time.Now().Before(notBefore) || l.cfg.Hold != nil && l.cfg.Hold() {
 			continue
 		}
 		idx := l.src.AppliedIndex()
@@ -115,11 +128,17 @@ func (l *Loop) Run(ctx context.Context) {
 	}
 }
 
-// Round runs one correlation round now and commits its changes.
+// Round runs one correlation round now (incrementally, over what changed
+// since the term's previous round) and commits its changes.
 func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.engine == nil {
+		l.engine = NewEngine(l.cfg.Engine)
+	}
 	start := time.Now()
 	v := l.src.State().CorrelationView()
-	out := Correlate(Input{Agents: v.Agents, Results: v.Results, Incidents: v.Incidents, Now: l.cfg.Now()}, l.cfg.Engine)
+	out := l.engine.Round(Input{Agents: v.Agents, Results: v.Results, Incidents: v.Incidents, Now: l.cfg.Now()})
 	st := RoundStats{Results: len(v.Results), Candidates: out.Candidates, Upserts: len(out.Upserts), Deletes: len(out.Deletes)}
 	if !out.Empty() {
 		res, err := l.src.ProposeIncidents(ctx, &mxv1.CorrelateIncidents{Upserts: out.Upserts, Deletes: out.Deletes})

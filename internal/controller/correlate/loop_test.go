@@ -4,45 +4,64 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/controller/store"
-	"github.com/mxprobe/mxprobe/internal/portalloc"
+	"github.com/mxprobe/mxprobe/internal/controller/store/storetest"
 )
 
-// Slow rounds are paced (at most a quarter of the time spent correlating);
-// fast rounds keep the configured interval.
+// Slow rounds are paced: the next round starts no sooner than busyFactor
+// times the previous one's duration after it started (a lower bound, so a
+// loaded machine only widens the gaps); fast rounds keep running at the
+// interval; a Hold defers rounds until it is released. Rounds are counted,
+// never timed against a deadline.
 func TestLoopPacesSlowRounds(t *testing.T) {
-	var ports portalloc.Allocator
-	addr, err := ports.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(store.Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: addr, InmemStore: true, Bootstrap: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for !st.LeaderReady() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	count := func(roundTakes time.Duration) int64 {
-		var n atomic.Int64
-		loop := NewLoop(st, LoopConfig{Interval: 5 * time.Millisecond, IdleInterval: time.Nanosecond,
-			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OnRound: func(RoundStats) { n.Add(1); time.Sleep(roundTakes) }})
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	st := storetest.Open(t)
+	// starts runs rounds of the given duration until n have completed and
+	// returns when each started (Now is read at the start of a round).
+	starts := func(n int, roundTakes time.Duration, hold func() bool) []time.Time {
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		var mu sync.Mutex
+		var at []time.Time
+		loop := NewLoop(st, LoopConfig{Interval: 5 * time.Millisecond, IdleInterval: time.Nanosecond, Hold: hold,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Now: func() time.Time {
+				now := time.Now()
+				mu.Lock()
+				at = append(at, now)
+				mu.Unlock()
+				return now
+			},
+			OnRound: func(RoundStats) {
+				time.Sleep(roundTakes)
+				mu.Lock()
+				if len(at) >= n {
+					cancel()
+				}
+				mu.Unlock()
+			}})
 		loop.Run(ctx)
-		return n.Load()
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(at)
 	}
-	// 60 ms rounds back to back would be ~15 in a second; paced, one per 240 ms.
-	if n := count(60 * time.Millisecond); n < 2 || n > 6 {
-		t.Fatalf("%d slow rounds in 1s, want 2-6 (paced to 4x their duration)", n)
+	const slow = 60 * time.Millisecond
+	at := starts(4, slow, nil)
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < busyFactor*slow {
+			t.Errorf("round %d started %v after the previous %v round, want at least %v", i, gap, slow, busyFactor*slow)
+		}
 	}
-	if n := count(0); n < 40 {
-		t.Fatalf("%d fast rounds in 1s at a 5ms interval, want at least 40", n)
+	if at := starts(20, 0, nil); len(at) < 20 {
+		t.Errorf("%d fast rounds, want 20", len(at))
+	}
+	var held atomic.Int64
+	at = starts(3, 0, func() bool { return held.Add(1) <= 5 })
+	if h := held.Load(); len(at) < 3 || h < 6 {
+		t.Errorf("%d rounds after %d hold checks: want rounds only once the hold released (after 5)", len(at), h)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -16,7 +17,9 @@ func (fl *fleet) agentRound(agentID string, rs ...*mxv1.CheckResult) {
 	for _, r := range rs {
 		fl.report(agentID, r)
 	}
-	fl.agents[agentID].LastBatchAt = timestamppb.New(fl.now)
+	a := proto.CloneOf(fl.agents[agentID])
+	a.LastBatchAt = timestamppb.New(fl.now)
+	fl.agents[agentID] = a
 }
 
 func queueClean() *mxv1.CheckResult { return &mxv1.CheckResult{Check: "queue", Target: "local"} }

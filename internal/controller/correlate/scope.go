@@ -42,6 +42,9 @@ type bucket struct {
 	okSites []string
 	// silent lists silent agents (AGENT_SILENT).
 	silent []*agentInfo
+	// fingerprint, if set, is incident.Fingerprint of key (kept by
+	// incremental rounds).
+	fingerprint string
 }
 
 type buckets struct {
@@ -79,26 +82,22 @@ var flowCodes = []string{
 	string(finding.LogStartTLSRequired), string(finding.LogUnexpectedCertSent), string(finding.QueueTLSFailure),
 }
 
-// classify assigns every group to a bucket (see the package doc).
+// classify assigns every group to a bucket (see the package doc): each
+// group's route (route.go) is decided from the group and what the round
+// knows about its peers, in the order the classifiers run.
 func (v *view) classify(groups []*group) *buckets {
 	bs := &buckets{m: map[bucketKey]*bucket{}}
 	var certGroups, endpointGroups, flowGroups []*group
 	for _, g := range groups {
-		f := g.root.f
-		switch {
-		case f.GetCode() == string(finding.CertExpiring):
-			id := certIdentity(f)
-			bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_FLEET_HORIZON, f.GetCode(), id}).addGroup(g)
-		case findingEndpoint(f) != "":
-			endpointGroups = append(endpointGroups, g)
-		case slices.Contains(storeCertCodes, f.GetCode()) && f.GetSubjectKind() == mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE:
+		switch g.kind {
+		case kindCert:
 			certGroups = append(certGroups, g)
-		case slices.Contains(flowCodes, f.GetCode()):
+		case kindFlow:
 			flowGroups = append(flowGroups, g)
+		case kindEndpoint:
+			endpointGroups = append(endpointGroups, g)
 		default:
-			b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SERVER, f.GetCode(), g.agent.host + "/" + f.GetSubject()})
-			b.host = g.agent.host
-			b.addGroup(g)
+			bs.get(g.directRoute().key).apply(g, g.directRoute())
 		}
 	}
 	v.classifyCerts(bs, certGroups)
@@ -112,10 +111,10 @@ func (v *view) classify(groups []*group) *buckets {
 // certificate incident (by thumbprint, else by issuer+subject); on one host
 // it is a server incident.
 func (v *view) classifyCerts(bs *buckets, gs []*group) {
-	hostsBy := func(key func(*group) string) map[string]map[string]bool {
-		m := map[string]map[string]bool{}
+	hostsBy := func(key func(*group) certKey) map[certKey]map[string]bool {
+		m := map[certKey]map[string]bool{}
 		for _, g := range gs {
-			k := g.root.f.GetCode() + "\x00" + key(g)
+			k := key(g)
 			if m[k] == nil {
 				m[k] = map[string]bool{}
 			}
@@ -123,24 +122,11 @@ func (v *view) classifyCerts(bs *buckets, gs []*group) {
 		}
 		return m
 	}
-	byTP := hostsBy(func(g *group) string { return g.root.f.GetSubject() })
-	byID := hostsBy(func(g *group) string { return certIdentity(g.root.f) })
+	byTP := hostsBy((*group).tpKey)
+	byID := hostsBy((*group).idKey)
 	for _, g := range gs {
-		f := g.root.f
-		var k bucketKey
-		switch {
-		case len(byTP[f.GetCode()+"\x00"+f.GetSubject()]) >= 2:
-			k = bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE, f.GetCode(), f.GetSubject()}
-		case len(byID[f.GetCode()+"\x00"+certIdentity(f)]) >= 2:
-			k = bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE, f.GetCode(), certIdentity(f)}
-		default:
-			k = bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SERVER, f.GetCode(), g.agent.host + "/" + f.GetSubject()}
-		}
-		b := bs.get(k)
-		if k.scope == mxv1.IncidentScope_INCIDENT_SCOPE_SERVER {
-			b.host = g.agent.host
-		}
-		b.addGroup(g)
+		r := g.certRoute(len(byTP[g.tpKey()]), len(byID[g.idKey()]))
+		bs.get(r.key).apply(g, r)
 	}
 }
 
@@ -148,41 +134,27 @@ func (v *view) classifyCerts(bs *buckets, gs []*group) {
 // cause. Failing from every site that observes flows (two or more): the
 // remote side. Otherwise one direction incident per host.
 func (v *view) classifyFlows(bs *buckets, gs []*group) {
-	type rk struct{ code, remote string }
-	sitesBy := map[rk]map[string]bool{}
+	sitesBy := map[flowKey]map[string]bool{}
 	for _, g := range gs {
-		k := rk{g.root.f.GetCode(), flowRemote(g.root.f)}
+		k := g.flowKey()
 		if sitesBy[k] == nil {
 			sitesBy[k] = map[string]bool{}
 		}
 		sitesBy[k][g.agent.site] = true
 	}
 	for _, g := range gs {
-		f := g.root.f
-		remote := flowRemote(f)
-		dir := flowDirection(f)
-		sites := sitesBy[rk{f.GetCode(), remote}]
-		if len(sites) >= 2 && len(sites) >= len(v.flowSites) {
-			b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET, f.GetCode(), remote})
-			b.remote, b.dir = remote, dir
-			b.addGroup(g)
-			continue
-		}
-		subject := g.agent.host + " -> " + remote
-		if dir == mxv1.FlowDirection_FLOW_DIRECTION_INBOUND {
-			subject = remote + " -> " + g.agent.host
-		}
-		b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_DIRECTION, f.GetCode(), subject})
-		b.host, b.remote, b.dir = g.agent.host, remote, dir
-		b.addGroup(g)
+		r := g.flowRoute(len(sitesBy[g.flowKey()]), len(v.flowSites))
+		bs.get(r.key).apply(g, r)
 	}
 }
 
 // classifyEndpoints: findings about an SMTP endpoint seen by probes.
 func (v *view) classifyEndpoints(bs *buckets, gs []*group) {
 	// Anchors: server and certificate incidents per host, to fold peers'
-	// failing probes of that host into.
+	// failing probes of that host into, with their severity before any
+	// peer joins.
 	anchors := map[string][]bucketKey{}
+	anchorWorst := map[bucketKey]mxv1.Severity{}
 	for _, k := range bs.order {
 		b := bs.m[k]
 		if k.scope != mxv1.IncidentScope_INCIDENT_SCOPE_SERVER && k.scope != mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE {
@@ -193,11 +165,15 @@ func (v *view) classifyEndpoints(bs *buckets, gs []*group) {
 				anchors[m.o.agent.host] = append(anchors[m.o.agent.host], k)
 			}
 		}
+		anchorWorst[k] = worst(b.members)
 	}
-	type ek struct{ ep, code string }
-	failing := map[ek]map[string]bool{} // agent ids failing with this code
+	// Senders' reports come last, so that the agents' probes of a host have
+	// built their incidents for it when a report looks for one.
+	gs = slices.Clone(gs)
+	slices.SortStableFunc(gs, func(a, b *group) int { return cmp.Compare(b2i(a.agent.outside), b2i(b.agent.outside)) })
+	failing := map[epKey]map[string]bool{} // agent ids failing with this code
 	for _, g := range gs {
-		k := ek{findingEndpoint(g.root.f), g.root.f.GetCode()}
+		k := g.epKey()
 		if failing[k] == nil {
 			failing[k] = map[string]bool{}
 		}
@@ -205,85 +181,47 @@ func (v *view) classifyEndpoints(bs *buckets, gs []*group) {
 	}
 	// Per (endpoint, code), computed once: sites where every prober fails
 	// with that code, and sites where a prober succeeds.
-	type siteView struct{ all, ok map[string]bool }
-	sv := map[ek]siteView{}
+	sv := map[epKey]siteView{}
+	inbound := newInboundIndex()
 	for _, g := range gs {
-		f := g.root.f
-		ep := findingEndpoint(f)
-		target := v.internalHost(endpointHost(ep))
-		probers := v.probes[ep]
-		k := ek{ep, f.GetCode()}
-		fails := failing[k]
+		k := g.epKey()
 		s, ok := sv[k]
 		if !ok {
-			s = siteView{all: map[string]bool{}, ok: map[string]bool{}}
-			for _, p := range probers {
-				if _, ok := s.all[p.agent.site]; !ok {
-					s.all[p.agent.site] = true
-				}
-				if !fails[p.agent.id] {
-					s.all[p.agent.site] = false
-					if !p.failed {
-						s.ok[p.agent.site] = true
-					}
-				}
-			}
+			s = newSiteView(v.probes[g.ep], func(id string) bool { return failing[k][id] })
 			sv[k] = s
 		}
-		siteAll, siteOK := s.all, s.ok
-		switch {
-		case siteAll[g.agent.site] && len(siteOK) > 0 && !siteOK[g.agent.site]:
-			// The whole site fails where other sites succeed: the path.
-			b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SITE, f.GetCode(), g.agent.site})
-			b.addGroup(g)
-			if !slices.Contains(b.targets, ep) {
-				b.targets = append(b.targets, ep)
-			}
-			for _, s := range sortedKeys(siteOK) {
-				if !slices.Contains(b.okSites, s) {
-					b.okSites = append(b.okSites, s)
-				}
-			}
-		case target != "" && len(anchors[target]) > 0:
-			b := bs.m[worstAnchor(bs, anchors[target])]
-			b.members = append(b.members, member{g.root, rolePeer})
-			for _, s := range g.symptoms {
-				b.members = append(b.members, member{s, rolePeer})
-			}
-		case len(siteOK) > 0 && siteAll[g.agent.site] == false && len(fails) < len(probers):
-			// Others in the same site succeed: the observer's own problem.
-			b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SERVER, f.GetCode(), g.agent.host + " -> " + ep})
-			b.host = g.agent.host
-			b.addGroup(g)
-		case target != "":
-			b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SERVER, f.GetCode(), target + "/" + ep})
-			b.host = target
-			b.dir = mxv1.FlowDirection_FLOW_DIRECTION_INBOUND
-			b.members = append(b.members, member{g.root, rolePeer})
-			for _, s := range g.symptoms {
-				b.members = append(b.members, member{s, rolePeer})
-			}
-		default:
-			b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET, f.GetCode(), ep})
-			b.remote = ep
-			b.addGroup(g)
-		}
+		r := g.endpointRoute(s, len(failing[k]), len(v.probes[g.ep]),
+			func() (bucketKey, bool) { return bestAnchor(anchors[g.target], anchorWorst) },
+			func() (bucketKey, bool) { return inbound.best(g.target + "/" + g.ep) })
+		bs.get(r.key).apply(g, r)
+		inbound.add(g, r)
 	}
 }
 
-func worstAnchor(bs *buckets, ks []bucketKey) bucketKey {
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bestAnchor is the worst of ks by sev, ties to the smallest key.
+func bestAnchor(ks []bucketKey, sev map[bucketKey]mxv1.Severity) (bucketKey, bool) {
+	if len(ks) == 0 {
+		return bucketKey{}, false
+	}
 	best := ks[0]
 	for _, k := range ks[1:] {
-		if c := cmp.Compare(worst(bs.m[k]), worst(bs.m[best])); c > 0 || c == 0 && lessKey(k, best) {
+		if c := cmp.Compare(sev[k], sev[best]); c > 0 || c == 0 && lessKey(k, best) {
 			best = k
 		}
 	}
-	return best
+	return best, true
 }
 
-func worst(b *bucket) mxv1.Severity {
+func worst(ms []member) mxv1.Severity {
 	var s mxv1.Severity
-	for _, m := range b.members {
+	for _, m := range ms {
 		s = max(s, m.o.f.GetSeverity())
 	}
 	return s
@@ -297,10 +235,14 @@ func lessKey(a, b bucketKey) bool {
 func (v *view) silentAgents(bs *buckets) {
 	for _, a := range v.agents {
 		if a.silent {
-			b := bs.get(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SITE, string(finding.AgentSilent), a.site})
+			b := bs.get(silentKey(a.site))
 			b.silent = append(b.silent, a)
 		}
 	}
+}
+
+func silentKey(site string) bucketKey {
+	return bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SITE, string(finding.AgentSilent), site}
 }
 
 // findingEndpoint is the endpoint a probe finding is about ("" otherwise).

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,48 @@ func onlyIncident(t *testing.T, stored map[string]*mxv1.Incident, scope mxv1.Inc
 	if len(incs) != 1 || incs[0].GetScope() != scope {
 		t.Fatalf("want one %v incident, got:\n%s", scope, dump(incs))
 	}
+	forPeople(t, incs[0])
 	return incs[0]
+}
+
+var (
+	leadingSeverity = regexp.MustCompile(`^(CRITICAL|ERROR|WARNING|INFO)\b`)
+	countedOne      = regexp.MustCompile(`\b1 (symptoms|peer observations|servers|sites|agents)\b`)
+	rawCode         = regexp.MustCompile(`\b[A-Z][A-Z0-9]+(_[A-Z0-9]+)+\b`)
+	oneSiteMany     = regexp.MustCompile(`\(site [^()]*,`)
+)
+
+// forPeople checks an incident's summary reads as written for people, as
+// pagers and tickets show it next to their own severity field: no leading
+// severity ("CRITICAL CRITICAL" on a pager), counted nouns agreeing ("1
+// symptom", never "1 symptoms"), certificate identities as "subject
+// (issued by issuer)" rather than raw <I>..<S>.., finding titles rather
+// than codes.
+func forPeople(t *testing.T, inc *mxv1.Incident) {
+	t.Helper()
+	s := inc.GetSummary()
+	if s == "" {
+		t.Errorf("%s: no summary", inc.GetId())
+	}
+	if leadingSeverity.MatchString(s) {
+		t.Errorf("summary starts with its severity: %q", s)
+	}
+	if m := countedOne.FindString(s); m != "" {
+		t.Errorf("summary says %q: %q", m, s)
+	}
+	for _, text := range []string{s, inc.GetRemediation()} {
+		if strings.Contains(text, "<I>") || strings.Contains(text, "<S>") {
+			t.Errorf("raw identity in %q", text)
+		}
+	}
+	if oneSiteMany.MatchString(s) {
+		t.Errorf("'site' before several sites: %q", s)
+	}
+	// A server incident's summary is its root finding's own (here the
+	// fixtures', which name codes); every other scope's is correlate's.
+	if m := rawCode.FindString(s); m != "" && inc.GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_SERVER {
+		t.Errorf("summary names the code %s instead of its title: %q", m, s)
+	}
 }
 
 // certificate: one renewal gone wrong: the same keyless certificate on
@@ -225,6 +267,12 @@ func TestScopeFleetHorizon(t *testing.T) {
 	}
 	if main == nil || len(main.GetHosts()) != 4 || !strings.Contains(main.GetSummary(), "held by 4 servers") {
 		t.Fatalf("horizon incident:\n%s", dump(incs))
+	}
+	for _, i := range incs {
+		forPeople(t, i)
+		if i != main && !strings.Contains(i.GetSummary(), "held by 1 server:") {
+			t.Errorf("one holder: %q", i.GetSummary())
+		}
 	}
 }
 

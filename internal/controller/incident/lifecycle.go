@@ -68,6 +68,7 @@ func Act(inc *mxv1.Incident, a *mxv1.IncidentAction, at *timestamppb.Timestamp) 
 		return nil, fmt.Errorf("%w: %v", ErrInvalidAction, a.GetAction())
 	}
 	next.Sequence++
+	next.Revision++
 	next.UpdatedAt = at
 	AppendTimeline(next, &mxv1.TimelineEntry{At: at, Kind: kind, Actor: a.GetActor(), Comment: a.GetComment(), Sequence: next.Sequence})
 	return next, nil
@@ -83,17 +84,39 @@ func AppendTimeline(inc *mxv1.Incident, e *mxv1.TimelineEntry) {
 	inc.Timeline = tl
 }
 
-// Less orders incidents for listings: worst severity first, then the most
-// recently seen, then by id.
+// Less orders incidents for listings: worst severity first, then the
+// newest (first seen latest), then by id. The keys change only on material
+// changes (severity) or never (first_seen, id), so a page cursor on them
+// (PageKey) stays valid while incidents are observed round after round.
 func Less(a, b *mxv1.Incident) bool {
-	if a.GetSeverity() != b.GetSeverity() {
-		return a.GetSeverity() > b.GetSeverity()
+	return KeyOf(a).Less(KeyOf(b))
+}
+
+// PageKey is an incident's position in the listing order.
+type PageKey struct {
+	Severity  mxv1.Severity
+	FirstSeen int64 // unix nanoseconds
+	ID        string
+}
+
+// KeyOf is inc's position in the listing order.
+func KeyOf(inc *mxv1.Incident) PageKey {
+	var fs int64
+	if t := inc.GetFirstSeen(); t != nil {
+		fs = t.AsTime().UnixNano()
 	}
-	at, bt := a.GetLastSeen().AsTime(), b.GetLastSeen().AsTime()
-	if !at.Equal(bt) {
-		return at.After(bt)
+	return PageKey{Severity: inc.GetSeverity(), FirstSeen: fs, ID: inc.GetId()}
+}
+
+// Less reports whether k sorts before o.
+func (k PageKey) Less(o PageKey) bool {
+	if k.Severity != o.Severity {
+		return k.Severity > o.Severity
 	}
-	return a.GetId() < b.GetId()
+	if k.FirstSeen != o.FirstSeen {
+		return k.FirstSeen > o.FirstSeen
+	}
+	return k.ID < o.ID
 }
 
 // Brief returns a copy of inc without members and timeline.

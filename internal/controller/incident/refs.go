@@ -89,6 +89,7 @@ func UpdateRefs(inc *mxv1.Incident, u *mxv1.UpdateIncidentRefs, at *timestamppb.
 		next.ExternalRefs = nil
 	}
 	next.Sequence++
+	next.Revision++
 	next.UpdatedAt = at
 	var parts []string
 	if len(set) > 0 {

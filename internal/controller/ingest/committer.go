@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
@@ -15,9 +13,20 @@ import (
 // ErrStopped: the committer is no longer running.
 var ErrStopped = errors.New("ingest: committer stopped")
 
-// Applier is the part of the store the committer needs.
+// ErrEarlierFailed: an earlier batch of the same stream failed to commit,
+// so this one was not proposed (committing it would make the earlier one's
+// resend look like a replay, losing it).
+var ErrEarlierFailed = errors.New("ingest: an earlier batch of this stream failed to commit")
+
+// Applier proposes commands (the session registers agents with it).
 type Applier interface {
 	Apply(ctx context.Context, cmd *mxv1.Command) (any, error)
+}
+
+// BatchApplier is the part of the store the committer needs: one
+// IngestBatches entry carrying the batches' bytes as they arrived.
+type BatchApplier interface {
+	ApplyIngest(ctx context.Context, batches []store.EncodedBatch) (any, error)
 }
 
 // CommitterConfig bounds a group commit.
@@ -31,21 +40,30 @@ type CommitterConfig struct {
 }
 
 type pending struct {
-	ab   *mxv1.AgentBatch
-	size int
-	done chan error
+	eb    store.EncodedBatch
+	size  int
+	chain *Chain
+	done  chan error
 }
+
+// Chain is one stream's batches in the committer: once one of them fails to
+// commit, the committer fails the chain's later batches without proposing
+// them. The FSM applies a batch only when its sequence is above the agent's
+// last committed one, so committing batch n+1 after n failed would turn n's
+// resend into a "replay" and lose it. Only Run's goroutine reads or writes
+// failed.
+type Chain struct{ failed bool }
 
 // Committer group-commits agent batches into raft.
 type Committer struct {
 	cfg     CommitterConfig
-	store   Applier
+	store   BatchApplier
 	in      chan *pending
 	metrics *Metrics
 }
 
 // NewCommitter returns a committer; call Run to start it.
-func NewCommitter(st Applier, cfg CommitterConfig, m *Metrics) *Committer {
+func NewCommitter(st BatchApplier, cfg CommitterConfig, m *Metrics) *Committer {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 2 * time.Millisecond
 	}
@@ -58,21 +76,45 @@ func NewCommitter(st Applier, cfg CommitterConfig, m *Metrics) *Committer {
 	return &Committer{cfg: cfg, store: st, in: make(chan *pending, cfg.MaxBatches), metrics: m}
 }
 
-// Submit queues one agent batch and waits until it is committed (or ctx ends).
-func (c *Committer) Submit(ctx context.Context, agentID string, b *mxv1.ResultBatch) error {
-	ab := &mxv1.AgentBatch{AgentId: agentID, Batch: b}
-	p := &pending{ab: ab, size: proto.Size(ab), done: make(chan error, 1)}
-	select {
-	case c.in <- p:
-	case <-ctx.Done():
-		return ctx.Err()
+// Submit queues one agent batch and waits until it is committed (or ctx
+// ends). raw is the batch's wire encoding as received (nil: encode b); the
+// raft entry carries it as is, so it must be exactly what b was decoded from.
+func (c *Committer) Submit(ctx context.Context, agentID string, b *mxv1.ResultBatch, raw []byte) error {
+	done, err := c.Enqueue(ctx, nil, agentID, b, raw)
+	if err != nil {
+		return err
 	}
 	select {
-	case err := <-p.done:
+	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Enqueue queues one agent batch of chain (nil: none) without waiting for
+// its commit: the returned channel yields its outcome once. Batches of one
+// chain are committed in the order they were enqueued, and after one of
+// them fails the later ones fail with ErrEarlierFailed.
+func (c *Committer) Enqueue(ctx context.Context, chain *Chain, agentID string, b *mxv1.ResultBatch, raw []byte) (<-chan error, error) {
+	eb := store.EncodedBatch{AgentID: agentID, Batch: b, Raw: raw}
+	p := &pending{eb: eb, size: eb.Size(), chain: chain, done: make(chan error, 1)}
+	select {
+	case c.in <- p:
+		return p.done, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// admit reports whether p may join a group: false (and p answered) when an
+// earlier batch of its chain failed.
+func admit(p *pending) bool {
+	if p.chain != nil && p.chain.failed {
+		p.done <- ErrEarlierFailed
+		return false
+	}
+	return true
 }
 
 // Run commits groups until ctx ends. It is the only goroutine that proposes
@@ -86,6 +128,9 @@ func (c *Committer) Run(ctx context.Context) error {
 			return nil
 		case first = <-c.in:
 		}
+		if !admit(first) {
+			continue
+		}
 		group := []*pending{first}
 		size := first.size
 		timer := time.NewTimer(c.cfg.MaxWait)
@@ -93,6 +138,9 @@ func (c *Committer) Run(ctx context.Context) error {
 		for len(group) < c.cfg.MaxBatches && size < c.cfg.MaxBytes {
 			select {
 			case p := <-c.in:
+				if !admit(p) {
+					continue
+				}
 				group = append(group, p)
 				size += p.size
 			case <-timer.C:
@@ -107,19 +155,19 @@ func (c *Committer) Run(ctx context.Context) error {
 }
 
 func (c *Committer) commit(ctx context.Context, group []*pending) {
-	cmd := &mxv1.Command{Kind: &mxv1.Command_IngestBatches{IngestBatches: &mxv1.IngestBatches{}}}
-	for _, p := range group {
-		cmd.GetIngestBatches().Batches = append(cmd.GetIngestBatches().Batches, p.ab)
+	batches := make([]store.EncodedBatch, len(group))
+	for i, p := range group {
+		batches[i] = p.eb
 	}
 	start := time.Now()
-	_, err := c.store.Apply(ctx, cmd)
+	_, err := c.store.ApplyIngest(ctx, batches)
 	if c.metrics != nil {
 		c.metrics.applyLatency.Observe(time.Since(start).Seconds())
 		if err == nil {
 			c.metrics.batchesCommitted.Add(float64(len(group)))
 			c.metrics.entriesCommitted.Inc()
 			for _, p := range group {
-				c.metrics.resultsCommitted.Add(float64(len(p.ab.GetBatch().GetResults())))
+				c.metrics.resultsCommitted.Add(float64(len(p.eb.Batch.GetResults())))
 			}
 		}
 	}
@@ -127,6 +175,9 @@ func (c *Committer) commit(ctx context.Context, group []*pending) {
 		err = fmt.Errorf("ingest: commit %d batches: %w", len(group), err)
 	}
 	for _, p := range group {
+		if err != nil && p.chain != nil {
+			p.chain.failed = true
+		}
 		p.done <- err
 	}
 }

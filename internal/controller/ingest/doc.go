@@ -8,4 +8,27 @@
 // skips batches whose (agent id, sequence) is already committed, so a batch
 // replayed after a reconnect or a leader change is acknowledged again but
 // never applied twice.
+//
+// Streams are pipelined: a stream's handler reads and submits up to
+// MaxInFlight batches while earlier ones commit, and an acker goroutine
+// (alive only while something is in flight, so an idle stream costs none)
+// sends their acks strictly in sequence order, each after its batch is
+// committed. The committer keeps a stream's batches in submission order
+// and, once one of them fails to commit, fails the stream's later ones
+// without proposing them (Chain): the FSM applies only sequences above the
+// agent's last committed one, so a later batch committed past a failed one
+// would turn the failed one's resend into a "replay". After a failure the
+// stream acknowledges nothing more, tells the agent NotLeader and ends; the
+// agent resends everything unacknowledged from its spool, which the FSM
+// applies once.
+//
+// Batches are decoded once: ServerCodec keeps each batch's wire bytes next
+// to the decoded request, the session validates the decoded batch, and the
+// committer hands raft those bytes as they arrived (store.ApplyIngest)
+// rather than encoding the batch again.
+//
+// Only the leader serves streams: a follower answers Hello with NotLeader
+// naming the leader it knows (none during an election), and a node that
+// stops leading closes the connections of every stream it holds
+// (Server.WhileLeading), so their agents look for the new leader at once.
 package ingest

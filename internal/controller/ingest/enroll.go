@@ -3,9 +3,11 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
+	"github.com/mxprobe/mxprobe/internal/identity"
 )
 
 // Enrollment signs agents' certificates.
@@ -31,7 +34,7 @@ func (s *Server) Enroll(ctx context.Context, req *mxv1.EnrollRequest) (*mxv1.Enr
 	if e == nil || e.CA == nil {
 		return nil, status.Error(codes.FailedPrecondition, "enrollment is not configured on this controller (no agent CA)")
 	}
-	if !pki.ValidID(req.GetAgentId()) {
+	if !identity.ValidID(req.GetAgentId()) {
 		return nil, status.Error(codes.InvalidArgument, "agent_id: 1-128 characters of A-Z a-z 0-9 . _ -")
 	}
 	id, hash, err := auth.ParseSecret(req.GetToken())
@@ -54,18 +57,54 @@ func (s *Server) Enroll(ctx context.Context, req *mxv1.EnrollRequest) (*mxv1.Enr
 	}
 	cr, _ := res.(store.ConsumeResult)
 	if cr.Err != nil {
-		code := codes.PermissionDenied
-		if errors.Is(cr.Err, store.ErrTokenUnknown) {
-			code = codes.Unauthenticated
-		}
-		return nil, status.Errorf(code, "join token refused: %v", cr.Err)
+		return nil, s.enrollRefused(ctx, req, id, cr)
 	}
-	chain, err := e.CA.Sign(req.GetCsrDer(), pki.Identity{AgentID: req.GetAgentId(), Site: cr.Site}, e.TTL, time.Now())
+	// The certificate must not predate the enrollment (older ones are
+	// superseded), even if this clock is behind the one that proposed it.
+	signAt := time.Now()
+	if signAt.Before(cr.EnrolledAt) {
+		signAt = cr.EnrolledAt
+	}
+	chain, err := e.CA.Sign(req.GetCsrDer(), identity.Identity{AgentID: req.GetAgentId(), Site: cr.Site}, e.TTL, signAt)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	s.log.Info("agent enrolled", "agent", req.GetAgentId(), "site", cr.Site, "token", id)
 	return &mxv1.EnrollResponse{CertificateChainDer: chain, AgentId: req.GetAgentId(), Site: cr.Site, NotAfter: notAfter(chain)}, nil
+}
+
+// enrollRefused logs and counts a refused enrollment and returns its status.
+// Attempts on an identity that is not the token's to give are logged as a
+// warning with who tried (token id, remote address: never the secret) and
+// counted; the caller is not told the existing agent's site.
+func (s *Server) enrollRefused(ctx context.Context, req *mxv1.EnrollRequest, tokenID string, cr store.ConsumeResult) error {
+	remote := ""
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		remote = p.Addr.String()
+	}
+	reason, msg := "", ""
+	switch {
+	case errors.Is(cr.Err, store.ErrAgentExists):
+		reason = refusedEnrollExists
+		msg = fmt.Sprintf("agent id %s is already enrolled: a join token cannot enroll it again; an admin can create a re-enrollment token for it (controller tokens create NAME --kind reenroll --agent-id %s) or revoke it first (controller agent revoke %s)", req.GetAgentId(), req.GetAgentId(), req.GetAgentId())
+	case errors.Is(cr.Err, store.ErrAgentOtherSite):
+		reason = refusedEnrollOtherSite
+		msg = fmt.Sprintf("agent id %s belongs to another site: only a re-enrollment token moves an agent between sites (controller tokens create NAME --kind reenroll --agent-id %s --site SITE)", req.GetAgentId(), req.GetAgentId())
+	case errors.Is(cr.Err, store.ErrAgentOutOfScope):
+		reason = refusedEnrollOutOfScope
+		msg = fmt.Sprintf("agent id %s is outside what this token may enroll (its agent id prefix, or the one agent of a re-enrollment token)", req.GetAgentId())
+	default:
+		code := codes.PermissionDenied
+		if errors.Is(cr.Err, store.ErrTokenUnknown) {
+			code = codes.Unauthenticated
+		}
+		s.log.Info("enrollment refused", "agent", req.GetAgentId(), "token", tokenID, "remote", remote, "err", cr.Err)
+		return status.Errorf(code, "join token refused: %v", cr.Err)
+	}
+	s.metrics.identityRefused.WithLabelValues(reason).Inc()
+	s.log.Warn("enrollment refused: agent identity not the token's to give", "reason", reason, "agent", req.GetAgentId(),
+		"token", tokenID, "token_site", cr.Site, "enrolled_site", cr.ExistingSite, "hostname", req.GetHostname(), "remote", remote)
+	return status.Error(codes.PermissionDenied, msg)
 }
 
 // Renew issues a fresh certificate for the caller's identity.
@@ -78,7 +117,7 @@ func (s *Server) Renew(ctx context.Context, req *mxv1.RenewRequest) (*mxv1.Renew
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "renewal needs the agent's current certificate")
 	}
-	chain, err := e.CA.Sign(req.GetCsrDer(), pki.Identity{AgentID: id.AgentID, Site: id.Site}, e.TTL, time.Now())
+	chain, err := e.CA.Sign(req.GetCsrDer(), identity.Identity{AgentID: id.AgentID, Site: id.Site}, e.TTL, time.Now())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

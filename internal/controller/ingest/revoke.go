@@ -20,7 +20,8 @@ type streamEntry struct {
 	remote   string
 }
 
-// active tracks connected streams for revocation.
+// active tracks connected streams, to cut them on revocation and when
+// leadership is lost.
 type active struct {
 	mu      sync.Mutex
 	streams map[*streamEntry]struct{}
@@ -70,5 +71,26 @@ func (s *Server) WatchRevocations(ctx context.Context, interval time.Duration) {
 				s.log.Warn("revoked agent's connection closed", "agent", e.agentID, "remote", e.remote)
 			}
 		}
+	}
+}
+
+// WhileLeading is leader-only work (store.OnLeadership): when ctx ends,
+// this node has stopped leading, and every agent stream still open on it is
+// cut. Its agents then reconnect and find the new leader at once instead
+// of at their next batch, which would only be answered NotLeader, or never
+// when the node was paused and does not know yet that it was deposed.
+func (s *Server) WhileLeading(ctx context.Context) {
+	<-ctx.Done()
+	if s.closer == nil {
+		return
+	}
+	n := 0
+	for _, e := range s.active.list() {
+		if s.closer.CloseRemote(e.remote) {
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Info("leadership lost: agent connections closed so the agents find the new leader", "connections", n)
 	}
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"time"
 
@@ -62,30 +63,81 @@ func NewServer(node Node, c *Committer, plan Plan, m *Metrics, log *slog.Logger,
 	return &Server{node: node, committer: c, plan: plan, metrics: m, log: log, enroll: o.Enrollment, closer: o.Closer, limit: o.ReserveBatch}
 }
 
-// Connect handles one agent stream on grpc-go (the agent port's lean
-// endpoint drives the same Session, see LeanMethods).
+// Connect handles one agent stream: a Session driven by the stream's
+// messages. Batches are pipelined: the handler reads and submits up to
+// MaxInFlight of them while earlier ones commit, and an acker sends their
+// acks in order (pipeline).
 func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
-	ctx := stream.Context()
+	ctx, cancel := context.WithCancel(stream.Context())
 	sess := s.NewSession(ctx)
+	pipe := newPipeline(stream.Send, s.pipelineFailure)
+	// The acker may still be sending: it stops on cancel, and the handler
+	// returns (ending the stream) only once it has.
+	defer pipe.wait()
+	defer cancel()
 	defer sess.Close()
 	for {
-		req, err := stream.Recv()
-		if err != nil {
+		// rawRequest keeps the batch's bytes when the server runs with
+		// ServerCodec (the node does), so they go to raft as they came.
+		req := &rawRequest{}
+		if err := stream.RecvMsg(req); err != nil {
+			if errors.Is(err, io.EOF) && sess.entry != nil {
+				// The agent sent all it had: answer what is in flight.
+				pipe.wait()
+				return streamEnd(pipe.err())
+			}
+			if perr := pipe.err(); perr != nil {
+				return streamEnd(perr)
+			}
 			return err
 		}
-		resp, done, err := sess.Handle(ctx, req)
-		if err != nil {
-			return err
+		if perr := pipe.err(); perr != nil {
+			return streamEnd(perr)
 		}
-		if resp != nil {
+		if sess.entry == nil {
+			resp, done, err := sess.hello(ctx, req.GetHello())
+			if err != nil {
+				return err
+			}
 			if err := stream.Send(resp); err != nil {
 				return err
 			}
+			if done {
+				return nil
+			}
+			continue
 		}
-		if done {
-			return nil
+		raw := req.batch
+		if req.GetBatch() == nil {
+			raw = nil
+		}
+		if err := sess.submit(ctx, pipe, req.GetBatch(), raw); err != nil {
+			return streamEnd(err)
 		}
 	}
+}
+
+// errStreamDone ends a stream without an error: the agent was told
+// NotLeader.
+var errStreamDone = errors.New("ingest: stream done")
+
+func streamEnd(err error) error {
+	if errors.Is(err, errStreamDone) {
+		return nil
+	}
+	return err
+}
+
+// pipelineFailure is what a stream whose batch failed to commit answers:
+// NotLeader (the leader this node knows, none when it is that leader but
+// cannot commit) and the status the stream ends with.
+func (s *Server) pipelineFailure(err error) (*mxv1.ConnectResponse, error) {
+	resp, _, serr := s.applyError(err)
+	if resp == nil {
+		s.log.Warn("agent batch not committed; the agent is sent elsewhere and resends it", "err", err)
+		resp = s.notLeader()
+	}
+	return resp, serr
 }
 
 // Session is one agent stream's protocol, independent of the transport:
@@ -101,32 +153,30 @@ type Session struct {
 // caller's identity and peer.
 func (s *Server) NewSession(ctx context.Context) *Session { return &Session{s: s} }
 
-// Handle processes one request: the response to send (nil for none), and
-// whether the stream ends after it. Errors are gRPC statuses.
-func (ss *Session) Handle(ctx context.Context, req *mxv1.ConnectRequest) (*mxv1.ConnectResponse, bool, error) {
-	if ss.entry == nil {
-		return ss.hello(ctx, req.GetHello())
-	}
-	return ss.batch(ctx, req.GetBatch())
-}
-
 func (ss *Session) hello(ctx context.Context, hello *mxv1.Hello) (*mxv1.ConnectResponse, bool, error) {
 	s := ss.s
 	if err := validateHello(hello); err != nil {
 		return nil, false, status.Error(codes.InvalidArgument, err.Error())
 	}
 	entry := &streamEntry{agentID: hello.GetAgentId()}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		entry.remote = p.Addr.String()
+	}
 	if id, ok := auth.AgentIdentity(ctx); ok {
 		if err := bindIdentity(hello, id); err != nil {
+			s.identityRefused(refusedHelloAgent, hello, id.Site, entry.remote)
 			return nil, false, status.Error(codes.PermissionDenied, err.Error())
 		}
 		entry.issuedAt = id.IssuedAt
 	}
 	if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
-		return nil, false, status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
+		return nil, false, status.Errorf(codes.PermissionDenied, "agent %s is revoked, or this certificate was superseded by a newer enrollment", entry.agentID)
 	}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		entry.remote = p.Addr.String()
+	// A Hello never moves an agent to another site: only its enrollment
+	// decides (the FSM keeps the registered site either way).
+	if site, known := s.node.State().EnrolledSite(hello.GetAgentId()); known && site != hello.GetSite() {
+		s.identityRefused(refusedHelloSite, hello, site, entry.remote)
+		return nil, false, status.Errorf(codes.PermissionDenied, "agent %s is registered in another site than %q; only a re-enrollment token moves an agent between sites", hello.GetAgentId(), hello.GetSite())
 	}
 	if !s.node.IsLeader() {
 		return s.notLeader(), true, nil
@@ -155,18 +205,20 @@ func (ss *Session) hello(ctx context.Context, hello *mxv1.Hello) (*mxv1.ConnectR
 	}}}, false, nil
 }
 
-func (ss *Session) batch(ctx context.Context, b *mxv1.ResultBatch) (*mxv1.ConnectResponse, bool, error) {
+// submit checks one batch and hands it to the committer; pipe acks it
+// once committed. Errors are gRPC statuses and end the stream.
+func (ss *Session) submit(ctx context.Context, pipe *pipeline, b *mxv1.ResultBatch, raw []byte) error {
 	s, entry := ss.s, ss.entry
 	if b == nil {
-		return nil, false, status.Error(codes.InvalidArgument, "expected a ResultBatch after Hello")
+		return status.Error(codes.InvalidArgument, "expected a ResultBatch after Hello")
 	}
 	if err := validateBatch(b); err != nil {
-		return nil, false, status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if s.limit != nil {
 		wait, ok := s.limit(entry.agentID)
 		if !ok {
-			return nil, false, status.Error(codes.ResourceExhausted, "too many batches from this agent; slow down")
+			return status.Error(codes.ResourceExhausted, "too many batches from this agent; slow down")
 		}
 		if wait > 0 {
 			// Backpressure: the stream reads nothing while it waits.
@@ -174,18 +226,36 @@ func (ss *Session) batch(ctx context.Context, b *mxv1.ResultBatch) (*mxv1.Connec
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, false, status.FromContextError(ctx.Err()).Err()
+				return status.FromContextError(ctx.Err()).Err()
 			case <-t.C:
 			}
 		}
 	}
 	if s.node.State().AgentRevoked(entry.agentID, entry.issuedAt) {
-		return nil, false, status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
+		return status.Errorf(codes.PermissionDenied, "agent %s is revoked", entry.agentID)
 	}
-	if err := s.committer.Submit(ctx, entry.agentID, b); err != nil {
-		return s.applyError(err)
+	if !pipe.reserve(ctx) {
+		if err := pipe.err(); err != nil {
+			return err
+		}
+		return status.FromContextError(ctx.Err()).Err()
 	}
-	return &mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Ack{Ack: &mxv1.Ack{Seq: b.GetSeq()}}}, false, nil
+	done, err := s.committer.Enqueue(ctx, &pipe.chain, entry.agentID, b, raw)
+	if err != nil {
+		pipe.release()
+		_, _, serr := s.applyError(err)
+		return serr
+	}
+	pipe.push(ctx, b.GetSeq(), done)
+	return nil
+}
+
+// identityRefused logs and counts a Hello that disagrees with the agent's
+// certificate or registered site.
+func (s *Server) identityRefused(reason string, hello *mxv1.Hello, site, remote string) {
+	s.metrics.identityRefused.WithLabelValues(reason).Inc()
+	s.log.Warn("agent hello refused: identity mismatch", "reason", reason, "agent", hello.GetAgentId(), "hello_site", hello.GetSite(),
+		"site", site, "hostname", hello.GetHostname(), "remote", remote)
 }
 
 // Close ends the session (the stream is gone).

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // Limits on what an agent may send. Together with the gRPC message size
@@ -25,6 +26,11 @@ const (
 	maxShort             = 256  // check, code, evidence keys, label keys
 	maxMedium            = 1024 // target, subject, hostname
 	maxLong              = 8192 // summary, remediation, evidence values, error
+	// An Exchange connector check's inventory document and its listing's
+	// DER (internal/agent/checks.Connectors.RunExchange).
+	maxInventoryDocument = 256 << 10
+	maxDER               = 16 << 10
+	maxDERPerResult      = 512 << 10
 )
 
 func validateHello(h *mxv1.Hello) error {
@@ -105,6 +111,12 @@ func validateResult(r *mxv1.CheckResult) error {
 	if err := text("error", r.GetError(), maxLong); err != nil {
 		return err
 	}
+	if err := text("tls.version", r.GetTls().GetVersion(), maxShort); err != nil {
+		return err
+	}
+	if err := text("tls.cipher_suite", r.GetTls().GetCipherSuite(), maxShort); err != nil {
+		return err
+	}
 	if _, ok := mxv1.CheckStatus_name[int32(r.GetStatus())]; !ok {
 		return fmt.Errorf("unknown status %d", r.GetStatus())
 	}
@@ -122,10 +134,21 @@ func validateResult(r *mxv1.CheckResult) error {
 	if len(r.GetCertificates()) > maxCertificates {
 		return fmt.Errorf("%d certificates (max %d)", len(r.GetCertificates()), maxCertificates)
 	}
+	if r.GetExchangeInventoryUnchanged() && len(r.GetExchangeInventory()) > 0 {
+		return errors.New("exchange_inventory_unchanged with an inventory")
+	}
+	if len(r.GetExchangeInventory()) > maxInventoryDocument {
+		return fmt.Errorf("exchange_inventory of %d bytes (max %d)", len(r.GetExchangeInventory()), maxInventoryDocument)
+	}
+	der := 0
 	for i, c := range r.GetCertificates() {
 		if err := validateCertificate(c); err != nil {
 			return fmt.Errorf("certificate %d: %w", i, err)
 		}
+		der += len(c.GetDer())
+	}
+	if der > maxDERPerResult {
+		return fmt.Errorf("certificates carry %d bytes of DER (max %d)", der, maxDERPerResult)
 	}
 	return nil
 }
@@ -134,8 +157,8 @@ func validateCertificate(c *mxv1.CertificateSummary) error {
 	if c == nil {
 		return errors.New("empty certificate")
 	}
-	if tp := c.GetThumbprint(); tp == "" || len(tp) > 128 || strings.ContainsFunc(tp, func(r rune) bool { return !strings.ContainsRune("0123456789ABCDEF", r) }) {
-		return fmt.Errorf("thumbprint %q is not upper-case hex", clip(tp))
+	if tp := c.GetThumbprint(); !thumbprint.Valid(tp) {
+		return fmt.Errorf("thumbprint %q is not 40 upper-case hex digits", clip(tp))
 	}
 	for name, v := range map[string]struct {
 		s   string
@@ -145,6 +168,14 @@ func validateCertificate(c *mxv1.CertificateSummary) error {
 		if err := text(name, v.s, v.max); err != nil {
 			return err
 		}
+	}
+	if len(c.GetDer()) > maxDER {
+		return fmt.Errorf("der of %d bytes (max %d)", len(c.GetDer()), maxDER)
+	}
+	switch c.GetTransportKeyAccess() {
+	case "", "readable", "denied":
+	default:
+		return fmt.Errorf("transport_key_access %q: want readable, denied or empty", clip(c.GetTransportKeyAccess()))
 	}
 	if len(c.GetDnsNames()) > 32 || len(c.GetServices()) > 16 {
 		return errors.New("more than 32 DNS names or 16 services")

@@ -13,7 +13,7 @@ func goodBatch() *mxv1.ResultBatch {
 	return &mxv1.ResultBatch{Seq: 1, Results: []*mxv1.CheckResult{{Check: "certstore", Target: "pemdir:/x", Status: mxv1.CheckStatus_CHECK_STATUS_FAIL,
 		Findings: []*mxv1.Finding{{Code: "CERT_NO_PRIVATE_KEY", Severity: mxv1.Severity_SEVERITY_CRITICAL, Subject: "B79D",
 			Evidence: map[string]string{"store": "pemdir:/x"}, ExplainedBy: []*mxv1.FindingRef{{Code: "CERT_DUPLICATE_IDENTITY", Subject: "x"}}}},
-		Certificates: []*mxv1.CertificateSummary{{Thumbprint: "B79D1A3C", Subject: "CN=mail.contoso.com", Issuer: "CN=Contoso CA", KeyStatus: "absent",
+		Certificates: []*mxv1.CertificateSummary{{Thumbprint: "B79D1A3C0000000000000000000000000000B79D", Subject: "CN=mail.contoso.com", Issuer: "CN=Contoso CA", KeyStatus: "absent",
 			Store: "pemdir:/x", DnsNames: []string{"mail.contoso.com"}}}}}}
 }
 
@@ -43,6 +43,21 @@ func TestValidateBatch(t *testing.T) {
 		"huge issuer":       func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].Issuer = strings.Repeat("A", 5000) },
 		"too many names":    func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].DnsNames = make([]string, 33) },
 		"NUL in a DNS name": func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].DnsNames[0] = "a\x00b" },
+		"huge DER":          func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].Der = make([]byte, maxDER+1) },
+		"DER over the result budget": func(b *mxv1.ResultBatch) {
+			c := b.Results[0].Certificates[0]
+			b.Results[0].Certificates = nil
+			for range maxDERPerResult/maxDER + 1 {
+				d := proto.CloneOf(c)
+				d.Der = make([]byte, maxDER)
+				b.Results[0].Certificates = append(b.Results[0].Certificates, d)
+			}
+		},
+		"unknown key access": func(b *mxv1.ResultBatch) { b.Results[0].Certificates[0].TransportKeyAccess = "maybe" },
+		"huge inventory":     func(b *mxv1.ResultBatch) { b.Results[0].ExchangeInventory = make([]byte, maxInventoryDocument+1) },
+		"unchanged inventory with one": func(b *mxv1.ResultBatch) {
+			b.Results[0].ExchangeInventory, b.Results[0].ExchangeInventoryUnchanged = []byte("{}"), true
+		},
 	}
 	for name, mutate := range bad {
 		b := goodBatch()

@@ -93,6 +93,20 @@ func (g *Identity) Name() string { return IdentityName(g.Issuer, g.Subject) }
 // IdentityName is "<I>issuer<S>subject".
 func IdentityName(issuer, subject string) string { return "<I>" + issuer + "<S>" + subject }
 
+// ReadableIdentity writes an identity name for people: "<I>issuer<S>subject"
+// becomes "subject (issued by issuer)"; anything else is returned as is.
+func ReadableIdentity(name string) string {
+	rest, ok := strings.CutPrefix(name, "<I>")
+	if !ok {
+		return name
+	}
+	iss, sub, ok := strings.Cut(rest, "<S>")
+	if !ok {
+		return name
+	}
+	return sub + " (issued by " + iss + ")"
+}
+
 // SoonestNotAfter is the earliest known expiry of its certificates (zero if none).
 func (g *Identity) SoonestNotAfter() time.Time {
 	var t time.Time

@@ -14,6 +14,15 @@ func (n *Node) backup(ctx context.Context) ([]byte, error) {
 	return n.store.Backup()
 }
 
+// canRestore refuses a restore upload on a follower before it is read.
+func (n *Node) canRestore() error {
+	if !n.store.IsLeader() {
+		id, _ := n.cluster.LeaderGRPC()
+		return fmt.Errorf("restore on the leader (%s)", id)
+	}
+	return nil
+}
+
 // restore replaces the replicated state (leader only).
 func (n *Node) restore(ctx context.Context, b []byte) error {
 	if !n.store.IsLeader() {

@@ -10,6 +10,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
+	"github.com/mxprobe/mxprobe/internal/controller/pki"
 	"github.com/mxprobe/mxprobe/internal/tlsutil"
 )
 
@@ -55,9 +56,14 @@ func newCluster(t *testing.T, size int, mtls func(i int) *tlsutil.Mutual, secure
 			NodeID: fmt.Sprintf("c%d", i+1), DataDir: filepath.Join(base, fmt.Sprint(i)),
 			GRPCListen: grpcAddrs[i], HTTPListen: freePort(t), RaftListen: freePort(t),
 			BootstrapExpect: size, RetryJoin: grpcAddrs, Insecure: mtls == nil,
-			Plan:             ingest.Plan{Interval: 100 * time.Millisecond},
-			Logger:           quiet(),
-			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond,
+			Plan:   ingest.Plan{Interval: 100 * time.Millisecond},
+			Logger: quiet(),
+			// Raft timeouts a loaded shared machine (2 cores, 7 other
+			// builds) does not trip: with 300 ms a follower missed
+			// heartbeats and took over between a test finding the leader
+			// and talking to it. A test that wants a failover stops the
+			// leader, which hands leadership over at once.
+			HeartbeatTimeout: 2 * time.Second, ElectionTimeout: 2 * time.Second, LeaderLeaseTimeout: time.Second,
 		}
 		if mtls != nil {
 			cfg.TLS = mtls(i)
@@ -193,4 +199,85 @@ func waitUntil(t *testing.T, d time.Duration, what string, fn func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// A node that stops leading cuts the agent streams it holds, idle ones
+// included: they learn of the new leader at once, not at their next batch.
+// Reconnecting to it is answered NotLeader with the new leader's address.
+func TestLeadershipLossDropsAgentStreams(t *testing.T) {
+	nodes := newCluster(t, 3, nil)
+	l := leader(t, nodes)
+	s, _ := connect(t, dial(t, l.n.GRPCAddr()), "edge03")
+	sendBatch(t, s, 1, "CERT_EXPIRED")
+	ended := make(chan error, 1)
+	go func() {
+		_, err := s.Recv()
+		ended <- err
+	}()
+	if err := l.n.Store().TransferLeadership(t.Context(), ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the deposed leader sent the idle stream a message instead of closing it")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the deposed leader kept the idle agent stream open")
+	}
+	l2 := leader(t, nodes)
+	if l2 == l {
+		t.Fatal("leadership did not move")
+	}
+	waitUntil(t, 20*time.Second, "the old leader redirects to the new one", func() bool {
+		st, err := dial(t, l.n.GRPCAddr()).Connect(t.Context())
+		if err != nil {
+			return false
+		}
+		defer st.CloseSend()
+		if st.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Hello{Hello: &mxv1.Hello{AgentId: "edge03", Site: "amsterdam"}}}) != nil {
+			return false
+		}
+		m, err := st.Recv()
+		return err == nil && m.GetNotLeader().GetLeaderAddress() == l2.n.GRPCAddr()
+	})
+}
+
+// secureCluster is a cluster on the production path: mutual TLS from a
+// cluster CA, an agent CA that signs agents' certificates, and the
+// bootstrap admin token.
+type secureCluster struct {
+	nodes     []*testNode
+	clusterCA *testCA
+	agentCA   *pki.CA
+}
+
+// newSecureCluster starts size nodes; opts adjust each node's
+// configuration after the security settings.
+func newSecureCluster(t *testing.T, size int, opts ...func(*Config)) *secureCluster {
+	t.Helper()
+	clusterCA := newTestCA(t)
+	agentCA, err := pki.Generate("test agent CA", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]func(*Config){func(c *Config) { c.AgentCA, c.AgentCertTTL, c.BootstrapToken = agentCA, time.Hour, bootstrapToken }}, opts...)
+	nodes := newCluster(t, size, func(i int) *tlsutil.Mutual { return clusterCA.mutual(t, fmt.Sprintf("c%d", i+1)) }, opts...)
+	return &secureCluster{nodes: nodes, clusterCA: clusterCA, agentCA: agentCA}
+}
+
+// leaderAndFollower waits for the leader and returns it with a follower
+// that already knows the leader's gRPC address (so it forwards).
+func (s *secureCluster) leaderAndFollower(t *testing.T) (l, f *testNode) {
+	t.Helper()
+	l = leader(t, s.nodes)
+	f = s.nodes[0]
+	if f == l {
+		f = s.nodes[1]
+	}
+	waitUntil(t, 20*time.Second, "follower knows the leader's gRPC address", func() bool {
+		_, addr := f.n.Cluster().LeaderGRPC()
+		return addr == l.n.GRPCAddr()
+	})
+	return l, f
 }

@@ -10,17 +10,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/api/apitest"
 )
-
-func timelineKinds(inc *mxv1.Incident, kind string) int {
-	n := 0
-	for _, e := range inc.GetTimeline() {
-		if e.GetKind() == kind {
-			n++
-		}
-	}
-	return n
-}
 
 // An idempotency key is replicated with the write: a retry through another
 // node, and after the leader is gone, is answered (Idempotent-Replayed) and
@@ -55,7 +46,7 @@ func TestIdempotencyKeyHoldsAcrossNodesAndFailover(t *testing.T) {
 			t.Fatalf("same key, other request via %s: %d %s", tn.cfg.NodeID, d.code, d.body)
 		}
 	}
-	if n := timelineKinds(l.n.Store().State().Incident(inc.GetId()), "acknowledged"); n != 1 {
+	if n := apitest.TimelineKinds(l.n.Store().State().Incident(inc.GetId()), "acknowledged"); n != 1 {
 		t.Fatalf("%d acknowledgements", n)
 	}
 
@@ -82,8 +73,8 @@ func TestIdempotencyKeyHoldsAcrossNodesAndFailover(t *testing.T) {
 	if err != nil || len(md.Get("idempotent-replayed")) == 0 || again.GetIncident().GetId() != inc.GetId() {
 		t.Fatalf("retry after failover: %v %v (header %v)", again, err, md)
 	}
-	if got := l2.n.Store().State().Incident(inc.GetId()); timelineKinds(got, "resolved") != 1 {
-		t.Fatalf("resolved %d times", timelineKinds(got, "resolved"))
+	if got := l2.n.Store().State().Incident(inc.GetId()); apitest.TimelineKinds(got, "resolved") != 1 {
+		t.Fatalf("resolved %d times", apitest.TimelineKinds(got, "resolved"))
 	}
 	// Without a key the same resolve is a second action, refused by the lifecycle.
 	req.IdempotencyKey = ""

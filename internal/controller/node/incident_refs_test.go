@@ -1,21 +1,16 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/controller/pki"
-	"github.com/mxprobe/mxprobe/internal/controller/store"
-	"github.com/mxprobe/mxprobe/internal/tlsutil"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // PATCH /v1/incidents/{id} attaches external references through raft: sent
@@ -96,7 +91,7 @@ func TestRESTPatchIncidentExternalRefs(t *testing.T) {
 		t.Fatalf("GET If-None-Match new tag: %d", g.code)
 	}
 	evs := listEvents(t, "http://"+l.n.HTTPAddr(), 0, "")
-	if len(evs) != 2 || evs[1].Type != store.EventUpdated || evs[1].Sequence != strconv.FormatUint(inc.GetSequence()+1, 10) {
+	if len(evs) != 2 || evs[1].Type != incident.EventUpdated || evs[1].Sequence != strconv.FormatUint(inc.GetSequence()+1, 10) {
 		t.Fatalf("events %+v", evs)
 	}
 	// Removing one reference (gRPC, on the leader).
@@ -104,49 +99,5 @@ func TestRESTPatchIncidentExternalRefs(t *testing.T) {
 	resp, err := c.UpdateIncidentRefs(t.Context(), &mxv1.UpdateIncidentRefsRequest{Id: inc.GetFingerprint(), ExternalRefs: map[string]string{"jira": ""}, Actor: "bob"})
 	if err != nil || !maps.Equal(resp.GetIncident().GetExternalRefs(), map[string]string{"servicenow": "INC0012345"}) {
 		t.Fatalf("remove via gRPC: %v %v", err, resp)
-	}
-}
-
-// PATCH needs the write scope; the timeline names the token.
-func TestRESTPatchIncidentNeedsWrite(t *testing.T) {
-	clusterCA := newTestCA(t)
-	agentCA, err := pki.Generate("test agent CA", 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := newCluster(t, 1, func(i int) *tlsutil.Mutual { return clusterCA.mutual(t, fmt.Sprintf("c%d", i+1)) }, func(c *Config) {
-		c.AgentCA, c.AgentCertTTL, c.BootstrapToken = agentCA, time.Hour, bootstrapToken
-	})
-	l := leader(t, nodes)
-	authc := mxv1.NewAuthServiceClient(dialConn(t, l.n.GRPCAddr(), clusterCA.clientTLS()))
-	token := func(scope string) string {
-		tok, err := authc.CreateToken(bearer(t.Context(), bootstrapToken), &mxv1.CreateTokenRequest{Kind: mxv1.TokenKind_TOKEN_KIND_API, Name: scope + "-tok", Scopes: []string{scope}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok.GetSecret()
-	}
-	reader, writer := token("read"), token("write")
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: clusterCA.clientTLS()}, Timeout: 10 * time.Second}
-	for _, c := range []struct {
-		tok  string
-		want int
-	}{{"", 401}, {reader, 403}, {writer, 404}} {
-		ctx, cancel := context.WithCancel(t.Context())
-		req, _ := http.NewRequestWithContext(ctx, "PATCH", "https://"+l.n.HTTPAddr()+"/v1/incidents/inc-0000000000000000-1",
-			strings.NewReader(`{"externalRefs":{"jira":"OPS-42"}}`))
-		if c.tok != "" {
-			req.Header.Set("Authorization", "Bearer "+c.tok)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		cancel()
-		if resp.StatusCode != c.want {
-			t.Errorf("token %v: %d, want %d", c.tok != "", resp.StatusCode, c.want)
-		}
 	}
 }

@@ -3,8 +3,23 @@ package node
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mxprobe/mxprobe/internal/controller/exporter"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
+
+// fleetCollector exports the fleet from this node's replicated state
+// (internal/controller/exporter), with the configured notification targets.
+func (n *Node) fleetCollector() prometheus.Collector {
+	var names []string
+	if n.cfg.Notify.Enabled() {
+		if ts, err := n.cfg.Notify.Targets(); err == nil {
+			for _, t := range ts {
+				names = append(names, t.Name())
+			}
+		}
+	}
+	return exporter.New(exporter.Config{State: n.store.State(), Targets: names})
+}
 
 // raftCollector exposes raft's state at scrape time.
 type raftCollector struct {

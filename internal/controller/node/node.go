@@ -9,21 +9,20 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/controller/agentport"
 	"github.com/mxprobe/mxprobe/internal/controller/api"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/cluster"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
+	"github.com/mxprobe/mxprobe/internal/controller/dirlock"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/notify"
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
@@ -34,14 +33,28 @@ import (
 
 // Config is one controller node's configuration.
 type Config struct {
-	NodeID        string
-	DataDir       string
-	GRPCListen    string
-	GRPCAdvertise string // address other nodes (and agents) use; defaults to the bound gRPC address
+	NodeID  string
+	DataDir string
+	// DataDirLockTimeout bounds the wait for a data directory another
+	// process holds (0: dirlock.DefaultTimeout).
+	DataDirLockTimeout time.Duration
+	GRPCAdvertise      string // address other nodes (and agents) use; defaults to the bound gRPC address
+	GRPCListen         string
 	// AgentAdvertise is the address agents are redirected to when this
 	// node leads, if not GRPCAdvertise.
 	AgentAdvertise string
 	HTTPListen     string
+	// CommandClock stamps raft commands (default time.Now; tests replaying
+	// dated TLS-RPT samples set it).
+	CommandClock func() time.Time
+	// TLSRPTListen is the TLS-RPT receiver's address ("" off; tlsrpt.go).
+	TLSRPTListen string
+	// TLSRPTExpireAfter: TLS-RPT results age when their domain's newest
+	// report ended longer ago (tlsrpt.ExpireAfter of tlsrpt.stale_grace;
+	// 0: tlsrpt.DefaultExpireAfter).
+	TLSRPTExpireAfter time.Duration
+	// tlsrptAgeEvery overrides the leader's ageing tick (tests).
+	tlsrptAgeEvery time.Duration
 	RaftListen     string
 	RaftAdvertise  string
 	Bootstrap      bool
@@ -72,30 +85,40 @@ type Config struct {
 	Logger                    *slog.Logger
 	// Raft timing overrides for tests (zero: raft defaults).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
-	// Correlation configures the leader-only correlation loop (issue 5).
+	// Correlation configures the leader-only correlation loop.
 	Correlation correlate.LoopConfig
-	// Notify configures the leader-only notification sender (issue 6).
+	// Notify configures the leader-only notification sender.
 	Notify notify.Config
 	// Extra HTTP handlers (dashboard) mounted on the HTTP mux.
 	Extra map[string]http.Handler
+	// handshakeTimeout overrides the gRPC port's handshake bound (tests).
+	handshakeTimeout time.Duration
+	// BodyLimits bounds request bodies on the HTTP port (zero: defaults).
+	BodyLimits api.BodyLimits
 }
+
+// MaxMessageBytes is the largest gRPC message a node accepts, and so the
+// most the HTTP port's body limit may be (REST calls travel on as gRPC).
+const MaxMessageBytes = maxRequest
 
 // Node is a running controller.
 type Node struct {
-	cfg      Config
-	tracker  *trackingListener
-	auth     *auth.Authenticator
-	store    *store.Store
-	cluster  *cluster.Cluster
-	pool     *cluster.Pool
-	grpcLn   net.Listener
-	httpLn   net.Listener
-	grpc     *grpc.Server
-	lean     *agentport.Server // agent-certificate connections (TLS only)
-	router   *agentport.Router
-	http     *http.Server
+	cfg     Config
+	tracker *trackingListener
+	auth    *auth.Authenticator
+	store   *store.Store
+	cluster *cluster.Cluster
+	pool    *cluster.Pool
+	grpcLn  net.Listener
+	httpLn  net.Listener
+	grpc    *grpc.Server
+	conns   *connCounter // the gRPC port's connections
+	http    *http.Server
+	// tlsrptLn: the TLS-RPT receiver's listener, bound by Start (nil: off; tlsrpt.go).
+	tlsrptLn net.Listener
 	registry *prometheus.Registry
 	log      *slog.Logger
+	dirLock  *dirlock.Lock
 }
 
 // Start opens the store and binds the listeners. Call Run to serve.
@@ -112,16 +135,40 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, registry: prometheus.NewRegistry(), log: cfg.Logger}
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The data directory first: a second controller on it (a mistake)
+	// gives up within seconds, naming the holder, instead of waiting on
+	// BoltDB's lock forever; ctx (signals) ends the wait too.
+	if cfg.DataDir != "" {
+		cfg.Logger.Info("taking the data directory lock", "data_dir", cfg.DataDir)
+		lock, err := dirlock.Acquire(ctx, cfg.DataDir, cfg.DataDirLockTimeout)
+		if err != nil {
+			return nil, err
+		}
+		n.dirLock = lock
+	}
+	started := false
+	defer func() {
+		if !started {
+			_ = n.dirLock.Release()
+		}
+	}()
 	var err error
 	ln, err := net.Listen("tcp", cfg.GRPCListen)
 	if err != nil {
-		return nil, fmt.Errorf("node: grpc listen %s: %w", cfg.GRPCListen, err)
+		return nil, &ListenError{Setting: "grpc.listen", Addr: cfg.GRPCListen, Err: err}
 	}
 	n.tracker = newTrackingListener(ln)
 	n.grpcLn = n.tracker
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 		n.grpcLn.Close()
-		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTPListen, err)
+		return nil, &ListenError{Setting: "http.listen", Addr: cfg.HTTPListen, Err: err}
+	}
+	if cfg.TLSRPTListen != "" {
+		if n.tlsrptLn, err = net.Listen("tcp", cfg.TLSRPTListen); err != nil {
+			n.grpcLn.Close()
+			n.httpLn.Close()
+			return nil, &ListenError{Setting: "tlsrpt.listen", Addr: cfg.TLSRPTListen, Err: err}
+		}
 	}
 	if n.cfg.GRPCAdvertise == "" {
 		n.cfg.GRPCAdvertise = advertisable(n.grpcLn.Addr().String())
@@ -138,12 +185,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.store, err = store.Open(store.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftBind: cfg.RaftListen, RaftAdvertise: n.cfg.RaftAdvertise,
-		Bootstrap: cfg.Bootstrap, Logger: cfg.Logger, TLS: raftTLS, SnapshotThreshold: cfg.SnapshotThreshold,
+		Bootstrap: cfg.Bootstrap, Logger: cfg.Logger, TLS: raftTLS, SnapshotThreshold: cfg.SnapshotThreshold, Now: cfg.CommandClock,
+		TLSRPTExpireAfter: cfg.TLSRPTExpireAfter, TLSRPTAgeEvery: cfg.tlsrptAgeEvery,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout, LeaderLeaseTimeout: cfg.LeaderLeaseTimeout,
 	})
 	if err != nil {
 		n.grpcLn.Close()
 		n.httpLn.Close()
+		if n.tlsrptLn != nil {
+			n.tlsrptLn.Close()
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, &ListenError{Setting: "raft.listen", Addr: cfg.RaftListen, Err: err}
+		}
 		return nil, err
 	}
 	var clientTLS *tls.Config
@@ -155,6 +209,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Self:            &mxv1.NodeInfo{NodeId: cfg.NodeID, RaftAddress: n.cfg.RaftAdvertise, GrpcAddress: n.cfg.GRPCAdvertise, HttpAddress: n.cfg.HTTPAdvertise, AgentAddress: n.cfg.AgentAdvertise},
 		BootstrapExpect: cfg.BootstrapExpect, RetryJoin: cfg.RetryJoin, DeadServerTimeout: cfg.DeadServerTimeout, Logger: cfg.Logger,
 	})
+	started = true
 	return n, nil
 }
 
@@ -189,46 +244,15 @@ func (n *Node) Run(ctx context.Context) error {
 		ingest.Options{Enrollment: enroll, Closer: n.tracker, ReserveBatch: n.auth.ReserveBatch})
 	apiSvc := api.NewService(n.store, n.cluster)
 	apiSvc.SetStaleAfter(3*n.cfg.Plan.Interval + n.cfg.Plan.Jitter)
-	n.registry.MustRegister(newRaftCollector(n.store))
+	n.conns = &connCounter{}
+	n.registry.MustRegister(newRaftCollector(n.store), n.fleetCollector(), n.conns.collector())
 	n.store.OnLeadership(correlate.NewLoop(n.store, n.correlationConfig()).Run)
+	n.store.OnLeadership(agentSrv.WhileLeading)
 	if err := n.startNotify(); err != nil {
 		return err
 	}
 
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(8 << 20),
-		// Thousands of mostly idle agent streams: release the per-connection
-		// write buffer between writes and keep read buffers small (none
-		// under TLS, see readBufferSize).
-		grpc.SharedWriteBuffer(true),
-		grpc.ReadBufferSize(n.readBufferSize()),
-		grpc.WriteBufferSize(8 << 10),
-		// No server-initiated pings (grpc-go's keepalive goroutine runs per
-		// connection either way; pings would add traffic to every idle
-		// stream): agents ping every 30s and the OS's TCP keepalive (15s, Go's
-		// default on accepted connections) reaps dead peers.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		// A peer that never completes the TLS/HTTP2 handshake is dropped.
-		grpc.ConnectionTimeout(10 * time.Second),
-		grpc.MaxConcurrentStreams(64),
-		grpc.ChainUnaryInterceptor(n.auth.Unary),
-		grpc.ChainStreamInterceptor(n.auth.Stream),
-	}
-	serveLn := n.grpcLn
-	switch {
-	case n.cfg.TLS != nil && n.cfg.AgentCA != nil:
-		// The router finishes TLS: agents go to the lean endpoint (one
-		// goroutine per connection, see agentport), the rest to grpc-go.
-		n.lean = agentport.New(agentport.Config{Methods: agentSrv.LeanMethods(), Authorize: n.auth.Authorize,
-			MaxMessage: 8 << 20, Logger: n.log.With("component", "agentport")})
-		n.router = agentport.NewRouter(n.grpcLn, n.serverTLS(), n.isAgentConn, n.lean, n.log.With("component", "agentport"))
-		n.registerAgentPortMetrics()
-		opts = append(opts, grpc.Creds(agentport.Handshaken()))
-		serveLn = n.router
-	case n.cfg.TLS != nil:
-		opts = append(opts, grpc.Creds(credentials.NewTLS(n.serverTLS())))
-	}
-	n.grpc = grpc.NewServer(opts...)
+	n.grpc = grpc.NewServer(n.grpcOptions()...)
 	mxv1.RegisterAgentServiceServer(n.grpc, agentSrv)
 	mxv1.RegisterControllerServiceServer(n.grpc, apiSvc)
 	mxv1.RegisterAuthServiceServer(n.grpc, api.NewAuthService(n.store, n.cluster))
@@ -243,63 +267,68 @@ func (n *Node) Run(ctx context.Context) error {
 	if !n.cfg.MetricsPublic {
 		metricsAuth = n.auth.HTTPRead
 	}
-	var adminAuth func(*http.Request) error
+	var adminAuth, authenticate func(*http.Request) error
 	if !n.cfg.Insecure {
-		adminAuth = n.auth.HTTPAdmin
+		adminAuth, authenticate = n.auth.HTTPAdmin, n.auth.HTTPAuthenticated
 	}
-	// The dashboard (issue 9) at "/", unless Extra mounts its own there.
+	// The dashboard at "/", unless Extra mounts its own there.
+	// Its actions are API calls over the node's own gRPC port with the
+	// signed-in user's token.
 	extra := web.New(web.Config{State: n.store.State(), AppliedIndex: n.store.AppliedIndex, Auth: n.auth, Insecure: n.cfg.Insecure,
+		Actions: mxv1.NewControllerServiceClient(self), IncidentRetention: n.cfg.Correlation.Engine.WithDefaults().Retention,
 		SecureCookie: n.cfg.TLS != nil, NodeID: n.cfg.NodeID, StaleAfter: 3*n.cfg.Plan.Interval + n.cfg.Plan.Jitter, Logger: n.log.With("component", "web")}).Routes()
 	maps.Copy(extra, n.cfg.Extra)
 	if n.cfg.Pprof {
 		extra["/debug/pprof/"] = profiles(adminAuth)
 	}
 	handler, err := api.NewHTTPHandler(ctx, api.HTTPConfig{Conn: self, Ready: n.ready, Gatherer: n.registry, Extra: extra, MetricsAuth: metricsAuth,
-		Backup: n.backup, Restore: n.restore, AdminAuth: adminAuth})
+		Backup: n.backup, Restore: n.restore, AdminAuth: adminAuth, RestoreCheck: n.canRestore, RestoreDir: n.cfg.DataDir,
+		Authenticate: authenticate, Limits: n.cfg.BodyLimits})
 	if err != nil {
 		return err
 	}
-	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// No ReadTimeout: event streams and restores run long. The headers
+	// must arrive within 10s, and each body within api.BodyLimits'
+	// timeout, set per request once the caller is authenticated.
+	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(5)
-	go func() { defer wg.Done(); _ = committer.Run(ctx) }()
-	go func() { defer wg.Done(); agentSrv.WatchRevocations(ctx, time.Second) }()
-	go func() { defer wg.Done(); _ = n.cluster.Run(ctx) }()
-	if n.router != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = n.router.Run(ctx) }()
-	}
-	go func() {
-		defer wg.Done()
-		if err := n.grpc.Serve(serveLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			errc <- fmt.Errorf("node: grpc: %w", err)
+	// Every part runs in one group: the first to fail (or ctx ending) stops
+	// the node, shutdown runs once, and Run returns the first error.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return committer.Run(gctx) })
+	g.Go(func() error { agentSrv.WatchRevocations(gctx, time.Second); return nil })
+	g.Go(func() error { return n.cluster.Run(gctx) })
+	g.Go(func() error {
+		if err := n.grpc.Serve(n.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("node: grpc: %w", err)
 		}
-	}()
+		return nil
+	})
 	httpLn := n.httpLn
 	if n.cfg.TLS != nil {
 		// API tokens never travel in clear text: the HTTP port speaks TLS
 		// with the node's certificate whenever the cluster has one.
 		httpLn = tls.NewListener(n.httpLn, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: n.cfg.TLS.Server.Certificates})
 	}
-	go func() {
-		defer wg.Done()
+	g.Go(func() error {
 		if err := n.http.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("node: http: %w", err)
+			return fmt.Errorf("node: http: %w", err)
 		}
-	}()
-	n.log.Info("controller serving", "node", n.cfg.NodeID, "grpc", n.GRPCAddr(), "http", n.HTTPAddr(), "raft", n.cfg.RaftListen)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
+		return nil
+	})
+	stopTLSRPT, err := n.serveTLSRPT(g)
+	if err != nil {
+		g.Go(func() error { return err })
+		stopTLSRPT = func() {}
 	}
-	cancel()
-	n.shutdown()
-	wg.Wait()
-	return runErr
+	g.Go(func() error {
+		<-gctx.Done()
+		stopTLSRPT()
+		n.shutdown()
+		return nil
+	})
+	n.log.Info("controller serving", "node", n.cfg.NodeID, "grpc", n.GRPCAddr(), "http", n.HTTPAddr(), "raft", n.cfg.RaftListen)
+	return g.Wait()
 }
 
 func (n *Node) shutdown() {
@@ -307,7 +336,7 @@ func (n *Node) shutdown() {
 	defer scancel()
 	if n.store.IsLeader() {
 		if voters, err := n.store.Voters(); err == nil && voters > 1 {
-			if err := n.store.TransferLeadership(""); err != nil {
+			if err := n.store.TransferLeadership(sctx, ""); err != nil {
 				n.log.Warn("leadership transfer on shutdown failed", "err", err)
 			}
 		}
@@ -321,16 +350,13 @@ func (n *Node) shutdown() {
 		n.grpc.Stop()
 		<-stopped
 	}
-	if n.lean != nil {
-		_ = n.router.Close()
-		if err := n.lean.Shutdown(sctx); err != nil {
-			n.log.Warn("agent connections did not end in time", "err", err)
-		}
-	}
 	if err := n.store.Close(); err != nil {
 		n.log.Warn("closing store", "err", err)
 	}
 	n.pool.Close()
+	if err := n.dirLock.Release(); err != nil {
+		n.log.Warn("releasing the data directory lock", "err", err)
+	}
 }
 
 // maxReadyLag is how many committed entries a node may still have to apply
@@ -380,15 +406,4 @@ func advertisable(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// readBufferSize is gRPC's per-connection read buffer. Under TLS it is 0:
-// crypto/tls already reads whole records into its own buffer, so a second
-// buffer would only copy bytes again and hold 8 KiB per idle agent stream.
-// Without TLS (labs) the buffer saves two read syscalls per HTTP/2 frame.
-func (n *Node) readBufferSize() int {
-	if n.cfg.TLS != nil {
-		return 0
-	}
-	return 8 << 10
 }

@@ -27,14 +27,7 @@ import (
 // ports never hands out the same port twice in this test binary.
 var ports portalloc.Allocator
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	addr, err := ports.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func freePort(t *testing.T) string { return ports.Port(t) }
 
 // startNode runs a real one-node controller and returns it once it leads.
 func startNode(t *testing.T) *Node {

@@ -5,7 +5,7 @@ import (
 )
 
 // startNotify registers the leader-only notification sender when any target
-// is configured (issue 6). An invalid target configuration is an error.
+// is configured. An invalid target configuration is an error.
 func (n *Node) startNotify() error {
 	c := n.cfg.Notify
 	if !c.Enabled() {

@@ -13,6 +13,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/controller/notify"
 )
 
@@ -59,7 +60,7 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 	rcv.accept = func(typ string) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return failover || typ == notify.TypeOpened
+		return failover || typ == incident.EventOpened
 	}
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()
@@ -129,7 +130,7 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 		}
 		seen[d.GetEvent().GetType()] = true
 	}
-	for _, typ := range []string{notify.TypeOpened, notify.TypeAcknowledged, notify.TypeResolved} {
+	for _, typ := range []string{incident.EventOpened, incident.EventAcknowledged, incident.EventResolved} {
 		if !seen[typ] {
 			t.Errorf("no %s event", typ)
 		}

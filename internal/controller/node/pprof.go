@@ -3,6 +3,8 @@ package node
 import (
 	"net/http"
 	"net/http/pprof"
+
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
 )
 
 // profiles serves Go's runtime profiles (debug.pprof) to admins only:
@@ -17,7 +19,7 @@ func profiles(adminAuth func(*http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if adminAuth != nil {
 			if err := adminAuth(r); err != nil {
-				http.Error(w, err.Error(), http.StatusUnauthorized)
+				auth.HTTPError(w, err)
 				return
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -22,7 +21,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/enroll"
 	"github.com/mxprobe/mxprobe/internal/controller/pki"
-	"github.com/mxprobe/mxprobe/internal/tlsutil"
+	"github.com/mxprobe/mxprobe/internal/identity"
 )
 
 const bootstrapToken = "bootstrap-0123456789abcdef0123456789abcdef"
@@ -37,23 +36,9 @@ func (ca *testCA) clientTLS() *tls.Config {
 }
 
 func TestSecureClusterEnrollmentMTLSRevocationAndAPITokens(t *testing.T) {
-	clusterCA := newTestCA(t)
-	agentCA, err := pki.Generate("test agent CA", 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := newCluster(t, 3, func(i int) *tlsutil.Mutual { return clusterCA.mutual(t, fmt.Sprintf("c%d", i+1)) }, func(c *Config) {
-		c.AgentCA, c.AgentCertTTL, c.BootstrapToken = agentCA, time.Hour, bootstrapToken
-	})
-	l := leader(t, nodes)
-	f := nodes[0]
-	if f == l {
-		f = nodes[1]
-	}
-	waitUntil(t, 20*time.Second, "follower knows the leader's gRPC address", func() bool {
-		_, addr := f.n.Cluster().LeaderGRPC()
-		return addr == l.n.GRPCAddr()
-	})
+	sc := newSecureCluster(t, 3)
+	clusterCA, agentCA := sc.clusterCA, sc.agentCA
+	l, f := sc.leaderAndFollower(t)
 	ctx := t.Context()
 	api := dialConn(t, f.n.GRPCAddr(), clusterCA.clientTLS())
 	authc := mxv1.NewAuthServiceClient(api)
@@ -94,7 +79,7 @@ func TestSecureClusterEnrollmentMTLSRevocationAndAPITokens(t *testing.T) {
 	if _, err := enroll.Enroll(ctx, f.n.GRPCAddr(), clusterCA.clientTLS(), join.GetSecret(), "edge99", "x", t.TempDir()); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("second enrollment with a single-use token: %v", err)
 	}
-	id, err := pki.IdentityOf(creds.Leaf())
+	id, err := identity.Of(creds.Leaf())
 	if err != nil || id.AgentID != "edge01" || id.Site != "amsterdam" {
 		t.Fatalf("identity %+v %v", id, err)
 	}
@@ -151,12 +136,7 @@ func TestSecureClusterEnrollmentMTLSRevocationAndAPITokens(t *testing.T) {
 	refused("certificate from a rogue agent CA", certFrom(t, otherCA, clusterCA, time.Now(), time.Hour), "edge01", codes.Unavailable, codes.Unauthenticated)
 	refused("expired agent certificate", certFrom(t, agentCA, clusterCA, time.Now().Add(-3*time.Hour), time.Hour), "edge01", codes.Unavailable, codes.Unauthenticated)
 
-	// Agent-certificate connections are served by the lean agent endpoint
-	// (one goroutine each), not by grpc-go.
-	if got := l.n.lean.Connections(); got < 1 {
-		t.Fatalf("lean agent endpoint serves %d connections while an agent stream is open", got)
-	}
-	// The agent's own renewal (Renew, unary, on the lean endpoint of a
+	// The agent's own renewal (Renew, unary, on the gRPC port of a
 	// follower) replaces its certificate: same identity, a new serial.
 	before := creds.Leaf()
 	time.Sleep(time.Second) // the serial carries the issue time (seconds)
@@ -165,7 +145,7 @@ func TestSecureClusterEnrollmentMTLSRevocationAndAPITokens(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("renewal: %v", err)
 	}
-	if after, err := pki.IdentityOf(creds.Leaf()); err != nil || after.AgentID != "edge01" || after.Site != "amsterdam" || creds.Leaf().SerialNumber.Cmp(before.SerialNumber) == 0 {
+	if after, err := identity.Of(creds.Leaf()); err != nil || after.AgentID != "edge01" || after.Site != "amsterdam" || creds.Leaf().SerialNumber.Cmp(before.SerialNumber) == 0 {
 		t.Fatalf("renewed certificate: %+v %v (serial %v, was %v)", after, err, creds.Leaf().SerialNumber, before.SerialNumber)
 	}
 
@@ -241,7 +221,7 @@ func certFrom(t *testing.T, ca *pki.CA, clusterCA *testCA, at time.Time, ttl tim
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	chain, err := ca.Sign(csr, pki.Identity{AgentID: "edge01", Site: "amsterdam"}, ttl, at)
+	chain, err := ca.Sign(csr, identity.Identity{AgentID: "edge01", Site: "amsterdam"}, ttl, at)
 	if err != nil {
 		t.Fatal(err)
 	}

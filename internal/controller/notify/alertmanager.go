@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,20 +20,32 @@ type AlertmanagerConfig struct {
 	Name string // default "alertmanager"
 	// URL is Alertmanager's base URL, e.g. http://alertmanager:9093.
 	URL string
-	// ResendInterval re-posts active incidents (default 60s; Alertmanager
-	// resolves an alert resolve_timeout after its last post).
+	// ResendInterval re-posts active incidents (default 60s). Active alerts
+	// carry endsAt = now + 4 x ResendInterval, so Alertmanager resolves them
+	// by itself if this controller cluster stops posting.
 	ResendInterval time.Duration
+	// Labels are added to every alert (e.g. cluster=prod-eu, so two mxprobe
+	// clusters feeding one Alertmanager do not share alert fingerprints).
+	// They may not replace the labels mxprobe sets.
+	Labels map[string]string
 }
 
 type alertmanager struct {
-	name, endpoint, external string
-	resend                   time.Duration
+	name, endpoint string
+	links          linker
+	resend         time.Duration
+	labels         map[string]string
 }
 
 // AlertmanagerPath is the alerts endpoint.
 const AlertmanagerPath = "/api/v2/alerts"
 
-func newAlertmanager(c AlertmanagerConfig, external string) (*alertmanager, error) {
+// alertLabels are the labels mxprobe sets itself.
+var alertLabels = []string{"alertname", "severity", "cause", "scope", "incident_id", "fingerprint", "source", "site", "host", "instance", "target"}
+
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+func newAlertmanager(c AlertmanagerConfig, links linker) (*alertmanager, error) {
 	if c.Name == "" {
 		c.Name = "alertmanager"
 	}
@@ -40,7 +56,19 @@ func newAlertmanager(c AlertmanagerConfig, external string) (*alertmanager, erro
 	if err != nil {
 		return nil, err
 	}
-	return &alertmanager{name: c.Name, endpoint: strings.TrimSuffix(u.String(), "/") + AlertmanagerPath, external: external, resend: c.ResendInterval}, nil
+	for k, v := range c.Labels {
+		if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
+			return nil, fmt.Errorf("notify: alertmanager: label name %q is not a Prometheus label name", k)
+		}
+		if slices.Contains(alertLabels, k) {
+			return nil, fmt.Errorf("notify: alertmanager: label %q is set by mxprobe (%s)", k, strings.Join(alertLabels, ", "))
+		}
+		if v == "" {
+			return nil, fmt.Errorf("notify: alertmanager: label %q has no value", k)
+		}
+	}
+	return &alertmanager{name: c.Name, endpoint: strings.TrimSuffix(u.String(), "/") + AlertmanagerPath, links: links, resend: c.ResendInterval,
+		labels: maps.Clone(c.Labels)}, nil
 }
 
 func (a *alertmanager) Name() string                  { return a.name }
@@ -55,22 +83,33 @@ type Alert struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
-// RunbookBase links finding codes to their documentation.
-const RunbookBase = "https://github.com/mxprobe/mxprobe/blob/main/docs/findings.md#"
-
-// AlertFor builds the alert of an incident; resolved incidents carry
-// endsAt (their resolution time, else now).
-func AlertFor(inc *mxv1.Incident, external string, now time.Time) Alert {
-	d := Data(inc, external)
+// AlertFor builds the alert of an incident at now. Labels: alertname
+// MxprobeIncident, severity, cause, scope, incident_id, fingerprint,
+// source, instance (the affected system), site (when one), host (where the
+// cause was found, for host-bound scopes), target (remote-target
+// incidents), plus the configured ones. startsAt is when the incident last
+// became active (a reopen starts a new alert); endsAt is the resolution
+// time once resolved, else now + hold, so the alert ends by itself if
+// nobody re-posts it. generatorURL is the incident's dashboard page.
+func (a *alertmanager) AlertFor(inc *mxv1.Incident, now time.Time) Alert {
+	d := a.links.data(inc)
 	labels := map[string]string{
 		"alertname": "MxprobeIncident", "severity": strings.ToLower(d.Severity), "cause": d.Cause, "scope": strings.ToLower(d.Scope),
-		"incident_id": d.ID, "fingerprint": d.Fingerprint, "source": "mxprobe",
+		"incident_id": d.ID, "fingerprint": d.Fingerprint, "source": "mxprobe", "instance": d.AffectedSystem,
+	}
+	for k, v := range a.labels {
+		labels[k] = v
 	}
 	if len(d.Sites) == 1 {
 		labels["site"] = d.Sites[0]
 	}
-	if h := inc.GetRootCause().GetHost(); h != "" {
-		labels["host"] = h
+	switch inc.GetScope() {
+	case mxv1.IncidentScope_INCIDENT_SCOPE_SERVER, mxv1.IncidentScope_INCIDENT_SCOPE_DIRECTION:
+		if h := inc.GetRootCause().GetHost(); h != "" {
+			labels["host"] = h
+		}
+	case mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET:
+		labels["target"] = RemoteTarget(inc)
 	}
 	desc := d.Summary
 	if d.DirectionDetail != "" {
@@ -79,25 +118,32 @@ func AlertFor(inc *mxv1.Incident, external string, now time.Time) Alert {
 	if d.Remediation != "" {
 		desc += "\nFix: " + d.Remediation
 	}
-	a := Alert{
-		Labels:       labels,
-		Annotations:  map[string]string{"summary": d.Summary, "description": desc, "runbook_url": RunbookBase + strings.ToLower(d.Cause), "subject": d.Subject},
-		StartsAt:     now.UTC(),
-		GeneratorURL: d.URL,
+	ann := map[string]string{"summary": d.Summary, "description": desc, "subject": d.Subject}
+	if d.RunbookURL != "" {
+		ann["runbook_url"] = d.RunbookURL
 	}
-	if d.OpenedAt != nil {
-		a.StartsAt = *d.OpenedAt
-	} else if d.FirstSeen != nil {
-		a.StartsAt = *d.FirstSeen
+	if d.URL != "" {
+		ann["dashboard_url"] = d.URL
 	}
+	if len(d.ExternalRefs) > 0 {
+		ann["external_refs"] = refsText(d.ExternalRefs)
+	}
+	out := Alert{Labels: labels, Annotations: ann, StartsAt: ActiveSince(inc), GeneratorURL: d.URL}
+	if out.StartsAt.IsZero() {
+		out.StartsAt = now.UTC()
+	}
+	end := now.UTC().Add(4 * a.resend)
 	if inc.GetState() == mxv1.IncidentState_INCIDENT_STATE_RESOLVED {
-		end := now.UTC()
+		end = now.UTC()
 		if d.ResolvedAt != nil {
 			end = *d.ResolvedAt
 		}
-		a.EndsAt = &end
+		if end.Before(out.StartsAt) {
+			end = out.StartsAt
+		}
 	}
-	return a
+	out.EndsAt = &end
+	return out
 }
 
 func (a *alertmanager) post(ctx context.Context, alerts []Alert) (*http.Request, error) {
@@ -115,13 +161,13 @@ func (a *alertmanager) post(ctx context.Context, alerts []Alert) (*http.Request,
 }
 
 func (a *alertmanager) Request(ctx context.Context, ev *mxv1.NotificationEvent, now time.Time) (*http.Request, error) {
-	return a.post(ctx, []Alert{AlertFor(ev.GetIncident(), a.external, now)})
+	return a.post(ctx, []Alert{a.AlertFor(ev.GetIncident(), now)})
 }
 
 func (a *alertmanager) ResendRequest(ctx context.Context, active []*mxv1.Incident, now time.Time) (*http.Request, error) {
 	alerts := make([]Alert, len(active))
 	for i, inc := range active {
-		alerts[i] = AlertFor(inc, a.external, now)
+		alerts[i] = a.AlertFor(inc, now)
 	}
 	return a.post(ctx, alerts)
 }

@@ -8,22 +8,36 @@ import (
 	"net/http"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
-// retryState is the leader's in-memory retry bookkeeping of one delivery
-// (a new leader starts over: attempts are at-least-once anyway).
-type retryState struct {
-	attempts int
-	next     time.Time
+// Retries are replicated: a failed attempt that will be retried commits
+// its outcome as PENDING with the attempt count, the error and when the
+// next attempt is due (NotifyOutcome), so /v1/deliveries shows them and a
+// new leader keeps the schedule instead of starting over. A delivery is
+// given up (FAILED) only on a permanent answer, after Config.RetryFor since
+// it was enqueued, or after Config.MaxAttempts when that is set. When an
+// endpoint answers again, the target's other deliveries waiting for their
+// backoff are sent at once instead of at their scheduled time.
+
+// targetWorker is one target's delivery state on this leader.
+type targetWorker struct {
+	s   *Sender
+	t   Target
+	log *slog.Logger
+	rs  resender
+	// recovered is when the target last answered 2xx after a failure:
+	// deliveries that failed before it are due at once.
+	recovered, lastResend time.Time
+	failing               bool
 }
 
 // runTarget sends one target's pending deliveries until ctx ends.
 func (s *Sender) runTarget(ctx context.Context, t Target) {
-	log := s.cfg.Logger.With("target", t.Name())
-	retries := map[string]*retryState{}
-	var lastResend time.Time
-	rs, _ := t.(resender)
+	w := s.worker(t)
 	tick := time.NewTicker(s.cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -32,42 +46,63 @@ func (s *Sender) runTarget(ctx context.Context, t Target) {
 			return
 		case <-tick.C:
 		}
-		st := s.src.State()
-		if ts := st.NotifyTarget(t.Name()); ts != nil && ts.GetDisabled() {
-			continue
-		}
-		pending := st.Deliveries(t.Name(), mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING)
-		live := make(map[string]*retryState, len(pending))
-		busy := map[string]bool{}
-		for _, d := range pending {
-			inc := d.GetEvent().GetIncidentId()
-			if busy[inc] {
-				continue // one at a time per incident, in order
-			}
-			busy[inc] = true
-			r := retries[d.GetId()]
-			if r == nil {
-				r = &retryState{}
-			}
-			live[d.GetId()] = r
-			if s.cfg.Now().Before(r.next) {
-				continue
-			}
-			if stop := s.attempt(ctx, t, d, r, log); stop {
-				return
-			}
-		}
-		retries = live
-		if rs != nil && s.cfg.Now().Sub(lastResend) >= rs.ResendInterval() {
-			lastResend = s.cfg.Now()
-			s.resend(ctx, t, rs, log)
+		if stop := w.pass(ctx); stop {
+			return
 		}
 	}
 }
 
-// attempt sends one delivery once and commits its outcome when final. It
-// returns true when the worker must stop (leadership lost).
-func (s *Sender) attempt(ctx context.Context, t Target, d *mxv1.Delivery, r *retryState, log *slog.Logger) bool {
+func (s *Sender) worker(t Target) *targetWorker {
+	rs, _ := t.(resender)
+	return &targetWorker{s: s, t: t, log: s.cfg.Logger.With("target", t.Name()), rs: rs}
+}
+
+// pass attempts every due delivery once (the oldest pending one of each
+// incident, in order), then re-sends active alerts when due. It returns
+// true when the worker must stop (leadership lost).
+func (w *targetWorker) pass(ctx context.Context) bool {
+	s := w.s
+	st := s.src.State()
+	if ts := st.NotifyTarget(w.t.Name()); ts != nil && ts.GetDisabled() {
+		return false
+	}
+	busy := map[string]bool{}
+	for _, d := range st.Deliveries(w.t.Name(), mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING) {
+		inc := d.GetEvent().GetIncidentId()
+		if busy[inc] {
+			continue // one at a time per incident, in order
+		}
+		busy[inc] = true
+		if !w.due(d) {
+			continue
+		}
+		if stop := w.attempt(ctx, d); stop {
+			return true
+		}
+	}
+	if w.rs != nil && s.cfg.Now().Sub(w.lastResend) >= w.rs.ResendInterval() {
+		w.lastResend = s.cfg.Now()
+		w.resend(ctx)
+	}
+	return false
+}
+
+// due reports whether a pending delivery's next attempt is due.
+func (w *targetWorker) due(d *mxv1.Delivery) bool {
+	next := d.GetNextAttemptAt()
+	if next == nil {
+		return true
+	}
+	if !w.recovered.IsZero() && d.GetUpdatedAt().AsTime().Before(w.recovered) {
+		return true // failed before the endpoint recovered
+	}
+	return !w.s.cfg.Now().Before(next.AsTime())
+}
+
+// attempt sends one delivery once and commits its outcome. It returns true
+// when the worker must stop (leadership lost).
+func (w *targetWorker) attempt(ctx context.Context, d *mxv1.Delivery) bool {
+	s, t, log := w.s, w.t, w.log
 	now := s.cfg.Now()
 	status, after := 0, time.Duration(0)
 	var err error
@@ -87,12 +122,12 @@ func (s *Sender) attempt(ctx context.Context, t Target, d *mxv1.Delivery, r *ret
 		// Outcome unknown: it stays PENDING and the next leader resends it.
 		return true
 	}
-	r.attempts++
+	attempts := int(d.GetAttempts()) + 1
 	oc := classify(status, err)
 	if status == -1 {
 		oc = outcomePermanent
 	}
-	out := &mxv1.NotifyOutcome{DeliveryId: d.GetId(), Attempts: uint32(r.attempts), HttpStatus: int32(max(status, 0))}
+	out := &mxv1.NotifyOutcome{DeliveryId: d.GetId(), Attempts: uint32(attempts), HttpStatus: int32(max(status, 0))}
 	if err != nil {
 		out.LastError = errText(err)
 	} else if oc != outcomeOK {
@@ -101,14 +136,21 @@ func (s *Sender) attempt(ctx context.Context, t Target, d *mxv1.Delivery, r *ret
 	switch oc {
 	case outcomeOK:
 		out.Status = mxv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED
-	case outcomeRetry:
-		if r.attempts < s.cfg.MaxAttempts {
-			// Retry-After counts from the answer, not from when the attempt began.
-			r.next = s.cfg.Now().Add(max(after, backoff(r.attempts, s.cfg.BackoffBase, s.cfg.BackoffMax)))
-			log.Info("notification delivery will be retried", "delivery", d.GetId(), "attempt", r.attempts, "error", out.LastError, "next", r.next)
-			return false
+		if w.failing || attempts > 1 {
+			w.recovered, w.failing = s.cfg.Now(), false
 		}
-		out.Status = mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED
+	case outcomeRetry:
+		w.failing = true
+		// Retry-After counts from the answer, not from when the attempt began.
+		next := s.cfg.Now().Add(max(after, backoff(attempts, s.cfg.BackoffBase, s.cfg.BackoffMax)))
+		window := d.GetEnqueuedAt().AsTime().Add(s.cfg.RetryFor)
+		if (s.cfg.MaxAttempts > 0 && attempts >= s.cfg.MaxAttempts) || next.After(window) {
+			out.Status = mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED
+			out.LastError += fmt.Sprintf(" (gave up after %d attempts over %s)", attempts, s.cfg.Now().Sub(d.GetEnqueuedAt().AsTime()).Round(time.Second))
+			break
+		}
+		out.Status, out.NextAttemptAt = mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING, timestamppb.New(next)
+		log.Info("notification delivery will be retried", "delivery", d.GetId(), "attempt", attempts, "error", out.LastError, "next", next)
 	case outcomeGone:
 		out.Status = mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED
 		if g, ok := t.(goneDisabler); ok && g.DisableOnGone() {
@@ -121,7 +163,7 @@ func (s *Sender) attempt(ctx context.Context, t Target, d *mxv1.Delivery, r *ret
 		out.Status = mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED
 	}
 	if out.Status == mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED {
-		log.Warn("notification delivery failed", "delivery", d.GetId(), "attempts", r.attempts, "error", out.LastError)
+		log.Warn("notification delivery failed", "delivery", d.GetId(), "attempts", attempts, "error", out.LastError)
 	}
 	if err := s.src.NotifyOutcome(ctx, out); err != nil {
 		if !quiet(err) {
@@ -143,30 +185,30 @@ func (s *Sender) do(req *http.Request) (int, time.Duration, error) {
 	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), s.cfg.Now()), nil
 }
 
-// resend re-sends the active incidents (Alertmanager keeps alerts firing).
-func (s *Sender) resend(ctx context.Context, t Target, rs resender, log *slog.Logger) {
+// resend re-sends the active incidents (Alertmanager keeps alerts firing
+// only while they are re-posted before their endsAt).
+func (w *targetWorker) resend(ctx context.Context) {
+	st := w.s.src.State()
 	var active []*mxv1.Incident
-	for _, inc := range s.src.State().NotifiableIncidents() {
-		if inc.GetState() == mxv1.IncidentState_INCIDENT_STATE_OPEN || inc.GetState() == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED {
-			// Only incidents this target was told about.
-			if cur := s.src.State().NotifyCursor(inc.GetId()); cur != nil {
-				active = append(active, inc)
-			}
+	for _, inc := range st.NotifiableIncidents() {
+		// Only incidents receivers were told about, as they were told.
+		if cur := st.NotifyCursor(inc.GetId()); cur != nil && incident.Active(cur.GetState()) && incident.Unresolved(inc) {
+			active = append(active, inc)
 		}
 	}
 	if len(active) == 0 {
 		return
 	}
-	req, err := rs.ResendRequest(ctx, active, s.cfg.Now())
+	req, err := w.rs.ResendRequest(ctx, active, w.s.cfg.Now())
 	if err != nil {
 		return
 	}
-	status, _, err := s.do(req)
+	status, _, err := w.s.do(req)
 	if classify(status, err) != outcomeOK && ctx.Err() == nil {
 		msg := ""
 		if err != nil {
 			msg = errText(err)
 		}
-		log.Warn("re-sending active alerts failed", "status", status, "error", msg)
+		w.log.Warn("re-sending active alerts failed", "status", status, "error", msg)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,14 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-)
-
-// Event types (Standard Webhooks "type").
-const (
-	TypeOpened       = "incident.opened"
-	TypeUpdated      = "incident.updated"
-	TypeAcknowledged = "incident.acknowledged"
-	TypeResolved     = "incident.resolved"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // EventID is the stable id of an incident's event at a sequence: the same
@@ -30,43 +25,52 @@ func EventID(incidentID string, sequence uint64) string {
 
 // nextEvent compares an incident with what was last enqueued for it and
 // returns the event to enqueue and the new cursor, or nil, nil when there
-// is nothing to notify. State changes are always notified; other changes
-// only when a field a human cares about changed (not damping counters).
+// is nothing to notify. The event follows the incident state machine
+// (incident.EventType): state changes are always notified, other changes
+// only while the incident is OPEN or ACKNOWLEDGED and only when a field
+// receivers show changed (not damping counters), and nothing for a
+// RESOLVED incident that stays RESOLVED. The cursor moves either way.
 func nextEvent(inc *mxv1.Incident, cur *mxv1.NotifyCursor) (*mxv1.NotificationEvent, *mxv1.NotifyCursor) {
 	if cur != nil && cur.GetSequence() >= inc.GetSequence() {
 		return nil, nil
 	}
 	st := inc.GetState()
-	digest := incidentDigest(inc)
-	var typ string
-	switch {
-	case cur == nil:
-		if st != mxv1.IncidentState_INCIDENT_STATE_OPEN && st != mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED {
-			// Resolved before it was ever notified: nothing to page about.
+	digest, refs := incidentDigest(inc), refsText(inc.GetExternalRefs())
+	was := cur.GetState()
+	typ := incident.EventType(was, inc, cur.GetDigest() != digest)
+	if typ == "" {
+		if cur == nil {
+			// Resolved before it was ever notified: nothing to page about,
+			// and nothing to remember either.
 			return nil, nil
 		}
-		typ = TypeOpened
-	case cur.GetState() == st:
-		if cur.GetDigest() == digest {
-			return nil, nil
-		}
-		typ = TypeUpdated
-	case st == mxv1.IncidentState_INCIDENT_STATE_RESOLVED:
-		typ = TypeResolved
-	case st == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED:
-		typ = TypeAcknowledged
-	case cur.GetState() == mxv1.IncidentState_INCIDENT_STATE_RESOLVED:
-		typ = TypeOpened // reopened
-	default:
-		typ = TypeUpdated
+		return nil, &mxv1.NotifyCursor{IncidentId: inc.GetId(), Sequence: inc.GetSequence(), State: was, Digest: cur.GetDigest(), Refs: cur.GetRefs()}
 	}
-	trimmed := proto.CloneOf(inc)
-	trimmed.Members, trimmed.Timeline = nil, nil
 	ev := &mxv1.NotificationEvent{
 		Id: EventID(inc.GetId(), inc.GetSequence()), Type: typ, IncidentId: inc.GetId(), Fingerprint: inc.GetFingerprint(),
-		Sequence: inc.GetSequence(), At: inc.GetUpdatedAt(), Incident: trimmed,
+		Sequence: inc.GetSequence(), At: inc.GetUpdatedAt(), Incident: eventIncident(inc), PreviousState: was,
+		RefsChanged: cur != nil && cur.GetRefs() != refs,
 	}
-	return ev, &mxv1.NotifyCursor{IncidentId: inc.GetId(), Sequence: inc.GetSequence(), State: st, Digest: digest}
+	return ev, &mxv1.NotifyCursor{IncidentId: inc.GetId(), Sequence: inc.GetSequence(), State: st, Digest: digest, Refs: refs}
+}
+
+// eventIncident is the incident as an event carries it: without members,
+// and with only the latest reopen of its timeline (ActiveSince) and the
+// latest entry (who acted, for receivers that show it).
+func eventIncident(inc *mxv1.Incident) *mxv1.Incident {
+	c := proto.CloneOf(inc)
+	c.Members, c.Timeline = nil, nil
+	tl := inc.GetTimeline()
+	for i := len(tl) - 1; i >= 0; i-- {
+		if tl[i].GetKind() == incident.KindReopened {
+			c.Timeline = append(c.Timeline, tl[i])
+			break
+		}
+	}
+	if n := len(tl); n > 0 && (len(c.Timeline) == 0 || c.Timeline[0] != tl[n-1]) {
+		c.Timeline = append(c.Timeline, tl[n-1])
+	}
+	return c
 }
 
 // incidentDigest hashes the fields whose change is an incident.updated.
@@ -75,10 +79,20 @@ func incidentDigest(inc *mxv1.Incident) string {
 	parts := []string{
 		inc.GetSeverity().String(), inc.GetSummary(), inc.GetRemediation(), inc.GetDirection().String(), inc.GetDirectionDetail(),
 		strings.Join(inc.GetHosts(), ","), strings.Join(inc.GetSites(), ","), strings.Join(inc.GetAgents(), ","),
-		fmt.Sprint(inc.GetStale()), rc.GetCode(), rc.GetSubject(), rc.GetHost(), rc.GetSite(),
+		fmt.Sprint(inc.GetStale()), rc.GetCode(), rc.GetSubject(), rc.GetHost(), rc.GetSite(), refsText(inc.GetExternalRefs()),
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:12])
+}
+
+// refsText is the external references in a stable order.
+func refsText(refs map[string]string) string {
+	keys := slices.Sorted(maps.Keys(refs))
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + refs[k] + ";")
+	}
+	return b.String()
 }
 
 // IncidentData is the incident as notification payloads carry it.
@@ -106,7 +120,14 @@ type IncidentData struct {
 	AcknowledgedAt  *time.Time `json:"acknowledged_at,omitempty"`
 	ResolvedAt      *time.Time `json:"resolved_at,omitempty"`
 	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
-	URL             string     `json:"url,omitempty"`
+	// AffectedSystem is what the incident is about (never the observer).
+	AffectedSystem string `json:"affected_system,omitempty"`
+	// ExternalRefs are tickets attached to the incident (system -> reference).
+	ExternalRefs map[string]string `json:"external_refs,omitempty"`
+	// URL is the incident's dashboard page; APIURL its API resource.
+	URL        string `json:"url,omitempty"`
+	APIURL     string `json:"api_url,omitempty"`
+	RunbookURL string `json:"runbook_url,omitempty"`
 }
 
 // RootCause is the finding an incident is attributed to.
@@ -138,16 +159,13 @@ func enumName(s, prefix string) string {
 	return s
 }
 
-// incidentURL links to the incident in the controller's API.
-func incidentURL(external, id string) string {
-	if external == "" {
-		return ""
-	}
-	return strings.TrimSuffix(external, "/") + "/v1/incidents/" + id
+// Data converts an incident for payloads, linking to the controller at
+// externalURL (its dashboard page and API resource).
+func Data(inc *mxv1.Incident, externalURL string) IncidentData {
+	return linker{external: externalURL}.data(inc)
 }
 
-// Data converts an incident for payloads.
-func Data(inc *mxv1.Incident, externalURL string) IncidentData {
+func (l linker) data(inc *mxv1.Incident) IncidentData {
 	d := IncidentData{
 		ID: inc.GetId(), Fingerprint: inc.GetFingerprint(), Sequence: inc.GetSequence(),
 		State:    enumName(inc.GetState().String(), "INCIDENT_STATE_"),
@@ -159,7 +177,8 @@ func Data(inc *mxv1.Incident, externalURL string) IncidentData {
 		Hosts:           inc.GetHosts(), Sites: inc.GetSites(), Agents: inc.GetAgents(), Stale: inc.GetStale(), Occurrence: inc.GetOccurrence(),
 		FirstSeen: tp(inc.GetFirstSeen()), OpenedAt: tp(inc.GetOpenedAt()), AcknowledgedAt: tp(inc.GetAcknowledgedAt()),
 		ResolvedAt: tp(inc.GetResolvedAt()), UpdatedAt: tp(inc.GetUpdatedAt()),
-		URL: incidentURL(externalURL, inc.GetId()),
+		AffectedSystem: AffectedSystem(inc), ExternalRefs: inc.GetExternalRefs(),
+		URL: l.Page(inc.GetId()), APIURL: l.API(inc.GetId()), RunbookURL: l.Runbook(inc.GetCause()),
 	}
 	if rc := inc.GetRootCause(); rc != nil {
 		d.RootCause = &RootCause{Code: rc.GetCode(), Subject: rc.GetSubject(), Host: rc.GetHost(), Site: rc.GetSite(), Summary: rc.GetSummary()}

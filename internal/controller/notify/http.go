@@ -97,7 +97,9 @@ func retryAfter(h string, now time.Time) time.Duration {
 	}
 	var d time.Duration
 	if n, err := strconv.Atoi(h); err == nil {
-		d = time.Duration(n) * time.Second
+		// Compared in seconds first: a huge count must not overflow
+		// into a short (or negative) wait.
+		d = time.Duration(min(max(n, 0), int(maxRetryAfter/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(h); err == nil {
 		d = t.Sub(now)
 	}

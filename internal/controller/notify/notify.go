@@ -1,16 +1,23 @@
 // Package notify sends incident notifications from the raft leader to
 // Standard Webhooks endpoints, PagerDuty Events v2, ServiceNow Event
-// Management and Alertmanager (issue 6).
+// Management (or its Table API) and Alertmanager.
 //
 // The outbox is replicated: the leader's Sender compares every incident with
 // what was last enqueued for it (store NotifyCursor) and commits the new
-// events as deliveries, one per target (NotifyEnqueue). Each target's worker
-// sends its PENDING deliveries in enqueue order, one at a time per incident,
-// retrying with exponential backoff and jitter (Retry-After honoured), and
-// commits the outcome (NotifyOutcome). A delivery whose outcome was never
-// committed (the leader died mid-flight) stays PENDING and the next leader
-// sends it again with the same event id: delivery is at-least-once, and
-// receivers dedupe by webhook-id / dedup_key / message_key.
+// events as deliveries, one per target (NotifyEnqueue). Which event, if any,
+// follows the incident state machine (incident.EventType), and every target
+// maps it so that its remote state ends equal to the incident's: triggered /
+// firing / open while OPEN, acknowledged where the target has the notion,
+// resolved / cleared when RESOLVED, and nothing for a resolved incident that
+// stays resolved (the property test drives random histories through every
+// target to hold this). Each target's worker sends its PENDING deliveries in
+// enqueue order, one at a time per incident, retrying with exponential
+// backoff and jitter (Retry-After honoured) for Config.RetryFor, and commits
+// every attempt's outcome (NotifyOutcome), so the schedule survives leader
+// changes (deliver.go). A delivery whose outcome was never committed (the
+// leader died mid-flight) stays PENDING and the next leader sends it again
+// with the same event id: delivery is at-least-once, and receivers dedupe by
+// webhook-id / dedup_key / message_key.
 package notify
 
 import (
@@ -36,12 +43,20 @@ type Config struct {
 	Interval time.Duration
 	// Timeout of one HTTP attempt (default 15s).
 	Timeout time.Duration
-	// MaxAttempts before a delivery is FAILED (default 8).
+	// RetryFor is how long after it was enqueued a delivery is retried on
+	// 429/5xx/network errors before it is FAILED (default 24h).
+	RetryFor time.Duration
+	// MaxAttempts, when positive, gives up sooner: after that many attempts.
 	MaxAttempts int
-	// BackoffBase and BackoffMax bound the exponential backoff (defaults 1s, 5m).
+	// BackoffBase and BackoffMax bound the exponential backoff (defaults 1s, 10m).
 	BackoffBase, BackoffMax time.Duration
-	// ExternalURL is this controller's API URL for links in payloads.
+	// ExternalURL is this controller's HTTP URL (dashboard and API) for
+	// links in payloads: the incident's dashboard page, and the API.
 	ExternalURL string
+	// RunbookURL, when set, links each incident to its runbook: "{code}" is
+	// replaced by the cause's finding code, "{code_lower}" by it in lower case
+	// (e.g. https://wiki.contoso.com/mail/{code}).
+	RunbookURL string
 
 	Webhooks     []WebhookConfig
 	PagerDuty    *PagerDutyConfig
@@ -66,14 +81,14 @@ func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
 		c.Timeout = 15 * time.Second
 	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 8
+	if c.RetryFor <= 0 {
+		c.RetryFor = 24 * time.Hour
 	}
 	if c.BackoffBase <= 0 {
 		c.BackoffBase = time.Second
 	}
 	if c.BackoffMax <= 0 {
-		c.BackoffMax = 5 * time.Minute
+		c.BackoffMax = 10 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -87,18 +102,19 @@ func (c Config) withDefaults() Config {
 // Targets builds the configured targets; an invalid one is an error.
 func (c Config) Targets() ([]Target, error) {
 	var out []Target
+	links := linker{external: c.ExternalURL, runbook: c.RunbookURL}
 	for _, w := range c.Webhooks {
 		if w.ExternalURL == "" {
 			w.ExternalURL = c.ExternalURL
 		}
-		t, err := newWebhook(w)
+		t, err := newWebhook(w, links)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)
 	}
 	if c.PagerDuty != nil {
-		t, err := newPagerDuty(*c.PagerDuty, c.ExternalURL)
+		t, err := newPagerDuty(*c.PagerDuty, links)
 		if err != nil {
 			return nil, err
 		}
@@ -109,9 +125,9 @@ func (c Config) Targets() ([]Target, error) {
 		var err error
 		switch strings.ToLower(c.ServiceNow.Mode) {
 		case "", ServiceNowModeEvent:
-			t, err = newServiceNow(*c.ServiceNow, c.ExternalURL)
+			t, err = newServiceNow(*c.ServiceNow, links)
 		case ServiceNowModeTable:
-			t, err = newServiceNowTable(*c.ServiceNow, c.ExternalURL)
+			t, err = newServiceNowTable(*c.ServiceNow, links)
 		default:
 			err = fmt.Errorf("notify: servicenow: mode %q is not event or table", c.ServiceNow.Mode)
 		}
@@ -121,7 +137,7 @@ func (c Config) Targets() ([]Target, error) {
 		out = append(out, t)
 	}
 	if c.Alertmanager != nil {
-		t, err := newAlertmanager(*c.Alertmanager, c.ExternalURL)
+		t, err := newAlertmanager(*c.Alertmanager, links)
 		if err != nil {
 			return nil, err
 		}

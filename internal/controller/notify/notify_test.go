@@ -14,32 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
+	"github.com/mxprobe/mxprobe/internal/controller/store/storetest"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	_, tr := raft.NewInmemTransport("127.0.0.1:1")
-	s, err := store.Open(store.Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: string(tr.LocalAddr()), Transport: tr, InmemStore: true, Bootstrap: true, Logger: quietLog(),
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func openStore(t *testing.T) *store.Store { return storetest.Open(t) }
 
 var t0 = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 
@@ -60,9 +45,9 @@ func testIncident() *mxv1.Incident {
 func put(t *testing.T, s *store.Store, inc *mxv1.Incident) *mxv1.Incident {
 	t.Helper()
 	inc = proto.CloneOf(inc)
-	inc.Sequence = 1
+	inc.Sequence, inc.Revision = 1, 1
 	if old := s.State().Incident(inc.GetId()); old != nil {
-		inc.Sequence = old.GetSequence() + 1
+		inc.Sequence, inc.Revision = old.GetSequence()+1, old.GetRevision()+1
 	}
 	res, err := s.ProposeIncidents(context.Background(), &mxv1.CorrelateIncidents{Upserts: []*mxv1.Incident{inc}})
 	if err != nil || res.Applied != 1 {
@@ -254,7 +239,9 @@ func TestWebhookSignedLifecycle(t *testing.T) {
 			"direction": "OUTBOUND", "root_cause": map[string]any{"code": "CERT_NO_PRIVATE_KEY", "subject": "AB12", "host": "edge02.contoso.com", "site": "amsterdam"},
 			"hosts": []any{"edge02.contoso.com"}, "sites": []any{"amsterdam"}, "agents": []any{"edge02"}, "occurrence": 1.0,
 			"first_seen": "2026-11-25T13:00:00Z", "opened_at": "2026-11-25T13:00:00Z", "updated_at": "2026-11-25T13:00:00Z",
-			"url": "https://mxprobe.contoso.com/v1/incidents/inc-65c82a1cabe037e9-1",
+			"affected_system": "edge02.contoso.com",
+			"url":             "https://mxprobe.contoso.com/incidents/inc-65c82a1cabe037e9-1",
+			"api_url":         "https://mxprobe.contoso.com/v1/incidents/inc-65c82a1cabe037e9-1",
 		},
 	}
 	if a, b := mustJSON(got), mustJSON(want); a != b {
@@ -394,8 +381,8 @@ func TestPagerDutyEvents(t *testing.T) {
 			"summary": inc.GetSummary(), "source": "edge02.contoso.com", "severity": "critical", "timestamp": "2026-11-25T13:00:00Z",
 			"component": "edge02.contoso.com/AB12", "group": "amsterdam", "class": "CERT_NO_PRIVATE_KEY", "custom_details": cd,
 		},
-		"client": "mxprobe", "client_url": "https://mxprobe.contoso.com/v1/incidents/" + inc.GetId(),
-		"links": []any{map[string]any{"href": "https://mxprobe.contoso.com/v1/incidents/" + inc.GetId(), "text": "mxprobe incident " + inc.GetId()}},
+		"client": "mxprobe", "client_url": "https://mxprobe.contoso.com/incidents/" + inc.GetId(),
+		"links": []any{map[string]any{"href": "https://mxprobe.contoso.com/incidents/" + inc.GetId(), "text": "mxprobe incident " + inc.GetId()}},
 	}
 	if a, b := mustJSON(got), mustJSON(want); a != b {
 		t.Fatalf("trigger\n got %s\nwant %s", a, b)
@@ -439,7 +426,7 @@ func TestServiceNowEvents(t *testing.T) {
 	rec.AdditionalInfo = ""
 	want := ServiceNowEvent{Source: "mxprobe", EventClass: "mxprobe", Node: "edge02.contoso.com", Resource: "edge02.contoso.com/AB12",
 		MetricName: "CERT_NO_PRIVATE_KEY", Type: "mxprobe server", Severity: "1", MessageKey: inc.GetFingerprint(),
-		Description: inc.GetSummary() + "\n\nFix: " + inc.GetRemediation(), TimeOfEvent: "2026-11-25 13:00:00"}
+		Description: inc.GetSummary() + "\n\nFix: " + inc.GetRemediation() + "\n\nhttps://mxprobe.contoso.com/incidents/" + inc.GetId(), TimeOfEvent: "2026-11-25 13:00:00"}
 	if rec != want {
 		t.Fatalf("record\n got %+v\nwant %+v", rec, want)
 	}
@@ -456,16 +443,24 @@ func TestAlertmanagerResendAndEndsAt(t *testing.T) {
 	s := openStore(t)
 	rc := newReceiver(t)
 	cfg := testConfig()
-	cfg.Alertmanager = &AlertmanagerConfig{URL: rc.srv.URL, ResendInterval: 100 * time.Millisecond}
+	cfg.Alertmanager = &AlertmanagerConfig{URL: rc.srv.URL, ResendInterval: 100 * time.Millisecond, Labels: map[string]string{"cluster": "prod-eu"}}
+	cfg.RunbookURL = "https://wiki.contoso.com/mail/{code_lower}"
 	runSender(t, s, cfg)
 	inc := put(t, s, testIncident())
 	waitFor(t, "re-sent while active", func() bool { return len(rc.requests()) >= 3 })
+	// Active alerts end by themselves unless re-posted: endsAt in the future.
+	for _, r := range rc.requests() {
+		var as []Alert
+		if err := json.Unmarshal(r.body, &as); err != nil || len(as) != 1 || as[0].EndsAt == nil || !as[0].EndsAt.After(r.at) || as[0].EndsAt.After(r.at.Add(time.Second)) {
+			t.Fatalf("active alert without endsAt about 4 resends ahead: %s (%v)", r.body, err)
+		}
+	}
 	act(t, s, inc.GetId(), mxv1.IncidentActionKind_INCIDENT_ACTION_KIND_RESOLVE)
 	var resolved []Alert
 	waitFor(t, "endsAt", func() bool {
 		for _, r := range rc.requests() {
 			var as []Alert
-			if json.Unmarshal(r.body, &as) == nil && len(as) == 1 && as[0].EndsAt != nil {
+			if json.Unmarshal(r.body, &as) == nil && len(as) == 1 && as[0].EndsAt != nil && !as[0].EndsAt.After(r.at) {
 				resolved = as
 				return true
 			}
@@ -479,8 +474,9 @@ func TestAlertmanagerResendAndEndsAt(t *testing.T) {
 	}
 	a := resolved[0]
 	if a.Labels["alertname"] != "MxprobeIncident" || a.Labels["fingerprint"] != inc.GetFingerprint() || a.Labels["severity"] != "critical" ||
-		a.Annotations["summary"] != inc.GetSummary() || a.Annotations["runbook_url"] != RunbookBase+"cert_no_private_key" ||
-		!a.StartsAt.Equal(t0) || a.GeneratorURL != "https://mxprobe.contoso.com/v1/incidents/"+inc.GetId() {
+		a.Annotations["summary"] != inc.GetSummary() || a.Annotations["runbook_url"] != "https://wiki.contoso.com/mail/cert_no_private_key" ||
+		a.Labels["cluster"] != "prod-eu" || a.Labels["instance"] != "edge02.contoso.com" || a.Labels["host"] != "edge02.contoso.com" ||
+		!a.StartsAt.Equal(t0) || a.GeneratorURL != "https://mxprobe.contoso.com/incidents/"+inc.GetId() {
 		t.Fatalf("alert %+v", a)
 	}
 	// Resolved: no longer re-sent.
@@ -533,5 +529,99 @@ func TestWebhookKeyAndBackoff(t *testing.T) {
 	}
 	if classify(400, nil) != outcomePermanent || classify(503, nil) != outcomeRetry || classify(429, nil) != outcomeRetry || classify(410, nil) != outcomeGone || classify(202, nil) != outcomeOK {
 		t.Fatal("classify")
+	}
+}
+
+// Retries are replicated: attempts, the last error and the next attempt are
+// in the store after every failed attempt, a new leader's sender keeps the
+// count and the schedule, a target that answers again gets its waiting
+// deliveries at once, and a delivery is given up only after RetryFor.
+func TestRetriesAreReplicatedAndResume(t *testing.T) {
+	s := openStore(t)
+	rc := newReceiver(t)
+	var mu sync.Mutex
+	down := true
+	rc.respond = func(int, recorded) (int, http.Header) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return http.StatusServiceUnavailable, nil
+		}
+		return http.StatusNoContent, nil
+	}
+	cfg := testConfig()
+	cfg.MaxAttempts, cfg.RetryFor = 0, time.Hour
+	cfg.BackoffBase, cfg.BackoffMax = 50*time.Millisecond, time.Hour // the schedule grows past the test
+	cfg.Webhooks = []WebhookConfig{{URL: rc.srv.URL, Secrets: []string{"k"}}}
+	snd, err := NewSender(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); snd.Run(ctx) }()
+	inc := put(t, s, testIncident())
+	waitFor(t, "three failed attempts recorded", func() bool {
+		d := s.State().Deliveries("webhook", 0)
+		return len(d) == 1 && d[0].GetAttempts() >= 3
+	})
+	cancel() // leadership lost
+	<-done
+	d := s.State().Deliveries("webhook", 0)[0]
+	if d.GetStatus() != mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING || d.GetLastError() != "HTTP 503" || d.GetLastHttpStatus() != 503 ||
+		d.GetNextAttemptAt() == nil || !d.GetNextAttemptAt().AsTime().After(d.GetUpdatedAt().AsTime()) {
+		t.Fatalf("replicated retry state: %v", d)
+	}
+	if ts := s.State().NotifyTarget("webhook"); ts.GetFailedAttempts() != uint64(d.GetAttempts()) || ts.GetFailedDeliveries() != 0 || ts.GetLastError() != "HTTP 503" {
+		t.Fatalf("target counters %v (attempts %d)", ts, d.GetAttempts())
+	}
+	// A new leader: its sender waits for the replicated next attempt (far
+	// off: the backoff doubled) instead of starting over.
+	before := len(rc.requests())
+	runSender(t, s, cfg)
+	if next := time.Until(d.GetNextAttemptAt().AsTime()); next > 500*time.Millisecond {
+		time.Sleep(300 * time.Millisecond)
+		if n := len(rc.requests()); n != before {
+			t.Fatalf("new leader retried before the replicated next attempt (%d -> %d requests, next in %v)", before, n, next)
+		}
+	}
+	// The endpoint recovers; another incident's delivery succeeds, and the
+	// waiting one follows at once instead of at its scheduled time.
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	other := testIncident()
+	other.Id, other.Fingerprint = "inc-0123456789abcdef-1", strings.Repeat("1", 64)
+	put(t, s, other)
+	waitFor(t, "both delivered", func() bool {
+		return len(s.State().Deliveries("webhook", mxv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED)) == 2
+	})
+	got := s.State().Delivery(d.GetId())
+	if got.GetAttempts() != d.GetAttempts()+1 || got.GetNextAttemptAt() != nil {
+		t.Fatalf("after recovery: attempts %d (before %d), next %v", got.GetAttempts(), d.GetAttempts(), got.GetNextAttemptAt())
+	}
+	_ = inc
+}
+
+// A delivery whose next attempt would fall past RetryFor is given up.
+func TestRetryWindowGivesUp(t *testing.T) {
+	s := openStore(t)
+	rc := newReceiver(t)
+	rc.respond = func(int, recorded) (int, http.Header) { return http.StatusBadGateway, nil }
+	cfg := testConfig()
+	cfg.MaxAttempts, cfg.RetryFor = 0, 300*time.Millisecond
+	cfg.BackoffBase, cfg.BackoffMax = 20*time.Millisecond, 50*time.Millisecond
+	cfg.Webhooks = []WebhookConfig{{URL: rc.srv.URL, Secrets: []string{"k"}}}
+	runSender(t, s, cfg)
+	put(t, s, testIncident())
+	waitFor(t, "failed", func() bool {
+		return len(s.State().Deliveries("webhook", mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED)) == 1
+	})
+	d := s.State().Deliveries("webhook", 0)[0]
+	if d.GetAttempts() < 2 || !strings.Contains(d.GetLastError(), "gave up after") {
+		t.Fatalf("delivery %v", d)
+	}
+	if ts := s.State().NotifyTarget("webhook"); ts.GetFailedDeliveries() != 1 || ts.GetFailedAttempts() != uint64(d.GetAttempts()) {
+		t.Fatalf("target counters %v", ts)
 	}
 }

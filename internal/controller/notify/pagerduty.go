@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // DefaultPagerDutyURL is the Events API v2 endpoint.
@@ -23,10 +25,11 @@ type PagerDutyConfig struct {
 }
 
 type pagerDuty struct {
-	name, url, key, external string
+	name, url, key string
+	links          linker
 }
 
-func newPagerDuty(c PagerDutyConfig, external string) (*pagerDuty, error) {
+func newPagerDuty(c PagerDutyConfig, links linker) (*pagerDuty, error) {
 	if c.Name == "" {
 		c.Name = "pagerduty"
 	}
@@ -39,7 +42,7 @@ func newPagerDuty(c PagerDutyConfig, external string) (*pagerDuty, error) {
 	if c.RoutingKey == "" {
 		return nil, fmt.Errorf("notify: pagerduty: routing_key is required")
 	}
-	return &pagerDuty{name: c.Name, url: c.URL, key: c.RoutingKey, external: external}, nil
+	return &pagerDuty{name: c.Name, url: c.URL, key: c.RoutingKey, links: links}, nil
 }
 
 func (p *pagerDuty) Name() string { return p.name }
@@ -95,44 +98,77 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// PagerDutyEventFor builds the event for a notification.
-func PagerDutyEventFor(routingKey string, ev *mxv1.NotificationEvent, external string) PagerDutyEvent {
-	inc := ev.GetIncident()
-	out := PagerDutyEvent{RoutingKey: routingKey, DedupKey: ev.GetFingerprint()}
+// PagerDuty event actions.
+const (
+	PagerDutyTrigger     = "trigger"
+	PagerDutyAcknowledge = "acknowledge"
+	PagerDutyResolve     = "resolve"
+)
+
+// PagerDutyActions are the event actions that bring PagerDuty's alert to
+// the incident's state, in order:
+//
+//   - resolved: resolve;
+//   - acknowledged: acknowledge;
+//   - opened: trigger, preceded by resolve when PagerDuty last heard
+//     "acknowledged" (a trigger would only be deduplicated into the
+//     acknowledged alert: the incident resolved and reopened in between),
+//     followed by acknowledge when the incident is already ACKNOWLEDGED (it
+//     was acknowledged before PagerDuty heard of it);
+//   - updated: trigger (deduplicated into the open alert; its state stays).
+func PagerDutyActions(ev *mxv1.NotificationEvent) []string {
 	switch ev.GetType() {
-	case TypeAcknowledged:
-		out.EventAction = "acknowledge"
-		return out
-	case TypeResolved:
-		out.EventAction = "resolve"
+	case incident.EventResolved:
+		return []string{PagerDutyResolve}
+	case incident.EventAcknowledged:
+		return []string{PagerDutyAcknowledge}
+	case incident.EventOpened:
+		var out []string
+		if ev.GetPreviousState() == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED {
+			out = append(out, PagerDutyResolve)
+		}
+		out = append(out, PagerDutyTrigger)
+		if ev.GetIncident().GetState() == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED {
+			out = append(out, PagerDutyAcknowledge)
+		}
 		return out
 	}
-	out.EventAction = "trigger"
-	source := "mxprobe"
-	if h := inc.GetRootCause().GetHost(); h != "" {
-		source = h
-	} else if len(inc.GetHosts()) > 0 {
-		source = inc.GetHosts()[0]
+	return []string{PagerDutyTrigger}
+}
+
+// PagerDutyEventFor builds the event of one action for a notification.
+func PagerDutyEventFor(routingKey, action string, ev *mxv1.NotificationEvent, external string) PagerDutyEvent {
+	return linker{external: external}.pagerDutyEvent(routingKey, action, ev)
+}
+
+func (l linker) pagerDutyEvent(routingKey, action string, ev *mxv1.NotificationEvent) PagerDutyEvent {
+	inc := ev.GetIncident()
+	out := PagerDutyEvent{RoutingKey: routingKey, DedupKey: ev.GetFingerprint(), EventAction: action}
+	if action != PagerDutyTrigger {
+		return out
 	}
 	group := inc.GetRootCause().GetSite()
 	if group == "" && len(inc.GetSites()) > 0 {
 		group = inc.GetSites()[0]
 	}
 	out.Payload = &PagerDutyPayload{
-		Summary: truncate(inc.GetSummary(), 1024), Source: source, Severity: pagerDutySeverity(inc.GetSeverity()),
+		Summary: truncate(inc.GetSummary(), 1024), Source: AffectedSystem(inc), Severity: pagerDutySeverity(inc.GetSeverity()),
 		Timestamp: ev.GetAt().AsTime().UTC().Format(time.RFC3339), Component: inc.GetSubject(), Group: group, Class: inc.GetCause(),
-		CustomDetails: Data(inc, external),
+		CustomDetails: l.data(inc),
 	}
 	out.Client = "mxprobe"
-	if u := incidentURL(external, inc.GetId()); u != "" {
+	if u := l.Page(inc.GetId()); u != "" {
 		out.ClientURL = u
 		out.Links = []PagerDutyLink{{Href: u, Text: "mxprobe incident " + inc.GetId()}}
+	}
+	if u := l.Runbook(inc.GetCause()); u != "" {
+		out.Links = append(out.Links, PagerDutyLink{Href: u, Text: "Runbook: " + inc.GetCause()})
 	}
 	return out
 }
 
-func (p *pagerDuty) Request(ctx context.Context, ev *mxv1.NotificationEvent, _ time.Time) (*http.Request, error) {
-	body, err := json.Marshal(PagerDutyEventFor(p.key, ev, p.external))
+func (p *pagerDuty) request(ctx context.Context, action string, ev *mxv1.NotificationEvent) (*http.Request, error) {
+	body, err := json.Marshal(p.links.pagerDutyEvent(p.key, action, ev))
 	if err != nil {
 		return nil, err
 	}
@@ -143,4 +179,34 @@ func (p *pagerDuty) Request(ctx context.Context, ev *mxv1.NotificationEvent, _ t
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "mxprobe-notify/1")
 	return req, nil
+}
+
+// Request builds the request of the last action (Exchange sends them all).
+func (p *pagerDuty) Request(ctx context.Context, ev *mxv1.NotificationEvent, _ time.Time) (*http.Request, error) {
+	acts := PagerDutyActions(ev)
+	return p.request(ctx, acts[len(acts)-1], ev)
+}
+
+// Exchange sends the event's actions in order; the first answer that is
+// not 2xx decides the attempt (a retry resends them all: PagerDuty
+// deduplicates by dedup_key, so a repeated action changes nothing).
+func (p *pagerDuty) Exchange(ctx context.Context, client *http.Client, ev *mxv1.NotificationEvent, now time.Time) (int, time.Duration, error) {
+	status := 0
+	for _, a := range PagerDutyActions(ev) {
+		req, err := p.request(ctx, a, ev)
+		if err != nil {
+			return -1, 0, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		status = resp.StatusCode
+		if status < 200 || status > 299 {
+			return status, retryAfter(resp.Header.Get("Retry-After"), now), nil
+		}
+	}
+	return status, 0, nil
 }

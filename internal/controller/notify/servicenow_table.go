@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // ServiceNow Table API fallback (ServiceNowConfig.Mode "table"): for
@@ -57,11 +60,12 @@ type exchanger interface {
 }
 
 type serviceNowTable struct {
-	name, base, user, pass, external string
-	closeCode, assignmentGroup       string
+	name, base, user, pass     string
+	links                      linker
+	closeCode, assignmentGroup string
 }
 
-func newServiceNowTable(c ServiceNowConfig, external string) (*serviceNowTable, error) {
+func newServiceNowTable(c ServiceNowConfig, links linker) (*serviceNowTable, error) {
 	if c.Name == "" {
 		c.Name = "servicenow"
 	}
@@ -76,7 +80,7 @@ func newServiceNowTable(c ServiceNowConfig, external string) (*serviceNowTable, 
 		return nil, fmt.Errorf("notify: servicenow: username and password are required")
 	}
 	return &serviceNowTable{name: c.Name, base: strings.TrimSuffix(u.String(), "/") + ServiceNowTablePath, user: c.Username, pass: c.Password,
-		external: external, closeCode: c.CloseCode, assignmentGroup: c.AssignmentGroup}, nil
+		links: links, closeCode: c.CloseCode, assignmentGroup: c.AssignmentGroup}, nil
 }
 
 func (s *serviceNowTable) Name() string { return s.name }
@@ -97,8 +101,11 @@ type ServiceNowTableRecord struct {
 	CorrelationID      string `json:"correlation_id,omitempty"`
 	CorrelationDisplay string `json:"correlation_display,omitempty"`
 	State              string `json:"state,omitempty"`
-	CloseCode          string `json:"close_code,omitempty"`
-	CloseNotes         string `json:"close_notes,omitempty"`
+	// WorkNotes records what changed that the fields do not show (external
+	// references attached in mxprobe).
+	WorkNotes  string `json:"work_notes,omitempty"`
+	CloseCode  string `json:"close_code,omitempty"`
+	CloseNotes string `json:"close_notes,omitempty"`
 }
 
 // serviceNowUrgency maps severity to urgency and impact ("1" high .. "3"
@@ -117,9 +124,13 @@ func serviceNowUrgency(s mxv1.Severity) string {
 // ServiceNowTableRecordFor builds the record for an event; found tells
 // whether an active record exists and its current state.
 func ServiceNowTableRecordFor(ev *mxv1.NotificationEvent, external, assignmentGroup, closeCode string, found bool, state string) ServiceNowTableRecord {
+	return linker{external: external}.serviceNowTableRecord(ev, assignmentGroup, closeCode, found, state)
+}
+
+func (l linker) serviceNowTableRecord(ev *mxv1.NotificationEvent, assignmentGroup, closeCode string, found bool, state string) ServiceNowTableRecord {
 	inc := ev.GetIncident()
-	d := Data(inc, external)
-	if ev.GetType() == TypeResolved {
+	d := l.data(inc)
+	if ev.GetType() == incident.EventResolved {
 		notes := "Resolved by mxprobe: the findings cleared"
 		if d.Summary != "" {
 			notes += " (" + d.Summary + ")"
@@ -145,11 +156,14 @@ func ServiceNowTableRecordFor(ev *mxv1.NotificationEvent, external, assignmentGr
 		r.AssignmentGroup = assignmentGroup
 	}
 	switch {
-	case ev.GetType() == TypeAcknowledged:
+	case inc.GetState() == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED:
 		r.State = ServiceNowStateInProgress
 	case found && state == ServiceNowStateResolved:
 		// Reopened within the window: the same record becomes active work again.
 		r.State = ServiceNowStateInProgress
+	}
+	if ev.GetRefsChanged() {
+		r.WorkNotes = refsNote(inc)
 	}
 	return r
 }
@@ -199,12 +213,6 @@ func (s *serviceNowTable) Exchange(ctx context.Context, client *http.Client, ev 
 	if err != nil {
 		return 0, 0, err
 	}
-	var found struct {
-		Result []struct {
-			SysID string `json:"sys_id"`
-			State string `json:"state"`
-		} `json:"result"`
-	}
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxTableLookupBody))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -213,22 +221,19 @@ func (s *serviceNowTable) Exchange(ctx context.Context, client *http.Client, ev 
 	if rerr != nil {
 		return 0, 0, fmt.Errorf("servicenow table: lookup: %w", rerr)
 	}
-	if err := json.Unmarshal(b, &found); err != nil {
+	sysID, state, err := parseTableLookup(b)
+	switch {
+	case errors.Is(err, errUnusableSysID):
+		return -1, 0, err
+	case err != nil:
 		// A proxy's login page or a truncated answer: try again later.
-		return 0, 0, fmt.Errorf("servicenow table: lookup answer is not the Table API's JSON: %w", err)
+		return 0, 0, err
 	}
-	var sysID, state string
-	if len(found.Result) > 0 {
-		sysID, state = found.Result[0].SysID, found.Result[0].State
-		if sysID == "" || strings.ContainsAny(sysID, "/?#%") {
-			return -1, 0, fmt.Errorf("servicenow table: lookup answered an unusable sys_id %q", sysID)
-		}
-	}
-	rec := ServiceNowTableRecordFor(ev, s.external, s.assignmentGroup, s.closeCode, sysID != "", state)
+	rec := s.links.serviceNowTableRecord(ev, s.assignmentGroup, s.closeCode, sysID != "", state)
 	switch {
 	case sysID != "":
 		req, err = s.newRequest(ctx, http.MethodPatch, s.base+"/"+sysID, rec)
-	case ev.GetType() == TypeResolved:
+	case ev.GetType() == incident.EventResolved:
 		// Nothing active to resolve (closed by hand, or never created).
 		return http.StatusOK, 0, nil
 	default:
@@ -244,4 +249,61 @@ func (s *serviceNowTable) Exchange(ctx context.Context, client *http.Client, ev 
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), now), nil
+}
+
+// refsNote is the work note for changed external references.
+func refsNote(inc *mxv1.Incident) string {
+	refs := inc.GetExternalRefs()
+	if len(refs) == 0 {
+		return "mxprobe: external references removed (mxprobe incident " + inc.GetId() + ")."
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(refs)) {
+		parts = append(parts, k+" "+refs[k])
+	}
+	note := "mxprobe: external references now " + strings.Join(parts, ", ")
+	if who := lastActor(inc, incident.KindExternalRefs); who != "" {
+		note += " (set by " + who + ")"
+	}
+	return note + "."
+}
+
+// errUnusableSysID: the lookup named a record by an id that cannot go
+// into a URL path as one segment.
+var errUnusableSysID = errors.New("servicenow table: lookup answered an unusable sys_id")
+
+// parseTableLookup reads the Table API's lookup answer: the first active
+// record's sys_id and state ("" when none matched). A sys_id is one path
+// segment of the PATCH that follows, so only letters, digits, '-' and '_'
+// (ServiceNow's are 32 hex digits), at most 64 of them, are accepted.
+func parseTableLookup(b []byte) (sysID, state string, err error) {
+	var found struct {
+		Result []struct {
+			SysID string `json:"sys_id"`
+			State string `json:"state"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(b, &found); err != nil {
+		return "", "", fmt.Errorf("servicenow table: lookup answer is not the Table API's JSON: %w", err)
+	}
+	if len(found.Result) == 0 {
+		return "", "", nil
+	}
+	sysID, state = found.Result[0].SysID, found.Result[0].State
+	if !validSysID(sysID) {
+		return "", "", fmt.Errorf("%w: %q", errUnusableSysID, sysID)
+	}
+	return sysID, state, nil
+}
+
+func validSysID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -135,7 +135,7 @@ func TestServiceNowTableUpsert(t *testing.T) {
 	lookup := ServiceNowTablePath + "?sysparm_fields=sys_id%2Cstate&sysparm_limit=1&sysparm_query=correlation_id%3D" + fp + "%5Eactive%3Dtrue"
 	sysID := fmt.Sprintf("%032x", 1)
 	desc := inc.GetSummary() + "\n\nFix: " + inc.GetRemediation() + "\n\nHosts: edge02.contoso.com\n\nSites: amsterdam\n\nSeverity: CRITICAL" +
-		"\n\nmxprobe incident: " + inc.GetId() + "\n\nLink: https://mxprobe.contoso.com/v1/incidents/" + inc.GetId()
+		"\n\nmxprobe incident: " + inc.GetId() + "\n\nLink: https://mxprobe.contoso.com/incidents/" + inc.GetId()
 	fields := map[string]string{
 		"short_description": "mxprobe: " + inc.GetSummary(), "description": desc, "urgency": "1", "impact": "1",
 		"correlation_id": fp, "correlation_display": "mxprobe " + inc.GetId(),
@@ -170,7 +170,8 @@ func TestServiceNowTableUpsert(t *testing.T) {
 	waitFor(t, "update", func() bool { return len(sn.requests()) == 6 })
 	reqs = sn.requests()
 	checkSN(t, reqs[4], "GET", lookup, nil)
-	upd := with("urgency", "2", "impact", "2")
+	// Still acknowledged: the record stays In Progress.
+	upd := with("urgency", "2", "impact", "2", "state", "2")
 	upd["description"] = strings.Replace(desc, "Severity: CRITICAL", "Severity: ERROR", 1)
 	checkSN(t, reqs[5], "PATCH", ServiceNowTablePath+"/"+sysID, upd)
 

@@ -30,11 +30,12 @@ type WebhookConfig struct {
 }
 
 type webhook struct {
-	name, url, external string
-	keys                [][]byte
+	name, url string
+	links     linker
+	keys      [][]byte
 }
 
-func newWebhook(c WebhookConfig) (*webhook, error) {
+func newWebhook(c WebhookConfig, links linker) (*webhook, error) {
 	if c.Name == "" {
 		c.Name = "webhook"
 	}
@@ -44,7 +45,8 @@ func newWebhook(c WebhookConfig) (*webhook, error) {
 	if len(c.Secrets) == 0 {
 		return nil, fmt.Errorf("notify: webhook %s: at least one secret is required", c.Name)
 	}
-	w := &webhook{name: c.Name, url: c.URL, external: c.ExternalURL}
+	links.external = c.ExternalURL
+	w := &webhook{name: c.Name, url: c.URL, links: links}
 	for _, s := range c.Secrets {
 		k, err := WebhookKey(s)
 		if err != nil {
@@ -90,7 +92,7 @@ type WebhookBody struct {
 }
 
 func (w *webhook) Request(ctx context.Context, ev *mxv1.NotificationEvent, now time.Time) (*http.Request, error) {
-	body, err := json.Marshal(WebhookBody{Type: ev.GetType(), Timestamp: ev.GetAt().AsTime().UTC(), Data: Data(ev.GetIncident(), w.external)})
+	body, err := json.Marshal(WebhookBody{Type: ev.GetType(), Timestamp: ev.GetAt().AsTime().UTC(), Data: w.links.data(ev.GetIncident())})
 	if err != nil {
 		return nil, err
 	}

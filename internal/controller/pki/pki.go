@@ -1,12 +1,8 @@
 // Package pki is the agent certificate authority the controller cluster holds:
 // it signs agents' CSRs into short-lived client certificates whose identity
-// (agent id and site) comes from the join token the controller checked,
-// never from the CSR, and reads that identity back from a presented
-// certificate.
-//
-// Identity is a URI SAN spiffe://mxprobe/site/<site>/agent/<id>. The serial
-// number carries the issue time (unix nanoseconds in its high bits), so a
-// revocation can cover "every certificate of this agent issued before T".
+// (agent id and site, package identity) comes from the join token the
+// controller checked, never from the CSR, and verifies a presented
+// certificate and its identity.
 package pki
 
 import (
@@ -21,18 +17,17 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/identity"
 )
 
 // Sentinel errors callers branch on.
 var (
 	ErrBadCSR      = errors.New("pki: invalid certificate signing request")
 	ErrWeakKey     = errors.New("pki: key type or size not accepted")
-	ErrNoIdentity  = errors.New("pki: certificate carries no mxprobe agent identity")
 	ErrNotAgentCA  = errors.New("pki: certificate not issued by the agent CA")
 	ErrBadIdentity = errors.New("pki: invalid agent id or site")
 )
@@ -96,7 +91,7 @@ func Generate(name string, validity time.Duration) (*CA, error) {
 	}
 	now := time.Now()
 	tpl := &x509.Certificate{
-		SerialNumber: serial(now), Subject: pkix.Name{CommonName: name, Organization: []string{"mxprobe"}},
+		SerialNumber: identity.Serial(now), Subject: pkix.Name{CommonName: name, Organization: []string{"mxprobe"}},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity), IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
@@ -119,29 +114,10 @@ func (ca *CA) CertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
 }
 
-// Identity is who an agent certificate names.
-type Identity struct {
-	AgentID, Site string
-	IssuedAt      time.Time
-}
-
-// ValidID checks an agent id or site: 1-128 bytes of [A-Za-z0-9._-].
-func ValidID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // Sign issues a client certificate for the CSR's public key with the given
 // identity, valid for ttl from now.
-func (ca *CA) Sign(csrDER []byte, id Identity, ttl time.Duration, now time.Time) ([][]byte, error) {
-	if !ValidID(id.AgentID) || !ValidID(id.Site) {
+func (ca *CA) Sign(csrDER []byte, id identity.Identity, ttl time.Duration, now time.Time) ([][]byte, error) {
+	if !identity.ValidID(id.AgentID) || !identity.ValidID(id.Site) {
 		return nil, fmt.Errorf("%w: %q / %q", ErrBadIdentity, id.AgentID, id.Site)
 	}
 	if len(csrDER) == 0 || len(csrDER) > 16<<10 {
@@ -162,12 +138,12 @@ func (ca *CA) Sign(csrDER []byte, id Identity, ttl time.Duration, now time.Time)
 		notAfter = ca.Cert.NotAfter
 	}
 	tpl := &x509.Certificate{
-		SerialNumber: serial(now),
+		SerialNumber: identity.Serial(now),
 		Subject:      pkix.Name{CommonName: id.AgentID, OrganizationalUnit: []string{id.Site}, Organization: []string{"mxprobe agent"}},
 		NotBefore:    now.Add(-5 * time.Minute), NotAfter: notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		URIs:        []*url.URL{identityURI(id)},
+		URIs:        []*url.URL{identity.URI(id)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tpl, ca.Cert, csr.PublicKey, ca.Key)
 	if err != nil {
@@ -178,49 +154,14 @@ func (ca *CA) Sign(csrDER []byte, id Identity, ttl time.Duration, now time.Time)
 
 // Verify checks that chain[0] was issued by this CA for client auth (at now)
 // and returns its identity.
-func (ca *CA) Verify(chain []*x509.Certificate, now time.Time) (Identity, error) {
+func (ca *CA) Verify(chain []*x509.Certificate, now time.Time) (identity.Identity, error) {
 	if len(chain) == 0 {
-		return Identity{}, fmt.Errorf("%w: no certificate", ErrNotAgentCA)
+		return identity.Identity{}, fmt.Errorf("%w: no certificate", ErrNotAgentCA)
 	}
 	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: ca.pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return Identity{}, fmt.Errorf("%w: %v", ErrNotAgentCA, err)
+		return identity.Identity{}, fmt.Errorf("%w: %v", ErrNotAgentCA, err)
 	}
-	return IdentityOf(chain[0])
-}
-
-// IdentityOf reads the agent identity of a certificate (no verification).
-func IdentityOf(c *x509.Certificate) (Identity, error) {
-	for _, u := range c.URIs {
-		if u.Scheme != "spiffe" || u.Host != "mxprobe" {
-			continue
-		}
-		parts := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
-		if len(parts) == 4 && parts[0] == "site" && parts[2] == "agent" {
-			site, err1 := url.PathUnescape(parts[1])
-			id, err2 := url.PathUnescape(parts[3])
-			if err1 == nil && err2 == nil && ValidID(site) && ValidID(id) {
-				return Identity{AgentID: id, Site: site, IssuedAt: issuedAt(c.SerialNumber)}, nil
-			}
-		}
-	}
-	return Identity{}, ErrNoIdentity
-}
-
-func identityURI(id Identity) *url.URL {
-	return &url.URL{Scheme: "spiffe", Host: "mxprobe", Path: "/site/" + url.PathEscape(id.Site) + "/agent/" + url.PathEscape(id.AgentID)}
-}
-
-// serial puts the issue time in the high bits and 32 random bits below.
-func serial(now time.Time) *big.Int {
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	s := new(big.Int).SetInt64(now.UnixNano())
-	s.Lsh(s, 32)
-	return s.Or(s, new(big.Int).SetBytes(r[:]))
-}
-
-func issuedAt(serial *big.Int) time.Time {
-	return time.Unix(0, new(big.Int).Rsh(serial, 32).Int64())
+	return identity.Of(chain[0])
 }
 
 func acceptableKey(pub any) error {

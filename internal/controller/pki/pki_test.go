@@ -9,6 +9,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/identity"
 )
 
 func csrFor(t *testing.T, key any) []byte {
@@ -27,7 +29,7 @@ func TestSignVerifyIdentity(t *testing.T) {
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
-	chain, err := ca.Sign(csrFor(t, key), Identity{AgentID: "edge01", Site: "amsterdam-1"}, 10*time.Minute, now)
+	chain, err := ca.Sign(csrFor(t, key), identity.Identity{AgentID: "edge01", Site: "amsterdam-1"}, 10*time.Minute, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,23 +57,17 @@ func TestSignRefusesBadInput(t *testing.T) {
 	good := csrFor(t, ec)
 	for name, c := range map[string]struct {
 		csr  []byte
-		id   Identity
+		id   identity.Identity
 		want error
 	}{
-		"garbage CSR":        {[]byte("not a csr"), Identity{AgentID: "a", Site: "s"}, ErrBadCSR},
-		"tampered signature": {append(append([]byte{}, good[:len(good)-2]...), 0, 0), Identity{AgentID: "a", Site: "s"}, ErrBadCSR},
-		"weak RSA key":       {csrFor(t, weak), Identity{AgentID: "a", Site: "s"}, ErrWeakKey},
-		"id with slash":      {good, Identity{AgentID: "a/../b", Site: "s"}, ErrBadIdentity},
-		"empty site":         {good, Identity{AgentID: "a"}, ErrBadIdentity},
+		"garbage CSR":        {[]byte("not a csr"), identity.Identity{AgentID: "a", Site: "s"}, ErrBadCSR},
+		"tampered signature": {append(append([]byte{}, good[:len(good)-2]...), 0, 0), identity.Identity{AgentID: "a", Site: "s"}, ErrBadCSR},
+		"weak RSA key":       {csrFor(t, weak), identity.Identity{AgentID: "a", Site: "s"}, ErrWeakKey},
+		"id with slash":      {good, identity.Identity{AgentID: "a/../b", Site: "s"}, ErrBadIdentity},
+		"empty site":         {good, identity.Identity{AgentID: "a"}, ErrBadIdentity},
 	} {
 		if _, err := ca.Sign(c.csr, c.id, time.Hour, time.Now()); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
-	}
-}
-
-func TestIdentityOfIgnoresForeignURIs(t *testing.T) {
-	if _, err := IdentityOf(&x509.Certificate{}); !errors.Is(err, ErrNoIdentity) {
-		t.Fatal("certificate without URI has an identity")
 	}
 }

@@ -4,29 +4,21 @@ import (
 	"errors"
 	"sort"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
-// Incident change feed (issue 6, GET /v1/events). The FSM derives one event
+// Incident change feed (GET /v1/events). The FSM derives one event
 // from every applied incident change a human would care about, in apply
 // order, so every node holds the same events under the same cursors. The
-// feed is bounded: past MaxIncidentEvents the oldest are compacted away and
-// compacted moves up; a client whose cursor is below it re-lists.
+// feed is bounded: past Config.MaxIncidentEvents the oldest are compacted
+// away and compacted moves up; a client whose cursor is below it re-lists.
 
-// MaxIncidentEvents bounds the feed kept in the replicated state (a
-// variable for tests; every node must use the same value).
-var MaxIncidentEvents = 10000
-
-// Event types (the same names as the notification events).
-const (
-	EventOpened       = "incident.opened"
-	EventUpdated      = "incident.updated"
-	EventAcknowledged = "incident.acknowledged"
-	EventResolved     = "incident.resolved"
-)
+// DefaultMaxIncidentEvents bounds the feed kept in the replicated state
+// when Config.MaxIncidentEvents is 0.
+const DefaultMaxIncidentEvents = 10000
 
 // ErrCursorCompacted: the events after that cursor are no longer kept.
 var ErrCursorCompacted = errors.New("store: event cursor compacted away")
@@ -39,9 +31,14 @@ type eventState struct {
 	last      uint64
 	// changed is closed (and replaced) whenever events are appended.
 	changed chan struct{}
+	// max is how many events are kept (the same on every node, since
+	// compaction is part of the replicated state).
+	max int
 }
 
-func newEventState() *eventState { return &eventState{changed: make(chan struct{})} }
+func newEventState() *eventState {
+	return &eventState{changed: make(chan struct{}), max: DefaultMaxIncidentEvents}
+}
 
 // feed returns the change feed (the pointer never changes).
 func (s *State) feed() *eventState { return s.events }
@@ -79,7 +76,7 @@ func (s *State) recordEvents(before []incidentBefore, at *timestamppb.Timestamp)
 		if cur == nil || cur == b.inc || (b.inc != nil && cur.GetSequence() <= b.inc.GetSequence()) {
 			continue
 		}
-		typ := eventType(b.inc, cur)
+		typ := incident.EventType(b.inc.GetState(), cur, incident.Material(b.inc, cur))
 		if typ == "" {
 			continue
 		}
@@ -90,7 +87,7 @@ func (s *State) recordEvents(before []incidentBefore, at *timestamppb.Timestamp)
 		})
 		n++
 	}
-	if over := len(f.events) - MaxIncidentEvents; over > 0 {
+	if over := len(f.events) - f.max; over > 0 {
 		f.compacted = f.events[over-1].GetCursor()
 		f.events = append([]*mxv1.IncidentEvent(nil), f.events[over:]...)
 	}
@@ -102,49 +99,6 @@ func (s *State) recordEvents(before []incidentBefore, at *timestamppb.Timestamp)
 	if wake != nil {
 		close(wake)
 	}
-}
-
-// eventType names the change from old to cur, or "" when nobody cares
-// (PENDING incidents, damping counters, last-seen times).
-func eventType(old, cur *mxv1.Incident) string {
-	st := cur.GetState()
-	if st == mxv1.IncidentState_INCIDENT_STATE_PENDING || st == mxv1.IncidentState_INCIDENT_STATE_UNSPECIFIED {
-		return ""
-	}
-	was := old.GetState()
-	switch {
-	case old == nil || was == mxv1.IncidentState_INCIDENT_STATE_PENDING:
-		if st == mxv1.IncidentState_INCIDENT_STATE_RESOLVED {
-			return "" // never opened
-		}
-		return EventOpened
-	case was == st:
-		if visibleEqual(old, cur) {
-			return ""
-		}
-		return EventUpdated
-	case st == mxv1.IncidentState_INCIDENT_STATE_RESOLVED:
-		return EventResolved
-	case st == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED:
-		return EventAcknowledged
-	case was == mxv1.IncidentState_INCIDENT_STATE_RESOLVED:
-		return EventOpened // reopened
-	default:
-		return EventUpdated
-	}
-}
-
-// visibleEqual compares the fields a human cares about.
-func visibleEqual(a, b *mxv1.Incident) bool {
-	strip := func(inc *mxv1.Incident) *mxv1.Incident {
-		c := &mxv1.Incident{
-			Severity: inc.GetSeverity(), Summary: inc.GetSummary(), RootCause: inc.GetRootCause(), Remediation: inc.GetRemediation(),
-			Direction: inc.GetDirection(), DirectionDetail: inc.GetDirectionDetail(), Agents: inc.GetAgents(), Hosts: inc.GetHosts(),
-			Sites: inc.GetSites(), Stale: inc.GetStale(), ExternalRefs: inc.GetExternalRefs(),
-		}
-		return c
-	}
-	return proto.Equal(strip(a), strip(b))
 }
 
 // Events returns up to limit events with a cursor above after, the

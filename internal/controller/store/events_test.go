@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 func applyCmd(t *testing.T, f *fsm, idx uint64, cmd *mxv1.Command) any {
@@ -44,7 +45,7 @@ func TestIncidentEventsFromCommands(t *testing.T) {
 	if err != nil || compacted != 0 || last != 3 || len(evs) != 3 {
 		t.Fatalf("events %v compacted %d last %d err %v", evs, compacted, last, err)
 	}
-	for i, want := range []string{EventOpened, EventUpdated, EventAcknowledged} {
+	for i, want := range []string{incident.EventOpened, incident.EventUpdated, incident.EventAcknowledged} {
 		if evs[i].GetType() != want || evs[i].GetCursor() != uint64(i+1) || !proto.Equal(evs[i].GetTime(), at) {
 			t.Fatalf("event %d: %v", i, evs[i])
 		}
@@ -57,14 +58,12 @@ func TestIncidentEventsFromCommands(t *testing.T) {
 		t.Fatalf("restored %v last %d", evs2, last2)
 	}
 	// Compaction.
-	old := MaxIncidentEvents
-	MaxIncidentEvents = 2
-	defer func() { MaxIncidentEvents = old }()
+	f.state.events.max = 2
 	applyCmd(t, f, 7, corr(inc(6, mxv1.IncidentState_INCIDENT_STATE_RESOLVED, crit, "b")))
 	if _, c, _, err := f.state.Events(1, 0); !errors.Is(err, ErrCursorCompacted) || c != 2 {
 		t.Fatalf("after 1: compacted %d err %v", c, err)
 	}
-	if evs, _, _, err := f.state.Events(2, 0); err != nil || len(evs) != 2 || evs[1].GetType() != EventResolved {
+	if evs, _, _, err := f.state.Events(2, 0); err != nil || len(evs) != 2 || evs[1].GetType() != incident.EventResolved {
 		t.Fatalf("after 2: %v %v", evs, err)
 	}
 	// A restored backup compacts the whole feed; cursors keep rising.

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/protobuf/proto"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
@@ -21,6 +20,9 @@ type fsm struct {
 	log   *slog.Logger
 	// proposed: commands this node proposed, already decoded (nil: none).
 	proposed *proposals
+	// restored, if set, is called after a RestoreState command is applied
+	// (compact.go); it must not block.
+	restored func()
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -75,6 +77,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 		f.state.restore(k.RestoreState.GetSnapshot())
 		f.state.restoreBackupEvents(prev)
 		f.log.Warn("state replaced by a restored backup", "index", l.Index)
+		if f.restored != nil {
+			f.restored()
+		}
 		return nil
 	case *mxv1.Command_IngestBatches:
 		res := IngestResult{Applied: make([]bool, len(k.IngestBatches.GetBatches()))}
@@ -82,6 +87,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 			res.Applied[i] = f.state.ingest(b, at)
 		}
 		return res
+	case *mxv1.Command_IngestTlsReports:
+		return f.state.applyTLSReports(k.IngestTlsReports, at)
+	case *mxv1.Command_AgeTlsReportResults:
+		return f.state.applyAgeTLSReports(k.AgeTlsReportResults, at)
 	default:
 		panic(fmt.Sprintf("mxprobe store: raft entry %d: %v %T", l.Index, ErrUnknownCommand, k))
 	}
@@ -93,13 +102,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxSnapshotBytes))
+	snap, err := readSnapshot(rc, maxSnapshotBytes)
 	if err != nil {
-		return fmt.Errorf("store: read snapshot: %w", err)
-	}
-	snap := &mxv1.StateSnapshot{}
-	if err := proto.Unmarshal(b, snap); err != nil {
-		return fmt.Errorf("store: decode snapshot: %w", err)
+		return fmt.Errorf("store: restore snapshot: %w", err)
 	}
 	f.state.restore(snap)
 	f.log.Info("state restored from snapshot", "agents", len(snap.GetAgents()), "results", len(snap.GetResults()))
@@ -109,11 +114,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 type fsmSnapshot struct{ snap *mxv1.StateSnapshot }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.snap)
-	if err == nil {
-		_, err = sink.Write(b)
-	}
-	if err != nil {
+	if err := writeSnapshot(sink, s.snap); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("store: persist snapshot: %w", err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -27,6 +28,9 @@ func (s *State) applyIncidentRefs(u *mxv1.UpdateIncidentRefs, at *timestamppb.Ti
 		return s.replayLocked(rec)
 	}
 	cur := s.incidents.byID[u.GetIncidentId()]
+	if sc := u.GetSiteScope(); sc != "" && cur != nil && !incident.WithinSite(cur, sc) {
+		return ActionResult{Err: fmt.Errorf("%w: %s", incident.ErrNotFound, u.GetIncidentId())}
+	}
 	next, err := incident.UpdateRefs(cur, u, at)
 	if err != nil {
 		return ActionResult{Err: err}

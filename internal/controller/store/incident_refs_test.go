@@ -36,7 +36,7 @@ func TestIncidentRefsCommand(t *testing.T) {
 		t.Fatalf("stored: %v", stored)
 	}
 	evs, _, _, _ := f.state.Events(0, 0)
-	if len(evs) != 2 || evs[1].GetType() != EventUpdated || evs[1].GetSequence() != 3 {
+	if len(evs) != 2 || evs[1].GetType() != incident.EventUpdated || evs[1].GetSequence() != 3 {
 		t.Fatalf("events: %v", evs)
 	}
 	// No change: same incident, no event.

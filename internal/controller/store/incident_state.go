@@ -49,7 +49,8 @@ type CorrelateResult struct {
 }
 
 // applyCorrelate stores a round's changes, each compare-and-set on the
-// incident's sequence.
+// incident's revision (which moves on every stored change, while sequence
+// moves only on material ones).
 func (s *State) applyCorrelate(c *mxv1.CorrelateIncidents) CorrelateResult {
 	var res CorrelateResult
 	s.mu.Lock()
@@ -59,11 +60,15 @@ func (s *State) applyCorrelate(c *mxv1.CorrelateIncidents) CorrelateResult {
 			res.Rejected++
 			continue
 		}
-		var have uint64
-		if old := s.incidents.byID[inc.GetId()]; old != nil {
-			have = old.GetSequence()
-		}
-		if inc.GetSequence() != have+1 {
+		old := s.incidents.byID[inc.GetId()]
+		if inc.GetRevision() == 0 {
+			// Written before revisions existed (a replayed log): sequence
+			// was the guard then.
+			if inc.GetSequence() != old.GetSequence()+1 {
+				res.Rejected++
+				continue
+			}
+		} else if inc.GetRevision() != old.GetRevision()+1 {
 			res.Rejected++
 			continue
 		}
@@ -71,7 +76,8 @@ func (s *State) applyCorrelate(c *mxv1.CorrelateIncidents) CorrelateResult {
 		res.Applied++
 	}
 	for _, d := range c.GetDeletes() {
-		if old := s.incidents.byID[d.GetId()]; old == nil || old.GetSequence() != d.GetSequence() {
+		old := s.incidents.byID[d.GetId()]
+		if old == nil || d.GetRevision() == 0 && old.GetSequence() != d.GetSequence() || d.GetRevision() != 0 && old.GetRevision() != d.GetRevision() {
 			res.Rejected++
 			continue
 		}
@@ -98,7 +104,14 @@ func (s *State) applyIncidentAction(a *mxv1.IncidentAction, at *timestamppb.Time
 		}
 		return s.replayLocked(rec)
 	}
-	next, err := incident.Act(s.incidents.byID[a.GetIncidentId()], a, at)
+	cur := s.incidents.byID[a.GetIncidentId()]
+	if sc := a.GetSiteScope(); sc != "" && cur != nil && !incident.WithinSite(cur, sc) {
+		// Checked here, not only by the API, so that a correlation round
+		// spreading the incident to another site in between cannot let a
+		// site's token change it.
+		return ActionResult{Err: fmt.Errorf("%w: %s", incident.ErrNotFound, a.GetIncidentId())}
+	}
+	next, err := incident.Act(cur, a, at)
 	if err != nil {
 		return ActionResult{Err: err}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -79,9 +80,12 @@ func (w *leaderWatch) start(r *raft.Raft, log *slog.Logger) {
 // gain commits a barrier, then starts the leader-only tasks.
 func (w *leaderWatch) gain(r *raft.Raft) {
 	for {
-		err := r.Barrier(10 * time.Second).Error()
+		err := awaitFuture(context.Background(), w.quit, r.Barrier(10*time.Second))
 		if err == nil {
 			break
+		}
+		if errors.Is(err, ErrClosed) {
+			return
 		}
 		if r.State() != raft.Leader {
 			return

@@ -14,8 +14,18 @@ import (
 // ErrNotPeer: the node id is not in the raft configuration.
 var ErrNotPeer = errors.New("store: no such peer")
 
+// ErrNoTransferTarget: leadership cannot move: no other voter exists (a
+// one-node cluster), or the named node is this leader or not a voter.
+var ErrNoTransferTarget = errors.New("store: no voter to hand leadership to")
+
+// Membership changes, the leadership transfer and the leader check wait on
+// raft futures; each wait ends with ctx or Close (awaitFuture): raft can
+// leave a future unanswered when it shuts down (hashicorp/raft#498), and a
+// bare Error() then held the caller, e.g. the leader's dead-server cleanup,
+// whose return Store.Close waits for.
+
 // AddVoter adds (or re-addresses) a voting server. Leader only.
-func (s *Store) AddVoter(id, addr string) error {
+func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 	if !s.IsLeader() {
 		return ErrNotLeader
 	}
@@ -28,7 +38,7 @@ func (s *Store) AddVoter(id, addr string) error {
 			return nil // already a member: joining again is harmless
 		}
 	}
-	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 30*time.Second).Error(); err != nil {
+	if err := awaitFuture(ctx, s.closing, s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 30*time.Second)); err != nil {
 		return s.membershipErr("add voter", err)
 	}
 	s.log.Info("membership change: voter added", "peer", id, "address", addr)
@@ -36,7 +46,7 @@ func (s *Store) AddVoter(id, addr string) error {
 }
 
 // RemovePeer removes a server from the configuration. Leader only.
-func (s *Store) RemovePeer(id string) error {
+func (s *Store) RemovePeer(ctx context.Context, id string) error {
 	if !s.IsLeader() {
 		return ErrNotLeader
 	}
@@ -51,7 +61,7 @@ func (s *Store) RemovePeer(id string) error {
 	if !found {
 		return fmt.Errorf("%w: %s", ErrNotPeer, id)
 	}
-	if err := s.raft.RemoveServer(raft.ServerID(id), 0, 30*time.Second).Error(); err != nil {
+	if err := awaitFuture(ctx, s.closing, s.raft.RemoveServer(raft.ServerID(id), 0, 30*time.Second)); err != nil {
 		return s.membershipErr("remove server", err)
 	}
 	s.log.Info("membership change: server removed", "peer", id)
@@ -60,30 +70,40 @@ func (s *Store) RemovePeer(id string) error {
 
 // TransferLeadership hands leadership to id (or any up-to-date voter when id
 // is empty) and waits for it. Leader only.
-func (s *Store) TransferLeadership(id string) error {
+func (s *Store) TransferLeadership(ctx context.Context, id string) error {
 	if !s.IsLeader() {
 		return ErrNotLeader
 	}
-	var f raft.Future
-	if id == "" {
-		f = s.raft.LeadershipTransfer()
-	} else {
-		addr := ""
-		cf := s.raft.GetConfiguration()
-		if err := cf.Error(); err != nil {
-			return err
+	cf := s.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return err
+	}
+	addr, others := "", 0
+	for _, sv := range cf.Configuration().Servers {
+		if sv.Suffrage == raft.Voter && string(sv.ID) != s.cfg.NodeID {
+			others++
 		}
-		for _, sv := range cf.Configuration().Servers {
-			if string(sv.ID) == id {
-				addr = string(sv.Address)
+		if string(sv.ID) == id {
+			addr = string(sv.Address)
+			if sv.Suffrage != raft.Voter {
+				return fmt.Errorf("%w: %s is not a voter", ErrNoTransferTarget, id)
 			}
 		}
-		if addr == "" {
-			return fmt.Errorf("%w: %s", ErrNotPeer, id)
-		}
+	}
+	var f raft.Future
+	switch {
+	case others == 0:
+		return fmt.Errorf("%w: this cluster has one voter (%s); add nodes before transferring leadership", ErrNoTransferTarget, s.cfg.NodeID)
+	case id == s.cfg.NodeID:
+		return fmt.Errorf("%w: %s already leads", ErrNoTransferTarget, id)
+	case id == "":
+		f = s.raft.LeadershipTransfer()
+	case addr == "":
+		return fmt.Errorf("%w: %s", ErrNotPeer, id)
+	default:
 		f = s.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr))
 	}
-	if err := f.Error(); err != nil {
+	if err := awaitFuture(ctx, s.closing, f); err != nil {
 		return fmt.Errorf("store: leadership transfer: %w", err)
 	}
 	s.log.Info("leadership transferred", "to", id)
@@ -124,7 +144,7 @@ func (s *Store) ConsistentRead(ctx context.Context) error {
 		return ErrNotLeader
 	}
 	commit := s.raft.CommitIndex()
-	if err := s.raft.VerifyLeader().Error(); err != nil {
+	if err := awaitFuture(ctx, s.closing, s.raft.VerifyLeader()); err != nil {
 		return s.membershipErr("verify leader", err)
 	}
 	for s.raft.AppliedIndex() < commit {
@@ -140,6 +160,9 @@ func (s *Store) ConsistentRead(ctx context.Context) error {
 func (s *Store) membershipErr(op string, err error) error {
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		return fmt.Errorf("%w: %s: %v", ErrNotLeader, op, err)
+	}
+	if errors.Is(err, raft.ErrRaftShutdown) {
+		return fmt.Errorf("%w: %s: %v", ErrClosed, op, err)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // Retention of finished deliveries, measured against the proposing
@@ -25,7 +26,7 @@ var (
 	ErrDeliveryNotRedeliver = errors.New("store: only failed deliveries can be redelivered")
 )
 
-// notifyState is the replicated notification outbox (issue 6): deliveries
+// notifyState is the replicated notification outbox: deliveries
 // by id, what was last enqueued per incident, and target status. Stored
 // messages are immutable: changes replace them.
 type notifyState struct {
@@ -79,17 +80,40 @@ func (s *State) applyNotify(cmd *mxv1.Command) NotifyResult {
 		if old == nil {
 			return NotifyResult{Err: ErrDeliveryNotFound}
 		}
+		if old.GetStatus() != mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING {
+			// A finished delivery stays finished (an outcome from a deposed
+			// leader arriving after the new one's).
+			return NotifyResult{}
+		}
 		d := proto.CloneOf(old)
 		d.Status, d.Attempts, d.LastError, d.LastHttpStatus, d.UpdatedAt = o.GetStatus(), o.GetAttempts(), o.GetLastError(), o.GetHttpStatus(), at
+		d.NextAttemptAt = nil
+		if o.GetStatus() == mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING {
+			d.NextAttemptAt = o.GetNextAttemptAt()
+		}
 		ns.deliveries[d.GetId()] = d
+		if o.GetStatus() != mxv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED && o.GetLastError() != "" {
+			ns.countFailure(d.GetTarget(), o.GetStatus() == mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED, o.GetLastError(), at)
+		}
 	case *mxv1.Command_NotifyTargetState:
 		t := k.NotifyTargetState
-		ns.targets[t.GetTarget()] = &mxv1.NotifyTargetStatus{Name: t.GetTarget(), Disabled: t.GetDisabled(), Reason: t.GetReason(), ChangedAt: at}
+		ts := &mxv1.NotifyTargetStatus{}
+		if prev := ns.targets[t.GetTarget()]; prev != nil {
+			ts = proto.CloneOf(prev)
+		}
+		ts.Name, ts.Disabled, ts.Reason, ts.ChangedAt = t.GetTarget(), t.GetDisabled(), t.GetReason(), at
+		ns.targets[t.GetTarget()] = ts
 	case *mxv1.Command_NotifyRedeliver:
 		for _, id := range k.NotifyRedeliver.GetDeliveryIds() {
 			old := ns.deliveries[id]
 			if old == nil {
 				return NotifyResult{Err: ErrDeliveryNotFound}
+			}
+			if sc := k.NotifyRedeliver.GetSiteScope(); sc != "" {
+				now := s.incidents.byID[old.GetEvent().GetIncidentId()]
+				if !incident.WithinSite(old.GetEvent().GetIncident(), sc) || (now != nil && !incident.WithinSite(now, sc)) {
+					return NotifyResult{Err: ErrDeliveryNotFound}
+				}
 			}
 			if old.GetStatus() != mxv1.DeliveryStatus_DELIVERY_STATUS_FAILED {
 				return NotifyResult{Err: ErrDeliveryNotRedeliver}
@@ -97,12 +121,29 @@ func (s *State) applyNotify(cmd *mxv1.Command) NotifyResult {
 		}
 		for _, id := range k.NotifyRedeliver.GetDeliveryIds() {
 			d := proto.CloneOf(ns.deliveries[id])
-			d.Status, d.UpdatedAt = mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING, at
+			// A fresh start: attempts count again and the retry window
+			// begins now.
+			d.Status, d.UpdatedAt, d.EnqueuedAt, d.Attempts, d.NextAttemptAt = mxv1.DeliveryStatus_DELIVERY_STATUS_PENDING, at, at, 0, nil
 			d.LastError = "redelivery requested by " + k.NotifyRedeliver.GetActor()
 			ns.deliveries[id] = d
 		}
 	}
 	return NotifyResult{}
+}
+
+// countFailure counts a failed attempt (and a delivery given up) on the
+// target's status, for the fleet metrics.
+func (ns *notifyState) countFailure(target string, gaveUp bool, lastErr string, at *timestamppb.Timestamp) {
+	ts := &mxv1.NotifyTargetStatus{Name: target}
+	if prev := ns.targets[target]; prev != nil {
+		ts = proto.CloneOf(prev)
+	}
+	ts.FailedAttempts++
+	if gaveUp {
+		ts.FailedDeliveries++
+	}
+	ts.LastFailureAt, ts.LastError = at, lastErr
+	ns.targets[target] = ts
 }
 
 // pruneNotifyLocked drops finished deliveries past retention and cursors of

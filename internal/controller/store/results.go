@@ -10,13 +10,14 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
 
-// maxResultHistory bounds the changes kept per (agent, check, target).
-const maxResultHistory = 8
+// MaxResultHistory bounds the changes kept per (agent, check, target); a
+// full history does not reach back to the check's first result.
+const MaxResultHistory = 8
 
 // nextHistory returns the history of a check after result r committed at
 // at: unchanged (and shared) when r has the outcome of the last change,
 // else a new slice with the change appended, the oldest dropped beyond
-// maxResultHistory. Stored slices are never modified.
+// MaxResultHistory. Stored slices are never modified.
 func nextHistory(prev []*mxv1.ResultChange, r *mxv1.CheckResult, at *timestamppb.Timestamp) []*mxv1.ResultChange {
 	var codes []string
 	for _, f := range r.GetFindings() {
@@ -29,7 +30,7 @@ func nextHistory(prev []*mxv1.ResultChange, r *mxv1.CheckResult, at *timestamppb
 	if n := len(prev); n > 0 && prev[n-1].GetStatus() == r.GetStatus() && slices.Equal(prev[n-1].GetCodes(), codes) {
 		return prev
 	}
-	start := max(0, len(prev)+1-maxResultHistory)
+	start := max(0, len(prev)+1-MaxResultHistory)
 	h := make([]*mxv1.ResultChange, 0, len(prev)-start+1)
 	h = append(h, prev[start:]...)
 	return append(h, &mxv1.ResultChange{At: at, Status: r.GetStatus(), Codes: codes})
@@ -82,7 +83,7 @@ func (s *State) Results(f ResultFilter, after ResultKey, limit int) (out []*mxv1
 		sr := s.results[resultKey{k.Agent, k.Check, k.Target}]
 		a := s.agents[k.Agent]
 		rec := &mxv1.CheckResultRecord{AgentId: k.Agent, Site: a.GetSite(), Hostname: a.GetHostname(), Result: sr.GetResult(),
-			CommittedAt: sr.GetCommittedAt(), History: sr.GetHistory()}
+			CommittedAt: sr.GetCommittedAt(), History: sr.GetHistory(), StaleSince: sr.GetStaleSince()}
 		if h := sr.GetHistory(); len(h) > 0 {
 			rec.Since = h[len(h)-1].GetAt()
 		}

@@ -50,7 +50,7 @@ func TestResultHistoryAndListing(t *testing.T) {
 		report(10+i, []mxv1.CheckStatus{ok, fail}[i%2], []string{"", "X"}[i%2])
 	}
 	h := f.state.snapshot().GetResults()[0].GetHistory()
-	if len(h) != maxResultHistory || !h[len(h)-1].GetAt().AsTime().Equal(t0.Add(29*time.Minute)) {
+	if len(h) != MaxResultHistory || !h[len(h)-1].GetAt().AsTime().Equal(t0.Add(29*time.Minute)) {
 		t.Fatalf("bounded history: %d changes, last %v", len(h), h[len(h)-1].GetAt().AsTime())
 	}
 	r := &fsm{state: newState(), log: quietLog()}
@@ -98,5 +98,12 @@ func TestUnchangedListingIsKept(t *testing.T) {
 	send(3, 3, &mxv1.CheckResult{Check: "certstore", Target: "pemdir:/new", Status: mxv1.CheckStatus_CHECK_STATUS_OK, CertificatesUnchanged: true})
 	if recs, _ := f.state.Results(ResultFilter{}, ResultKey{Agent: "edge02", Check: "certstore", Target: "My"}, 10); len(recs) != 1 || len(recs[0].GetResult().GetCertificates()) != 0 {
 		t.Fatalf("unchanged without a stored listing: %v", recs)
+	}
+	// The same for an Exchange connector check's inventory document.
+	send(4, 4, &mxv1.CheckResult{Check: "exchange_connectors", Target: "inv.json", ExchangeInventory: []byte(`{"FormatVersion":1}`), Certificates: listing})
+	send(5, 5, &mxv1.CheckResult{Check: "exchange_connectors", Target: "inv.json", ExchangeInventoryUnchanged: true, CertificatesUnchanged: true})
+	if recs, _ := f.state.Results(ResultFilter{Check: "exchange_connectors"}, ResultKey{}, 10); len(recs) != 1 ||
+		string(recs[0].GetResult().GetExchangeInventory()) != `{"FormatVersion":1}` || len(recs[0].GetResult().GetCertificates()) != 2 {
+		t.Fatalf("inventory after an unchanged round: %v", recs)
 	}
 }

@@ -22,18 +22,20 @@ type State struct {
 	results map[resultKey]*mxv1.StoredResult
 	nodes   map[string]*mxv1.NodeInfo
 	auth    authState
-	// incidents: issue 5 (incident_state.go).
+	// incidents (incident_state.go).
 	incidents incidentState
-	// notify: issue 6 (notify_state.go).
+	// notify (notify_state.go).
 	notify notifyState
 	// events: the incident change feed (events_state.go).
 	events *eventState
 	// idempotency: clients' keys for incident writes (idempotency_state.go).
 	idempotency idempotencyState
+	// tlsrpt: TLS-RPT reports (tlsrpt_state.go); its own lock.
+	tlsrpt *tlsrptState
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState(), idempotency: newIdempotencyState()}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState(), idempotency: newIdempotencyState(), tlsrpt: newTLSRPTState()}
 }
 
 func (s *State) registerNode(n *mxv1.NodeInfo) {
@@ -59,9 +61,13 @@ func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.agents[h.GetAgentId()]
+	site := h.GetSite()
+	if e, ok := s.auth.enrolled[h.GetAgentId()]; ok {
+		site = e.GetSite()
+	}
 	a := &mxv1.Agent{
 		AgentId:   h.GetAgentId(),
-		Site:      h.GetSite(),
+		Site:      site,
 		Hostname:  h.GetHostname(),
 		Roles:     h.GetRoles(),
 		Version:   h.GetVersion(),
@@ -70,10 +76,15 @@ func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
 		LastSeen:  at,
 	}
 	if old != nil {
+		// A Hello never changes an agent's site: its enrollment does (the
+		// ingest layer refuses a Hello that disagrees).
+		a.Site = old.GetSite()
 		a.FirstSeen = old.GetFirstSeen()
 		a.LastSeq = old.GetLastSeq()
 		a.ResultsCommitted = old.GetResultsCommitted()
 		a.LastBatchAt = old.GetLastBatchAt()
+		a.SpoolLoss = old.GetSpoolLoss()
+		a.BatchesCommitted = old.GetBatchesCommitted()
 	}
 	s.agents[a.AgentId] = a
 }
@@ -97,6 +108,11 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	a.LastSeq = seq
 	a.LastSeen, a.LastBatchAt = at, at
 	a.ResultsCommitted += uint64(len(ab.GetBatch().GetResults()))
+	a.BatchesCommitted++
+	if l := ab.GetBatch().GetSpoolLoss(); l != nil {
+		// Cumulative on the agent: the newest report is the total.
+		a.SpoolLoss = l
+	}
 	s.agents[id] = a
 	for _, r := range ab.GetBatch().GetResults() {
 		k := resultKey{id, r.GetCheck(), r.GetTarget()}
@@ -104,6 +120,9 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 			// The agent left out a listing it sent before: keep the stored
 			// one (the same on every replica, so this stays deterministic).
 			r.Certificates = s.results[k].GetResult().GetCertificates()
+		}
+		if r.GetExchangeInventoryUnchanged() && len(r.GetExchangeInventory()) == 0 {
+			r.ExchangeInventory = s.results[k].GetResult().GetExchangeInventory()
 		}
 		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at, History: nextHistory(s.results[k].GetHistory(), r, at)}
 	}
@@ -223,13 +242,15 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 	s.mu.RUnlock()
 	sort.Slice(snap.Agents, func(i, j int) bool { return snap.Agents[i].GetAgentId() < snap.Agents[j].GetAgentId() })
 	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].GetNodeId() < snap.Nodes[j].GetNodeId() })
-	snap.Tokens, snap.RevokedAgents = s.auth.snapshot()
 	s.mu.RLock()
+	snap.Tokens, snap.RevokedAgents = s.auth.snapshot()
+	snap.EnrolledAgents = s.auth.enrolledSnapshot()
 	snap.Incidents = s.incidents.snapshot()
 	snap.Deliveries, snap.NotifyCursors, snap.NotifyTargets = s.notify.snapshot()
 	s.snapshotEventsLocked(snap)
 	snap.IdempotencyRecords = append([]*mxv1.IdempotencyRecord(nil), s.idempotency.order...)
 	s.mu.RUnlock()
+	snap.TlsReports = s.tlsrpt.snapshot()
 	return snap
 }
 
@@ -251,6 +272,7 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	incidents := incidentsFromSnapshot(snap)
 	notify := notifyFromSnapshot(snap)
 	idem := idempotencyFromSnapshot(snap)
+	s.tlsrpt.restore(snap)
 	s.mu.Lock()
 	s.idempotency = idem
 	s.agents, s.results, s.nodes, s.auth = agents, results, nodes, auth

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,6 +55,17 @@ type Config struct {
 	Transport raft.Transport
 	// InmemStore keeps log and snapshots in memory (tests only).
 	InmemStore bool
+	// MaxIncidentEvents bounds the incident change feed (0:
+	// DefaultMaxIncidentEvents). Compaction is replicated state: every node
+	// of a cluster must use the same value, so only tests set it.
+	MaxIncidentEvents int
+	// TLSRPTExpireAfter is this node's TLS-RPT expiry when it leads
+	// (tlsrpt.ExpireAfter of tlsrpt.stale_grace; 0: tlsrpt.DefaultExpireAfter).
+	// The commands carry it, so replicas agree whatever their own setting.
+	TLSRPTExpireAfter time.Duration
+	// TLSRPTAgeEvery is how often the leader looks for TLS-RPT results to
+	// age (0: a minute; tests shorten it).
+	TLSRPTAgeEvery time.Duration
 }
 
 // Store is one controller's raft node and replicated state.
@@ -69,6 +81,9 @@ type Store struct {
 	log       *slog.Logger
 	leader    *leaderWatch
 	proposed  proposals
+	compact   *compactor
+	closing   chan struct{} // closed when Close starts: proposals waiting on raft return ErrClosed
+	closeOnce sync.Once
 }
 
 // Open starts the raft node in cfg.DataDir, creating it if needed.
@@ -101,7 +116,10 @@ func Open(cfg Config) (*Store, error) {
 	log := cfg.Logger.With("node", cfg.NodeID)
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: log.With("component", "raft")}, DisableTime: true})
 
-	s := &Store{cfg: cfg, log: log, state: newState()}
+	s := &Store{cfg: cfg, log: log, state: newState(), closing: make(chan struct{})}
+	if cfg.MaxIncidentEvents > 0 {
+		s.state.events.max = cfg.MaxIncidentEvents
+	}
 	if err := s.openStorage(hlog); err != nil {
 		return nil, err
 	}
@@ -132,14 +150,17 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.leader = newLeaderWatch()
 	rc.NotifyCh = s.leader.notify
+	s.leader.add(s.ageTLSReportsWhileLeading)
 
-	r, err := raft.NewRaft(rc, &fsm{state: s.state, log: log, proposed: &s.proposed}, s.logs, s.stable, s.snaps, s.transport)
+	s.compact = newCompactor()
+	r, err := raft.NewRaft(rc, &fsm{state: s.state, log: log, proposed: &s.proposed, restored: s.compact.request}, s.logs, s.stable, s.snaps, s.transport)
 	if err != nil {
 		s.closeAll()
 		return nil, fmt.Errorf("store: start raft: %w", err)
 	}
 	s.raft = r
 	s.leader.start(r, log)
+	s.compact.start(r, log)
 
 	if cfg.Bootstrap {
 		if err := s.BootstrapWith([]raft.Server{{ID: rc.LocalID, Address: s.transport.LocalAddr()}}); err != nil {
@@ -270,13 +291,30 @@ func (s *Store) Apply(ctx context.Context, cmd *mxv1.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.propose(ctx, cmd, b)
+}
+
+// ApplyIngest proposes one IngestBatches command of batches, carrying each
+// batch's bytes as they arrived (EncodedBatch.Raw) instead of encoding the
+// batches again, and waits like Apply. The FSM answers IngestResult.
+func (s *Store) ApplyIngest(ctx context.Context, batches []EncodedBatch) (any, error) {
+	cmd, b, err := encodeIngest(timestamppb.New(s.cfg.Now()), batches)
+	if err != nil {
+		return nil, err
+	}
+	return s.propose(ctx, cmd, b)
+}
+
+// propose replicates b, the encoding of cmd, and waits until it is applied
+// here.
+func (s *Store) propose(ctx context.Context, cmd *mxv1.Command, b []byte) (any, error) {
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
 	forget := s.proposed.add(b, cmd)
 	f := s.raft.Apply(b, timeout)
-	err = f.Error()
+	err := awaitFuture(ctx, s.closing, f)
 	forget()
 	if err != nil {
 		switch {
@@ -284,7 +322,7 @@ func (s *Store) Apply(ctx context.Context, cmd *mxv1.Command) (any, error) {
 			// ErrLeadershipLost: the entry may still commit; callers retry
 			// idempotently (agent id + sequence).
 			return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
-		case errors.Is(err, raft.ErrRaftShutdown):
+		case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrClosed):
 			return nil, ErrClosed
 		}
 		return nil, fmt.Errorf("store: apply: %w", err)
@@ -334,6 +372,8 @@ func (s *Store) Snapshot() error {
 // Close shuts raft down and closes the transport and log store. It does not
 // hand leadership over: call TransferLeadership first for a graceful stop.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.compact.close()
 	err := s.raft.Shutdown().Error()
 	s.leader.stop()
 	if cerr := s.closeAll(); err == nil {

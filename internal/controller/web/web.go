@@ -38,6 +38,7 @@ type State interface {
 	Incidents(f incident.Filter) []*mxv1.Incident
 	Incident(idOrFingerprint string) *mxv1.Incident
 	Results(f store.ResultFilter, after store.ResultKey, limit int) ([]*mxv1.CheckResultRecord, *store.ResultKey)
+	TLSReports() []*mxv1.TLSReport
 }
 
 // TokenChecker validates a raw API token for a scope; *auth.Authenticator
@@ -54,12 +55,19 @@ type Config struct {
 	AppliedIndex func() uint64
 	// Auth checks tokens; required unless Insecure.
 	Auth TokenChecker
+	// Actions performs acknowledge, resolve and ticket references with the
+	// signed-in user's token (nil: the incident page offers no actions).
+	Actions Actions
 	// Insecure: no login, a banner on every page.
 	Insecure bool
 	// SecureCookie marks the session cookie Secure (the port speaks TLS).
 	SecureCookie bool
 	// NodeID labels the data "as of this node".
 	NodeID string
+	// IncidentRetention is how long resolved incidents are kept
+	// (correlation retention): the trend view's incident counts further
+	// back are lower bounds.
+	IncidentRetention time.Duration
 	// StaleAfter marks agents not seen for this long (default 2m).
 	StaleAfter time.Duration
 	// PollInterval: how often an event stream checks the applied index
@@ -107,7 +115,7 @@ func New(cfg Config) *Handler {
 		cfg.AppliedIndex = func() uint64 { return 0 }
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}, streams: make(chan struct{}, cfg.MaxStreams)}
-	for _, name := range []string{"overview", "incident", "certificates", "agents", "agent", "login", "error"} {
+	for _, name := range []string{"overview", "incident", "certificates", "agents", "agent", "trend", "reports", "login", "error"} {
 		h.pages[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -118,7 +126,10 @@ func New(cfg Config) *Handler {
 	h.mux.Handle("GET /ui/events", h.require(http.HandlerFunc(h.events), false))
 	h.mux.Handle("GET /{$}", h.require(http.HandlerFunc(h.overview), true))
 	h.mux.Handle("GET /incidents/{id}", h.require(http.HandlerFunc(h.incident), true))
+	h.mux.Handle("POST /incidents/{id}/{action}", h.require(http.HandlerFunc(h.action), false))
+	h.mux.Handle("GET /trend", h.require(http.HandlerFunc(h.trend), true))
 	h.mux.Handle("GET /certificates", h.require(http.HandlerFunc(h.certificates), true))
+	h.mux.Handle("GET /reports", h.require(http.HandlerFunc(h.reports), true))
 	h.mux.Handle("GET /agents", h.require(http.HandlerFunc(h.agents), true))
 	h.mux.Handle("GET /agents/{id}", h.require(http.HandlerFunc(h.agent), true))
 	h.mux.Handle("/", h.require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -150,13 +161,17 @@ func staticHandler(next http.Handler) http.Handler {
 
 type ctxKey struct{}
 
+// session is who is signed in: the token's name and the raw token (which
+// actions pass on to the API as their bearer credential).
+type session struct{ name, raw string }
+
 // require lets a request through with a read-scope token from the cookie
 // (or an Authorization: Bearer header); otherwise pages redirect to the
 // login form and other endpoints answer 401.
 func (h *Handler) require(next http.Handler, page bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.cfg.Insecure {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, "insecure-mode")))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, session{name: "insecure-mode"})))
 			return
 		}
 		raw := ""
@@ -183,13 +198,18 @@ func (h *Handler) require(next http.Handler, page bool) http.Handler {
 			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, name)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, session{name: name, raw: raw})))
 	})
 }
 
 func userOf(r *http.Request) string {
-	s, _ := r.Context().Value(ctxKey{}).(string)
-	return s
+	s, _ := r.Context().Value(ctxKey{}).(session)
+	return s.name
+}
+
+func rawTokenOf(r *http.Request) string {
+	s, _ := r.Context().Value(ctxKey{}).(session)
+	return s.raw
 }
 
 // page is what the layout renders around every view.

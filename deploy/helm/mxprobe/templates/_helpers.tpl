@@ -126,3 +126,30 @@ collects harder as it nears the limit instead of being OOM-killed. Empty for oth
 {{- end -}}
 {{- if gt (int $mib) 0 -}}{{ div (mul $mib 9) 10 }}MiB{{- end -}}
 {{- end -}}
+
+{{/* http or https: the controller's HTTP port speaks TLS whenever the cluster has it. */}}
+{{- define "mxprobe.httpScheme" -}}
+{{- if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end -}}
+{{- end -}}
+
+{{/*
+Secrets from existing Secret references, as the environment variables of their settings (file/env-only
+settings, never in the ConfigMap): the bootstrap admin token and the notifiers' credentials.
+*/}}
+{{- define "mxprobe.secretEnv" -}}
+{{- $refs := list
+  (list "MXPROBE_AUTH_BOOTSTRAP_TOKEN" .Values.controller.bootstrapTokenSecret)
+  (list "MXPROBE_NOTIFY_PAGERDUTY_ROUTING_KEY" .Values.notify.pagerdutyRoutingKeySecret)
+  (list "MXPROBE_NOTIFY_SERVICENOW_PASSWORD" .Values.notify.servicenowPasswordSecret)
+  (list "MXPROBE_NOTIFY_WEBHOOK_SECRETS" .Values.notify.webhookSecretsSecret) -}}
+{{- range $refs }}
+{{- $ref := index . 1 }}
+{{- if and $ref $ref.name }}
+- name: {{ index . 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ required (printf "%s: the Secret reference needs a key" (index . 0)) $ref.key }}
+{{- end }}
+{{- end }}
+{{- end -}}

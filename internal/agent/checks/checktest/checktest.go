@@ -41,7 +41,8 @@ type Session struct {
 	// Failure is the SSPI status ("NoCredentials"); "" means success.
 	Failure string
 	// Reply is an extra reply the peer sends after EHLO/STARTTLS instead of
-	// completing (e.g. "454 4.7.5 The certificate specified ... could not be found.").
+	// completing (e.g. "454 4.7.5 The certificate specified ... could not be found."),
+	// or, after a successful TLS handshake, to RCPT TO (e.g. "550 5.7.323 ...").
 	Reply string
 }
 
@@ -113,10 +114,14 @@ func writeSession(b *bytes.Buffer, s Session, n int, send bool) {
 		seq++
 		t = t.Add(7 * time.Millisecond)
 	}
-	// On the receive side the directions of '<' and '>' swap.
+	// us/peer are the events of the client's and the server's lines: on
+	// the send side this server is the client ('>' sent), on the receive
+	// side the remote is ('<' received).
 	peer, us := "<", ">"
+	clientName := "edge01.contoso.com"
 	if !send {
 		peer, us = ">", "<"
+		clientName = strings.SplitN(s.Banner, " ", 2)[0]
 	}
 	row("+", "", "")
 	if send {
@@ -132,9 +137,12 @@ func writeSession(b *bytes.Buffer, s Session, n int, send bool) {
 			row(peer, "250"+sep+l, "")
 		}
 	} else {
-		row(us, "220 edge01.contoso.com Microsoft ESMTP MAIL Service ready", "")
-		row(peer, "EHLO "+strings.SplitN(s.Banner, " ", 2)[0], "")
-		row(us, "250 edge01.contoso.com Hello [104.47.1.33] "+strings.Join(caps, " "), "")
+		// Receive side: this server (the SMTP server, "peer" of the
+		// client-role lines below) greets; Banner's first word is the
+		// client's EHLO name.
+		row(peer, "220 edge01.contoso.com Microsoft ESMTP MAIL Service ready", "")
+		row(us, "EHLO "+clientName, "")
+		row(peer, "250  edge01.contoso.com Hello ["+strings.SplitN(s.Remote, ":", 2)[0]+"] "+strings.Join(caps, " "), "")
 	}
 	if s.NoStartTLS {
 		if s.Reply != "" {
@@ -185,8 +193,14 @@ func writeSession(b *bytes.Buffer, s Session, n int, send bool) {
 		proto = "SP_PROT_TLS1_2_SERVER"
 	}
 	row("*", "", "TLS protocol "+proto+" negotiation succeeded using bulk encryption algorithm CALG_AES_256 with strength 256 bits, MAC hash algorithm CALG_SHA_384 with strength 0 bits and key exchange algorithm CALG_ECDH_EPHEM with strength 384 bits")
-	row(us, "EHLO edge01.contoso.com", "")
+	row(us, "EHLO "+clientName, "")
 	row(peer, "250 OK", "")
+	if s.Reply != "" {
+		row(us, "MAIL FROM:<postmaster@contoso.com>", "")
+		row(peer, "250 2.1.0 Sender OK", "")
+		row(us, "RCPT TO:<user@fabrikam.com>", "")
+		row(peer, s.Reply, "")
+	}
 	row(us, "QUIT", "")
 	row(peer, "221 2.0.0 Service closing transmission channel", "")
 	row("-", "", "Local")
@@ -231,13 +245,13 @@ func QueueJSON(identity, nextHop string, messages int, lastError string) []byte 
 `, nextHop, messages, le, identity)
 }
 
-// SeedInventory is the Edge server of the seed incident: a send connector
+// SeedConfig is the Edge server of the seed incident: a send connector
 // "Outbound to Office 365" whose TlsCertificateName designates cert's issuer
 // and subject, a receive connector using the same name, and the internal
 // transport certificate set to internalThumbprint.
-func SeedInventory(cert *x509.Certificate, internalThumbprint string) *exchange.Inventory {
+func SeedConfig(cert *x509.Certificate, internalThumbprint string) *exchange.Config {
 	name := exchange.TLSCertificateNameFor(cert).String()
-	return &exchange.Inventory{
+	return &exchange.Config{
 		FormatVersion: exchange.FormatVersion,
 		Collector:     "manual",
 		Server:        exchange.Server{Name: "EDGE01", Fqdn: "edge01.contoso.com", AdminDisplayVersion: "Version 15.2 (Build 330.6)", ServerRole: "Edge"},
@@ -261,13 +275,13 @@ func SeedInventory(cert *x509.Certificate, internalThumbprint string) *exchange.
 	}
 }
 
-// WriteInventory writes inv to path in the documented canonical form.
-func WriteInventory(path string, inv *exchange.Inventory) error {
+// WriteConfig writes inv to path in the documented canonical form.
+func WriteConfig(path string, inv *exchange.Config) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := exchange.WriteInventory(f, inv); err != nil {
+	if err := exchange.WriteConfig(f, inv); err != nil {
 		_ = f.Close()
 		return err
 	}

@@ -39,10 +39,20 @@
     if (status) { status.textContent = msg; status.classList.toggle('on', !!on); }
   }
   var pending = false, last = 0, busy = false;
+  // Someone is filling in an action form: swapping <main> would lose it.
+  function editing() {
+    var a = document.activeElement;
+    if (a && a.closest && a.closest('main form')) { return true; }
+    var typed = false;
+    document.querySelectorAll('main form input:not([type=hidden]), main form textarea').forEach(function (el) {
+      if (el.value !== el.defaultValue) { typed = true; }
+    });
+    return typed;
+  }
   function refresh() {
     if (busy) { pending = true; return; }
     var sel = window.getSelection && window.getSelection();
-    if (sel && !sel.isCollapsed) { pending = true; setTimeout(refresh, 2000); return; }
+    if ((sel && !sel.isCollapsed) || editing()) { pending = true; setTimeout(refresh, 2000); return; }
     busy = true; pending = false; last = Date.now();
     var open = [];
     document.querySelectorAll('main details[open][id]').forEach(function (d) { open.push(d.id); });

@@ -1,0 +1,185 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/lab"
+)
+
+func issue(t *testing.T, ca *lab.CA, o lab.IssueOptions) *lab.Issued {
+	t.Helper()
+	is, err := ca.Issue(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return is
+}
+
+func storeEntry(is *lab.Issued, withKey bool) certstore.Certificate {
+	c := certstore.Certificate{Thumbprint: is.Thumbprint(), Cert: is.Cert, HasPrivateKey: withKey, Key: certstore.KeyAbsent, Source: "test"}
+	if withKey {
+		c.Key = certstore.KeyUsable
+	}
+	return c
+}
+
+func findingsOf(fs []*mxv1.Finding, code finding.Code) []*mxv1.Finding {
+	var out []*mxv1.Finding
+	for _, f := range fs {
+		if f.Code == string(code) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Class 2: a keyless CA certificate kept next to the server certificate is
+// never a transport certificate; at most an informational finding, whether
+// or not the connectors are known, and it joins no duplicate group.
+func TestCACertificateIsNotATransportCertificate(t *testing.T) {
+	ca, err := lab.NewCA("Contoso Root CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := issue(t, ca, lab.IssueOptions{CommonName: "Contoso Issuing CA", IsCA: true,
+		NotBefore: time.Now().AddDate(-3, 0, 0), NotAfter: time.Now().AddDate(0, 0, -1)}) // expired, too
+	ica, err := inter.AsCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := issue(t, ica, lab.IssueOptions{CommonName: "mail.contoso.com"})
+	cfg := checktest.SeedConfig(good.Cert, "")
+	for _, loc := range []string{"pemdir:/etc/ssl/mx", `windows:LocalMachine\My`} {
+		inv := certstore.Contents{Location: loc, Certificates: []certstore.Certificate{storeEntry(good, true), storeEntry(inter, false)}}
+		use, err := TransportUseOf(cfg, inv.Certificates, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, u := range map[string]TransportUse{"known": use, "unknown": {}} {
+			fs := CertStoreFor(inv, u, Options{Host: "edge01"})
+			if len(fs) != 1 || fs[0].Code != string(finding.CertCANotTransport) || fs[0].Severity != mxv1.Severity_SEVERITY_INFO || fs[0].Subject != inter.Thumbprint() {
+				t.Fatalf("%s %s: findings %v", loc, name, fs)
+			}
+			personal := strings.Contains(fs[0].Remediation, "Intermediate Certification Authorities")
+			if personal != strings.HasPrefix(loc, "windows:") || strings.Contains(fs[0].Remediation, "Remove-Item") {
+				t.Errorf("%s: CA fix %q", loc, fs[0].Remediation)
+			}
+		}
+	}
+}
+
+// Class 2: a keyless end-entity certificate is critical only when transport
+// could select it; when the configuration shows no connector would, it is
+// informational; when the configuration is unknown, a warning saying what to
+// check.
+func TestKeylessSeverityFollowsTransportUse(t *testing.T) {
+	ca, err := lab.NewCA("Contoso CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := issue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com"})
+	used := issue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com"}) // same identity, no key
+	unused := issue(t, ca, lab.IssueOptions{CommonName: "intranet.contoso.com"})
+	inv := certstore.Contents{Location: "pemdir:/x", Certificates: []certstore.Certificate{storeEntry(good, true), storeEntry(used, false), storeEntry(unused, false)}}
+	use, err := TransportUseOf(checktest.SeedConfig(good.Cert, ""), inv.Certificates, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sev := func(fs []*mxv1.Finding, tp string) (*mxv1.Finding, mxv1.Severity) {
+		for _, f := range findingsOf(fs, finding.CertNoPrivateKey) {
+			if f.Subject == tp {
+				return f, f.Severity
+			}
+		}
+		t.Fatalf("no CERT_NO_PRIVATE_KEY for %s in %v", tp, codes(fs))
+		return nil, 0
+	}
+	fs := CertStoreFor(inv, use, Options{})
+	if f, s := sev(fs, used.Thumbprint()); s != mxv1.Severity_SEVERITY_CRITICAL || f.Evidence["transport_candidate"] != "true" ||
+		!strings.Contains(f.Evidence["selected_by"], "Outbound to Office 365") {
+		t.Errorf("selectable keyless: %v %v", s, f.Evidence)
+	}
+	if f, s := sev(fs, unused.Thumbprint()); s != mxv1.Severity_SEVERITY_INFO || f.Evidence["transport_candidate"] != "false" ||
+		strings.HasPrefix(f.Remediation, "On") || !strings.Contains(f.Summary, "mail flow does not depend on it") {
+		t.Errorf("unselectable keyless: %v %q %q", s, f.Summary, f.Remediation)
+	}
+	fs = CertStore(inv, Options{})
+	f, s := sev(fs, unused.Thumbprint())
+	if s != mxv1.Severity_SEVERITY_WARNING || f.Evidence["transport_candidate"] != "unknown" || !strings.HasPrefix(f.Remediation, "Check whether a connector names") {
+		t.Errorf("unknown use: %v %q", s, f.Remediation)
+	}
+	// Without the configuration the keyless twin of a keyed certificate
+	// stays critical: any connector naming that identity may pick it.
+	if f, s := sev(fs, used.Thumbprint()); s != mxv1.Severity_SEVERITY_CRITICAL || f.Evidence["keyed_twin"] != "true" {
+		t.Errorf("keyless twin without configuration: %v %v", s, f.Evidence)
+	}
+	// The duplicate identity still says the keyless twin is the problem.
+	if d := findingsOf(fs, finding.CertDuplicateIdentity); len(d) != 1 || d[0].Severity != mxv1.Severity_SEVERITY_ERROR {
+		t.Errorf("duplicate: %v", d)
+	}
+}
+
+// Class 7: a store that yields no certificate is a finding, not "healthy".
+func TestEmptyStoreIsAFinding(t *testing.T) {
+	inv := certstore.Contents{Location: "pemdir:/srv/certs", Examined: 3,
+		Problems: []certstore.Problem{{Source: "/srv/certs/a.pfx", Err: certstore.ErrPFXPassword}}}
+	fs := CertStore(inv, Options{Host: "edge01"})
+	if len(fs) != 2 {
+		t.Fatalf("findings %v", codes(fs))
+	}
+	e := find(fs, finding.CertStoreEmpty)
+	if e == nil || e.Severity != mxv1.Severity_SEVERITY_ERROR || e.Evidence["entries_examined"] != "3" || e.Evidence["unreadable_entries"] != "1" ||
+		!strings.Contains(e.Summary, "nothing was checked") {
+		t.Fatalf("empty store finding %v", e)
+	}
+	if find(fs, finding.CertEntryUnreadable) == nil {
+		t.Fatal("the unreadable entry is still reported")
+	}
+}
+
+// Class 8: an expired certificate whose renewal (same subject, valid, with
+// key) is already in the store: the fix is to bind the renewal and remove
+// the old one, not to renew.
+func TestExpiredWithRenewalInStore(t *testing.T) {
+	ca, err := lab.NewCA("Contoso CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	old := issue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", NotBefore: now.AddDate(-1, 0, -5), NotAfter: now.AddDate(0, 0, -5)})
+	renewal := issue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", NotBefore: now.AddDate(0, 0, -6)})
+	for _, tc := range []struct {
+		name      string
+		renewal   certstore.Certificate
+		isRenewal bool
+	}{
+		{"renewal with key", storeEntry(renewal, true), true},
+		{"renewal without key", storeEntry(renewal, false), false},
+	} {
+		inv := certstore.Contents{Location: "pemdir:/x", Certificates: []certstore.Certificate{storeEntry(old, true), tc.renewal}}
+		var exp *mxv1.Finding
+		for _, f := range findingsOf(CertStore(inv, Options{Host: "edge01"}), finding.CertExpired) {
+			if f.Subject == old.Thumbprint() {
+				exp = f
+			}
+		}
+		if exp == nil {
+			t.Fatalf("%s: no CERT_EXPIRED", tc.name)
+		}
+		if tc.isRenewal {
+			if exp.Evidence["renewal_thumbprint"] != renewal.Thumbprint() || !strings.HasPrefix(exp.Remediation, "Do not renew") ||
+				!strings.Contains(exp.Remediation, "Remove-ExchangeCertificate -Thumbprint "+old.Thumbprint()) ||
+				!strings.Contains(exp.Remediation, "Enable-ExchangeCertificate -Thumbprint "+renewal.Thumbprint()) {
+				t.Errorf("%s: %v fix %q", tc.name, exp.Evidence, exp.Remediation)
+			}
+		} else if exp.Evidence["renewal_thumbprint"] != "" || !strings.HasPrefix(exp.Remediation, "Renew") {
+			t.Errorf("%s: keyless twin taken for a renewal: %q", tc.name, exp.Remediation)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package diagnose
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mxprobe/mxprobe/internal/agent/protolog"
+)
+
+// TestLogWindowClearsWhatTheRuleSays checks the clear index against the
+// rule it implements, evaluated over every group: a successful session
+// clears the groups of its direction and connector not seen after it whose
+// remote scope or host is its own, and on the send side the connector's
+// NoCredentials/UnknownCredentials failures. Random histories of failures
+// and successes, with bounds and a save/load in the middle.
+func TestLogWindowClearsWhatTheRuleSays(t *testing.T) {
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		w := NewLogWindow(r.IntN(40)+5, 0)
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		conns := []string{"Outbound", "Partner", "EDGE01\\Default"}
+		names := []string{"", "a.mail.protection.outlook.com", "b.mail.protection.outlook.com", "mx.fabrikam.com", "mx1.fabrikam.com"}
+		hosts := []string{"10.0.0.1:25", "10.0.0.2:25", "10.0.0.3:25", "10.0.0.4:25"}
+		statuses := []string{"NoCredentials", "UnknownCredentials", "SocketError", "TargetUnknown"}
+		for i := range 400 {
+			at := base.Add(time.Duration(r.IntN(600)) * time.Second)
+			s := protolog.Session{
+				ID: "S" + string(rune('A'+i%26)), Direction: protolog.Direction(1 + r.IntN(2)),
+				Connector: conns[r.IntN(len(conns))], Remote: hosts[r.IntN(len(hosts))],
+				RemoteName: names[r.IntN(len(names))], Start: at, End: at.Add(time.Second), EHLOSeen: true, StartTLSOffered: true,
+			}
+			if r.IntN(3) == 0 {
+				s.TLS.Succeeded = true
+			} else {
+				s.TLS.Failed, s.TLS.Status = true, statuses[r.IntN(len(statuses))]
+			}
+			var want []LogGroup
+			if s.TLS.Succeeded {
+				dir, remote := s.Direction.String(), s.RemoteHost()
+				scope := remoteScope(s.RemoteName, remote)
+				for _, g := range w.Groups() {
+					cleared := g.Direction == dir && g.Connector == s.Connector && !g.LastSeen.After(s.End) &&
+						(remoteScope(firstOr(g.RemoteNames), g.RemoteHost) == scope || g.RemoteHost == remote ||
+							(dir == protolog.DirectionSend.String() && g.Kind == LogKindTLSFailed && localCredentialStatus(g.Status)))
+					if !cleared {
+						want = append(want, g)
+					}
+				}
+			}
+			w.Add(s)
+			if s.TLS.Succeeded {
+				if got := w.Groups(); !slices.EqualFunc(got, want, groupsEqual) {
+					t.Fatalf("seed %d step %d: after success %+v\n got %d groups %+v\nwant %d groups %+v", seed, i, s, len(got), got, len(want), want)
+				}
+			}
+			if i == 200 {
+				var buf bytes.Buffer
+				if err := w.Save(&buf); err != nil {
+					t.Fatal(err)
+				}
+				w2 := NewLogWindow(w.MaxGroups, 0)
+				if err := w2.Load(&buf); err != nil {
+					t.Fatal(err)
+				}
+				w = w2
+			}
+		}
+	}
+}
+
+func groupsEqual(a, b LogGroup) bool {
+	return a.Kind == b.Kind && a.Direction == b.Direction && a.Connector == b.Connector && a.RemoteHost == b.RemoteHost &&
+		a.Status == b.Status && a.Thumbprint == b.Thumbprint && a.Count == b.Count && slices.Equal(a.RemoteNames, b.RemoteNames) &&
+		a.LastSeen.Equal(b.LastSeen) && a.FirstSeen.Equal(b.FirstSeen)
+}
+
+// TestLogWindowAgePruneScansOnlyWhenNeeded: pruning by MaxAge only when
+// something may have aged out keeps exactly what a scan on every session
+// keeps, on random histories with sessions out of order and a save/load.
+func TestLogWindowAgePruneScansOnlyWhenNeeded(t *testing.T) {
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		maxAge := time.Duration(1+r.IntN(120)) * time.Second
+		fast, ref := NewLogWindow(r.IntN(30)+5, maxAge), NewLogWindow(0, maxAge)
+		ref.MaxGroups, ref.ageScanAlways = fast.MaxGroups, true
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		for i := range 500 {
+			at := base.Add(time.Duration(i)*time.Second - time.Duration(r.IntN(200))*time.Second)
+			s := protolog.Session{
+				ID: fmt.Sprint("S", i), Direction: protolog.DirectionSend, Connector: fmt.Sprint("C", r.IntN(3)),
+				Remote: fmt.Sprintf("10.0.0.%d:25", r.IntN(20)), Start: at, End: at,
+				Certificates: []protolog.Certificate{{Role: protolog.CertRoleLocal, Thumbprint: fmt.Sprint("T", r.IntN(4))}},
+			}
+			if r.IntN(4) == 0 {
+				s.TLS.Succeeded = true
+			} else {
+				s.TLS.Failed, s.TLS.Status = true, fmt.Sprint("Status", r.IntN(5))
+			}
+			fast.Add(s)
+			ref.Add(s)
+			if !slices.EqualFunc(fast.Groups(), ref.Groups(), groupsEqual) || len(fast.Sent()) != len(ref.Sent()) {
+				t.Fatalf("seed %d step %d: groups %d vs %d, sent %d vs %d", seed, i, len(fast.Groups()), len(ref.Groups()), len(fast.Sent()), len(ref.Sent()))
+			}
+			if i == 250 {
+				var buf bytes.Buffer
+				if err := fast.Save(&buf); err != nil {
+					t.Fatal(err)
+				}
+				w := NewLogWindow(fast.MaxGroups, maxAge)
+				if err := w.Load(&buf); err != nil {
+					t.Fatal(err)
+				}
+				fast = w
+			}
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package protolog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/mxprobe/mxprobe/internal/agent/protolog/loggen"
+)
+
+// quickAndFull parses data with the fast path and with every row fully
+// decoded, sequentially and chunked, and returns the summaries and the
+// OnSession order as JSON.
+func quickAndFull(t testing.TB, data []byte, name string, p Parser) (quick, full string) {
+	t.Helper()
+	run := func(fullDecode, parallel bool) string {
+		q := p
+		q.fullDecode = fullDecode
+		q.chunkBytes = 1 << 10
+		var order []Session
+		q.OnSession = func(s Session) { order = append(order, s) }
+		var sum *Summary
+		var err error
+		if parallel {
+			sum, err = q.Parse(context.Background(), bytes.NewReader(data), name)
+		} else {
+			sum, err = q.parseSequential(context.Background(), bytes.NewReader(data), name)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(sum)
+		b, _ := json.Marshal(order)
+		return string(a) + "\n" + string(b)
+	}
+	full = run(true, false)
+	for _, parallel := range []bool{false, true} {
+		if got := run(false, parallel); got != full {
+			return got, full
+		}
+	}
+	return full, full
+}
+
+// TestQuickEqualsFull: the fast path gives what the full decode gives on
+// realistic logs of both directions (generated, and the real sample), and
+// on rows built to sit at its edges: quoting after the event, replies seen
+// for the first time, 250 while capabilities are read, commands that
+// matter, a row without a session open, unknown direction.
+func TestQuickEqualsFull(t *testing.T) {
+	sample, err := os.ReadFile("testdata/SEND20190502-1.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edges := strings.Join([]string{
+		"#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context",
+		"2019-05-02T06:32:10.100Z,C,S1,0,10.0.0.5:1,10.0.0.9:25,+,,",
+		"2019-05-02T06:32:10.101Z,C,S1,1,,,<,220 mx.fabrikam.com Ready,",
+		"2019-05-02T06:32:10.102Z,C,S1,2,,,>,ehlo me,",
+		"2019-05-02T06:32:10.103Z,C,S1,3,,,<,250-mx.fabrikam.com Hello [10.0.0.5],",
+		"2019-05-02T06:32:10.104Z,C,S1,4,,,<,250-SIZE 1000,",
+		"2019-05-02T06:32:10.105Z,C,S1,5,,,<,250 STARTTLS,",
+		"2019-05-02T06:32:10.106Z,C,S1,6,,,>,MAIL FROM:<a@b>,",
+		"2019-05-02T06:32:10.107Z,C,S1,7,,,<,250 2.1.0 Sender OK,",
+		"2019-05-02T06:32:10.108Z,C,S1,8,,,<,250 2.1.5 Hello again,",
+		"2019-05-02T06:32:10.109Z,C,S1,9,,,>,RCPT TO:<c@d>,\"unterminated",
+		"2019-05-02T06:32:10.110Z,C,S1,10,,,<,354 go ahead,",
+		"2019-05-02T06:32:10.111Z,C,S1,11,,,<,354 go ahead again,x,\"\"",
+		"2019-05-02T06:32:10.112Z,C,S1,12,,,>,\"DATA, quoted\",",
+		"2019-05-02T06:32:10.113Z,C,S1,13,,,<,452 4.3.1 full,",
+		"2019-05-02T06:32:09.000Z,C,S1,14,,,>,STARTTLS,",
+		"2019-05-02T06:32:11.000Z,C,S1,15,,,>,  X-ANONYMOUSTLS ,",
+		"2019-05-02T06:32:11.001Z,C,S2,0,,,>,QUIT,",
+		"not a time,C,S1,16,,,<,221 bye,",
+		"2019-05-02T06:32:11.002Z,C,S1,17,,,<,221 bye,",
+		"2019-05-02T06:32:11.003Z,\"C, quoted\",S1,18,,,<,221 bye,",
+		"2019-05-02T06:32:11.004Z,C,,19,,,<,221 bye,",
+		"2019-05-02T06:32:11.005Z,C,S1,20,,,<,",
+		"2019-05-02T06:32:11.006Z,C,S1,21,,,<,221,",
+		"2019-05-02T06:32:11.007Z,C,S1,22,,,-,,",
+	}, "\r\n") + "\r\n"
+	cases := []struct {
+		name, file string
+		data       []byte
+	}{
+		{"sample", "SEND20190502-1.log", sample},
+		{"edges", "SEND20190502-1.log", []byte(edges)},
+		{"edges receive", "RECV20190502-1.log", []byte(edges)},
+		{"edges unknown direction", "x.log", []byte(edges)},
+		{"send", "SEND20190502-1.log", loggen.Generate(loggen.Options{Sessions: 300, Interleave: 20, Seed: 3, PartnerFails: true})},
+		{"receive", "RECV20190502-1.log", loggen.Generate(loggen.Options{Receive: true, Sessions: 300, Interleave: 20, Seed: 4})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if q, f := quickAndFull(t, tc.data, tc.file, Parser{}); q != f {
+				t.Fatalf("fast path differs from the full decode:\nquick %s\n full %s", q, f)
+			}
+		})
+	}
+}
+
+// FuzzQuickEqualsFull: on any input the fast path gives the full decode's
+// result.
+func FuzzQuickEqualsFull(f *testing.F) {
+	f.Add(genLog(genOptions{Sessions: 3, Interleave: 2, Seed: 1}), false)
+	f.Add(genLog(genOptions{Direction: DirectionReceive, Sessions: 3, Interleave: 2, Seed: 2}), true)
+	f.Add([]byte("a,c,S,1,l,r,+,,\na,c,S,2,,,<,250 x,\na,c,S,3,,,<,250 x,\"\na,c,S,4,,,>,MAIL,y\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, receive bool) {
+		name := "SEND20200101-1.log"
+		if receive {
+			name = "RECV20200101-1.log"
+		}
+		if q, full := quickAndFull(t, data, name, Parser{MaxLineBytes: 512, MaxOpenSessions: 8}); q != full {
+			t.Fatalf("fast path differs from the full decode on %q:\nquick %s\n full %s", data, q, full)
+		}
+	})
+}

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/controller/auth"
+	"github.com/mxprobe/mxprobe/internal/controller/renewal"
+)
+
+// PreflightCertificate predicts what importing the uploaded certificate
+// does to every agent's connectors (internal/controller/renewal). It
+// changes nothing. The PFX password is used to open the upload only.
+func (s *Service) PreflightCertificate(ctx context.Context, req *mxv1.PreflightCertificateRequest) (*mxv1.PreflightCertificateResponse, error) {
+	site, err := siteFilter(ctx, req.GetSite())
+	if err != nil {
+		return nil, err
+	}
+	newC, ks, err := renewal.ParseUpload(ctx, req)
+	if err != nil {
+		if errors.Is(err, renewal.ErrBadRequest) {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	fw, err := s.readable(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		defer fw.cancel()
+		return fw.cl.PreflightCertificate(fw.ctx, req)
+	}
+	staleAfter := s.staleAfter
+	if staleAfter <= 0 {
+		staleAfter = defaultStaleAfter
+	}
+	rq := renewal.Request{Site: site, New: newC, NewFile: renewal.FileName(req.GetFileName()), KeySource: ks, Now: time.Now(), StaleAfter: staleAfter}
+	// A site-scoped token sees its site only: the hybrid rule then says
+	// nothing about other sites' Edge servers.
+	renewal.FromState(s.node.State(), auth.SiteScope(ctx), &rq)
+	resp, err := renewal.Run(rq)
+	if err != nil {
+		if errors.Is(err, preflight.ErrNoCertificate) {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return resp, nil
+}

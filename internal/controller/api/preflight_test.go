@@ -1,0 +1,141 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/renewal/renewaltest"
+)
+
+// edges commits two hybrid Edge servers' connector check results (sites
+// amsterdam and berlin) and returns their PKI.
+func (tw *twin) edges(t *testing.T) *renewaltest.PKI {
+	t.Helper()
+	p := renewaltest.NewPKI(t, time.Now(), time.Now().AddDate(0, 0, 20))
+	for i, e := range []struct{ id, site, name string }{{"edge01", "amsterdam", "EDGE01"}, {"edge02", "berlin", "EDGE02"}} {
+		h, r := renewaltest.Edge(t, e.id, e.site, e.name, p.Old)
+		if _, err := tw.store.Apply(t.Context(), &mxv1.Command{Kind: &mxv1.Command_RegisterAgent{RegisterAgent: &mxv1.RegisterAgent{Hello: h}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.store.Apply(t.Context(), &mxv1.Command{Kind: &mxv1.Command_IngestBatches{IngestBatches: &mxv1.IngestBatches{Batches: []*mxv1.AgentBatch{
+			{AgentId: e.id, Batch: &mxv1.ResultBatch{Seq: uint64(i + 1), Results: []*mxv1.CheckResult{r}}}}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// The fleet pre-flight over REST and gRPC on a real one-node raft store:
+// authenticated before the body is read, PFX opened with the password sent
+// (which no answer repeats), the hybrid rule breaking when the certificate
+// of another CA goes to one site's Edge only, site scopes applied, and a
+// follower forwarding to the leader.
+func TestPreflightCertificate(t *testing.T) {
+	l := newTwin(t, twinConfig{secure: true})
+	p := l.edges(t)
+	read := l.token(t, "pki", "", "read")
+	other := renewaltest.Issue(t, p.Fabrikam, time.Now(), time.Now().AddDate(1, 0, 0))
+	const secret = "s3cret-Pfx-pw"
+	pfx := renewaltest.PFX(t, other, secret)
+	body := func(cert []byte, pw, site string) string {
+		return fmt.Sprintf(`{"certificate":%q,"password":%q,"fileName":"mail-2026.pfx","site":%q}`, base64.StdEncoding.EncodeToString(cert), pw, site)
+	}
+
+	if a := l.do(t, "POST", "/v1/preflight", nil, body(pfx, secret, "")); a.code != 401 {
+		t.Fatalf("without a token: %d %s", a.code, a.body)
+	}
+	a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(pfx, secret, "amsterdam"))
+	if a.code != 200 {
+		t.Fatalf("preflight: %d %s", a.code, a.body)
+	}
+	var resp struct {
+		Breaks         bool `json:"breaks"`
+		NewCertificate struct {
+			Thumbprint string `json:"thumbprint"`
+		} `json:"newCertificate"`
+		Agents []struct {
+			AgentID    string `json:"agentId"`
+			Status     string `json:"status"`
+			Connectors []struct {
+				Name, Outcome string
+				Codes         []string
+			} `json:"connectors"`
+			Plan []struct{ Commands []string } `json:"plan"`
+		} `json:"agents"`
+		FleetChecks []struct{ ID, Status, Summary, Detail string } `json:"fleetChecks"`
+	}
+	if err := json.Unmarshal([]byte(a.body), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Breaks || resp.NewCertificate.Thumbprint != other.Thumbprint() || len(resp.Agents) != 1 || resp.Agents[0].AgentID != "edge01" || resp.Agents[0].Status != "predicted" {
+		t.Fatalf("answer: %s", a.body)
+	}
+	var broken bool
+	for _, c := range resp.Agents[0].Connectors {
+		broken = broken || c.Outcome == "breaks"
+	}
+	if !broken {
+		t.Errorf("no connector of edge01 breaks: %s", a.body)
+	}
+	var hybrid bool
+	for _, c := range resp.FleetChecks {
+		hybrid = hybrid || c.ID == "hybrid-edge-identity" && c.Status == "fail" && strings.Contains(c.Detail, "import the new certificate on edge02.contoso.com too")
+	}
+	if !hybrid {
+		t.Errorf("no failing hybrid check naming edge02: %v", resp.FleetChecks)
+	}
+	if strings.Contains(a.body, secret) {
+		t.Error("the answer repeats the PFX password")
+	}
+
+	// A wrong password: the upload holds no usable certificate, and the
+	// error does not echo the password.
+	_, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: "wrong-one", FileName: "x.pfx"})
+	if status.Code(err) != codes.InvalidArgument || strings.Contains(err.Error(), "wrong-one") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	// The same certificate everywhere over gRPC: both servers, still broken
+	// (another CA: TlsCertificateName no longer matches once the old one goes).
+	g, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret})
+	if err != nil || len(g.GetAgents()) != 2 || !g.GetBreaks() {
+		t.Fatalf("fleet-wide: %v %v", g, err)
+	}
+	// A same-identity renewal as PEM with its key: nothing breaks.
+	same := renewaltest.Issue(t, p.Contoso, time.Now(), time.Now().AddDate(1, 0, 0))
+	key, _ := same.KeyPEM()
+	g, err = l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: same.ChainPEM(), Key: key, FileName: "mail.pem"})
+	if err != nil || g.GetBreaks() || len(g.GetAgents()) != 2 {
+		t.Fatalf("same identity: %v %v", g, err)
+	}
+
+	// A berlin token sees berlin only, and may not ask for amsterdam.
+	berlin := l.token(t, "berlin-pki", "berlin", "read")
+	if _, err := l.ctl().PreflightCertificate(bearer(t.Context(), berlin), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret, Site: "amsterdam"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("scoped token, other site: %v", err)
+	}
+	g, err = l.ctl().PreflightCertificate(bearer(t.Context(), berlin), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret})
+	if err != nil || len(g.GetAgents()) != 1 || g.GetAgents()[0].GetAgentId() != "edge02" {
+		t.Fatalf("scoped token: %v %v", g, err)
+	}
+	// A follower forwards to the leader.
+	f := l.follower(t, true)
+	g, err = f.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret})
+	if err != nil || len(g.GetAgents()) != 2 {
+		t.Fatalf("through a follower: %v %v", g, err)
+	}
+	// The body limit applies as to every route.
+	if a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(make([]byte, 2<<20), "", "")); a.code != 413 {
+		t.Fatalf("2 MiB upload: %d", a.code)
+	}
+	if _, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("no certificate: %v", err)
+	}
+}

@@ -1,0 +1,1054 @@
+package correlate
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
+)
+
+// Engine runs correlation rounds incrementally: it keeps what the previous
+// round derived (each agent's folded groups, the counts routes depend on,
+// every bucket's members and candidate, and which lifecycle steps changed
+// nothing) and redoes only what the input's changes touch. Its output is
+// Correlate's for the same input (TestIncrementalEqualsFull).
+//
+// Changes are found by identity: the store replaces an agent's record, a
+// result or an incident on every change and never modifies a stored one
+// (store.CorrelationView), so a pointer seen in the previous round is the
+// same data. A round whose agents differ in more than their reports (an
+// agent added or removed, a site or host name changed) starts over, as
+// does the first round of an Engine; so a new leader (a new Loop.Run) and
+// a restored state (all pointers new) recompute everything once.
+//
+// An Engine is not safe for concurrent use.
+type Engine struct {
+	cfg Config
+	s   *incState
+	// Full counts rounds that started over.
+	full int
+}
+
+// NewEngine returns an engine whose first round computes everything.
+func NewEngine(cfg Config) *Engine { return &Engine{cfg: cfg.WithDefaults()} }
+
+// Reset makes the next round start over.
+func (e *Engine) Reset() { e.s = nil }
+
+// incState is what an Engine keeps between rounds.
+type incState struct {
+	v     *view
+	round uint64
+	// agents by id: every agent of the input and every id results name.
+	agents  map[string]*agentState
+	results map[*mxv1.StoredResult]*resultEntry
+
+	// Counts routes depend on (route.go).
+	certTP, certID map[certKey]map[string]int // hosts holding the problem
+	certGroups     map[certKey]map[*group]bool
+	flowSites      map[string]int // site -> current protocol-log/queue results
+	flowBy         map[flowKey]map[string]int
+	flowGroups     map[flowKey]map[*group]bool
+	failing        map[epKey]map[string]int
+	probes         map[string]map[*mxv1.StoredResult]probe
+	epGroups       map[string]map[*group]bool
+	epsOfTarget    map[string]map[string]bool
+	epClass        map[classKey]decision
+	anchors        map[string]map[bucketKey]bool // host -> anchor buckets
+	anchorHosts    map[bucketKey][]string
+	anchorWorst    map[bucketKey]mxv1.Severity
+
+	buckets map[bucketKey]*ibucket
+	// dirHost: buckets whose direction detail reads the green probes of a host.
+	dirHost map[string]map[bucketKey]bool
+	absent  map[string]*absentMemo
+}
+
+type agentState struct {
+	id    string
+	ai    *agentInfo
+	src   *mxv1.Agent
+	known bool // in the input's agents (else a placeholder)
+	// results are all of the agent's current results, active the ones not
+	// retired, sorted by check and target.
+	results, active []*mxv1.StoredResult
+	groups          []*group
+	seen            int
+	dirty           bool
+}
+
+type resultEntry struct {
+	as    *agentState
+	round uint64
+}
+
+// ibucket is one bucket's contributions and its candidate.
+type ibucket struct {
+	key      bucketKey
+	contribs map[*group]route
+	// ms are the members sorted by memberCmp as of the last rebuild; adds
+	// and dels are the changes since (by finding: one finding is one
+	// member). agents, hosts and sites count the members' (as build).
+	fingerprint          string
+	ms                   []member
+	adds                 map[*obs]string
+	dels                 map[*obs]string
+	agents, hosts, sites counter
+	silent               []*agentInfo
+	cand                 *candidate
+	dirHost              string
+	// present's last answer: nothing changed for stored incident prev
+	// until the clock reaches until.
+	memoPrev  *mxv1.Incident
+	memoUntil time.Time
+	memoNil   bool
+}
+
+type absentMemo struct {
+	prev   *mxv1.Incident
+	until  time.Time
+	agents []string
+}
+
+// roundState is one round's set of changes.
+type roundState struct {
+	dirtyBuckets map[bucketKey]bool
+	dirtyEPs     map[string]bool
+	dirtyCert    map[certKey]bool
+	dirtyFlow    map[flowKey]bool
+	allFlows     bool
+	reroute      map[*group]bool
+	probesMoved  map[string]bool
+	anchorHosts  map[string]bool
+	silentSites  map[string]bool
+	dirtyAgents  map[string]bool
+}
+
+func newIncState(in Input, cfg Config) *incState {
+	s := &incState{
+		v: newAgentView(in.Agents, in.Now, cfg), agents: map[string]*agentState{}, results: map[*mxv1.StoredResult]*resultEntry{},
+		certTP: map[certKey]map[string]int{}, certID: map[certKey]map[string]int{}, certGroups: map[certKey]map[*group]bool{},
+		flowSites: map[string]int{}, flowBy: map[flowKey]map[string]int{}, flowGroups: map[flowKey]map[*group]bool{},
+		failing: map[epKey]map[string]int{}, probes: map[string]map[*mxv1.StoredResult]probe{}, epGroups: map[string]map[*group]bool{},
+		epsOfTarget: map[string]map[string]bool{}, epClass: map[classKey]decision{}, anchors: map[string]map[bucketKey]bool{}, anchorHosts: map[bucketKey][]string{},
+		anchorWorst: map[bucketKey]mxv1.Severity{}, buckets: map[bucketKey]*ibucket{}, dirHost: map[string]map[bucketKey]bool{},
+		absent: map[string]*absentMemo{},
+	}
+	s.v.probesOf = map[string][]string{}
+	s.v.lookup = s.lookup
+	for _, a := range in.Agents {
+		ai := s.v.byID[a.GetAgentId()]
+		s.agents[ai.id] = &agentState{id: ai.id, ai: ai, src: a, known: true, dirty: true}
+	}
+	return s
+}
+
+// sameAgents: the input's agents are the state's, up to their reports.
+func (s *incState) sameAgents(in Input) bool {
+	n := 0
+	for _, a := range in.Agents {
+		as := s.agents[a.GetAgentId()]
+		if as == nil || !as.known {
+			return false
+		}
+		n++
+		if as.src == a {
+			continue
+		}
+		host := strings.ToLower(strings.TrimSuffix(a.GetHostname(), "."))
+		if host == "" {
+			host = strings.ToLower(a.GetAgentId())
+		}
+		if a.GetSite() != as.ai.site || host != as.ai.host {
+			return false
+		}
+	}
+	known := 0
+	for _, as := range s.agents {
+		if as.known {
+			known++
+		}
+	}
+	return n == known && n == len(in.Agents)
+}
+
+func (s *incState) lookup(agent, check, target string) *mxv1.StoredResult {
+	as := s.agents[agent]
+	if as == nil {
+		return nil
+	}
+	i, ok := slices.BinarySearchFunc(as.active, [2]string{check, target}, func(r *mxv1.StoredResult, k [2]string) int {
+		return compareStrings(r.GetResult().GetCheck(), k[0], r.GetResult().GetTarget(), k[1])
+	})
+	if !ok {
+		return nil
+	}
+	return as.active[i]
+}
+
+// Round runs one round over in, like Correlate(in, cfg).
+func (e *Engine) Round(in Input) Output {
+	rs := &roundState{dirtyBuckets: map[bucketKey]bool{}, dirtyEPs: map[string]bool{}, dirtyCert: map[certKey]bool{}, dirtyFlow: map[flowKey]bool{},
+		reroute: map[*group]bool{}, probesMoved: map[string]bool{}, anchorHosts: map[string]bool{}, silentSites: map[string]bool{}, dirtyAgents: map[string]bool{}}
+	if e.s == nil || !e.s.sameAgents(in) {
+		e.s = newIncState(in, e.cfg)
+		e.full++
+		for _, a := range e.s.v.agents {
+			rs.silentSites[a.site] = true
+		}
+	}
+	s := e.s
+	s.round++
+	s.v.now = in.Now
+
+	s.agentChanges(in, rs)
+	s.resultChanges(in, rs)
+	flowSitesBefore := len(s.flowSites)
+	for _, as := range s.agents {
+		if as.dirty {
+			s.refold(as, rs)
+			as.dirty = false
+			rs.dirtyAgents[as.id] = true
+		}
+	}
+	if len(s.flowSites) != flowSitesBefore {
+		rs.allFlows = true
+	}
+	s.routeDirect(rs)
+	s.routeEndpoints(rs)
+	s.silentBuckets(rs)
+	s.rebuild(rs)
+	return s.lifecycle(in, rs)
+}
+
+// agentChanges notes agents whose record changed (a batch, a Hello) and
+// agents whose silence changed with the clock.
+func (s *incState) agentChanges(in Input, rs *roundState) {
+	for _, a := range in.Agents {
+		as := s.agents[a.GetAgentId()]
+		ai := as.ai
+		silent := isSilent(a, in.Now, s.v.cfg)
+		if as.src != a {
+			as.src = a
+			as.dirty = true
+			ai.lastSeen = a.GetLastSeen()
+			ai.lastBatch = time.Time{}
+			if a.GetLastBatchAt() != nil {
+				ai.lastBatch = a.GetLastBatchAt().AsTime()
+			}
+			if ai.silent || silent {
+				rs.silentSites[ai.site] = true
+			}
+		}
+		if silent != ai.silent {
+			ai.silent = silent
+			rs.silentSites[ai.site] = true
+			// Every bucket holding its findings marks them stale (or not).
+			for _, g := range as.groups {
+				if r, ok := s.routeOf(g); ok {
+					rs.dirtyBuckets[r.key] = true
+				}
+			}
+		}
+	}
+}
+
+// resultChanges notes agents with a result added, replaced or removed.
+func (s *incState) resultChanges(in Input, rs *roundState) {
+	var added []*mxv1.StoredResult
+	for _, as := range s.agents {
+		as.seen = 0
+	}
+	for _, r := range in.Results {
+		if e := s.results[r]; e != nil {
+			e.round = s.round
+			e.as.seen++
+			continue
+		}
+		added = append(added, r)
+	}
+	for _, as := range s.agents {
+		if as.seen != len(as.results) {
+			as.dirty = true
+			kept := as.results[:0:0]
+			for _, r := range as.results {
+				if s.results[r].round == s.round {
+					kept = append(kept, r)
+				} else {
+					delete(s.results, r)
+				}
+			}
+			as.results = kept
+		}
+	}
+	for _, r := range added {
+		as := s.agents[r.GetAgentId()]
+		if as == nil {
+			as = &agentState{id: r.GetAgentId(), ai: s.v.agent(r.GetAgentId())}
+			s.agents[as.id] = as
+		}
+		as.dirty = true
+		as.results = append(as.results, r)
+		s.results[r] = &resultEntry{as: as, round: s.round}
+	}
+}
+
+// refold redoes one agent's observations and groups, keeping the groups
+// that did not change.
+func (s *incState) refold(as *agentState, rs *roundState) {
+	v := s.v
+	ai := as.ai
+	var active []*mxv1.StoredResult
+	for _, r := range as.results {
+		if !as.known || !ai.retired(r) {
+			active = append(active, r)
+		}
+	}
+	slices.SortFunc(active, func(a, b *mxv1.StoredResult) int {
+		return compareStrings(a.GetResult().GetCheck(), b.GetResult().GetCheck(), a.GetResult().GetTarget(), b.GetResult().GetTarget())
+	})
+	// Per-result counts: flow observers, probes (an agent has a few
+	// dozen results: linear search).
+	for _, r := range active {
+		if !slices.Contains(as.active, r) {
+			s.countResult(ai, r, +1, rs)
+		}
+	}
+	for _, r := range as.active {
+		if !slices.Contains(active, r) {
+			s.countResult(ai, r, -1, rs)
+		}
+	}
+	as.active = active
+
+	var obs []*obs
+	for _, r := range active {
+		obs = appendObs(obs, ai, r, v.cfg.MinSeverity)
+	}
+	var groups []*group
+	if len(obs) > 0 {
+		groups = fold(obs)
+	}
+	kept := make([]bool, len(as.groups))
+	for i, g := range groups {
+		g.gidx = i
+		if i < len(as.groups) && sameGroup(as.groups[i], g) {
+			groups[i] = as.groups[i]
+			kept[i] = true
+			continue
+		}
+		v.features(g)
+		s.addGroup(g, rs)
+	}
+	for i, g := range as.groups {
+		if !kept[i] {
+			s.removeGroup(g, rs)
+		}
+	}
+	as.groups = groups
+}
+
+func sameGroup(a, b *group) bool {
+	if a.gidx != b.gidx || a.agent != b.agent || !sameObs(a.root, b.root) || len(a.symptoms) != len(b.symptoms) {
+		return false
+	}
+	for i := range a.symptoms {
+		if !sameObs(a.symptoms[i], b.symptoms[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameObs(a, b *obs) bool { return a.res == b.res && a.f == b.f && a.idx == b.idx }
+
+func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *roundState) {
+	switch r.GetResult().GetCheck() {
+	case "protocol_log", "queue":
+		s.flowSites[ai.site] += d
+		if s.flowSites[ai.site] == 0 {
+			delete(s.flowSites, ai.site)
+		}
+	}
+	ep := probeEndpoint(r.GetResult())
+	if ep == "" {
+		return
+	}
+	rs.probesMoved[ep] = true
+	rs.dirtyEPs[ep] = true
+	m := s.probes[ep]
+	if d > 0 {
+		if m == nil {
+			m = map[*mxv1.StoredResult]probe{}
+			s.probes[ep] = m
+			if h := s.v.internalHost(endpointHost(ep)); h != "" {
+				s.v.probesOf[h] = append(s.v.probesOf[h], ep)
+			}
+		}
+		st := r.GetResult().GetStatus()
+		m[r] = probe{agent: ai, res: r, failed: st == mxv1.CheckStatus_CHECK_STATUS_FAIL || st == mxv1.CheckStatus_CHECK_STATUS_ERROR}
+		return
+	}
+	delete(m, r)
+	if len(m) == 0 {
+		delete(s.probes, ep)
+		if h := s.v.internalHost(endpointHost(ep)); h != "" {
+			s.v.probesOf[h] = slices.DeleteFunc(s.v.probesOf[h], func(e string) bool { return e == ep })
+		}
+	}
+}
+
+func addCount[K comparable](m map[K]map[string]int, k K, x string, d int) (changed bool) {
+	c := m[k]
+	if c == nil {
+		c = map[string]int{}
+		m[k] = c
+	}
+	before := len(c)
+	c[x] += d
+	if c[x] == 0 {
+		delete(c, x)
+	}
+	if len(c) == 0 {
+		delete(m, k)
+	}
+	return len(c) != before
+}
+
+func addMember[K comparable](m map[K]map[*group]bool, k K, g *group, in bool) {
+	if in {
+		if m[k] == nil {
+			m[k] = map[*group]bool{}
+		}
+		m[k][g] = true
+		return
+	}
+	delete(m[k], g)
+	if len(m[k]) == 0 {
+		delete(m, k)
+	}
+}
+
+// addGroup and removeGroup keep the counts; the group is routed later.
+func (s *incState) addGroup(g *group, rs *roundState) { s.count(g, +1, rs) }
+
+func (s *incState) removeGroup(g *group, rs *roundState) {
+	s.count(g, -1, rs)
+	s.unroute(g, rs)
+	delete(rs.reroute, g)
+}
+
+func (s *incState) count(g *group, d int, rs *roundState) {
+	in := d > 0
+	switch g.kind {
+	case kindCert:
+		before := [2]int{len(s.certTP[g.tpKey()]), len(s.certID[g.idKey()])}
+		addCount(s.certTP, g.tpKey(), g.agent.host, d)
+		addCount(s.certID, g.idKey(), g.agent.host, d)
+		if (before[0] >= 2) != (len(s.certTP[g.tpKey()]) >= 2) {
+			rs.dirtyCert[certKey{"tp\x00" + g.code, g.root.f.GetSubject()}] = true
+		}
+		if (before[1] >= 2) != (len(s.certID[g.idKey()]) >= 2) {
+			rs.dirtyCert[certKey{"id\x00" + g.code, g.ident}] = true
+		}
+		addMember(s.certGroups, certKey{"tp\x00" + g.code, g.root.f.GetSubject()}, g, in)
+		addMember(s.certGroups, certKey{"id\x00" + g.code, g.ident}, g, in)
+		if in {
+			rs.reroute[g] = true
+		}
+	case kindFlow:
+		if addCount(s.flowBy, g.flowKey(), g.agent.site, d) {
+			rs.dirtyFlow[g.flowKey()] = true
+		}
+		addMember(s.flowGroups, g.flowKey(), g, in)
+		if in {
+			rs.reroute[g] = true
+		}
+	case kindEndpoint:
+		addCount(s.failing, g.epKey(), g.agent.id, d)
+		addMember(s.epGroups, g.ep, g, in)
+		if s.epsOfTarget[g.target] == nil {
+			s.epsOfTarget[g.target] = map[string]bool{}
+		}
+		s.epsOfTarget[g.target][g.ep] = true
+		rs.dirtyEPs[g.ep] = true
+	default:
+		if in {
+			rs.reroute[g] = true
+		}
+	}
+}
+
+// routes: a group's current route is its contribution to its bucket.
+func (s *incState) routeOf(g *group) (route, bool) {
+	if !g.routed {
+		return route{}, false
+	}
+	return g.route, true
+}
+
+func (s *incState) unroute(g *group, rs *roundState) {
+	if !g.routed {
+		return
+	}
+	b := s.buckets[g.route.key]
+	delete(b.contribs, g)
+	b.members(g, g.route, -1)
+	rs.dirtyBuckets[g.route.key] = true
+	g.routed = false
+}
+
+// setRoute moves g to route r (nothing when it is there already).
+func (s *incState) setRoute(g *group, r route, rs *roundState) {
+	if g.routed && sameRoute(g.route, r) {
+		return
+	}
+	s.unroute(g, rs)
+	b := s.buckets[r.key]
+	if b == nil {
+		b = newIBucket(r.key)
+		s.buckets[r.key] = b
+	}
+	b.contribs[g] = r
+	b.members(g, r, +1)
+	g.route, g.routed = r, true
+	rs.dirtyBuckets[r.key] = true
+}
+
+func sameRoute(a, b route) bool {
+	return a.key == b.key && a.peers == b.peers && a.inbound == b.inbound && a.setHost == b.setHost && a.setRemote == b.setRemote &&
+		a.setDir == b.setDir && a.host == b.host && a.remote == b.remote && a.dir == b.dir && a.target == b.target && slices.Equal(a.okSites, b.okSites)
+}
+
+// routeDirect routes the groups of the classifiers before endpoints:
+// direct ones, certificates and flows whose counts moved.
+func (s *incState) routeDirect(rs *roundState) {
+	for k := range rs.dirtyCert {
+		for g := range s.certGroups[k] {
+			rs.reroute[g] = true
+		}
+	}
+	if rs.allFlows {
+		for _, gs := range s.flowGroups {
+			for g := range gs {
+				rs.reroute[g] = true
+			}
+		}
+	} else {
+		for k := range rs.dirtyFlow {
+			for g := range s.flowGroups[k] {
+				rs.reroute[g] = true
+			}
+		}
+	}
+	for g := range rs.reroute {
+		var r route
+		switch g.kind {
+		case kindCert:
+			r = g.certRoute(len(s.certTP[g.tpKey()]), len(s.certID[g.idKey()]))
+		case kindFlow:
+			r = g.flowRoute(len(s.flowBy[g.flowKey()]), len(s.flowSites))
+		default:
+			r = g.directRoute()
+		}
+		s.setRoute(g, r, rs)
+	}
+	// Anchors: server and certificate buckets whose own members moved.
+	for k := range rs.dirtyBuckets {
+		if k.scope != mxv1.IncidentScope_INCIDENT_SCOPE_SERVER && k.scope != mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE {
+			continue
+		}
+		var hosts []string
+		var w mxv1.Severity
+		if b := s.buckets[k]; b != nil {
+			for g := range b.contribs {
+				if g.phase() <= 2 {
+					hosts = append(hosts, g.agent.host)
+					w = max(w, g.worst)
+				}
+			}
+		}
+		slices.Sort(hosts)
+		hosts = slices.Compact(hosts)
+		old := s.anchorHosts[k]
+		if slices.Equal(old, hosts) && s.anchorWorst[k] == w {
+			continue
+		}
+		for _, h := range old {
+			rs.anchorHosts[h] = true
+			delete(s.anchors[h], k)
+			if len(s.anchors[h]) == 0 {
+				delete(s.anchors, h)
+			}
+		}
+		for _, h := range hosts {
+			rs.anchorHosts[h] = true
+			if s.anchors[h] == nil {
+				s.anchors[h] = map[bucketKey]bool{}
+			}
+			s.anchors[h][k] = true
+		}
+		if len(hosts) == 0 {
+			delete(s.anchorHosts, k)
+			delete(s.anchorWorst, k)
+		} else {
+			s.anchorHosts[k], s.anchorWorst[k] = hosts, w
+		}
+	}
+}
+
+// routeEndpoints re-routes every group of each endpoint whose probes,
+// failing agents or anchors moved, in the order a full round does.
+func (s *incState) routeEndpoints(rs *roundState) {
+	for h := range rs.anchorHosts {
+		for ep := range s.epsOfTarget[h] {
+			rs.dirtyEPs[ep] = true
+		}
+	}
+	for ep := range rs.probesMoved {
+		ps := make([]probe, 0, len(s.probes[ep]))
+		for _, p := range s.probes[ep] {
+			ps = append(ps, p)
+		}
+		if len(ps) == 0 {
+			delete(s.v.probes, ep)
+		} else {
+			s.v.probes[ep] = ps
+		}
+		// Direction details naming this host's green probes.
+		if h := s.v.internalHost(endpointHost(ep)); h != "" {
+			for k := range s.dirHost[h] {
+				rs.dirtyBuckets[k] = true
+			}
+		}
+	}
+	for ep := range rs.dirtyEPs {
+		s.routeEndpoint(ep, rs)
+	}
+}
+
+// routeEndpoint re-routes the groups of one endpoint. An agent's route
+// depends on its class (code, site) only, so a class whose rule did not
+// change keeps its groups where they are; new groups and the reports
+// (which depend on the agents' inbound incidents) are routed again.
+func (s *incState) routeEndpoint(ep string, rs *roundState) {
+	probers := s.v.probes[ep]
+	sv := map[string]siteView{}
+	var agents, outside []*group
+	for g := range s.epGroups[ep] {
+		if g.agent.outside {
+			outside = append(outside, g)
+		} else {
+			agents = append(agents, g)
+		}
+	}
+	var anchorKey bucketKey
+	anchorOK, anchored := false, false
+	anchor := func(target string) func() (bucketKey, bool) {
+		return func() (bucketKey, bool) {
+			if !anchored {
+				anchorKey, anchorOK = s.bestAnchor(target)
+				anchored = true
+			}
+			return anchorKey, anchorOK
+		}
+	}
+	routeOf := func(g *group, inbound func() (bucketKey, bool)) route {
+		fails := s.failing[g.epKey()]
+		view, ok := sv[g.code]
+		if !ok {
+			view = newSiteView(probers, func(id string) bool { return fails[id] > 0 })
+			sv[g.code] = view
+		}
+		return g.endpointRoute(view, len(fails), len(probers), anchor(g.target), inbound)
+	}
+	noInbound := func() (bucketKey, bool) { return bucketKey{}, false }
+	changed := map[classKey]bool{}
+	for _, g := range agents {
+		ck := classKey{ep, g.code, g.agent.site}
+		moved, decided := changed[ck]
+		if decided && !moved && g.routed {
+			continue
+		}
+		r := routeOf(g, noInbound)
+		if !decided {
+			d := decisionOf(r)
+			moved = !s.epClass[ck].equal(d)
+			s.epClass[ck] = d
+			changed[ck] = moved
+		}
+		s.setRoute(g, r, rs)
+	}
+	if len(outside) == 0 {
+		return
+	}
+	// Senders' reports come last (a full round's order), each folding
+	// into the inbound incidents the agents' probes opened.
+	inbound := newInboundIndex()
+	for _, g := range agents {
+		inbound.add(g, g.route)
+	}
+	slices.SortFunc(outside, func(a, b *group) int {
+		return cmp.Or(strings.Compare(a.agent.id, b.agent.id), cmp.Compare(a.gidx, b.gidx))
+	})
+	for _, g := range outside {
+		r := routeOf(g, func() (bucketKey, bool) { return inbound.best(g.target + "/" + g.ep) })
+		s.setRoute(g, r, rs)
+		inbound.add(g, r)
+	}
+}
+
+// classKey: agents' endpoint groups routed by the same rule.
+type classKey struct{ ep, code, site string }
+
+// decision is what a class's rule decided: a route without the group's
+// own parts (the observer's host of rule "own problem").
+type decision struct {
+	rule    uint8
+	key     bucketKey
+	okSites string
+}
+
+func decisionOf(r route) decision {
+	d := decision{rule: r.rule, okSites: strings.Join(r.okSites, "\x00")}
+	if r.rule != ruleOwnProblem {
+		d.key = r.key
+	}
+	return d
+}
+
+func (d decision) equal(e decision) bool { return d == e }
+
+func (s *incState) bestAnchor(host string) (bucketKey, bool) {
+	var ks []bucketKey
+	for k := range s.anchors[host] {
+		ks = append(ks, k)
+	}
+	return bestAnchor(ks, s.anchorWorst)
+}
+
+// silentBuckets redoes AGENT_SILENT of sites whose agents' silence moved.
+func (s *incState) silentBuckets(rs *roundState) {
+	for site := range rs.silentSites {
+		k := silentKey(site)
+		b := s.buckets[k]
+		if b == nil {
+			b = newIBucket(k)
+			s.buckets[k] = b
+		}
+		b.silent = b.silent[:0:0]
+		for _, a := range s.v.agents {
+			if a.silent && a.site == site {
+				b.silent = append(b.silent, a)
+			}
+		}
+		rs.dirtyBuckets[k] = true
+	}
+}
+
+// rebuild makes the candidates of the buckets that moved, like a full
+// round: members and the attributes contributors set, in round order.
+func (s *incState) rebuild(rs *roundState) {
+	for k := range rs.dirtyBuckets {
+		ib := s.buckets[k]
+		if ib == nil {
+			continue
+		}
+		if ib.dirHost != "" {
+			delete(s.dirHost[ib.dirHost], k)
+			ib.dirHost = ""
+		}
+		if len(ib.contribs) == 0 && len(ib.silent) == 0 {
+			delete(s.buckets, k)
+			continue
+		}
+		ib.flush()
+		b := ib.replay()
+		c := s.v.buildFrom(b, ib.ms, slices.Clone(ib.agents.sorted()), slices.Clone(ib.hosts.sorted()), slices.Clone(ib.sites.sorted()))
+		ib.cand = c
+		ib.memoPrev, ib.memoNil = nil, false
+		if c.dir != mxv1.FlowDirection_FLOW_DIRECTION_UNSPECIFIED && k.cause != "AGENT_SILENT" {
+			h := b.host
+			if h == "" && len(c.hosts) == 1 {
+				h = c.hosts[0]
+			}
+			if h != "" {
+				ib.dirHost = h
+				if s.dirHost[h] == nil {
+					s.dirHost[h] = map[bucketKey]bool{}
+				}
+				s.dirHost[h][k] = true
+			}
+		}
+	}
+}
+
+var never = time.Unix(math.MaxInt32, 0)
+
+// lifecycle is Correlate's last step over the kept candidates: present
+// and absent run again only where the candidate, the stored incident or
+// the clock can change their answer.
+func (s *incState) lifecycle(in Input, rs *roundState) Output {
+	v := s.v
+	cfg := v.cfg
+	cur := map[string]*mxv1.Incident{}
+	for _, inc := range in.Incidents {
+		if c := cur[inc.GetFingerprint()]; c == nil || inc.GetOccurrence() > c.GetOccurrence() {
+			cur[inc.GetFingerprint()] = inc
+		}
+	}
+	var out Output
+	seen := map[string]bool{}
+	for _, ib := range s.buckets {
+		c := ib.cand
+		out.Candidates++
+		seen[c.fingerprint] = true
+		prev := cur[c.fingerprint]
+		if ib.memoNil && ib.memoPrev == prev && prev != nil && in.Now.Before(ib.memoUntil) {
+			continue
+		}
+		next := v.present(c, prev)
+		if next != nil {
+			out.Upserts = append(out.Upserts, next)
+		}
+		ib.memoNil, ib.memoPrev, ib.memoUntil = next == nil, prev, presentUntil(prev, cfg)
+	}
+	stored := slices.Clone(in.Incidents)
+	slices.SortFunc(stored, func(a, b *mxv1.Incident) int { return cmp.Compare(a.GetId(), b.GetId()) })
+	live := map[string]bool{}
+	for _, inc := range stored {
+		if cur[inc.GetFingerprint()] != inc {
+			if inc.GetState() == stateResolve && v.now.Sub(inc.GetResolvedAt().AsTime()) > cfg.Retention {
+				out.Deletes = append(out.Deletes, &mxv1.IncidentRef{Id: inc.GetId(), Sequence: inc.GetSequence(), Revision: inc.GetRevision()})
+			}
+			continue
+		}
+		if seen[inc.GetFingerprint()] {
+			continue
+		}
+		if st := inc.GetState(); st == stateOpen || st == stateAcked {
+			out.Unobserved = append(out.Unobserved, inc.GetId())
+		}
+		live[inc.GetId()] = true
+		if m := s.absent[inc.GetId()]; m != nil && m.prev == inc && in.Now.Before(m.until) &&
+			!slices.ContainsFunc(m.agents, func(a string) bool { return rs.dirtyAgents[a] }) {
+			continue
+		}
+		next, del := v.absent(inc)
+		if next != nil {
+			out.Upserts = append(out.Upserts, next)
+		}
+		if del != nil {
+			out.Deletes = append(out.Deletes, del)
+		}
+		if next == nil && del == nil {
+			s.absent[inc.GetId()] = &absentMemo{prev: inc, until: absentUntil(inc, cfg), agents: memberAgents(inc)}
+		} else {
+			delete(s.absent, inc.GetId())
+		}
+	}
+	for id := range s.absent {
+		if !live[id] {
+			delete(s.absent, id)
+		}
+	}
+	slices.SortFunc(out.Upserts, func(a, b *mxv1.Incident) int { return cmp.Compare(a.GetId(), b.GetId()) })
+	return out
+}
+
+// presentUntil: present's answer for prev (and an unchanged candidate)
+// can change with the clock only at these instants (damping by time,
+// the end of the reopen window).
+func presentUntil(prev *mxv1.Incident, cfg Config) time.Time {
+	switch prev.GetState() {
+	case statePending:
+		return prev.GetFirstSeen().AsTime().Add(cfg.OpenAfter)
+	case stateResolve:
+		return prev.GetResolvedAt().AsTime().Add(cfg.ReopenWindow)
+	}
+	return never
+}
+
+// absentUntil: absent's answer changes with the clock only at retention.
+func absentUntil(prev *mxv1.Incident, cfg Config) time.Time {
+	if prev.GetState() == stateResolve {
+		return prev.GetResolvedAt().AsTime().Add(cfg.Retention)
+	}
+	return never
+}
+
+func memberAgents(inc *mxv1.Incident) []string {
+	var out []string
+	for _, m := range inc.GetMembers() {
+		out = append(out, m.GetAgentId())
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func newIBucket(k bucketKey) *ibucket {
+	return &ibucket{key: k, fingerprint: incident.Fingerprint(k.scope, k.cause, k.subject), contribs: map[*group]route{}, adds: map[*obs]string{}, dels: map[*obs]string{},
+		agents: newCounter(), hosts: newCounter(), sites: newCounter()}
+}
+
+// members adds (d=+1) or removes (d=-1) the members route r gives g.
+func (b *ibucket) members(g *group, r route, d int) {
+	role := roleSymptom
+	rootRole := roleRoot
+	if r.peers {
+		role, rootRole = rolePeer, rolePeer
+	}
+	b.member(g.root, rootRole, d)
+	for _, o := range g.symptoms {
+		b.member(o, role, d)
+	}
+}
+
+func (b *ibucket) member(o *obs, role string, d int) {
+	if d > 0 {
+		b.adds[o] = role
+	} else if _, ok := b.adds[o]; ok {
+		delete(b.adds, o)
+	} else {
+		b.dels[o] = role
+	}
+	b.agents.add(o.agent.id, d)
+	if !o.agent.outside {
+		b.sites.add(o.agent.site, d)
+		if role != rolePeer {
+			b.hosts.add(o.agent.host, d)
+		}
+	}
+}
+
+// flush applies the member changes to ms: O(changes·log members) to
+// find where, one copy of ms to move them.
+func (b *ibucket) flush() {
+	if len(b.dels) > 0 {
+		var gone []int
+		for o, role := range b.dels {
+			if i, ok := slices.BinarySearchFunc(b.ms, member{o, role}, memberCmp); ok && b.ms[i].o == o {
+				gone = append(gone, i)
+			}
+		}
+		clear(b.dels)
+		for _, i := range gone {
+			b.ms[i].o = nil
+		}
+		if len(gone) > 0 {
+			b.ms = slices.DeleteFunc(b.ms, func(m member) bool { return m.o == nil })
+		}
+	}
+	if len(b.adds) == 0 {
+		return
+	}
+	add := make([]member, 0, len(b.adds))
+	for o, role := range b.adds {
+		add = append(add, member{o, role})
+	}
+	clear(b.adds)
+	slices.SortFunc(add, memberCmp)
+	merged := make([]member, 0, len(b.ms)+len(add))
+	rest := b.ms
+	for _, m := range add {
+		i, _ := slices.BinarySearchFunc(rest, m, memberCmp)
+		merged = append(merged, rest[:i]...)
+		merged = append(merged, m)
+		rest = rest[i:]
+	}
+	b.ms = append(merged, rest...)
+}
+
+// replay is the bucket a full round assembles, without members: the
+// attributes set by the last contributor in round order (phase, agent,
+// group), the site incident's targets and sites that succeed.
+func (b *ibucket) replay() *bucket {
+	out := &bucket{key: b.key, silent: b.silent, fingerprint: b.fingerprint}
+	var lastHost, lastRemote, lastDir *group
+	later := func(g, than *group) bool {
+		if than == nil {
+			return true
+		}
+		return cmp.Or(cmp.Compare(g.phase(), than.phase()), strings.Compare(g.agent.id, than.agent.id), cmp.Compare(g.gidx, than.gidx)) > 0
+	}
+	for g, r := range b.contribs {
+		if r.setHost && later(g, lastHost) {
+			lastHost, out.host = g, r.host
+		}
+		if r.setRemote && later(g, lastRemote) {
+			lastRemote, out.remote = g, r.remote
+		}
+		if r.setDir && later(g, lastDir) {
+			lastDir, out.dir = g, r.dir
+		}
+		if r.target != "" || len(r.okSites) > 0 {
+			out.set(route{target: r.target, okSites: r.okSites})
+		}
+	}
+	return out
+}
+
+// counter counts members per key and keeps the keys sorted.
+type counter struct {
+	n       map[string]int
+	keys    []string
+	touched map[string]bool
+}
+
+func newCounter() counter { return counter{n: map[string]int{}, touched: map[string]bool{}} }
+
+func (c *counter) add(k string, d int) {
+	before := c.n[k]
+	c.n[k] += d
+	if c.n[k] == 0 {
+		delete(c.n, k)
+	}
+	if (before == 0) != (c.n[k] == 0) {
+		c.touched[k] = true
+	}
+}
+
+// sorted returns the keys (the counter's: do not modify).
+func (c *counter) sorted() []string {
+	if len(c.touched) == 0 {
+		return c.keys
+	}
+	var add []string
+	gone := false
+	for k := range c.touched {
+		_, in := slices.BinarySearch(c.keys, k)
+		switch now := c.n[k] > 0; {
+		case now && !in:
+			add = append(add, k)
+		case !now && in:
+			gone = true
+		}
+	}
+	clear(c.touched)
+	keys := c.keys
+	if gone {
+		keys = slices.DeleteFunc(keys, func(k string) bool { return c.n[k] == 0 })
+	}
+	if len(add) > 0 {
+		slices.Sort(add)
+		merged := make([]string, 0, len(keys)+len(add))
+		i, j := 0, 0
+		for i < len(keys) && j < len(add) {
+			if keys[i] < add[j] {
+				merged = append(merged, keys[i])
+				i++
+			} else {
+				merged = append(merged, add[j])
+				j++
+			}
+		}
+		merged = append(merged, keys[i:]...)
+		keys = append(merged, add[j:]...)
+	}
+	c.keys = keys
+	return keys
+}

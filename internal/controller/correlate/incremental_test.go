@@ -1,0 +1,151 @@
+package correlate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// Random histories: an Engine's round equals a full round (Correlate, the
+// reference) after every change, also while rounds over the same data
+// settle, when a round's output is not committed (a rejected proposal),
+// when every stored object is replaced by an equal copy (a restore), and
+// when the fleet gains an agent (the engine starts over).
+func TestIncrementalEqualsFull(t *testing.T) {
+	seeds, rounds := 6, 250
+	if testing.Short() {
+		seeds, rounds = 3, 120
+	}
+	upserts := 0
+	for seed := range seeds {
+		h := newHistory(uint64(1000+seed), 24, 3)
+		e := NewEngine(historyConfig)
+		restarts := 1
+		compare := func(round int, what string) Output {
+			t.Helper()
+			in := h.fl.input(h.incidents())
+			want := Correlate(in, historyConfig)
+			sh := Input{Now: in.Now, Agents: slices.Clone(in.Agents), Results: slices.Clone(in.Results), Incidents: slices.Clone(in.Incidents)}
+			h.rng.Shuffle(len(sh.Results), func(i, j int) { sh.Results[i], sh.Results[j] = sh.Results[j], sh.Results[i] })
+			h.rng.Shuffle(len(sh.Agents), func(i, j int) { sh.Agents[i], sh.Agents[j] = sh.Agents[j], sh.Agents[i] })
+			got := e.Round(sh)
+			if !equalOutput(t, got, want) {
+				t.Fatalf("seed %d round %d (%s): incremental round differs from the full round\n%s", seed, round, what, diffOutput(got, want))
+			}
+			upserts += len(want.Upserts)
+			return want
+		}
+		for round := range rounds {
+			h.advance()
+			for range 1 + h.pick(6) {
+				h.change()
+			}
+			switch h.pick(40) {
+			case 0: // a restore: every object replaced by an equal copy
+				for k, r := range h.fl.results {
+					h.fl.results[k] = proto.CloneOf(r)
+				}
+				for k, a := range h.fl.agents {
+					h.fl.agents[k] = proto.CloneOf(a)
+				}
+				for k, inc := range h.stored {
+					h.stored[k] = proto.CloneOf(inc)
+				}
+			case 1: // a new agent: the engine starts over
+				id := fmt.Sprintf("n%03d", round)
+				h.fl.agent(id, fmt.Sprintf("site%d", h.pick(3)), id+".contoso.com")
+				h.ids = append(h.ids, id)
+				restarts++
+			}
+			out := compare(round, "after changes")
+			if h.pick(10) == 0 {
+				continue // the proposal was rejected: nothing stored
+			}
+			h.apply(t, out)
+			for range 3 {
+				again := compare(round, "settling")
+				if again.Empty() {
+					break
+				}
+				h.apply(t, again)
+			}
+		}
+		if e.full != restarts {
+			t.Fatalf("seed %d: the engine started over %d times, want %d (once, and once per new agent)", seed, e.full, restarts)
+		}
+	}
+	if upserts == 0 {
+		t.Fatal("no round changed an incident")
+	}
+}
+
+func diffOutput(got, want Output) string {
+	s := fmt.Sprintf("candidates %d, want %d; unobserved %v, want %v\n", got.Candidates, want.Candidates, got.Unobserved, want.Unobserved)
+	byID := func(o Output) map[string]*mxv1.Incident {
+		m := map[string]*mxv1.Incident{}
+		for _, u := range o.Upserts {
+			m[u.GetId()] = u
+		}
+		return m
+	}
+	g, w := byID(got), byID(want)
+	for _, id := range sortedKeys(w) {
+		if g[id] == nil {
+			s += fmt.Sprintf("missing upsert %s %s %s\n", id, w[id].GetState(), w[id].GetSubject())
+		} else if !proto.Equal(g[id], w[id]) {
+			s += fmt.Sprintf("upsert %s differs:\n got  %s\n want %s\n", id, brief(g[id]), brief(w[id]))
+		}
+	}
+	for _, id := range sortedKeys(g) {
+		if w[id] == nil {
+			s += fmt.Sprintf("extra upsert %s %s %s\n", id, g[id].GetState(), g[id].GetSubject())
+		}
+	}
+	del := func(o Output) (out []string) {
+		for _, d := range o.Deletes {
+			out = append(out, d.GetId())
+		}
+		return out
+	}
+	if !slices.Equal(del(got), del(want)) {
+		s += fmt.Sprintf("deletes %v, want %v\n", del(got), del(want))
+	}
+	return s
+}
+
+func brief(i *mxv1.Incident) string {
+	return fmt.Sprintf("%s %s seq=%d rev=%d obs=%d clean=%d members=%d stale=%v dir=%s %q %q", i.GetState(), i.GetSubject(), i.GetSequence(), i.GetRevision(),
+		i.GetObservations(), i.GetCleanObservations(), i.GetMembersTotal(), i.GetStale(), i.GetDirection(), i.GetSummary(), i.GetDirectionDetail())
+}
+
+// fold by linear search (an agent's round) and by maps (many
+// observations) group the same observations the same way.
+func TestFoldSmallEqualsMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	ai := &agentInfo{id: "a"}
+	for range 2000 {
+		var os []*obs
+		n := 1 + rng.IntN(12)
+		for i := range n {
+			f := &mxv1.Finding{Code: fmt.Sprintf("C%d", rng.IntN(4)), Subject: fmt.Sprintf("s%d", rng.IntN(3))}
+			for range rng.IntN(3) {
+				f.ExplainedBy = append(f.ExplainedBy, &mxv1.FindingRef{Code: fmt.Sprintf("C%d", rng.IntN(4)), Subject: fmt.Sprintf("s%d", rng.IntN(3))})
+			}
+			os = append(os, &obs{agent: ai, f: f, idx: i})
+		}
+		a, b := foldSmall(os), foldMap(os)
+		if len(a) != len(b) {
+			t.Fatalf("%d groups by linear search, %d by maps", len(a), len(b))
+		}
+		for i := range a {
+			if a[i].root != b[i].root || !slices.Equal(a[i].symptoms, b[i].symptoms) {
+				t.Fatalf("group %d differs", i)
+			}
+		}
+	}
+}

@@ -1,0 +1,30 @@
+package correlate
+
+import "github.com/mxprobe/mxprobe/internal/tlsrpt"
+
+// Outside observations: TLS-RPT reports are stored as results of the
+// virtual agent tlsrpt.AgentID (internal/tlsrpt derive.go), so they enter a
+// round like any agent's results. The engine treats that observer
+// differently in two places only:
+//
+//   - a report's failure on a receiving MX (an endpoint finding) is never
+//     "the observer's own problem" nor a site's path problem: it folds as a
+//     peer into the server or certificate incident agents opened for that
+//     host, or opens a server incident for the host (inbound), or a remote
+//     target incident when no agent runs there (classifyEndpoints);
+//   - a report's failure that names no MX (policy fetch, DNSSEC for the
+//     domain) is a remote-target incident about the domain (classify).
+//
+// The observer has no site and never goes silent; its evidence goes stale
+// instead: a result the store aged (stale_since: no report for the domain
+// within the expiry, tlsrpt/age.go) makes its members stale like a silent
+// agent's. It keeps its committed_at, so it is neither a new observation
+// nor a clean one: an incident it opened stays open, marked stale, until a
+// later report says what senders see.
+func outsideObserver() *agentInfo {
+	return &agentInfo{id: tlsrpt.AgentID, host: tlsrpt.AgentID, outside: true}
+}
+
+// stale: the observation's evidence is old, its agent silent or its result
+// aged by the store.
+func (o *obs) stale() bool { return o.agent.silent || o.res.GetStaleSince() != nil }

@@ -1,0 +1,109 @@
+package correlate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/tlsrpt"
+)
+
+func reportResults(t *testing.T, now time.Time) []*mxv1.StoredResult {
+	t.Helper()
+	j := `{"organization-name":"Microsoft Corporation","date-range":{"start-datetime":"2026-12-01T00:00:00Z","end-datetime":"2026-12-02T00:00:00Z"},
+"report-id":"ms-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"contoso.com"},"summary":{"total-successful-session-count":10,"total-failure-session-count":412},
+"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mail.contoso.com","receiving-ip":"203.0.113.25","failed-session-count":412}]}]}`
+	r, err := tlsrpt.Parse([]byte(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*mxv1.StoredResult
+	for _, res := range tlsrpt.Derive([]*mxv1.TLSReport{r}, map[string]bool{"contoso.com": true}, now, 0).Results {
+		out = append(out, &mxv1.StoredResult{AgentId: tlsrpt.AgentID, Result: res, CommittedAt: timestamppb.New(now)})
+	}
+	return out
+}
+
+// A TLS-RPT failure on a receiving MX joins the incident the agent on that
+// host opened (as a peer), instead of opening its own.
+func TestTLSRPTJoinsAgentIncident(t *testing.T) {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	agents := []*mxv1.Agent{{AgentId: "edge01", Site: "amsterdam", Hostname: "mail.contoso.com", LastSeen: timestamppb.New(now), LastBatchAt: timestamppb.New(now)}}
+	expired := &mxv1.StoredResult{AgentId: "edge01", CommittedAt: timestamppb.New(now), Result: &mxv1.CheckResult{Check: "certstore", Target: "pemdir:/certs",
+		Status: mxv1.CheckStatus_CHECK_STATUS_FAIL, Findings: []*mxv1.Finding{{Code: "CERT_EXPIRED", Severity: mxv1.Severity_SEVERITY_CRITICAL, Subject: "AB12",
+			SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, Summary: "Certificate AB12 expired", Remediation: "Renew AB12."}}}}
+	out := Correlate(Input{Agents: agents, Results: append(reportResults(t, now), expired), Now: now}, Config{})
+	if len(out.Upserts) != 1 {
+		t.Fatalf("want one incident, got %d: %v", len(out.Upserts), out.Upserts)
+	}
+	inc := out.Upserts[0]
+	if inc.GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_SERVER || inc.GetCause() != "CERT_EXPIRED" || len(inc.GetMembers()) != 2 {
+		t.Fatalf("incident: %v", inc)
+	}
+	peer := inc.GetMembers()[1]
+	if peer.GetAgentId() != tlsrpt.AgentID || peer.GetRole() != rolePeer || !strings.Contains(peer.GetFinding().GetSummary(), "Microsoft Corporation failed 412 sessions to mail.contoso.com") {
+		t.Fatalf("report member: %v", peer)
+	}
+	if strings.Join(inc.GetSites(), ",") != "amsterdam" || strings.Join(inc.GetHosts(), ",") != "mail.contoso.com" {
+		t.Fatalf("sites %v hosts %v", inc.GetSites(), inc.GetHosts())
+	}
+}
+
+// Reports alone open an incident when no agent sees a cause: on the host
+// when an agent runs there, else about the MX as a remote target.
+func TestTLSRPTAloneOpensIncident(t *testing.T) {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	out := Correlate(Input{Results: reportResults(t, now), Now: now}, Config{})
+	if len(out.Upserts) != 1 || out.Upserts[0].GetCause() != "TLSRPT_FAILURES" || out.Upserts[0].GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET {
+		t.Fatalf("no agent: %v", out.Upserts)
+	}
+	agents := []*mxv1.Agent{{AgentId: "edge01", Site: "amsterdam", Hostname: "mail.contoso.com", LastSeen: timestamppb.New(now), LastBatchAt: timestamppb.New(now)}}
+	probe := &mxv1.StoredResult{AgentId: "edge01", CommittedAt: timestamppb.New(now), Result: &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://mail.contoso.com:25", Status: mxv1.CheckStatus_CHECK_STATUS_OK}}
+	out = Correlate(Input{Agents: agents, Results: append(reportResults(t, now), probe), Now: now}, Config{})
+	if len(out.Upserts) != 1 || out.Upserts[0].GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_SERVER || strings.Join(out.Upserts[0].GetHosts(), ",") != "mail.contoso.com" ||
+		!strings.Contains(out.Upserts[0].GetSummary(), "failed 412 sessions") {
+		t.Fatalf("agent on the host, green probe: %v", out.Upserts)
+	}
+	// The reports carry no site; the agent on the host says where it is.
+	if sum := out.Upserts[0].GetSummary(); !strings.HasPrefix(sum, "mail.contoso.com (site amsterdam): ") {
+		t.Fatalf("summary %q does not name the host's site", sum)
+	}
+}
+
+// When the agents see the expired certificate only from outside the host
+// (their probes of it, no agent reading its store), the senders' failures
+// join that inbound incident too, whichever agent ids sort first.
+func TestTLSRPTJoinsPeersInboundIncident(t *testing.T) {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	for _, prober := range []string{"edge02", "zz-edge02"} {
+		agents := []*mxv1.Agent{
+			{AgentId: "edge01", Site: "amsterdam", Hostname: "mail.contoso.com", LastSeen: timestamppb.New(now), LastBatchAt: timestamppb.New(now)},
+			{AgentId: prober, Site: "amsterdam", Hostname: "edge02.contoso.com", LastSeen: timestamppb.New(now), LastBatchAt: timestamppb.New(now)},
+		}
+		probe := &mxv1.StoredResult{AgentId: prober, CommittedAt: timestamppb.New(now), Result: &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://mail.contoso.com:25",
+			Status: mxv1.CheckStatus_CHECK_STATUS_FAIL, Findings: []*mxv1.Finding{{Code: "CERT_EXPIRED", Severity: mxv1.Severity_SEVERITY_CRITICAL, Subject: "AB12",
+				SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, Summary: "Certificate AB12 presented by mail.contoso.com:25 expired", Remediation: "Renew AB12.",
+				Evidence: map[string]string{"origin": "presented", "endpoint": "mail.contoso.com:25"}}}}}
+		out := Correlate(Input{Agents: agents, Results: append(reportResults(t, now), probe), Now: now}, Config{})
+		if len(out.Upserts) != 1 {
+			t.Fatalf("%s: want one incident, got %d: %v", prober, len(out.Upserts), out.Upserts)
+		}
+		inc := out.Upserts[0]
+		if inc.GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_SERVER || inc.GetCause() != "CERT_EXPIRED" || len(inc.GetMembers()) != 2 ||
+			inc.GetDirection() != mxv1.FlowDirection_FLOW_DIRECTION_INBOUND {
+			t.Fatalf("%s: incident: %v", prober, inc)
+		}
+		var fromReports *mxv1.IncidentMember
+		for _, m := range inc.GetMembers() {
+			if m.GetAgentId() == tlsrpt.AgentID {
+				fromReports = m
+			}
+		}
+		if fromReports == nil || fromReports.GetRole() != rolePeer || fromReports.GetFinding().GetCode() != "TLSRPT_FAILURES" {
+			t.Fatalf("%s: members %v", prober, inc.GetMembers())
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package incident
+
+import (
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+)
+
+// An incident carries two counters. revision goes up on every stored
+// change and is the compare-and-set guard between correlation rounds and
+// human actions. sequence goes up only on material changes (Material): it
+// is what receivers, the ETag and the updated filter follow, so an incident
+// that is merely observed again keeps its sequence and its ETag.
+
+// Material reports whether next differs from prev in something a person or
+// a receiver acts on: state, severity, scope, cause, subject, summary,
+// remediation, direction, root cause, hosts, sites, observing agents, the
+// members (which agent saw which finding on which check and target, at which
+// severity and role), staleness, external references and the timeline
+// (human actions and engine events). Observation counters, last-seen times
+// and the members' observation times are not material.
+func Material(prev, next *mxv1.Incident) bool {
+	if prev == nil || next == nil {
+		return prev != next
+	}
+	return !proto.Equal(materialView(prev), materialView(next))
+}
+
+// materialView is the incident reduced to its material fields.
+func materialView(inc *mxv1.Incident) *mxv1.Incident {
+	v := &mxv1.Incident{
+		Id: inc.GetId(), Fingerprint: inc.GetFingerprint(), Scope: inc.GetScope(), Cause: inc.GetCause(), Subject: inc.GetSubject(),
+		Severity: inc.GetSeverity(), State: inc.GetState(), OpenedAt: inc.GetOpenedAt(), AcknowledgedAt: inc.GetAcknowledgedAt(),
+		ResolvedAt: inc.GetResolvedAt(), Summary: inc.GetSummary(), RootCause: inc.GetRootCause(), Remediation: inc.GetRemediation(),
+		Direction: inc.GetDirection(), DirectionDetail: inc.GetDirectionDetail(), Agents: inc.GetAgents(), Hosts: inc.GetHosts(),
+		Sites: inc.GetSites(), MembersTotal: inc.GetMembersTotal(), Timeline: inc.GetTimeline(), Occurrence: inc.GetOccurrence(),
+		Stale: inc.GetStale(), ExternalRefs: inc.GetExternalRefs(),
+	}
+	for _, m := range inc.GetMembers() {
+		f := m.GetFinding()
+		v.Members = append(v.Members, &mxv1.IncidentMember{
+			AgentId: m.GetAgentId(), Site: m.GetSite(), Hostname: m.GetHostname(), Check: m.GetCheck(), Target: m.GetTarget(),
+			Stale: m.GetStale(), Role: m.GetRole(),
+			Finding: &mxv1.Finding{Code: f.GetCode(), Severity: f.GetSeverity(), Subject: f.GetSubject(), SubjectKind: f.GetSubjectKind()},
+		})
+	}
+	return v
+}
+
+// Advance stamps next, a private copy derived from prev (nil: a new
+// incident), as prev's successor at time at, appending events to its
+// timeline. It returns nil when next equals prev (nothing to store). A
+// change that is not Material keeps prev's sequence and updated_at and only
+// moves revision; anything else, and any event, moves both.
+func Advance(prev, next *mxv1.Incident, at *timestamppb.Timestamp, events []*mxv1.TimelineEntry) *mxv1.Incident {
+	if prev != nil && len(events) == 0 {
+		next.Sequence, next.Revision, next.UpdatedAt = prev.GetSequence(), prev.GetRevision(), prev.GetUpdatedAt()
+		if proto.Equal(prev, next) {
+			return nil
+		}
+		next.Revision = prev.GetRevision() + 1
+		if !Material(prev, next) {
+			return next
+		}
+	}
+	next.Sequence = prev.GetSequence() + 1
+	next.Revision = prev.GetRevision() + 1
+	next.UpdatedAt = at
+	next.Timeline = slices.Clip(next.Timeline)
+	for _, e := range events {
+		e.Sequence = next.Sequence
+		AppendTimeline(next, e)
+	}
+	return next
+}

@@ -1,0 +1,186 @@
+package renewal
+
+import (
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+)
+
+// CheckHybridEdges is the fleet check's id (the one place it is spelled).
+const CheckHybridEdges = "hybrid-edge-identity"
+
+// exoConnectors names (as preflight.Connector.Name spells them) the
+// enabled connectors of an Edge server that exchange mail with Exchange
+// Online: send connectors delivering to it, receive connectors it is
+// explicitly allowed on (TlsDomainCapabilities). Empty: not a hybrid Edge.
+func exoConnectors(cfg *exchange.Config) []string {
+	if cfg.Server.Role() != exchange.RoleEdge {
+		return nil
+	}
+	var out []string
+	for _, c := range cfg.SendConnectors {
+		if exo, _ := c.TargetsExchangeOnline(); exo && c.Enabled {
+			out = append(out, diagnose.ConnectorSubject(exchange.KindSend, cfg.Server.Name, c.Name))
+		}
+	}
+	for _, c := range cfg.ReceiveConnectors {
+		if reach, _ := c.ExchangeOnlineReachability(exchange.RoleEdge); reach == exchange.ReachExplicit && c.Enabled {
+			out = append(out, diagnose.ConnectorSubject(exchange.KindReceive, cfg.Server.Name, c.Name))
+		}
+	}
+	return out
+}
+
+func isEdgeAgent(a *mxv1.Agent) bool { return slices.Contains(a.GetRoles(), mxv1.Role_ROLE_EDGE) }
+
+// hybridEdgeRule: every hybrid Edge server must end with one issuer and
+// subject on its Exchange Online connectors. Servers the import covers end
+// with what their prediction's last state selects; the others keep what
+// they select today.
+func hybridEdgeRule(servers []*server, n *mxv1.PreflightCertificateInfo, req Request) []*mxv1.PreflightCheck {
+	type end struct {
+		name     string
+		ids      []string // identities selected at the end ("" none)
+		imported bool
+	}
+	var ends []end
+	var unknown []string
+	for _, s := range servers {
+		name := s.agent.GetHostname()
+		if s.out.GetServer() != "" {
+			name = s.out.GetServer()
+		}
+		if s.cfg == nil {
+			if isEdgeAgent(s.agent) {
+				unknown = append(unknown, fmt.Sprintf("%s (%s)", name, s.out.GetDetail()))
+			}
+			continue
+		}
+		exo := exoConnectors(s.cfg)
+		if len(exo) == 0 {
+			continue
+		}
+		certs := map[string]*x509.Certificate{}
+		for _, c := range s.store.Certificates {
+			certs[c.Thumbprint] = c.Cert
+		}
+		idOf := func(tp string) string {
+			if tp == n.GetThumbprint() {
+				return n.GetTlsCertificateName()
+			}
+			if c := certs[tp]; c != nil {
+				return exchange.TLSCertificateNameFor(c).String()
+			}
+			return ""
+		}
+		e := end{name: name}
+		switch {
+		case s.inSite && s.report != nil:
+			e.imported = true
+			for _, c := range s.report.Connectors {
+				if slices.Contains(exo, c.Name) {
+					e.ids = appendNew(e.ids, idOf(c.Removal.Selected))
+				}
+			}
+		case s.inSite:
+			unknown = append(unknown, fmt.Sprintf("%s (%s)", name, s.out.GetDetail()))
+			continue
+		default:
+			sels, err := exchange.SimulateSelection(s.cfg, s.store.Certificates, exchange.SelectOptions{Now: req.Now})
+			if err != nil {
+				unknown = append(unknown, fmt.Sprintf("%s (%v)", name, err))
+				continue
+			}
+			for _, sel := range sels {
+				if slices.Contains(exo, diagnose.ConnectorSubject(sel.Kind, s.cfg.Server.Name, sel.Connector)) {
+					e.ids = appendNew(e.ids, idOf(sel.Selected))
+				}
+			}
+		}
+		ends = append(ends, e)
+	}
+	var out []*mxv1.PreflightCheck
+	if len(unknown) > 0 {
+		out = append(out, &mxv1.PreflightCheck{Id: CheckHybridEdges, Status: string(preflight.Warn),
+			Summary: "the transport certificate of these Edge servers is not known, so the hybrid rule (all Edge servers share issuer and subject) cannot be checked for them: " + strings.Join(unknown, "; "),
+			Detail:  "configure exchange_inventory on their agents (docs/exchange-inventory.md) and check again"})
+	}
+	if len(ends) == 0 {
+		return out
+	}
+	groups := map[string][]string{}
+	for _, e := range ends {
+		for _, id := range e.ids {
+			what := e.name + " (keeps it: not in the import)"
+			if e.imported {
+				what = e.name + " (after the import)"
+			}
+			groups[id] = append(groups[id], what)
+		}
+	}
+	if len(groups) == 1 {
+		for id, who := range groups {
+			if id != "" {
+				return append(out, &mxv1.PreflightCheck{Id: CheckHybridEdges, Status: string(preflight.Pass),
+					Summary: fmt.Sprintf("all %d hybrid Edge servers end with %s: %s", len(ends), id, strings.Join(who, ", "))})
+			}
+		}
+	}
+	ids := make([]string, 0, len(groups))
+	for id := range groups {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var parts []string
+	for _, id := range ids {
+		label := id
+		if id == "" {
+			label = "no certificate"
+		}
+		parts = append(parts, label+": "+strings.Join(groups[id], ", "))
+	}
+	var fix []string
+	var left []string
+	oldIDs := map[string]bool{}
+	for _, e := range ends {
+		if !e.imported {
+			left = append(left, e.name)
+			for _, id := range e.ids {
+				if id != n.GetTlsCertificateName() {
+					oldIDs[id] = true
+				}
+			}
+		}
+	}
+	if len(left) > 0 {
+		fix = append(fix, fmt.Sprintf("import the new certificate on %s too, in the same change (controller preflight --new-cert FILE without --site shows all of them), then run the Hybrid Configuration Wizard's \"Update Secure Mail Certificate\" step once every Edge server holds it", strings.Join(left, ", ")))
+	}
+	for id := range oldIDs {
+		if id != "" {
+			fix = append(fix, fmt.Sprintf("or have the certificate reissued with the issuer and subject the other Edge servers use (TlsCertificateName %s)", id))
+		}
+	}
+	for _, e := range ends {
+		if e.imported && (len(e.ids) != 1 || e.ids[0] != n.GetTlsCertificateName()) {
+			fix = append(fix, fmt.Sprintf("on %s the Exchange Online connectors would not use the new certificate: see its connector outcomes and the tls-certificate-name check", e.name))
+		}
+	}
+	sort.Strings(fix[min(1, len(fix)):])
+	return append(out, &mxv1.PreflightCheck{Id: CheckHybridEdges, Status: string(preflight.Fail),
+		Summary: "hybrid requires every Edge server that exchanges mail with Exchange Online to use a certificate with the same issuer and subject; after this change they differ: " + strings.Join(parts, "; "),
+		Detail:  strings.Join(fix, "; ")})
+}
+
+func appendNew(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}

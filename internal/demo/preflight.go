@@ -1,0 +1,73 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/lab"
+)
+
+// renewalPreflight predicts edge02's next renewal: the PKI team reissued
+// its certificate from another CA, so the connectors' TlsCertificateName
+// (<I>old issuer<S>subject) will find nothing once the old one is removed.
+// It runs what `agent preflight --new-cert` runs on edge02's store and
+// inventory and prints the connector table, the failed checks and the verdict.
+func renewalPreflight(ctx context.Context, w io.Writer, dir, host string, seed seedEvidence) error {
+	other, err := lab.NewCA("mxprobe demo public CA")
+	if err != nil {
+		return err
+	}
+	n, err := other.Issue(lab.IssueOptions{CommonName: host, DNSNames: []string{host}, ServerAuth: true, ClientAuth: true})
+	if err != nil {
+		return err
+	}
+	key, err := n.KeyPEM()
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(dir, "edge02-renewal.pem")
+	if err := os.WriteFile(file, append(n.ChainPEM(), key...), 0o600); err != nil {
+		return err
+	}
+	st, err := certstore.Open("pemdir:"+seed.store.Dir, certstore.Options{})
+	if err != nil {
+		return err
+	}
+	contents, err := st.Read(ctx)
+	if err != nil {
+		return err
+	}
+	cfg, err := exchange.LoadConfigFile(seed.inventory)
+	if err != nil {
+		return err
+	}
+	newFiles, err := certstore.ReadFiles(ctx, []string{file}, certstore.Options{})
+	if err != nil {
+		return err
+	}
+	r, err := preflight.Run(preflight.Input{Config: cfg, Store: contents, New: newFiles, NewFile: file,
+		Diag: diagnose.Options{Now: time.Now(), Host: host}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nRenewal pre-flight on edge02 before importing a certificate reissued by another CA\n(agent preflight --new-cert %s --cert-store pemdir:%s --exchange-inventory %s; docs/preflight.md):\n",
+		file, seed.store.Dir, seed.inventory)
+	if err := preflight.WriteConnectors(w, r); err != nil {
+		return err
+	}
+	for _, c := range r.Checks {
+		if c.Status == preflight.Fail {
+			fmt.Fprintf(w, "  [FAIL] %s: %s\n", c.ID, c.Summary)
+		}
+	}
+	_, err = fmt.Fprintf(w, "Verdict: %s\n", preflight.Verdict(r))
+	return err
+}

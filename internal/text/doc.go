@@ -1,0 +1,5 @@
+// Package text writes the small pieces of English that titles, summaries and
+// dashboard cells share: counted nouns ("1 symptom", "3 symptoms") and lists
+// ("a, b and c"). One owner, so no page, notifier or summary writes
+// "1 symptoms" again.
+package text

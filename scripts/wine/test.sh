@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs the agent's tests as Windows binaries under Wine (docs/wine.md): the
+# crypt32 store backend, key acquisition, the service, Windows file
+# semantics and the Event Log reader run for real, next to every other agent
+# test compiled for Windows. Extra arguments go to `go test`.
+#   scripts/wine/test.sh                       # all of ./internal/agent/...
+#   scripts/wine/test.sh -run Store ./internal/agent/certstore
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+env_file="$(scripts/wine/prepare.sh)"
+# shellcheck disable=SC1090
+. "$env_file"
+
+# t.TempDir's cleanup fails under Wine 8 (internal/tempdir says why): tests
+# of packages that run here use tempdir.New instead.
+if bad=$(grep -rnE '\b(t|b|f|tb)\.TempDir\(\)' --include='*_test.go' internal/agent cmd/agent); then
+  echo "wine: use tempdir.New(t) (internal/tempdir) instead of TempDir() in tests that run under Wine:" >&2
+  echo "$bad" >&2
+  exit 1
+fi
+
+pkgs=()
+args=()
+for a in "$@"; do
+  case "$a" in ./*) pkgs+=("$a") ;; *) args+=("$a") ;; esac
+done
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./internal/tempdir ./internal/agent/... ./cmd/agent)
+
+# Skipped here, with the reason:
+# - TestFiveHundredConcurrentProbesBoundedMemory: 500 simultaneous TLS
+#   handshakes through Wine's socket emulation on 2 cores take longer than
+#   the probes' own 30 s deadline (measured: 245 of 500 timed out); it
+#   measures the probe's memory, which the Linux run covers.
+skip='^TestFiveHundredConcurrentProbesBoundedMemory$'
+status=0
+GOOS=windows GOARCH=amd64 go test -count=1 -timeout 10m -exec "$PWD/scripts/wine/exec.sh" \
+  -skip "$skip" ${args[@]+"${args[@]}"} "${pkgs[@]}" || status=$?
+"$MXPROBE_WINESERVER" -k 2>/dev/null || true
+exit $status
