@@ -13,11 +13,11 @@ import (
 	"github.com/miekg/dns"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/mtasts"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
+	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
 

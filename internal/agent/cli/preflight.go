@@ -16,13 +16,13 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
-	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
 	"github.com/mxprobe/mxprobe/internal/agent/mtasts"
 	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
 	"github.com/mxprobe/mxprobe/internal/config"
+	"github.com/mxprobe/mxprobe/internal/dane"
 )
 
 // Exit codes of agent preflight (report's: 0 ok, 2 a break, 1 error).

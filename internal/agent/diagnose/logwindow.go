@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/protolog"
+	"github.com/mxprobe/mxprobe/internal/dane"
 )
 
 // Kinds of LogGroup.

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/mtasts"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
+	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 	"github.com/mxprobe/mxprobe/internal/tlsrpt"

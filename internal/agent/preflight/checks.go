@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
-	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/dane"
 )
 
 // Check identifiers (the one place they are spelled).

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
-	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/dane"
 )
 
 // KeySource says where the new certificate's private key comes from.

@@ -7,9 +7,9 @@ import (
 	"unicode"
 
 	"github.com/mxprobe/mxprobe/internal/agent/certstore"
-	"github.com/mxprobe/mxprobe/internal/agent/dane"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/dane"
 )
 
 // psLit quotes s as a PowerShell single-quoted literal (only ' is doubled;
