@@ -38,7 +38,7 @@ func preflightCmd(stdout, stderr io.Writer) *cobra.Command {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format %q: want table or json", format)
 			}
-			files, _ := cmd.Flags().GetStringSlice("new-cert")
+			files, _ := cmd.Flags().GetStringArray("new-cert")
 			if len(files) == 0 {
 				return errors.New("--new-cert FILE is required (a PFX, PEM or DER certificate; add the key file as a second --new-cert, or --key-source)")
 			}
@@ -74,7 +74,7 @@ func preflightCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			in.KeySource = ks
-			chainURIs, _ := cmd.Flags().GetStringSlice("chain-store")
+			chainURIs, _ := cmd.Flags().GetStringArray("chain-store")
 			if !cmd.Flags().Changed("chain-store") {
 				chainURIs = defaultChainStores(b.Exchange())
 			}
@@ -122,9 +122,9 @@ func preflightCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().String("config", "", "YAML configuration file")
 	cmd.Flags().String("format", "table", "output format: table or json")
-	cmd.Flags().StringSlice("new-cert", nil, "the renewed certificate: PFX (password from MXPROBE_PFX_PASSWORD / pfx_password_file), PEM or DER; repeat to add its key or chain file")
+	cmd.Flags().StringArray("new-cert", nil, "the renewed certificate: PFX (password from MXPROBE_PFX_PASSWORD / pfx_password_file), PEM or DER; repeat to add its key or chain file (a comma is part of the path)")
 	cmd.Flags().String("key-source", "file", "where the key comes from when --new-cert holds none: file (it is in the files), request (the .cer completes a request made on this server), none")
-	cmd.Flags().StringSlice("chain-store", nil, "stores holding the server's intermediate and root certificates for the chain check, as certificate store URIs (repeatable; default windows:LocalMachine\\CA and windows:LocalMachine\\Root when the transport store is a windows: store; none reads none)")
+	cmd.Flags().StringArray("chain-store", nil, "stores holding the server's intermediate and root certificates for the chain check, as certificate store URIs (repeatable; default windows:LocalMachine\\CA and windows:LocalMachine\\Root when the transport store is a windows: store; none reads none)")
 	cmd.Flags().String("tls-sender-certificate-name", "", "override: the Exchange Online inbound connector's TlsSenderCertificateName the certificate must cover (default: read from the inventory's Get-InboundConnector export)")
 	cmd.Flags().StringSlice("mta-sts-mx", nil, "override: MTA-STS mx: patterns the certificate must match (repeatable; default: fetched for mail_domains)")
 	config.AddFlags(cmd.Flags(), config.AgentCheckKeys())

@@ -345,6 +345,10 @@ func ruleText(r exchange.Rule) string {
 		return "builds taking the first match in the store"
 	case exchange.RuleLatestExpiring:
 		return "builds taking the latest-expiring match"
+	case exchange.RuleNewestCAIssued:
+		return "the newest CA-issued match with a usable key"
+	case exchange.RuleNewestSelfSigned:
+		return "the newest self-signed match with a usable key"
 	}
 	return string(r)
 }
