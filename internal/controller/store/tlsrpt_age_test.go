@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -144,13 +145,28 @@ func TestTLSRPTAgeingReplicatesToFollowers(t *testing.T) {
 	clock := &ageClock{now: end.Add(2 * time.Hour)}
 	c := newInmemCluster(t, 3, func(cfg *Config) {
 		cfg.Now, cfg.TLSRPTAgeEvery, cfg.TLSRPTExpireAfter = clock.Now, 5*time.Millisecond, tlsrpt.ExpireAfter(6*time.Hour)
+		// Nothing here partitions the cluster: timeouts a loaded machine
+		// does not trip, so the leader stays the leader.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 2*time.Second, 2*time.Second, time.Second
 	})
-	li := c.leader(t, -1)
-	leader := c.stores[li]
+	leader := c.stores[c.leader(t, -1)]
 	ctx := context.Background()
-	if _, err := leader.ProposeTLSReports(ctx, []*mxv1.TLSReport{ageReport(t, "contoso.com", day, 412)}); err != nil {
-		t.Fatal(err)
+	// propose sends reports as the receiver does: to whichever node leads
+	// now, again after a lost leadership.
+	propose := func(r *mxv1.TLSReport) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			_, err := leader.ProposeTLSReports(ctx, []*mxv1.TLSReport{r})
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) { // a hang guard
+				t.Fatal(err)
+			}
+			leader = c.stores[c.leader(t, -1)]
+		}
 	}
+	propose(ageReport(t, "contoso.com", day, 412))
 	reports := func(s *Store) []*mxv1.StoredResult {
 		var out []*mxv1.StoredResult
 		for _, tg := range []string{tlsrpt.DomainTarget("contoso.com"), tlsrpt.MXTarget("contoso.com", "mx.contoso.com")} {
@@ -209,9 +225,7 @@ func TestTLSRPTAgeingReplicatesToFollowers(t *testing.T) {
 	}
 	next := day.Add(72 * time.Hour)
 	clock.Set(next.Add(26 * time.Hour))
-	if _, err := leader.ProposeTLSReports(ctx, []*mxv1.TLSReport{ageReport(t, "contoso.com", next, 0)}); err != nil {
-		t.Fatal(err)
-	}
+	propose(ageReport(t, "contoso.com", next, 0))
 	agree("current again", allStale(false))
 }
 
