@@ -29,6 +29,14 @@ import (
 const preflightBreaks = 2
 
 func preflightCmd(stdout, stderr io.Writer) *cobra.Command {
+	return preflightCmdWith(stdout, stderr, preflightLab{})
+}
+
+// preflightLab replaces what only a lab needs to (tests): the MTA-STS
+// policy hosts' HTTPS port (0: 443), as checks.MailDomainCheck.HTTPSPort.
+type preflightLab struct{ httpsPort int }
+
+func preflightCmdWith(stdout, stderr io.Writer, lab preflightLab) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "preflight --new-cert FILE",
 		Short: "Predict what importing a renewed certificate does to every connector, with a renewal plan (exit 0 nothing breaks, 2 something would, 1 error)",
@@ -97,7 +105,7 @@ func preflightCmd(stdout, stderr io.Writer) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					in.MTASTS = mtastsPolicies(ctx, r, c.MailDomains, roots, 0)
+					in.MTASTS = mtastsPolicies(ctx, r, c.MailDomains, roots, lab.httpsPort)
 				}
 			}
 			r, err := preflight.Run(in)

@@ -52,6 +52,8 @@ type pfServer struct {
 	// Cert:\LocalMachine\CA and given as --chain-store.
 	chainStore []*x509.Certificate
 	args       []string
+	// old and n are minted by mint (or write) from the options above.
+	old, n *lab.Issued
 }
 
 const pfPassword = "Renew-2026!"
@@ -98,10 +100,21 @@ func pfIssue(t *testing.T, ca *lab.CA, o lab.IssueOptions) *lab.Issued {
 	return is
 }
 
-// write exports the server and writes the renewal; it returns the
-// command line and the two certificates.
+// mint issues today's certificate and the renewal.
+func (s *pfServer) mint(t *testing.T) {
+	t.Helper()
+	s.old, s.n = pfIssue(t, s.issuing, s.oldOpts), pfIssue(t, s.newCA, s.newOpts)
+}
+
+// write exports the server and writes the renewal (minting them first
+// unless mint was called); it returns the command line and the two
+// certificates.
 func (s *pfServer) write(t *testing.T) (args []string, old, n *lab.Issued) {
 	t.Helper()
+	if s.old == nil {
+		s.mint(t)
+	}
+	old, n = s.old, s.n
 	dir := tempdir.New(t)
 	exports := filepath.Join(dir, "edge01-exports")
 	if err := os.MkdirAll(exports, 0o755); err != nil {
@@ -118,7 +131,6 @@ func (s *pfServer) write(t *testing.T) (args []string, old, n *lab.Issued) {
 		}
 		return p
 	}
-	old = pfIssue(t, s.issuing, s.oldOpts)
 	tlsName := "<I>" + s.issuing.Cert.Subject.String() + "<S>" + old.Cert.Subject.String()
 	put("my.xml", clixmltest.UTF16LE(clixmltest.Document(clixmltest.StoreCertificate(old.Cert, old.Thumbprint()))))
 	put("exchangecertificate.xml", clixmltest.UTF16LE(clixmltest.Document(clixmltest.ExchangeCertificate(old.Cert, old.Thumbprint(), "EDGE01"))))
@@ -147,7 +159,6 @@ func (s *pfServer) write(t *testing.T) (args []string, old, n *lab.Issued) {
 		args = append(args, "--chain-store", "snapshot:"+put("../ca-store.xml", clixmltest.UTF16LE(clixmltest.Document(nodes...))))
 	}
 
-	n = pfIssue(t, s.newCA, s.newOpts)
 	var chain []*x509.Certificate
 	if !s.leafOnly {
 		chain = n.Chain
