@@ -322,6 +322,10 @@ func (v *view) describe(b *bucket, c *candidate, root *member, roots, ms []membe
 		fix = fmt.Sprintf("The path from site %s is at fault, not the targets (%s reach them): check firewalls, proxies and ESMTP/SMTP inspection between site %s and %s (Cisco ASA: no inspect esmtp). %s",
 			b.key.subject, strings.Join(clip(others, 4), ", "), b.key.subject, strings.Join(clip(targets, 4), ", "), rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET:
+		if reportsOnly(ms) {
+			summary, fix = reportsOnlyText(b.key.subject, c.root.GetSummary(), rootFix)
+			break
+		}
 		summary = fmt.Sprintf("%s: agents in every site (%s) see %s%s: the remote side", b.key.subject, strings.Join(clip(c.sites, 6), ", "), title, extra)
 		fix = fmt.Sprintf("The failure is on %s's side (%s); open a case with its operator and verify from outside (e.g. its certificate and STARTTLS). Local hint: %s", b.key.subject, seenFrom(c.sites), rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_DIRECTION:

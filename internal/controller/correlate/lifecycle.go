@@ -85,7 +85,7 @@ func (v *view) present(c *candidate, prev *mxv1.Incident) *mxv1.Incident {
 			event(incident.KindObserved, "now also observed by "+strings.Join(clip(added, 10), ", "))
 		}
 		if c.stale && !prev.GetStale() {
-			event(incident.KindStale, "evidence from silent agents is stale")
+			event(incident.KindStale, staleText(c.members))
 		}
 	}
 	return v.commit(prev, next, events)
@@ -122,6 +122,11 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 	}
 	next.CleanObservations++
 	var events []*mxv1.TimelineEntry
+	if next.Stale && int(next.CleanObservations) < v.cfg.ResolveAfterClean && !immediate {
+		if comment := v.freshen(next); comment != "" {
+			events = append(events, &mxv1.TimelineEntry{At: now, Kind: incident.KindObserved, Actor: incident.EngineActor, Comment: comment})
+		}
+	}
 	if int(next.CleanObservations) >= v.cfg.ResolveAfterClean || immediate {
 		next.State, next.ResolvedAt, next.Observations = stateResolve, now, 0
 		events = append(events, &mxv1.TimelineEntry{At: now, Kind: incident.KindResolved, Actor: incident.EngineActor,

@@ -1,6 +1,11 @@
 package correlate
 
-import "github.com/mxprobe/mxprobe/internal/tlsrpt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mxprobe/mxprobe/internal/tlsrpt"
+)
 
 // Outside observations: TLS-RPT reports are stored as results of the
 // virtual agent tlsrpt.AgentID (internal/tlsrpt derive.go), so they enter a
@@ -28,3 +33,29 @@ func outsideObserver() *agentInfo {
 // stale: the observation's evidence is old, its agent silent or its result
 // aged by the store.
 func (o *obs) stale() bool { return o.agent.silent || o.res.GetStaleSince() != nil }
+
+// reportsOnly: every member comes from the reports (no agent observes the
+// subject: it opened a remote-target incident by itself).
+func reportsOnly(ms []member) bool {
+	for _, m := range ms {
+		if !m.o.agent.outside {
+			return false
+		}
+	}
+	return len(ms) > 0
+}
+
+// reportsOnlyText is the summary and fix of an incident only the senders'
+// reports see: it says so (no agent sees it, from any site) instead of
+// calling it a remote side that every site's agents see, and how to get an
+// agent's view of the cause. subject is an MX endpoint (host:25) or, for
+// failures that name no MX, the policy domain.
+func reportsOnlyText(subject, what, rootFix string) (summary, fix string) {
+	summary = fmt.Sprintf("%s: %s (only the senders' TLS-RPT reports see it; no agent observes %s)", subject, what, subject)
+	inside := fmt.Sprintf("add %s to an agent's mail_domains to check its DNS, DANE and MTA-STS from inside", subject)
+	if host, _, ok := strings.Cut(subject, ":"); ok {
+		inside = fmt.Sprintf("run an agent on %s or add smtp://%s to an agent's probe targets (plan.probe_targets) to see its certificate and STARTTLS from inside", host, subject)
+	}
+	fix = fmt.Sprintf("%s To tie the reports to a cause, %s.", rootFix, inside)
+	return summary, fix
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,21 +155,31 @@ func TestReportIncidentGoesStaleWithoutReports(t *testing.T) {
 	if s := inc.GetMembers()[0].GetFinding().GetSummary(); !strings.Contains(s, "is unknown") || !strings.Contains(s, "The last reports said: Microsoft Corporation failed 412 sessions") {
 		t.Fatalf("stale member summary: %q", s)
 	}
-	var staleEvent bool
+	// The timeline says the reports stopped, not that agents went silent.
+	var staleEvent string
 	for _, e := range inc.GetTimeline() {
-		staleEvent = staleEvent || e.GetKind() == incident.KindStale
+		if e.GetKind() == incident.KindStale {
+			staleEvent = e.GetComment()
+		}
 	}
-	if !staleEvent {
-		t.Fatalf("no stale event in the timeline: %v", inc.GetTimeline())
+	if want := "TLS-RPT reports stopped for contoso.com (none since 2026-12-02 00:00 UTC, due within 72 h): what senders see now is unknown"; staleEvent != want {
+		t.Fatalf("stale event %q, want %q (timeline %v)", staleEvent, want, inc.GetTimeline())
 	}
+	// The first clean report after the silence is current evidence: the
+	// stale mark goes (the incident stays open until the second).
 	d5 := d1.Add(5 * 24 * time.Hour)
 	for i, want := range []mxv1.IncidentState{mxv1.IncidentState_INCIDENT_STATE_OPEN, mxv1.IncidentState_INCIDENT_STATE_RESOLVED} {
 		day := d5.Add(time.Duration(i) * 24 * time.Hour)
 		r.clock.Set(day.Add(30 * time.Hour))
 		r.ingest(dayReport(t, day, 0))
-		// (the stale mark, like a silent agent's, stays until it resolves)
-		if inc = r.round(); inc.GetState() != want || want == mxv1.IncidentState_INCIDENT_STATE_RESOLVED && inc.GetStale() {
-			t.Fatalf("clean report %d after the silence: state %v stale %v, want %v", i+1, inc.GetState(), inc.GetStale(), want)
+		if inc = r.round(); inc.GetState() != want || inc.GetStale() || slices.ContainsFunc(inc.GetMembers(), (*mxv1.IncidentMember).GetStale) {
+			t.Fatalf("clean report %d after the silence: state %v stale %v members %v, want %v and nothing stale", i+1, inc.GetState(), inc.GetStale(), inc.GetMembers(), want)
+		}
+		if i == 0 {
+			last := inc.GetTimeline()[len(inc.GetTimeline())-1]
+			if last.GetKind() != incident.KindObserved || last.GetComment() != "TLS-RPT reports for contoso.com arrive again: that evidence is current and clean" {
+				t.Fatalf("timeline after the first clean report: %v", last)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,16 @@ func TestTLSRPTAloneOpensIncident(t *testing.T) {
 	if len(out.Upserts) != 1 || out.Upserts[0].GetCause() != "TLSRPT_FAILURES" || out.Upserts[0].GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET {
 		t.Fatalf("no agent: %v", out.Upserts)
 	}
+	// It says that only the reports see it, not that every site's agents
+	// do, and does not send the admin to another operator for their own MX.
+	inc := out.Upserts[0]
+	if want := "mail.contoso.com:25: Microsoft Corporation failed 412 sessions to mail.contoso.com in the last 24 h (reports to 2026-12-02 00:00 UTC): certificate-expired (only the senders' TLS-RPT reports see it; no agent observes mail.contoso.com:25)"; inc.GetSummary() != want {
+		t.Fatalf("summary %q, want %q", inc.GetSummary(), want)
+	}
+	if fix := inc.GetRemediation(); strings.Contains(fix, "operator") || !strings.HasPrefix(fix, "Senders saw an expired certificate on mail.contoso.com") ||
+		!strings.Contains(fix, "run an agent on mail.contoso.com or add smtp://mail.contoso.com:25 to an agent's probe targets") {
+		t.Fatalf("remediation %q", fix)
+	}
 	agents := []*mxv1.Agent{{AgentId: "edge01", Site: "amsterdam", Hostname: "mail.contoso.com", LastSeen: timestamppb.New(now), LastBatchAt: timestamppb.New(now)}}
 	probe := &mxv1.StoredResult{AgentId: "edge01", CommittedAt: timestamppb.New(now), Result: &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://mail.contoso.com:25", Status: mxv1.CheckStatus_CHECK_STATUS_OK}}
 	out = Correlate(Input{Agents: agents, Results: append(reportResults(t, now), probe), Now: now}, Config{})
@@ -105,5 +116,37 @@ func TestTLSRPTJoinsPeersInboundIncident(t *testing.T) {
 		if fromReports == nil || fromReports.GetRole() != rolePeer || fromReports.GetFinding().GetCode() != "TLSRPT_FAILURES" {
 			t.Fatalf("%s: members %v", prober, inc.GetMembers())
 		}
+	}
+}
+
+// A real published report whose failures name no MX (Mail.ru could not
+// fetch the MTA-STS policy: parsedmarc's mail.ru.json) opens an incident
+// about the policy domain, saying only the reports see it and how an agent
+// would check the domain from inside.
+func TestTLSRPTPolicyFailuresOpenDomainIncident(t *testing.T) {
+	b, err := os.ReadFile("../../tlsrpt/testdata/parsedmarc/mail.ru.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tlsrpt.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := r.GetEnd().AsTime().Add(9 * time.Hour)
+	var results []*mxv1.StoredResult
+	for _, res := range tlsrpt.Derive([]*mxv1.TLSReport{r}, map[string]bool{"example.com": true}, now, 0).Results {
+		results = append(results, &mxv1.StoredResult{AgentId: tlsrpt.AgentID, Result: res, CommittedAt: timestamppb.New(now)})
+	}
+	out := Correlate(Input{Results: results, Now: now}, Config{})
+	if len(out.Upserts) != 1 {
+		t.Fatalf("want one incident: %v", out.Upserts)
+	}
+	inc := out.Upserts[0]
+	if inc.GetCause() != "TLSRPT_POLICY_FAILURES" || inc.GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET || inc.GetSubject() != "example.com" ||
+		!strings.HasPrefix(inc.GetSummary(), "example.com: Mail.ru failed 2 sessions to example.com") || !strings.HasSuffix(inc.GetSummary(), "(only the senders' TLS-RPT reports see it; no agent observes example.com)") {
+		t.Fatalf("incident: %v", inc)
+	}
+	if fix := inc.GetRemediation(); !strings.Contains(fix, "https://mta-sts.example.com/.well-known/mta-sts.txt") || !strings.Contains(fix, "add example.com to an agent's mail_domains") || strings.Contains(fix, "operator") {
+		t.Fatalf("remediation %q", fix)
 	}
 }
