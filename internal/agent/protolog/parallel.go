@@ -171,9 +171,13 @@ func (pp *parallelParse) run(parent context.Context, srcs []source) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var vals *valueCache // the worker's, across its chunks
+			if !pp.b.p.fullDecode {
+				vals = newValueCache()
+			}
 			for c := range work {
 				if ctx.Err() == nil {
-					c.res = pp.speculate(c)
+					c.res = pp.speculate(c, vals)
 				}
 				close(c.done)
 			}
@@ -328,7 +332,7 @@ func forLines(data []byte, maxLine int, fn func(line []byte, off int) bool) (lon
 }
 
 // speculate parses a chunk on its own (see the comment at the top).
-func (pp *parallelParse) speculate(c *pchunk) *chunkResult {
+func (pp *parallelParse) speculate(c *pchunk, vals *valueCache) *chunkResult {
 	res := &chunkResult{ok: true}
 	var fs *fileState
 	if c.first {
@@ -337,6 +341,7 @@ func (pp *parallelParse) speculate(c *pchunk) *chunkResult {
 		fs = c.file.lead.state()
 	}
 	tr := newTracker(1<<62, &Stats{}, func(*sessState) {})
+	tr.vals = vals
 	var seen [3]map[string]struct{}
 	for i := range seen {
 		seen[i] = map[string]struct{}{}

@@ -149,7 +149,7 @@ func (e *engine) line(fs *fileState, line []byte) {
 		fs.header(line)
 		return
 	}
-	if !e.full && fs.fm == defaultFieldMap() && e.quickRow(fs, line) {
+	if !e.full && fs.fm == defaultFieldMap() && e.fastRow(fs, line) {
 		e.stats.Rows++
 		return
 	}
@@ -216,6 +216,9 @@ func (p *Parser) newBatch() *batch {
 		}
 		b.sessions = append(b.sessions, st)
 	})
+	if !p.fullDecode {
+		b.eng.tr.vals = newValueCache()
+	}
 	return b
 }
 

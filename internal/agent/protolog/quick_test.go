@@ -118,3 +118,33 @@ func FuzzQuickEqualsFull(f *testing.F) {
 		}
 	})
 }
+
+func TestNextComma(t *testing.T) {
+	for _, s := range []string{"", ",", "a", "a,", ",a", "abcdefgh,", "abcdefg,h", "abcdefghijklmnop", "abcdefghijklmno,", "\xac\xff\x2b\x2d,", "\x00\x01,,,", "é,x"} {
+		for i := 0; i <= len(s); i++ {
+			want := strings.IndexByte(s[i:], ',')
+			if want >= 0 {
+				want += i
+			}
+			if got := nextComma([]byte(s), i); got != want {
+				t.Errorf("nextComma(%q, %d) = %d, want %d", s, i, got, want)
+			}
+		}
+	}
+}
+
+func FuzzNextComma(f *testing.F) {
+	f.Add([]byte("2019-05-02T06:00:00.001Z,Outbound,08D6CE8FBF45C2F5,1,"), 3)
+	f.Fuzz(func(t *testing.T, b []byte, i int) {
+		if i < 0 || i > len(b) {
+			return
+		}
+		want := bytes.IndexByte(b[i:], ',')
+		if want >= 0 {
+			want += i
+		}
+		if got := nextComma(b, i); got != want {
+			t.Fatalf("nextComma(%q, %d) = %d, want %d", b, i, got, want)
+		}
+	})
+}

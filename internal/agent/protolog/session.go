@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // Per-session bounds: a hostile or broken log cannot make one session grow
@@ -138,6 +136,7 @@ type tracker struct {
 	conn     map[string]string
 	lastConn string
 	stats    *Stats
+	vals     *valueCache // nil: every value computed (tests' full decode)
 
 	// Chunked parsing hooks (parallel.go): the current row's offset, called
 	// after a session is created and before one is emitted.
@@ -337,12 +336,16 @@ func (t *tracker) info(st *sessState, r *rawRow, tm time.Time) {
 				st.CurCert = -1
 				return
 			}
-			c := Certificate{Role: role, Label: label, Time: tm}
+			var c Certificate
 			st.CurCert = -1
 			if condensed {
-				parseCondensedCert(capString(data), &c)
+				c = t.vals.condensed(data)
 			} else {
 				st.CurCert = len(s.Certificates)
+			}
+			c.Role, c.Label, c.Time = role, label, tm
+			if s.Certificates == nil {
+				s.Certificates = make([]Certificate, 0, 2)
 			}
 			s.Certificates = append(s.Certificates, c)
 			return
@@ -374,7 +377,7 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 		return false
 	}
 	s := &st.S
-	v := capString(trimSpaceBytes(data))
+	v := t.vals.str(trimSpaceBytes(data))
 	var c *Certificate
 	if st.CurCert >= 0 && st.CurCert < len(s.Certificates) {
 		c = &s.Certificates[st.CurCert]
@@ -401,9 +404,9 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 	case 3:
 		c.SerialNumber = v
 	case 4:
-		c.Thumbprint = thumbprint.Normalize(v)
+		c.Thumbprint = t.vals.thumbprint(v)
 	case 5:
-		c.AlternateNames = splitAltNames(v)
+		c.AlternateNames = t.vals.altNames(v)
 		if c.AlternateNames == nil {
 			c.AlternateNames = []string{}
 		}
@@ -435,8 +438,8 @@ func (t *tracker) outcome(s *Session, b []byte, tm time.Time) {
 				rest = rest[:i]
 			}
 			s.TLS.Failed = true
-			s.TLS.Status = capString(rest)
-			s.TLS.Detail = capString(b)
+			s.TLS.Status = t.vals.str(rest)
+			s.TLS.Detail = t.vals.str(b)
 			s.TLS.Time = tm
 			return
 		}
@@ -446,9 +449,9 @@ func (t *tracker) outcome(s *Session, b []byte, tm time.Time) {
 				rest = rest[:i]
 			}
 			s.TLS.Succeeded = true
-			s.TLS.Protocol = capString(rest)
+			s.TLS.Protocol = t.vals.str(rest)
 			if !s.TLS.Failed {
-				s.TLS.Detail = capString(b)
+				s.TLS.Detail = t.vals.str(b)
 				s.TLS.Time = tm
 			}
 			return
@@ -492,6 +495,9 @@ func (t *tracker) reply(st *sessState, data []byte) {
 	}
 	if !slices.Contains(s.ReplyCodes, code) {
 		if len(s.ReplyCodes) < maxCodesPerSession {
+			if s.ReplyCodes == nil {
+				s.ReplyCodes = make([]int, 0, 8)
+			}
 			s.ReplyCodes = append(s.ReplyCodes, code)
 		} else {
 			s.Truncated = true
@@ -511,7 +517,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 		}
 		if !dup {
 			if len(s.Replies) < maxRepliesPerSession {
-				txt := capString(data)
+				txt := t.vals.str(data)
 				s.Replies = append(s.Replies, Reply{Code: code, Enhanced: enhancedCode(txt[min(4, len(txt)):]), Text: txt})
 			} else {
 				s.Truncated = true
@@ -523,7 +529,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 		if s.RemoteName == "" && s.Direction != DirectionReceive {
 			tok := firstToken(text)
 			if len(tok) > 0 && !isEnhanced(string(tok)) {
-				s.RemoteName = capString(tok)
+				s.RemoteName = t.vals.str(tok)
 			}
 		}
 	case 250:
@@ -541,7 +547,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 				t.addCaps(st, splitCapsLine(string(text[i+1:])))
 			}
 		} else {
-			t.addCap(st, strings.TrimSpace(capString(text)))
+			t.addCap(st, strings.TrimSpace(t.vals.str(text)))
 		}
 		st.EHLOLine++
 		if last {
