@@ -27,19 +27,22 @@ const (
 // each agent's last committed connector inventory and store listing.
 type PreflightCertificateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The renewed certificate: PEM (with its key and chain if present), DER
-	// or CER, or a PFX/PKCS#12 (then password is required).
+	// The renewed certificate, public part only: PEM (CERTIFICATE blocks,
+	// the chain may follow) or DER/CER. A private key is refused (a PFX, a
+	// PEM PRIVATE KEY block, a DER key): it never leaves the admin's machine;
+	// key_source states where it will be. `controller preflight` reads a PFX
+	// locally and sends its certificates only.
 	Certificate []byte `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
-	// A separate PEM/DER key (or chain) file for certificate, optional.
-	Key []byte `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	// The PFX password. Never logged, stored or returned.
-	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
-	// The certificate's file name (extension hint; the plan's import step).
+	// The certificate's file name (the plan's import step imports it from
+	// C:\Temp\ under that name).
 	FileName string `protobuf:"bytes,4,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
 	// Only the agents of this site (all sites when empty).
 	Site string `protobuf:"bytes,5,opt,name=site,proto3" json:"site,omitempty"`
-	// Where the key comes from when the files hold none: "file" (default),
-	// "request" (the .cer answers a request made on each server) or "none".
+	// Where the key will be on each server, required: "pfx" (imported with
+	// the certificate from a PFX that holds it), "request" (the .cer
+	// completes a request made on the server: New-ExchangeCertificate
+	// -GenerateRequest holds the key) or "none" (no key: the prediction shows
+	// the keyless import).
 	KeySource     string `protobuf:"bytes,6,opt,name=key_source,json=keySource,proto3" json:"key_source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -82,20 +85,6 @@ func (x *PreflightCertificateRequest) GetCertificate() []byte {
 	return nil
 }
 
-func (x *PreflightCertificateRequest) GetKey() []byte {
-	if x != nil {
-		return x.Key
-	}
-	return nil
-}
-
-func (x *PreflightCertificateRequest) GetPassword() string {
-	if x != nil {
-		return x.Password
-	}
-	return ""
-}
-
 func (x *PreflightCertificateRequest) GetFileName() string {
 	if x != nil {
 		return x.FileName
@@ -122,9 +111,13 @@ type PreflightCertificateResponse struct {
 	NewCertificate *PreflightCertificateInfo `protobuf:"bytes,1,opt,name=new_certificate,json=newCertificate,proto3" json:"new_certificate,omitempty"`
 	// Sorted by site, agent.
 	Agents []*PreflightAgent `protobuf:"bytes,2,rep,name=agents,proto3" json:"agents,omitempty"`
-	// Rules across servers only the controller can check (hybrid: every
-	// Edge server that exchanges mail with Exchange Online uses a
-	// certificate with the same issuer and subject).
+	// Rules across servers only the controller can check:
+	// "hybrid-edge-identity" (after the change every Edge server that
+	// exchanges mail with Exchange Online uses a certificate with the same
+	// issuer and subject), "hybrid-edge-identity-today" (the same rule on
+	// what they select now, e.g. halfway through a rollout), "rollout" (once
+	// some server holds the new certificate: which ones still run the old
+	// one), "site-scope" (a site-scoped caller sees its site only).
 	FleetChecks []*PreflightCheck `protobuf:"bytes,3,rep,name=fleet_checks,json=fleetChecks,proto3" json:"fleet_checks,omitempty"`
 	// Something breaks: a connector, a check failing on a server, or a
 	// fleet check.
@@ -334,7 +327,15 @@ type PreflightAgent struct {
 	Plan       []*PreflightStep      `protobuf:"bytes,12,rep,name=plan,proto3" json:"plan,omitempty"`
 	Breaks     bool                  `protobuf:"varint,13,opt,name=breaks,proto3" json:"breaks,omitempty"`
 	// Thumbprints of the certificates the renewal replaces on this server.
-	Replaced      []string `protobuf:"bytes,14,rep,name=replaced,proto3" json:"replaced,omitempty"`
+	Replaced []string `protobuf:"bytes,14,rep,name=replaced,proto3" json:"replaced,omitempty"`
+	// Where the change stands on this server, from its last report (the
+	// "afterwards" view): "not-imported" (the new certificate is not in the
+	// store listing), "old-in-use" (imported, but a connector still selects
+	// another certificate where the plan ends with the new one), "switched"
+	// (every such connector selects the new one; replaced certificates may
+	// remain: see rollout_detail), "" when nothing was predicted.
+	Rollout       string `protobuf:"bytes,15,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	RolloutDetail string `protobuf:"bytes,16,opt,name=rollout_detail,json=rolloutDetail,proto3" json:"rollout_detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +466,20 @@ func (x *PreflightAgent) GetReplaced() []string {
 		return x.Replaced
 	}
 	return nil
+}
+
+func (x *PreflightAgent) GetRollout() string {
+	if x != nil {
+		return x.Rollout
+	}
+	return ""
+}
+
+func (x *PreflightAgent) GetRolloutDetail() string {
+	if x != nil {
+		return x.RolloutDetail
+	}
+	return ""
 }
 
 type PreflightConnector struct {
@@ -723,15 +738,13 @@ var File_mxprobe_v1_preflight_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_preflight_proto_rawDesc = "" +
 	"\n" +
 	"\x1amxprobe/v1/preflight.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n" +
 	"\x1bPreflightCertificateRequest\x12 \n" +
-	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1a\n" +
-	"\bpassword\x18\x03 \x01(\tR\bpassword\x12\x1b\n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12\x1b\n" +
 	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12\x12\n" +
 	"\x04site\x18\x05 \x01(\tR\x04site\x12\x1d\n" +
 	"\n" +
-	"key_source\x18\x06 \x01(\tR\tkeySource\"\xd8\x02\n" +
+	"key_source\x18\x06 \x01(\tR\tkeySourceJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04R\x03keyR\bpassword\"\xd8\x02\n" +
 	"\x1cPreflightCertificateResponse\x12M\n" +
 	"\x0fnew_certificate\x18\x01 \x01(\v2$.mxprobe.v1.PreflightCertificateInfoR\x0enewCertificate\x122\n" +
 	"\x06agents\x18\x02 \x03(\v2\x1a.mxprobe.v1.PreflightAgentR\x06agents\x12=\n" +
@@ -751,7 +764,7 @@ const file_mxprobe_v1_preflight_proto_rawDesc = "" +
 	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
 	"\tnot_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x10\n" +
 	"\x03key\x18\a \x01(\tR\x03key\x120\n" +
-	"\x14tls_certificate_name\x18\b \x01(\tR\x12tlsCertificateName\"\x84\x04\n" +
+	"\x14tls_certificate_name\x18\b \x01(\tR\x12tlsCertificateName\"\xc5\x04\n" +
 	"\x0ePreflightAgent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1a\n" +
@@ -770,7 +783,9 @@ const file_mxprobe_v1_preflight_proto_rawDesc = "" +
 	"\x06checks\x18\v \x03(\v2\x1a.mxprobe.v1.PreflightCheckR\x06checks\x12-\n" +
 	"\x04plan\x18\f \x03(\v2\x19.mxprobe.v1.PreflightStepR\x04plan\x12\x16\n" +
 	"\x06breaks\x18\r \x01(\bR\x06breaks\x12\x1a\n" +
-	"\breplaced\x18\x0e \x03(\tR\breplaced\"\xa3\x02\n" +
+	"\breplaced\x18\x0e \x03(\tR\breplaced\x12\x18\n" +
+	"\arollout\x18\x0f \x01(\tR\arollout\x12%\n" +
+	"\x0erollout_detail\x18\x10 \x01(\tR\rrolloutDetail\"\xa3\x02\n" +
 	"\x12PreflightConnector\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +

@@ -16,7 +16,8 @@ import (
 
 // PreflightCertificate predicts what importing the uploaded certificate
 // does to every agent's connectors (internal/controller/renewal). It
-// changes nothing. The PFX password is used to open the upload only.
+// changes nothing. The upload is a public certificate: a private key is
+// refused before anything else reads it (renewal.PublicOnly).
 func (s *Service) PreflightCertificate(ctx context.Context, req *mxv1.PreflightCertificateRequest) (*mxv1.PreflightCertificateResponse, error) {
 	site, err := siteFilter(ctx, req.GetSite())
 	if err != nil {
@@ -41,7 +42,7 @@ func (s *Service) PreflightCertificate(ctx context.Context, req *mxv1.PreflightC
 	if staleAfter <= 0 {
 		staleAfter = defaultStaleAfter
 	}
-	rq := renewal.Request{Site: site, New: newC, NewFile: renewal.FileName(req.GetFileName()), KeySource: ks, Now: time.Now(), StaleAfter: staleAfter}
+	rq := renewal.Request{Site: site, New: newC, NewFile: renewal.ImportFile(req), KeySource: ks, Now: time.Now(), StaleAfter: staleAfter}
 	// A site-scoped token sees its site only: the hybrid rule then says
 	// nothing about other sites' Edge servers.
 	renewal.FromState(s.node.State(), auth.SiteScope(ctx), &rq)

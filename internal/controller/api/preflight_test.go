@@ -34,25 +34,36 @@ func (tw *twin) edges(t *testing.T) *renewaltest.PKI {
 }
 
 // The fleet pre-flight over REST and gRPC on a real one-node raft store:
-// authenticated before the body is read, PFX opened with the password sent
-// (which no answer repeats), the hybrid rule breaking when the certificate
-// of another CA goes to one site's Edge only, site scopes applied, and a
-// follower forwarding to the leader.
+// authenticated before the body is read; a PFX or a private key refused
+// (the error quotes nothing of it); the public certificate with the
+// statement where the key will be predicting the hybrid rule breaking when
+// the certificate of another CA goes to one site's Edge only; site scopes
+// applied; a follower forwarding to the leader; the upload bounded.
 func TestPreflightCertificate(t *testing.T) {
 	l := newTwin(t, twinConfig{secure: true})
 	p := l.edges(t)
 	read := l.token(t, "pki", "", "read")
 	other := renewaltest.Issue(t, p.Fabrikam, time.Now(), time.Now().AddDate(1, 0, 0))
-	const secret = "s3cret-Pfx-pw"
-	pfx := renewaltest.PFX(t, other, secret)
-	body := func(cert []byte, pw, site string) string {
-		return fmt.Sprintf(`{"certificate":%q,"password":%q,"fileName":"mail-2026.pfx","site":%q}`, base64.StdEncoding.EncodeToString(cert), pw, site)
+	cert := other.ChainPEM()
+	body := func(cert []byte, ks, site string) string {
+		return fmt.Sprintf(`{"certificate":%q,"keySource":%q,"fileName":"mail-2026.pfx","site":%q}`, base64.StdEncoding.EncodeToString(cert), ks, site)
 	}
 
-	if a := l.do(t, "POST", "/v1/preflight", nil, body(pfx, secret, "")); a.code != 401 {
+	if a := l.do(t, "POST", "/v1/preflight", nil, body(cert, "pfx", "")); a.code != 401 {
 		t.Fatalf("without a token: %d %s", a.code, a.body)
 	}
-	a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(pfx, secret, "amsterdam"))
+	// A PFX, and a PEM with its key: refused, nothing of them in the answer.
+	key, _ := other.KeyPEM()
+	for name, b := range map[string][]byte{"pfx": renewaltest.PFX(t, other, "s3cret-Pfx-pw"), "pem with key": append(other.ChainPEM(), key...)} {
+		a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(b, "pfx", ""))
+		if a.code != 400 || !strings.Contains(a.body, "private key") || strings.Contains(a.body, "PRIVATE KEY-----") {
+			t.Errorf("%s: %d %s", name, a.code, a.body)
+		}
+	}
+	if a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(cert, "", "")); a.code != 400 || !strings.Contains(a.body, "key_source") {
+		t.Errorf("no key statement: %d %s", a.code, a.body)
+	}
+	a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(cert, "pfx", "amsterdam"))
 	if a.code != 200 {
 		t.Fatalf("preflight: %d %s", a.code, a.body)
 	}
@@ -64,6 +75,7 @@ func TestPreflightCertificate(t *testing.T) {
 		Agents []struct {
 			AgentID    string `json:"agentId"`
 			Status     string `json:"status"`
+			Rollout    string `json:"rollout"`
 			Connectors []struct {
 				Name, Outcome string
 				Codes         []string
@@ -75,7 +87,8 @@ func TestPreflightCertificate(t *testing.T) {
 	if err := json.Unmarshal([]byte(a.body), &resp); err != nil {
 		t.Fatal(err)
 	}
-	if !resp.Breaks || resp.NewCertificate.Thumbprint != other.Thumbprint() || len(resp.Agents) != 1 || resp.Agents[0].AgentID != "edge01" || resp.Agents[0].Status != "predicted" {
+	if !resp.Breaks || resp.NewCertificate.Thumbprint != other.Thumbprint() || len(resp.Agents) != 1 || resp.Agents[0].AgentID != "edge01" ||
+		resp.Agents[0].Status != "predicted" || resp.Agents[0].Rollout != "not-imported" {
 		t.Fatalf("answer: %s", a.body)
 	}
 	var broken bool
@@ -92,50 +105,57 @@ func TestPreflightCertificate(t *testing.T) {
 	if !hybrid {
 		t.Errorf("no failing hybrid check naming edge02: %v", resp.FleetChecks)
 	}
-	if strings.Contains(a.body, secret) {
-		t.Error("the answer repeats the PFX password")
-	}
 
-	// A wrong password: the upload holds no usable certificate, and the
-	// error does not echo the password.
-	_, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: "wrong-one", FileName: "x.pfx"})
-	if status.Code(err) != codes.InvalidArgument || strings.Contains(err.Error(), "wrong-one") {
-		t.Fatalf("wrong password: %v", err)
-	}
-	// The same certificate everywhere over gRPC: both servers, still broken
-	// (another CA: TlsCertificateName no longer matches once the old one goes).
-	g, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret})
+	// The same certificate everywhere over gRPC, as a DER .cer: both
+	// servers, still broken (another CA: TlsCertificateName no longer
+	// matches once the old one goes).
+	g, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: other.Cert.Raw, KeySource: "pfx", FileName: "mail.cer"})
 	if err != nil || len(g.GetAgents()) != 2 || !g.GetBreaks() {
 		t.Fatalf("fleet-wide: %v %v", g, err)
 	}
-	// A same-identity renewal as PEM with its key: nothing breaks.
+	// A same-identity renewal: nothing breaks.
 	same := renewaltest.Issue(t, p.Contoso, time.Now(), time.Now().AddDate(1, 0, 0))
-	key, _ := same.KeyPEM()
-	g, err = l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: same.ChainPEM(), Key: key, FileName: "mail.pem"})
+	g, err = l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: same.ChainPEM(), KeySource: "pfx", FileName: "mail.pem"})
 	if err != nil || g.GetBreaks() || len(g.GetAgents()) != 2 {
 		t.Fatalf("same identity: %v %v", g, err)
 	}
 
-	// A berlin token sees berlin only, and may not ask for amsterdam.
+	// A berlin token sees berlin only, may not ask for amsterdam, and is
+	// told the hybrid rules saw its site only.
 	berlin := l.token(t, "berlin-pki", "berlin", "read")
-	if _, err := l.ctl().PreflightCertificate(bearer(t.Context(), berlin), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret, Site: "amsterdam"}); status.Code(err) != codes.PermissionDenied {
+	if _, err := l.ctl().PreflightCertificate(bearer(t.Context(), berlin), &mxv1.PreflightCertificateRequest{Certificate: cert, KeySource: "pfx", Site: "amsterdam"}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("scoped token, other site: %v", err)
 	}
-	g, err = l.ctl().PreflightCertificate(bearer(t.Context(), berlin), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret})
+	g, err = l.ctl().PreflightCertificate(bearer(t.Context(), berlin), &mxv1.PreflightCertificateRequest{Certificate: cert, KeySource: "pfx"})
 	if err != nil || len(g.GetAgents()) != 1 || g.GetAgents()[0].GetAgentId() != "edge02" {
 		t.Fatalf("scoped token: %v %v", g, err)
 	}
+	var scoped bool
+	for _, c := range g.GetFleetChecks() {
+		scoped = scoped || c.GetId() == "site-scope" && strings.Contains(c.GetSummary(), "berlin")
+		if strings.Contains(c.GetSummary(), "edge01") {
+			t.Errorf("a berlin token learns of amsterdam's edge01: %v", c)
+		}
+	}
+	if !scoped {
+		t.Errorf("no site-scope check: %v", g.GetFleetChecks())
+	}
 	// A follower forwards to the leader.
 	f := l.follower(t, true)
-	g, err = f.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: pfx, Password: secret})
+	g, err = f.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: cert, KeySource: "pfx"})
 	if err != nil || len(g.GetAgents()) != 2 {
 		t.Fatalf("through a follower: %v %v", g, err)
 	}
-	// The body limit applies as to every route.
-	if a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(make([]byte, 2<<20), "", "")); a.code != 413 {
+	// The upload is bounded: over REST by the body limit, over gRPC by
+	// the pre-flight's own.
+	if a := l.do(t, "POST", "/v1/preflight", map[string]string{"Authorization": read}, body(make([]byte, 2<<20), "pfx", "")); a.code != 413 {
 		t.Fatalf("2 MiB upload: %d", a.code)
 	}
-	if _, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{}); status.Code(err) != codes.InvalidArgument {
+	big := append(append([]byte{}, cert...), make([]byte, 300<<10)...)
+	if _, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: big, KeySource: "pfx"}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("300 KiB upload: %v", err)
+	}
+	if _, err := l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{KeySource: "pfx"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("no certificate: %v", err)
 	}
 }

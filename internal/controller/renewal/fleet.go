@@ -35,6 +35,9 @@ type Request struct {
 	Results []*mxv1.CheckResultRecord
 	// Site limits where the certificate is imported ("" everywhere).
 	Site string
+	// Scope is the caller's site scope ("" the whole fleet): Agents and
+	// Results hold that site only, and a fleet check says so.
+	Scope string
 	// New is the parsed upload; NewFile its name (the plans' import step).
 	New       certstore.Contents
 	NewFile   string
@@ -117,6 +120,7 @@ func Run(req Request) (*mxv1.PreflightCertificateResponse, error) {
 			}
 			s.report = &r
 			fill(s.out, r, stale)
+			s.out.Rollout, s.out.RolloutDetail = rollout(s, r)
 			if resp.NewCertificate == nil {
 				resp.NewCertificate = certMsg(r.New)
 			}
@@ -137,6 +141,12 @@ func Run(req Request) (*mxv1.PreflightCertificateResponse, error) {
 		}
 	}
 	resp.FleetChecks = hybridEdgeRule(servers, resp.NewCertificate, req)
+	resp.FleetChecks = append(resp.FleetChecks, hybridEdgeToday(servers, resp.NewCertificate, req.Now)...)
+	for _, c := range []*mxv1.PreflightCheck{rolloutCheck(servers), scopeCheck(req.Scope)} {
+		if c != nil {
+			resp.FleetChecks = append(resp.FleetChecks, c)
+		}
+	}
 	for _, c := range resp.FleetChecks {
 		if c.GetStatus() == string(preflight.Fail) {
 			resp.Breaks = true

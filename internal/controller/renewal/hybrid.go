@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
@@ -15,6 +16,9 @@ import (
 
 // CheckHybridEdges is the fleet check's id (the one place it is spelled).
 const CheckHybridEdges = "hybrid-edge-identity"
+
+// CheckHybridEdgesToday is the same rule on what the servers select now.
+const CheckHybridEdgesToday = "hybrid-edge-identity-today"
 
 // exoConnectors names (as preflight.Connector.Name spells them) the
 // enabled connectors of an Edge server that exchange mail with Exchange
@@ -67,19 +71,7 @@ func hybridEdgeRule(servers []*server, n *mxv1.PreflightCertificateInfo, req Req
 		if len(exo) == 0 {
 			continue
 		}
-		certs := map[string]*x509.Certificate{}
-		for _, c := range s.store.Certificates {
-			certs[c.Thumbprint] = c.Cert
-		}
-		idOf := func(tp string) string {
-			if tp == n.GetThumbprint() {
-				return n.GetTlsCertificateName()
-			}
-			if c := certs[tp]; c != nil {
-				return exchange.TLSCertificateNameFor(c).String()
-			}
-			return ""
-		}
+		idOf := identities(s, n)
 		e := end{name: name}
 		switch {
 		case s.inSite && s.report != nil:
@@ -93,16 +85,12 @@ func hybridEdgeRule(servers []*server, n *mxv1.PreflightCertificateInfo, req Req
 			unknown = append(unknown, fmt.Sprintf("%s (%s)", name, s.out.GetDetail()))
 			continue
 		default:
-			sels, err := exchange.SimulateSelection(s.cfg, s.store.Certificates, exchange.SelectOptions{Now: req.Now})
+			ids, err := todayIdentities(s, exo, idOf, req.Now)
 			if err != nil {
 				unknown = append(unknown, fmt.Sprintf("%s (%v)", name, err))
 				continue
 			}
-			for _, sel := range sels {
-				if slices.Contains(exo, diagnose.ConnectorSubject(sel.Kind, s.cfg.Server.Name, sel.Connector)) {
-					e.ids = appendNew(e.ids, idOf(sel.Selected))
-				}
-			}
+			e.ids = ids
 		}
 		ends = append(ends, e)
 	}
@@ -176,6 +164,96 @@ func hybridEdgeRule(servers []*server, n *mxv1.PreflightCertificateInfo, req Req
 	return append(out, &mxv1.PreflightCheck{Id: CheckHybridEdges, Status: string(preflight.Fail),
 		Summary: "hybrid requires every Edge server that exchanges mail with Exchange Online to use a certificate with the same issuer and subject; after this change they differ: " + strings.Join(parts, "; "),
 		Detail:  strings.Join(fix, "; ")})
+}
+
+// identities maps a thumbprint of s's store (or the new certificate's) to
+// its TlsCertificateName ("" unknown or none).
+func identities(s *server, n *mxv1.PreflightCertificateInfo) func(string) string {
+	certs := map[string]*x509.Certificate{}
+	for _, c := range s.store.Certificates {
+		certs[c.Thumbprint] = c.Cert
+	}
+	return func(tp string) string {
+		if tp == n.GetThumbprint() {
+			return n.GetTlsCertificateName()
+		}
+		if c := certs[tp]; c != nil {
+			return exchange.TLSCertificateNameFor(c).String()
+		}
+		return ""
+	}
+}
+
+// todayIdentities are the identities s's Exchange Online connectors
+// select on its store as last reported.
+func todayIdentities(s *server, exo []string, idOf func(string) string, now time.Time) ([]string, error) {
+	sels, err := exchange.SimulateSelection(s.cfg, s.store.Certificates, exchange.SelectOptions{Now: now})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, sel := range sels {
+		if slices.Contains(exo, diagnose.ConnectorSubject(sel.Kind, s.cfg.Server.Name, sel.Connector)) {
+			ids = appendNew(ids, idOf(sel.Selected))
+		}
+	}
+	return ids, nil
+}
+
+// hybridEdgeToday is the hybrid rule on what every visible hybrid Edge
+// server selects now (halfway through a rollout they differ). It is a
+// warning, not a break of the change: the end state is hybridEdgeRule's.
+func hybridEdgeToday(servers []*server, n *mxv1.PreflightCertificateInfo, now time.Time) []*mxv1.PreflightCheck {
+	groups := map[string][]string{}
+	count := 0
+	for _, s := range servers {
+		if s.cfg == nil {
+			continue
+		}
+		exo := exoConnectors(s.cfg)
+		if len(exo) == 0 {
+			continue
+		}
+		ids, err := todayIdentities(s, exo, identities(s, n), now)
+		if err != nil {
+			continue
+		}
+		count++
+		name := s.agent.GetHostname()
+		if s.out.GetServer() != "" {
+			name = s.out.GetServer()
+		}
+		for _, id := range ids {
+			groups[id] = append(groups[id], name)
+		}
+	}
+	if count == 0 {
+		return nil
+	}
+	if len(groups) == 1 {
+		for id, who := range groups {
+			if id != "" {
+				return []*mxv1.PreflightCheck{{Id: CheckHybridEdgesToday, Status: string(preflight.Pass),
+					Summary: fmt.Sprintf("today all %d hybrid Edge servers use %s: %s", count, id, strings.Join(who, ", "))}}
+			}
+		}
+	}
+	ids := make([]string, 0, len(groups))
+	for id := range groups {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var parts []string
+	for _, id := range ids {
+		label := id
+		if id == "" {
+			label = "no certificate"
+		}
+		parts = append(parts, label+": "+strings.Join(groups[id], ", "))
+	}
+	return []*mxv1.PreflightCheck{{Id: CheckHybridEdgesToday, Status: string(preflight.Warn),
+		Summary: "today, by their last reports, the hybrid Edge servers' Exchange Online connectors do not all use one issuer and subject (" + strings.Join(parts, "; ") + "): the hybrid send connector's single TlsCertificateName cannot match on all of them",
+		Detail:  "finish the rollout so every Edge server holds and selects the same certificate, then run the Hybrid Configuration Wizard's \"Update Secure Mail Certificate\" step; hybrid-edge-identity says whether this change gets there"}}
 }
 
 func appendNew(s []string, v string) []string {

@@ -21,9 +21,9 @@ func issue(t *testing.T, ca *lab.CA, notAfter time.Time) *lab.Issued {
 }
 
 // edge is what a hybrid Edge server's agent reports (renewaltest.Edge).
-func edge(t *testing.T, id, site, name string, current *lab.Issued, lastSeen time.Time) (*mxv1.Agent, *mxv1.CheckResultRecord) {
+func edge(t *testing.T, id, site, name string, current *lab.Issued, lastSeen time.Time, alsoInStore ...*lab.Issued) (*mxv1.Agent, *mxv1.CheckResultRecord) {
 	t.Helper()
-	h, res := renewaltest.Edge(t, id, site, name, current)
+	h, res := renewaltest.Edge(t, id, site, name, current, alsoInStore...)
 	a := &mxv1.Agent{AgentId: id, Site: site, Hostname: h.GetHostname(), Roles: h.GetRoles(), LastSeen: timestamppb.New(lastSeen)}
 	return a, &mxv1.CheckResultRecord{AgentId: id, Site: site, Hostname: a.Hostname, CommittedAt: timestamppb.New(lastSeen), Result: res}
 }
@@ -48,15 +48,20 @@ func newFleet(t *testing.T) *fleet {
 
 func (fl *fleet) run(t *testing.T, n *lab.Issued, site string) *mxv1.PreflightCertificateResponse {
 	t.Helper()
-	newC := certstore.Contents{Location: "files:new.pfx", Certificates: []certstore.Certificate{{Thumbprint: n.Thumbprint(), Cert: n.Cert, HasPrivateKey: true, Key: certstore.KeyUsable}}}
-	for _, c := range n.Chain {
-		newC.Certificates = append(newC.Certificates, certstore.Certificate{Thumbprint: "CA", Cert: c})
-	}
-	resp, err := Run(Request{Agents: fl.agents, Results: fl.results, Site: site, New: newC, NewFile: "new.pfx", Now: now, StaleAfter: 5 * time.Minute})
+	resp, err := Run(Request{Agents: fl.agents, Results: fl.results, Site: site, New: contentsOf(n), NewFile: "new.pfx", Now: now, StaleAfter: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// contentsOf is n as read from a PFX with its key.
+func contentsOf(n *lab.Issued) certstore.Contents {
+	c := certstore.Contents{Location: "files:new.pfx", Certificates: []certstore.Certificate{{Thumbprint: n.Thumbprint(), Cert: n.Cert, HasPrivateKey: true, Key: certstore.KeyUsable}}}
+	for _, x := range n.Chain {
+		c.Certificates = append(c.Certificates, certstore.Certificate{Thumbprint: "CA", Cert: x})
+	}
+	return c
 }
 
 func fleetCheck(resp *mxv1.PreflightCertificateResponse, id string) *mxv1.PreflightCheck {

@@ -1166,6 +1166,15 @@ type V1PreflightAgent struct {
 	ReportedAt *time.Time `json:"reportedAt,omitempty"`
 	Role       *string    `json:"role,omitempty"`
 
+	// Rollout Where the change stands on this server, from its last report (the
+	// "afterwards" view): "not-imported" (the new certificate is not in the
+	// store listing), "old-in-use" (imported, but a connector still selects
+	// another certificate where the plan ends with the new one), "switched"
+	// (every such connector selects the new one; replaced certificates may
+	// remain: see rollout_detail), "" when nothing was predicted.
+	Rollout       *string `json:"rollout,omitempty"`
+	RolloutDetail *string `json:"rolloutDetail,omitempty"`
+
 	// Server The Exchange server (FQDN) of the inventory, and its role.
 	Server *string `json:"server,omitempty"`
 	Site   *string `json:"site,omitempty"`
@@ -1197,22 +1206,23 @@ type V1PreflightCertificateInfo struct {
 // certificate would do to every connector of every agent's server, from
 // each agent's last committed connector inventory and store listing.
 type V1PreflightCertificateRequest struct {
-	// Certificate The renewed certificate: PEM (with its key and chain if present), DER
-	// or CER, or a PFX/PKCS#12 (then password is required).
+	// Certificate The renewed certificate, public part only: PEM (CERTIFICATE blocks,
+	// the chain may follow) or DER/CER. A private key is refused (a PFX, a
+	// PEM PRIVATE KEY block, a DER key): it never leaves the admin's machine;
+	// key_source states where it will be. `controller preflight` reads a PFX
+	// locally and sends its certificates only.
 	Certificate *[]byte `json:"certificate,omitempty"`
 
-	// FileName The certificate's file name (extension hint; the plan's import step).
+	// FileName The certificate's file name (the plan's import step imports it from
+	// C:\Temp\ under that name).
 	FileName *string `json:"fileName,omitempty"`
 
-	// Key A separate PEM/DER key (or chain) file for certificate, optional.
-	Key *[]byte `json:"key,omitempty"`
-
-	// KeySource Where the key comes from when the files hold none: "file" (default),
-	// "request" (the .cer answers a request made on each server) or "none".
+	// KeySource Where the key will be on each server, required: "pfx" (imported with
+	// the certificate from a PFX that holds it), "request" (the .cer
+	// completes a request made on the server: New-ExchangeCertificate
+	// -GenerateRequest holds the key) or "none" (no key: the prediction shows
+	// the keyless import).
 	KeySource *string `json:"keySource,omitempty"`
-
-	// Password The PFX password. Never logged, stored or returned.
-	Password *string `json:"password,omitempty"`
 
 	// Site Only the agents of this site (all sites when empty).
 	Site *string `json:"site,omitempty"`
@@ -1228,9 +1238,13 @@ type V1PreflightCertificateResponse struct {
 	Breaks      *bool      `json:"breaks,omitempty"`
 	EvaluatedAt *time.Time `json:"evaluatedAt,omitempty"`
 
-	// FleetChecks Rules across servers only the controller can check (hybrid: every
-	// Edge server that exchanges mail with Exchange Online uses a
-	// certificate with the same issuer and subject).
+	// FleetChecks Rules across servers only the controller can check:
+	// "hybrid-edge-identity" (after the change every Edge server that
+	// exchanges mail with Exchange Online uses a certificate with the same
+	// issuer and subject), "hybrid-edge-identity-today" (the same rule on
+	// what they select now, e.g. halfway through a rollout), "rollout" (once
+	// some server holds the new certificate: which ones still run the old
+	// one), "site-scope" (a site-scoped caller sees its site only).
 	FleetChecks    *[]V1PreflightCheck         `json:"fleetChecks,omitempty"`
 	NewCertificate *V1PreflightCertificateInfo `json:"newCertificate,omitempty"`
 

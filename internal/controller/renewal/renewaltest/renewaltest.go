@@ -58,8 +58,9 @@ func Issue(t testing.TB, ca *lab.CA, now, notAfter time.Time) *lab.Issued {
 }
 
 // Edge is the Hello and connector check result of a hybrid Edge server
-// name (e.g. EDGE01) whose connectors use current (checktest.SeedConfig).
-func Edge(t testing.TB, id, site, name string, current *lab.Issued) (*mxv1.Hello, *mxv1.CheckResult) {
+// name (e.g. EDGE01) whose connectors use current (checktest.SeedConfig);
+// alsoInStore follow it in the store (imported later).
+func Edge(t testing.TB, id, site, name string, current *lab.Issued, alsoInStore ...*lab.Issued) (*mxv1.Hello, *mxv1.CheckResult) {
 	t.Helper()
 	cfg := checktest.SeedConfig(current.Cert, current.Thumbprint())
 	cfg.Server.Name, cfg.Server.Fqdn = name, strings.ToLower(name)+".contoso.com"
@@ -72,6 +73,9 @@ func Edge(t testing.TB, id, site, name string, current *lab.Issued) (*mxv1.Hello
 	}
 	st := certstore.Contents{Location: `windows:LocalMachine\My`, Certificates: []certstore.Certificate{{
 		Thumbprint: current.Thumbprint(), Cert: current.Cert, HasPrivateKey: true, Key: certstore.KeyUsable, Source: `windows:LocalMachine\My`}}}
+	for _, is := range alsoInStore {
+		st.Certificates = append(st.Certificates, certstore.Certificate{Thumbprint: is.Thumbprint(), Cert: is.Cert, HasPrivateKey: true, Key: certstore.KeyUsable, Source: `windows:LocalMachine\My`})
+	}
 	h := &mxv1.Hello{AgentId: id, Site: site, Hostname: strings.ToLower(name) + ".contoso.com", Roles: []mxv1.Role{mxv1.Role_ROLE_EDGE}}
 	r := &mxv1.CheckResult{Check: ConnectorCheck, Target: "collect", Status: mxv1.CheckStatus_CHECK_STATUS_OK,
 		ExchangeInventory: doc.Bytes(), Certificates: diagnose.TransportSummaries([]certstore.Contents{st})}
