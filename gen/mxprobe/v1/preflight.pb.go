@@ -331,9 +331,9 @@ type PreflightAgent struct {
 	// Where the change stands on this server, from its last report (the
 	// "afterwards" view): "not-imported" (the new certificate is not in the
 	// store listing), "old-in-use" (imported, but a connector still selects
-	// another certificate where the plan ends with the new one), "switched"
-	// (every such connector selects the new one; replaced certificates may
-	// remain: see rollout_detail), "" when nothing was predicted.
+	// another certificate), "switched" (every connector with a certificate
+	// selects the new one; replaced certificates may remain in the store:
+	// see rollout_detail), "" when nothing was predicted.
 	Rollout       string `protobuf:"bytes,15,opt,name=rollout,proto3" json:"rollout,omitempty"`
 	RolloutDetail string `protobuf:"bytes,16,opt,name=rollout_detail,json=rolloutDetail,proto3" json:"rollout_detail,omitempty"`
 	unknownFields protoimpl.UnknownFields

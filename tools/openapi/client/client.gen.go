@@ -1169,9 +1169,9 @@ type V1PreflightAgent struct {
 	// Rollout Where the change stands on this server, from its last report (the
 	// "afterwards" view): "not-imported" (the new certificate is not in the
 	// store listing), "old-in-use" (imported, but a connector still selects
-	// another certificate where the plan ends with the new one), "switched"
-	// (every such connector selects the new one; replaced certificates may
-	// remain: see rollout_detail), "" when nothing was predicted.
+	// another certificate), "switched" (every connector with a certificate
+	// selects the new one; replaced certificates may remain in the store:
+	// see rollout_detail), "" when nothing was predicted.
 	Rollout       *string `json:"rollout,omitempty"`
 	RolloutDetail *string `json:"rolloutDetail,omitempty"`
 
