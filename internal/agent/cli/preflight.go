@@ -87,6 +87,13 @@ func preflightCmdWith(stdout, stderr io.Writer, lab preflightLab) *cobra.Command
 				chainURIs = defaultChainStores(b.Exchange())
 			}
 			in.ChainStores = readChainStores(ctx, chainURIs, pw)
+			if ks == preflight.KeyFromRequest {
+				reqURI, _ := cmd.Flags().GetString("request-store")
+				if !cmd.Flags().Changed("request-store") {
+					reqURI = defaultRequestStore(b.Exchange())
+				}
+				in.Requests = readRequestStore(ctx, reqURI, pw)
+			}
 			if senderName != "" {
 				in.SenderNames = []preflight.SenderName{{Value: senderName, Origin: preflight.FromFlag, Where: "--tls-sender-certificate-name"}}
 			}
@@ -133,6 +140,7 @@ func preflightCmdWith(stdout, stderr io.Writer, lab preflightLab) *cobra.Command
 	cmd.Flags().StringArray("new-cert", nil, "the renewed certificate: PFX (password from MXPROBE_PFX_PASSWORD / pfx_password_file), PEM or DER; repeat to add its key or chain file (a comma is part of the path)")
 	cmd.Flags().String("key-source", "file", "where the key comes from when --new-cert holds none: file (it is in the files), request (the .cer completes a request made on this server), none")
 	cmd.Flags().StringArray("chain-store", nil, "stores holding the server's intermediate and root certificates for the chain check, as certificate store URIs (repeatable; default windows:LocalMachine\\CA and windows:LocalMachine\\Root when the transport store is a windows: store; none reads none)")
+	cmd.Flags().String("request-store", "", "with --key-source request: the store of pending certificate requests whose key the .cer completes, as a certificate store URI (default windows:LocalMachine\\REQUEST when the transport store is a windows: store; none: not read, the key check is then not done)")
 	cmd.Flags().String("tls-sender-certificate-name", "", "override: the Exchange Online inbound connector's TlsSenderCertificateName the certificate must cover (default: read from the inventory's Get-InboundConnector export)")
 	cmd.Flags().StringSlice("mta-sts-mx", nil, "override: MTA-STS mx: patterns the certificate must match (repeatable; default: fetched for mail_domains)")
 	config.AddFlags(cmd.Flags(), config.AgentCheckKeys())
@@ -179,6 +187,37 @@ func defaultChainStores(src *checks.ExchangeSource) []string {
 		}
 	}
 	return nil
+}
+
+// defaultRequestStore is the server's LocalMachine\REQUEST when transport's
+// store is read live from Windows ("" otherwise: not read).
+func defaultRequestStore(src *checks.ExchangeSource) string {
+	for _, s := range src.Stores {
+		if strings.HasPrefix(s.URI, certstore.SchemeWindows+":") {
+			return certstore.SchemeWindows + `:LocalMachine\REQUEST`
+		}
+	}
+	return ""
+}
+
+// readRequestStore reads the pending requests (nil when none is to be
+// read); a store that cannot be read is reported in the key check.
+func readRequestStore(ctx context.Context, uri string, pw []string) *preflight.RequestStore {
+	if uri = strings.TrimSpace(uri); uri == "" || strings.EqualFold(uri, "none") {
+		return nil
+	}
+	rs := &preflight.RequestStore{URI: uri}
+	st, err := certstore.Open(uri, certstore.Options{PFXPasswords: pw})
+	if err == nil {
+		var ct certstore.Contents
+		if ct, err = st.Read(ctx); err == nil {
+			rs.Entries = ct.Certificates
+		}
+	}
+	if err != nil {
+		rs.Err = err.Error()
+	}
+	return rs
 }
 
 // readChainStores reads the stores of issuing certificates; one that

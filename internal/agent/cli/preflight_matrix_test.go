@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +56,12 @@ type pfServer struct {
 	// Cert:\LocalMachine\CA and given as --chain-store.
 	chainStore []*x509.Certificate
 	args       []string
+	// request, with format "cer" and --key-source request, writes the
+	// store of pending requests as a PEM directory given as
+	// --request-store: "match" holds the placeholder certificate
+	// certreq/New-ExchangeCertificate -GenerateRequest leave with the
+	// renewal's key, "other" a request for another key.
+	request string
 	// old and n are minted by mint (or write) from the options above.
 	old, n *lab.Issued
 }
@@ -159,6 +169,28 @@ func (s *pfServer) write(t *testing.T) (args []string, old, n *lab.Issued) {
 		args = append(args, "--chain-store", "snapshot:"+put("../ca-store.xml", clixmltest.UTF16LE(clixmltest.Document(nodes...))))
 	}
 
+	if s.request != "" {
+		key := n.Key
+		if s.request == "other" {
+			other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key = other
+		}
+		ph := requestPlaceholder(t, key)
+		reqs := filepath.Join(dir, "request-store")
+		if err := os.MkdirAll(reqs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		kp, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		put("../request-store/request.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ph.Raw}))
+		put("../request-store/request.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kp}))
+		args = append(args, "--key-source", "request", "--request-store", "pemdir:"+reqs)
+	}
 	var chain []*x509.Certificate
 	if !s.leafOnly {
 		chain = n.Chain
@@ -192,6 +224,23 @@ func (s *pfServer) write(t *testing.T) (args []string, old, n *lab.Issued) {
 		t.Fatalf("format %q", s.format)
 	}
 	return append(append(args, "--new-cert", file), s.args...), old, n
+}
+
+// requestPlaceholder is the self-signed certificate a pending request
+// leaves in the request store, holding the request's key.
+func requestPlaceholder(t *testing.T, key crypto.Signer) *x509.Certificate {
+	t.Helper()
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "mail.contoso.com", Organization: []string{"Contoso"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // caStoreCertificate is one item of Get-ChildItem Cert:\LocalMachine\CA.
@@ -228,6 +277,13 @@ func TestPreflightChecksBreakAndPass(t *testing.T) {
 		{name: "PEM with its key", check: preflight.CheckKey, setup: func(s *pfServer) { s.format = "pem" }, want: preflight.Pass, not: bad},
 		{name: ".cer without key", check: preflight.CheckKey, setup: func(s *pfServer) { s.format = "cer" },
 			want: preflight.Fail, about: "without a private key", exit: 2},
+		{name: ".cer completing a pending request", check: preflight.CheckKey, setup: func(s *pfServer) { s.format, s.request = "cer", "match" },
+			want: preflight.Pass, about: "key of the pending request", not: bad},
+		{name: ".cer for a request this server does not hold", check: preflight.CheckKey, setup: func(s *pfServer) { s.format, s.request = "cer", "other" },
+			want: preflight.Fail, about: "no pending request in pemdir:", exit: 2},
+		{name: ".cer for a request, request store not read", check: preflight.CheckKey, setup: func(s *pfServer) {
+			s.format, s.args = "cer", []string{"--key-source", "request"}
+		}, want: preflight.NotChecked, about: "the request store was not read"},
 		{name: "PFX with another certificate's key", check: preflight.CheckKey, setup: func(s *pfServer) { s.wrongKey = true },
 			want: preflight.Fail, about: "cannot be used", exit: 2},
 

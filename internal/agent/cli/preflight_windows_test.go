@@ -316,3 +316,71 @@ func TestPreflightWindowsChainStores(t *testing.T) {
 		t.Fatalf("seeded chain store: %+v\n%s", c, out)
 	}
 }
+
+// A .cer answering a request made on this server (--key-source request),
+// on the seed store: the key check reads the store of pending requests
+// through crypt32. A request store holding the placeholder certificate
+// certreq / New-ExchangeCertificate -GenerateRequest leave, linked to the
+// request's CryptoAPI key, proves the key: pass, nothing breaks (exit 0).
+// One holding only another request's placeholder: the import would be
+// keyless, exit 2. By default the server's LocalMachine\REQUEST is read,
+// which holds no request for this freshly made key: never a pass.
+func TestPreflightWindowsRequestStore(t *testing.T) {
+	s := seedWindowsStore(t)
+	n, err := s.ca.Issue(lab.IssueOptions{CommonName: "mail.contoso.com", Organization: []string{"Contoso"},
+		DNSNames: []string{"mail.contoso.com", "edge01.contoso.com"}, ServerAuth: true, ClientAuth: true, KeyType: lab.KeyRSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cer := filepath.Join(s.dir, "mail-2026.cer")
+	write(t, cer, n.Cert.Raw)
+	other, err := s.ca.Issue(lab.IssueOptions{CommonName: "other.contoso.com", KeyType: lab.KeyRSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := func(key *rsa.PrivateKey) *winseed.Store {
+		st, err := winseed.NewStore()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := st.Close(); err != nil {
+				t.Errorf("removing %s: %v", st.Loc, err)
+			}
+		})
+		if _, err := st.AddWithCAPIKey(requestPlaceholder(t, key), key, false); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	keyCheck := func(extra ...string) (int, preflight.Check, string) {
+		t.Helper()
+		args := append([]string{"preflight", "--cert-store", s.store.URI(), "--exchange-inventory", s.inventory,
+			"--hostname", "edge01.contoso.com", "--new-cert", cer, "--key-source", "request", "--format", "json"}, extra...)
+		code, out, stderr := run(t, args...)
+		var r preflight.Report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("exit %d: %v\nstderr %s\n%s", code, err, stderr, out)
+		}
+		for _, c := range r.Checks {
+			if c.ID == preflight.CheckKey {
+				return code, c, out
+			}
+		}
+		t.Fatalf("no key check\n%s", out)
+		return 0, preflight.Check{}, ""
+	}
+	mine := requests(n.Key.(*rsa.PrivateKey))
+	if code, c, out := keyCheck("--request-store", mine.URI()); code != 0 || c.Status != preflight.Pass || !strings.Contains(c.Summary, "in "+mine.URI()) {
+		t.Fatalf("request store with the request: exit %d, %+v\n%s", code, c, out)
+	}
+	theirs := requests(other.Key.(*rsa.PrivateKey))
+	if code, c, out := keyCheck("--request-store", theirs.URI()); code != 2 || c.Status != preflight.Fail || !strings.Contains(c.Summary, "no pending request in "+theirs.URI()) {
+		t.Fatalf("request store without the request: exit %d, %+v\n%s", code, c, out)
+	}
+	code, c, out := keyCheck()
+	if c.Status == preflight.Pass || !strings.Contains(c.Summary, `windows:LocalMachine\REQUEST`) {
+		t.Fatalf("default request store: exit %d, %+v\n%s", code, c, out)
+	}
+	t.Logf("default request store: exit %d, [%s] %s", code, c.Status, c.Summary)
+}

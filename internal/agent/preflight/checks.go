@@ -84,6 +84,20 @@ func tlsNameChecks(in Input, n certstore.Certificate, today, final []exchange.Se
 }
 
 func keyCheck(in Input, n certstore.Certificate) Check {
+	if in.KeySource == KeyFromRequest && !n.HasPrivateKey {
+		return Check{ID: CheckKey, Status: Fail,
+			Summary: "the certificate is to complete a request made on this server, but " + n.KeyDetail + "; transport fails with NoCredentials when it selects it (CONNECTOR_SELECTS_KEYLESS_CERT)",
+			Detail:  "import it on the server (and as the user) that created the request, or import the PFX with its key; Get-ChildItem Cert:\\LocalMachine\\REQUEST lists the pending requests"}
+	}
+	if in.KeySource == KeyFromRequest && exchange.KeyStateOf(n) == exchange.KeyOK && (in.Requests == nil || in.Requests.Err != "") {
+		why := "the request store was not read"
+		if in.Requests != nil {
+			why = in.Requests.URI + " could not be read: " + in.Requests.Err
+		}
+		return Check{ID: CheckKey, Status: NotChecked,
+			Summary: "not checked: whether a pending request on this server holds the key of this .cer (" + why + "); the prediction assumes it does",
+			Detail:  "on the server, run the pre-flight with its default --request-store windows:LocalMachine\\REQUEST, or check Get-ChildItem Cert:\\LocalMachine\\REQUEST for a request with this certificate's public key"}
+	}
 	switch exchange.KeyStateOf(n) {
 	case exchange.KeyOK:
 		how := "in the file"
@@ -93,6 +107,10 @@ func keyCheck(in Input, n certstore.Certificate) Check {
 		return Check{ID: CheckKey, Status: Pass, Summary: "the private key will be present after the import (" + how + ")",
 			Detail: "Enable-ExchangeCertificate -Services SMTP grants NETWORK SERVICE read access to it"}
 	case exchange.KeyUnusable:
+		if in.KeySource == KeyFromRequest {
+			return Check{ID: CheckKey, Status: Fail, Summary: n.KeyDetail,
+				Detail: "create a new request (New-ExchangeCertificate -GenerateRequest) and have it signed, or import the PFX with its key"}
+		}
 		return Check{ID: CheckKey, Status: Fail, Summary: "the file references a key that cannot be used: " + n.KeyDetail,
 			Detail: "export the certificate again as a PFX with its private key"}
 	}

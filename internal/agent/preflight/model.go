@@ -68,6 +68,11 @@ type Input struct {
 	// them (fetched, or patterns given as an override); nil when none were
 	// read, and the MTA-STS check is then reported as not checked.
 	MTASTS []MTASTSPolicy
+	// Requests is the server's store of pending certificate requests
+	// (LocalMachine\REQUEST), read when KeySource is KeyFromRequest to
+	// prove the key is there; nil when it was not read (the key check is
+	// then not done, and the prediction assumes the key the admin states).
+	Requests *RequestStore
 	// SenderNames override the TlsSenderCertificateName values of the
 	// inventory's Exchange Online inbound connectors (Config.InboundConnectors)
 	// when non-nil.
@@ -79,6 +84,17 @@ type Input struct {
 type ChainStore struct {
 	URI   string
 	Certs []*x509.Certificate
+	// Err is why it could not be read ("" when it was).
+	Err string
+}
+
+// RequestStore is the store of pending certificate requests as read:
+// New-ExchangeCertificate -GenerateRequest (and certreq -new) keep the
+// request's key there, on a placeholder certificate with the same public
+// key, until the CA's answer is imported.
+type RequestStore struct {
+	URI     string
+	Entries []certstore.Certificate
 	// Err is why it could not be read ("" when it was).
 	Err string
 }

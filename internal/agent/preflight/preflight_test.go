@@ -223,10 +223,32 @@ func TestKeylessImport(t *testing.T) {
 	if !broke {
 		t.Errorf("no connector breaks with CONNECTOR_SELECTS_KEYLESS_CERT:\n%s", dump(r))
 	}
+	// Completing a request made on the server: without the request store
+	// the key is as stated but not checked; with it, the placeholder of the
+	// request with the certificate's public key proves it; a store without
+	// one means the import is keyless.
 	in := f.input(n, false)
 	in.KeySource = KeyFromRequest
-	if r := run(t, in); r.Breaks || check(r, CheckKey, Pass) == nil {
-		t.Fatalf("request-completing .cer predicted to break:\n%s", dump(r))
+	if r := run(t, in); r.Breaks || check(r, CheckKey, NotChecked) == nil {
+		t.Fatalf("request-completing .cer, request store not read:\n%s", dump(r))
+	}
+	placeholder := certstore.Certificate{Thumbprint: "9F1C0000000000000000000000000000000000AA", Cert: &x509.Certificate{RawSubjectPublicKeyInfo: n.Cert.RawSubjectPublicKeyInfo},
+		HasPrivateKey: true, Key: certstore.KeyUsable, Source: `windows:LocalMachine\REQUEST`}
+	unrelated := entry(issue(t, f.ca, lab.IssueOptions{}), true)
+	in.Requests = &RequestStore{URI: `windows:LocalMachine\REQUEST`, Entries: []certstore.Certificate{unrelated, placeholder}}
+	r = run(t, in)
+	if c := check(r, CheckKey, Pass); r.Breaks || c == nil || !strings.Contains(c.Summary, "pending request 9F1C") {
+		t.Fatalf("request-completing .cer with its request:\n%s", dump(r))
+	}
+	in.Requests.Entries = []certstore.Certificate{unrelated}
+	r = run(t, in)
+	if c := check(r, CheckKey, Fail); !r.Breaks || c == nil || !strings.Contains(c.Summary, `no pending request in windows:LocalMachine\REQUEST holds its key`) {
+		t.Fatalf("request-completing .cer without its request:\n%s", dump(r))
+	}
+	placeholder.Key, placeholder.KeyDetail = certstore.KeyUnusable, "NTE_BAD_KEYSET"
+	in.Requests.Entries = []certstore.Certificate{placeholder}
+	if r := run(t, in); !r.Breaks || checkAbout(r, CheckKey, Fail, "NTE_BAD_KEYSET") == nil {
+		t.Fatalf("request whose key is unusable:\n%s", dump(r))
 	}
 }
 

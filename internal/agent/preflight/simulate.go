@@ -1,6 +1,7 @@
 package preflight
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -142,11 +143,56 @@ func importAs(leaf certstore.Certificate, in Input) certstore.Certificate {
 	switch {
 	case c.HasPrivateKey:
 	case in.KeySource == KeyFromRequest:
-		c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUsable, "key of the pending request on this server"
+		req, found := pendingRequest(in, leaf)
+		switch {
+		case in.Requests == nil || in.Requests.Err != "":
+			// Not verified: predict with the key the admin states; the key
+			// check says it was not checked.
+			c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUsable, "key of the pending request on this server (as stated; the request store was not read)"
+		case !found:
+			c.HasPrivateKey, c.Key, c.KeyDetail = false, certstore.KeyAbsent, "no pending request in "+in.Requests.URI+" holds its key: imported without a private key"
+		case requestKeyPresent(req):
+			c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUsable, "key of the pending request "+req.Thumbprint+" in "+in.Requests.URI
+		default:
+			c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUnusable, "the pending request "+req.Thumbprint+" in "+in.Requests.URI+" references a key that cannot be used"
+			if req.KeyDetail != "" {
+				c.KeyDetail += " (" + req.KeyDetail + ")"
+			}
+		}
 	default:
 		c.HasPrivateKey, c.Key, c.KeyDetail = false, certstore.KeyAbsent, "imported without a private key"
 	}
 	return c
+}
+
+// pendingRequest is the request store entry with the certificate's
+// public key (the one Import-ExchangeCertificate pairs it with), preferring
+// one with a usable key.
+func pendingRequest(in Input, leaf certstore.Certificate) (certstore.Certificate, bool) {
+	if in.Requests == nil {
+		return certstore.Certificate{}, false
+	}
+	var best *certstore.Certificate
+	for i, e := range in.Requests.Entries {
+		if e.Cert == nil || !bytes.Equal(e.Cert.RawSubjectPublicKeyInfo, leaf.Cert.RawSubjectPublicKeyInfo) {
+			continue
+		}
+		if best == nil || !requestKeyPresent(*best) && requestKeyPresent(e) {
+			best = &in.Requests.Entries[i]
+		}
+	}
+	if best == nil {
+		return certstore.Certificate{}, false
+	}
+	return *best, true
+}
+
+// requestKeyPresent: the request's key is there and usable; who may read
+// it does not matter yet (Enable-ExchangeCertificate -Services SMTP grants
+// NETWORK SERVICE read after the import).
+func requestKeyPresent(c certstore.Certificate) bool {
+	st := exchange.KeyStateOf(c)
+	return st == exchange.KeyOK || st == exchange.KeyUnreadable
 }
 
 // withImport appends the new certificate (a certificate added to a
