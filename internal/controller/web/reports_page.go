@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/text"
@@ -35,13 +36,21 @@ type reportRow struct {
 type reportSummaryRow struct {
 	S        *mxv1.TLSReportSummary
 	Failures string // "certificate-expired=412, ..." worst first
+	// Stopped is set when the domain's reports stopped (tlsrpt.Expired):
+	// "none since ..., due within 72 h".
+	Stopped string
 }
+
+// stoppedDomain is a policy domain whose reports stopped.
+type stoppedDomain struct{ Domain, Since string }
 
 type reportsView struct {
 	Domain, Org string
 	Summaries   []reportSummaryRow
 	Reports     []reportRow
 	Total       string // "3 reports"
+	// Stopped lists the shown domains whose reports stopped.
+	Stopped []stoppedDomain
 }
 
 func (h *Handler) reports(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +62,7 @@ func (h *Handler) reports(w http.ResponseWriter, r *http.Request) {
 	all := h.cfg.State.TLSReports()
 	list := tlsrpt.List(all, domain, org, maxReportRows)
 	v := reportsView{Domain: domain, Org: org, Total: text.Count(len(all), "report")}
+	stopped := h.stoppedReports(all)
 	for _, s := range list.GetSummaries() {
 		byResult := s.GetFailuresByResult()
 		types := slices.SortedFunc(maps.Keys(byResult), func(a, b string) int { return cmp.Or(cmp.Compare(byResult[b], byResult[a]), cmp.Compare(a, b)) })
@@ -60,7 +70,11 @@ func (h *Handler) reports(w http.ResponseWriter, r *http.Request) {
 		for _, t := range types {
 			parts = append(parts, fmt.Sprintf("%s=%d", t, byResult[t]))
 		}
-		v.Summaries = append(v.Summaries, reportSummaryRow{S: s, Failures: strings.Join(parts, ", ")})
+		d := strings.ToLower(s.GetPolicyDomain())
+		v.Summaries = append(v.Summaries, reportSummaryRow{S: s, Failures: strings.Join(parts, ", "), Stopped: stopped[d]})
+		if stopped[d] != "" && !slices.ContainsFunc(v.Stopped, func(x stoppedDomain) bool { return x.Domain == d }) {
+			v.Stopped = append(v.Stopped, stoppedDomain{Domain: d, Since: stopped[d]})
+		}
 	}
 	for _, rep := range list.GetReports() {
 		for _, p := range rep.GetPolicies() {
@@ -75,4 +89,31 @@ func (h *Handler) reports(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.render(w, r, http.StatusOK, "reports", "TLS-RPT reports", "reports", v)
+}
+
+// stoppedReports maps each policy domain (lower case) whose reports
+// stopped to how long ago: its newest report ended longer ago than the
+// expiry (the report window plus tlsrpt.stale_grace; tlsrpt.Expired, the
+// rule the store ages results by) at the dashboard's clock. Senders report
+// daily, so the domain's findings are what was last known, not health.
+func (h *Handler) stoppedReports(all []*mxv1.TLSReport) map[string]string {
+	exp := h.cfg.TLSRPTExpireAfter
+	if exp <= 0 {
+		exp = tlsrpt.DefaultExpireAfter
+	}
+	now := h.cfg.Now()
+	out := map[string]string{}
+	for d, newest := range tlsrpt.NewestEnds(all) {
+		if tlsrpt.Expired(newest, now, exp) {
+			out[d] = fmt.Sprintf("none since %s, due within %s", newest.UTC().Format("2006-01-02 15:04 MST"), hours(exp))
+		}
+	}
+	return out
+}
+
+func hours(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%d h", d/time.Hour)
+	}
+	return d.String()
 }

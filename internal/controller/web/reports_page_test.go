@@ -72,3 +72,48 @@ func TestReportsPage(t *testing.T) {
 		t.Errorf("without a login: %d, want a redirect to the login form", w.Code)
 	}
 }
+
+// A domain whose newest report ended longer ago than the expiry (report
+// window plus tlsrpt.stale_grace) is marked "reports stopped" with since
+// when, in its summary rows and in a notice that says what to check; a
+// domain with a recent report is not; the node's expiry decides.
+func TestReportsPageMarksStoppedReports(t *testing.T) {
+	f := newFixture(t)
+	var reps []*mxv1.TLSReport
+	for _, j := range []string{
+		`{"organization-name":"Microsoft Corporation","date-range":{"start-datetime":"2026-12-01T00:00:00Z","end-datetime":"2026-12-02T00:00:00Z"},
+"report-id":"ms-recent","policies":[{"policy":{"policy-type":"sts","policy-domain":"contoso.com"},"summary":{"total-successful-session-count":10,"total-failure-session-count":0}}]}`,
+		`{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-11-19T00:00:00Z","end-datetime":"2026-11-20T00:00:00Z"},
+"report-id":"g-old","policies":[{"policy":{"policy-type":"sts","policy-domain":"Fabrikam.com"},"summary":{"total-successful-session-count":0,"total-failure-session-count":4},
+"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mx.fabrikam.com","failed-session-count":4}]}]}`,
+	} {
+		r, err := tlsrpt.Parse([]byte(j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := f.st.ProposeTLSReports(ctx, reps); err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC) }
+	body := f.get(f.handler(func(c *Config) { c.Now = now }), "/reports").Body.String()
+	mustContain(t, "reports page", body, `<strong>Reports stopped</strong> for <a href="/reports?domain=fabrikam.com">fabrikam.com</a> (none since 2026-11-20 00:00 UTC, due within 72 h)`,
+		`<span class="stale" title="none since 2026-11-20 00:00 UTC, due within 72 h">reports stopped</span>`)
+	if n := strings.Count(body, "reports stopped</span>"); n != 1 {
+		t.Errorf("%d domains marked, want fabrikam.com alone:\n%s", n, body)
+	}
+	if strings.Contains(body, "contoso.com (none since") {
+		t.Errorf("contoso.com's report of yesterday marked as stopped:\n%s", body)
+	}
+	// A node whose stale_grace is longer marks nothing; one whose grace is
+	// shorter marks contoso.com too.
+	body = f.get(f.handler(func(c *Config) { c.Now, c.TLSRPTExpireAfter = now, 30*24*time.Hour }), "/reports").Body.String()
+	if strings.Contains(body, "Reports stopped") {
+		t.Errorf("marked with a 30-day expiry:\n%s", body)
+	}
+	body = f.get(f.handler(func(c *Config) { c.Now, c.TLSRPTExpireAfter = now, 25*time.Hour }), "/reports").Body.String()
+	mustContain(t, "short expiry", body, `<a href="/reports?domain=contoso.com">contoso.com</a> (none since 2026-12-02 00:00 UTC, due within 25 h)`)
+}

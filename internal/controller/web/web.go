@@ -70,6 +70,10 @@ type Config struct {
 	IncidentRetention time.Duration
 	// StaleAfter marks agents not seen for this long (default 2m).
 	StaleAfter time.Duration
+	// TLSRPTExpireAfter: a policy domain whose newest TLS-RPT report ended
+	// longer ago is marked "reports stopped" on /reports (the node's
+	// tlsrpt.stale_grace plus the report window; 0: tlsrpt.DefaultExpireAfter).
+	TLSRPTExpireAfter time.Duration
 	// PollInterval: how often an event stream checks the applied index
 	// (default 500ms); MaxStream bounds one stream's life (default 5m, the
 	// browser reconnects); MaxStreams bounds concurrent streams (default 64).
