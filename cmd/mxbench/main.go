@@ -5,7 +5,11 @@
 //     per second with many streaming agents, ack latency at a fixed rate,
 //     and controller memory per idle agent stream. It builds the controller
 //     binary, starts the cluster on loopback with raft data on disk (fsync
-//     on), and simulates agents over real gRPC. By default the cluster runs
+//     on), and simulates agents over real gRPC. Throughput and latency are
+//     measured -runs times on the same cluster, each run with the CPU the
+//     leader, the followers and the simulated agents spent per 1,000
+//     committed results (a figure the machine's other load hardly moves),
+//     and summarised as min / median / max. By default the cluster runs
 //     the production path: mutual TLS, every agent with its own certificate
 //     and connection, API over HTTPS with a token.
 //
@@ -18,7 +22,7 @@
 //
 //   - all: every mode in turn.
 //
-//     go run ./cmd/mxbench [-mode cluster|logs|state|all] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-insecure] [-profile DIR]
+//     go run ./cmd/mxbench [-mode cluster|logs|state|all] [-runs 3] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-insecure] [-profile DIR]
 //     go run ./cmd/mxbench -mode logs [-log-size 1073741824] [-log-dir DIR] [-runs 3]
 //     go run ./cmd/mxbench -mode state [-state-agents N] [-runs 3]
 package main
@@ -33,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/bench"
@@ -59,7 +64,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "cluster", "what to measure: cluster, logs, state or all")
 	flag.Int64Var(&o.logSize, "log-size", 1<<30, "logs: size of the generated send log")
 	flag.StringVar(&o.logDir, "log-dir", "", "logs: keep the generated log in this directory (reused when big enough) instead of a temporary one")
-	flag.IntVar(&o.runs, "runs", 3, "logs, state: runs of each measurement")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement (cluster: on the same cluster, one after the other; the summary gives min / median / max)")
 	stateFlags(&o)
 	flag.StringVar(&o.agentBin, "agent-bin", "", "logs: measure this agent binary instead of building ./cmd/agent (e.g. an older build, for a before/after)")
 	flag.IntVar(&o.agents, "agents", 1000, "simulated agents streaming")
@@ -141,45 +146,147 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 	}
 	defer fleet.Close()
 	fleet.Certs = o.certs
-	profDone := make(chan error, 1)
-	if o.profile != "" {
-		go func() {
-			profDone <- c.Profile(l, "profile", fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2)), filepath.Join(o.profile, "cpu-throughput.pb.gz"))
-		}()
-	}
-	tput, err := fleet.Throughput(ctx, o.duration, o.results, o.depth)
-	if err != nil {
-		return fmt.Errorf("throughput: %w", err)
-	}
 	listing := ""
 	if o.certs > 0 {
 		listing = fmt.Sprintf(" (one a store listing of %d certificates)", o.certs)
 	}
-	fmt.Printf("throughput: %d agents streaming %d-result batches%s back to back, %d in flight each, for %s: %.0f committed results/s (%.0f batches/s)\n",
-		o.agents, o.results, listing, o.depth, o.duration, tput, tput/float64(o.results))
-	if o.profile != "" {
-		if err := <-profDone; err != nil {
-			return err
-		}
-	}
-
-	p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results, o.depth)
-	if err != nil {
-		return fmt.Errorf("latency: %w", err)
-	}
-	fmt.Printf("ack latency at %d results/s offered (%.0f achieved, %d agents, up to %d in flight each): p50 %s, p99 %s, max %s\n",
-		o.rate, achieved, o.agents, o.depth, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), maxLat.Round(10*time.Microsecond))
-	if o.bogus > 0 {
-		opened, stop := bench.Bogus(ctx, c.GRPC[l], o.bogus)
-		p50, p99, maxLat, achieved, err := fleet.Latency(ctx, o.duration, o.rate, o.results, o.depth)
-		stop()
+	fmt.Printf("each run: %d agents streaming %d-result batches%s back to back, %d in flight each, for %s; then %d results/s offered for %s\n",
+		o.agents, o.results, listing, o.depth, o.duration, o.rate, o.duration)
+	runs := max(o.runs, 1)
+	var all []clusterRun
+	for i := range runs {
+		r, err := clusterOnce(ctx, c, l, fleet, o, i == 0 && o.profile != "")
 		if err != nil {
-			return fmt.Errorf("latency under bogus connections: %w", err)
+			return fmt.Errorf("run %d: %w", i+1, err)
 		}
-		fmt.Printf("with %d hostile connections held open (silent, garbage, stalled HTTP/2): ack latency at %d results/s (%.0f achieved): p50 %s, p99 %s, max %s\n",
-			opened, o.rate, achieved, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), maxLat.Round(10*time.Microsecond))
+		fmt.Printf("run %d/%d: %.0f committed results/s (%.0f batches/s); CPU per 1,000 committed results: leader %.1f ms, followers %.1f ms, simulated agents %.1f ms; load %s\n",
+			i+1, runs, r.tput, r.tput/float64(o.results), r.cpuLeader, r.cpuFollowers, r.cpuAgents, r.load)
+		fmt.Printf("run %d/%d: ack latency at %d results/s offered (%.0f achieved): p50 %s, p99 %s, max %s\n",
+			i+1, runs, o.rate, r.lat.achieved, ms(r.lat.p50), ms(r.lat.p99), ms(r.lat.max))
+		if o.bogus > 0 {
+			fmt.Printf("run %d/%d: with %d hostile connections held open (silent, garbage, stalled HTTP/2): ack latency at %d results/s (%.0f achieved): p50 %s, p99 %s, max %s\n",
+				i+1, runs, r.bogusOpened, o.rate, r.bogus.achieved, ms(r.bogus.p50), ms(r.bogus.p99), ms(r.bogus.max))
+		}
+		all = append(all, r)
+	}
+	pick := func(f func(clusterRun) float64) spread {
+		xs := make([]float64, len(all))
+		for i, r := range all {
+			xs[i] = f(r)
+		}
+		return spreadOf(xs)
+	}
+	fmt.Printf("cluster, %d runs (min / median / max), load average now %s:\n", runs, loadAvg())
+	fmt.Printf("  committed results/s, 3 nodes, fsync on, %d agents, %s: %s\n", o.agents, modeShort(o), pick(func(r clusterRun) float64 { return r.tput }).format("%.0f"))
+	fmt.Printf("  CPU per 1,000 committed results, ms: leader %s; followers %s; simulated agents %s\n",
+		pick(func(r clusterRun) float64 { return r.cpuLeader }).format("%.1f"), pick(func(r clusterRun) float64 { return r.cpuFollowers }).format("%.1f"),
+		pick(func(r clusterRun) float64 { return r.cpuAgents }).format("%.1f"))
+	fmt.Printf("  ack latency at %d results/s, ms: p50 %s; p99 %s\n", o.rate,
+		pick(func(r clusterRun) float64 { return msf(r.lat.p50) }).format("%.1f"), pick(func(r clusterRun) float64 { return msf(r.lat.p99) }).format("%.1f"))
+	if o.bogus > 0 {
+		fmt.Printf("  the same with %d hostile connections, ms: p50 %s; p99 %s\n", o.bogus,
+			pick(func(r clusterRun) float64 { return msf(r.bogus.p50) }).format("%.1f"), pick(func(r clusterRun) float64 { return msf(r.bogus.p99) }).format("%.1f"))
 	}
 	return nil
+}
+
+func modeShort(o options) string {
+	if o.insecure {
+		return "--insecure"
+	}
+	return "mutual TLS"
+}
+
+func ms(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+type latency struct {
+	p50, p99, max time.Duration
+	achieved      float64
+}
+
+// clusterRun is one run's figures. CPU is per 1,000 committed results of
+// the throughput measurement: the leader's, both followers' together and
+// this process's (the simulated agents); unlike results/s it hardly
+// depends on what else the machine runs.
+type clusterRun struct {
+	tput                               float64
+	cpuLeader, cpuFollowers, cpuAgents float64
+	lat, bogus                         latency
+	bogusOpened                        int
+	load                               string
+}
+
+func clusterOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fleet, o options, profile bool) (clusterRun, error) {
+	var r clusterRun
+	profDone := make(chan error, 1)
+	if profile {
+		go func() {
+			profDone <- c.Profile(l, "profile", fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2)), filepath.Join(o.profile, "cpu-throughput.pb.gz"))
+		}()
+	}
+	before, err := cpuTimes(c)
+	if err != nil {
+		return r, err
+	}
+	tput, err := fleet.Throughput(ctx, o.duration, o.results, o.depth)
+	if err != nil {
+		return r, fmt.Errorf("throughput: %w", err)
+	}
+	after, err := cpuTimes(c)
+	if err != nil {
+		return r, err
+	}
+	r.tput, r.load = tput, loadAvg()
+	if committed := tput * o.duration.Seconds() / 1000; committed > 0 {
+		per := func(d time.Duration) float64 { return msf(d) / committed }
+		for i := range c.Procs {
+			if i == l {
+				r.cpuLeader = per(after[i] - before[i])
+			} else {
+				r.cpuFollowers += per(after[i] - before[i])
+			}
+		}
+		r.cpuAgents = per(after[len(after)-1] - before[len(before)-1])
+	}
+	if profile {
+		if err := <-profDone; err != nil {
+			return r, err
+		}
+	}
+	r.lat.p50, r.lat.p99, r.lat.max, r.lat.achieved, err = fleet.Latency(ctx, o.duration, o.rate, o.results, o.depth)
+	if err != nil {
+		return r, fmt.Errorf("latency: %w", err)
+	}
+	if o.bogus > 0 {
+		opened, stop := bench.Bogus(ctx, c.GRPC[l], o.bogus)
+		r.bogusOpened = opened
+		r.bogus.p50, r.bogus.p99, r.bogus.max, r.bogus.achieved, err = fleet.Latency(ctx, o.duration, o.rate, o.results, o.depth)
+		stop()
+		if err != nil {
+			return r, fmt.Errorf("latency under bogus connections: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// cpuTimes is the CPU used so far by each controller process and, last,
+// by this one (the simulated agents).
+func cpuTimes(c *bench.Cluster) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, len(c.Procs)+1)
+	for i := range c.Procs {
+		d, err := c.CPU(i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return nil, err
+	}
+	return append(out, time.Duration(ru.Utime.Nano()+ru.Stime.Nano())), nil
 }
 
 // idleMemory connects o.idle streams that send nothing after Hello and

@@ -51,7 +51,7 @@ func runState(ctx context.Context, o options, tmp string) error {
 			if err != nil {
 				return fmt.Errorf("%d agents: reopen: %w\n%s", n, err, r.stderr)
 			}
-			d, err := time.ParseDuration(strings.TrimSpace(string(r.stdout)))
+			d, hwm, err := parseReopen(r.stdout)
 			if err != nil {
 				return fmt.Errorf("%d agents: reopen said %q: %w", n, r.stdout, err)
 			}
@@ -60,7 +60,7 @@ func runState(ctx context.Context, o options, tmp string) error {
 				return fmt.Errorf("%d agents: persist: %w", n, err)
 			}
 			persist, reopen = append(persist, p.Seconds()), append(reopen, d.Seconds())
-			size, rss = append(size, float64(sz)/(1<<20)), append(rss, float64(r.maxRSS)/(1<<20))
+			size, rss = append(size, float64(sz)/(1<<20)), append(rss, float64(hwm)/(1<<20))
 			os.RemoveAll(dir)
 		}
 		fmt.Printf("state: %6d agents: snapshot %s MiB, persist %s s, reopen %s s, reopen peak RSS %s MiB (min / median / max; load %s)\n",
@@ -197,8 +197,49 @@ func stateReopen(dir string, n int) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	fmt.Println(time.Since(start))
+	d := time.Since(start)
+	hwm, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	fmt.Println(d, hwm)
 	return nil
+}
+
+// peakRSS is this process's peak resident set (VmHWM). The child reads
+// its own: the rusage of a child started with os/exec (clone with a
+// shared address space until exec) keeps the parent's high-water mark,
+// which here is mxbench's own after it built the backup in memory.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/self/status")
+}
+
+// parseReopen reads the child's answer: its time until the state was back
+// and its peak RSS in bytes.
+func parseReopen(out []byte) (time.Duration, int64, error) {
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		return 0, 0, errors.New("want a duration and a byte count")
+	}
+	d, err := time.ParseDuration(f[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := strconv.ParseInt(f[1], 10, 64)
+	return d, n, err
 }
 
 // The reopen child is this binary (or the test binary) started with these

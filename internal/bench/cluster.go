@@ -136,6 +136,38 @@ func (c *Cluster) RSS(i int) (int64, error) {
 	return 0, fmt.Errorf("bench: no VmRSS for pid %d", c.Procs[i].Process.Pid)
 }
 
+// userHZ is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on
+// Linux whatever the kernel's own tick).
+const userHZ = 100
+
+// CPU is the CPU time (user + system) process i has used so far, from
+// /proc.
+func (c *Cluster) CPU(i int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Procs[i].Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are
+	// plain: utime and stime are fields 14 and 15.
+	end := strings.LastIndexByte(string(b), ')')
+	if end < 0 {
+		return 0, fmt.Errorf("bench: unexpected /proc/%d/stat", c.Procs[i].Process.Pid)
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: short /proc/%d/stat", c.Procs[i].Process.Pid)
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc/%d/stat: %w", c.Procs[i].Process.Pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
 // Stop terminates every process and removes the data.
 func (c *Cluster) Stop() {
 	for _, p := range c.Procs {
