@@ -12,8 +12,12 @@
 // Streams are pipelined: a stream's handler reads and submits up to
 // MaxInFlight batches while earlier ones commit, and an acker goroutine
 // (alive only while something is in flight, so an idle stream costs none)
-// sends their acks strictly in sequence order, each after its batch is
-// committed. The committer keeps a stream's batches in submission order
+// sends acks strictly in sequence order, each after its batch is
+// committed. An Ack covers its sequence and everything below (its
+// contract in agent.proto), so one Ack answers the committed batches at
+// the head of a stream's queue together: with several in flight, a group
+// commit usually carries an agent's batches together, and the stream then
+// costs one message and one TLS write per commit rather than one per batch. The committer keeps a stream's batches in submission order
 // and, once one of them fails to commit, fails the stream's later ones
 // without proposing them (Chain): the FSM applies only sequences above the
 // agent's last committed one, so a later batch committed past a failed one

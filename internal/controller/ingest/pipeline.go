@@ -18,9 +18,10 @@ const MaxInFlight = 16
 // pipeline is one stream's batches between submission to the committer and
 // their acknowledgement. The stream's handler goroutine submits (push); an
 // acker goroutine, started when the first batch is in flight and gone once
-// none is, waits for each commit in submission order and sends its Ack, so
+// none is, waits for each commit in submission order and sends an Ack, so
 // acks go out strictly in sequence order and an idle stream costs no
-// goroutine beyond its handler. After the first failure nothing more is
+// goroutine beyond its handler. An Ack is cumulative: it carries the
+// highest sequence of the committed batches at the head of the queue. After the first failure nothing more is
 // acknowledged: the acker tells the agent to go elsewhere (NotLeader) and
 // the handler ends the stream with the failure at its next read.
 type pipeline struct {
@@ -95,11 +96,11 @@ func (p *pipeline) ack(ctx context.Context) {
 			p.mu.Unlock()
 			return
 		}
-		head := p.queue[0]
+		queued := p.queue
 		p.mu.Unlock()
 		var err error
 		select {
-		case err = <-head.done:
+		case err = <-queued[0].done:
 		case <-ctx.Done():
 			// The stream is gone (or the handler ends it): nobody to tell.
 			p.end(status.FromContextError(ctx.Err()).Err())
@@ -109,15 +110,49 @@ func (p *pipeline) ack(ctx context.Context) {
 			p.failWith(ctx, err)
 			return
 		}
-		if err := p.send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Ack{Ack: &mxv1.Ack{Seq: head.seq}}}); err != nil {
+		// One ack covers every batch up to its sequence (Ack's contract,
+		// which agents rely on), so the batches behind the head that are
+		// already committed, usually its group commit's companions, are
+		// acknowledged with it: one message and one TLS write instead of
+		// one each.
+		n, later := p.committedAfter(queued)
+		if err := p.send(&mxv1.ConnectResponse{Msg: &mxv1.ConnectResponse_Ack{Ack: &mxv1.Ack{Seq: queued[n-1].seq}}}); err != nil {
 			p.end(err)
 			return
 		}
 		p.mu.Lock()
-		p.queue = p.queue[1:]
+		p.queue = p.queue[n:]
 		p.mu.Unlock()
-		<-p.slots
+		for range n {
+			<-p.slots
+		}
+		if later != nil {
+			// queued[n] failed: those before it are acknowledged, nothing
+			// after.
+			p.failWith(ctx, later)
+			return
+		}
 	}
+}
+
+// committedAfter counts the head of queued (committed) and the batches
+// right behind it whose commit has already answered, without waiting; a
+// failure among them ends the count and is returned (its outcome is
+// consumed).
+func (p *pipeline) committedAfter(queued []inflight) (int, error) {
+	n := 1
+	for n < len(queued) {
+		select {
+		case err := <-queued[n].done:
+			if err != nil {
+				return n, err
+			}
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
 }
 
 // end records the stream's first failure and stops the acker.
