@@ -31,11 +31,11 @@ const (
 	CheckDANE        = "dane"
 )
 
-func checks(in Input, n certstore.Certificate, bundle []*x509.Certificate, store []certstore.Certificate,
+func checks(in Input, leaf, n certstore.Certificate, bundle []*x509.Certificate, store []certstore.Certificate,
 	today, after, final []exchange.Selection, replaced []certstore.Certificate) []Check {
 	var out []Check
 	out = append(out, tlsNameChecks(in, n, today, final)...)
-	out = append(out, keyCheck(in, n))
+	out = append(out, keyCheck(in, leaf, n))
 	out = append(out, chainCheck(in, n, bundle, store))
 	out = append(out, nameChecks(in, n, replaced)...)
 	out = append(out, keyUsageCheck(in, n), strengthCheck(n), validityCheck(in, n))
@@ -83,20 +83,26 @@ func tlsNameChecks(in Input, n certstore.Certificate, today, final []exchange.Se
 	return out
 }
 
-func keyCheck(in Input, n certstore.Certificate) Check {
-	if in.KeySource == KeyFromRequest && !n.HasPrivateKey {
+func keyCheck(in Input, leaf, n certstore.Certificate) Check {
+	switch _, ev := requestKey(in, leaf); ev {
+	case reqMissing:
 		return Check{ID: CheckKey, Status: Fail,
 			Summary: "the certificate is to complete a request made on this server, but " + n.KeyDetail + "; transport fails with NoCredentials when it selects it (CONNECTOR_SELECTS_KEYLESS_CERT)",
-			Detail:  "import it on the server (and as the user) that created the request, or import the PFX with its key; Get-ChildItem Cert:\\LocalMachine\\REQUEST lists the pending requests"}
-	}
-	if in.KeySource == KeyFromRequest && exchange.KeyStateOf(n) == exchange.KeyOK && (in.Requests == nil || in.Requests.Err != "") {
+			Detail:  "import it on the server that created the request, or import the PFX with its key; Get-ChildItem Cert:\\LocalMachine\\REQUEST lists the pending requests"}
+	case reqNotRead, reqKeyUnknown:
 		why := "the request store was not read"
-		if in.Requests != nil {
+		switch {
+		case ev == reqKeyUnknown:
+			why = "a request with its public key is in " + in.Requests.URI + ", but that store does not say whether its key is still there"
+		case in.Requests != nil:
 			why = in.Requests.URI + " could not be read: " + in.Requests.Err
 		}
 		return Check{ID: CheckKey, Status: NotChecked,
 			Summary: "not checked: whether a pending request on this server holds the key of this .cer (" + why + "); the prediction assumes it does",
 			Detail:  "on the server, run the pre-flight with its default --request-store windows:LocalMachine\\REQUEST, or check Get-ChildItem Cert:\\LocalMachine\\REQUEST for a request with this certificate's public key"}
+	case reqUnusable:
+		return Check{ID: CheckKey, Status: Fail, Summary: n.KeyDetail,
+			Detail: "create a new request (New-ExchangeCertificate -GenerateRequest) and have it signed, or import the PFX with its key"}
 	}
 	switch exchange.KeyStateOf(n) {
 	case exchange.KeyOK:
@@ -107,10 +113,6 @@ func keyCheck(in Input, n certstore.Certificate) Check {
 		return Check{ID: CheckKey, Status: Pass, Summary: "the private key will be present after the import (" + how + ")",
 			Detail: "Enable-ExchangeCertificate -Services SMTP grants NETWORK SERVICE read access to it"}
 	case exchange.KeyUnusable:
-		if in.KeySource == KeyFromRequest {
-			return Check{ID: CheckKey, Status: Fail, Summary: n.KeyDetail,
-				Detail: "create a new request (New-ExchangeCertificate -GenerateRequest) and have it signed, or import the PFX with its key"}
-		}
 		return Check{ID: CheckKey, Status: Fail, Summary: "the file references a key that cannot be used: " + n.KeyDetail,
 			Detail: "export the certificate again as a PFX with its private key"}
 	}

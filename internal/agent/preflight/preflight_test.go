@@ -245,6 +245,19 @@ func TestKeylessImport(t *testing.T) {
 	if c := check(r, CheckKey, Fail); !r.Breaks || c == nil || !strings.Contains(c.Summary, `no pending request in windows:LocalMachine\REQUEST holds its key`) {
 		t.Fatalf("request-completing .cer without its request:\n%s", dump(r))
 	}
+	// From an Export-Clixml of Cert:\LocalMachine\REQUEST the key's state
+	// is not known: the request is there, the key not proven.
+	placeholder.Key = certstore.KeyUnknown
+	in.Requests.Entries = []certstore.Certificate{placeholder}
+	if r := run(t, in); r.Breaks || checkAbout(r, CheckKey, NotChecked, "does not say whether its key is still there") == nil {
+		t.Fatalf("request whose key state is unknown:\n%s", dump(r))
+	}
+	// A PFX with its key given with --key-source request: the file's key counts.
+	keyed := f.input(n, true)
+	keyed.KeySource, keyed.Requests = KeyFromRequest, nil
+	if r := run(t, keyed); check(r, CheckKey, Pass) == nil {
+		t.Fatalf("PFX with its key and --key-source request:\n%s", dump(r))
+	}
 	placeholder.Key, placeholder.KeyDetail = certstore.KeyUnusable, "NTE_BAD_KEYSET"
 	in.Requests.Entries = []certstore.Certificate{placeholder}
 	if r := run(t, in); !r.Breaks || checkAbout(r, CheckKey, Fail, "NTE_BAD_KEYSET") == nil {

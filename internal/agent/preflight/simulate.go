@@ -89,7 +89,7 @@ func Run(in Input) (Report, error) {
 		}
 		r.Connectors = append(r.Connectors, c)
 	}
-	r.Checks = checks(in, imported, bundle, today, sToday, sAfter, sFinal, replaced)
+	r.Checks = checks(in, leaf, imported, bundle, today, sToday, sAfter, sFinal, replaced)
 	for _, ch := range r.Checks {
 		if ch.Status == Fail {
 			r.Breaks = true
@@ -143,16 +143,18 @@ func importAs(leaf certstore.Certificate, in Input) certstore.Certificate {
 	switch {
 	case c.HasPrivateKey:
 	case in.KeySource == KeyFromRequest:
-		req, found := pendingRequest(in, leaf)
-		switch {
-		case in.Requests == nil || in.Requests.Err != "":
+		req, ev := requestKey(in, leaf)
+		switch ev {
+		case reqNotRead:
 			// Not verified: predict with the key the admin states; the key
 			// check says it was not checked.
 			c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUsable, "key of the pending request on this server (as stated; the request store was not read)"
-		case !found:
+		case reqMissing:
 			c.HasPrivateKey, c.Key, c.KeyDetail = false, certstore.KeyAbsent, "no pending request in "+in.Requests.URI+" holds its key: imported without a private key"
-		case requestKeyPresent(req):
+		case reqPresent:
 			c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUsable, "key of the pending request "+req.Thumbprint+" in "+in.Requests.URI
+		case reqKeyUnknown:
+			c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUsable, "key of the pending request "+req.Thumbprint+" in "+in.Requests.URI+" (whether that key is still there is not known from that store)"
 		default:
 			c.HasPrivateKey, c.Key, c.KeyDetail = true, certstore.KeyUnusable, "the pending request "+req.Thumbprint+" in "+in.Requests.URI+" references a key that cannot be used"
 			if req.KeyDetail != "" {
@@ -165,34 +167,61 @@ func importAs(leaf certstore.Certificate, in Input) certstore.Certificate {
 	return c
 }
 
-// pendingRequest is the request store entry with the certificate's
-// public key (the one Import-ExchangeCertificate pairs it with), preferring
-// one with a usable key.
-func pendingRequest(in Input, leaf certstore.Certificate) (certstore.Certificate, bool) {
-	if in.Requests == nil {
-		return certstore.Certificate{}, false
+// requestEvidence is what the request store says about a .cer's key.
+type requestEvidence int
+
+const (
+	reqNone       requestEvidence = iota // the key is in the file, or not said to come from a request
+	reqNotRead                           // the request store was not read
+	reqMissing                           // read: no request with the certificate's public key
+	reqPresent                           // a request with its public key and a usable key
+	reqKeyUnknown                        // a request with its public key; the store does not say whether the key is there
+	reqUnusable                          // a request with its public key whose key cannot be used
+)
+
+// requestKey finds the request store entry with the certificate's public
+// key (the one Import-ExchangeCertificate pairs it with), preferring one
+// with a usable key.
+func requestKey(in Input, leaf certstore.Certificate) (certstore.Certificate, requestEvidence) {
+	if in.KeySource != KeyFromRequest || leaf.HasPrivateKey {
+		return certstore.Certificate{}, reqNone
 	}
-	var best *certstore.Certificate
-	for i, e := range in.Requests.Entries {
+	if in.Requests == nil || in.Requests.Err != "" {
+		return certstore.Certificate{}, reqNotRead
+	}
+	best, ev := certstore.Certificate{}, reqMissing
+	for _, e := range in.Requests.Entries {
 		if e.Cert == nil || !bytes.Equal(e.Cert.RawSubjectPublicKeyInfo, leaf.Cert.RawSubjectPublicKeyInfo) {
 			continue
 		}
-		if best == nil || !requestKeyPresent(*best) && requestKeyPresent(e) {
-			best = &in.Requests.Entries[i]
+		var this requestEvidence
+		switch st := exchange.KeyStateOf(e); {
+		case e.Key == certstore.KeyUnknown && e.HasPrivateKey:
+			this = reqKeyUnknown
+		case st == exchange.KeyOK || st == exchange.KeyUnreadable:
+			// Who may read it does not matter yet: Enable-ExchangeCertificate
+			// -Services SMTP grants NETWORK SERVICE read after the import.
+			this = reqPresent
+		default:
+			this = reqUnusable
+		}
+		if ev == reqMissing || rank(this) > rank(ev) {
+			best, ev = e, this
 		}
 	}
-	if best == nil {
-		return certstore.Certificate{}, false
-	}
-	return *best, true
+	return best, ev
 }
 
-// requestKeyPresent: the request's key is there and usable; who may read
-// it does not matter yet (Enable-ExchangeCertificate -Services SMTP grants
-// NETWORK SERVICE read after the import).
-func requestKeyPresent(c certstore.Certificate) bool {
-	st := exchange.KeyStateOf(c)
-	return st == exchange.KeyOK || st == exchange.KeyUnreadable
+func rank(e requestEvidence) int {
+	switch e {
+	case reqPresent:
+		return 3
+	case reqKeyUnknown:
+		return 2
+	case reqUnusable:
+		return 1
+	}
+	return 0
 }
 
 // withImport appends the new certificate (a certificate added to a
