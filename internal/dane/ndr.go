@@ -48,6 +48,9 @@ func FindNDRs(text string) []NDR {
 	if len(text) > maxNDRText {
 		text = text[:maxNDRText]
 	}
+	if !strings.Contains(text, ".7.32") { // what ndrRe needs: most replies are done here
+		return nil
+	}
 	lower := strings.ToLower(text)
 	var out []NDR
 	seen := map[string]bool{}

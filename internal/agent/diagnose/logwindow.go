@@ -108,6 +108,8 @@ type LogWindow struct {
 	oldest        time.Time
 	oldestKnown   bool
 	ageScanAlways bool
+
+	kbuf []byte // the key being looked up (no allocation when it is held)
 }
 
 type clearKey struct {
@@ -138,22 +140,39 @@ func (w *LogWindow) init() {
 }
 
 func groupKey(g *LogGroup) string {
-	return strings.Join([]string{g.Kind, g.Direction, g.Connector, g.RemoteHost, g.Status, g.Thumbprint}, "\x00")
+	return string(appendGroupKey(nil, g.Kind, g.Direction, g.Connector, g.RemoteHost, g.Status, g.Thumbprint))
 }
 
-func clearKeys(g *LogGroup, scope string) []clearKey {
-	ks := []clearKey{{'s', g.Direction, g.Connector, scope}, {'h', g.Direction, g.Connector, g.RemoteHost}}
-	if g.Direction == protolog.DirectionSend.String() && g.Kind == LogKindTLSFailed && localCredentialStatus(g.Status) {
-		ks = append(ks, clearKey{'c', g.Direction, g.Connector, ""})
+func appendGroupKey(b []byte, kind, dir, conn, host, status, tp string) []byte {
+	for i, v := range [...]string{kind, dir, conn, host, status, tp} {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, v...)
 	}
-	return ks
+	return b
+}
+
+func appendSentKey(b []byte, dir, conn, tp string) []byte {
+	b = append(append(append(b, dir...), 0), conn...)
+	return append(append(b, 0), tp...)
+}
+
+func clearKeys(g *LogGroup, scope string) ([3]clearKey, int) {
+	ks := [3]clearKey{{'s', g.Direction, g.Connector, scope}, {'h', g.Direction, g.Connector, g.RemoteHost}}
+	if g.Direction == protolog.DirectionSend.String() && g.Kind == LogKindTLSFailed && localCredentialStatus(g.Status) {
+		ks[2] = clearKey{'c', g.Direction, g.Connector, ""}
+		return ks, 3
+	}
+	return ks, 2
 }
 
 // file adds group k to the clear index under its current scope.
 func (w *LogWindow) file(k string, g *LogGroup) {
 	scope := remoteScope(firstOr(g.RemoteNames), g.RemoteHost)
 	w.scopeOf[k] = scope
-	for _, ck := range clearKeys(g, scope) {
+	ks, n := clearKeys(g, scope)
+	for _, ck := range ks[:n] {
 		set := w.clears[ck]
 		if set == nil {
 			set = map[string]struct{}{}
@@ -165,7 +184,8 @@ func (w *LogWindow) file(k string, g *LogGroup) {
 
 // unfile removes group k from the clear index.
 func (w *LogWindow) unfile(k string, g *LogGroup) {
-	for _, ck := range clearKeys(g, w.scopeOf[k]) {
+	ks, n := clearKeys(g, w.scopeOf[k])
+	for _, ck := range ks[:n] {
 		if set := w.clears[ck]; set != nil {
 			delete(set, k)
 			if len(set) == 0 {
@@ -222,11 +242,11 @@ func (w *LogWindow) Add(s protolog.Session) {
 	remote := s.RemoteHost()
 	if c := s.SentCertificate(); c != nil && c.Thumbprint != "" {
 		tp := c.Thumbprint
-		k := dir + "\x00" + s.Connector + "\x00" + tp
-		u := w.sent[k]
+		w.kbuf = appendSentKey(w.kbuf[:0], dir, s.Connector, tp)
+		u := w.sent[string(w.kbuf)]
 		if u == nil {
 			u = &SentUsage{Direction: dir, Connector: s.Connector, Thumbprint: tp, Subject: c.Subject, Issuer: c.Issuer, FirstSeen: s.Start, Session: s.ID}
-			w.sent[k] = u
+			w.sent[string(w.kbuf)] = u
 		}
 		u.Count++
 		if exoName(s.RemoteName) {
@@ -243,41 +263,10 @@ func (w *LogWindow) Add(s protolog.Session) {
 		u.LastSeen = later(u.LastSeen, at)
 		w.noteSeen(u.LastSeen)
 	}
-	add := func(kind, status, detail string) {
-		g := LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail}
-		if c := s.SentCertificate(); c != nil {
-			g.Thumbprint, g.CertSubject = c.Thumbprint, c.Subject
-		}
-		k := groupKey(&g)
-		have := w.groups[k]
-		if have == nil {
-			have = &g
-			have.FirstSeen = s.Start
-			w.groups[k] = have
-			w.file(k, have)
-		}
-		have.Count++
-		if !s.Start.IsZero() && (have.FirstSeen.IsZero() || s.Start.Before(have.FirstSeen)) {
-			have.FirstSeen = s.Start
-		}
-		have.LastSeen = later(have.LastSeen, at)
-		w.noteSeen(have.LastSeen)
-		if s.RemoteName != "" && !slices.Contains(have.RemoteNames, s.RemoteName) && len(have.RemoteNames) < maxGroupSamples {
-			if len(have.RemoteNames) == 0 { // the group's scope is now its first remote name's
-				w.unfile(k, have)
-				have.RemoteNames = append(have.RemoteNames, s.RemoteName)
-				w.file(k, have)
-			} else {
-				have.RemoteNames = append(have.RemoteNames, s.RemoteName)
-			}
-		}
-		if len(have.Sessions) < maxGroupSamples {
-			have.Sessions = append(have.Sessions, s.ID)
-		}
-	}
+	add := func(kind, status, detail string) { w.addGroup(&s, dir, remote, kind, status, detail, at) }
 	// A DANE result in a reply is recorded whatever the TLS outcome: the
 	// session to Exchange Online succeeds, the message does not.
-	daneCodes := w.addDANE(s, add)
+	daneCodes := w.addDANE(&s, dir, remote, at)
 	if s.TLS.Succeeded {
 		// Clear the groups of this direction and connector whose remote
 		// scope or host is this session's, and on the send side the
@@ -322,16 +311,55 @@ func (w *LogWindow) Add(s protolog.Session) {
 	w.prune()
 }
 
+// addGroup counts session s in the group of this kind and status on its
+// path (creating it).
+func (w *LogWindow) addGroup(s *protolog.Session, dir, remote, kind, status, detail string, at time.Time) {
+	var tp, subject string
+	if c := s.SentCertificate(); c != nil {
+		tp, subject = c.Thumbprint, c.Subject
+	}
+	w.kbuf = appendGroupKey(w.kbuf[:0], kind, dir, s.Connector, remote, status, tp)
+	have := w.groups[string(w.kbuf)]
+	if have == nil {
+		k := string(w.kbuf)
+		have = &LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail,
+			Thumbprint: tp, CertSubject: subject, FirstSeen: s.Start}
+		if s.RemoteName != "" { // filed under the scope of its first remote name at once
+			have.RemoteNames = append(make([]string, 0, 1), s.RemoteName)
+		}
+		w.groups[k] = have
+		w.file(k, have)
+	} else if s.RemoteName != "" && len(have.RemoteNames) < maxGroupSamples && !slices.Contains(have.RemoteNames, s.RemoteName) {
+		if len(have.RemoteNames) == 0 { // the group's scope is now its first remote name's
+			k := string(w.kbuf)
+			w.unfile(k, have)
+			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
+			w.file(k, have)
+		} else {
+			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
+		}
+	}
+	have.Count++
+	if !s.Start.IsZero() && (have.FirstSeen.IsZero() || s.Start.Before(have.FirstSeen)) {
+		have.FirstSeen = s.Start
+	}
+	have.LastSeen = later(have.LastSeen, at)
+	w.noteSeen(have.LastSeen)
+	if len(have.Sessions) < maxGroupSamples {
+		have.Sessions = append(have.Sessions, s.ID)
+	}
+}
+
 // addDANE records the send-side replies that carry an Exchange Online DANE
 // result (dane.FindNDRs), one group per code; it reports whether there were any.
-func (w *LogWindow) addDANE(s protolog.Session, add func(kind, status, detail string)) bool {
+func (w *LogWindow) addDANE(s *protolog.Session, dir, remote string, at time.Time) bool {
 	if s.Direction != protolog.DirectionSend {
 		return false
 	}
 	found := false
 	for _, r := range s.Replies {
 		for _, n := range dane.FindNDRs(r.Text) {
-			add(LogKindDANENDR, n.Code, clip(r.Text, 300))
+			w.addGroup(s, dir, remote, LogKindDANENDR, n.Code, clip(r.Text, 300), at)
 			found = true
 		}
 	}
@@ -406,14 +434,18 @@ func evictOldest[T any](m map[string]T, limit int, seen func(T) time.Time, del f
 		return
 	}
 	type kv struct {
-		k string
-		t time.Time
+		sec  int64 // time.Time.Compare order, as integers
+		nsec int32
+		k    string
 	}
 	all := make([]kv, 0, len(m))
 	for k, v := range m {
-		all = append(all, kv{k, seen(v)})
+		t := seen(v)
+		all = append(all, kv{t.Unix(), int32(t.Nanosecond()), k})
 	}
-	slices.SortFunc(all, func(a, b kv) int { return cmp.Or(a.t.Compare(b.t), cmp.Compare(a.k, b.k)) })
+	slices.SortFunc(all, func(a, b kv) int {
+		return cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec), cmp.Compare(a.k, b.k))
+	})
 	drop := len(m) - limit + limit/4
 	for _, e := range all[:min(drop, len(all))] {
 		del(e.k)
