@@ -31,7 +31,8 @@ import (
 // Cert:\LocalMachine\My, Get-ExchangeCertificate, the connectors, the
 // transport service and Exchange Online's Get-InboundConnector, UTF-16 LE as
 // Windows PowerShell writes them), with real certificates minted here and
-// the renewal as a password-protected PFX, a .cer or a PEM. The DNS-fed
+// the renewal as a password-protected PFX, a .cer or a PEM: the
+// Export-Clixml command line of docs/preflight.md. The DNS-fed
 // checks (DANE, MTA-STS policies) are in preflight_dns_test.go against the
 // DNSSEC lab; the checks on a real crypt32 store in
 // preflight_windows_test.go.
