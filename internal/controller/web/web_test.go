@@ -205,6 +205,11 @@ func TestPagesShowTheSeedCase(t *testing.T) {
 
 	w = f.get(h, "/agents")
 	mustContain(t, "agents", w.Body.String(), "edge02", seedHost, "1.2.3-test", "Site amsterdam", "Failing checks")
+	// The server is CRITICAL here as on the overview (one place decides a
+	// server's severity; the agents page once said ERROR).
+	if !regexp.MustCompile(`class="badge sev-critical" href="/\?host=` + regexp.QuoteMeta(seedHost) + `">\d+ · CRITICAL</a>`).MatchString(w.Body.String()) {
+		t.Errorf("agents page does not colour %s CRITICAL as the overview does:\n%s", seedHost, w.Body.String())
+	}
 	if !regexp.MustCompile(`certstore[^<]*<span class="hint">since <time datetime="20`).MatchString(w.Body.String()) {
 		t.Errorf("agents page does not show the failing certificate store check and since when:\n%s", w.Body.String())
 	}
