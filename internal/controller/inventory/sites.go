@@ -6,6 +6,7 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // Site summarises one site: its agents and its unresolved incidents.
@@ -18,13 +19,6 @@ type Site struct {
 	// naming the site; WorstSeverity is the worst of them (UNSPECIFIED: none).
 	OpenIncidents int
 	WorstSeverity mxv1.Severity
-}
-
-// Unresolved reports whether an incident is OPEN or ACKNOWLEDGED (PENDING
-// is still damping, RESOLVED is done).
-func Unresolved(inc *mxv1.Incident) bool {
-	s := inc.GetState()
-	return s == mxv1.IncidentState_INCIDENT_STATE_OPEN || s == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED
 }
 
 // Stale reports whether an agent last seen at lastSeen is stale at now (never
@@ -58,7 +52,7 @@ func Sites(agents []*mxv1.Agent, incidents []*mxv1.Incident, now time.Time, stal
 		siteOf[a.GetAgentId()] = a.GetSite()
 	}
 	for _, inc := range incidents {
-		if !Unresolved(inc) {
+		if !incident.Unresolved(inc) {
 			continue
 		}
 		named := map[string]string{}

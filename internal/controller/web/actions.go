@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // Actions performs incident actions; mxv1.ControllerServiceClient (a
@@ -83,7 +84,7 @@ func (h *Handler) actionFormFor(r *http.Request, inc *mxv1.Incident) actionForm 
 	st := inc.GetState()
 	return actionForm{Enabled: h.cfg.Actions != nil, CSRF: csrfToken(rawTokenOf(r)), Key: newKey(), NeedsActor: h.cfg.Insecure,
 		CanAck:     st == mxv1.IncidentState_INCIDENT_STATE_OPEN,
-		CanResolve: st == mxv1.IncidentState_INCIDENT_STATE_OPEN || st == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED,
+		CanResolve: incident.Active(st),
 		Sequence:   inc.GetSequence(), Done: doneMessage(r.URL.Query().Get("done"))}
 }
 

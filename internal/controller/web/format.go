@@ -92,9 +92,3 @@ func (h *Handler) allIncidents() []*mxv1.Incident {
 	sort.SliceStable(out, func(i, j int) bool { return incident.Less(out[i], out[j]) })
 	return out
 }
-
-// unresolved: OPEN or ACKNOWLEDGED (PENDING is still damping, RESOLVED is done).
-func unresolved(inc *mxv1.Incident) bool {
-	s := inc.GetState()
-	return s == mxv1.IncidentState_INCIDENT_STATE_OPEN || s == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED
-}

@@ -91,7 +91,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	seenRemote := map[string]bool{}
 	for _, inc := range all {
-		if unresolved(inc) && inc.GetScope() == mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET && !seenRemote[strings.ToLower(inc.GetSubject())] {
+		if incident.Unresolved(inc) && inc.GetScope() == mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET && !seenRemote[strings.ToLower(inc.GetSubject())] {
 			k := strings.ToLower(inc.GetSubject())
 			seenRemote[k] = true
 			v.Remote = append(v.Remote, serverCell{Host: inc.GetSubject(), Severity: worst[k], Open: open[k], Link: "/incidents/" + url.PathEscape(inc.GetId())})

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // serverSeverities is how every page colours a server: per host (lower
@@ -14,7 +15,7 @@ import (
 func serverSeverities(incs []*mxv1.Incident) (worst map[string]mxv1.Severity, open map[string]int) {
 	worst, open = map[string]mxv1.Severity{}, map[string]int{}
 	for _, inc := range incs {
-		if !unresolved(inc) {
+		if !incident.Unresolved(inc) {
 			continue
 		}
 		keys := inc.GetHosts()

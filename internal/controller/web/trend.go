@@ -48,7 +48,7 @@ func openSpans(inc *mxv1.Incident) []span {
 			}
 		}
 	}
-	if !open && len(out) == 0 && unresolved(inc) && inc.GetOpenedAt() != nil {
+	if !open && len(out) == 0 && incident.Unresolved(inc) && inc.GetOpenedAt() != nil {
 		open, start = true, inc.GetOpenedAt().AsTime() // a timeline without its opening (never expected)
 	}
 	if open {

@@ -112,7 +112,7 @@ func TestTrendPage(t *testing.T) {
 	h := f.handler(func(c *Config) { c.IncidentRetention = 7 * 24 * time.Hour })
 	open := 0
 	for _, inc := range f.st.State().Incidents(incident.Filter{}) {
-		if unresolved(inc) {
+		if incident.Unresolved(inc) {
 			open++
 		}
 	}
