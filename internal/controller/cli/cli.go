@@ -42,8 +42,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(runCmd(stderr), devCmd(stdout, stderr))
 	root.AddCommand(clientCmds(stdout)...)
 	root.AddCommand(tokensCmd(stdout), agentsAdminCmd(stdout))
-	root.AddCommand(incidentsCmd(stdout), deliveriesCmd(stdout), tlsrptCmd(stdout))
+	root.AddCommand(incidentsCmd(stdout), deliveriesCmd(stdout), tlsrptCmd(stdout), preflightCmd(stdout))
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		fmt.Fprintln(stderr, "controller:", err)
 		return 1
 	}

@@ -6,6 +6,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Rollout states (PreflightAgent.rollout): where the change stands on a
@@ -95,7 +96,7 @@ func rolloutCheck(servers []*server) *mxv1.PreflightCheck {
 	switch {
 	case len(holders) == 0:
 		return &mxv1.PreflightCheck{Id: CheckRollout, Status: string(preflight.Info),
-			Summary: fmt.Sprintf("the new certificate is in none of the %d servers' stores yet (before the change)", total), Detail: detail}
+			Summary: fmt.Sprintf("no server holds the new certificate yet (%s evaluated: before the change)", text.Count(total, "server")), Detail: detail}
 	case len(behind) > 0:
 		return &mxv1.PreflightCheck{Id: CheckRollout, Status: string(preflight.Warn),
 			Summary: fmt.Sprintf("the new certificate is on %d of %d servers (%s); still running the old certificate: %s",

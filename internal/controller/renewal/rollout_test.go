@@ -16,7 +16,7 @@ func TestRolloutBeforeTheChange(t *testing.T) {
 			t.Errorf("%s: rollout %q", a.GetAgentId(), a.GetRollout())
 		}
 	}
-	if c := fleetCheck(resp, CheckRollout); c == nil || c.GetStatus() != "info" || !strings.Contains(c.GetSummary(), "none of the 2 servers") {
+	if c := fleetCheck(resp, CheckRollout); c == nil || c.GetStatus() != "info" || !strings.Contains(c.GetSummary(), "no server holds the new certificate yet (2 servers evaluated") {
 		t.Errorf("rollout check: %v", c)
 	}
 	if c := fleetCheck(resp, CheckHybridEdgesToday); c == nil || c.GetStatus() != "pass" {
