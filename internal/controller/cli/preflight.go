@@ -238,4 +238,3 @@ func short(tp string, n *mxv1.PreflightCertificateInfo) string {
 	}
 	return tp
 }
-

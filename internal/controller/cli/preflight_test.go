@@ -97,7 +97,9 @@ func TestPreflightCommand(t *testing.T) {
 	code, out = run("--new-cert", otherPFX, "--format", "json")
 	var resp struct {
 		Breaks bool
-		Agents []struct{ AgentID string `json:"agentId"` }
+		Agents []struct {
+			AgentID string `json:"agentId"`
+		}
 	}
 	if code != 2 || json.Unmarshal([]byte(out), &resp) != nil || !resp.Breaks || len(resp.Agents) != 2 {
 		t.Fatalf("json: %d %s", code, out)
