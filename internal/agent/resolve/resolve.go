@@ -107,6 +107,10 @@ var dnssecEDE = map[uint16]bool{
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) Answer {
 	name = dns.Fqdn(strings.ToLower(strings.TrimSpace(name)))
 	a := Answer{Name: name, Type: qtype, Status: Unknown}
+	if r == nil || r.Addr == "" {
+		a.Err = fmt.Errorf("%w: %s %s: %w", ErrQuery, name, dns.TypeToString[qtype], ErrNoResolver)
+		return a
+	}
 	resp, err := r.exchange(ctx, name, qtype, false)
 	if err != nil {
 		a.Err = fmt.Errorf("%w: %s %s via %s: %v", ErrQuery, name, dns.TypeToString[qtype], r.Addr, err)
