@@ -8,10 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
 	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
@@ -37,7 +38,7 @@ func renewalPreflight(ctx context.Context, w io.Writer, dir, host string, seed s
 	if err := os.WriteFile(file, append(n.ChainPEM(), key...), 0o600); err != nil {
 		return err
 	}
-	st, err := certstore.Open("pemdir:"+seed.store.Dir, certstore.Options{})
+	st, err := certread.Open("pemdir:"+seed.store.Dir, certstore.Options{})
 	if err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func renewalPreflight(ctx context.Context, w io.Writer, dir, host string, seed s
 	if err != nil {
 		return err
 	}
-	cfg, err := exchange.LoadConfigFile(seed.inventory)
+	cfg, err := exchcollect.LoadConfigFile(seed.inventory)
 	if err != nil {
 		return err
 	}

@@ -9,12 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/eventlog"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
 	"github.com/mxprobe/mxprobe/internal/agent/revocation"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 )
 
 // DefaultWindowsStore is the store Exchange transport reads.
@@ -88,7 +89,7 @@ func NewBuilder(spec Spec) (*Builder, error) {
 		uris = []string{DefaultWindowsStore}
 	}
 	for _, uri := range uris {
-		st, err := certstore.Open(uri, certstore.Options{PFXPasswords: spec.PFXPasswords})
+		st, err := certread.Open(uri, certstore.Options{PFXPasswords: spec.PFXPasswords})
 		b.stores = append(b.stores, Store{URI: uri, Store: st, OpenErr: err})
 	}
 	if spec.ExchangeInventory != "" {

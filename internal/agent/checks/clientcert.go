@@ -9,9 +9,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // ConnectorClientCert chooses the client certificate a probe presents the
@@ -32,9 +33,9 @@ type storeKey interface {
 
 // openStoreKey opens the key of the certificate with the given thumbprint
 // in a Windows system store. A variable so tests on Linux can stand in for
-// CNG; certstore.OpenWindowsSigner returns ErrUnsupported off Windows.
+// CNG; certread.OpenWindowsSigner returns ErrUnsupported off Windows.
 var openStoreKey = func(loc certstore.WindowsLocation, thumbprint string) (storeKey, error) {
-	s, err := certstore.OpenWindowsSigner(loc, thumbprint)
+	s, err := certread.OpenWindowsSigner(loc, thumbprint)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +157,7 @@ func (c *ConnectorClientCert) openWindowsKey(loc certstore.WindowsLocation, chos
 	if err != nil {
 		return nil, fmt.Errorf("%w: key of %s in the Windows store %s cannot be used for signing: %w", ErrClientCert, chosen.Thumbprint, loc, err)
 	}
-	if err := certstore.VerifyKeyPair(k, chosen.Cert.PublicKey); err != nil {
+	if err := certread.VerifyKeyPair(k, chosen.Cert.PublicKey); err != nil {
 		_ = k.Close()
 		return nil, fmt.Errorf("%w: key of %s in the Windows store %s: %w", ErrClientCert, chosen.Thumbprint, loc, err)
 	}

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
@@ -36,7 +37,7 @@ func windowsEntry(c *x509.Certificate) certstore.Certificate {
 	}
 }
 
-// fakeCNG stands in for certstore.OpenWindowsSigner: keys by thumbprint,
+// fakeCNG stands in for certread.OpenWindowsSigner: keys by thumbprint,
 // counting opens and closes.
 type fakeCNG struct {
 	mu     sync.Mutex
@@ -57,7 +58,7 @@ func (k *fakeCNGKey) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, e
 	closed := k.closed
 	k.cng.mu.Unlock()
 	if closed {
-		return nil, certstore.ErrSignerClosed
+		return nil, certread.ErrSignerClosed
 	}
 	return k.Signer.Sign(r, d, o)
 }
@@ -78,7 +79,7 @@ func (f *fakeCNG) open(loc certstore.WindowsLocation, thumbprint string) (storeK
 	f.locs = append(f.locs, loc)
 	k, ok := f.keys[thumbprint]
 	if !ok {
-		return nil, certstore.ErrCertNotInStore
+		return nil, certread.ErrCertNotInStore
 	}
 	f.opened++
 	return &fakeCNGKey{Signer: k, cng: f}, nil
@@ -211,7 +212,7 @@ func TestClientCertWindowsStoreKeyMismatch(t *testing.T) {
 		} else {
 			_, tp, err = fx.cc.Certificate(context.Background())
 		}
-		if !errors.Is(err, ErrClientCert) || !errors.Is(err, certstore.ErrKeyMismatch) || tp != fx.issued.Thumbprint() {
+		if !errors.Is(err, ErrClientCert) || !errors.Is(err, certread.ErrKeyMismatch) || tp != fx.issued.Thumbprint() {
 			t.Fatalf("acquire=%v: %s %v", acquire, tp, err)
 		}
 	}
@@ -224,11 +225,11 @@ func TestClientCertWindowsStoreKeyMismatch(t *testing.T) {
 // ErrClientCert) instead of trying to stat "provider\container".
 func TestClientCertWindowsStoreKeyOffWindows(t *testing.T) {
 	fx := newWindowsFixture(t, lab.KeyECDSAP256)
-	if _, err := certstore.OpenWindowsSigner(certstore.WindowsLocation{Location: certstore.LocalMachine, Store: "My"}, fx.issued.Thumbprint()); !errors.Is(err, certstore.ErrUnsupported) {
+	if _, err := certread.OpenWindowsSigner(certstore.WindowsLocation{Location: certstore.LocalMachine, Store: "My"}, fx.issued.Thumbprint()); !errors.Is(err, certread.ErrUnsupported) {
 		t.Skipf("OpenWindowsSigner works here: %v", err)
 	}
 	_, tp, err := fx.cc.Certificate(context.Background())
-	if !errors.Is(err, ErrClientCert) || !errors.Is(err, certstore.ErrUnsupported) || tp != fx.issued.Thumbprint() {
+	if !errors.Is(err, ErrClientCert) || !errors.Is(err, certread.ErrUnsupported) || tp != fx.issued.Thumbprint() {
 		t.Fatalf("%s %v", tp, err)
 	}
 }
@@ -252,7 +253,7 @@ func TestClientCertAcquireFileKey(t *testing.T) {
 	if err := release(); err != nil {
 		t.Fatal(err)
 	}
-	if err := certstore.VerifyKeyPair(cert.PrivateKey.(crypto.Signer), good.Cert.PublicKey); err != nil {
+	if err := certread.VerifyKeyPair(cert.PrivateKey.(crypto.Signer), good.Cert.PublicKey); err != nil {
 		t.Fatal(err)
 	}
 }

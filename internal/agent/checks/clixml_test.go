@@ -8,7 +8,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/clixml/clixmltest"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -61,7 +61,7 @@ func TestSeedIncidentFromCLIXMLExports(t *testing.T) {
 		clixmltest.ExchangeServer{Name: "EDGE01", Fqdn: "edge01.contoso.com", AdminDisplayVersion: "Version 15.2 (Build 330.6)", ServerRole: "Edge", IsEdgeServer: true}.Obj())))
 
 	// The inventory from the exports equals the one the JSON form gives.
-	got, err := exchange.LoadConfigFile(dir)
+	got, err := exchcollect.LoadConfigFile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

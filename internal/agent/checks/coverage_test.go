@@ -16,11 +16,12 @@ import (
 	"unicode/utf16"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/eventlog"
 	"github.com/mxprobe/mxprobe/internal/agent/eventlog/evtxtest"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -217,7 +218,7 @@ func scenarios() []scenario {
 				Source: `windows:LocalMachine\My`, Sources: []string{`windows:LocalMachine\My`}, KeySource: "Microsoft Software Key Storage Provider",
 			}}}
 			var b bytes.Buffer
-			if err := certstore.WriteSnapshot(&b, inv); err != nil {
+			if err := certread.WriteSnapshot(&b, inv); err != nil {
 				t.Fatal(err)
 			}
 			p := filepath.Join(tempdir.New(t), "snap.json")
@@ -535,7 +536,7 @@ func TestProbePresentsSendConnectorCertificate(t *testing.T) {
 
 func mustOpen(t *testing.T, uri string) certstore.Store {
 	t.Helper()
-	s, err := certstore.Open(uri, certstore.Options{})
+	s, err := certread.Open(uri, certstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

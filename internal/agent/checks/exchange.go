@@ -8,10 +8,11 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
 	"github.com/mxprobe/mxprobe/internal/agent/powershell"
+	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // CollectExchangeConfig is the exchange_inventory value that collects the
@@ -41,9 +42,9 @@ func (e *ExchangeSource) LoadConfig(ctx context.Context) (*exchange.Config, erro
 	var inv *exchange.Config
 	var err error
 	if e.Config == CollectExchangeConfig {
-		inv, err = exchange.Collect(ctx, e.Collect)
+		inv, err = exchcollect.Collect(ctx, e.Collect)
 	} else {
-		inv, err = exchange.LoadConfigFile(e.Config)
+		inv, err = exchcollect.LoadConfigFile(e.Config)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("exchange inventory %s: %w", e.Config, err)

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/report"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -22,7 +23,7 @@ import (
 func writeSnapshot(t *testing.T, inv certstore.Contents) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := certstore.WriteSnapshot(&b, inv); err != nil {
+	if err := certread.WriteSnapshot(&b, inv); err != nil {
 		t.Fatal(err)
 	}
 	p := filepath.Join(tempdir.New(t), "snap.json")

@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
@@ -19,11 +20,11 @@ func TestCertStoreResultListsEveryCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	uri := "pemdir:" + seed.Dir
-	st, err := certstore.Open(uri, certstore.Options{})
+	st, err := certread.Open(uri, certstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := RunAll(context.Background(), []Check{&CertStore{URI: uri, Store: st}, &CertStore{URI: "pemdir:/nonexistent", OpenErr: certstore.ErrUnsupported}}, 2)
+	res := RunAll(context.Background(), []Check{&CertStore{URI: uri, Store: st}, &CertStore{URI: "pemdir:/nonexistent", OpenErr: certread.ErrUnsupported}}, 2)
 	got := map[string]*mxv1.CertificateSummary{}
 	for _, c := range res[0].GetCertificates() {
 		got[c.GetThumbprint()] = c

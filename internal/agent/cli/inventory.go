@@ -10,10 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
 	"github.com/mxprobe/mxprobe/internal/agent/powershell"
+	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // ErrInventoryUnsupported: inventory export needs an Exchange server.
@@ -36,14 +38,14 @@ func inventoryCmd(stdout io.Writer) *cobra.Command {
 				storeOut = strings.TrimSuffix(out, filepath.Ext(out)) + "-certstore.json"
 			}
 			ctx := cmd.Context()
-			x, err := exchange.Collect(ctx, powershell.Options{})
+			x, err := exchcollect.Collect(ctx, powershell.Options{})
 			if err != nil {
 				if errors.Is(err, powershell.ErrUnsupported) {
 					return fmt.Errorf("%w: %w", ErrInventoryUnsupported, err)
 				}
 				return fmt.Errorf("inventory export: %w", err)
 			}
-			st, err := certstore.Open(store, certstore.Options{})
+			st, err := certread.Open(store, certstore.Options{})
 			if err != nil {
 				return fmt.Errorf("inventory export: %w", err)
 			}
@@ -54,7 +56,7 @@ func inventoryCmd(stdout io.Writer) *cobra.Command {
 			if err := writeFileAtomic(out, func(w io.Writer) error { return exchange.WriteConfig(w, x) }); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(storeOut, func(w io.Writer) error { return certstore.WriteSnapshot(w, si) }); err != nil {
+			if err := writeFileAtomic(storeOut, func(w io.Writer) error { return certread.WriteSnapshot(w, si) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "wrote %s (%d send, %d receive connectors) and %s (%d certificates)\nuse: agent check --exchange-inventory %s --cert-store snapshot:%s\n",

@@ -14,15 +14,16 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
 	"github.com/mxprobe/mxprobe/internal/agent/mtasts"
 	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/config"
 	"github.com/mxprobe/mxprobe/internal/dane"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // Exit codes of agent preflight (report's: 0 ok, 2 a break, 1 error).
@@ -230,7 +231,7 @@ func readChainStores(ctx context.Context, uris []string, pw []string) []prefligh
 			continue
 		}
 		cs := preflight.ChainStore{URI: u}
-		st, err := certstore.Open(u, certstore.Options{PFXPasswords: pw})
+		st, err := certread.Open(u, certstore.Options{PFXPasswords: pw})
 		if err == nil {
 			var ct certstore.Contents
 			if ct, err = st.Read(ctx); err == nil {

@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
 	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/lab/dnslab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -42,7 +43,7 @@ func TestPreflightSenderNameFromInventory(t *testing.T) {
 		t.Fatalf("without export: exit %d, stderr %s\n%s", code, stderr, out)
 	}
 	inv := args[len(args)-3]
-	cfg, err := exchange.LoadConfigFile(inv)
+	cfg, err := exchcollect.LoadConfigFile(inv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,10 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore/winseed"
+	"github.com/mxprobe/mxprobe/internal/agent/certread/winseed"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
 	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )

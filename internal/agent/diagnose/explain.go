@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // ExplainSelection says in prose how Exchange would choose the certificate

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/dane"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // Check identifiers (the one place they are spelled).

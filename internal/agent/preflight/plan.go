@@ -6,10 +6,10 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/dane"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // psLit quotes s as a PowerShell single-quoted literal (only ' is doubled;

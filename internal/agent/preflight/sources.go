@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // The names and policies a renewal must satisfy that do not live in the

@@ -17,9 +17,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
+	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
@@ -69,7 +70,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.keyless = seed.KeylessDuplicate.Thumbprint
 	uri := "pemdir:" + seed.Dir
-	cs, err := certstore.Open(uri, certstore.Options{})
+	cs, err := certread.Open(uri, certstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/exchange"
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // SeedLastError is the queue LastError of the seed incident.
