@@ -1,30 +1,25 @@
-// Package certstore collects certificate-store inventories for mxprobe's
-// Exchange STARTTLS diagnosis.
+// Package certstore models the contents of a certificate store for
+// mxprobe's Exchange STARTTLS diagnosis and parses certificate and key files.
 //
 // The seed incident: Cert:\LocalMachine\My held two certificates with the
 // same issuer and subject, one without a private key; transport picked the
 // keyless one and outbound TLS failed with NoCredentials, while
 // Get-ExchangeCertificate (which hides keyless certificates) looked fine.
-// So every backend here reports every certificate, keyless or not, with an
+// So every reader reports every certificate, keyless or not, with an
 // honest account of its private key.
 //
-// # Backends
-//
-// Open(uri, opts) dispatches on the scheme:
-//
-//   - pemdir:PATH reads a directory tree (depth Options.MaxDepth, default 8;
-//     dot-entries skipped; file symlinks followed, directory symlinks not) of
-//     PEM (certificates, PKCS#8/PKCS#1/SEC 1 keys, PKCS#7), DER
-//     certificates and keys, PKCS#7 bundles (.p7b) and PKCS#12 (.pfx/.p12)
-//     files. Content decides the format; the extension only decides whether
-//     an unrecognisable file is a Problem (.pem/.crt/.cer/.der/.key/.pfx/...)
-//     or silently ignored (README, scripts).
-//   - snapshot:FILE reads a JSON inventory written by WriteSnapshot
-//     (docs/snapshot-format.md), so a store captured on a Windows server is
-//     diagnosed anywhere. Thumbprints are re-verified against the DER.
-//   - windows:LocalMachine\My (or CurrentUser\..., any store name) opens a
-//     system store read-only through crypt32 (windows.go,
-//     windows_syscall.go). On other platforms Open returns ErrUnsupported.
+// This package is the model both roles share (Certificate, Contents,
+// KeyStatus) and the parsers that build it from files: PEM (certificates,
+// PKCS#8/PKCS#1/SEC 1 keys, PKCS#7), DER certificates and keys, PKCS#7
+// bundles (.p7b) and PKCS#12 (.pfx/.p12). ReadFiles and ReadData read a
+// renewal's files (on the server, or uploaded to the controller); OpenDir
+// reads a directory tree (the pemdir: store: depth Options.MaxDepth,
+// default 8; dot-entries skipped; file symlinks followed, directory
+// symlinks not). Content decides the format; the extension only decides
+// whether an unrecognisable file is a Problem (.pem/.crt/.cer/.der/.key/
+// .pfx/...) or silently ignored (README, scripts). The agent's other store
+// readers (snapshot:, Export-Clixml, windows: through crypt32, opened by
+// URI) are internal/agent/certread; this package links no agent code.
 //
 // # Key status
 //
@@ -42,8 +37,8 @@
 //
 // On Windows, the key is also acquired silently
 // (CryptAcquireCertificatePrivateKey, SILENT|PREFER_NCRYPT) and its DACL is
-// evaluated for the transport account, NETWORK SERVICE (acl.go, testable on
-// any OS): TransportCanReadKey is true/false, or nil when unknown.
+// evaluated for the transport account, NETWORK SERVICE (internal/agent/
+// certread): TransportCanReadKey is true/false, or nil when unknown.
 //
 // # Robustness
 //

@@ -27,9 +27,9 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/runner"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
@@ -268,7 +268,7 @@ func waitFor(ctx context.Context, limit time.Duration, cond func() bool) bool {
 }
 
 func newAgent(a demoAgent, servers []*lab.Server, seed seedEvidence, controller, dir string, ca *lab.CA, o Options) (*runner.Runner, error) {
-	diag := diagnose.Options{Host: a.host}
+	diag := certdiag.Options{Host: a.host}
 	var cs []checks.Check
 	if a.seed {
 		b, err := checks.NewBuilder(checks.Spec{

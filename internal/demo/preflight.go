@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/certread"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 )
 
 // renewalPreflight predicts edge02's next renewal: the PKI team reissued
@@ -55,7 +55,7 @@ func renewalPreflight(ctx context.Context, w io.Writer, dir, host string, seed s
 		return err
 	}
 	r, err := preflight.Run(preflight.Input{Config: cfg, Store: contents, New: newFiles, NewFile: file,
-		Diag: diagnose.Options{Now: time.Now(), Host: host}})
+		Diag: certdiag.Options{Now: time.Now(), Host: host}})
 	if err != nil {
 		return err
 	}

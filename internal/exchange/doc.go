@@ -1,17 +1,19 @@
 // Package exchange models the Exchange-side configuration that decides which
-// certificate SMTP STARTTLS uses, loads it (LoadConfig, LoadConfigFile,
-// or Collect on Windows), and simulates Exchange's certificate selection
-// against a certificate store read by package certstore.
+// certificate SMTP STARTTLS uses, decodes it (LoadConfig), and simulates
+// Exchange's certificate selection against a certificate store's contents
+// (package certstore). It does no collection and links no agent code: the
+// agent collects the configuration (internal/agent/exchcollect: PowerShell,
+// Export-Clixml files), the controller decodes what agents reported, and
+// both simulate the selection here.
 //
 // # Config
 //
 // Config holds one server's Get-ExchangeServer, Get-TransportService,
 // Get-SendConnector and Get-ReceiveConnector properties. Its JSON form, and the
 // raw ConvertTo-Json -Depth 4 cmdlet output the loader also accepts, are
-// documented in docs/exchange-inventory.md. Collect (Windows only; elsewhere
-// the error wraps powershell.ErrUnsupported) runs collect.ps1 through package
-// powershell, which every collector shares (the marker protocol, snap-in
-// loading, timeout and output bound).
+// documented in docs/exchange-inventory.md. A document that records the
+// collector's failure (CollectorError) is an error wrapping
+// ErrCollectorFailed.
 //
 // # Selection rules
 //
@@ -26,9 +28,10 @@
 //
 // A Selection is data for other packages to judge: flags, candidates with
 // their KeyState and Ineligibility, the choice of each rule. It carries no
-// finding codes and no prose; package diagnose decides what is a finding and
-// says it (diagnose.ExplainSelection), and agent preflight reuses the same
-// API to predict the choice after a renewal.
+// finding codes and no prose; package certdiag decides what is a finding and
+// says it (certdiag.ExplainSelection), and the renewal pre-flight
+// (internal/preflight) reuses the same API to predict the choice after a
+// renewal.
 //
 //   - Send connector with TlsCertificateName ("<I>issuer<S>subject"):
 //     candidates are the certificates whose subject DN and issuer DN match, in

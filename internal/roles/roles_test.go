@@ -9,6 +9,76 @@ import (
 
 const module = "github.com/mxprobe/mxprobe/"
 
+// harnesses are the packages outside internal/agent and internal/controller
+// that put both roles (or a role and its lab) together on purpose; no
+// binary a customer runs links them.
+var harnesses = []string{"cmd", "internal/demo", "internal/e2e", "internal/bench", "internal/clusterpki", "internal/lab"}
+
+func under(pkg, dir string) bool {
+	p := module + dir
+	return pkg == p || strings.HasPrefix(pkg, p+"/")
+}
+
+// TestSharedPackagesBelongToNoRole keeps the packages both roles link
+// (the certificate and Exchange models, the certificate and connector
+// rules, the pre-flight, DANE, the finding catalog, ...) free of either
+// role: a package outside internal/agent, internal/controller and the
+// harnesses imports, directly or not, nothing from internal/agent or
+// internal/controller. Otherwise one binary would link the other's code
+// as soon as it used the shared package.
+func TestSharedPackagesBelongToNoRole(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command to list dependencies with")
+	}
+	list := exec.Command("go", "list", "-f", "{{.ImportPath}}", module+"...")
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var shared []string
+	for _, pkg := range strings.Fields(string(out)) {
+		if !roleOrHarness(pkg) {
+			shared = append(shared, pkg)
+		}
+	}
+	if len(shared) == 0 {
+		t.Fatal("no shared packages found")
+	}
+	for _, goos := range []string{"linux", "windows"} {
+		t.Run(goos, func(t *testing.T) {
+			cmd := exec.Command("go", append([]string{"list", "-deps", "-f", `{{.ImportPath}} {{join .Imports " "}}`}, shared...)...)
+			cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64")
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list -deps: %v", err)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				pkg, imports, _ := strings.Cut(line, " ")
+				if roleOrHarness(pkg) {
+					continue
+				}
+				for _, imp := range strings.Fields(imports) {
+					if under(imp, "internal/agent") || under(imp, "internal/controller") {
+						t.Errorf("shared package %s imports %s", strings.TrimPrefix(pkg, module), strings.TrimPrefix(imp, module))
+					}
+				}
+			}
+		})
+	}
+}
+
+func roleOrHarness(pkg string) bool {
+	if under(pkg, "internal/agent") || under(pkg, "internal/controller") {
+		return true
+	}
+	for _, h := range harnesses {
+		if under(pkg, h) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestEachBinaryLinksOnlyItsRole(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command to list dependencies with")

@@ -4,7 +4,7 @@
 # semantics and the Event Log reader run for real, next to every other agent
 # test compiled for Windows. Extra arguments go to `go test`.
 #   scripts/wine/test.sh                       # all of ./internal/agent/...
-#   scripts/wine/test.sh -run Store ./internal/agent/certstore
+#   scripts/wine/test.sh -run Store ./internal/agent/certread
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 env_file="$(scripts/wine/prepare.sh)"

@@ -24,6 +24,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/certread/winseed"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
@@ -273,7 +274,7 @@ func TestWindowsStoreMissingKey(t *testing.T) {
 			if !c.HasPrivateKey || c.Key != certstore.KeyUnusable || !strings.Contains(c.KeyDetail, "CryptAcquireCertificatePrivateKey failed") {
 				t.Fatalf("has %v key %v detail %q", c.HasPrivateKey, c.Key, c.KeyDetail)
 			}
-			fs := diagnose.CertStore(readStore(t, s.URI()), diagnose.Options{})
+			fs := certdiag.CertStore(readStore(t, s.URI()), diagnose.Options{})
 			if !hasFinding(fs, finding.CertKeyNotAccessible, c.Thumbprint) {
 				t.Errorf("no CERT_KEY_NOT_ACCESSIBLE: %v", codes(fs))
 			}
@@ -446,13 +447,13 @@ func TestWindowsAndPEMDirGiveTheSameFindings(t *testing.T) {
 	dir := seedPEMDir(t, set)
 	o := diagnose.Options{Now: time.Now(), Host: "edge01.contoso.com"}
 	winContents := readStore(t, ws.URI())
-	pem := diagnose.CertStore(readStore(t, "pemdir:"+dir), o)
+	pem := certdiag.CertStore(readStore(t, "pemdir:"+dir), o)
 	// What only the Windows backend can know: the key's ACL. Every keyed
 	// certificate here has a user-keyset key NETWORK SERVICE cannot read
 	// (TestWindowsStoreCAPIKeyUserKeyset), so each gets exactly that
 	// finding from the full Windows contents.
 	aclOnly := map[string]bool{}
-	for _, f := range diagnose.CertStore(winContents, o) {
+	for _, f := range certdiag.CertStore(winContents, o) {
 		if f.GetEvidence()["transport_can_read_key"] == "false" {
 			if f.GetCode() != string(finding.CertKeyNotAccessible) {
 				t.Errorf("ACL evidence on %s", findingKey(f))
@@ -478,7 +479,7 @@ func TestWindowsAndPEMDirGiveTheSameFindings(t *testing.T) {
 	for i := range noACL.Certificates {
 		noACL.Certificates[i].TransportCanReadKey = nil
 	}
-	win := diagnose.CertStore(noACL, o)
+	win := certdiag.CertStore(noACL, o)
 	wk, pk := keys(win), keys(pem)
 	if strings.Join(wk, "\n") != strings.Join(pk, "\n") {
 		t.Fatalf("windows: and pemdir: disagree\nwindows:\n  %s\npemdir:\n  %s", strings.Join(wk, "\n  "), strings.Join(pk, "\n  "))

@@ -6,6 +6,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 )
 
@@ -18,7 +19,7 @@ type CertStore struct {
 	OpenErr error
 	Opts    diagnose.Options
 	// Exchange, when set, tells which certificates transport could select
-	// (diagnose.TransportUse); without it the severity of key findings says
+	// (certdiag.TransportUse); without it the severity of key findings says
 	// that this is not known.
 	Exchange *ExchangeSource
 }
@@ -34,7 +35,7 @@ func (c *CertStore) Run(ctx context.Context) ([]*mxv1.Finding, error) {
 }
 
 // RunInventory is Run plus every certificate of the store
-// (diagnose.Summaries), for the controller's inventory.
+// (certdiag.Summaries), for the controller's inventory.
 func (c *CertStore) RunInventory(ctx context.Context) ([]*mxv1.Finding, []*mxv1.CertificateSummary, error) {
 	if c.Store == nil {
 		err := c.OpenErr
@@ -47,15 +48,15 @@ func (c *CertStore) RunInventory(ctx context.Context) ([]*mxv1.Finding, []*mxv1.
 	if err != nil {
 		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, nil, fmt.Errorf("read %s: %w", c.URI, err)
 	}
-	var use diagnose.TransportUse
+	var use certdiag.TransportUse
 	if c.Exchange != nil {
 		// A configuration that cannot be read is reported by the connector
 		// check; here it only means the use stays unknown.
 		if cfg, err := c.Exchange.LoadConfig(ctx); err == nil {
-			if u, err := diagnose.TransportUseOf(cfg, inv.Certificates, c.Opts); err == nil {
+			if u, err := certdiag.TransportUseOf(cfg, inv.Certificates, c.Opts); err == nil {
 				use = u
 			}
 		}
 	}
-	return diagnose.CertStoreFor(inv, use, c.Opts), diagnose.Summaries(inv), nil
+	return certdiag.CertStoreFor(inv, use, c.Opts), certdiag.Summaries(inv), nil
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/mxprobe/mxprobe/internal/agent/certread"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 )
@@ -118,7 +118,7 @@ func (c *ConnectorClientCert) choose(ctx context.Context) (*certstore.Certificat
 	}
 	sel := exchange.SelectSend(*conn, inv.Server.Fqdn, certs, exchange.SelectOptions{})
 	if sel.Selected == "" {
-		return nil, "", fmt.Errorf("%w: send connector %q selects no certificate: %s", ErrClientCert, c.Connector, diagnose.ExplainSelection(sel))
+		return nil, "", fmt.Errorf("%w: send connector %q selects no certificate: %s", ErrClientCert, c.Connector, certdiag.ExplainSelection(sel))
 	}
 	var chosen *certstore.Certificate
 	for i := range certs {

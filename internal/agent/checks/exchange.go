@@ -11,6 +11,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
 	"github.com/mxprobe/mxprobe/internal/agent/powershell"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 )
@@ -109,7 +110,7 @@ const maxInventoryDocument = 256 << 10
 
 // RunExchange is Run plus what it ran on, for the controller's renewal
 // pre-flight: the inventory document and the transport stores' listing
-// with DER (diagnose.TransportSummaries).
+// with DER (certdiag.TransportSummaries).
 func (c *Connectors) RunExchange(ctx context.Context) ([]*mxv1.Finding, *Inventory, error) {
 	inv, stores, err := c.Source.LoadStores(ctx)
 	if err != nil {
@@ -123,12 +124,12 @@ func (c *Connectors) RunExchange(ctx context.Context) ([]*mxv1.Finding, *Invento
 	if inv.Server.Fqdn != "" {
 		o.Host = inv.Server.Fqdn
 	}
-	fs, err := diagnose.Connectors(inv, certs, o)
+	fs, err := certdiag.Connectors(inv, certs, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	var doc bytes.Buffer
-	out := &Inventory{Certificates: diagnose.TransportSummaries(stores)}
+	out := &Inventory{Certificates: certdiag.TransportSummaries(stores)}
 	// Without the collection time, an unchanged inventory is the same
 	// document every round (and left out: exchange_inventory_unchanged).
 	undated := *inv

@@ -14,6 +14,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/protolog"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 )
 
 // State files of the tailing protocol-log check, under the agent's state_dir.
@@ -81,7 +82,7 @@ func (c *ProtocolLogs) Run(ctx context.Context) ([]*mxv1.Finding, error) {
 	return fs, nil
 }
 
-func (c *ProtocolLogs) expectations(ctx context.Context) diagnose.ExpectedSent {
+func (c *ProtocolLogs) expectations(ctx context.Context) certdiag.ExpectedSent {
 	if c.Source == nil {
 		return nil
 	}
@@ -90,7 +91,7 @@ func (c *ProtocolLogs) expectations(ctx context.Context) diagnose.ExpectedSent {
 		c.log().Warn("protocol log check without connector expectations", "err", err)
 		return nil
 	}
-	exp, err := diagnose.Expectations(inv, certs, c.Diag)
+	exp, err := certdiag.Expectations(inv, certs, c.Diag)
 	if err != nil {
 		c.log().Warn("protocol log check without connector expectations", "err", err)
 		return nil

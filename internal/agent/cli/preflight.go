@@ -18,12 +18,12 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/mtasts"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/config"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 )
 
 // Exit codes of agent preflight (report's: 0 ok, 2 a break, 1 error).
@@ -208,7 +208,7 @@ func readRequestStore(ctx context.Context, uri string, pw []string) *preflight.R
 		return nil
 	}
 	rs := &preflight.RequestStore{URI: uri}
-	st, err := certstore.Open(uri, certstore.Options{PFXPasswords: pw})
+	st, err := certread.Open(uri, certstore.Options{PFXPasswords: pw})
 	if err == nil {
 		var ct certstore.Contents
 		if ct, err = st.Read(ctx); err == nil {

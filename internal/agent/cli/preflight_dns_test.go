@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/lab/dnslab"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 

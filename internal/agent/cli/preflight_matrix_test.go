@@ -19,8 +19,8 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/mxprobe/mxprobe/internal/agent/clixml/clixmltest"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )

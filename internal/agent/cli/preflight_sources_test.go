@@ -15,11 +15,11 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/lab/dnslab"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/certread/winseed"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/lab"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 

@@ -8,6 +8,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/queue"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // QueueDANE finds Exchange Online's DANE results (4/5.7.321-325,
@@ -15,7 +16,7 @@ import (
 // destination the text names. It claims only what Exchange Online wrote: the
 // destination failed DANE validation as that result type says.
 func QueueDANE(snap *queue.Snapshot, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if snap == nil {
 		return nil
 	}
@@ -41,16 +42,16 @@ func QueueDANE(snap *queue.Snapshot, o Options) []*mxv1.Finding {
 			results = append(results, n.Result)
 		}
 		ev := map[string]string{"ndr_codes": strings.Join(codes, ","), "dane_results": strings.Join(results, ","), "next_hop": dest,
-			"lasterror_fqdn": le.FQDN, "lasterror_ip": le.IP, "last_error": clip(q.LastError, 600), "message_count": fmt.Sprint(q.MessageCount), "origin": "queue"}
-		f := newFinding(finding.DANENDR, mxv1.SubjectKind_SUBJECT_KIND_QUEUE, subject,
-			fmt.Sprintf("Queue %s on %s: Exchange Online reports %s %s for %s (%d messages)", subject, o.Host, ndrs[0].Code, ndrs[0].Result, orDash(dest), q.MessageCount),
+			"lasterror_fqdn": le.FQDN, "lasterror_ip": le.IP, "last_error": text.Clip(q.LastError, 600), "message_count": fmt.Sprint(q.MessageCount), "origin": "queue"}
+		f := finding.New(finding.DANENDR, mxv1.SubjectKind_SUBJECT_KIND_QUEUE, subject,
+			fmt.Sprintf("Queue %s on %s: Exchange Online reports %s %s for %s (%d messages)", subject, o.Host, ndrs[0].Code, ndrs[0].Result, text.OrDash(dest), q.MessageCount),
 			ev, fmt.Sprintf("Exchange Online could not deliver to %s after DANE validation (%s): fix %s's TLSA records, DNSSEC or certificate as the result names (ask its administrator when it is not yours), then Retry-Queue -Identity '%s'.",
-				orDash(dest), ndrs[0].Result, orDash(dest), subject))
+				text.OrDash(dest), ndrs[0].Result, text.OrDash(dest), subject))
 		if !ndrs[0].Permanent && q.MessageCount == 0 {
 			f.Severity = mxv1.Severity_SEVERITY_WARNING
 		}
 		out = append(out, f)
 	}
-	sortFindings(out)
+	finding.Sort(out)
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/eventlog"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Evidence keys of event findings (rootcause.go joins on them).
@@ -69,7 +70,7 @@ func (g *eventGroup) evidence() map[string]string {
 		"record_ids": strings.Join(g.records, ","),
 	}
 	for k, v := range g.ev {
-		ev[k] = clip(v, 500)
+		ev[k] = text.Clip(v, 500)
 	}
 	return ev
 }
@@ -86,7 +87,7 @@ func (g *eventGroup) when() string {
 // certificate or alert; Link ties them to the certificate and connector
 // findings that explain them.
 func Events(evs []eventlog.Event, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	groups := map[[2]string]*eventGroup{}
 	var order []*eventGroup
 	get := func(code finding.Code, kind mxv1.SubjectKind, subject string, ev map[string]string) *eventGroup {
@@ -108,23 +109,23 @@ func Events(evs []eventlog.Event, o Options) []*mxv1.Finding {
 			domain, connector, fqdn := strings.TrimSpace(e.Arg(1)), strings.TrimSpace(e.Arg(2)), strings.TrimSpace(e.Arg(3))
 			subject := connector
 			if subject == "" {
-				subject = orDash(fqdn)
+				subject = text.OrDash(fqdn)
 			}
 			get(finding.EventStartTLSCertNotFound, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject,
-				map[string]string{evEventDomain: domain, evConnector: connector, evEventFQDN: fqdn}).add(e)
+				map[string]string{evEventDomain: domain, finding.EvConnector: connector, evEventFQDN: fqdn}).add(e)
 		case eventlog.IDStartTLSCertExpired:
 			fqdn := strings.TrimSpace(e.Arg(1))
-			get(finding.EventStartTLSCertExpired, mxv1.SubjectKind_SUBJECT_KIND_DOMAIN, orDash(fqdn), map[string]string{evEventFQDN: fqdn}).add(e)
+			get(finding.EventStartTLSCertExpired, mxv1.SubjectKind_SUBJECT_KIND_DOMAIN, text.OrDash(fqdn), map[string]string{evEventFQDN: fqdn}).add(e)
 		case eventlog.IDInternalCertExpired:
 			tp := eventThumbprint(e, 1)
-			get(finding.EventInternalCertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, orDash(tp), map[string]string{evEventThumb: tp}).add(e)
+			get(finding.EventInternalCertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, text.OrDash(tp), map[string]string{evEventThumb: tp}).add(e)
 		case eventlog.IDInternalCertNotLoaded, eventlog.IDCertNotLoaded, eventlog.IDInternalCertEphemeral:
 			tp := eventThumbprint(e, 1)
 			ev := map[string]string{evEventThumb: tp}
 			if e.ID == eventlog.IDInternalCertEphemeral {
 				ev["ephemeral_thumbprint"] = eventThumbprint(e, 2)
 			}
-			g := get(finding.EventCertLoadFailed, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, orDash(tp), ev)
+			g := get(finding.EventCertLoadFailed, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, text.OrDash(tp), ev)
 			if v := ev["ephemeral_thumbprint"]; v != "" {
 				g.ev["ephemeral_thumbprint"] = v
 			}
@@ -146,14 +147,14 @@ func Events(evs []eventlog.Event, o Options) []*mxv1.Finding {
 			g.add(e)
 		case eventlog.IDSchannelNoCommonCipher:
 			proto := strings.TrimSpace(cmp.Or(e.Named("Protocol"), e.Arg(1)))
-			get(finding.EventSchannelNoCipher, mxv1.SubjectKind_SUBJECT_KIND_HOST, orDash(proto), map[string]string{"protocol": proto}).add(e)
+			get(finding.EventSchannelNoCipher, mxv1.SubjectKind_SUBJECT_KIND_HOST, text.OrDash(proto), map[string]string{"protocol": proto}).add(e)
 		}
 	}
 	var out []*mxv1.Finding
 	for _, g := range order {
 		out = append(out, eventFinding(g, o))
 	}
-	sortFindings(out)
+	finding.Sort(out)
 	return out
 }
 
@@ -180,21 +181,21 @@ func eventFinding(g *eventGroup, o Options) *mxv1.Finding {
 	host := o.Host
 	switch g.code {
 	case finding.EventStartTLSCertNotFound:
-		domain, connector, fqdn := ev[evEventDomain], ev[evConnector], ev[evEventFQDN]
+		domain, connector, fqdn := ev[evEventDomain], ev[finding.EvConnector], ev[evEventFQDN]
 		summary := fmt.Sprintf("%s event 12014 %s: no eligible certificate for %q in LocalMachine\\My, so connector %q (FQDN %s) on %s does not offer STARTTLS",
-			src, g.when(), domain, connector, orDash(fqdn), host)
+			src, g.when(), domain, connector, text.OrDash(fqdn), host)
 		fix := fmt.Sprintf(`On %s: Get-ChildItem Cert:\LocalMachine\My | Where-Object { $_.DnsNameList.Unicode -contains '%s' } | Format-List Thumbprint,NotAfter,HasPrivateKey shows the candidates; make the right one eligible with Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP (its key must be readable by NETWORK SERVICE and its chain valid), or install a certificate for %s; see the linked findings.`, host, domain, domain)
 		if strings.HasPrefix(domain, "<I>") {
 			summary = fmt.Sprintf("%s event 12014 %s: TlsCertificateName %s of connector %q on %s matches no eligible certificate, so it does not offer STARTTLS", src, g.when(), domain, connector, host)
 			fix = fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-ReceiveConnector -Identity %q -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with a certificate that exists, has a usable key and a valid chain (or make the one it names eligible: Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP); Restart-Service MSExchangeFrontEndTransport, MSExchangeTransport.`, host, connector)
 		}
-		return newFinding(g.code, g.kind, g.subject, summary, ev, fix)
+		return finding.New(g.code, g.kind, g.subject, summary, ev, fix)
 	case finding.EventStartTLSCertExpired:
-		return newFinding(g.code, g.kind, g.subject,
+		return finding.New(g.code, g.kind, g.subject,
 			fmt.Sprintf("%s event 12016 %s: the STARTTLS certificate for %s on %s has expired (transport still presents it)", src, g.when(), g.subject, host), ev,
 			fmt.Sprintf("On %s: renew the certificate for %s (New-ExchangeCertificate or the CA), Enable-ExchangeCertificate -Thumbprint NEW -Services SMTP, remove the expired one once nothing references it; for hybrid re-run the Hybrid Configuration Wizard's \"Update Secure Mail Certificate\" step.", host, g.subject))
 	case finding.EventInternalCertExpired:
-		return newFinding(g.code, g.kind, g.subject,
+		return finding.New(g.code, g.kind, g.subject,
 			fmt.Sprintf("%s event 12015 %s: internal transport certificate %s on %s has expired", src, g.when(), g.subject, host), ev,
 			fmt.Sprintf("On %s: New-ExchangeCertificate -Services SMTP (replaces the internal transport certificate %s), then Restart-Service MSExchangeTransport.", host, g.subject))
 	case finding.EventCertLoadFailed:
@@ -202,17 +203,17 @@ func eventFinding(g *eventGroup, o Options) *mxv1.Finding {
 		if e := ev["ephemeral_thumbprint"]; e != "" {
 			summary += fmt.Sprintf(" and uses an ephemeral self-signed certificate %s instead", e)
 		}
-		return newFinding(g.code, g.kind, g.subject, summary, ev,
+		return finding.New(g.code, g.kind, g.subject, summary, ev,
 			fmt.Sprintf(`On %s: if Get-ChildItem Cert:\LocalMachine\My\%s finds it, Enable-ExchangeCertificate -Thumbprint %s -Services SMTP (its key must be usable by NETWORK SERVICE; see the linked findings); if not, restore it with Import-ExchangeCertificate or New-ExchangeCertificate -Services SMTP; then Restart-Service MSExchangeTransport.`, host, g.subject, g.subject))
 	case finding.EventInternalCertNotInAD:
-		return newFinding(g.code, g.kind, g.subject,
+		return finding.New(g.code, g.kind, g.subject,
 			fmt.Sprintf("%s event 12012 %s: the internal transport certificate of %s could not be read from Active Directory", src, g.when(), g.subject), ev,
 			fmt.Sprintf("On %s: Get-ExchangeCertificate | Where-Object { $_.Services -match 'SMTP' } shows the local SMTP certificate; Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP publishes it to Active Directory (New-ExchangeCertificate -Services SMTP if there is none); then wait for replication.", g.subject))
 	case finding.EventSchannelAlert:
-		return newFinding(g.code, g.kind, g.subject, schannelAlertSummary(g, ev, host), ev, schannelAlertFix(ev["alert_code"], ev["direction"], host))
+		return finding.New(g.code, g.kind, g.subject, schannelAlertSummary(g, ev, host), ev, schannelAlertFix(ev["alert_code"], ev["direction"], host))
 	case finding.EventSchannelNoCipher:
-		return newFinding(g.code, g.kind, g.subject,
-			fmt.Sprintf("Schannel event 36874 %s on %s: a %s client offered no cipher suite this server supports (Schannel names neither the client nor the service)", g.when(), host, orDash(g.subject)), ev,
+		return finding.New(g.code, g.kind, g.subject,
+			fmt.Sprintf("Schannel event 36874 %s on %s: a %s client offered no cipher suite this server supports (Schannel names neither the client nor the service)", g.when(), host, text.OrDash(g.subject)), ev,
 			fmt.Sprintf("On %s: find the client connecting at those times (SMTP receive protocol log, IIS log, or a trace), then upgrade it or enable a still-secure suite it supports (Get-TlsCipherSuite lists this server's); do not re-enable TLS 1.0/1.1 or weak suites without need.", host))
 	}
 	return nil

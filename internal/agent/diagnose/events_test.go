@@ -58,7 +58,7 @@ func TestEventFindings(t *testing.T) {
 		}
 	}
 	nf := got["EVENT_STARTTLS_CERT_NOT_FOUND Default Frontend E19"]
-	if nf == nil || nf.Evidence["count"] != "2" || nf.Evidence[evConnector] != "Default Frontend E19" || nf.Evidence["first_seen"] != "2026-12-02T06:01:00Z" ||
+	if nf == nil || nf.Evidence["count"] != "2" || nf.Evidence[finding.EvConnector] != "Default Frontend E19" || nf.Evidence["first_seen"] != "2026-12-02T06:01:00Z" ||
 		!strings.Contains(nf.Summary, `"mail.contoso.com"`) || !strings.Contains(nf.Remediation, "Enable-ExchangeCertificate") {
 		t.Errorf("12014 finding: %+v", nf)
 	}
@@ -93,19 +93,19 @@ func TestEvent12014WithTLSCertificateName(t *testing.T) {
 // explain them, joined on the certificate's names, thumbprint, and the
 // connector's name.
 func TestEventFindingsLinkToCauses(t *testing.T) {
-	keyless := newFinding(finding.CertNoPrivateKey, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tpA, "keyless",
+	keyless := finding.New(finding.CertNoPrivateKey, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tpA, "keyless",
 		map[string]string{"origin": "store", "subject": "CN=mail.contoso.com, O=Contoso", "dns_names": "mail.contoso.com,autodiscover.contoso.com"}, "")
-	otherName := newFinding(finding.CertKeyNotAccessible, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, "2222222222222222222222222222222222222222", "other",
+	otherName := finding.New(finding.CertKeyNotAccessible, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, "2222222222222222222222222222222222222222", "other",
 		map[string]string{"origin": "store", "subject": "CN=owa.contoso.com", "dns_names": "owa.contoso.com"}, "")
-	expired := newFinding(finding.CertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tpB, "expired",
+	expired := finding.New(finding.CertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tpB, "expired",
 		map[string]string{"origin": "store", "subject": "CN=smtp.contoso.com", "dns_names": ""}, "")
-	presented := newFinding(finding.CertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, "3333333333333333333333333333333333333333", "presented by a peer",
+	presented := finding.New(finding.CertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, "3333333333333333333333333333333333333333", "presented by a peer",
 		map[string]string{"origin": "presented", "subject": "CN=*.contoso.com", "dns_names": "*.contoso.com"}, "")
-	notFound := newFinding(finding.ConnectorCertNotFound, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, "receive:Default Frontend E19", "not found",
-		map[string]string{evConnector: `E19\Default Frontend E19`}, "")
-	itc := newFinding(finding.InternalTransportCertKeyless, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tpA, "itc keyless", map[string]string{}, "")
-	logNoTLS := newFinding(finding.LogStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, "receive:Default Frontend E19", "log",
-		map[string]string{evConnector: "Default Frontend E19", evDirection: "receive"}, "")
+	notFound := finding.New(finding.ConnectorCertNotFound, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, "receive:Default Frontend E19", "not found",
+		map[string]string{finding.EvConnector: `E19\Default Frontend E19`}, "")
+	itc := finding.New(finding.InternalTransportCertKeyless, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tpA, "itc keyless", map[string]string{}, "")
+	logNoTLS := finding.New(finding.LogStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, "receive:Default Frontend E19", "log",
+		map[string]string{finding.EvConnector: "Default Frontend E19", finding.EvDirection: "receive"}, "")
 
 	evFs := Events([]eventlog.Event{
 		ev(eventlog.ProviderFrontEndTransport, 12014, 1, "mail.contoso.com", "Default Frontend E19", "mail.contoso.com"),

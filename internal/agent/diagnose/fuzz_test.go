@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 )
 
 // FuzzLogWindowLoad: a corrupt persisted window is an error, never a panic,
@@ -27,7 +28,7 @@ func FuzzLogWindowLoad(f *testing.F) {
 		if err := w.Load(bytes.NewReader(data)); err != nil {
 			return
 		}
-		_ = ProtocolLog(w, ExpectedSent{"outbound to office 365": {Thumbprint: tpB}}, Options{})
+		_ = ProtocolLog(w, certdiag.ExpectedSent{"outbound to office 365": {Thumbprint: tpB}}, Options{})
 		if w.Len() > 8 {
 			t.Fatalf("window over its bound: %d", w.Len())
 		}

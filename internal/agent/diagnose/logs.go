@@ -9,6 +9,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/protolog"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/finding"
@@ -17,7 +18,7 @@ import (
 
 // ProtocolLogSessions diagnoses parsed sessions at once (agent check): they
 // are fed through a LogWindow without age limit.
-func ProtocolLogSessions(sessions []protolog.Session, expect ExpectedSent, o Options) []*mxv1.Finding {
+func ProtocolLogSessions(sessions []protolog.Session, expect certdiag.ExpectedSent, o Options) []*mxv1.Finding {
 	w := NewLogWindow(0, 0)
 	for _, s := range sessions {
 		w.Add(s)
@@ -78,19 +79,19 @@ func aggregate(groups []LogGroup, key func(LogGroup) string) []*logAgg {
 
 func (a *logAgg) evidence() map[string]string {
 	ev := map[string]string{
-		evDirection:    a.Direction,
-		evConnector:    a.Connector,
-		"count":        fmt.Sprint(a.Count),
-		"first_seen":   fmtTime(a.FirstSeen),
-		"last_seen":    fmtTime(a.LastSeen),
-		evRemoteHosts:  clip(strings.Join(a.remotes, ","), 500),
-		evRemoteNames:  clip(strings.Join(a.names, ","), 500),
-		"sessions":     strings.Join(a.samples, ","),
-		"origin":       "protocol-log",
-		"remote_count": fmt.Sprint(len(a.remotes)),
+		finding.EvDirection:   a.Direction,
+		finding.EvConnector:   a.Connector,
+		"count":               fmt.Sprint(a.Count),
+		"first_seen":          fmtTime(a.FirstSeen),
+		"last_seen":           fmtTime(a.LastSeen),
+		finding.EvRemoteHosts: text.Clip(strings.Join(a.remotes, ","), 500),
+		finding.EvRemoteNames: text.Clip(strings.Join(a.names, ","), 500),
+		"sessions":            strings.Join(a.samples, ","),
+		"origin":              "protocol-log",
+		"remote_count":        fmt.Sprint(len(a.remotes)),
 	}
 	if a.Thumbprint != "" {
-		ev[evThumbprintSent] = a.Thumbprint
+		ev[finding.EvThumbprintSent] = a.Thumbprint
 		ev["certificate_subject"] = a.CertSubject
 	}
 	if a.Detail != "" {
@@ -124,13 +125,13 @@ func remotesText(a *logAgg) string {
 	if len(r) > 3 {
 		return strings.Join(r[:3], ", ") + fmt.Sprintf(" and %d more", len(r)-3)
 	}
-	return orDash(strings.Join(r, ", "))
+	return text.OrDash(strings.Join(r, ", "))
 }
 
 // ProtocolLog turns a window into findings. expect (may be nil) gives each
 // connector's intended certificate for LOG_UNEXPECTED_CERT_SENT.
-func ProtocolLog(w *LogWindow, expect ExpectedSent, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+func ProtocolLog(w *LogWindow, expect certdiag.ExpectedSent, o Options) []*mxv1.Finding {
+	o = o.WithDefaults()
 	groups := w.Groups()
 	byKind := map[string][]LogGroup{}
 	for _, g := range groups {
@@ -141,12 +142,12 @@ func ProtocolLog(w *LogWindow, expect ExpectedSent, o Options) []*mxv1.Finding {
 		return g.Direction + "\x00" + g.Connector + "\x00" + g.Status + "\x00" + g.Thumbprint
 	}) {
 		ev := a.evidence()
-		ev[evStatus] = a.Status
+		ev[finding.EvStatus] = a.Status
 		sent := ""
 		if a.Thumbprint != "" {
 			sent = fmt.Sprintf(" sending certificate %s", a.Thumbprint)
 		}
-		out = append(out, newFinding(finding.LogTLSNegotiationFailed, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR,
+		out = append(out, finding.New(finding.LogTLSNegotiationFailed, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR,
 			logSubject(a.Direction, a.Connector, a.Status, a.Thumbprint),
 			fmt.Sprintf("%s connector %q on %s: TLS negotiation failed with error %s %d times (%s to %s)%s with %s",
 				a.Direction, a.Connector, o.Host, a.Status, a.Count, fmtTime(a.FirstSeen), fmtTime(a.LastSeen), sent, remotesText(a)),
@@ -154,13 +155,13 @@ func ProtocolLog(w *LogWindow, expect ExpectedSent, o Options) []*mxv1.Finding {
 	}
 	for _, a := range aggregate(byKind[LogKindCertNotFound], func(g LogGroup) string { return g.Direction + "\x00" + g.Connector }) {
 		ev := a.evidence()
-		out = append(out, newFinding(finding.LogTLSCertNotFound, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector),
+		out = append(out, finding.New(finding.LogTLSCertNotFound, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector),
 			fmt.Sprintf("%s connector %q on %s: 454 4.7.5 certificate specified in TlsCertificateName not found, %d times (last %s)", a.Direction, a.Connector, o.Host, a.Count, fmtTime(a.LastSeen)),
-			ev, fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with a certificate that exists and has its private key; Restart-Service MSExchangeTransport.`, o.Host, psLit(a.Connector))))
+			ev, fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with a certificate that exists and has its private key; Restart-Service MSExchangeTransport.`, o.Host, text.PSLiteral(a.Connector))))
 	}
 	for _, a := range aggregate(byKind[LogKindStartTLSRequired], func(g LogGroup) string { return g.Direction + "\x00" + g.Connector }) {
 		ev := a.evidence()
-		out = append(out, newFinding(finding.LogStartTLSRequired, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector),
+		out = append(out, finding.New(finding.LogStartTLSRequired, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector),
 			fmt.Sprintf("%s connector %q on %s: 451 5.7.3 STARTTLS required but not negotiated, %d times with %s", a.Direction, a.Connector, o.Host, a.Count, remotesText(a)),
 			ev, fmt.Sprintf("Fix what prevents STARTTLS on connector %q of %s (see the linked findings): a certificate without usable key, TLS 1.2 disabled (SCHANNEL TLS 1.2 Client+Server Enabled=1 DisabledByDefault=0), or an untrusted chain.", a.Connector, o.Host)))
 	}
@@ -170,19 +171,19 @@ func ProtocolLog(w *LogWindow, expect ExpectedSent, o Options) []*mxv1.Finding {
 		var summary, fix string
 		if a.Direction == protolog.DirectionReceive.String() {
 			summary = fmt.Sprintf("Receive connector %q on %s did not offer STARTTLS to %s (%d sessions)", a.Connector, o.Host, remotesText(a), a.Count)
-			fix = fmt.Sprintf(`On %s: check event 12014, install a certificate whose SAN contains the connector's FQDN and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; make sure AuthMechanism of %q includes Tls (Set-ReceiveConnector -Identity %s -AuthMechanism @{Add='Tls'}).`, o.Host, a.Connector, psLit(a.Connector))
+			fix = fmt.Sprintf(`On %s: check event 12014, install a certificate whose SAN contains the connector's FQDN and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; make sure AuthMechanism of %q includes Tls (Set-ReceiveConnector -Identity %s -AuthMechanism @{Add='Tls'}).`, o.Host, a.Connector, text.PSLiteral(a.Connector))
 		} else {
-			summary = fmt.Sprintf("Send connector %q on %s: %s did not offer STARTTLS (%d sessions; EHLO: %s)", a.Connector, o.Host, remotesText(a), a.Count, clip(a.Detail, 120))
+			summary = fmt.Sprintf("Send connector %q on %s: %s did not offer STARTTLS (%d sessions; EHLO: %s)", a.Connector, o.Host, remotesText(a), a.Count, text.Clip(a.Detail, 120))
 			fix = fmt.Sprintf("On the receiving side (%s): enable a certificate for SMTP (event 12014) and Tls in AuthMechanism; disable ESMTP inspection on firewalls between %s and it.", remotesText(a), o.Host)
 		}
-		out = append(out, newFinding(finding.LogStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector), summary, ev, fix))
+		out = append(out, finding.New(finding.LogStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector), summary, ev, fix))
 	}
 	out = append(out, logDANE(byKind[LogKindDANENDR], o)...)
 	out = append(out, unexpectedSent(w.Sent(), expect, o)...)
 	out = append(out, sentAgainstSimulation(w.Sent(), expect, o)...)
 	out = append(out, selfSignedToExchangeOnline(w.Sent(), o)...)
-	out = dedupe(out)
-	sortFindings(out)
+	out = finding.Dedupe(out)
+	finding.Sort(out)
 	return out
 }
 
@@ -194,30 +195,30 @@ func tlsFailureFix(a *logAgg, host string) string {
 		}
 		return fmt.Sprintf("The certificate connector %q selects on %s has no private key (KB4495258): find it with Get-ChildItem Cert:\\LocalMachine\\My | Where-Object { -not $_.HasPrivateKey }, remove it, Restart-Service MSExchangeTransport.", a.Connector, host)
 	case "unknowncredentials":
-		return fmt.Sprintf("On %s: Enable-ExchangeCertificate -Thumbprint %s -Services SMTP (transport cannot use the key, KB4051498), Restart-Service MSExchangeTransport.", host, orDash(a.Thumbprint))
+		return fmt.Sprintf("On %s: Enable-ExchangeCertificate -Thumbprint %s -Services SMTP (transport cannot use the key, KB4051498), Restart-Service MSExchangeTransport.", host, text.OrDash(a.Thumbprint))
 	case "socketerror":
 		return fmt.Sprintf("TLS version mismatch: on %s enable TLS 1.2 (SCHANNEL Protocols\\TLS 1.2\\Client and \\Server Enabled=1 DisabledByDefault=0; .NET Framework SystemDefaultTlsVersions=1 SchUseStrongCrypto=1), reboot.", host)
 	}
-	return fmt.Sprintf("Check the certificate %s connector %q presents on %s (private key, chain) and SCHANNEL protocol settings; see the linked findings.", orDash(a.Thumbprint), a.Connector, host)
+	return fmt.Sprintf("Check the certificate %s connector %q presents on %s (private key, chain) and SCHANNEL protocol settings; see the linked findings.", text.OrDash(a.Thumbprint), a.Connector, host)
 }
 
 // unexpectedSent compares the certificates transport sent with what each
 // connector is meant to present. A usage is stale (ignored) when the
 // intended certificate was sent on that connector more recently.
-func unexpectedSent(usages []SentUsage, expect ExpectedSent, o Options) []*mxv1.Finding {
+func unexpectedSent(usages []SentUsage, expect certdiag.ExpectedSent, o Options) []*mxv1.Finding {
 	if len(expect) == 0 {
 		return nil
 	}
 	lastIntended := map[string]time.Time{}
 	for _, u := range usages {
-		if x, ok := expect.lookup(u.Connector); ok && x.Thumbprint == u.Thumbprint {
+		if x, ok := expect.Lookup(u.Connector); ok && x.Thumbprint == u.Thumbprint {
 			k := u.Direction + "\x00" + u.Connector
 			lastIntended[k] = later(lastIntended[k], u.LastSeen)
 		}
 	}
 	var out []*mxv1.Finding
 	for _, u := range usages {
-		x, ok := expect.lookup(u.Connector)
+		x, ok := expect.Lookup(u.Connector)
 		if !ok || x.Thumbprint == u.Thumbprint {
 			continue
 		}
@@ -225,8 +226,8 @@ func unexpectedSent(usages []SentUsage, expect ExpectedSent, o Options) []*mxv1.
 			continue
 		}
 		ev := map[string]string{
-			evDirection: u.Direction, evConnector: u.Connector, evThumbprintSent: u.Thumbprint, evExpected: x.Thumbprint,
-			evSelected: x.Selected, evCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
+			finding.EvDirection: u.Direction, finding.EvConnector: u.Connector, finding.EvThumbprintSent: u.Thumbprint, finding.EvExpected: x.Thumbprint,
+			finding.EvSelected: x.Selected, finding.EvCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
 			"count": fmt.Sprint(u.Count), "failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
 			"first_seen": fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
 		}
@@ -234,7 +235,7 @@ func unexpectedSent(usages []SentUsage, expect ExpectedSent, o Options) []*mxv1.
 		if !slices.Contains(x.Candidates, u.Thumbprint) {
 			fix = fmt.Sprintf("Certificate %s is not what connector %q designates (%s); transport caches its choice until restart: Restart-Service MSExchangeTransport on %s, then check the log again.", u.Thumbprint, u.Connector, x.Thumbprint, o.Host)
 		}
-		out = append(out, newFinding(finding.LogUnexpectedCertSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
+		out = append(out, finding.New(finding.LogUnexpectedCertSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
 			fmt.Sprintf("%s connector %q on %s sent certificate %s in %d sessions (%d failed); it should present %s", u.Direction, u.Connector, o.Host, u.Thumbprint, u.Count, u.Failed, x.Thumbprint),
 			ev, fix))
 	}
@@ -251,13 +252,13 @@ func LogsUnparseable(target string, st protolog.Stats, o Options) *mxv1.Finding 
 	if st.Rows > 0 || bad == 0 {
 		return nil
 	}
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	ev := map[string]string{
 		"directories": target, "files": fmt.Sprint(st.Files), "bytes": fmt.Sprint(st.Bytes),
 		"header_lines": fmt.Sprint(st.HeaderLines), "bad_rows": fmt.Sprint(st.BadRows), "long_lines": fmt.Sprint(st.LongLines),
 		"rows": "0", "origin": "protocol-log",
 	}
-	return newFinding(finding.LogUnparseable, mxv1.SubjectKind_SUBJECT_KIND_HOST, target,
+	return finding.New(finding.LogUnparseable, mxv1.SubjectKind_SUBJECT_KIND_HOST, target,
 		fmt.Sprintf("Protocol logs under %s on %s: %s read with %s, none of them an SMTP protocol log row; no session was checked",
 			target, o.Host, text.Count(st.Files, "file"), text.Count(int(bad), "data line")),
 		ev, fmt.Sprintf("Point --protocol-logs at the SmtpSend/SmtpReceive ProtocolLog directories of %s (%%ExchangeInstallPath%%TransportRoles\\Logs\\{FrontEnd,Hub,Edge}\\ProtocolLog) and copy the files unchanged (Copy-Item; Get-Content | Out-File re-encodes them as UTF-16); check the first lines of a file start with #Software: Microsoft Exchange Server and #Fields: date-time,connector-id,session-id,...", o.Host))
@@ -286,23 +287,23 @@ func selfSignedToExchangeOnline(usages []SentUsage, o Options) []*mxv1.Finding {
 			continue
 		}
 		ev := map[string]string{
-			evDirection: u.Direction, evConnector: u.Connector, evThumbprintSent: u.Thumbprint,
+			finding.EvDirection: u.Direction, finding.EvConnector: u.Connector, finding.EvThumbprintSent: u.Thumbprint,
 			"certificate_subject": u.Subject, "certificate_issuer": u.Issuer,
 			"self_signed_basis": "issuer equals subject in the logged certificate block",
 			"count":             fmt.Sprint(u.Count), "exchange_online_sessions": fmt.Sprint(u.ExchangeOnline),
 			"failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
-			evRemoteNames: clip(strings.Join(u.RemoteNames, ","), 500),
-			"first_seen":  fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
+			finding.EvRemoteNames: text.Clip(strings.Join(u.RemoteNames, ","), 500),
+			"first_seen":          fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
 		}
 		set := "Set-ReceiveConnector"
 		if u.Direction == protolog.DirectionSend.String() {
 			set = "Set-SendConnector"
 		}
-		out = append(out, newFinding(finding.LogSelfSignedSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
+		out = append(out, finding.New(finding.LogSelfSignedSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
 			fmt.Sprintf("%s connector \"%s\" on %s presented self-signed certificate %s (%s) to Exchange Online in %d of %d logged sessions (%s to %s); Exchange Online does not accept a self-signed certificate for hybrid mail (450 4.7.320 SubjectMismatch)",
-				u.Direction, u.Connector, o.Host, u.Thumbprint, orDash(u.Subject), u.ExchangeOnline, u.Count, fmtTime(u.FirstSeen), fmtTime(u.LastSeen)),
+				u.Direction, u.Connector, o.Host, u.Thumbprint, text.OrDash(u.Subject), u.ExchangeOnline, u.Count, fmtTime(u.FirstSeen), fmtTime(u.LastSeen)),
 			ev, fmt.Sprintf(`On %s bind the CA-issued certificate the hybrid configuration uses to connector "%s": $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" ; Restart-Service MSExchangeTransport. Keep the self-signed certificate %s: Exchange uses it internally.`,
-				o.Host, u.Connector, set, psLit(u.Connector), u.Thumbprint)))
+				o.Host, u.Connector, set, text.PSLiteral(u.Connector), u.Thumbprint)))
 	}
 	return out
 }
@@ -312,7 +313,7 @@ func selfSignedToExchangeOnline(usages []SentUsage, o Options) []*mxv1.Finding {
 // but not the one the selection simulation picks (the other disagreement,
 // the unintended one sent, is LOG_UNEXPECTED_CERT_SENT): Link lets the
 // connector findings follow it.
-func sentAgainstSimulation(usages []SentUsage, expect ExpectedSent, o Options) []*mxv1.Finding {
+func sentAgainstSimulation(usages []SentUsage, expect certdiag.ExpectedSent, o Options) []*mxv1.Finding {
 	if len(expect) == 0 {
 		return nil
 	}
@@ -325,17 +326,17 @@ func sentAgainstSimulation(usages []SentUsage, expect ExpectedSent, o Options) [
 	}
 	var out []*mxv1.Finding
 	for _, u := range latest {
-		x, ok := expect.lookup(u.Connector)
+		x, ok := expect.Lookup(u.Connector)
 		if !ok || x.Selected == "" || u.Thumbprint == x.Selected || u.Thumbprint != x.Thumbprint || u.Succeeded == 0 {
 			continue
 		}
 		ev := map[string]string{
-			evDirection: u.Direction, evConnector: u.Connector, evThumbprintSent: u.Thumbprint, evExpected: x.Thumbprint,
-			evSelected: x.Selected, evCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
+			finding.EvDirection: u.Direction, finding.EvConnector: u.Connector, finding.EvThumbprintSent: u.Thumbprint, finding.EvExpected: x.Thumbprint,
+			finding.EvSelected: x.Selected, finding.EvCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
 			"count": fmt.Sprint(u.Count), "failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
 			"first_seen": fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
 		}
-		out = append(out, newFinding(finding.LogCertSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
+		out = append(out, finding.New(finding.LogCertSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
 			fmt.Sprintf("%s connector \"%s\" on %s presented certificate %s in its latest sessions (%d, %d with TLS negotiated, last %s), not %s which the selection simulation picks",
 				u.Direction, u.Connector, o.Host, u.Thumbprint, u.Count, u.Succeeded, fmtTime(u.LastSeen), x.Selected),
 			ev, "Nothing on its own: the connector findings about the same connector follow this observation."))
@@ -356,11 +357,11 @@ func logDANE(groups []LogGroup, o Options) []*mxv1.Finding {
 		result := dane.NDRResults[code[len(code)-1]]
 		ev := a.evidence()
 		ev["ndr_codes"], ev["dane_results"], ev["reply"] = code, result, a.Detail
-		f := newFinding(finding.DANENDR, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector, code),
+		f := finding.New(finding.DANENDR, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(a.Direction, a.Connector, code),
 			fmt.Sprintf("%s connector %q on %s: %s answered %s %s (Exchange Online DANE) %d times (%s to %s)",
 				a.Direction, a.Connector, o.Host, remotesText(a), code, result, a.Count, fmtTime(a.FirstSeen), fmtTime(a.LastSeen)),
 			ev, fmt.Sprintf("Exchange Online did not deliver these messages after DANE validation of their destination (%s): fix the TLSA records, DNSSEC or certificate of the destination the reply names (%s; ask its administrator when it is not yours); the senders get an NDR or a retry.",
-				result, clip(a.Detail, 200)))
+				result, text.Clip(a.Detail, 200)))
 		out = append(out, f)
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/protolog"
 	"github.com/mxprobe/mxprobe/internal/dane"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Kinds of LogGroup.
@@ -306,7 +307,7 @@ func (w *LogWindow) Add(s protolog.Session) {
 		}
 	}
 	if s.EHLOSeen && !s.StartTLSOffered && !s.StartTLSIssued && !s.TLS.Failed {
-		add(LogKindNoStartTLS, "", clip(strings.Join(s.Capabilities, ","), 300))
+		add(LogKindNoStartTLS, "", text.Clip(strings.Join(s.Capabilities, ","), 300))
 	}
 	w.prune()
 }
@@ -359,7 +360,7 @@ func (w *LogWindow) addDANE(s *protolog.Session, dir, remote string, at time.Tim
 	found := false
 	for _, r := range s.Replies {
 		for _, n := range dane.FindNDRs(r.Text) {
-			w.addGroup(s, dir, remote, LogKindDANENDR, n.Code, clip(r.Text, 300), at)
+			w.addGroup(s, dir, remote, LogKindDANENDR, n.Code, text.Clip(r.Text, 300), at)
 			found = true
 		}
 	}
@@ -369,7 +370,7 @@ func (w *LogWindow) addDANE(s *protolog.Session, dir, remote string, at time.Tim
 func replyText(s protolog.Session, code int, enhanced string) string {
 	for _, r := range s.Replies {
 		if r.Code == code && (enhanced == "" || r.Enhanced == enhanced) {
-			return clip(r.Text, 300)
+			return text.Clip(r.Text, 300)
 		}
 	}
 	return ""

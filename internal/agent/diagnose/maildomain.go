@@ -59,7 +59,7 @@ type NextCertificate struct {
 
 // MailDomain turns the evidence into findings (docs/outside-in.md).
 func MailDomain(ev *MailDomainEvidence, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	d := ev.Domain
 	var out []*mxv1.Finding
 	dom := func(code finding.Code, subject, summary string, e map[string]string, fix string) *mxv1.Finding {
@@ -67,7 +67,7 @@ func MailDomain(ev *MailDomainEvidence, o Options) []*mxv1.Finding {
 			e = map[string]string{}
 		}
 		e["domain"], e["resolver"] = d, ev.Resolver
-		f := newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_DOMAIN, subject, summary, e, fix)
+		f := finding.New(code, mxv1.SubjectKind_SUBJECT_KIND_DOMAIN, subject, summary, e, fix)
 		out = append(out, f)
 		return f
 	}
@@ -102,7 +102,7 @@ func MailDomain(ev *MailDomainEvidence, o Options) []*mxv1.Finding {
 		mxf := func(code finding.Code, summary string, e map[string]string, fix string) *mxv1.Finding {
 			e["domain"], e["mx"], e["endpoint"], e["preference"], e["origin"] = d, h.Host, ep, fmt.Sprint(h.Preference), "dns"
 			e["mx_dnssec"], e["tlsa_dnssec"] = string(ev.MX.Status), string(h.TLSA.Status)
-			f := newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, e, fix)
+			f := finding.New(code, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, e, fix)
 			out = append(out, f)
 			return f
 		}
@@ -191,7 +191,7 @@ func MailDomain(ev *MailDomainEvidence, o Options) []*mxv1.Finding {
 		p := ev.Policy.Policy
 		for _, h := range ev.Hosts {
 			if !p.Covers(h.Host) {
-				f := newFinding(finding.MTASTSMXNotCovered, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, h.Host+":25",
+				f := finding.New(finding.MTASTSMXNotCovered, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, h.Host+":25",
 					fmt.Sprintf("MX %s of %s matches no mx: pattern of its MTA-STS policy (mode %s: %s)", h.Host, d, p.Mode, strings.Join(p.MX, ", ")),
 					map[string]string{"domain": d, "mx": h.Host, "endpoint": h.Host + ":25", "mode": string(p.Mode), "mx_patterns": strings.Join(p.MX, ","), "origin": "dns"},
 					fmt.Sprintf("Add \"mx: %s\" to https://mta-sts.%s/.well-known/mta-sts.txt and change the id in _mta-sts.%s.", h.Host, d, d))
@@ -212,7 +212,7 @@ func MailDomain(ev *MailDomainEvidence, o Options) []*mxv1.Finding {
 				}
 			}
 			if len(uncovered) > 0 {
-				out = append(out, newFinding(finding.MTASTSCertNameNotCovered, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, h.Host+":25",
+				out = append(out, finding.New(finding.MTASTSCertNameNotCovered, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, h.Host+":25",
 					fmt.Sprintf("The certificate of MX %s carries %s, which no mx: pattern of %s's policy matches", h.Host, strings.Join(uncovered, ", "), d),
 					map[string]string{"domain": d, "mx": h.Host, "names": strings.Join(uncovered, ","), "mx_patterns": strings.Join(p.MX, ","), "origin": "dns"},
 					fmt.Sprintf("If any of %s will be an MX of %s, add it as an mx: line to the policy (and change the id).", strings.Join(uncovered, ", "), d)))
@@ -228,8 +228,8 @@ func MailDomain(ev *MailDomainEvidence, o Options) []*mxv1.Finding {
 		dom(finding.TLSRPTRecordInvalid, d, fmt.Sprintf("_smtp._tls.%s: %v", d, ev.TLSRPTErr), map[string]string{"error": ev.TLSRPTErr.Error()},
 			fmt.Sprintf("Publish exactly one _smtp._tls.%s TXT record v=TLSRPTv1; rua=mailto:ADDRESS or rua=https://HOST/PATH.", d))
 	}
-	out = dedupe(out)
-	sortFindings(out)
+	out = finding.Dedupe(out)
+	finding.Sort(out)
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Observed behaviour beats simulation.
@@ -37,9 +38,9 @@ func observe(c, s *node) {
 	}
 	switch {
 	case c.is(finding.ConnectorNoTLSCertName) && s.is(finding.LogSelfSignedSent):
-		tp := s.ev(evThumbprintSent)
+		tp := s.ev(finding.EvThumbprintSent)
 		sentence := fmt.Sprintf("The %s protocol log shows it presented self-signed certificate %s (%s) to Exchange Online in %s sessions (last %s): hybrid mail from Exchange Online to this connector fails.",
-			s.ev(evDirection), tp, orDash(s.ev("certificate_subject")), orDash(s.ev("exchange_online_sessions")), orDash(s.ev("last_seen")))
+			s.ev(finding.EvDirection), tp, text.OrDash(s.ev("certificate_subject")), text.OrDash(s.ev("exchange_online_sessions")), text.OrDash(s.ev("last_seen")))
 		for _, f := range c.all {
 			if !recordObservation(f, tp, sentence, s) {
 				continue
@@ -49,8 +50,8 @@ func observe(c, s *node) {
 		}
 	case c.is(finding.ConnectorCertAmbiguous) && s.is(finding.LogUnexpectedCertSent):
 		what := fmt.Sprintf("the %s protocol log shows %s was sent (%s sessions, %s failed, last %s)",
-			s.ev(evDirection), s.ev(evThumbprintSent), orDash(s.ev("count")), orDash(s.ev("failed")), orDash(s.ev("last_seen")))
-		overrideChoice(c, s.ev(evThumbprintSent), what, s)
+			s.ev(finding.EvDirection), s.ev(finding.EvThumbprintSent), text.OrDash(s.ev("count")), text.OrDash(s.ev("failed")), text.OrDash(s.ev("last_seen")))
+		overrideChoice(c, s.ev(finding.EvThumbprintSent), what, s)
 	}
 }
 
@@ -64,9 +65,9 @@ func observeSends(nodes []*node) {
 		if !s.is(finding.LogCertSent) {
 			continue
 		}
-		sent := s.ev(evThumbprintSent)
+		sent := s.ev(finding.EvThumbprintSent)
 		what := fmt.Sprintf("the %s protocol log shows %s was sent (%s sessions, %s with TLS negotiated, last %s)",
-			s.ev(evDirection), sent, orDash(s.ev("count")), orDash(s.ev("succeeded")), orDash(s.ev("last_seen")))
+			s.ev(finding.EvDirection), sent, text.OrDash(s.ev("count")), text.OrDash(s.ev("succeeded")), text.OrDash(s.ev("last_seen")))
 		for _, c := range nodes {
 			if !sameConnector(c, s) {
 				continue
@@ -74,9 +75,9 @@ func observeSends(nodes []*node) {
 			switch {
 			case c.is(finding.ConnectorCertAmbiguous):
 				overrideChoice(c, sent, what, s)
-			case c.is(finding.ConnectorSelectsKeyless) && !slices.Contains(c.list(evKeyless), sent):
+			case c.is(finding.ConnectorSelectsKeyless) && !slices.Contains(c.list(finding.EvKeyless), sent):
 				sentence := fmt.Sprintf("Observed: %s, a certificate with a usable key: transport presents it now. Transport caches its choice until MSExchangeTransport restarts; a build picking the other rule may then present %s, so fix it before the next restart.",
-					what, orDash(c.ev(evKeyless)))
+					what, text.OrDash(c.ev(finding.EvKeyless)))
 				for _, f := range c.all {
 					if recordObservation(f, sent, sentence, s) {
 						lower(f, mxv1.Severity_SEVERITY_WARNING)
@@ -93,11 +94,11 @@ func observeSends(nodes []*node) {
 // but not the one the simulation picks shows what transport really picks.
 func observeHandshakes(nodes []*node) {
 	for _, c := range nodes {
-		if !c.is(finding.ConnectorCertAmbiguous) || c.ev(evConnectorKind) != "receive" {
+		if !c.is(finding.ConnectorCertAmbiguous) || c.ev(finding.EvConnectorKind) != "receive" {
 			continue
 		}
 		for _, n := range nodes {
-			if !slices.Contains(c.list(evCandidates), n.key.subject) {
+			if !slices.Contains(c.list(finding.EvCandidates), n.key.subject) {
 				continue
 			}
 			// A store finding and a probe finding about one certificate
@@ -119,15 +120,15 @@ func observeHandshakes(nodes []*node) {
 func overrideChoice(c *node, sent, what string, s *node) {
 	sim := c.ev(evSimulatedChoice)
 	if sim == "" {
-		sim = c.ev(evSelected)
+		sim = c.ev(finding.EvSelected)
 	}
 	if sent == "" || sent == sim {
 		return
 	}
 	var rule string
-	cands := c.list(evCandidates)
+	cands := c.list(finding.EvCandidates)
 	byRule := map[string]string{}
-	for _, kv := range c.list(evSelectionByRule) {
+	for _, kv := range c.list(finding.EvSelectionByRule) {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			byRule[k] = v
 		}
@@ -140,7 +141,7 @@ func overrideChoice(c *node, sent, what string, s *node) {
 	default:
 		rule = "it matches no selection rule on the store as read here: the server's store order may differ from this copy, or transport still uses a choice it cached before the store changed (it caches until MSExchangeTransport restarts)"
 	}
-	sentence := fmt.Sprintf("%s; %s (the simulation picked %s).", what, rule, orDash(sim))
+	sentence := fmt.Sprintf("%s; %s (the simulation picked %s).", what, rule, text.OrDash(sim))
 	for _, f := range c.all {
 		if f.Evidence == nil {
 			f.Evidence = map[string]string{}
@@ -148,11 +149,11 @@ func overrideChoice(c *node, sent, what string, s *node) {
 		if _, ok := f.Evidence[evSimulatedChoice]; !ok {
 			f.Evidence[evSimulatedChoice] = sim
 		}
-		old := "; transport picks " + orDash(sim)
+		old := "; transport picks " + text.OrDash(sim)
 		if !recordObservation(f, sent, "", s) {
 			continue
 		}
-		f.Evidence[evSelected] = sent
+		f.Evidence[finding.EvSelected] = sent
 		f.Evidence["observed_rule"] = rule
 		if i := strings.LastIndex(f.Summary, old); i >= 0 && i+len(old) == len(f.Summary) {
 			f.Summary = f.Summary[:i] + ": " + sentence
@@ -224,7 +225,7 @@ func probesThisServer(c *node, endpoint string) bool {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return true
 	}
-	for _, k := range []string{evServerName, evServerFqdn} {
+	for _, k := range []string{finding.EvServerName, finding.EvServerFqdn} {
 		if v := strings.ToLower(strings.TrimSuffix(c.ev(k), ".")); v != "" && v == strings.TrimSuffix(host, ".") {
 			return true
 		}

@@ -27,13 +27,13 @@ func TestHandshakeObservationNeedsThisServer(t *testing.T) {
 	} {
 		amb := &mxv1.Finding{Code: string(finding.ConnectorCertAmbiguous), Subject: `EDGE01\Inbound`, Severity: mxv1.Severity_SEVERITY_ERROR,
 			Summary: "TlsCertificateName of receive connector \"Inbound\" on edge01.contoso.com matches 2 certificates (" + a + ", " + b + "); transport picks " + b,
-			Evidence: map[string]string{evConnector: "Inbound", evConnectorKind: "receive", evCandidates: a + "," + b, evSelected: b,
-				evServerName: "EDGE01", evServerFqdn: "edge01.contoso.com", "lookup_name": "mail.contoso.com"}}
+			Evidence: map[string]string{finding.EvConnector: "Inbound", finding.EvConnectorKind: "receive", finding.EvCandidates: a + "," + b, finding.EvSelected: b,
+				finding.EvServerName: "EDGE01", finding.EvServerFqdn: "edge01.contoso.com", "lookup_name": "mail.contoso.com"}}
 		shake := &mxv1.Finding{Code: string(finding.CertExpired), Subject: a, Severity: mxv1.Severity_SEVERITY_CRITICAL,
 			Evidence: map[string]string{"origin": "presented", "endpoint": tc.endpoint}}
 		LinkFindings([]*mxv1.Finding{amb, shake})
 		got := strings.Contains(amb.Summary, "a live STARTTLS handshake with "+tc.endpoint+" presented "+a)
-		if got != tc.follows || (amb.Evidence[evSelected] == a) != tc.follows {
+		if got != tc.follows || (amb.Evidence[finding.EvSelected] == a) != tc.follows {
 			t.Errorf("%s: follows=%v, want %v: %s", tc.endpoint, got, tc.follows, amb.Summary)
 		}
 	}

@@ -1,29 +1,7 @@
 package diagnose
 
-import "time"
+import "github.com/mxprobe/mxprobe/internal/certdiag"
 
-// Options tune the rules.
-type Options struct {
-	// Now is the clock rules compare validity against.
-	Now time.Time
-	// ExpiryWarning and ExpiryError are the CERT_EXPIRING windows.
-	ExpiryWarning, ExpiryError time.Duration
-	// Host names the server in remediation text (default "the server").
-	Host string
-}
-
-func (o Options) withDefaults() Options {
-	if o.Now.IsZero() {
-		o.Now = time.Now()
-	}
-	if o.ExpiryWarning == 0 {
-		o.ExpiryWarning = 30 * 24 * time.Hour
-	}
-	if o.ExpiryError == 0 {
-		o.ExpiryError = 7 * 24 * time.Hour
-	}
-	if o.Host == "" {
-		o.Host = "the server"
-	}
-	return o
-}
+// Options tune the rules; they are certdiag's, so one value configures the
+// store and connector rules and the agent's rules alike.
+type Options = certdiag.Options

@@ -7,7 +7,9 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
@@ -21,10 +23,10 @@ func handshakeFailure(r *smtpprobe.Result, ev map[string]string, ep, path string
 	if t == nil {
 		t = &smtpprobe.TLSInfo{}
 	}
-	ev = withKV(ev, "server_tls_bytes", fmt.Sprint(t.ServerBytes))
+	ev = finding.WithKV(ev, "server_tls_bytes", fmt.Sprint(t.ServerBytes))
 	err := r.Err
 	mk := func(summary, fix string) *mxv1.Finding {
-		return newFinding(finding.TLSHandshakeFailed, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, ev, fix)
+		return finding.New(finding.TLSHandshakeFailed, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, ev, fix)
 	}
 	switch {
 	case errors.Is(err, smtpprobe.ErrTimeout):
@@ -47,31 +49,31 @@ func handshakeFailure(r *smtpprobe.Result, ev map[string]string, ep, path string
 			fmt.Sprintf("First check the device in %s: a firewall or IPS with SMTP inspection or TLS interception lets STARTTLS through and cuts the TLS that follows. Only if the path is direct, check on the server that SCHANNEL can use its SMTP certificate (System log Schannel 36874/36888, Application log 12014).", path))
 	case t.ServerBytes > 0 && len(t.PeerCertificates) == 0:
 		ev["cause"] = "not-tls"
-		return mk(fmt.Sprintf("%s answered STARTTLS with 220 and then sent data that is not a TLS handshake: %s", ep, clip(errText(err), 160)),
+		return mk(fmt.Sprintf("%s answered STARTTLS with 220 and then sent data that is not a TLS handshake: %s", ep, text.Clip(errText(err), 160)),
 			fmt.Sprintf("Something in %s (a proxy, an ESMTP-inspecting firewall) or a broken server answers in place of TLS: compare with a session opened on the server itself.", path))
 	}
-	return mk(fmt.Sprintf("TLS handshake with %s failed: %s", ep, clip(errText(err), 160)),
+	return mk(fmt.Sprintf("TLS handshake with %s failed: %s", ep, text.Clip(errText(err), 160)),
 		fmt.Sprintf("Check the certificate bound to SMTP on the server behind %s (private key present and readable by NETWORK SERVICE) and the device in %s.", ep, path))
 }
 
 // bannerFailure: TCP connected, the greeting did not come as SMTP.
 func bannerFailure(r *smtpprobe.Result, ev map[string]string, ep string, o Options) *mxv1.Finding {
 	err := r.Err
-	ev = withKV(ev, "banner_bytes", fmt.Sprint(r.BannerBytes))
+	ev = finding.WithKV(ev, "banner_bytes", fmt.Sprint(r.BannerBytes))
 	switch {
 	case errors.Is(err, smtpprobe.ErrTimeout):
 		summary := fmt.Sprintf("%s accepted the connection but sent no greeting within the probe's deadline", ep)
 		if r.BannerBytes > 0 {
 			summary = fmt.Sprintf("%s sent only %d bytes of its greeting within the probe's deadline (it trickles its banner)", ep, r.BannerBytes)
 		}
-		return newFinding(finding.SMTPSlowBanner, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, ev,
+		return finding.New(finding.SMTPSlowBanner, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, ev,
 			fmt.Sprintf("TCP connected, so DNS, routing and firewalls are not the problem. A tarpit or greeting delay (anti-spam), connection throttling for %s's address, or an overloaded server holds the banner: check the server behind %s, and raise the probe timeout if it is merely slow.", o.Host, ep))
 	case errors.Is(err, smtpprobe.ErrRejected):
-		return newFinding(finding.SMTPProtocolError, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
-			fmt.Sprintf("%s refused the session in its greeting: %s", ep, clip(strings.Join(r.Banner, " "), 160)), ev,
+		return finding.New(finding.SMTPProtocolError, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
+			fmt.Sprintf("%s refused the session in its greeting: %s", ep, text.Clip(strings.Join(r.Banner, " "), 160)), ev,
 			fmt.Sprintf("The server behind %s does not accept SMTP from %s: check its connection filtering (IP block lists, connection limits, receive connector RemoteIPRanges).", ep, o.Host))
 	case errors.Is(err, smtpprobe.ErrClosed):
-		return newFinding(finding.SMTPProtocolError, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
+		return finding.New(finding.SMTPProtocolError, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
 			fmt.Sprintf("%s accepted the connection and closed it without a complete greeting (%d bytes)", ep, r.BannerBytes), ev,
 			fmt.Sprintf("Check what listens on %s and whether it drops %s (connection limits, IP filtering), or whether a device in the path closes SMTP sessions.", ep, o.Host))
 	}
@@ -82,8 +84,8 @@ func bannerFailure(r *smtpprobe.Result, ev map[string]string, ep string, o Optio
 	} else if errors.Is(err, smtpprobe.ErrLineTooLong) {
 		what = "a greeting line longer than SMTP allows"
 	}
-	return newFinding(finding.SMTPProtocolError, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
-		fmt.Sprintf("%s answered with %s: %s", ep, what, clip(errText(err), 160)), ev,
+	return finding.New(finding.SMTPProtocolError, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
+		fmt.Sprintf("%s answered with %s: %s", ep, what, text.Clip(errText(err), 160)), ev,
 		fmt.Sprintf("TCP connected, but what answers on %s is not a conforming SMTP server: check the port, NAT/port forwarding to the right host, and whether another service replaced the MTA there.", ep))
 }
 
@@ -130,8 +132,8 @@ func clientCertRejected(r *smtpprobe.Result, pc ProbeContext, ev map[string]stri
 	how := ""
 	switch {
 	case t.ClientCertReply != nil:
-		ev["reply"] = clip(t.ClientCertReply.String(), 300)
-		how = fmt.Sprintf("answered %q after the handshake", clip(t.ClientCertReply.String(), 120))
+		ev["reply"] = text.Clip(t.ClientCertReply.String(), 300)
+		how = fmt.Sprintf("answered %q after the handshake", text.Clip(t.ClientCertReply.String(), 120))
 	case t.Alert != "":
 		ev["alert"] = t.Alert
 		how = fmt.Sprintf("aborted the handshake with the alert %q", t.Alert)
@@ -139,11 +141,11 @@ func clientCertRejected(r *smtpprobe.Result, pc ProbeContext, ev map[string]stri
 		how = "refused it"
 	}
 	if len(t.ClientCertAcceptableCAs) > 0 {
-		ev["acceptable_cas"] = clip(strings.Join(t.ClientCertAcceptableCAs, "; "), 500)
+		ev["acceptable_cas"] = text.Clip(strings.Join(t.ClientCertAcceptableCAs, "; "), 500)
 	}
 	c := t.ClientCertificate
 	if c == nil {
-		f := newFinding(finding.TLSClientCertRejected, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
+		f := finding.New(finding.TLSClientCertRejected, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
 			fmt.Sprintf("%s requires a client certificate and %s; the agent presented none", ep, how), ev,
 			fmt.Sprintf("This probe did not present a certificate, so nothing is known about the one transport sends: set probe_send_connector to the send connector that delivers to %s so the probe presents that connector's certificate.", ep))
 		f.Severity = mxv1.Severity_SEVERITY_WARNING
@@ -161,10 +163,10 @@ func clientCertRejected(r *smtpprobe.Result, pc ProbeContext, ev map[string]stri
 	}
 	trusted := "a CA it trusts"
 	if v := ev["acceptable_cas"]; v != "" {
-		trusted = "one of the CAs it asked for (" + clip(v, 200) + ")"
+		trusted = "one of the CAs it asked for (" + text.Clip(v, 200) + ")"
 	}
-	return newFinding(finding.TLSClientCertRejected, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
-		fmt.Sprintf("%s rejected %s %s (%s, issued by %s): it %s", ep, as, tp, displayName(c), c.Issuer.String(), how), ev,
+	return finding.New(finding.TLSClientCertRejected, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
+		fmt.Sprintf("%s rejected %s %s (%s, issued by %s): it %s", ep, as, tp, certdiag.DisplayName(c), c.Issuer.String(), how), ev,
 		fmt.Sprintf("The partner behind %s does not accept certificate %s: either it does not chain to %s, or its names (%s) are not those the partner requires. For Exchange Online the inbound connector's TlsSenderCertificateName must match a SAN of %s and RestrictDomainsToCertificate ties the sending domain to it (check with Get-InboundConnector | fl TlsSenderCertificateName,RestrictDomainsToCertificate); fix the certificate or the partner's connector, not this server's TLS settings.",
-			ep, tp, trusted, orDash(strings.Join(c.DNSNames, ", ")), tp))
+			ep, tp, trusted, text.OrDash(strings.Join(c.DNSNames, ", ")), tp))
 }

@@ -30,7 +30,7 @@ func quoted(ss []string) []string {
 }
 
 func Queues(snap *queue.Snapshot, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if snap == nil {
 		return nil
 	}
@@ -72,9 +72,9 @@ func Queues(snap *queue.Snapshot, o Options) []*mxv1.Finding {
 			nextHop = le.FQDN
 		}
 		ev := map[string]string{
-			evNextHop: nextHop, "lasterror_fqdn": le.FQDN, "lasterror_ip": le.IP, "last_error": clip(q.LastError, 600),
-			"message_count": fmt.Sprint(q.MessageCount), "status": string(q.Status), evSignatures: strings.Join(sigs, ","),
-			"catalog": strings.Join(catalogs, ","), evReplies: strings.Join(replies, ","), "tls_specific": fmt.Sprint(c.TLS),
+			finding.EvNextHop: nextHop, "lasterror_fqdn": le.FQDN, "lasterror_ip": le.IP, "last_error": text.Clip(q.LastError, 600),
+			"message_count": fmt.Sprint(q.MessageCount), "status": string(q.Status), finding.EvSignatures: strings.Join(sigs, ","),
+			"catalog": strings.Join(catalogs, ","), finding.EvReplies: strings.Join(replies, ","), "tls_specific": fmt.Sprint(c.TLS),
 			"origin": "queue",
 		}
 		if q.NextHopConnector != "" {
@@ -87,10 +87,10 @@ func Queues(snap *queue.Snapshot, o Options) []*mxv1.Finding {
 			ev["last_retry"] = le.LRT
 		}
 		if rc := le.RootCause(); rc != nil {
-			ev["root_error"] = clip(rc.Text, 300)
+			ev["root_error"] = text.Clip(rc.Text, 300)
 		}
-		summary := fmt.Sprintf("Queue %s on %s to %s holds %s (%s); LastError: %s", subject, host, orDash(nextHop),
-			text.Count(int(q.MessageCount), "message"), q.Status, clip(le.LED, 200))
+		summary := fmt.Sprintf("Queue %s on %s to %s holds %s (%s); LastError: %s", subject, host, text.OrDash(nextHop),
+			text.Count(int(q.MessageCount), "message"), q.Status, text.Clip(le.LED, 200))
 		var fix string
 		if c.TLS {
 			summary += "; the reply names a TLS failure"
@@ -99,15 +99,15 @@ func Queues(snap *queue.Snapshot, o Options) []*mxv1.Finding {
 		} else {
 			summary += "; a connection-level error, which a TLS failure on this server (certificate without usable key) and a network fault both produce"
 			fix = fmt.Sprintf("LastError matches %s. If a cause is linked to this finding, fix it on %s; otherwise check the send protocol log of the connector serving %s for \"TLS negotiation failed\" (a local certificate problem) and, when the log shows no TLS attempt, the network path to %s. Then Retry-Queue -Identity '%s'.",
-				text.List(quoted(summaries)), host, orDash(nextHop), orDash(nextHop), subject)
+				text.List(quoted(summaries)), host, text.OrDash(nextHop), text.OrDash(nextHop), subject)
 		}
-		f := newFinding(finding.QueueTLSFailure, mxv1.SubjectKind_SUBJECT_KIND_QUEUE, subject, summary, ev, fix)
+		f := finding.New(finding.QueueTLSFailure, mxv1.SubjectKind_SUBJECT_KIND_QUEUE, subject, summary, ev, fix)
 		if q.MessageCount == 0 {
 			f.Severity = mxv1.Severity_SEVERITY_WARNING
 		}
 		out = append(out, f)
 	}
-	out = dedupe(out)
-	sortFindings(out)
+	out = finding.Dedupe(out)
+	finding.Sort(out)
 	return out
 }

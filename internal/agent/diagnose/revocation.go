@@ -8,7 +8,9 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/revocation"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // crlReasons names RFC 5280 CRLReason codes.
@@ -23,10 +25,10 @@ var crlReasons = map[int]string{
 // why it failed) when none answered. A certificate that names no source, or
 // whose issuer is not in the chain, yields nothing: that is not evidence.
 func Revocation(results []revocation.Result, endpoint string, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	var out []*mxv1.Finding
 	for _, r := range results {
-		ev := certEvidence(r.Cert, r.Thumbprint)
+		ev := certdiag.CertEvidence(r.Cert, r.Thumbprint)
 		ev["origin"] = "presented"
 		ev["endpoint"] = endpoint
 		ev["chain_depth"] = fmt.Sprint(r.Depth)
@@ -38,7 +40,7 @@ func Revocation(results []revocation.Result, endpoint string, o Options) []*mxv1
 				where += " " + a.URL
 			}
 			if a.Err != "" {
-				where += ": " + clip(a.Err, 200)
+				where += ": " + text.Clip(a.Err, 200)
 			}
 			if a.Cached {
 				where += " (cached)"
@@ -72,7 +74,7 @@ func Revocation(results []revocation.Result, endpoint string, o Options) []*mxv1
 			if r.Depth > 0 {
 				fix = fmt.Sprintf("The issuing CA certificate %s in the chain %s presents is revoked: install the CA's current intermediate in LocalMachine\\CA on that server, re-issue the server certificate under it if the CA says so, and remove %s from LocalMachine\\CA.", r.Thumbprint, endpoint, r.Thumbprint)
 			}
-			out = append(out, newFinding(finding.CertRevoked, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, r.Thumbprint,
+			out = append(out, finding.New(finding.CertRevoked, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, r.Thumbprint,
 				fmt.Sprintf("The %s %s (%s) presented by %s is revoked since %s (%s), says %s", role, r.Thumbprint, r.Cert.Subject.String(), endpoint, r.RevokedAt.UTC().Format(time.RFC3339), reason, source),
 				ev, fix))
 		case revocation.Unavailable:
@@ -87,9 +89,9 @@ func Revocation(results []revocation.Result, endpoint string, o Options) []*mxv1
 				}
 			}
 			ev["urls"] = strings.Join(urls, ",")
-			out = append(out, newFinding(finding.CertRevocationUnav, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, r.Thumbprint,
-				fmt.Sprintf("Revocation of the %s %s presented by %s cannot be checked from %s: %s", role, r.Thumbprint, endpoint, o.Host, orDash(ev["attempts"])),
-				ev, fmt.Sprintf("Allow HTTP from %s (and from the Exchange server, if this agent runs elsewhere) to %s, directly or through the proxy transport uses (netsh winhttp show proxy); partners that require a revocation check fail TLS while it is unreachable. Then probe again.", o.Host, orDash(strings.Join(hosts, ", ")))))
+			out = append(out, finding.New(finding.CertRevocationUnav, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, r.Thumbprint,
+				fmt.Sprintf("Revocation of the %s %s presented by %s cannot be checked from %s: %s", role, r.Thumbprint, endpoint, o.Host, text.OrDash(ev["attempts"])),
+				ev, fmt.Sprintf("Allow HTTP from %s (and from the Exchange server, if this agent runs elsewhere) to %s, directly or through the proxy transport uses (netsh winhttp show proxy); partners that require a revocation check fail TLS while it is unreachable. Then probe again.", o.Host, text.OrDash(strings.Join(hosts, ", ")))))
 		}
 	}
 	return out

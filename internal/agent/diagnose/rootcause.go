@@ -217,18 +217,18 @@ func explains(c, s *node) bool {
 		tp := c.key.subject
 		switch {
 		case s.is(finding.LogTLSNegotiationFailed, finding.LogUnexpectedCertSent):
-			return s.ev(evThumbprintSent) == tp
+			return s.ev(finding.EvThumbprintSent) == tp
 		case s.is(finding.ConnectorSelectsKeyless) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
-			return slices.Contains(s.list(evKeyless), tp)
+			return slices.Contains(s.list(finding.EvKeyless), tp)
 		case s.is(finding.ConnectorCertAmbiguous) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
-			return slices.Contains(s.list(evCandidates), tp)
+			return slices.Contains(s.list(finding.EvCandidates), tp)
 		case s.is(finding.CertDuplicateIdentity) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
-			return slices.Contains(s.list(evDuplicateKeyless), tp)
+			return slices.Contains(s.list(finding.EvDuplicateKeyless), tp)
 		case s.is(finding.InternalTransportCertKeyless) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
 			return s.key.subject == tp
 		case s.is(finding.ConnectorCertNotFound, finding.SMTPStartTLSNotOffered) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible):
 			// A match exists but its key makes it ineligible.
-			return slices.Contains(s.list(evIneligible), tp)
+			return slices.Contains(s.list(finding.EvIneligible), tp)
 		case s.is(finding.EventStartTLSCertNotFound) && c.is(finding.CertNoPrivateKey, finding.CertKeyNotAccessible, finding.CertChainIncomplete, finding.CertUntrusted):
 			// Event 12014: a certificate for the name exists but is not
 			// eligible (no usable key, or a chain the lookup rejects).
@@ -243,17 +243,17 @@ func explains(c, s *node) bool {
 	case c.is(finding.InternalTransportCertMissing, finding.InternalTransportCertKeyless):
 		return s.is(finding.EventCertLoadFailed) && strings.EqualFold(c.key.subject, s.key.subject)
 	case c.is(finding.EventStartTLSCertNotFound):
-		return s.is(finding.LogStartTLSNotOffered) && sameConnector(c, s) && s.ev(evDirection) == "receive"
+		return s.is(finding.LogStartTLSNotOffered) && sameConnector(c, s) && s.ev(finding.EvDirection) == "receive"
 	case c.is(finding.CertDuplicateIdentity):
 		if s.is(finding.ConnectorCertAmbiguous) {
-			return overlaps(c.list(evDuplicateThumbs), s.list(evCandidates))
+			return overlaps(c.list(finding.EvDuplicateThumbs), s.list(finding.EvCandidates))
 		}
 	case c.is(finding.ConnectorSelectsKeyless):
 		switch {
 		case s.is(finding.LogTLSNegotiationFailed):
-			return sameConnector(c, s) && localCredentialStatus(s.ev(evStatus))
+			return sameConnector(c, s) && localCredentialStatus(s.ev(finding.EvStatus))
 		case s.is(finding.LogUnexpectedCertSent):
-			return sameConnector(c, s) && slices.Contains(c.list(evKeyless), s.ev(evThumbprintSent))
+			return sameConnector(c, s) && slices.Contains(c.list(finding.EvKeyless), s.ev(finding.EvThumbprintSent))
 		case s.is(finding.QueueTLSFailure):
 			return connectorReaches(c, s)
 		}
@@ -262,34 +262,34 @@ func explains(c, s *node) bool {
 	case c.is(finding.ConnectorNoTLSCertName):
 		// The connector without TlsCertificateName is the one the log shows
 		// presenting the self-signed certificate.
-		return s.is(finding.LogSelfSignedSent) && sameConnector(c, s) && c.ev(evConnectorKind) == s.ev(evDirection)
+		return s.is(finding.LogSelfSignedSent) && sameConnector(c, s) && c.ev(finding.EvConnectorKind) == s.ev(finding.EvDirection)
 	case c.is(finding.ConnectorCertNotFound, finding.ConnectorTLSNameInvalid):
 		switch {
 		case s.is(finding.LogTLSCertNotFound):
 			return sameConnector(c, s)
 		case s.is(finding.LogStartTLSNotOffered):
-			return sameConnector(c, s) && s.ev(evDirection) == "receive"
+			return sameConnector(c, s) && s.ev(finding.EvDirection) == "receive"
 		case s.is(finding.QueueTLSFailure):
-			return slices.Contains(s.list(evReplies), "454 4.7.5") && connectorReaches(c, s)
+			return slices.Contains(s.list(finding.EvReplies), "454 4.7.5") && connectorReaches(c, s)
 		case s.is(finding.EventStartTLSCertNotFound):
 			return sameConnector(c, s)
 		}
-	case c.is(finding.SMTPStartTLSNotOffered) && c.ev(evPredicted) == "true":
-		return (s.is(finding.LogStartTLSNotOffered) && s.ev(evDirection) == "receive" || s.is(finding.EventStartTLSCertNotFound)) && sameConnector(c, s)
+	case c.is(finding.SMTPStartTLSNotOffered) && c.ev(finding.EvPredicted) == "true":
+		return (s.is(finding.LogStartTLSNotOffered) && s.ev(finding.EvDirection) == "receive" || s.is(finding.EventStartTLSCertNotFound)) && sameConnector(c, s)
 	case c.is(finding.TLS12Unsupported):
-		if s.is(finding.LogTLSNegotiationFailed) && strings.EqualFold(s.ev(evStatus), "SocketError") {
+		if s.is(finding.LogTLSNegotiationFailed) && strings.EqualFold(s.ev(finding.EvStatus), "SocketError") {
 			host := endpointHost(c.key.subject)
-			return slices.ContainsFunc(append(s.list(evRemoteHosts), s.list(evRemoteNames)...), func(h string) bool { return strings.EqualFold(h, host) })
+			return slices.ContainsFunc(append(s.list(finding.EvRemoteHosts), s.list(finding.EvRemoteNames)...), func(h string) bool { return strings.EqualFold(h, host) })
 		}
 	case c.is(finding.LogTLSNegotiationFailed, finding.LogTLSCertNotFound, finding.LogStartTLSNotOffered):
 		switch {
 		case s.is(finding.LogStartTLSRequired):
-			return sameConnector(c, s) && c.ev(evDirection) == s.ev(evDirection) && remotesOverlap(c, s)
+			return sameConnector(c, s) && c.ev(finding.EvDirection) == s.ev(finding.EvDirection) && remotesOverlap(c, s)
 		case s.is(finding.QueueTLSFailure):
-			return c.ev(evDirection) == "send" && logReachesQueue(c, s)
+			return c.ev(finding.EvDirection) == "send" && logReachesQueue(c, s)
 		}
 	case c.is(finding.LogStartTLSRequired):
-		return s.is(finding.QueueTLSFailure) && c.ev(evDirection) == "send" && logReachesQueue(c, s)
+		return s.is(finding.QueueTLSFailure) && c.ev(finding.EvDirection) == "send" && logReachesQueue(c, s)
 	}
 	return false
 }
@@ -316,7 +316,7 @@ func overlaps(a, b []string) bool {
 // sameConnector compares connector names as configured and as logged
 // ("SERVER\name" or "name"), case-insensitively.
 func sameConnector(a, b *node) bool {
-	x, y := strings.ToLower(a.ev(evConnector)), strings.ToLower(b.ev(evConnector))
+	x, y := strings.ToLower(a.ev(finding.EvConnector)), strings.ToLower(b.ev(finding.EvConnector))
 	if x == "" || y == "" {
 		return false
 	}
@@ -333,11 +333,11 @@ func sameConnector(a, b *node) bool {
 }
 
 func remotesOverlap(a, b *node) bool {
-	if overlaps(a.list(evRemoteHosts), b.list(evRemoteHosts)) {
+	if overlaps(a.list(finding.EvRemoteHosts), b.list(finding.EvRemoteHosts)) {
 		return true
 	}
-	for _, x := range a.list(evRemoteNames) {
-		for _, y := range b.list(evRemoteNames) {
+	for _, x := range a.list(finding.EvRemoteNames) {
+		for _, y := range b.list(finding.EvRemoteNames) {
 			if hostsRelated(x, y) {
 				return true
 			}
@@ -375,7 +375,7 @@ func hostsRelated(a, b string) bool {
 
 func queueHops(q *node) []string {
 	var out []string
-	for _, k := range []string{evNextHop, "lasterror_fqdn"} {
+	for _, k := range []string{finding.EvNextHop, "lasterror_fqdn"} {
 		if v := q.ev(k); v != "" {
 			out = append(out, v)
 		}
@@ -384,11 +384,11 @@ func queueHops(q *node) []string {
 }
 
 func logReachesQueue(l, q *node) bool {
-	if ip := q.ev("lasterror_ip"); ip != "" && slices.Contains(l.list(evRemoteHosts), ip) {
+	if ip := q.ev("lasterror_ip"); ip != "" && slices.Contains(l.list(finding.EvRemoteHosts), ip) {
 		return true
 	}
 	for _, hop := range queueHops(q) {
-		for _, n := range l.list(evRemoteNames) {
+		for _, n := range l.list(finding.EvRemoteNames) {
 			if hostsRelated(hop, n) {
 				return true
 			}
@@ -401,11 +401,11 @@ func logReachesQueue(l, q *node) bool {
 // (a specific address space or smart host; "*" is too broad to link on), or
 // both are Exchange Online.
 func connectorReaches(c, q *node) bool {
-	if c.ev(evConnectorKind) != string(exchange.KindSend) {
+	if c.ev(finding.EvConnectorKind) != string(exchange.KindSend) {
 		return false
 	}
 	for _, hop := range queueHops(q) {
-		for _, as := range c.list(evAddressSpaces) {
+		for _, as := range c.list(finding.EvAddressSpaces) {
 			if as == "" || as == "*" {
 				continue
 			}
@@ -413,7 +413,7 @@ func connectorReaches(c, q *node) bool {
 				return true
 			}
 		}
-		for _, sh := range c.list(evSmartHosts) {
+		for _, sh := range c.list(finding.EvSmartHosts) {
 			if hostsRelated(strings.Trim(sh, "[]"), hop) {
 				return true
 			}

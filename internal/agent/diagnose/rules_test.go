@@ -14,9 +14,8 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/protolog"
 	"github.com/mxprobe/mxprobe/internal/agent/queue"
-	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/finding"
-	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
 func parseLog(t testing.TB, data []byte) []protolog.Session {
@@ -139,7 +138,7 @@ func TestLogRules(t *testing.T) {
 		t.Fatalf("SocketError fix %q", sock.Remediation)
 	}
 	// Expectation: the connector should present tpB -> unexpected cert.
-	exp := ExpectedSent{"outbound to office 365": {Connector: "Outbound to Office 365", Thumbprint: tpB, Candidates: []string{tpA, tpB}, Selected: tpA}}
+	exp := certdiag.ExpectedSent{"outbound to office 365": {Connector: "Outbound to Office 365", Thumbprint: tpB, Candidates: []string{tpA, tpB}, Selected: tpA}}
 	fs = ProtocolLogSessions(parseLog(t, log), exp, Options{})
 	u := find(fs, finding.LogUnexpectedCertSent)
 	if u == nil || u.Evidence["thumbprint_sent"] != tpA || u.Evidence["expected_thumbprint"] != tpB || !strings.Contains(u.Remediation, tpA) {
@@ -190,48 +189,6 @@ func TestLogWindowPersistsAndBounds(t *testing.T) {
 	}
 }
 
-// storeCert builds a store entry from a lab certificate.
-func storeCert(is *lab.Issued, key certstore.KeyStatus) certstore.Certificate {
-	return certstore.Certificate{Thumbprint: is.Thumbprint(), Cert: is.Cert, HasPrivateKey: key != certstore.KeyAbsent, Key: key, Source: "test"}
-}
-
-func TestConnectorRulesSeedStore(t *testing.T) {
-	ca, err := lab.NewCA("Contoso Issuing CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, _ := ca.Issue(lab.IssueOptions{CommonName: "mail.contoso.com", NotBefore: time.Now().AddDate(0, 0, -30)})
-	dup, _ := ca.Issue(lab.IssueOptions{CommonName: "mail.contoso.com", NotBefore: time.Now().AddDate(0, 0, -2)})
-	// Keyless duplicate enumerated first, as in the seed incident.
-	certs := []certstore.Certificate{storeCert(dup, certstore.KeyAbsent), storeCert(good, certstore.KeyUsable)}
-	inv := checktest.SeedConfig(good.Cert, good.Thumbprint())
-	fs, err := Connectors(inv, certs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := find(fs, finding.ConnectorSelectsKeyless)
-	if k == nil || k.Subject != "Outbound to Office 365" || k.Evidence["selected_thumbprint"] != dup.Thumbprint() ||
-		!strings.Contains(k.Remediation, dup.Thumbprint()) || k.Severity != mxv1.Severity_SEVERITY_CRITICAL {
-		t.Fatalf("keyless selection: %v", k)
-	}
-	a := find(fs, finding.ConnectorCertAmbiguous)
-	if a == nil || !strings.Contains(a.Remediation, "keep "+good.Thumbprint()) {
-		t.Fatalf("ambiguous: %v", a)
-	}
-	exp, err := Expectations(inv, certs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e, ok := exp.lookup("outbound to office 365"); !ok || e.Thumbprint != good.Thumbprint() || e.Selected != dup.Thumbprint() {
-		t.Fatalf("expectation %+v", e)
-	}
-	// Only the good certificate: no connector findings at all.
-	fs, _ = Connectors(inv, certs[1:], Options{})
-	if len(fs) != 0 {
-		t.Fatalf("healthy inventory: %v", codes(fs))
-	}
-}
-
 func ref(code finding.Code, subject string) *mxv1.FindingRef {
 	return &mxv1.FindingRef{Code: string(code), Subject: subject}
 }
@@ -241,7 +198,7 @@ func hasRef(refs []*mxv1.FindingRef, r *mxv1.FindingRef) bool {
 }
 
 func f(code finding.Code, subject string, ev map[string]string) *mxv1.Finding {
-	return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_UNSPECIFIED, subject, "", ev, "")
+	return finding.New(code, mxv1.SubjectKind_SUBJECT_KIND_UNSPECIFIED, subject, "", ev, "")
 }
 
 func TestLinkRules(t *testing.T) {

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
@@ -33,20 +34,20 @@ func SMTPProbe(r *smtpprobe.Result, o Options) []*mxv1.Finding {
 // before the server answered points at the network path, not at the
 // certificate or SCHANNEL.
 func SMTPProbeIn(r *smtpprobe.Result, pc ProbeContext, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	ep := r.Target
 	ev := map[string]string{"endpoint": ep, "phase": string(r.Phase)}
 	if r.RemoteAddr != "" {
 		ev["remote_addr"] = r.RemoteAddr
 	}
 	if len(r.Banner) > 0 {
-		ev["banner"] = clip(strings.Join(r.Banner, " | "), 300)
+		ev["banner"] = text.Clip(strings.Join(r.Banner, " | "), 300)
 	}
 	if r.Err != nil {
-		ev["error"] = clip(r.Err.Error(), 500)
+		ev["error"] = text.Clip(r.Err.Error(), 500)
 	}
 	endpoint := func(code finding.Code, summary, fix string) *mxv1.Finding {
-		return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, ev, fix)
+		return finding.New(code, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep, summary, ev, fix)
 	}
 	path := fmt.Sprintf("the network path between %s and %s", o.Host, ep)
 	var out []*mxv1.Finding
@@ -63,33 +64,33 @@ func SMTPProbeIn(r *smtpprobe.Result, pc ProbeContext, o Options) []*mxv1.Findin
 			break
 		}
 		out = append(out, endpoint(finding.SMTPStartTLSNotOffered,
-			fmt.Sprintf("%s does not offer STARTTLS (EHLO: %s)", ep, clip(ev["capabilities"], 120)),
+			fmt.Sprintf("%s does not offer STARTTLS (EHLO: %s)", ep, text.Clip(ev["capabilities"], 120)),
 			fmt.Sprintf("On the server behind %s: Enable-ExchangeCertificate -Services SMTP for a certificate matching the connector FQDN (event 12014 names the missing name); make sure the receive connector's AuthMechanism includes Tls; disable ESMTP inspection on firewalls between.", ep)))
 	case errors.Is(err, smtpprobe.ErrStartTLSRefused):
 		if r.StartTLSReply != nil {
-			ev["starttls_reply"] = clip(r.StartTLSReply.String(), 300)
+			ev["starttls_reply"] = text.Clip(r.StartTLSReply.String(), 300)
 		}
 		out = append(out, endpoint(finding.SMTPStartTLSNotOffered,
-			fmt.Sprintf("%s advertises STARTTLS but refuses it: %s", ep, clip(ev["starttls_reply"], 120)),
+			fmt.Sprintf("%s advertises STARTTLS but refuses it: %s", ep, text.Clip(ev["starttls_reply"], 120)),
 			fmt.Sprintf("On the server behind %s check that the certificate bound to SMTP has a usable private key (event 12014/12012 in the Application log).", ep)))
 	case r.Phase == smtpprobe.PhaseHandshake || errors.Is(err, smtpprobe.ErrHandshake):
 		out = append(out, handshakeFailure(r, ev, ep, path))
 	case r.Phase == smtpprobe.PhaseConnect || errors.Is(err, smtpprobe.ErrConnect):
 		out = append(out, endpoint(finding.SMTPUnreachable,
-			fmt.Sprintf("%s unreachable: %s", ep, clip(errText(err), 160)),
+			fmt.Sprintf("%s unreachable: %s", ep, text.Clip(errText(err), 160)),
 			fmt.Sprintf("The TCP connection to %s could not be established: check DNS, routing and firewalls on %s, and that the transport service listens.", ep, path)))
 	case r.Phase == smtpprobe.PhaseBanner:
 		out = append(out, bannerFailure(r, ev, ep, o))
 	default:
 		out = append(out, endpoint(finding.SMTPProtocolError,
-			fmt.Sprintf("%s broke SMTP during %s: %s", ep, r.Phase, clip(errText(err), 160)),
+			fmt.Sprintf("%s broke SMTP during %s: %s", ep, r.Phase, text.Clip(errText(err), 160)),
 			fmt.Sprintf("Check what answers on %s (a proxy or ESMTP inspection in the path, or a server that is not a conforming MTA): compare the transcript with a direct session from the server itself.", ep)))
 	}
 
 	if t := r.TLS; t != nil && len(t.PeerCertificates) > 0 {
 		leaf := t.PeerCertificates[0]
 		tp := thumbprint.Of(leaf)
-		cev := certEvidence(leaf, tp)
+		cev := certdiag.CertEvidence(leaf, tp)
 		cev["origin"] = "presented"
 		cev["endpoint"] = ep
 		cev["chain_length"] = fmt.Sprint(len(t.PeerCertificates))
@@ -97,7 +98,7 @@ func SMTPProbeIn(r *smtpprobe.Result, pc ProbeContext, o Options) []*mxv1.Findin
 			cev["tls_version"] = tls.VersionName(t.Version)
 			cev["cipher_suite"] = t.CipherSuiteName
 		}
-		out = append(out, certValidity(leaf, tp, cev, o)...)
+		out = append(out, certdiag.CertValidity(leaf, tp, cev, o)...)
 		if t.Verify != nil {
 			out = append(out, verifyFindings(t, tp, cev, ep)...)
 		}
@@ -107,8 +108,8 @@ func SMTPProbeIn(r *smtpprobe.Result, pc ProbeContext, o Options) []*mxv1.Findin
 				fmt.Sprintf("On the server behind %s: SCHANNEL TLS 1.2 Server and Client Enabled=1 DisabledByDefault=0; .NET SystemDefaultTlsVersions=1 and SchUseStrongCrypto=1; restart.", ep)))
 		}
 	}
-	out = dedupe(append(versionFindings(r, ep, ev), out...)) // the version evidence first: it is the more detailed
-	sortFindings(out)
+	out = finding.Dedupe(append(versionFindings(r, ep, ev), out...)) // the version evidence first: it is the more detailed
+	finding.Sort(out)
 	return out
 }
 
@@ -136,12 +137,12 @@ func verifyFindings(t *smtpprobe.TLSInfo, tp string, ev map[string]string, ep st
 			continue
 		}
 		seen[code] = true
-		fev := withKV(ev, "verify_error", clip(errText(p.Err), 300))
+		fev := finding.WithKV(ev, "verify_error", text.Clip(errText(p.Err), 300))
 		if code == finding.CertNameMismatch {
 			fev["expected_name"] = t.ExpectName
 		}
-		out = append(out, newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
-			fmt.Sprintf("Certificate %s presented by %s: %s", tp, ep, clip(errText(p.Err), 160)), fev, fix))
+		out = append(out, finding.New(code, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
+			fmt.Sprintf("Certificate %s presented by %s: %s", tp, ep, text.Clip(errText(p.Err), 160)), fev, fix))
 	}
 	return out
 }
@@ -178,7 +179,7 @@ func versionFindings(r *smtpprobe.Result, ep string, ev map[string]string) []*mx
 		modern = append(modern, tls.VersionName(t.Version)) // the main handshake proved it
 	}
 	var out []*mxv1.Finding
-	vev := withKV(ev, "accepted_versions", strings.Join(append(append([]string{}, obsolete...), modern...), ","))
+	vev := finding.WithKV(ev, "accepted_versions", strings.Join(append(append([]string{}, obsolete...), modern...), ","))
 	if len(refusedModern) > 0 {
 		vev["refused_versions"] = strings.Join(refusedModern, ",")
 	}
@@ -186,12 +187,12 @@ func versionFindings(r *smtpprobe.Result, ep string, ev map[string]string) []*mx
 		vev["unknown_versions"] = strings.Join(unknown, ",")
 	}
 	if len(obsolete) > 0 {
-		out = append(out, newFinding(finding.TLSProtocolObsolete, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
+		out = append(out, finding.New(finding.TLSProtocolObsolete, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
 			fmt.Sprintf("%s accepts %s", ep, strings.Join(obsolete, " and ")), vev,
 			fmt.Sprintf("Once all peers speak TLS 1.2, disable TLS 1.0/1.1 on the server behind %s (SCHANNEL Protocols\\TLS 1.0|1.1\\Server Enabled=0).", ep)))
 	}
 	if len(modern) == 0 && len(refusedModern) == 2 && len(obsolete) > 0 {
-		out = append(out, newFinding(finding.TLS12Unsupported, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
+		out = append(out, finding.New(finding.TLS12Unsupported, mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT, ep,
 			fmt.Sprintf("%s refuses TLS 1.2 and 1.3 (%s) but accepts %s", ep, strings.Join(refusedModern, ", "), strings.Join(obsolete, " and ")), vev,
 			fmt.Sprintf("On the server behind %s: SCHANNEL TLS 1.2 Server and Client Enabled=1 DisabledByDefault=0; .NET SystemDefaultTlsVersions=1 and SchUseStrongCrypto=1; restart.", ep)))
 	}
@@ -211,16 +212,4 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// clip shortens s to at most n bytes plus "...", never inside a UTF-8
-// sequence (a cut rune would make the protobuf message unmarshalable).
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }

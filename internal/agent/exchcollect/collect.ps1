@@ -1,4 +1,4 @@
-# mxprobe Exchange configuration collector (internal/agent/exchange), run
+# mxprobe Exchange configuration collector (internal/agent/exchcollect), run
 # after the prelude of internal/agent/powershell by Windows PowerShell 5.1
 # (3.0 at least: ConvertTo-Json and [ordered]). It reads the local server's
 # Get-ExchangeServer, Get-TransportService (Get-TransportServer on 2010),

@@ -9,9 +9,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/renewal"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 )
 
 // PreflightCertificate predicts what importing the uploaded certificate

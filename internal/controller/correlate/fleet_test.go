@@ -14,7 +14,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
@@ -86,7 +86,7 @@ func endpointFinding(code finding.Code, endpoint string, sev mxv1.Severity) *mxv
 		Remediation: fmt.Sprintf("On the server behind %s: check its certificate and connector.", endpoint)}
 }
 
-// storeCertFinding is what diagnose.CertStore emits for a store certificate.
+// storeCertFinding is what certdiag.CertStore emits for a store certificate.
 func storeCertFinding(code finding.Code, sev mxv1.Severity, tp, subject, issuer, host string, notAfter time.Time) *mxv1.Finding {
 	return &mxv1.Finding{Code: string(code), Severity: sev, Subject: tp, SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE,
 		Summary: fmt.Sprintf("Certificate %s (%s) on %s: %s", tp, subject, host, code),
@@ -148,7 +148,7 @@ func seedEdgeResults(t testing.TB, host string) (keyless string, results []*mxv1
 		t.Fatal(err)
 	}
 	b, err := checks.NewBuilder(checks.Spec{CertStores: []string{"pemdir:" + seed.Dir}, ExchangeInventory: inv, ProtocolLogs: []string{logs},
-		QueueFile: qf, Diagnose: diagnose.Options{Host: host}})
+		QueueFile: qf, Diagnose: certdiag.Options{Host: host}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ const (
 	KeyNotApplicable
 )
 
-// Origin values of the evidence (internal/agent/diagnose).
+// Origin values of the evidence (internal/certdiag).
 const (
 	OriginStore     = "store"
 	OriginPresented = "presented"
@@ -146,7 +146,7 @@ func Listings(results []*mxv1.CheckResultRecord) []Listing {
 }
 
 // BuildCertificates builds the inventory from the evidence of findings that
-// name a certificate (evidence "thumbprint"; internal/agent/diagnose): store
+// name a certificate (evidence "thumbprint"; internal/certdiag): store
 // scans and certificates presented over STARTTLS, and from the agents'
 // complete store listings, so certificates without any finding appear too.
 func BuildCertificates(findings []*mxv1.ObservedFinding, listings ...Listing) *Certificates {

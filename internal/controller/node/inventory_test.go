@@ -43,7 +43,7 @@ const (
 	legacyDN = "CN=smtp.fabrikam.com"
 )
 
-// certEvidence is what internal/agent/diagnose reports for a certificate.
+// certEvidence is what internal/certdiag reports for a certificate.
 func certEvidence(tp, subject, issuer string, notAfter time.Time, extra map[string]string) map[string]string {
 	ev := map[string]string{
 		"thumbprint": tp, "subject": subject, "issuer": issuer, "serial": "1F" + tp[:6],

@@ -1,4 +1,4 @@
-// Package renewal runs the renewal pre-flight (internal/agent/preflight)
+// Package renewal runs the renewal pre-flight (internal/preflight)
 // across the fleet, on what agents last reported: for every agent whose
 // Exchange connector check sent its connector inventory and the listing
 // (with DER) of the stores transport reads, it rebuilds preflight.Input and

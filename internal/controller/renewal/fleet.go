@@ -10,10 +10,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 )
 
 // Agent statuses (PreflightAgent.status).
@@ -46,7 +46,7 @@ type Request struct {
 	// expiry thresholds (Now is set from Now).
 	Now        time.Time
 	StaleAfter time.Duration
-	Diag       diagnose.Options
+	Diag       certdiag.Options
 }
 
 // server is one agent's prediction and what the hybrid rule needs.

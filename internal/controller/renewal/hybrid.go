@@ -9,9 +9,9 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 )
 
 // CheckHybridEdges is the fleet check's id (the one place it is spelled).
@@ -31,12 +31,12 @@ func exoConnectors(cfg *exchange.Config) []string {
 	var out []string
 	for _, c := range cfg.SendConnectors {
 		if exo, _ := c.TargetsExchangeOnline(); exo && c.Enabled {
-			out = append(out, diagnose.ConnectorSubject(exchange.KindSend, cfg.Server.Name, c.Name))
+			out = append(out, certdiag.ConnectorSubject(exchange.KindSend, cfg.Server.Name, c.Name))
 		}
 	}
 	for _, c := range cfg.ReceiveConnectors {
 		if reach, _ := c.ExchangeOnlineReachability(exchange.RoleEdge); reach == exchange.ReachExplicit && c.Enabled {
-			out = append(out, diagnose.ConnectorSubject(exchange.KindReceive, cfg.Server.Name, c.Name))
+			out = append(out, certdiag.ConnectorSubject(exchange.KindReceive, cfg.Server.Name, c.Name))
 		}
 	}
 	return out
@@ -193,7 +193,7 @@ func todayIdentities(s *server, exo []string, idOf func(string) string, now time
 	}
 	var ids []string
 	for _, sel := range sels {
-		if slices.Contains(exo, diagnose.ConnectorSubject(sel.Kind, s.cfg.Server.Name, sel.Connector)) {
+		if slices.Contains(exo, certdiag.ConnectorSubject(sel.Kind, s.cfg.Server.Name, sel.Connector)) {
 			ids = appendNew(ids, idOf(sel.Selected))
 		}
 	}

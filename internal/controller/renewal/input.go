@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 )
@@ -51,9 +51,9 @@ func input(r *mxv1.CheckResult) (*exchange.Config, certstore.Contents, error) {
 		c := certstore.Certificate{Thumbprint: s.GetThumbprint(), Cert: x, HasPrivateKey: s.GetHasPrivateKey(), Key: key,
 			Source: s.GetStore(), Sources: []string{s.GetStore()}, FriendlyName: s.GetFriendlyName(), Services: s.GetServices()}
 		switch s.GetTransportKeyAccess() {
-		case diagnose.KeyAccessReadable:
+		case certdiag.KeyAccessReadable:
 			c.TransportCanReadKey = ptr(true)
-		case diagnose.KeyAccessDenied:
+		case certdiag.KeyAccessDenied:
 			c.TransportCanReadKey = ptr(false)
 		}
 		st.Certificates = append(st.Certificates, c)

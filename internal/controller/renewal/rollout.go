@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 	"github.com/mxprobe/mxprobe/internal/text"
 )
 

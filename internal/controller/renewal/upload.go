@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 )
 
 // MaxUploadBytes bounds the uploaded certificate (a chain is a few KiB).

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/certstore"
-	"github.com/mxprobe/mxprobe/internal/agent/preflight"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/controller/renewal/renewaltest"
+	"github.com/mxprobe/mxprobe/internal/preflight"
 )
 
 // The controller takes the public certificate only: a PFX, a PEM key block

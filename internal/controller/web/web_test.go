@@ -19,7 +19,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
@@ -74,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chk := &checks.CertStore{URI: uri, Store: cs, Opts: diagnose.Options{Host: seedHost}}
+	chk := &checks.CertStore{URI: uri, Store: cs, Opts: certdiag.Options{Host: seedHost}}
 	findings, _ := chk.Run(ctx)
 
 	apply(&mxv1.Command{Kind: &mxv1.Command_RegisterAgent{RegisterAgent: &mxv1.RegisterAgent{Hello: &mxv1.Hello{

@@ -16,7 +16,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/lab"
@@ -78,7 +78,7 @@ func Edge(t testing.TB, id, site, name string, current *lab.Issued, alsoInStore 
 	}
 	h := &mxv1.Hello{AgentId: id, Site: site, Hostname: strings.ToLower(name) + ".contoso.com", Roles: []mxv1.Role{mxv1.Role_ROLE_EDGE}}
 	r := &mxv1.CheckResult{Check: ConnectorCheck, Target: "collect", Status: mxv1.CheckStatus_CHECK_STATUS_OK,
-		ExchangeInventory: doc.Bytes(), Certificates: diagnose.TransportSummaries([]certstore.Contents{st})}
+		ExchangeInventory: doc.Bytes(), Certificates: certdiag.TransportSummaries([]certstore.Contents{st})}
 	return h, r
 }
 

@@ -1,4 +1,4 @@
-package diagnose
+package certdiag
 
 import (
 	"crypto/ecdsa"
@@ -14,6 +14,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
@@ -31,7 +32,7 @@ type TransportUse struct {
 // TransportUseOf computes a TransportUse from a configuration and the store
 // transport reads (in enumeration order).
 func TransportUseOf(cfg *exchange.Config, certs []certstore.Certificate, o Options) (TransportUse, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	sels, err := exchange.SimulateSelection(cfg, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {
 		return TransportUse{}, fmt.Errorf("diagnose: transport use: %w", err)
@@ -75,13 +76,13 @@ func CertStore(inv certstore.Contents, o Options) []*mxv1.Finding {
 // connector naming that identity may pick the keyless one), which keeps the
 // catalog's severity.
 func CertStoreFor(inv certstore.Contents, use TransportUse, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	var out []*mxv1.Finding
 	if len(inv.Certificates) == 0 {
 		out = append(out, storeEmpty(inv, o))
 	}
 	for _, c := range inv.Certificates {
-		ev := certEvidence(c.Cert, c.Thumbprint)
+		ev := CertEvidence(c.Cert, c.Thumbprint)
 		ev["origin"] = "store"
 		ev["store"] = inv.Location
 		if c.Source != "" {
@@ -99,7 +100,7 @@ func CertStoreFor(inv certstore.Contents, use TransportUse, o Options) []*mxv1.F
 			ev["selected_by"] = strings.Join(by, ",")
 		}
 		kf := keyFindings(c, ev, o)
-		vf := certValidity(c.Cert, c.Thumbprint, ev, o)
+		vf := CertValidity(c.Cert, c.Thumbprint, ev, o)
 		expiredWithRenewal(c, inv, vf, o)
 		switch cand {
 		case "false":
@@ -132,12 +133,12 @@ func CertStoreFor(inv certstore.Contents, use TransportUse, o Options) []*mxv1.F
 	}
 	out = append(out, duplicateIdentities(inv, o)...)
 	for _, p := range inv.Problems {
-		out = append(out, newFinding(finding.CertEntryUnreadable, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, p.Source,
+		out = append(out, finding.New(finding.CertEntryUnreadable, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, p.Source,
 			fmt.Sprintf("Cannot read %s: %v", p.Source, p.Err),
 			map[string]string{"store": inv.Location, "error": p.Err.Error()},
 			fmt.Sprintf("Replace or remove %s, or configure the password it needs.", p.Source)))
 	}
-	sortFindings(out)
+	finding.Sort(out)
 	return out
 }
 
@@ -164,8 +165,8 @@ func caInStore(c certstore.Certificate, inv certstore.Contents, ev map[string]st
 	if personalStore(inv.Location) {
 		fix = fmt.Sprintf("Optional tidy-up on %s: a CA certificate belongs in the Intermediate Certification Authorities store (LocalMachine\\CA) or, for a root, in Trusted Root Certification Authorities; transport never selects it from My.", o.Host)
 	}
-	return newFinding(finding.CertCANotTransport, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
-		fmt.Sprintf("CA certificate %s (%s) is in %s; transport never presents a CA certificate, so its key and validity do not affect mail flow", c.Thumbprint, displayName(c.Cert), inv.Location),
+	return finding.New(finding.CertCANotTransport, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
+		fmt.Sprintf("CA certificate %s (%s) is in %s; transport never presents a CA certificate, so its key and validity do not affect mail flow", c.Thumbprint, DisplayName(c.Cert), inv.Location),
 		ev, fix)
 }
 
@@ -177,7 +178,7 @@ func storeEmpty(inv certstore.Contents, o Options) *mxv1.Finding {
 		ev["entries_examined"] = fmt.Sprint(inv.Examined)
 		detail = fmt.Sprintf("%d entries examined, %d unreadable", inv.Examined, len(inv.Problems))
 	}
-	return newFinding(finding.CertStoreEmpty, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, inv.Location,
+	return finding.New(finding.CertStoreEmpty, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, inv.Location,
 		fmt.Sprintf("Certificate store %s on %s yielded no certificate (%s): nothing was checked", inv.Location, o.Host, detail), ev,
 		fmt.Sprintf("Check that %s is the store transport reads (windows:LocalMachine\\My on the Exchange server, or the directory or snapshot copied from it) and that its files are PEM, DER or PKCS#12 certificates (or an Export-Clixml of Get-ChildItem Cert:\\LocalMachine\\My).", inv.Location))
 }
@@ -222,20 +223,20 @@ func expiredWithRenewal(c certstore.Certificate, inv certstore.Contents, vf []*m
 }
 
 func keyFindings(c certstore.Certificate, ev map[string]string, o Options) []*mxv1.Finding {
-	name := displayName(c.Cert)
+	name := DisplayName(c.Cert)
 	switch {
 	case !c.HasPrivateKey || c.Key == certstore.KeyAbsent:
-		return []*mxv1.Finding{newFinding(finding.CertNoPrivateKey, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
+		return []*mxv1.Finding{finding.New(finding.CertNoPrivateKey, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
 			fmt.Sprintf("Certificate %s (%s) on %s has no private key", c.Thumbprint, name, o.Host), ev,
 			fmt.Sprintf("On %s remove it: Get-ChildItem Cert:\\LocalMachine\\My | Where-Object Thumbprint -eq '%s' | Remove-Item ; then Restart-Service MSExchangeTransport and Retry-Queue.", o.Host, c.Thumbprint))}
 	case c.Key == certstore.KeyUnusable:
-		ev = withKV(ev, "key_detail", c.KeyDetail)
-		return []*mxv1.Finding{newFinding(finding.CertKeyNotAccessible, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
-			fmt.Sprintf("Private key of certificate %s (%s) on %s cannot be used: %s", c.Thumbprint, name, o.Host, orDash(c.KeyDetail)), ev,
+		ev = finding.WithKV(ev, "key_detail", c.KeyDetail)
+		return []*mxv1.Finding{finding.New(finding.CertKeyNotAccessible, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
+			fmt.Sprintf("Private key of certificate %s (%s) on %s cannot be used: %s", c.Thumbprint, name, o.Host, text.OrDash(c.KeyDetail)), ev,
 			fmt.Sprintf("On %s: Enable-ExchangeCertificate -Thumbprint %s -Services SMTP (grants NETWORK SERVICE read access), or re-import the certificate with its key from the PFX.", o.Host, c.Thumbprint))}
 	case c.TransportCanReadKey != nil && !*c.TransportCanReadKey:
-		ev = withKV(ev, "transport_can_read_key", "false")
-		return []*mxv1.Finding{newFinding(finding.CertKeyNotAccessible, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
+		ev = finding.WithKV(ev, "transport_can_read_key", "false")
+		return []*mxv1.Finding{finding.New(finding.CertKeyNotAccessible, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, c.Thumbprint,
 			fmt.Sprintf("NETWORK SERVICE cannot read the private key of certificate %s (%s) on %s", c.Thumbprint, name, o.Host), ev,
 			fmt.Sprintf("On %s: Enable-ExchangeCertificate -Thumbprint %s -Services SMTP", o.Host, c.Thumbprint))}
 	}
@@ -244,22 +245,24 @@ func keyFindings(c certstore.Certificate, ev map[string]string, o Options) []*mx
 
 // PresentedChain diagnoses the chain a server presented (leaf first).
 func PresentedChain(chain []*x509.Certificate, endpoint string, o Options) []*mxv1.Finding {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if len(chain) == 0 {
 		return nil
 	}
 	leaf := chain[0]
 	tp := thumbprint.Of(leaf)
-	ev := certEvidence(leaf, tp)
+	ev := CertEvidence(leaf, tp)
 	ev["origin"] = "presented"
 	ev["endpoint"] = endpoint
-	return certValidity(leaf, tp, ev, o)
+	return CertValidity(leaf, tp, ev, o)
 }
 
-// certValidity: expiry, not-yet-valid, weak key, weak signature, self-signed.
-func certValidity(c *x509.Certificate, tp string, ev map[string]string, o Options) []*mxv1.Finding {
+// CertValidity is the findings a certificate raises by itself, wherever it
+// was found (a store, a presented chain): expiry, not-yet-valid, weak key,
+// weak signature, self-signed. ev is its evidence (CertEvidence plus where).
+func CertValidity(c *x509.Certificate, tp string, ev map[string]string, o Options) []*mxv1.Finding {
 	var out []*mxv1.Finding
-	name := displayName(c)
+	name := DisplayName(c)
 	host := o.Host
 	if ev["origin"] == "presented" {
 		host = ev["endpoint"]
@@ -267,36 +270,36 @@ func certValidity(c *x509.Certificate, tp string, ev map[string]string, o Option
 	renew := fmt.Sprintf("Renew certificate %s (%s), install it with its private key on %s, Enable-ExchangeCertificate -Thumbprint NEW -Services SMTP, update TlsCertificateName on its connectors, and remove the old one.", tp, name, host)
 	switch left := c.NotAfter.Sub(o.Now); {
 	case left <= 0:
-		out = append(out, newFinding(finding.CertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
+		out = append(out, finding.New(finding.CertExpired, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
 			fmt.Sprintf("Certificate %s (%s) expired %s ago", tp, name, roundDays(-left)), ev, renew))
 	case left <= o.ExpiryWarning:
-		f := newFinding(finding.CertExpiring, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
-			fmt.Sprintf("Certificate %s (%s) expires in %s", tp, name, roundDays(left)), withKV(ev, "expires_in_days", fmt.Sprint(int(left.Hours()/24))), renew)
+		f := finding.New(finding.CertExpiring, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
+			fmt.Sprintf("Certificate %s (%s) expires in %s", tp, name, roundDays(left)), finding.WithKV(ev, "expires_in_days", fmt.Sprint(int(left.Hours()/24))), renew)
 		if left <= o.ExpiryError {
 			f.Severity = mxv1.Severity_SEVERITY_ERROR
 		}
 		out = append(out, f)
 	}
 	if c.NotBefore.After(o.Now) {
-		out = append(out, newFinding(finding.CertNotYetValid, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
+		out = append(out, finding.New(finding.CertNotYetValid, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
 			fmt.Sprintf("Certificate %s (%s) is not valid before %s", tp, name, c.NotBefore.UTC().Format(time.RFC3339)), ev,
 			fmt.Sprintf("Check the clock on %s, or reissue certificate %s with a NotBefore in the past.", host, tp)))
 	}
 	if bits, weak := weakKey(c); weak {
-		out = append(out, newFinding(finding.CertWeakKey, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
-			fmt.Sprintf("Certificate %s (%s) has a weak %d-bit key", tp, name, bits), withKV(ev, "key_bits", fmt.Sprint(bits)),
+		out = append(out, finding.New(finding.CertWeakKey, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
+			fmt.Sprintf("Certificate %s (%s) has a weak %d-bit key", tp, name, bits), finding.WithKV(ev, "key_bits", fmt.Sprint(bits)),
 			fmt.Sprintf("Reissue certificate %s with RSA 2048+ or ECDSA P-256+.", tp)))
 	}
 	switch c.SignatureAlgorithm {
 	case x509.SHA1WithRSA, x509.MD5WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1, x509.MD2WithRSA:
 		if !isSelfSigned(c) { // a root's self-signature is not checked by anyone
-			out = append(out, newFinding(finding.CertWeakSignature, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
+			out = append(out, finding.New(finding.CertWeakSignature, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
 				fmt.Sprintf("Certificate %s (%s) is signed with %s", tp, name, c.SignatureAlgorithm), ev,
 				fmt.Sprintf("Reissue certificate %s with a SHA-256 signature.", tp)))
 		}
 	}
 	if isSelfSigned(c) && !c.IsCA {
-		out = append(out, newFinding(finding.CertSelfSigned, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
+		out = append(out, finding.New(finding.CertSelfSigned, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
 			fmt.Sprintf("Certificate %s (%s) is self-signed", tp, name), ev,
 			fmt.Sprintf("Do not use %s for hybrid or Internet mail: install a CA-issued certificate and set TlsCertificateName on the connectors.", tp)))
 	}
@@ -327,10 +330,10 @@ func duplicateIdentities(inv certstore.Contents, o Options) []*mxv1.Finding {
 			}
 		}
 		subject := identity(g[0].Cert)
-		f := newFinding(finding.CertDuplicateIdentity, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, subject,
-			fmt.Sprintf("%d certificates on %s share issuer and subject %s", len(g), o.Host, displayName(g[0].Cert)),
+		f := finding.New(finding.CertDuplicateIdentity, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, subject,
+			fmt.Sprintf("%d certificates on %s share issuer and subject %s", len(g), o.Host, DisplayName(g[0].Cert)),
 			map[string]string{"store": inv.Location, "thumbprints": strings.Join(tps, ","), "issuer": g[0].Cert.Issuer.String(), "subject": g[0].Cert.Subject.String(), "without_usable_key": strings.Join(keyless, ",")},
-			fmt.Sprintf("Keep one certificate for %s on %s: remove the others (Get-ChildItem Cert:\\LocalMachine\\My | Where-Object Thumbprint -eq THUMBPRINT | Remove-Item), starting with those without a usable key (%s), then Restart-Service MSExchangeTransport.", displayName(g[0].Cert), o.Host, orDash(strings.Join(keyless, ","))))
+			fmt.Sprintf("Keep one certificate for %s on %s: remove the others (Get-ChildItem Cert:\\LocalMachine\\My | Where-Object Thumbprint -eq THUMBPRINT | Remove-Item), starting with those without a usable key (%s), then Restart-Service MSExchangeTransport.", DisplayName(g[0].Cert), o.Host, text.OrDash(strings.Join(keyless, ","))))
 		if len(keyless) > 0 {
 			f.Severity = mxv1.Severity_SEVERITY_ERROR
 		}
@@ -339,7 +342,8 @@ func duplicateIdentities(inv certstore.Contents, o Options) []*mxv1.Finding {
 	return out
 }
 
-func certEvidence(c *x509.Certificate, tp string) map[string]string {
+// CertEvidence is the evidence every certificate finding carries.
+func CertEvidence(c *x509.Certificate, tp string) map[string]string {
 	return map[string]string{
 		"thumbprint": tp,
 		"subject":    c.Subject.String(),
@@ -356,7 +360,8 @@ func identity(c *x509.Certificate) string {
 	return "<I>" + c.Issuer.String() + "<S>" + c.Subject.String()
 }
 
-func displayName(c *x509.Certificate) string {
+// DisplayName names a certificate in a summary: CN=..., else its subject.
+func DisplayName(c *x509.Certificate) string {
 	if c.Subject.CommonName != "" {
 		return "CN=" + c.Subject.CommonName
 	}
@@ -388,20 +393,4 @@ func roundDays(d time.Duration) string {
 		return fmt.Sprintf("%d days", days)
 	}
 	return d.Round(time.Minute).String()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// StoreUnreadable is the finding for a store that could not be opened or read.
-func StoreUnreadable(uri string, err error, o Options) *mxv1.Finding {
-	o = o.withDefaults()
-	return newFinding(finding.CertStoreUnreadable, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, uri,
-		fmt.Sprintf("Certificate store %s on %s cannot be read: %s", uri, o.Host, clip(errText(err), 200)),
-		map[string]string{"store": uri, "error": clip(errText(err), 500)},
-		fmt.Sprintf("Check that %s exists on %s and that the agent's account may read it (for windows: stores, run the agent as LocalSystem).", uri, o.Host))
 }

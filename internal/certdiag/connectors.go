@@ -1,4 +1,4 @@
-package diagnose
+package certdiag
 
 import (
 	"fmt"
@@ -11,40 +11,6 @@ import (
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/text"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
-)
-
-// Evidence keys shared by connector, log and queue findings; the root-cause
-// linker (rootcause.go) joins findings on them.
-const (
-	evConnector         = "connector"
-	evConnectorKind     = "connector_kind"
-	evSelected          = "selected_thumbprint"
-	evKeyless           = "keyless_thumbprints"
-	evCandidates        = "candidate_thumbprints"
-	evThumbprintSent    = "thumbprint_sent"
-	evExpected          = "expected_thumbprint"
-	evStatus            = "sspi_status"
-	evRemoteHosts       = "remote_endpoints"
-	evRemoteNames       = "remote_names"
-	evDirection         = "direction"
-	evAddressSpaces     = "address_spaces"
-	evSmartHosts        = "smart_hosts"
-	evNextHop           = "next_hop"
-	evReplies           = "replies"
-	evSignatures        = "signatures"
-	evTLSCertName       = "tls_certificate_name"
-	evSubjectOnly       = "subject_only_matches"
-	evDuplicateKeyless  = "without_usable_key"
-	evDuplicateThumbs   = "thumbprints"
-	evPredicted         = "predicted"
-	evSelectionRule     = "rule"
-	evSelectionByRule   = "by_rule"
-	evSelectionFlags    = "flags"
-	evSelectionBasis    = "basis"
-	evSelectionExplains = "explanation"
-	evIneligible        = "ineligible_thumbprints"
-	evServerName        = "server_name"
-	evServerFqdn        = "server_fqdn"
 )
 
 // ConnectorSubject names a connector the way Exchange's Identity does: the
@@ -62,7 +28,7 @@ func ConnectorSubject(kind exchange.ConnectorKind, server, name string) string {
 // certificate choice of every connector and of the internal transport
 // certificate, and connector settings that break TLS with Exchange Online.
 func Connectors(inv *exchange.Config, certs []certstore.Certificate, o Options) ([]*mxv1.Finding, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {
 		return nil, fmt.Errorf("diagnose: connectors: %w", err)
@@ -83,8 +49,8 @@ func Connectors(inv *exchange.Config, certs []certstore.Certificate, o Options) 
 		}
 	}
 	out = append(out, sendWithoutTLSName(inv, sels, host, keys, out)...)
-	out = dedupe(out)
-	sortFindings(out)
+	out = finding.Dedupe(out)
+	finding.Sort(out)
 	return out, nil
 }
 
@@ -110,40 +76,40 @@ func sendConnector(inv *exchange.Config, name string) (exchange.SendConnector, b
 // selectionEvidence is the evidence every connector finding carries.
 func selectionEvidence(inv *exchange.Config, s exchange.Selection, keys keyIndex) map[string]string {
 	ev := map[string]string{
-		evConnector:         s.Connector,
-		evConnectorKind:     string(s.Kind),
-		evSelectionBasis:    string(s.Basis),
-		evSelectionExplains: ExplainSelection(s),
-		evCandidates:        strings.Join(s.CandidateThumbprints(), ","),
-		evSelectionFlags:    strings.Join(s.Flags.Names(), ","),
+		finding.EvConnector:         s.Connector,
+		finding.EvConnectorKind:     string(s.Kind),
+		finding.EvSelectionBasis:    string(s.Basis),
+		finding.EvSelectionExplains: ExplainSelection(s),
+		finding.EvCandidates:        strings.Join(s.CandidateThumbprints(), ","),
+		finding.EvSelectionFlags:    strings.Join(s.Flags.Names(), ","),
 	}
 	if inv != nil {
 		if inv.Server.Name != "" {
-			ev[evServerName] = inv.Server.Name
+			ev[finding.EvServerName] = inv.Server.Name
 		}
 		if inv.Server.Fqdn != "" {
-			ev[evServerFqdn] = inv.Server.Fqdn
+			ev[finding.EvServerFqdn] = inv.Server.Fqdn
 		}
 	}
 	if s.LookupName != "" {
 		ev["lookup_name"] = s.LookupName
 	}
 	if s.Basis == exchange.BasisTLSName {
-		ev[evTLSCertName] = s.LookupName
+		ev[finding.EvTLSCertName] = s.LookupName
 	}
 	if s.Selected != "" {
-		ev[evSelected] = s.Selected
-		ev[evSelectionRule] = string(s.Rule)
+		ev[finding.EvSelected] = s.Selected
+		ev[finding.EvSelectionRule] = string(s.Rule)
 	}
 	if len(s.ByRule) > 0 {
 		var parts []string
 		for _, r := range s.ByRule {
 			parts = append(parts, string(r.Rule)+"="+r.Thumbprint)
 		}
-		ev[evSelectionByRule] = strings.Join(parts, ",")
+		ev[finding.EvSelectionByRule] = strings.Join(parts, ",")
 	}
 	if k := keylessChoices(s, keys); len(k) > 0 {
-		ev[evKeyless] = strings.Join(k, ",")
+		ev[finding.EvKeyless] = strings.Join(k, ",")
 	}
 	if in := s.Ineligible(); len(in) > 0 {
 		var tps, why []string
@@ -151,11 +117,11 @@ func selectionEvidence(inv *exchange.Config, s exchange.Selection, keys keyIndex
 			tps = append(tps, in[i].Thumbprint)
 			why = append(why, in[i].Thumbprint+"="+keyPhrase(&in[i]))
 		}
-		ev[evIneligible] = strings.Join(tps, ",")
+		ev[finding.EvIneligible] = strings.Join(tps, ",")
 		ev["ineligible_reasons"] = strings.Join(why, "; ")
 	}
 	if len(s.SubjectOnlyMatches) > 0 {
-		ev[evSubjectOnly] = strings.Join(s.SubjectOnlyMatches, ",")
+		ev[finding.EvSubjectOnly] = strings.Join(s.SubjectOnlyMatches, ",")
 	}
 	if s.Kind == exchange.KindSend {
 		if c, ok := sendConnector(inv, s.Connector); ok {
@@ -163,8 +129,8 @@ func selectionEvidence(inv *exchange.Config, s exchange.Selection, keys keyIndex
 			for _, a := range c.AddressSpaces {
 				as = append(as, a.Address)
 			}
-			ev[evAddressSpaces] = strings.Join(as, ",")
-			ev[evSmartHosts] = strings.Join(c.SmartHosts, ",")
+			ev[finding.EvAddressSpaces] = strings.Join(as, ",")
+			ev[finding.EvSmartHosts] = strings.Join(c.SmartHosts, ",")
 			exo, _ := c.TargetsExchangeOnline()
 			ev["targets_exchange_online"] = fmt.Sprint(exo)
 		}
@@ -239,15 +205,15 @@ func selectionFindings(inv *exchange.Config, s exchange.Selection, host string, 
 	subject := ConnectorSubject(s.Kind, inv.Server.Name, s.Connector)
 	ev := selectionEvidence(inv, s, keys)
 	conn := func(code finding.Code, summary, fix string) *mxv1.Finding {
-		return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix)
+		return finding.New(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix)
 	}
 	set := setCmd(s.Kind)
 	var out []*mxv1.Finding
 	f := s.Flags
 	if f.NameInvalid {
 		out = append(out, conn(finding.ConnectorTLSNameInvalid,
-			fmt.Sprintf("%s connector %q on %s has a malformed TlsCertificateName %q", s.Kind, s.Connector, host, clip(s.LookupName, 200)),
-			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, psLit(subject))))
+			fmt.Sprintf("%s connector %q on %s has a malformed TlsCertificateName %q", s.Kind, s.Connector, host, text.Clip(s.LookupName, 200)),
+			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, text.PSLiteral(subject))))
 	}
 	if f.NotFound && s.Basis == exchange.BasisTLSName && !f.NameInvalid && f.NoneEligible {
 		// Matches exist; what stops transport is why each is ineligible
@@ -258,10 +224,10 @@ func selectionFindings(inv *exchange.Config, s exchange.Selection, host string, 
 				s.Kind, s.Connector, host, text.Count(len(s.Candidates), "certificate"), ineligibleText(in)),
 			ineligibleFix(in, host)))
 	} else if f.NotFound && s.Basis == exchange.BasisTLSName && !f.NameInvalid {
-		fix := fmt.Sprintf(`On %s install the certificate named by TlsCertificateName, or point the connector at an existing one: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, psLit(subject))
+		fix := fmt.Sprintf(`On %s install the certificate named by TlsCertificateName, or point the connector at an existing one: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`, host, set, text.PSLiteral(subject))
 		if len(s.SubjectOnlyMatches) > 0 {
 			fix = fmt.Sprintf(`Certificate %s on %s has the right subject but another issuer (renewed through a new intermediate): $c = Get-ChildItem Cert:\LocalMachine\My\%s ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"`,
-				s.SubjectOnlyMatches[0], host, s.SubjectOnlyMatches[0], set, psLit(subject))
+				s.SubjectOnlyMatches[0], host, s.SubjectOnlyMatches[0], set, text.PSLiteral(subject))
 		}
 		out = append(out, conn(finding.ConnectorCertNotFound,
 			fmt.Sprintf("TlsCertificateName of %s connector %q on %s matches no certificate in the store (454 4.7.5, event 12014)", s.Kind, s.Connector, host), fix))
@@ -275,12 +241,12 @@ func selectionFindings(inv *exchange.Config, s exchange.Selection, host string, 
 			}
 		}
 		out = append(out, conn(finding.ConnectorCertAmbiguous,
-			fmt.Sprintf("TlsCertificateName of %s connector %q on %s matches %d certificates (%s); transport picks %s", s.Kind, s.Connector, host, len(s.Candidates), strings.Join(s.CandidateThumbprints(), ", "), orDash(s.Selected)),
-			fmt.Sprintf(`On %s keep %s and remove %s: Get-ChildItem Cert:\LocalMachine\My | Where-Object Thumbprint -in '%s' | Remove-Item ; Restart-Service MSExchangeTransport`, host, orDash(keep), strings.Join(remove, ", "), strings.Join(remove, "','"))))
+			fmt.Sprintf("TlsCertificateName of %s connector %q on %s matches %d certificates (%s); transport picks %s", s.Kind, s.Connector, host, len(s.Candidates), strings.Join(s.CandidateThumbprints(), ", "), text.OrDash(s.Selected)),
+			fmt.Sprintf(`On %s keep %s and remove %s: Get-ChildItem Cert:\LocalMachine\My | Where-Object Thumbprint -in '%s' | Remove-Item ; Restart-Service MSExchangeTransport`, host, text.OrDash(keep), strings.Join(remove, ", "), strings.Join(remove, "','"))))
 	}
 	if f.SelectedKeyless || f.SelectedKeyUnreadable {
 		keyless := keylessChoices(s, keys)
-		bad := orDash(strings.Join(keyless, ", "))
+		bad := text.OrDash(strings.Join(keyless, ", "))
 		fix := fmt.Sprintf(`On %s remove the certificate without a usable key: Get-ChildItem Cert:\LocalMachine\My | Where-Object Thumbprint -in '%s' | Remove-Item ; Restart-Service MSExchangeTransport ; Retry-Queue -Filter "Status -eq 'Retry'"`, host, strings.Join(keyless, "','"))
 		if !f.SelectedKeyless {
 			fix = fmt.Sprintf("On %s grant the transport account access to the key: Enable-ExchangeCertificate -Thumbprint %s -Services SMTP ; Restart-Service MSExchangeTransport", host, bad)
@@ -289,16 +255,16 @@ func selectionFindings(inv *exchange.Config, s exchange.Selection, host string, 
 			fmt.Sprintf("%s connector %q on %s would present certificate %s, which has no usable private key (NoCredentials/UnknownCredentials)", s.Kind, s.Connector, host, bad), fix))
 	}
 	if s.Kind == exchange.KindReceive && f.NotFound && s.Basis != exchange.BasisTLSName {
-		pev := withKV(ev, evPredicted, "true")
-		summary := fmt.Sprintf("Receive connector %q on %s has no certificate for %s: it will not offer STARTTLS (event 12014)", s.Connector, host, orDash(s.LookupName))
-		fix := fmt.Sprintf("On %s install a CA-issued certificate whose SAN contains %s with its private key and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; then set %s -Identity %s -TlsCertificateName.", host, orDash(s.LookupName), set, psLit(subject))
+		pev := finding.WithKV(ev, finding.EvPredicted, "true")
+		summary := fmt.Sprintf("Receive connector %q on %s has no certificate for %s: it will not offer STARTTLS (event 12014)", s.Connector, host, text.OrDash(s.LookupName))
+		fix := fmt.Sprintf("On %s install a CA-issued certificate whose SAN contains %s with its private key and run Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP; then set %s -Identity %s -TlsCertificateName.", host, text.OrDash(s.LookupName), set, text.PSLiteral(subject))
 		if f.NoneEligible {
 			in := s.Ineligible()
 			summary = fmt.Sprintf("Receive connector %q on %s has %s for %s, none eligible (%s): it will not offer STARTTLS (event 12014)",
-				s.Connector, host, text.Count(len(s.Candidates), "certificate"), orDash(s.LookupName), ineligibleText(in))
+				s.Connector, host, text.Count(len(s.Candidates), "certificate"), text.OrDash(s.LookupName), ineligibleText(in))
 			fix = ineligibleFix(in, host)
 		}
-		out = append(out, newFinding(finding.SMTPStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, pev, fix))
+		out = append(out, finding.New(finding.SMTPStartTLSNotOffered, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, pev, fix))
 	}
 	return out
 }
@@ -332,11 +298,11 @@ func internalTransportFindings(inv *exchange.Config, s exchange.Selection, host 
 	}
 	switch {
 	case s.Flags.NotFound:
-		return []*mxv1.Finding{newFinding(finding.InternalTransportCertMissing, kind, subject,
-			fmt.Sprintf("Internal transport certificate %s of %s is not in the store: %s", orDash(s.LookupName), host, ExplainSelection(s)), ev,
+		return []*mxv1.Finding{finding.New(finding.InternalTransportCertMissing, kind, subject,
+			fmt.Sprintf("Internal transport certificate %s of %s is not in the store: %s", text.OrDash(s.LookupName), host, ExplainSelection(s)), ev,
 			fmt.Sprintf("On %s: New-ExchangeCertificate -Services SMTP (or Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP for a certificate with %s), then Restart-Service MSExchangeTransport.", host, host))}
 	case s.Flags.SelectedKeyless || s.Flags.SelectedKeyUnreadable:
-		return []*mxv1.Finding{newFinding(finding.InternalTransportCertKeyless, kind, subject,
+		return []*mxv1.Finding{finding.New(finding.InternalTransportCertKeyless, kind, subject,
 			fmt.Sprintf("Internal transport certificate %s of %s has no usable private key", s.LookupName, host), ev,
 			fmt.Sprintf("On %s: New-ExchangeCertificate -Services SMTP to replace %s (or re-import it with its key), then Restart-Service MSExchangeTransport.", host, s.LookupName))}
 	}
@@ -383,27 +349,27 @@ func postureFinding(cfg *exchange.Config, p exchange.PostureIssue, sels []exchan
 	}
 	subject := ConnectorSubject(p.Kind, cfg.Server.Name, p.Connector)
 	detail := postureDetail(p)
-	ev := map[string]string{evConnector: p.Connector, evConnectorKind: string(p.Kind), "detail": detail, "certain": fmt.Sprint(p.Certain), "condition": string(p.Condition)}
-	if e, _ := catalog.Lookup(code); e.Catalog != "" {
+	ev := map[string]string{finding.EvConnector: p.Connector, finding.EvConnectorKind: string(p.Kind), "detail": detail, "certain": fmt.Sprint(p.Certain), "condition": string(p.Condition)}
+	if e, _ := finding.Lookup(code); e.Catalog != "" {
 		ev["catalog"] = e.Catalog
 	}
 	for _, s := range sels {
 		if s.Connector == p.Connector && s.Kind == p.Kind && s.Selected != "" {
-			ev[evSelected] = s.Selected
+			ev[finding.EvSelected] = s.Selected
 		}
 	}
 	summary := fmt.Sprintf("%s connector %q on %s: %s", p.Kind, p.Connector, host, detail)
 	var fix string
 	switch code {
 	case finding.ConnectorNoTLSCertName:
-		fix = fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the CA-issued certificate Exchange Online expects.`, host, setCmd(p.Kind), psLit(subject))
+		fix = fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; %s -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the CA-issued certificate Exchange Online expects.`, host, setCmd(p.Kind), text.PSLiteral(subject))
 	case finding.ConnectorWeakTLSAuth:
-		fix = fmt.Sprintf("On %s: Set-SendConnector -Identity %s -RequireTLS $true -TlsAuthLevel DomainValidation -TlsDomain mail.protection.outlook.com", host, psLit(subject))
+		fix = fmt.Sprintf("On %s: Set-SendConnector -Identity %s -RequireTLS $true -TlsAuthLevel DomainValidation -TlsDomain mail.protection.outlook.com", host, text.PSLiteral(subject))
 	case finding.SMTPStartTLSNotOffered:
-		ev[evPredicted] = "true"
-		fix = fmt.Sprintf("On %s: Set-ReceiveConnector -Identity %s -AuthMechanism @{Add='Tls'}", host, psLit(subject))
+		ev[finding.EvPredicted] = "true"
+		fix = fmt.Sprintf("On %s: Set-ReceiveConnector -Identity %s -AuthMechanism @{Add='Tls'}", host, text.PSLiteral(subject))
 	}
-	return newFinding(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix), true
+	return finding.New(code, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject, summary, ev, fix), true
 }
 
 // sendWithoutTLSName flags send connectors to Exchange Online without
@@ -429,10 +395,10 @@ func sendWithoutTLSName(inv *exchange.Config, sels []exchange.Selection, host st
 		if dup {
 			continue
 		}
-		ev := withKV(selectionEvidence(inv, s, keys), "detail", why)
-		out = append(out, newFinding(finding.ConnectorNoTLSCertName, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject,
-			fmt.Sprintf("Send connector %q on %s delivers to Exchange Online (%s) without TlsCertificateName; it presents %s", s.Connector, host, why, orDash(s.Selected)), ev,
-			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the certificate the hybrid configuration uses.`, host, psLit(subject))))
+		ev := finding.WithKV(selectionEvidence(inv, s, keys), "detail", why)
+		out = append(out, finding.New(finding.ConnectorNoTLSCertName, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, subject,
+			fmt.Sprintf("Send connector %q on %s delivers to Exchange Online (%s) without TlsCertificateName; it presents %s", s.Connector, host, why, text.OrDash(s.Selected)), ev,
+			fmt.Sprintf(`On %s: $c = Get-ChildItem Cert:\LocalMachine\My\THUMBPRINT ; Set-SendConnector -Identity %s -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)" with the certificate the hybrid configuration uses.`, host, text.PSLiteral(subject))))
 	}
 	return out
 }
@@ -454,7 +420,7 @@ type Expectation struct {
 
 // Expectations computes ExpectedSent from an inventory and store.
 func Expectations(inv *exchange.Config, certs []certstore.Certificate, o Options) (ExpectedSent, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {
 		return nil, fmt.Errorf("diagnose: expectations: %w", err)
@@ -479,8 +445,8 @@ func Expectations(inv *exchange.Config, certs []certstore.Certificate, o Options
 	return out, nil
 }
 
-// lookup finds the expectation for a log's connector-id.
-func (e ExpectedSent) lookup(connector string) (Expectation, bool) {
+// Lookup finds the expectation for a log's connector-id.
+func (e ExpectedSent) Lookup(connector string) (Expectation, bool) {
 	if e == nil {
 		return Expectation{}, false
 	}

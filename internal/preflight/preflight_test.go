@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/exchange"
@@ -81,7 +81,7 @@ func (f fixture) input(newCert *lab.Issued, key bool) Input {
 		Store:   certstore.Contents{Location: `windows:LocalMachine\My`, Certificates: []certstore.Certificate{entry(f.old, true)}},
 		New:     newContents,
 		NewFile: `new.pfx`,
-		Diag:    diagnose.Options{Now: now, Host: "edge01.contoso.com"},
+		Diag:    certdiag.Options{Now: now, Host: "edge01.contoso.com"},
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
 )
@@ -72,7 +72,7 @@ func Run(in Input) (Report, error) {
 	}
 	for i, s := range sToday {
 		c := Connector{
-			Name:   diagnose.ConnectorSubject(s.Kind, in.Config.Server.Name, s.Connector),
+			Name:   certdiag.ConnectorSubject(s.Kind, in.Config.Server.Name, s.Connector),
 			Kind:   s.Kind,
 			Role:   roleOf(in.Config, s),
 			Lookup: lookupText(s),
@@ -298,17 +298,17 @@ func diagnosis(in Input, certs []certstore.Certificate) ([]*mxv1.Finding, error)
 	if in.Config.Server.Fqdn != "" {
 		o.Host = in.Config.Server.Fqdn
 	}
-	fs, err := diagnose.Connectors(in.Config, certs, o)
+	fs, err := certdiag.Connectors(in.Config, certs, o)
 	if err != nil {
 		return nil, fmt.Errorf("preflight: %w", err)
 	}
 	contents := in.Store
 	contents.Certificates = certs
-	use, err := diagnose.TransportUseOf(in.Config, certs, o)
+	use, err := certdiag.TransportUseOf(in.Config, certs, o)
 	if err != nil {
 		return nil, fmt.Errorf("preflight: %w", err)
 	}
-	return append(fs, diagnose.CertStoreFor(contents, use, o)...), nil
+	return append(fs, certdiag.CertStoreFor(contents, use, o)...), nil
 }
 
 // stateOf collects a selection's choice and the findings at ERROR or

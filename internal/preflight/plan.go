@@ -6,18 +6,15 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
-// psLit quotes s as a PowerShell single-quoted literal (only ' is doubled;
-// a backslash in SERVER\name stays literal), as diagnose does.
-func psLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
 func diagnoseSubject(in Input, s exchange.Selection) string {
-	return diagnose.ConnectorSubject(s.Kind, in.Config.Server.Name, s.Connector)
+	return certdiag.ConnectorSubject(s.Kind, in.Config.Server.Name, s.Connector)
 }
 
 func setNameCommand(in Input, s exchange.Selection, want string) string {
@@ -25,7 +22,7 @@ func setNameCommand(in Input, s exchange.Selection, want string) string {
 	if s.Kind == exchange.KindReceive {
 		verb = "Set-ReceiveConnector"
 	}
-	return fmt.Sprintf("%s -Identity %s -TlsCertificateName %s", verb, psLit(diagnoseSubject(in, s)), psLit(want))
+	return fmt.Sprintf("%s -Identity %s -TlsCertificateName %s", verb, text.PSLiteral(diagnoseSubject(in, s)), text.PSLiteral(want))
 }
 
 // hybrid reports whether a send connector of this server delivers to
@@ -62,17 +59,17 @@ func plan(in Input, n certstore.Certificate, replaced []certstore.Certificate, t
 			break
 		}
 	}
-	imp := fmt.Sprintf("Import-ExchangeCertificate -Server %s -FileData ([System.IO.File]::ReadAllBytes(%s)) -Password (Read-Host -AsSecureString 'PFX password')", psLit(server), psLit(`C:\Temp\`+filepath.Base(file)))
+	imp := fmt.Sprintf("Import-ExchangeCertificate -Server %s -FileData ([System.IO.File]::ReadAllBytes(%s)) -Password (Read-Host -AsSecureString 'PFX password')", text.PSLiteral(server), text.PSLiteral(`C:\Temp\`+filepath.Base(file)))
 	if !n.HasPrivateKey || in.KeySource == KeyFromRequest {
-		imp = fmt.Sprintf("Import-ExchangeCertificate -Server %s -FileData ([System.IO.File]::ReadAllBytes(%s))", psLit(server), psLit(`C:\Temp\`+filepath.Base(file)))
+		imp = fmt.Sprintf("Import-ExchangeCertificate -Server %s -FileData ([System.IO.File]::ReadAllBytes(%s))", text.PSLiteral(server), text.PSLiteral(`C:\Temp\`+filepath.Base(file)))
 	}
 	steps = append(steps,
 		Step{Title: "Import the new certificate on " + server,
 			Commands: []string{imp},
-			Verify:   fmt.Sprintf("Get-ExchangeCertificate -Server %s -Thumbprint %s | fl Thumbprint,HasPrivateKey,Status (HasPrivateKey True, Status Valid; a keyless certificate is not listed at all)", psLit(server), psLit(tp))},
+			Verify:   fmt.Sprintf("Get-ExchangeCertificate -Server %s -Thumbprint %s | fl Thumbprint,HasPrivateKey,Status (HasPrivateKey True, Status Valid; a keyless certificate is not listed at all)", text.PSLiteral(server), text.PSLiteral(tp))},
 		Step{Title: "Bind it to SMTP (grants NETWORK SERVICE read on the key); answer Yes when asked to overwrite the default SMTP certificate, which moves InternalTransportCertificateThumbprint to it",
-			Commands: []string{fmt.Sprintf("Enable-ExchangeCertificate -Server %s -Thumbprint %s -Services SMTP", psLit(server), psLit(tp))},
-			Verify:   fmt.Sprintf("(Get-ExchangeCertificate -Server %s -Thumbprint %s).Services contains SMTP; (Get-TransportService %s).InternalTransportCertificateThumbprint is %s", psLit(server), psLit(tp), psLit(server), tp)})
+			Commands: []string{fmt.Sprintf("Enable-ExchangeCertificate -Server %s -Thumbprint %s -Services SMTP", text.PSLiteral(server), text.PSLiteral(tp))},
+			Verify:   fmt.Sprintf("(Get-ExchangeCertificate -Server %s -Thumbprint %s).Services contains SMTP; (Get-TransportService %s).InternalTransportCertificateThumbprint is %s", text.PSLiteral(server), text.PSLiteral(tp), text.PSLiteral(server), tp)})
 	var sets []string
 	for _, s := range today {
 		if s.Kind == exchange.KindInternalTransport || s.Basis != exchange.BasisTLSName {
@@ -101,7 +98,7 @@ func plan(in Input, n certstore.Certificate, replaced []certstore.Certificate, t
 	if len(replaced) > 0 {
 		var rm []string
 		for _, r := range replaced {
-			rm = append(rm, fmt.Sprintf("Get-ChildItem %s | Where-Object Thumbprint -eq %s | Remove-Item", storePath(r), psLit(r.Thumbprint)))
+			rm = append(rm, fmt.Sprintf("Get-ChildItem %s | Where-Object Thumbprint -eq %s | Remove-Item", storePath(r), text.PSLiteral(r.Thumbprint)))
 		}
 		steps = append(steps, Step{Title: "After mail has flowed with the new certificate, remove the old one(s) (keyless ones are invisible to Get-ExchangeCertificate, so go through the store)",
 			Commands: append(rm, "Restart-Service MSExchangeTransport"),
@@ -129,7 +126,7 @@ func storePath(c certstore.Certificate) string {
 			if strings.ContainsFunc(p, func(r rune) bool {
 				return !(r == ':' || r == '\\' || r == '-' || r == '_' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r))
 			}) {
-				return psLit(p)
+				return text.PSLiteral(p)
 			}
 			return p
 		}

@@ -1,4 +1,4 @@
-package diagnose
+package certdiag
 
 import (
 	"strings"
@@ -182,4 +182,21 @@ func TestExpiredWithRenewalInStore(t *testing.T) {
 			t.Errorf("%s: keyless twin taken for a renewal: %q", tc.name, exp.Remediation)
 		}
 	}
+}
+
+func codes(fs []*mxv1.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Code)
+	}
+	return out
+}
+
+func find(fs []*mxv1.Finding, code finding.Code) *mxv1.Finding {
+	for _, f := range fs {
+		if f.Code == string(code) {
+			return f
+		}
+	}
+	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"crypto/x509"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/exchange"
@@ -77,7 +77,7 @@ type Input struct {
 	// inventory's Exchange Online inbound connectors (Config.InboundConnectors)
 	// when non-nil.
 	SenderNames []SenderName
-	Diag        diagnose.Options
+	Diag        certdiag.Options
 }
 
 // ChainStore is one store of issuing certificates as read.

@@ -1,4 +1,4 @@
-package diagnose
+package certdiag
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Bounds of a store listing sent to the controller (the controller refuses
@@ -30,16 +31,16 @@ func Summaries(inv certstore.Contents) []*mxv1.CertificateSummary {
 			continue
 		}
 		s := &mxv1.CertificateSummary{
-			Thumbprint: c.Thumbprint, Subject: clip(c.Cert.Subject.String(), maxSummaryText), Issuer: clip(c.Cert.Issuer.String(), maxSummaryText),
-			Serial: clip(fmt.Sprintf("%X", c.Cert.SerialNumber), 128), NotBefore: timestamppb.New(c.Cert.NotBefore), NotAfter: timestamppb.New(c.Cert.NotAfter),
-			HasPrivateKey: c.HasPrivateKey, KeyStatus: c.Key.String(), Store: clip(inv.Location, maxSummaryText),
-			FriendlyName: clip(c.FriendlyName, 256),
+			Thumbprint: c.Thumbprint, Subject: text.Clip(c.Cert.Subject.String(), maxSummaryText), Issuer: text.Clip(c.Cert.Issuer.String(), maxSummaryText),
+			Serial: text.Clip(fmt.Sprintf("%X", c.Cert.SerialNumber), 128), NotBefore: timestamppb.New(c.Cert.NotBefore), NotAfter: timestamppb.New(c.Cert.NotAfter),
+			HasPrivateKey: c.HasPrivateKey, KeyStatus: c.Key.String(), Store: text.Clip(inv.Location, maxSummaryText),
+			FriendlyName: text.Clip(c.FriendlyName, 256),
 		}
 		for _, n := range c.Cert.DNSNames[:min(len(c.Cert.DNSNames), maxSummaryDNSNames)] {
-			s.DnsNames = append(s.DnsNames, clip(n, 255))
+			s.DnsNames = append(s.DnsNames, text.Clip(n, 255))
 		}
 		for _, v := range c.Services[:min(len(c.Services), 16)] {
-			s.Services = append(s.Services, clip(v, 64))
+			s.Services = append(s.Services, text.Clip(v, 64))
 		}
 		out = append(out, s)
 	}
