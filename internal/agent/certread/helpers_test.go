@@ -120,14 +120,6 @@ func writeFile(tb testing.TB, dir, name string, data []byte) string {
 	return p
 }
 
-func concat(bs ...[]byte) []byte {
-	var out []byte
-	for _, b := range bs {
-		out = append(out, b...)
-	}
-	return out
-}
-
 func readDir(t *testing.T, dir string, opts certstore.Options) certstore.Contents {
 	t.Helper()
 	s, err := certstore.OpenDir(dir, opts)
