@@ -19,7 +19,8 @@ import (
 // send log of o.logSize bytes, next to `grep -F -c "TLS negotiation failed"`
 // on the same file in the same run (the anchor: both read the file from the
 // page cache, so the ratio says how far the agent is from reading speed on
-// this machine at this load).
+// this machine at this load). With o.baselineBin, each run also measures
+// that agent binary (an older build: before and after in one run).
 func runLogs(ctx context.Context, o options, tmp string) error {
 	dir := o.logDir
 	if dir == "" {
@@ -63,36 +64,52 @@ func runLogs(ctx context.Context, o options, tmp string) error {
 		_, _ = io.Copy(io.Discard, f)
 		f.Close()
 	}
+	bins := []struct{ name, path string }{{"agent check", agent}}
+	if o.baselineBin != "" {
+		bins = append([]struct{ name, path string }{{"baseline", o.baselineBin}}, bins...)
+	}
 	fmt.Printf("logs: %.2f GiB send log, %d runs each, interleaved; load average before %s\n", float64(size)/(1<<30), o.runs, loadAvg())
-	var grepMBs, agentMBs, ratios, rss, cpu, grepCPU, agentCPU, cpuRatios []float64
+	type series struct{ mbs, ratios, rss, cpus, perCPU, cpuRatios []float64 }
+	res := make([]series, len(bins))
+	var grepMBs, grepCPU []float64
+	mb := float64(size) / 1e6
 	for i := range o.runs {
 		load := loadAvg()
 		g, err := timed(ctx, "grep", "-F", "-c", loggen.FailureText, path)
 		if err != nil {
 			return fmt.Errorf("grep: %w", err)
 		}
-		a, err := timed(ctx, agent, "check", "--protocol-logs", dir, "--format", "json")
-		if err != nil && !isExit(err, 2) {
-			return fmt.Errorf("agent check: %w\n%s", err, a.stderr)
+		gm, gc := mb/g.wall.Seconds(), mb/max(g.cpu.Seconds(), 1e-3)
+		grepMBs, grepCPU = append(grepMBs, gm), append(grepCPU, gc)
+		fmt.Printf("  run %d (load %s): grep %.0f MB/s (%s, %.0f MB/cpu-s)\n", i+1, load, gm, g.wall.Round(time.Millisecond), gc)
+		for k, b := range bins {
+			a, err := timed(ctx, b.path, "check", "--protocol-logs", dir, "--format", "json")
+			if err != nil && !isExit(err, 2) {
+				return fmt.Errorf("%s: %w\n%s", b.name, err, a.stderr)
+			}
+			if !bytes.Contains(a.stdout, []byte("LOG_TLS_NEGOTIATION_FAILED")) {
+				return fmt.Errorf("%s found no LOG_TLS_NEGOTIATION_FAILED:\n%s%s", b.name, a.stdout, a.stderr)
+			}
+			am := mb / a.wall.Seconds()
+			// Per CPU-second: on a shared machine the wall clock says how much
+			// CPU the scheduler gave each process; this says what each does with it.
+			ac := mb / max(a.cpu.Seconds(), 1e-3)
+			r := &res[k]
+			r.mbs, r.ratios = append(r.mbs, am), append(r.ratios, am/gm)
+			r.rss, r.cpus = append(r.rss, float64(a.maxRSS)/(1<<20)), append(r.cpus, a.cpu.Seconds()/a.wall.Seconds())
+			r.perCPU, r.cpuRatios = append(r.perCPU, ac), append(r.cpuRatios, ac/gc)
+			fmt.Printf("    %s %.0f MB/s (%s, %.2f CPUs, %.0f MB/cpu-s, peak RSS %.0f MiB): %.2fx grep, %.2fx per CPU-second\n",
+				b.name, am, a.wall.Round(time.Millisecond), a.cpu.Seconds()/a.wall.Seconds(), ac, float64(a.maxRSS)/(1<<20), am/gm, ac/gc)
 		}
-		if !bytes.Contains(a.stdout, []byte("LOG_TLS_NEGOTIATION_FAILED")) {
-			return fmt.Errorf("agent check found no LOG_TLS_NEGOTIATION_FAILED:\n%s%s", a.stdout, a.stderr)
-		}
-		mb := float64(size) / 1e6
-		gm, am := mb/g.wall.Seconds(), mb/a.wall.Seconds()
-		grepMBs, agentMBs, ratios = append(grepMBs, gm), append(agentMBs, am), append(ratios, am/gm)
-		rss, cpu = append(rss, float64(a.maxRSS)/(1<<20)), append(cpu, a.cpu.Seconds()/a.wall.Seconds())
-		// Per CPU-second: on a shared machine the wall clock says how much
-		// CPU the scheduler gave each process; this says what each does with it.
-		gc, ac := mb/max(g.cpu.Seconds(), 1e-3), mb/max(a.cpu.Seconds(), 1e-3)
-		grepCPU, agentCPU, cpuRatios = append(grepCPU, gc), append(agentCPU, ac), append(cpuRatios, ac/gc)
-		fmt.Printf("  run %d (load %s): grep %.0f MB/s (%s, %.0f MB/cpu-s), agent check %.0f MB/s (%s, %.2f CPUs, %.0f MB/cpu-s, peak RSS %.0f MiB): %.2fx grep, %.2fx per CPU-second\n",
-			i+1, load, gm, g.wall.Round(time.Millisecond), gc, am, a.wall.Round(time.Millisecond), a.cpu.Seconds()/a.wall.Seconds(), ac, float64(a.maxRSS)/(1<<20), am/gm, ac/gc)
 	}
-	fmt.Printf("logs: agent check --protocol-logs %s MB/s, grep -F -c %s MB/s, ratio %s x grep (min / median / max), agent peak RSS %s MiB, %s CPUs\n",
-		spreadOf(agentMBs).format("%.0f"), spreadOf(grepMBs).format("%.0f"), spreadOf(ratios).format("%.2f"), spreadOf(rss).format("%.0f"), spreadOf(cpu).format("%.2f"))
-	fmt.Printf("logs: per CPU-second: agent check %s MB/cpu-s, grep %s MB/cpu-s, ratio %s (min / median / max)\n",
-		spreadOf(agentCPU).format("%.0f"), spreadOf(grepCPU).format("%.0f"), spreadOf(cpuRatios).format("%.2f"))
+	fmt.Printf("logs: grep -F -c %s MB/s, %s MB/cpu-s (min / median / max)\n", spreadOf(grepMBs).format("%.0f"), spreadOf(grepCPU).format("%.0f"))
+	for k, b := range bins {
+		r := res[k]
+		fmt.Printf("logs: %s --protocol-logs %s MB/s, ratio %s x grep (min / median / max), peak RSS %s MiB, %s CPUs\n",
+			b.name, spreadOf(r.mbs).format("%.0f"), spreadOf(r.ratios).format("%.2f"), spreadOf(r.rss).format("%.0f"), spreadOf(r.cpus).format("%.2f"))
+		fmt.Printf("logs: %s per CPU-second %s MB/cpu-s, ratio %s x grep (min / median / max)\n",
+			b.name, spreadOf(r.perCPU).format("%.0f"), spreadOf(r.cpuRatios).format("%.2f"))
+	}
 	return nil
 }
 

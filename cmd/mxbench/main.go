@@ -23,7 +23,7 @@
 //   - all: every mode in turn.
 //
 //     go run ./cmd/mxbench [-mode cluster|logs|state|all] [-runs 3] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-insecure] [-profile DIR]
-//     go run ./cmd/mxbench -mode logs [-log-size 1073741824] [-log-dir DIR] [-runs 3]
+//     go run ./cmd/mxbench -mode logs [-log-size 1073741824] [-log-dir DIR] [-runs 3] [-agent-bin PATH] [-baseline-bin PATH]
 //     go run ./cmd/mxbench -mode state [-state-agents N] [-runs 3]
 package main
 
@@ -50,10 +50,11 @@ type options struct {
 	verbose, insecure                                       bool
 	profile                                                 string
 	// logs mode
-	logSize  int64
-	logDir   string
-	runs     int
-	agentBin string
+	logSize     int64
+	logDir      string
+	runs        int
+	agentBin    string
+	baselineBin string
 	// state mode
 	stateAgents int
 }
@@ -67,6 +68,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement (cluster: on the same cluster, one after the other; the summary gives min / median / max)")
 	stateFlags(&o)
 	flag.StringVar(&o.agentBin, "agent-bin", "", "logs: measure this agent binary instead of building ./cmd/agent (e.g. an older build, for a before/after)")
+	flag.StringVar(&o.baselineBin, "baseline-bin", "", "logs: also measure this agent binary in every run, next to the one under test (before and after in one run)")
 	flag.IntVar(&o.agents, "agents", 1000, "simulated agents streaming")
 	flag.IntVar(&o.depth, "depth", 4, "batches each simulated agent keeps in flight (unacknowledged) in the throughput and latency runs, as agents do (batches_in_flight, default 4); 1: send, wait for the ack, send the next")
 	flag.IntVar(&o.results, "results", 20, "check results per batch (one agent round)")

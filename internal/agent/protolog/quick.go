@@ -84,19 +84,18 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	}
 	dir := fs.info.Direction
 	event := Event(ev[0])
-	if dir != DirectionUnknown && (event == EventSend || event == EventReceive) {
-		if st := e.tr.open[dir][string(sess)]; st != nil && st.routine(event, dir, data) {
-			e.tr.touch(st, cols[colDateTime], cols[colLocal], cols[colRemote], fs.info.Name)
-			st.CurCert = -1
-			return true
-		}
+	st := e.tr.open[dir][string(sess)]
+	if st != nil && dir != DirectionUnknown && (event == EventSend || event == EventReceive) && st.routine(event, dir, data) {
+		e.tr.touch(st, cols[colDateTime], cols[colLocal], cols[colRemote], fs.info.Name)
+		st.CurCert = -1
+		return true
 	}
 	r := &e.row
 	*r = rawRow{
 		time: cols[colDateTime], connector: cols[colConnector], session: sess, seq: cols[colSeq],
 		local: cols[colLocal], remote: cols[colRemote], event: event, data: data, context: ctx,
 	}
-	e.tr.row(r, dir, fs.info.Name)
+	e.tr.rowOf(st, r, dir, fs.info.Name)
 	return true
 }
 

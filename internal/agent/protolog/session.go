@@ -245,7 +245,11 @@ func (t *tracker) openStates() []*sessState {
 
 // row applies one data row to its session.
 func (t *tracker) row(r *rawRow, dir Direction, file string) {
-	st := t.open[dir][string(r.session)]
+	t.rowOf(t.open[dir][string(r.session)], r, dir, file)
+}
+
+// rowOf is row with the row's open session looked up (nil: none).
+func (t *tracker) rowOf(st *sessState, r *rawRow, dir Direction, file string) {
 	if st == nil {
 		st = &sessState{Ord: t.ord, CurCert: -1}
 		t.ord++
