@@ -347,6 +347,9 @@ func (w *LogWindow) addGroup(s *protolog.Session, dir, remote, kind, status, det
 	have.LastSeen = later(have.LastSeen, at)
 	w.noteSeen(have.LastSeen)
 	if len(have.Sessions) < maxGroupSamples {
+		if have.Sessions == nil {
+			have.Sessions = make([]string, 0, maxGroupSamples)
+		}
 		have.Sessions = append(have.Sessions, s.ID)
 	}
 }
@@ -444,13 +447,55 @@ func evictOldest[T any](m map[string]T, limit int, seen func(T) time.Time, del f
 		t := seen(v)
 		all = append(all, kv{t.Unix(), int32(t.Nanosecond()), k})
 	}
-	slices.SortFunc(all, func(a, b kv) int {
+	drop := min(len(m)-limit+limit/4, len(all))
+	selectSmallest(all, drop, func(a, b kv) int {
 		return cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec), cmp.Compare(a.k, b.k))
 	})
-	drop := len(m) - limit + limit/4
-	for _, e := range all[:min(drop, len(all))] {
+	for _, e := range all[:drop] {
 		del(e.k)
 	}
+}
+
+// selectSmallest reorders a so that a[:n] holds its n smallest elements
+// under cmpf, a total order (in no particular order among themselves):
+// quickselect, O(len(a)) on average where sorting is O(n log n); after
+// 64 rounds without an answer it sorts what is left.
+func selectSmallest[T any](a []T, n int, cmpf func(x, y T) int) {
+	lo, hi := 0, len(a)
+	for round := 0; hi-lo > 12; round++ {
+		if round == 64 {
+			break
+		}
+		mid := lo + (hi-lo)/2
+		if cmpf(a[mid], a[lo]) < 0 {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if cmpf(a[hi-1], a[lo]) < 0 {
+			a[hi-1], a[lo] = a[lo], a[hi-1]
+		}
+		if cmpf(a[mid], a[hi-1]) < 0 {
+			a[mid], a[hi-1] = a[hi-1], a[mid]
+		}
+		p := a[hi-1] // the median of three
+		s := lo
+		for i := lo; i < hi-1; i++ {
+			if cmpf(a[i], p) < 0 {
+				a[i], a[s] = a[s], a[i]
+				s++
+			}
+		}
+		a[s], a[hi-1] = a[hi-1], a[s]
+		// a[lo:s] < a[s] < a[s+1:hi]
+		switch {
+		case n == s || n == s+1:
+			return
+		case n < s:
+			hi = s
+		default:
+			lo = s + 1
+		}
+	}
+	slices.SortFunc(a[lo:hi], cmpf)
 }
 
 // Groups returns the groups held, sorted by kind, direction, connector,

@@ -57,9 +57,27 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	if len(ev) != 1 || !Event(ev[0]).valid() || len(sess) == 0 {
 		return false
 	}
+	// A field is quoted when it starts with a quote (a quote inside an
+	// unquoted field is literal): only then, and for columns past the
+	// context that hold a quote (whose bad quoting makes the row bad), does
+	// splitCSV look at the rest.
 	rest := line[start:]
 	var data, ctx []byte
-	if bytes.IndexByte(rest, '"') >= 0 {
+	quoted := len(rest) > 0 && rest[0] == '"'
+	if !quoted {
+		data = rest
+		if j := bytes.IndexByte(rest, ','); j >= 0 {
+			data = rest[:j]
+			ctx = rest[j+1:]
+			if len(ctx) > 0 && ctx[0] == '"' {
+				quoted = true
+			} else if k := bytes.IndexByte(ctx, ','); k >= 0 {
+				quoted = bytes.IndexByte(ctx[k+1:], '"') >= 0
+				ctx = ctx[:k]
+			}
+		}
+	}
+	if quoted {
 		sp := &e.sp
 		if cap(sp.scratch) < len(rest) {
 			sp.scratch = make([]byte, 0, len(rest)+len(rest)/2)
@@ -68,18 +86,9 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 		if err != nil {
 			return false
 		}
-		data = sp.cols[0]
+		data, ctx = sp.cols[0], nil
 		if n > 1 {
 			ctx = sp.cols[1]
-		}
-	} else {
-		data = rest
-		if j := nextComma(rest, 0); j >= 0 {
-			data = rest[:j]
-			ctx = rest[j+1:]
-			if k := nextComma(ctx, 0); k >= 0 {
-				ctx = ctx[:k]
-			}
 		}
 	}
 	dir := fs.info.Direction

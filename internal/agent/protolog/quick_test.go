@@ -80,9 +80,18 @@ func TestQuickEqualsFull(t *testing.T) {
 		"2019-05-02T06:32:11.004Z,C,,19,,,<,221 bye,",
 		"2019-05-02T06:32:11.005Z,C,S1,20,,,<,",
 		"2019-05-02T06:32:11.006Z,C,S1,21,,,<,221,",
+		"2019-05-02T06:32:11.0061Z,C,S1,21,,,<,250 a\"b,c\"d",
+		"2019-05-02T06:32:11.0062Z,C,S1,21,,,*,x,\"TLS negotiation failed with error A, B\"",
+		"2019-05-02T06:32:11.0063Z,C,S1,21,,,*,,TLS negotiation failed with error C,\"bad",
+		"2019-05-02T06:32:11.0064Z,C,S1,21,,,*,,TLS negotiation failed with error D,x\"y,z",
+		"2019-05-02T06:32:11.0065Z,\"C\"\"q\",S1,21,,,<,421 4.4.2 gone,",
+		"2019-05-02T06:32:11.0066Z,\"C\",S1,21,,,<,\"421 4.4.2 \"\"gone\"\"\",\"ctx\"",
+		"2019-05-02T06:32:11.0067Z,C,S1,21,,,<,\"422 x\" y,",
 		"2019-05-02T06:32:11.007Z,C,S1,22,,,-,,",
 	}, "\r\n") + "\r\n"
-	cases := []struct {
+	truncated := loggen.Generate(loggen.Options{Sessions: 100, Interleave: 30, Seed: 6, PartnerFails: true})
+	truncated = truncated[:len(truncated)-37]
+		cases := []struct {
 		name, file string
 		data       []byte
 	}{
@@ -92,6 +101,8 @@ func TestQuickEqualsFull(t *testing.T) {
 		{"edges unknown direction", "x.log", []byte(edges)},
 		{"send", "SEND20190502-1.log", loggen.Generate(loggen.Options{Sessions: 300, Interleave: 20, Seed: 3, PartnerFails: true})},
 		{"receive", "RECV20190502-1.log", loggen.Generate(loggen.Options{Receive: true, Sessions: 300, Interleave: 20, Seed: 4})},
+		{"send truncated mid-line", "SEND20190502-1.log", truncated},
+		{"send CRLF, many chunks", "SEND20190502-1.log", bytes.ReplaceAll(loggen.Generate(loggen.Options{Sessions: 200, Interleave: 60, Seed: 5, PartnerFails: true}), []byte("\n"), []byte("\r\n"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
