@@ -91,7 +91,7 @@ func TestQuickEqualsFull(t *testing.T) {
 	}, "\r\n") + "\r\n"
 	truncated := loggen.Generate(loggen.Options{Sessions: 100, Interleave: 30, Seed: 6, PartnerFails: true})
 	truncated = truncated[:len(truncated)-37]
-		cases := []struct {
+	cases := []struct {
 		name, file string
 		data       []byte
 	}{
