@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/protolog/loggen"
@@ -136,9 +135,7 @@ func timedEnv(ctx context.Context, env []string, name string, args ...string) (p
 	r := proc{wall: time.Since(start), stdout: out.Bytes(), stderr: errb.Bytes()}
 	if ps := cmd.ProcessState; ps != nil {
 		r.cpu = ps.UserTime() + ps.SystemTime()
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.maxRSS = ru.Maxrss * 1024
-		}
+		r.maxRSS = maxRSSOf(ps)
 	}
 	return r, err
 }

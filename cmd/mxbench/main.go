@@ -37,7 +37,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/bench"
@@ -284,11 +283,11 @@ func cpuTimes(c *bench.Cluster) ([]time.Duration, error) {
 		}
 		out = append(out, d)
 	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	self, err := selfCPU()
+	if err != nil {
 		return nil, err
 	}
-	return append(out, time.Duration(ru.Utime.Nano()+ru.Stime.Nano())), nil
+	return append(out, self), nil
 }
 
 // idleMemory connects o.idle streams that send nothing after Hello and
