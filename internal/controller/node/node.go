@@ -275,7 +275,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// Its actions are API calls over the node's own gRPC port with the
 	// signed-in user's token.
 	extra := web.New(web.Config{State: n.store.State(), AppliedIndex: n.store.AppliedIndex, Auth: n.auth, Insecure: n.cfg.Insecure,
-		Actions: mxv1.NewControllerServiceClient(self), IncidentRetention: n.cfg.Correlation.Engine.WithDefaults().Retention,
+		Actions: mxv1.NewControllerServiceClient(self), Preflight: mxv1.NewControllerServiceClient(self), IncidentRetention: n.cfg.Correlation.Engine.WithDefaults().Retention,
 		SecureCookie: n.cfg.TLS != nil, NodeID: n.cfg.NodeID, StaleAfter: 3*n.cfg.Plan.Interval + n.cfg.Plan.Jitter, TLSRPTExpireAfter: n.cfg.TLSRPTExpireAfter, Logger: n.log.With("component", "web")}).Routes()
 	maps.Copy(extra, n.cfg.Extra)
 	if n.cfg.Pprof {

@@ -58,6 +58,9 @@ type Config struct {
 	// Actions performs acknowledge, resolve and ticket references with the
 	// signed-in user's token (nil: the incident page offers no actions).
 	Actions Actions
+	// Preflight runs the renewal pre-flight with the signed-in user's
+	// token (nil: the renewal page shows the form only, disabled).
+	Preflight Preflight
 	// Insecure: no login, a banner on every page.
 	Insecure bool
 	// SecureCookie marks the session cookie Secure (the port speaks TLS).
@@ -119,7 +122,7 @@ func New(cfg Config) *Handler {
 		cfg.AppliedIndex = func() uint64 { return 0 }
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}, streams: make(chan struct{}, cfg.MaxStreams)}
-	for _, name := range []string{"overview", "incident", "certificates", "agents", "agent", "trend", "reports", "login", "error"} {
+	for _, name := range []string{"overview", "incident", "certificates", "agents", "agent", "trend", "reports", "preflight", "login", "error"} {
 		h.pages[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -134,6 +137,8 @@ func New(cfg Config) *Handler {
 	h.mux.Handle("GET /trend", h.require(http.HandlerFunc(h.trend), true))
 	h.mux.Handle("GET /certificates", h.require(http.HandlerFunc(h.certificates), true))
 	h.mux.Handle("GET /reports", h.require(http.HandlerFunc(h.reports), true))
+	h.mux.Handle("GET /preflight", h.require(http.HandlerFunc(h.preflight), true))
+	h.mux.Handle("POST /preflight", h.require(http.HandlerFunc(h.preflightRun), false))
 	h.mux.Handle("GET /agents", h.require(http.HandlerFunc(h.agents), true))
 	h.mux.Handle("GET /agents/{id}", h.require(http.HandlerFunc(h.agent), true))
 	h.mux.Handle("/", h.require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +236,7 @@ type page struct {
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, body any) {
 	p := page{Title: title, Nav: nav, Insecure: h.cfg.Insecure, User: userOf(r), NodeID: h.cfg.NodeID,
-		Applied: h.cfg.AppliedIndex(), AsOf: h.cfg.Now().UTC(), Live: name != "login" && name != "error", Body: body}
+		Applied: h.cfg.AppliedIndex(), AsOf: h.cfg.Now().UTC(), Live: name != "login" && name != "error" && name != "preflight", Body: body}
 	var b strings.Builder
 	if err := h.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
 		h.cfg.Logger.Error("dashboard: render", "page", name, "err", err)
