@@ -105,6 +105,99 @@ func (v *view) build(b *bucket) *candidate {
 // (peers' not counted) and sites (the reports' observer has neither),
 // which the candidate keeps.
 func (v *view) buildFrom(b *bucket, ms []member, agents, hosts, sites []string) *candidate {
+	if b.key.cause == string(finding.AgentSilent) {
+		return v.finish(b, nil, nil, nil, nil, agg{})
+	}
+	return v.finish(b, ms, agents, hosts, sites, aggregate(b, ms))
+}
+
+// agg is what a candidate needs from all of its members; a full round
+// computes it from the members (aggregate), an incremental one keeps it
+// up to date as members come and go (ibucket).
+type agg struct {
+	severity      mxv1.Severity
+	stale         bool
+	lastCommitted time.Time
+	// root: the first of the worst roots (rootCmp, then member order).
+	root *member
+	// roots: every root, in member order (certificate incidents only).
+	roots            []member
+	symptoms, peers int
+	out, in         bool
+	// remote: the first remote an outbound flow member names.
+	remote string
+}
+
+// memberDirection: which direction a member says fails, and the remote
+// of an outbound flow.
+func memberDirection(m member) (in, out bool, remote string, outFlow bool) {
+	f := m.o.f
+	switch {
+	case m.role == rolePeer:
+		return true, false, "", false
+	case slices.Contains(flowCodes, f.GetCode()):
+		if flowDirection(f) == mxv1.FlowDirection_FLOW_DIRECTION_INBOUND {
+			return true, false, "", false
+		}
+		return false, true, flowRemote(f), true
+	case slices.Contains(connectorFailures, f.GetCode()):
+		// A connector that cannot do TLS breaks its direction; an
+		// ambiguous one is a risk, not a failure.
+		switch f.GetEvidence()["connector_kind"] {
+		case "send":
+			return false, true, "", false
+		case "receive":
+			return true, false, "", false
+		}
+	}
+	return false, false, "", false
+}
+
+// rootBefore: root member x is chosen over y.
+func rootBefore(x, y member) bool {
+	if c := rootCmp(x, y); c != 0 {
+		return c < 0
+	}
+	return memberCmp(x, y) < 0
+}
+
+func aggregate(b *bucket, ms []member) agg {
+	var a agg
+	keepRoots := b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE
+	for i := range ms {
+		m := ms[i]
+		a.severity = max(a.severity, m.o.f.GetSeverity())
+		if m.o.stale() {
+			a.stale = true
+		}
+		if m.o.committed.After(a.lastCommitted) {
+			a.lastCommitted = m.o.committed
+		}
+		switch m.role {
+		case roleRoot:
+			if keepRoots {
+				a.roots = append(a.roots, m)
+			}
+			if a.root == nil || rootCmp(m, *a.root) < 0 {
+				a.root = &ms[i]
+			}
+		case roleSymptom:
+			a.symptoms++
+		case rolePeer:
+			a.peers++
+		}
+		in, out, remote, outFlow := memberDirection(m)
+		a.in, a.out = a.in || in, a.out || out
+		if outFlow && a.remote == "" {
+			a.remote = remote
+		}
+	}
+	return a
+}
+
+// finish makes the candidate of b from its members ms and what they add
+// up to.
+func (v *view) finish(b *bucket, ms []member, agents, hosts, sites []string, a agg) *candidate {
 	fp := b.fingerprint
 	if fp == "" {
 		fp = incident.Fingerprint(b.key.scope, b.key.cause, b.key.subject)
@@ -114,45 +207,15 @@ func (v *view) buildFrom(b *bucket, ms []member, agents, hosts, sites []string) 
 		v.buildSilent(b, c)
 		return c
 	}
-	// Every root is needed only for a certificate incident's per-host fix.
-	keepRoots := b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE
-	var roots []member
-	var root *member
-	for i := range ms {
-		m := ms[i]
-		c.severity = max(c.severity, m.o.f.GetSeverity())
-		if m.o.stale() {
-			c.stale = true
-		}
-		if m.o.committed.After(c.lastCommitted) {
-			c.lastCommitted = m.o.committed
-		}
-		if m.role == roleRoot {
-			if keepRoots {
-				roots = append(roots, m)
-			}
-			// The root cause: the first of the worst (rootCmp).
-			if root == nil || rootCmp(m, *root) < 0 {
-				root = &ms[i]
-			}
-		}
-	}
+	c.severity, c.stale, c.lastCommitted = a.severity, a.stale, a.lastCommitted
+	root := a.root
 	if b.host != "" {
 		if i, ok := slices.BinarySearch(hosts, b.host); !ok {
-			hosts = slices.Insert(hosts, i, b.host)
+			hosts = slices.Insert(slices.Clip(hosts), i, b.host)
 		}
 	}
 	c.total = len(ms)
-	for i, m := range ms {
-		if i >= v.cfg.MaxMembers {
-			break
-		}
-		c.members = append(c.members, &mxv1.IncidentMember{
-			AgentId: m.o.agent.id, Site: m.o.agent.site, Hostname: m.o.agent.host, Check: m.o.check, Target: m.o.target,
-			Finding: m.o.f, ObservedAt: m.o.res.GetResult().GetStartedAt(), CommittedAt: m.o.res.GetCommittedAt(),
-			Stale: m.o.stale(), Role: m.role,
-		})
-	}
+	c.members = v.memberList(ms)
 	if hosts == nil {
 		hosts = []string{}
 	}
@@ -168,9 +231,25 @@ func (v *view) buildFrom(b *bucket, ms []member, agents, hosts, sites []string) 
 		r := ms[0].o
 		c.root = &mxv1.RootCause{Code: r.f.GetCode(), Subject: r.f.GetSubject(), Summary: r.f.GetSummary()}
 	}
-	v.direction(b, c, ms)
-	c.summary, c.remediation = v.describe(b, c, root, roots, ms)
+	v.direction(b, c, a)
+	c.summary, c.remediation = v.describe(b, c, root, a, ms)
 	return c
+}
+
+// memberList is the first MaxMembers members as the incident shows them.
+func (v *view) memberList(ms []member) []*mxv1.IncidentMember {
+	var out []*mxv1.IncidentMember
+	for i, m := range ms {
+		if i >= v.cfg.MaxMembers {
+			break
+		}
+		out = append(out, &mxv1.IncidentMember{
+			AgentId: m.o.agent.id, Site: m.o.agent.site, Hostname: m.o.agent.host, Check: m.o.check, Target: m.o.target,
+			Finding: m.o.f, ObservedAt: m.o.res.GetResult().GetStartedAt(), CommittedAt: m.o.res.GetCommittedAt(),
+			Stale: m.o.stale(), Role: m.role,
+		})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -183,33 +262,11 @@ func nonNil(s []string) []string {
 // direction states which direction of mail flow the incident breaks, from
 // the members, and whether the other direction is seen working (green
 // probes of the host's endpoints).
-func (v *view) direction(b *bucket, c *candidate, ms []member) {
-	var out, in bool
+func (v *view) direction(b *bucket, c *candidate, a agg) {
+	out, in := a.out, a.in
 	remote := b.remote
-	for _, m := range ms {
-		f := m.o.f
-		switch {
-		case m.role == rolePeer:
-			in = true
-		case slices.Contains(flowCodes, f.GetCode()):
-			if flowDirection(f) == mxv1.FlowDirection_FLOW_DIRECTION_INBOUND {
-				in = true
-			} else {
-				out = true
-				if remote == "" {
-					remote = flowRemote(f)
-				}
-			}
-		case slices.Contains(connectorFailures, f.GetCode()):
-			// A connector that cannot do TLS breaks its direction; an
-			// ambiguous one is a risk, not a failure.
-			switch f.GetEvidence()["connector_kind"] {
-			case "send":
-				out = true
-			case "receive":
-				in = true
-			}
-		}
+	if remote == "" {
+		remote = a.remote
 	}
 	switch {
 	case out && in:
@@ -269,7 +326,7 @@ func (v *view) greenProbes(host string) []string {
 	return slices.Compact(out)
 }
 
-func (v *view) describe(b *bucket, c *candidate, root *member, roots, ms []member) (summary, fix string) {
+func (v *view) describe(b *bucket, c *candidate, root *member, a agg, ms []member) (summary, fix string) {
 	title := b.key.cause
 	if e, ok := v.catalog.Lookup(finding.Code(b.key.cause)); ok {
 		title = e.Title
@@ -280,15 +337,7 @@ func (v *view) describe(b *bucket, c *candidate, root *member, roots, ms []membe
 	} else if len(ms) > 0 {
 		rootFix = ms[0].o.f.GetRemediation()
 	}
-	symptoms, peers := 0, 0
-	for _, m := range ms {
-		switch m.role {
-		case roleSymptom:
-			symptoms++
-		case rolePeer:
-			peers++
-		}
-	}
+	symptoms, peers := a.symptoms, a.peers
 	var counted []string
 	if symptoms > 0 {
 		counted = append(counted, text.Count(symptoms, "symptom"))
@@ -314,7 +363,7 @@ func (v *view) describe(b *bucket, c *candidate, root *member, roots, ms []membe
 		fix = onHost(b.host, rootFix)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE:
 		summary = fmt.Sprintf("Certificate %s: %s on %s in %s (%s)%s%s", shortIdentity(b.key.subject), title, text.Count(len(c.hosts), "server"), text.Count(len(c.sites), "site"), strings.Join(clip(c.hosts, 6), ", "), dir, extra)
-		fix = perHostFix(roots)
+		fix = perHostFix(a.roots)
 	case mxv1.IncidentScope_INCIDENT_SCOPE_SITE:
 		others := slices.Sorted(slices.Values(b.okSites))
 		targets := slices.Sorted(slices.Values(b.targets))

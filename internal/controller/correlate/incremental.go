@@ -9,6 +9,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
+	"github.com/mxprobe/mxprobe/internal/finding"
 )
 
 // Engine runs correlation rounds incrementally: it keeps what the previous
@@ -101,6 +102,21 @@ type ibucket struct {
 	silent               []*agentInfo
 	cand                 *candidate
 	dirHost              string
+	// What the members add up to (agg), kept as they come and go.
+	sev                map[mxv1.Severity]int
+	staleRes, silentN  int // members whose result is stale, whose agent is silent
+	committed          map[time.Time]int
+	newest             time.Time
+	newestOK           bool
+	symptoms, peers    int
+	nIn, nOut, nRemote int // members saying inbound / outbound fails; outbound flows naming a remote
+	root               member
+	hasRoot, rootOK    bool
+	// The contributors whose host, remote and direction the bucket takes
+	// (the last in round order), and the site incident's lists.
+	last             [3]*group
+	lastOK           [3]bool
+	targets, okSites map[string]int
 	// present's last answer: nothing changed for stored incident prev
 	// until the clock reaches until.
 	memoPrev  *mxv1.Incident
@@ -251,6 +267,11 @@ func (s *incState) agentChanges(in Input, rs *roundState) {
 			for _, g := range as.groups {
 				if r, ok := s.routeOf(g); ok {
 					rs.dirtyBuckets[r.key] = true
+					n := 1 + len(g.symptoms)
+					if !silent {
+						n = -n
+					}
+					s.buckets[r.key].silentN += n
 				}
 			}
 		}
@@ -496,7 +517,7 @@ func (s *incState) unroute(g *group, rs *roundState) {
 		return
 	}
 	b := s.buckets[g.route.key]
-	delete(b.contribs, g)
+	b.delContrib(g)
 	b.members(g, g.route, -1)
 	rs.dirtyBuckets[g.route.key] = true
 	g.routed = false
@@ -513,7 +534,7 @@ func (s *incState) setRoute(g *group, r route, rs *roundState) {
 		b = newIBucket(r.key)
 		s.buckets[r.key] = b
 	}
-	b.contribs[g] = r
+	b.addContrib(g, r)
 	b.members(g, r, +1)
 	g.route, g.routed = r, true
 	rs.dirtyBuckets[r.key] = true
@@ -768,7 +789,12 @@ func (s *incState) rebuild(rs *roundState) {
 		}
 		ib.flush()
 		b := ib.replay()
-		c := s.v.buildFrom(b, ib.ms, slices.Clone(ib.agents.sorted()), slices.Clone(ib.hosts.sorted()), slices.Clone(ib.sites.sorted()))
+		var c *candidate
+		if k.cause == string(finding.AgentSilent) {
+			c = s.v.finish(b, nil, nil, nil, nil, agg{})
+		} else {
+			c = s.v.finish(b, ib.ms, ib.agents.sorted(), ib.hosts.sorted(), ib.sites.sorted(), ib.agg(b))
+		}
 		ib.cand = c
 		ib.memoPrev, ib.memoNil = nil, false
 		if c.dir != mxv1.FlowDirection_FLOW_DIRECTION_UNSPECIFIED && k.cause != "AGENT_SILENT" {
@@ -892,7 +918,8 @@ func memberAgents(inc *mxv1.Incident) []string {
 
 func newIBucket(k bucketKey) *ibucket {
 	return &ibucket{key: k, fingerprint: incident.Fingerprint(k.scope, k.cause, k.subject), contribs: map[*group]route{}, adds: map[*obs]string{}, dels: map[*obs]string{},
-		agents: newCounter(), hosts: newCounter(), sites: newCounter()}
+		agents: newCounter(), hosts: newCounter(), sites: newCounter(), sev: map[mxv1.Severity]int{}, committed: map[time.Time]int{}, newestOK: true, rootOK: true,
+		lastOK: [3]bool{true, true, true}, targets: map[string]int{}, okSites: map[string]int{}}
 }
 
 // members adds (d=+1) or removes (d=-1) the members route r gives g.
@@ -909,6 +936,7 @@ func (b *ibucket) members(g *group, r route, d int) {
 }
 
 func (b *ibucket) member(o *obs, role string, d int) {
+	b.aggregate(member{o, role}, d)
 	if d > 0 {
 		b.adds[o] = role
 	} else if _, ok := b.adds[o]; ok {
@@ -968,28 +996,187 @@ func (b *ibucket) flush() {
 // group), the site incident's targets and sites that succeed.
 func (b *ibucket) replay() *bucket {
 	out := &bucket{key: b.key, silent: b.silent, fingerprint: b.fingerprint}
-	var lastHost, lastRemote, lastDir *group
-	later := func(g, than *group) bool {
-		if than == nil {
-			return true
+	for i := range b.last {
+		if !b.lastOK[i] {
+			b.last[i] = nil
+			for g, r := range b.contribs {
+				if r.sets(i) && later(g, b.last[i]) {
+					b.last[i] = g
+				}
+			}
+			b.lastOK[i] = true
 		}
-		return cmp.Or(cmp.Compare(g.phase(), than.phase()), strings.Compare(g.agent.id, than.agent.id), cmp.Compare(g.gidx, than.gidx)) > 0
 	}
-	for g, r := range b.contribs {
-		if r.setHost && later(g, lastHost) {
-			lastHost, out.host = g, r.host
-		}
-		if r.setRemote && later(g, lastRemote) {
-			lastRemote, out.remote = g, r.remote
-		}
-		if r.setDir && later(g, lastDir) {
-			lastDir, out.dir = g, r.dir
-		}
-		if r.target != "" || len(r.okSites) > 0 {
-			out.set(route{target: r.target, okSites: r.okSites})
-		}
+	if g := b.last[0]; g != nil {
+		out.host = b.contribs[g].host
+	}
+	if g := b.last[1]; g != nil {
+		out.remote = b.contribs[g].remote
+	}
+	if g := b.last[2]; g != nil {
+		out.dir = b.contribs[g].dir
+	}
+	for t := range b.targets {
+		out.targets = append(out.targets, t)
+	}
+	for s := range b.okSites {
+		out.okSites = append(out.okSites, s)
 	}
 	return out
+}
+
+// later: g comes after than in a full round's order (than nil: first).
+func later(g, than *group) bool {
+	if than == nil {
+		return true
+	}
+	return cmp.Or(cmp.Compare(g.phase(), than.phase()), strings.Compare(g.agent.id, than.agent.id), cmp.Compare(g.gidx, than.gidx)) > 0
+}
+
+// sets: the route sets the bucket's host (0), remote (1), direction (2).
+func (r route) sets(i int) bool {
+	switch i {
+	case 0:
+		return r.setHost
+	case 1:
+		return r.setRemote
+	}
+	return r.setDir
+}
+
+func (b *ibucket) addContrib(g *group, r route) {
+	b.contribs[g] = r
+	for i := range b.last {
+		if r.sets(i) && b.lastOK[i] && later(g, b.last[i]) {
+			b.last[i] = g
+		}
+	}
+	if r.target != "" {
+		b.targets[r.target]++
+	}
+	for _, s := range r.okSites {
+		b.okSites[s]++
+	}
+}
+
+func (b *ibucket) delContrib(g *group) {
+	r := b.contribs[g]
+	delete(b.contribs, g)
+	for i := range b.last {
+		if b.last[i] == g {
+			b.lastOK[i] = false
+		}
+	}
+	if r.target != "" {
+		decr(b.targets, r.target)
+	}
+	for _, s := range r.okSites {
+		decr(b.okSites, s)
+	}
+}
+
+func decr[K comparable](m map[K]int, k K) {
+	if m[k]--; m[k] <= 0 {
+		delete(m, k)
+	}
+}
+
+// aggregate counts member m in (d=+1) or out (d=-1) of what the members
+// add up to.
+func (b *ibucket) aggregate(m member, d int) {
+	o := m.o
+	b.sev[o.f.GetSeverity()] += d
+	if b.sev[o.f.GetSeverity()] == 0 {
+		delete(b.sev, o.f.GetSeverity())
+	}
+	if o.res.GetStaleSince() != nil {
+		b.staleRes += d
+	}
+	if o.agent.silent {
+		b.silentN += d
+	}
+	b.committed[o.committed] += d
+	switch n := b.committed[o.committed]; {
+	case n == 0:
+		delete(b.committed, o.committed)
+		if o.committed.Equal(b.newest) {
+			b.newestOK = false
+		}
+	case d > 0 && b.newestOK && o.committed.After(b.newest):
+		b.newest = o.committed
+	}
+	switch m.role {
+	case roleRoot:
+		if d > 0 && b.rootOK && (!b.hasRoot || rootBefore(m, b.root)) {
+			b.root, b.hasRoot = m, true
+		} else if d < 0 && b.hasRoot && b.root.o == o {
+			b.rootOK = false
+		}
+	case roleSymptom:
+		b.symptoms += d
+	case rolePeer:
+		b.peers += d
+	}
+	in, out, remote, _ := memberDirection(m)
+	if in {
+		b.nIn += d
+	}
+	if out {
+		b.nOut += d
+	}
+	if remote != "" {
+		b.nRemote += d
+	}
+}
+
+// agg is what the members add up to (after flush).
+func (b *ibucket) agg(bk *bucket) agg {
+	var a agg
+	for sev := range b.sev {
+		a.severity = max(a.severity, sev)
+	}
+	a.stale = b.staleRes > 0 || b.silentN > 0
+	if !b.newestOK {
+		b.newest = time.Time{}
+		for t := range b.committed {
+			if t.After(b.newest) {
+				b.newest = t
+			}
+		}
+		b.newestOK = true
+	}
+	a.lastCommitted = b.newest
+	if !b.rootOK {
+		b.hasRoot = false
+		for _, m := range b.ms {
+			if m.role == roleRoot && (!b.hasRoot || rootBefore(m, b.root)) {
+				b.root, b.hasRoot = m, true
+			}
+		}
+		b.rootOK = true
+	}
+	if b.hasRoot {
+		r := b.root
+		a.root = &r
+	}
+	if b.key.scope == mxv1.IncidentScope_INCIDENT_SCOPE_CERTIFICATE {
+		for _, m := range b.ms {
+			if m.role == roleRoot {
+				a.roots = append(a.roots, m)
+			}
+		}
+	}
+	a.symptoms, a.peers = b.symptoms, b.peers
+	a.in, a.out = b.nIn > 0, b.nOut > 0
+	if bk.remote == "" && b.nRemote > 0 {
+		for _, m := range b.ms {
+			if _, _, remote, _ := memberDirection(m); remote != "" {
+				a.remote = remote
+				break
+			}
+		}
+	}
+	return a
 }
 
 // counter counts members per key and keeps the keys sorted.
@@ -1012,7 +1199,8 @@ func (c *counter) add(k string, d int) {
 	}
 }
 
-// sorted returns the keys (the counter's: do not modify).
+// sorted returns the keys, a slice that is never modified: the next
+// change makes a new one, so a candidate may keep it.
 func (c *counter) sorted() []string {
 	if len(c.touched) == 0 {
 		return c.keys
@@ -1029,25 +1217,22 @@ func (c *counter) sorted() []string {
 		}
 	}
 	clear(c.touched)
-	keys := c.keys
-	if gone {
-		keys = slices.DeleteFunc(keys, func(k string) bool { return c.n[k] == 0 })
+	if !gone && len(add) == 0 {
+		return c.keys
 	}
-	if len(add) > 0 {
-		slices.Sort(add)
-		merged := make([]string, 0, len(keys)+len(add))
-		i, j := 0, 0
-		for i < len(keys) && j < len(add) {
-			if keys[i] < add[j] {
-				merged = append(merged, keys[i])
-				i++
-			} else {
-				merged = append(merged, add[j])
-				j++
+	slices.Sort(add)
+	keys := make([]string, 0, len(c.keys)+len(add))
+	i, j := 0, 0
+	for i < len(c.keys) || j < len(add) {
+		if j == len(add) || i < len(c.keys) && c.keys[i] < add[j] {
+			if c.n[c.keys[i]] > 0 {
+				keys = append(keys, c.keys[i])
 			}
+			i++
+		} else {
+			keys = append(keys, add[j])
+			j++
 		}
-		merged = append(merged, keys[i:]...)
-		keys = append(merged, add[j:]...)
 	}
 	c.keys = keys
 	return keys
