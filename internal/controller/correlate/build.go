@@ -121,7 +121,7 @@ type agg struct {
 	// root: the first of the worst roots (rootCmp, then member order).
 	root *member
 	// roots: every root, in member order (certificate incidents only).
-	roots            []member
+	roots           []member
 	symptoms, peers int
 	out, in         bool
 	// remote: the first remote an outbound flow member names.

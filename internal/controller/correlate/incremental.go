@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -56,12 +57,22 @@ type incState struct {
 	flowGroups     map[flowKey]map[*group]bool
 	failing        map[epKey]map[string]int
 	probes         map[string]map[*mxv1.StoredResult]probe
-	epGroups       map[string]map[*group]bool
 	epsOfTarget    map[string]map[string]bool
 	epClass        map[classKey]decision
-	anchors        map[string]map[bucketKey]bool // host -> anchor buckets
-	anchorHosts    map[bucketKey][]string
-	anchorWorst    map[bucketKey]mxv1.Severity
+	// What an endpoint's site view (siteView) is made of, counted as
+	// probes and failing agents come and go: per endpoint and site the
+	// probe results (and those not failed); per endpoint, code and site
+	// the probe results whose agent fails the endpoint with that code.
+	epSites     map[string]map[string]*siteCount
+	epFails     map[epKey]map[string]*siteCount
+	probesBy    map[epAgent][]probe
+	codesAt     map[string]map[string]bool
+	classGroups map[classKey]map[*group]bool
+	classesAt   map[string]map[classKey]bool
+	outsideAt   map[string]map[*group]bool
+	anchors     map[string]map[bucketKey]bool // host -> anchor buckets
+	anchorHosts map[bucketKey][]string
+	anchorWorst map[bucketKey]mxv1.Severity
 
 	buckets map[bucketKey]*ibucket
 	// dirHost: buckets whose direction detail reads the green probes of a host.
@@ -85,6 +96,9 @@ type agentState struct {
 type resultEntry struct {
 	as    *agentState
 	round uint64
+	// obs: the result's observations (made on first use).
+	obs   []*obs
+	obsOK bool
 }
 
 // ibucket is one bucket's contributions and its candidate.
@@ -103,8 +117,9 @@ type ibucket struct {
 	cand                 *candidate
 	dirHost              string
 	// What the members add up to (agg), kept as they come and go.
-	sev                map[mxv1.Severity]int
-	staleRes, silentN  int // members whose result is stale, whose agent is silent
+	sevN               [8]int                // members per severity
+	sev                map[mxv1.Severity]int // severities past sevN
+	staleRes, silentN  int                   // members whose result is stale, whose agent is silent
 	committed          map[time.Time]int
 	newest             time.Time
 	newestOK           bool
@@ -139,9 +154,11 @@ type roundState struct {
 	allFlows     bool
 	reroute      map[*group]bool
 	probesMoved  map[string]bool
-	anchorHosts  map[string]bool
-	silentSites  map[string]bool
-	dirtyAgents  map[string]bool
+	// newInClass: endpoint groups added this round, by class.
+	newInClass  map[classKey][]*group
+	anchorHosts map[string]bool
+	silentSites map[string]bool
+	dirtyAgents map[string]bool
 }
 
 func newIncState(in Input, cfg Config) *incState {
@@ -149,7 +166,9 @@ func newIncState(in Input, cfg Config) *incState {
 		v: newAgentView(in.Agents, in.Now, cfg), agents: map[string]*agentState{}, results: map[*mxv1.StoredResult]*resultEntry{},
 		certTP: map[certKey]map[string]int{}, certID: map[certKey]map[string]int{}, certGroups: map[certKey]map[*group]bool{},
 		flowSites: map[string]int{}, flowBy: map[flowKey]map[string]int{}, flowGroups: map[flowKey]map[*group]bool{},
-		failing: map[epKey]map[string]int{}, probes: map[string]map[*mxv1.StoredResult]probe{}, epGroups: map[string]map[*group]bool{},
+		failing: map[epKey]map[string]int{}, probes: map[string]map[*mxv1.StoredResult]probe{},
+		epSites: map[string]map[string]*siteCount{}, epFails: map[epKey]map[string]*siteCount{}, probesBy: map[epAgent][]probe{}, codesAt: map[string]map[string]bool{},
+		classGroups: map[classKey]map[*group]bool{}, classesAt: map[string]map[classKey]bool{}, outsideAt: map[string]map[*group]bool{},
 		epsOfTarget: map[string]map[string]bool{}, epClass: map[classKey]decision{}, anchors: map[string]map[bucketKey]bool{}, anchorHosts: map[bucketKey][]string{},
 		anchorWorst: map[bucketKey]mxv1.Severity{}, buckets: map[bucketKey]*ibucket{}, dirHost: map[string]map[bucketKey]bool{},
 		absent: map[string]*absentMemo{},
@@ -209,7 +228,7 @@ func (s *incState) lookup(agent, check, target string) *mxv1.StoredResult {
 // Round runs one round over in, like Correlate(in, cfg).
 func (e *Engine) Round(in Input) Output {
 	rs := &roundState{dirtyBuckets: map[bucketKey]bool{}, dirtyEPs: map[string]bool{}, dirtyCert: map[certKey]bool{}, dirtyFlow: map[flowKey]bool{},
-		reroute: map[*group]bool{}, probesMoved: map[string]bool{}, anchorHosts: map[string]bool{}, silentSites: map[string]bool{}, dirtyAgents: map[string]bool{}}
+		reroute: map[*group]bool{}, probesMoved: map[string]bool{}, newInClass: map[classKey][]*group{}, anchorHosts: map[string]bool{}, silentSites: map[string]bool{}, dirtyAgents: map[string]bool{}}
 	if e.s == nil || !e.s.sameAgents(in) {
 		e.s = newIncState(in, e.cfg)
 		e.full++
@@ -348,20 +367,33 @@ func (s *incState) refold(as *agentState, rs *roundState) {
 
 	var obs []*obs
 	for _, r := range active {
-		obs = appendObs(obs, ai, r, v.cfg.MinSeverity)
+		e := s.results[r]
+		if !e.obsOK {
+			e.obs, e.obsOK = appendObs(nil, ai, r, v.cfg.MinSeverity), true
+		}
+		obs = append(obs, e.obs...)
 	}
 	var groups []*group
 	if len(obs) > 0 {
 		groups = fold(obs)
 	}
+	// Groups come sorted by root (code, subject), one per root: a group
+	// that did not change is kept, at its new position (renumbering keeps
+	// the order of the agent's groups, all that positions are used for).
 	kept := make([]bool, len(as.groups))
+	j := 0
 	for i, g := range groups {
-		g.gidx = i
-		if i < len(as.groups) && sameGroup(as.groups[i], g) {
-			groups[i] = as.groups[i]
-			kept[i] = true
+		for j < len(as.groups) && rootKeyCmp(as.groups[j], g) < 0 {
+			j++
+		}
+		if j < len(as.groups) && sameGroup(as.groups[j], g) {
+			groups[i] = as.groups[j]
+			groups[i].gidx = i
+			kept[j] = true
+			j++
 			continue
 		}
+		g.gidx = i
 		v.features(g)
 		s.addGroup(g, rs)
 	}
@@ -373,8 +405,12 @@ func (s *incState) refold(as *agentState, rs *roundState) {
 	as.groups = groups
 }
 
+func rootKeyCmp(a, b *group) int {
+	return compareStrings(a.root.f.GetCode(), b.root.f.GetCode(), a.root.f.GetSubject(), b.root.f.GetSubject())
+}
+
 func sameGroup(a, b *group) bool {
-	if a.gidx != b.gidx || a.agent != b.agent || !sameObs(a.root, b.root) || len(a.symptoms) != len(b.symptoms) {
+	if a.agent != b.agent || !sameObs(a.root, b.root) || len(a.symptoms) != len(b.symptoms) {
 		return false
 	}
 	for i := range a.symptoms {
@@ -402,6 +438,18 @@ func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *r
 	rs.probesMoved[ep] = true
 	rs.dirtyEPs[ep] = true
 	m := s.probes[ep]
+	st := r.GetResult().GetStatus()
+	p := probe{agent: ai, res: r, failed: st == mxv1.CheckStatus_CHECK_STATUS_FAIL || st == mxv1.CheckStatus_CHECK_STATUS_ERROR}
+	if d < 0 {
+		p = m[r]
+	}
+	addSite(s.epSites, ep, ai.site, d, p.failed)
+	for code := range s.codesAt[ep] {
+		if s.failing[epKey{ep, code}][ai.id] > 0 {
+			addSite(s.epFails, epKey{ep, code}, ai.site, d, p.failed)
+		}
+	}
+	ea := epAgent{ep, ai.id}
 	if d > 0 {
 		if m == nil {
 			m = map[*mxv1.StoredResult]probe{}
@@ -410,17 +458,68 @@ func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *r
 				s.v.probesOf[h] = append(s.v.probesOf[h], ep)
 			}
 		}
-		st := r.GetResult().GetStatus()
-		m[r] = probe{agent: ai, res: r, failed: st == mxv1.CheckStatus_CHECK_STATUS_FAIL || st == mxv1.CheckStatus_CHECK_STATUS_ERROR}
+		m[r] = p
+		s.probesBy[ea] = append(s.probesBy[ea], p)
 		return
 	}
 	delete(m, r)
+	s.probesBy[ea] = slices.DeleteFunc(s.probesBy[ea], func(q probe) bool { return q.res == r })
+	if len(s.probesBy[ea]) == 0 {
+		delete(s.probesBy, ea)
+	}
 	if len(m) == 0 {
 		delete(s.probes, ep)
 		if h := s.v.internalHost(endpointHost(ep)); h != "" {
 			s.v.probesOf[h] = slices.DeleteFunc(s.v.probesOf[h], func(e string) bool { return e == ep })
 		}
 	}
+}
+
+// siteCount: probe results of one site (n), of which not failed (ok).
+type siteCount struct{ n, ok int }
+
+type epAgent struct{ ep, agent string }
+
+func addSite[K comparable](m map[K]map[string]*siteCount, k K, site string, d int, failed bool) {
+	sm := m[k]
+	if sm == nil {
+		sm = map[string]*siteCount{}
+		m[k] = sm
+	}
+	c := sm[site]
+	if c == nil {
+		c = &siteCount{}
+		sm[site] = c
+	}
+	c.n += d
+	if !failed {
+		c.ok += d
+	}
+	if c.n == 0 {
+		delete(sm, site)
+		if len(sm) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// siteView is newSiteView's answer for endpoint ep and code from the
+// counts.
+func (s *incState) siteView(ep, code string) siteView {
+	sv := siteView{all: map[string]bool{}, ok: map[string]bool{}}
+	fails := s.epFails[epKey{ep, code}]
+	for site, c := range s.epSites[ep] {
+		f := fails[site]
+		if f == nil {
+			f = &siteCount{}
+		}
+		sv.all[site] = f.n == c.n
+		if c.ok-f.ok > 0 {
+			sv.ok[site] = true
+		}
+	}
+	sv.okSorted = sortedKeys(sv.ok)
+	return sv
 }
 
 func addCount[K comparable](m map[K]map[string]int, k K, x string, d int) (changed bool) {
@@ -490,8 +589,32 @@ func (s *incState) count(g *group, d int, rs *roundState) {
 			rs.reroute[g] = true
 		}
 	case kindEndpoint:
-		addCount(s.failing, g.epKey(), g.agent.id, d)
-		addMember(s.epGroups, g.ep, g, in)
+		k := g.epKey()
+		before := s.failing[k][g.agent.id] > 0
+		addCount(s.failing, k, g.agent.id, d)
+		if after := s.failing[k][g.agent.id] > 0; after != before {
+			dd := map[bool]int{true: 1, false: -1}[after]
+			for _, p := range s.probesBy[epAgent{g.ep, g.agent.id}] {
+				addSite(s.epFails, k, p.agent.site, dd, p.failed)
+			}
+		}
+		if s.failing[k] != nil {
+			setIn(s.codesAt, g.ep, g.code, true)
+		} else {
+			setIn(s.codesAt, g.ep, g.code, false)
+		}
+		if g.agent.outside {
+			addMember(s.outsideAt, g.ep, g, in)
+		} else {
+			ck := classKey{g.ep, g.code, g.agent.site}
+			addMember(s.classGroups, ck, g, in)
+			setIn(s.classesAt, g.ep, ck, s.classGroups[ck] != nil)
+			if in {
+				rs.newInClass[ck] = append(rs.newInClass[ck], g)
+			} else if s.classGroups[ck] == nil {
+				delete(s.epClass, ck)
+			}
+		}
 		if s.epsOfTarget[g.target] == nil {
 			s.epsOfTarget[g.target] = map[string]bool{}
 		}
@@ -501,6 +624,20 @@ func (s *incState) count(g *group, d int, rs *roundState) {
 		if in {
 			rs.reroute[g] = true
 		}
+	}
+}
+
+func setIn[K, E comparable](m map[K]map[E]bool, k K, e E, in bool) {
+	if in {
+		if m[k] == nil {
+			m[k] = map[E]bool{}
+		}
+		m[k][e] = true
+		return
+	}
+	delete(m[k], e)
+	if len(m[k]) == 0 {
+		delete(m, k)
 	}
 }
 
@@ -631,6 +768,11 @@ func (s *incState) routeEndpoints(rs *roundState) {
 		}
 	}
 	for ep := range rs.probesMoved {
+		// Probes of an agent's host: direction details name the green ones.
+		h := s.v.internalHost(endpointHost(ep))
+		if h == "" {
+			continue
+		}
 		ps := make([]probe, 0, len(s.probes[ep]))
 		for _, p := range s.probes[ep] {
 			ps = append(ps, p)
@@ -640,11 +782,8 @@ func (s *incState) routeEndpoints(rs *roundState) {
 		} else {
 			s.v.probes[ep] = ps
 		}
-		// Direction details naming this host's green probes.
-		if h := s.v.internalHost(endpointHost(ep)); h != "" {
-			for k := range s.dirHost[h] {
-				rs.dirtyBuckets[k] = true
-			}
+		for k := range s.dirHost[h] {
+			rs.dirtyBuckets[k] = true
 		}
 	}
 	for ep := range rs.dirtyEPs {
@@ -654,64 +793,64 @@ func (s *incState) routeEndpoints(rs *roundState) {
 
 // routeEndpoint re-routes the groups of one endpoint. An agent's route
 // depends on its class (code, site) only, so a class whose rule did not
-// change keeps its groups where they are; new groups and the reports
-// (which depend on the agents' inbound incidents) are routed again.
+// change keeps its groups where they are and routes only its new ones;
+// the reports (which depend on the agents' inbound incidents) are routed
+// again.
 func (s *incState) routeEndpoint(ep string, rs *roundState) {
-	probers := s.v.probes[ep]
+	probers := len(s.probes[ep])
 	sv := map[string]siteView{}
-	var agents, outside []*group
-	for g := range s.epGroups[ep] {
-		if g.agent.outside {
-			outside = append(outside, g)
-		} else {
-			agents = append(agents, g)
-		}
-	}
+	// Every group of the endpoint has the same target (its host).
+	target := s.v.internalHost(endpointHost(ep))
 	var anchorKey bucketKey
 	anchorOK, anchored := false, false
-	anchor := func(target string) func() (bucketKey, bool) {
-		return func() (bucketKey, bool) {
-			if !anchored {
-				anchorKey, anchorOK = s.bestAnchor(target)
-				anchored = true
-			}
-			return anchorKey, anchorOK
+	anchor := func() (bucketKey, bool) {
+		if !anchored {
+			anchorKey, anchorOK = s.bestAnchor(target)
+			anchored = true
 		}
+		return anchorKey, anchorOK
 	}
 	routeOf := func(g *group, inbound func() (bucketKey, bool)) route {
-		fails := s.failing[g.epKey()]
 		view, ok := sv[g.code]
 		if !ok {
-			view = newSiteView(probers, func(id string) bool { return fails[id] > 0 })
+			view = s.siteView(ep, g.code)
 			sv[g.code] = view
 		}
-		return g.endpointRoute(view, len(fails), len(probers), anchor(g.target), inbound)
+		return g.endpointRoute(view, len(s.failing[g.epKey()]), probers, anchor, inbound)
 	}
 	noInbound := func() (bucketKey, bool) { return bucketKey{}, false }
-	changed := map[classKey]bool{}
-	for _, g := range agents {
-		ck := classKey{ep, g.code, g.agent.site}
-		moved, decided := changed[ck]
-		if decided && !moved && g.routed {
+	for ck := range s.classesAt[ep] {
+		gs := s.classGroups[ck]
+		var rep *group
+		for g := range gs {
+			rep = g
+			break
+		}
+		d := decisionOf(routeOf(rep, noInbound))
+		if !s.epClass[ck].equal(d) {
+			s.epClass[ck] = d
+			for g := range gs {
+				s.setRoute(g, routeOf(g, noInbound), rs)
+			}
 			continue
 		}
-		r := routeOf(g, noInbound)
-		if !decided {
-			d := decisionOf(r)
-			moved = !s.epClass[ck].equal(d)
-			s.epClass[ck] = d
-			changed[ck] = moved
+		for _, g := range rs.newInClass[ck] {
+			if gs[g] {
+				s.setRoute(g, routeOf(g, noInbound), rs)
+			}
 		}
-		s.setRoute(g, r, rs)
 	}
+	outside := slices.Collect(maps.Keys(s.outsideAt[ep]))
 	if len(outside) == 0 {
 		return
 	}
 	// Senders' reports come last (a full round's order), each folding
 	// into the inbound incidents the agents' probes opened.
 	inbound := newInboundIndex()
-	for _, g := range agents {
-		inbound.add(g, g.route)
+	for ck := range s.classesAt[ep] {
+		for g := range s.classGroups[ck] {
+			inbound.add(g, g.route)
+		}
 	}
 	slices.SortFunc(outside, func(a, b *group) int {
 		return cmp.Or(strings.Compare(a.agent.id, b.agent.id), cmp.Compare(a.gidx, b.gidx))
@@ -917,9 +1056,9 @@ func memberAgents(inc *mxv1.Incident) []string {
 }
 
 func newIBucket(k bucketKey) *ibucket {
-	return &ibucket{key: k, fingerprint: incident.Fingerprint(k.scope, k.cause, k.subject), contribs: map[*group]route{}, adds: map[*obs]string{}, dels: map[*obs]string{},
-		agents: newCounter(), hosts: newCounter(), sites: newCounter(), sev: map[mxv1.Severity]int{}, committed: map[time.Time]int{}, newestOK: true, rootOK: true,
-		lastOK: [3]bool{true, true, true}, targets: map[string]int{}, okSites: map[string]int{}}
+	// Maps other than contribs are made on first use.
+	return &ibucket{key: k, fingerprint: incident.Fingerprint(k.scope, k.cause, k.subject), contribs: map[*group]route{}, newestOK: true, rootOK: true,
+		lastOK: [3]bool{true, true, true}}
 }
 
 // members adds (d=+1) or removes (d=-1) the members route r gives g.
@@ -937,6 +1076,9 @@ func (b *ibucket) members(g *group, r route, d int) {
 
 func (b *ibucket) member(o *obs, role string, d int) {
 	b.aggregate(member{o, role}, d)
+	if b.adds == nil {
+		b.adds, b.dels = map[*obs]string{}, map[*obs]string{}
+	}
 	if d > 0 {
 		b.adds[o] = role
 	} else if _, ok := b.adds[o]; ok {
@@ -1051,6 +1193,11 @@ func (b *ibucket) addContrib(g *group, r route) {
 			b.last[i] = g
 		}
 	}
+	if r.target != "" || len(r.okSites) > 0 {
+		if b.targets == nil {
+			b.targets, b.okSites = map[string]int{}, map[string]int{}
+		}
+	}
 	if r.target != "" {
 		b.targets[r.target]++
 	}
@@ -1085,15 +1232,24 @@ func decr[K comparable](m map[K]int, k K) {
 // add up to.
 func (b *ibucket) aggregate(m member, d int) {
 	o := m.o
-	b.sev[o.f.GetSeverity()] += d
-	if b.sev[o.f.GetSeverity()] == 0 {
-		delete(b.sev, o.f.GetSeverity())
+	if sev := o.f.GetSeverity(); sev >= 0 && int(sev) < len(b.sevN) {
+		b.sevN[sev] += d
+	} else {
+		if b.sev == nil {
+			b.sev = map[mxv1.Severity]int{}
+		}
+		if b.sev[sev] += d; b.sev[sev] == 0 {
+			delete(b.sev, sev)
+		}
 	}
 	if o.res.GetStaleSince() != nil {
 		b.staleRes += d
 	}
 	if o.agent.silent {
 		b.silentN += d
+	}
+	if b.committed == nil {
+		b.committed = map[time.Time]int{}
 	}
 	b.committed[o.committed] += d
 	switch n := b.committed[o.committed]; {
@@ -1132,6 +1288,11 @@ func (b *ibucket) aggregate(m member, d int) {
 // agg is what the members add up to (after flush).
 func (b *ibucket) agg(bk *bucket) agg {
 	var a agg
+	for sev, n := range b.sevN {
+		if n > 0 {
+			a.severity = max(a.severity, mxv1.Severity(sev))
+		}
+	}
 	for sev := range b.sev {
 		a.severity = max(a.severity, sev)
 	}
@@ -1186,9 +1347,10 @@ type counter struct {
 	touched map[string]bool
 }
 
-func newCounter() counter { return counter{n: map[string]int{}, touched: map[string]bool{}} }
-
 func (c *counter) add(k string, d int) {
+	if c.n == nil {
+		c.n, c.touched = map[string]int{}, map[string]bool{}
+	}
 	before := c.n[k]
 	c.n[k] += d
 	if c.n[k] == 0 {

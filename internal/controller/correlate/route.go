@@ -192,7 +192,11 @@ func (g *group) epKey() epKey { return epKey{g.ep, g.code} }
 // siteView is, for one endpoint and code, the sites where every prober
 // fails with that code (all[site] true) and the sites where a prober
 // succeeds (ok).
-type siteView struct{ all, ok map[string]bool }
+type siteView struct {
+	all, ok map[string]bool
+	// okSorted: the keys of ok, sorted.
+	okSorted []string
+}
 
 func newSiteView(probers []probe, fails func(agentID string) bool) siteView {
 	s := siteView{all: map[string]bool{}, ok: map[string]bool{}}
@@ -207,6 +211,7 @@ func newSiteView(probers []probe, fails func(agentID string) bool) siteView {
 			}
 		}
 	}
+	s.okSorted = sortedKeys(s.ok)
 	return s
 }
 
@@ -218,7 +223,7 @@ func (g *group) endpointRoute(s siteView, fails, probers int, anchor, inbound fu
 	siteAll, siteOK := s.all, s.ok
 	if !g.agent.outside && siteAll[g.agent.site] && len(siteOK) > 0 && !siteOK[g.agent.site] {
 		// The whole site fails where other sites succeed: the path.
-		return route{key: bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SITE, g.code, g.agent.site}, target: g.ep, okSites: sortedKeys(siteOK), rule: ruleSitePath}
+		return route{key: bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_SITE, g.code, g.agent.site}, target: g.ep, okSites: s.okSorted, rule: ruleSitePath}
 	}
 	if g.target != "" {
 		if k, ok := anchor(); ok {
