@@ -3,7 +3,6 @@ package correlate
 import (
 	"cmp"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -77,7 +76,7 @@ type incState struct {
 	buckets map[bucketKey]*ibucket
 	// dirHost: buckets whose direction detail reads the green probes of a host.
 	dirHost map[string]map[bucketKey]bool
-	absent  map[string]*absentMemo
+	lc      lifecycleState
 }
 
 type agentState struct {
@@ -137,12 +136,8 @@ type ibucket struct {
 	memoPrev  *mxv1.Incident
 	memoUntil time.Time
 	memoNil   bool
-}
-
-type absentMemo struct {
-	prev   *mxv1.Incident
-	until  time.Time
-	agents []string
+	// gone: the bucket was dropped (its candidate is no more).
+	gone bool
 }
 
 // roundState is one round's set of changes.
@@ -171,7 +166,7 @@ func newIncState(in Input, cfg Config) *incState {
 		classGroups: map[classKey]map[*group]bool{}, classesAt: map[string]map[classKey]bool{}, outsideAt: map[string]map[*group]bool{},
 		epsOfTarget: map[string]map[string]bool{}, epClass: map[classKey]decision{}, anchors: map[string]map[bucketKey]bool{}, anchorHosts: map[bucketKey][]string{},
 		anchorWorst: map[bucketKey]mxv1.Severity{}, buckets: map[bucketKey]*ibucket{}, dirHost: map[string]map[bucketKey]bool{},
-		absent: map[string]*absentMemo{},
+		lc: newLifecycleState(),
 	}
 	s.v.probesOf = map[string][]string{}
 	s.v.lookup = s.lookup
@@ -670,6 +665,7 @@ func (s *incState) setRoute(g *group, r route, rs *roundState) {
 	if b == nil {
 		b = newIBucket(r.key)
 		s.buckets[r.key] = b
+		s.lc.addBucket(b)
 	}
 	b.addContrib(g, r)
 	b.members(g, r, +1)
@@ -899,6 +895,7 @@ func (s *incState) silentBuckets(rs *roundState) {
 		if b == nil {
 			b = newIBucket(k)
 			s.buckets[k] = b
+			s.lc.addBucket(b)
 		}
 		b.silent = b.silent[:0:0]
 		for _, a := range s.v.agents {
@@ -924,6 +921,7 @@ func (s *incState) rebuild(rs *roundState) {
 		}
 		if len(ib.contribs) == 0 && len(ib.silent) == 0 {
 			delete(s.buckets, k)
+			s.lc.dropBucket(ib)
 			continue
 		}
 		ib.flush()
@@ -950,109 +948,6 @@ func (s *incState) rebuild(rs *roundState) {
 			}
 		}
 	}
-}
-
-var never = time.Unix(math.MaxInt32, 0)
-
-// lifecycle is Correlate's last step over the kept candidates: present
-// and absent run again only where the candidate, the stored incident or
-// the clock can change their answer.
-func (s *incState) lifecycle(in Input, rs *roundState) Output {
-	v := s.v
-	cfg := v.cfg
-	cur := map[string]*mxv1.Incident{}
-	for _, inc := range in.Incidents {
-		if c := cur[inc.GetFingerprint()]; c == nil || inc.GetOccurrence() > c.GetOccurrence() {
-			cur[inc.GetFingerprint()] = inc
-		}
-	}
-	var out Output
-	seen := map[string]bool{}
-	for _, ib := range s.buckets {
-		c := ib.cand
-		out.Candidates++
-		seen[c.fingerprint] = true
-		prev := cur[c.fingerprint]
-		if ib.memoNil && ib.memoPrev == prev && prev != nil && in.Now.Before(ib.memoUntil) {
-			continue
-		}
-		next := v.present(c, prev)
-		if next != nil {
-			out.Upserts = append(out.Upserts, next)
-		}
-		ib.memoNil, ib.memoPrev, ib.memoUntil = next == nil, prev, presentUntil(prev, cfg)
-	}
-	stored := slices.Clone(in.Incidents)
-	slices.SortFunc(stored, func(a, b *mxv1.Incident) int { return cmp.Compare(a.GetId(), b.GetId()) })
-	live := map[string]bool{}
-	for _, inc := range stored {
-		if cur[inc.GetFingerprint()] != inc {
-			if inc.GetState() == stateResolve && v.now.Sub(inc.GetResolvedAt().AsTime()) > cfg.Retention {
-				out.Deletes = append(out.Deletes, &mxv1.IncidentRef{Id: inc.GetId(), Sequence: inc.GetSequence(), Revision: inc.GetRevision()})
-			}
-			continue
-		}
-		if seen[inc.GetFingerprint()] {
-			continue
-		}
-		if st := inc.GetState(); st == stateOpen || st == stateAcked {
-			out.Unobserved = append(out.Unobserved, inc.GetId())
-		}
-		live[inc.GetId()] = true
-		if m := s.absent[inc.GetId()]; m != nil && m.prev == inc && in.Now.Before(m.until) &&
-			!slices.ContainsFunc(m.agents, func(a string) bool { return rs.dirtyAgents[a] }) {
-			continue
-		}
-		next, del := v.absent(inc)
-		if next != nil {
-			out.Upserts = append(out.Upserts, next)
-		}
-		if del != nil {
-			out.Deletes = append(out.Deletes, del)
-		}
-		if next == nil && del == nil {
-			s.absent[inc.GetId()] = &absentMemo{prev: inc, until: absentUntil(inc, cfg), agents: memberAgents(inc)}
-		} else {
-			delete(s.absent, inc.GetId())
-		}
-	}
-	for id := range s.absent {
-		if !live[id] {
-			delete(s.absent, id)
-		}
-	}
-	slices.SortFunc(out.Upserts, func(a, b *mxv1.Incident) int { return cmp.Compare(a.GetId(), b.GetId()) })
-	return out
-}
-
-// presentUntil: present's answer for prev (and an unchanged candidate)
-// can change with the clock only at these instants (damping by time,
-// the end of the reopen window).
-func presentUntil(prev *mxv1.Incident, cfg Config) time.Time {
-	switch prev.GetState() {
-	case statePending:
-		return prev.GetFirstSeen().AsTime().Add(cfg.OpenAfter)
-	case stateResolve:
-		return prev.GetResolvedAt().AsTime().Add(cfg.ReopenWindow)
-	}
-	return never
-}
-
-// absentUntil: absent's answer changes with the clock only at retention.
-func absentUntil(prev *mxv1.Incident, cfg Config) time.Time {
-	if prev.GetState() == stateResolve {
-		return prev.GetResolvedAt().AsTime().Add(cfg.Retention)
-	}
-	return never
-}
-
-func memberAgents(inc *mxv1.Incident) []string {
-	var out []string
-	for _, m := range inc.GetMembers() {
-		out = append(out, m.GetAgentId())
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 func newIBucket(k bucketKey) *ibucket {
