@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"maps"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -26,7 +27,63 @@ func Material(prev, next *mxv1.Incident) bool {
 	if prev == nil || next == nil {
 		return prev != next
 	}
-	return !proto.Equal(materialView(prev), materialView(next))
+	return !materialEqual(prev, next)
+}
+
+// materialEqual compares the fields materialView keeps, field by field
+// (proto.Equal of the two views allocates them and compares large lists
+// by reflection; TestMaterialEqualIsEqualOfViews keeps the two the same).
+func materialEqual(a, b *mxv1.Incident) bool {
+	if a.GetId() != b.GetId() || a.GetFingerprint() != b.GetFingerprint() || a.GetScope() != b.GetScope() || a.GetCause() != b.GetCause() ||
+		a.GetSubject() != b.GetSubject() || a.GetSeverity() != b.GetSeverity() || a.GetState() != b.GetState() || a.GetSummary() != b.GetSummary() ||
+		a.GetRemediation() != b.GetRemediation() || a.GetDirection() != b.GetDirection() || a.GetDirectionDetail() != b.GetDirectionDetail() ||
+		a.GetMembersTotal() != b.GetMembersTotal() || a.GetOccurrence() != b.GetOccurrence() || a.GetStale() != b.GetStale() {
+		return false
+	}
+	if !slices.Equal(a.GetAgents(), b.GetAgents()) || !slices.Equal(a.GetHosts(), b.GetHosts()) || !slices.Equal(a.GetSites(), b.GetSites()) ||
+		!maps.Equal(a.GetExternalRefs(), b.GetExternalRefs()) {
+		return false
+	}
+	if !equalMsg(a.GetOpenedAt(), b.GetOpenedAt()) || !equalMsg(a.GetAcknowledgedAt(), b.GetAcknowledgedAt()) ||
+		!equalMsg(a.GetResolvedAt(), b.GetResolvedAt()) || !equalMsg(a.GetRootCause(), b.GetRootCause()) {
+		return false
+	}
+	if !slices.EqualFunc(a.GetTimeline(), b.GetTimeline(), equalMsg[*mxv1.TimelineEntry]) {
+		return false
+	}
+	return slices.EqualFunc(a.GetMembers(), b.GetMembers(), func(x, y *mxv1.IncidentMember) bool {
+		if x == y {
+			return true
+		}
+		f, g := x.GetFinding(), y.GetFinding()
+		return x.GetAgentId() == y.GetAgentId() && x.GetSite() == y.GetSite() && x.GetHostname() == y.GetHostname() && x.GetCheck() == y.GetCheck() &&
+			x.GetTarget() == y.GetTarget() && x.GetStale() == y.GetStale() && x.GetRole() == y.GetRole() &&
+			f.GetCode() == g.GetCode() && f.GetSeverity() == g.GetSeverity() && f.GetSubject() == g.GetSubject() && f.GetSubjectKind() == g.GetSubjectKind()
+	})
+}
+
+// equalMsg is proto.Equal with a shortcut for the same message. As fields
+// of a message, a nil message and an empty one differ (presence), as
+// proto.Equal of the parents would say.
+func equalMsg[M interface {
+	comparable
+	proto.Message
+}](x, y M) bool {
+	var zero M
+	if x == y {
+		return true
+	}
+	if x == zero || y == zero {
+		return false
+	}
+	return proto.Equal(x, y)
+}
+
+// observedAgain: next's observation counters or times differ from prev's
+// (so next differs from prev without comparing the rest).
+func observedAgain(prev, next *mxv1.Incident) bool {
+	return prev.GetObservations() != next.GetObservations() || prev.GetCleanObservations() != next.GetCleanObservations() ||
+		!equalMsg(prev.GetLastSeen(), next.GetLastSeen()) || !equalMsg(prev.GetLastObservedAt(), next.GetLastObservedAt())
 }
 
 // materialView is the incident reduced to its material fields.
@@ -58,7 +115,7 @@ func materialView(inc *mxv1.Incident) *mxv1.Incident {
 func Advance(prev, next *mxv1.Incident, at *timestamppb.Timestamp, events []*mxv1.TimelineEntry) *mxv1.Incident {
 	if prev != nil && len(events) == 0 {
 		next.Sequence, next.Revision, next.UpdatedAt = prev.GetSequence(), prev.GetRevision(), prev.GetUpdatedAt()
-		if proto.Equal(prev, next) {
+		if !observedAgain(prev, next) && proto.Equal(prev, next) {
 			return nil
 		}
 		next.Revision = prev.GetRevision() + 1
