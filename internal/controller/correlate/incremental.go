@@ -990,23 +990,19 @@ func (b *ibucket) member(o *obs, role string, d int) {
 	}
 }
 
-// flush applies the member changes to ms: O(changes·log members) to
-// find where, one copy of ms to move them.
+// flush applies the member changes to ms: the removed ones are marked
+// and swept in one pass, the added ones sorted and merged in (a binary
+// search each, one copy of ms).
 func (b *ibucket) flush() {
 	if len(b.dels) > 0 {
-		var gone []int
-		for o, role := range b.dels {
-			if i, ok := slices.BinarySearchFunc(b.ms, member{o, role}, memberCmp); ok && b.ms[i].o == o {
-				gone = append(gone, i)
-			}
+		for o := range b.dels {
+			o.gone = true
+		}
+		b.ms = slices.DeleteFunc(b.ms, func(m member) bool { return m.o.gone })
+		for o := range b.dels {
+			o.gone = false
 		}
 		clear(b.dels)
-		for _, i := range gone {
-			b.ms[i].o = nil
-		}
-		if len(gone) > 0 {
-			b.ms = slices.DeleteFunc(b.ms, func(m member) bool { return m.o == nil })
-		}
 	}
 	if len(b.adds) == 0 {
 		return

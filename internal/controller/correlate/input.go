@@ -50,6 +50,8 @@ type obs struct {
 	committed     time.Time
 	// idx is the finding's position in its result (orders duplicates).
 	idx int
+	// gone marks a member being removed from a bucket (ibucket.flush).
+	gone bool
 }
 
 func (o *obs) key() refKey { return refKey{o.f.GetCode(), o.f.GetSubject()} }
