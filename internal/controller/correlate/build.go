@@ -236,13 +236,50 @@ func (v *view) finish(b *bucket, ms []member, agents, hosts, sites []string, a a
 	return c
 }
 
+// shownMembers: the members a candidate listed (first MaxMembers) and
+// their messages, which incremental rounds keep while the members and
+// their staleness stay the same.
+type shownMembers struct {
+	ms    []member
+	stale []bool
+	list  []*mxv1.IncidentMember
+}
+
+func (sh *shownMembers) same(ms []member) bool {
+	if len(ms) != len(sh.ms) {
+		return false
+	}
+	for i, m := range ms {
+		if m != sh.ms[i] || m.o.stale() != sh.stale[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // memberList is the first MaxMembers members as the incident shows them.
 func (v *view) memberList(ms []member) []*mxv1.IncidentMember {
-	var out []*mxv1.IncidentMember
-	for i, m := range ms {
-		if i >= v.cfg.MaxMembers {
-			break
+	if len(ms) > v.cfg.MaxMembers {
+		ms = ms[:v.cfg.MaxMembers]
+	}
+	if v.shown != nil {
+		if v.shown.same(ms) {
+			return v.shown.list
 		}
+		sh := shownMembers{ms: slices.Clone(ms), stale: make([]bool, len(ms))}
+		for i, m := range ms {
+			sh.stale[i] = m.o.stale()
+		}
+		sh.list = v.newMemberList(ms)
+		*v.shown = sh
+		return sh.list
+	}
+	return v.newMemberList(ms)
+}
+
+func (v *view) newMemberList(ms []member) []*mxv1.IncidentMember {
+	var out []*mxv1.IncidentMember
+	for _, m := range ms {
 		out = append(out, &mxv1.IncidentMember{
 			AgentId: m.o.agent.id, Site: m.o.agent.site, Hostname: m.o.agent.host, Check: m.o.check, Target: m.o.target,
 			Finding: m.o.f, ObservedAt: m.o.res.GetResult().GetStartedAt(), CommittedAt: m.o.res.GetCommittedAt(),

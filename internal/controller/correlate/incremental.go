@@ -138,6 +138,8 @@ type ibucket struct {
 	memoNil   bool
 	// gone: the bucket was dropped (its candidate is no more).
 	gone bool
+	// shown: the members the candidate lists, kept while they are the same.
+	shown shownMembers
 }
 
 // roundState is one round's set of changes.
@@ -327,9 +329,15 @@ func (s *incState) resultChanges(in Input, rs *roundState) {
 			s.agents[as.id] = as
 		}
 		as.dirty = true
-		as.results = append(as.results, r)
+		// Kept sorted by check and target (refold's order).
+		i, _ := slices.BinarySearchFunc(as.results, r, resultCmp)
+		as.results = slices.Insert(as.results, i, r)
 		s.results[r] = &resultEntry{as: as, round: s.round}
 	}
+}
+
+func resultCmp(a, b *mxv1.StoredResult) int {
+	return compareStrings(a.GetResult().GetCheck(), b.GetResult().GetCheck(), a.GetResult().GetTarget(), b.GetResult().GetTarget())
 }
 
 // refold redoes one agent's observations and groups, keeping the groups
@@ -343,9 +351,6 @@ func (s *incState) refold(as *agentState, rs *roundState) {
 			active = append(active, r)
 		}
 	}
-	slices.SortFunc(active, func(a, b *mxv1.StoredResult) int {
-		return compareStrings(a.GetResult().GetCheck(), b.GetResult().GetCheck(), a.GetResult().GetTarget(), b.GetResult().GetTarget())
-	})
 	// Per-result counts: flow observers, probes (an agent has a few
 	// dozen results: linear search).
 	for _, r := range active {
@@ -930,7 +935,9 @@ func (s *incState) rebuild(rs *roundState) {
 		if k.cause == string(finding.AgentSilent) {
 			c = s.v.finish(b, nil, nil, nil, nil, agg{})
 		} else {
+			s.v.shown = &ib.shown
 			c = s.v.finish(b, ib.ms, ib.agents.sorted(), ib.hosts.sorted(), ib.sites.sorted(), ib.agg(b))
+			s.v.shown = nil
 		}
 		ib.cand = c
 		ib.memoPrev, ib.memoNil = nil, false

@@ -80,6 +80,9 @@ type view struct {
 	// (incremental rounds keep results per agent).
 	lookup  func(agent, check, target string) *mxv1.StoredResult
 	catalog *finding.Catalog
+	// shown, if set, is the building bucket's last member list (build.go
+	// memberList).
+	shown *shownMembers
 }
 
 type probe struct {

@@ -115,11 +115,14 @@ func materialView(inc *mxv1.Incident) *mxv1.Incident {
 func Advance(prev, next *mxv1.Incident, at *timestamppb.Timestamp, events []*mxv1.TimelineEntry) *mxv1.Incident {
 	if prev != nil && len(events) == 0 {
 		next.Sequence, next.Revision, next.UpdatedAt = prev.GetSequence(), prev.GetRevision(), prev.GetUpdatedAt()
-		if !observedAgain(prev, next) && proto.Equal(prev, next) {
+		// A material change or a moved observation counter makes them
+		// differ without comparing the rest.
+		material := !materialEqual(prev, next)
+		if !material && !observedAgain(prev, next) && proto.Equal(prev, next) {
 			return nil
 		}
 		next.Revision = prev.GetRevision() + 1
-		if !Material(prev, next) {
+		if !material {
 			return next
 		}
 	}
