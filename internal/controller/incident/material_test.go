@@ -84,7 +84,9 @@ func changesOf(m protoreflect.Message) []func(protoreflect.Message) {
 			})
 			out = append(out, func(x protoreflect.Message) { x.Set(fd, x.NewField(fd)) })
 		case fd.IsMap():
-			out = append(out, func(x protoreflect.Message) { x.Mutable(fd).Map().Set(protoreflect.ValueOfString("new").MapKey(), protoreflect.ValueOfString("v")) })
+			out = append(out, func(x protoreflect.Message) {
+				x.Mutable(fd).Map().Set(protoreflect.ValueOfString("new").MapKey(), protoreflect.ValueOfString("v"))
+			})
 		case fd.Kind() == protoreflect.MessageKind:
 			out = append(out, func(x protoreflect.Message) { x.Set(fd, protoreflect.ValueOfMessage(x.NewField(fd).Message())) })
 			out = append(out, func(x protoreflect.Message) {
