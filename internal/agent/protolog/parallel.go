@@ -136,7 +136,7 @@ func (pp *parallelParse) run(parent context.Context, srcs []source) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	inflight := 2*pp.workers + 2
-	pool := sync.Pool{New: func() any { b := make([]byte, 0, pp.chunkSize+pp.maxLine+2); return &b }}
+	pool := &bufPool{free: make(chan *[]byte, inflight+1), size: pp.chunkSize + pp.maxLine + 2}
 	work := make(chan *pchunk, inflight)
 	ordered := make(chan *pchunk, inflight)
 	tokens := make(chan struct{}, inflight) // bounds the chunks alive at once
@@ -162,7 +162,7 @@ func (pp *parallelParse) run(parent context.Context, srcs []source) error {
 			return true
 		}
 		for _, s := range srcs {
-			if ctx.Err() != nil || !pp.produce(ctx, s, &pool, emit, &errs) {
+			if ctx.Err() != nil || !pp.produce(ctx, s, pool, emit, &errs) {
 				return
 			}
 		}
@@ -198,7 +198,7 @@ func (pp *parallelParse) run(parent context.Context, srcs []source) error {
 		}
 		if c.buf != nil {
 			*c.buf = c.data[:0]
-			pool.Put(c.buf)
+			pool.put(c.buf)
 		}
 		<-tokens
 	}
@@ -212,8 +212,34 @@ func (pp *parallelParse) run(parent context.Context, srcs []source) error {
 	return errors.Join(errs...)
 }
 
+// bufPool recycles chunk buffers for the length of one parse. Unlike a
+// sync.Pool it keeps them across garbage collections, so a large file is
+// read into the same few buffers (at most inflight exist at once: the
+// chunk tokens bound them) instead of fresh memory every few chunks.
+type bufPool struct {
+	free chan *[]byte
+	size int
+}
+
+func (p *bufPool) get() *[]byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		b := make([]byte, 0, p.size)
+		return &b
+	}
+}
+
+func (p *bufPool) put(b *[]byte) {
+	select {
+	case p.free <- b:
+	default: // more than the pool holds: let it go
+	}
+}
+
 // produce reads one source and emits its chunks; false: stop everything.
-func (pp *parallelParse) produce(ctx context.Context, s source, pool *sync.Pool, emit func(*pchunk) bool, errs *[]error) bool {
+func (pp *parallelParse) produce(ctx context.Context, s source, pool *bufPool, emit func(*pchunk) bool, errs *[]error) bool {
 	rc, err := s.open()
 	if err != nil {
 		*errs = append(*errs, err)
@@ -229,7 +255,7 @@ func (pp *parallelParse) produce(ctx context.Context, s source, pool *sync.Pool,
 		if err := ctx.Err(); err != nil {
 			return false
 		}
-		bp := pool.Get().(*[]byte)
+		bp := pool.get()
 		buf := append((*bp)[:0], carry...)
 		target := len(carry) + pp.chunkSize
 		carry = nil
@@ -272,7 +298,7 @@ func (pp *parallelParse) produce(ctx context.Context, s source, pool *sync.Pool,
 			}
 			carry = append([]byte(nil), rest...)
 			if i < 0 { // no line ends in this block
-				pool.Put(bp)
+				pool.put(bp)
 				continue
 			}
 			data = buf[:i+1]
