@@ -235,3 +235,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The published samples keep their attribution: every file is described
+// in the README, which names the source and licence, and the licence is
+// next to them.
+func TestPublishedSamplesAttributed(t *testing.T) {
+	readme, err := os.ReadFile("testdata/parsedmarc/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"https://github.com/domainaware/parsedmarc", "Apache License 2.0", "`LICENSE`"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README.md does not say %q", want)
+		}
+	}
+	lic, err := os.ReadFile("testdata/parsedmarc/LICENSE")
+	if err != nil || !strings.Contains(string(lic), "Apache License") || !strings.Contains(string(lic), "Version 2.0, January 2004") {
+		t.Fatalf("LICENSE: %v", err)
+	}
+	entries, err := os.ReadDir("testdata/parsedmarc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != "README.md" && n != "LICENSE" && !strings.Contains(string(readme), "`"+n+"`") {
+			t.Errorf("%s is not described in README.md", n)
+		}
+	}
+}

@@ -113,24 +113,30 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 	next := proto.CloneOf(prev)
 	next.Timeline = slices.Clip(next.Timeline)
 	immediate := prev.GetCause() == "AGENT_SILENT"
+	joined := !immediate && v.reportsJoined(prev)
 	clean := v.cleanSince(prev)
-	if !clean.After(prev.GetLastObservedAt().AsTime()) && !immediate {
+	if !clean.After(prev.GetLastObservedAt().AsTime()) && !immediate && !joined {
 		return nil, nil // no new result from the members' checks yet
 	}
 	if clean.After(prev.GetLastObservedAt().AsTime()) {
 		next.LastObservedAt = ts(clean)
 	}
-	next.CleanObservations++
+	if !joined {
+		next.CleanObservations++
+	}
 	var events []*mxv1.TimelineEntry
-	if next.Stale && int(next.CleanObservations) < v.cfg.ResolveAfterClean && !immediate {
+	if next.Stale && int(next.CleanObservations) < v.cfg.ResolveAfterClean && !immediate && !joined {
 		if comment := v.freshen(next); comment != "" {
 			events = append(events, &mxv1.TimelineEntry{At: now, Kind: incident.KindObserved, Actor: incident.EngineActor, Comment: comment})
 		}
 	}
-	if int(next.CleanObservations) >= v.cfg.ResolveAfterClean || immediate {
+	if int(next.CleanObservations) >= v.cfg.ResolveAfterClean || immediate || joined {
+		comment := fmt.Sprintf("clean for %d consecutive observations", next.CleanObservations)
+		if joined {
+			comment = reportsJoinedText
+		}
 		next.State, next.ResolvedAt, next.Observations = stateResolve, now, 0
-		events = append(events, &mxv1.TimelineEntry{At: now, Kind: incident.KindResolved, Actor: incident.EngineActor,
-			Comment: fmt.Sprintf("clean for %d consecutive observations", next.CleanObservations)})
+		events = append(events, &mxv1.TimelineEntry{At: now, Kind: incident.KindResolved, Actor: incident.EngineActor, Comment: comment})
 		next.CleanObservations = 0
 		for i, m := range next.Members {
 			if m.GetStale() {

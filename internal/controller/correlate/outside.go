@@ -2,7 +2,10 @@ package correlate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 
 	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
@@ -58,4 +61,36 @@ func reportsOnlyText(subject, what, rootFix string) (summary, fix string) {
 	}
 	fix = fmt.Sprintf("%s To tie the reports to a cause, %s.", rootFix, inside)
 	return summary, fix
+}
+
+// reportsJoinedText is the timeline comment of a reports-only incident
+// resolved because its reports joined an agents' incident.
+const reportsJoinedText = "superseded: an agent runs on the MX now, and these TLS-RPT reports are part of the incident on its host (the failures are not resolved)"
+
+// reportsJoined: prev was opened by reports alone and every one of its
+// findings is still what the store holds now (not aged), yet prev has no
+// candidate this round. A report-only incident's bucket is fixed by its
+// code and subject, so the findings went into the incident agents opened
+// for the MX since (classifyEndpoints): prev is superseded. Without this it
+// would wait for a clean observation, which for reports comes a day later.
+func (v *view) reportsJoined(prev *mxv1.Incident) bool {
+	ms := prev.GetMembers()
+	if len(ms) == 0 || int(prev.GetMembersTotal()) > len(ms) {
+		return false
+	}
+	for _, m := range ms {
+		if m.GetAgentId() != tlsrpt.AgentID {
+			return false
+		}
+		r := v.result(m.GetAgentId(), m.GetCheck(), m.GetTarget())
+		if r == nil || r.GetStaleSince() != nil {
+			return false
+		}
+		if !slices.ContainsFunc(r.GetResult().GetFindings(), func(f *mxv1.Finding) bool {
+			return f.GetCode() == m.GetFinding().GetCode() && f.GetSubject() == m.GetFinding().GetSubject() && f.GetSeverity() >= v.cfg.MinSeverity
+		}) {
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
 
@@ -148,5 +149,43 @@ func TestTLSRPTPolicyFailuresOpenDomainIncident(t *testing.T) {
 	}
 	if fix := inc.GetRemediation(); !strings.Contains(fix, "https://mta-sts.example.com/.well-known/mta-sts.txt") || !strings.Contains(fix, "add example.com to an agent's mail_domains") || strings.Contains(fix, "operator") {
 		t.Fatalf("remediation %q", fix)
+	}
+}
+
+// Reports that arrive before any agent sees the cause open their own
+// incident; when an agent on the MX then reports the cause, the reports join
+// the agent's incident as a peer, and the reports-only incident is
+// resolved as superseded at once (its findings still current, so no clean
+// observation would come for it until the next day's report).
+func TestTLSRPTIncidentSupersededWhenAgentsSeeTheCause(t *testing.T) {
+	fl := newFleet()
+	fl.now = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	for _, r := range reportResults(t, fl.now) {
+		fl.report(tlsrpt.AgentID, r.GetResult())
+	}
+	stored := map[string]*mxv1.Incident{}
+	fl.run(t, immediate, stored)
+	reports := onlyCause(t, stored, "TLSRPT_FAILURES")
+	if reports.GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET {
+		t.Fatalf("reports alone: %v", reports)
+	}
+	fl.now = fl.now.Add(time.Minute)
+	fl.agent("edge01", "amsterdam", "mail.contoso.com")
+	fl.report("edge01", &mxv1.CheckResult{Check: "certstore", Target: "pemdir:/certs", Findings: []*mxv1.Finding{{Code: "CERT_EXPIRED", Severity: crit, Subject: "AB12",
+		SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, Summary: "Certificate AB12 expired", Remediation: "Renew AB12."}}})
+	fl.run(t, immediate, stored)
+	agents := onlyCause(t, stored, "CERT_EXPIRED")
+	if len(agents.GetMembers()) != 2 || agents.GetMembers()[1].GetAgentId() != tlsrpt.AgentID || agents.GetMembers()[1].GetRole() != rolePeer {
+		t.Fatalf("the agent's incident: %v", agents.GetMembers())
+	}
+	old := stored[reports.GetId()]
+	if old.GetState() != mxv1.IncidentState_INCIDENT_STATE_RESOLVED || lastEvent(old, incident.KindResolved) != reportsJoinedText {
+		t.Fatalf("reports-only incident: state %v, timeline %v", old.GetState(), old.GetTimeline())
+	}
+	// Another round changes nothing; the agent's incident stays open.
+	fl.now = fl.now.Add(time.Minute)
+	fl.run(t, immediate, stored)
+	if stored[reports.GetId()].GetState() != mxv1.IncidentState_INCIDENT_STATE_RESOLVED || stored[agents.GetId()].GetState() != mxv1.IncidentState_INCIDENT_STATE_OPEN {
+		t.Fatalf("next round:\n%s", dump(open(stored)))
 	}
 }
