@@ -225,8 +225,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	printFindings(o.Out, st.State())
 	printIncidents(o.Out, st.State().Incidents(openFilter))
-	if err := renewalPreflight(ctx, o.Out, dir, "edge02.amsterdam.contoso.test", seed); err != nil {
+	renewal, err := renewalPreflight(ctx, o.Out, dir, "edge02.amsterdam.contoso.test", seed)
+	if err != nil {
 		return fmt.Errorf("demo: renewal pre-flight: %w", err)
+	}
+	if err := fleetPreflight(ctx, o.Out, n.HTTPAddr(), renewal); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("demo: fleet renewal pre-flight: %w", err)
 	}
 	if !converged {
 		fmt.Fprintf(o.Out, "\nStill settling after %s (the agents re-check every %s):\n", convergeWait, o.Interval)

@@ -43,7 +43,9 @@ func TestDemoOnce(t *testing.T) {
 		}
 		for _, want := range []string{"CERT_NO_PRIVATE_KEY", "LOG_TLS_NEGOTIATION_FAILED", "QUEUE_TLS_FAILURE", "451 4.4.395", "421 4.4.1",
 			"SMTP_STARTTLS_NOT_OFFERED", "CERT_EXPIRED", "Incidents (what to fix", "Remove-Item",
-			"Renewal pre-flight on edge02", "CONNECTOR_CERT_NOT_FOUND", "[FAIL] tls-certificate-name", "Verdict: SOMETHING BREAKS"} {
+			"Renewal pre-flight on edge02", "CONNECTOR_CERT_NOT_FOUND", "[FAIL] tls-certificate-name", "Verdict: SOMETHING BREAKS",
+			"The same renewal across the fleet, through the controller", "amsterdam edge02: breaks: Outbound to Office 365 (CONNECTOR_CERT_NOT_FOUND)",
+			"[FAIL] hybrid-edge-identity", "Fleet verdict: SOMETHING BREAKS"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("demo output lacks %q:\n%s", want, out)
 			}

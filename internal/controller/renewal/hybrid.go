@@ -119,6 +119,9 @@ func hybridEdgeRule(servers []*server, n *mxv1.PreflightCertificateInfo, req Req
 				return append(out, &mxv1.PreflightCheck{Id: CheckHybridEdges, Status: string(preflight.Pass),
 					Summary: fmt.Sprintf("all %d hybrid Edge servers end with %s: %s", len(ends), id, strings.Join(who, ", "))})
 			}
+			return append(out, &mxv1.PreflightCheck{Id: CheckHybridEdges, Status: string(preflight.Fail),
+				Summary: "after this change the Exchange Online connectors of the hybrid Edge servers select no certificate: " + strings.Join(who, ", "),
+				Detail:  "see each server's connector outcomes and its tls-certificate-name check (the value to set is there)"})
 		}
 	}
 	ids := make([]string, 0, len(groups))
@@ -234,7 +237,7 @@ func hybridEdgeToday(servers []*server, n *mxv1.PreflightCertificateInfo, now ti
 		for id, who := range groups {
 			if id != "" {
 				return []*mxv1.PreflightCheck{{Id: CheckHybridEdgesToday, Status: string(preflight.Pass),
-					Summary: fmt.Sprintf("today all %d hybrid Edge servers use %s: %s", count, id, strings.Join(who, ", "))}}
+					Summary: fmt.Sprintf("today every hybrid Edge server (%d) uses %s: %s", count, id, strings.Join(who, ", "))}}
 			}
 		}
 	}

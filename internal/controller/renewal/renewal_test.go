@@ -166,3 +166,15 @@ func TestStaleAndMissingReportsAreNotWorks(t *testing.T) {
 		t.Errorf("listing without DER: %v", a)
 	}
 }
+
+// One hybrid Edge server whose connectors would find no certificate after
+// the change: the hybrid rule fails saying so, not that servers differ.
+func TestSingleEdgeLeftWithoutCertificate(t *testing.T) {
+	fl := newFleet(t)
+	fl.agents, fl.results = fl.agents[:1], fl.results[:1]
+	resp := fl.run(t, issue(t, fl.fabrikam, now.AddDate(1, 0, 0)), "")
+	hc := fleetCheck(resp, CheckHybridEdges)
+	if !resp.GetBreaks() || hc == nil || hc.GetStatus() != "fail" || !strings.Contains(hc.GetSummary(), "select no certificate: edge01.contoso.com") || strings.Contains(hc.GetSummary(), "differ") {
+		t.Errorf("hybrid check: %v", hc)
+	}
+}
