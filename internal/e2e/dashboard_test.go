@@ -16,7 +16,9 @@ import (
 // sites, the seed case on edge02) serves the dashboard; headless Chromium
 // loads the overview, the seed incident's page and the trend, the DOM shows
 // edge02 and the keyless thumbprint; then Chromium acknowledges the incident
-// and attaches a ticket through the page's forms, and the API shows both.
+// and attaches a ticket through the page's forms, and the API shows both;
+// last, Chromium uploads the demo's renewed certificate on the Renewal page
+// and the page predicts the break on edge02 with its plan.
 // Screenshots go to $MXPROBE_ARTIFACTS (else the test's temporary
 // directory). Skips when `chromium` (Debian package chromium) is not on PATH.
 func TestDashboardInBrowser(t *testing.T) {
@@ -179,5 +181,48 @@ func TestDashboardInBrowser(t *testing.T) {
 	if v, _ := b.eval(`document.body.innerText.includes("INC0012345") && document.body.innerText.includes("ACKNOWLEDGED")`); v != true {
 		t.Error("the incident page does not show the acknowledged state and the ticket")
 	}
+
+	// The renewal plan: the demo's renewal of edge02 from another CA,
+	// uploaded as a person does (the public .cer chosen in the file input,
+	// the form submitted); the page predicts the break on edge02 and shows
+	// its plan. The PEM with the key goes through controller preflight,
+	// which exits 2.
+	renewalRe := regexp.MustCompile(`controller preflight --server (\S+) --new-cert (\S+); dashboard \S+/preflight with (\S+\.cer)\)`)
+	var m []string
+	waitFor(t, 60*time.Second, "the demo to print the fleet pre-flight", func() bool {
+		m = renewalRe.FindStringSubmatch(demo.output())
+		return m != nil
+	})
+	out, err := run(t, nil, "controller", "preflight", "--server", m[1], "--new-cert", m[2], "--plan")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(out, "Verdict: BREAKS: on edge02") || !strings.Contains(out, "Renewal plan for edge02.amsterdam.contoso.test") {
+		t.Errorf("controller preflight: %v\n%s", err, out)
+	}
+	b.navigate(base + "/preflight")
+	res, err := b.call("Runtime.evaluate", map[string]any{"expression": `document.getElementById('pf-cert')`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var input struct {
+		Result struct {
+			ObjectID string `json:"objectId"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(res, &input); err != nil || input.Result.ObjectID == "" {
+		t.Fatalf("the renewal page has no file input: %s %v", res, err)
+	}
+	if _, err := b.call("DOM.setFileInputFiles", map[string]any{"files": []string{m[3]}, "objectId": input.Result.ObjectID}); err != nil {
+		t.Fatal(err)
+	}
+	b.eval(`document.querySelector('form.preflight button[type="submit"]').click(); true`)
+	b.waitJS(`document.readyState === "complete" && !!document.getElementById('pf-verdict')`)
+	for _, want := range []string{"BREAKS", "on edge02", "hybrid-edge-identity", "CONNECTOR_CERT_NOT_FOUND", "Renewal plan for edge02.amsterdam.contoso.test", "Rollout: not-imported"} {
+		if v, _ := b.eval(`document.body.innerText.includes(` + jsString(want) + `)`); v != true {
+			t.Errorf("the renewal result lacks %q", want)
+		}
+	}
+	if v, _ := b.eval(`!!document.querySelector('.pf-plan[open] button[data-copy]:not([hidden])')`); v != true {
+		t.Error("edge02's plan is not open with its copy buttons")
+	}
+	b.screenshot(filepath.Join(artifacts, "dashboard-preflight.png"))
 	demo.stop(t)
 }
