@@ -29,6 +29,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -79,7 +80,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "show controller logs")
 	flag.BoolVar(&o.insecure, "insecure", false, "run the cluster with --insecure (no TLS, no tokens, agents may share connections) instead of the production path")
 	flag.IntVar(&o.bogus, "bogus", 2000, "hostile connections held open during a second latency measurement (0: skip)")
-	flag.StringVar(&o.profile, "profile", "", "save the leader's heap and goroutine profiles with the idle streams connected and a CPU profile of the throughput run to this directory")
+	flag.StringVar(&o.profile, "profile", "", "save the leader's heap and goroutine profiles with the idle streams connected and CPU profiles of the leader and a follower during the first throughput run to this directory")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mxbench:", err)
@@ -141,12 +142,6 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 		return err
 	}
 
-	fleet, err := c.Connect(ctx, l, o.agents, o.conns, "agent")
-	if err != nil {
-		return fmt.Errorf("agent streams: %w", err)
-	}
-	defer fleet.Close()
-	fleet.Certs = o.certs
 	listing := ""
 	if o.certs > 0 {
 		listing = fmt.Sprintf(" (one a store listing of %d certificates)", o.certs)
@@ -155,10 +150,31 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 		o.agents, o.results, listing, o.depth, o.duration, o.rate, o.duration)
 	runs := max(o.runs, 1)
 	var all []clusterRun
+	var failed []string
+	var fleet *bench.Fleet
+	defer func() {
+		if fleet != nil {
+			fleet.Close()
+		}
+	}()
 	for i := range runs {
+		if fleet == nil {
+			// A fleet whose stream was cut is replaced; the new one has
+			// agents of its own (nothing of the old one still in flight).
+			if fleet, l, err = connectFleet(ctx, c, o, fmt.Sprintf("agent%d", i)); err != nil {
+				return err
+			}
+		}
 		r, err := clusterOnce(ctx, c, l, fleet, o, i == 0 && o.profile != "")
 		if err != nil {
-			return fmt.Errorf("run %d: %w", i+1, err)
+			// On a loaded machine a stream is sometimes cut mid-run (a
+			// leader that misses its heartbeats steps down and closes its
+			// streams): the run is reported as failed, not averaged.
+			fmt.Printf("run %d/%d: ended early, not counted: %v (load %s)\n", i+1, runs, err, loadAvg())
+			failed = append(failed, err.Error())
+			fleet.Close()
+			fleet = nil
+			continue
 		}
 		fmt.Printf("run %d/%d: %.0f committed results/s (%.0f batches/s); CPU per 1,000 committed results: leader %.1f ms, followers %.1f ms, simulated agents %.1f ms; load %s\n",
 			i+1, runs, r.tput, r.tput/float64(o.results), r.cpuLeader, r.cpuFollowers, r.cpuAgents, r.load)
@@ -170,6 +186,9 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 		}
 		all = append(all, r)
 	}
+	if len(all) == 0 {
+		return fmt.Errorf("no run completed: %s", strings.Join(failed, "; "))
+	}
 	pick := func(f func(clusterRun) float64) spread {
 		xs := make([]float64, len(all))
 		for i, r := range all {
@@ -177,7 +196,7 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 		}
 		return spreadOf(xs)
 	}
-	fmt.Printf("cluster, %d runs (min / median / max), load average now %s:\n", runs, loadAvg())
+	fmt.Printf("cluster, %d of %d runs completed (min / median / max), load average now %s:\n", len(all), runs, loadAvg())
 	fmt.Printf("  committed results/s, 3 nodes, fsync on, %d agents, %s: %s\n", o.agents, modeShort(o), pick(func(r clusterRun) float64 { return r.tput }).format("%.0f"))
 	fmt.Printf("  CPU per 1,000 committed results, ms: leader %s; followers %s; simulated agents %s\n",
 		pick(func(r clusterRun) float64 { return r.cpuLeader }).format("%.1f"), pick(func(r clusterRun) float64 { return r.cpuFollowers }).format("%.1f"),
@@ -189,6 +208,22 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 			pick(func(r clusterRun) float64 { return msf(r.bogus.p50) }).format("%.1f"), pick(func(r clusterRun) float64 { return msf(r.bogus.p99) }).format("%.1f"))
 	}
 	return nil
+}
+
+// connectFleet connects the measured agents to the current leader.
+func connectFleet(ctx context.Context, c *bench.Cluster, o options, prefix string) (*bench.Fleet, int, error) {
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	l, err := c.Leader(wctx)
+	cancel()
+	if err != nil {
+		return nil, 0, fmt.Errorf("no leader: %w", err)
+	}
+	fleet, err := c.Connect(ctx, l, o.agents, o.conns, prefix)
+	if err != nil {
+		return nil, 0, fmt.Errorf("agent streams: %w", err)
+	}
+	fleet.Certs = o.certs
+	return fleet, l, nil
 }
 
 func modeShort(o options) string {
@@ -221,11 +256,15 @@ type clusterRun struct {
 
 func clusterOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fleet, o options, profile bool) (clusterRun, error) {
 	var r clusterRun
-	profDone := make(chan error, 1)
+	profDone := make(chan error, 2)
 	if profile {
-		go func() {
-			profDone <- c.Profile(l, "profile", fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2)), filepath.Join(o.profile, "cpu-throughput.pb.gz"))
-		}()
+		// The leader's and one follower's CPU during the throughput run.
+		follower := (l + 1) % len(c.Procs)
+		for i, name := range map[int]string{l: "cpu-throughput.pb.gz", follower: "cpu-throughput-follower.pb.gz"} {
+			go func() {
+				profDone <- c.Profile(i, "profile", fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2)), filepath.Join(o.profile, name))
+			}()
+		}
 	}
 	before, err := cpuTimes(c)
 	if err != nil {
@@ -252,7 +291,7 @@ func clusterOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Flee
 		r.cpuAgents = per(after[len(after)-1] - before[len(before)-1])
 	}
 	if profile {
-		if err := <-profDone; err != nil {
+		if err := errors.Join(<-profDone, <-profDone); err != nil {
 			return r, err
 		}
 	}
