@@ -35,7 +35,7 @@ func TransportUseOf(cfg *exchange.Config, certs []certstore.Certificate, o Optio
 	o = o.WithDefaults()
 	sels, err := exchange.SimulateSelection(cfg, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {
-		return TransportUse{}, fmt.Errorf("diagnose: transport use: %w", err)
+		return TransportUse{}, fmt.Errorf("certdiag: transport use: %w", err)
 	}
 	u := TransportUse{Known: true, By: map[string][]string{}}
 	for _, s := range sels {

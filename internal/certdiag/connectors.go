@@ -31,7 +31,7 @@ func Connectors(inv *exchange.Config, certs []certstore.Certificate, o Options) 
 	o = o.WithDefaults()
 	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {
-		return nil, fmt.Errorf("diagnose: connectors: %w", err)
+		return nil, fmt.Errorf("certdiag: connectors: %w", err)
 	}
 	host := serverName(inv, o)
 	var out []*mxv1.Finding
@@ -41,7 +41,7 @@ func Connectors(inv *exchange.Config, certs []certstore.Certificate, o Options) 
 	}
 	issues, err := exchange.EvaluatePosture(inv)
 	if err != nil {
-		return nil, fmt.Errorf("diagnose: connector posture: %w", err)
+		return nil, fmt.Errorf("certdiag: connector posture: %w", err)
 	}
 	for _, p := range issues {
 		if f, ok := postureFinding(inv, p, sels, host); ok {
@@ -423,7 +423,7 @@ func Expectations(inv *exchange.Config, certs []certstore.Certificate, o Options
 	o = o.WithDefaults()
 	sels, err := exchange.SimulateSelection(inv, certs, exchange.SelectOptions{Now: o.Now})
 	if err != nil {
-		return nil, fmt.Errorf("diagnose: expectations: %w", err)
+		return nil, fmt.Errorf("certdiag: expectations: %w", err)
 	}
 	out := ExpectedSent{}
 	keys := newKeyIndex(certs)

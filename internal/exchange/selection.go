@@ -12,8 +12,9 @@ import (
 // This file holds the selection model and the simulation over a server's
 // connectors; selection_rules.go holds the rules that pick one certificate.
 // A Selection is data: typed conditions (Flags, Candidate.Key,
-// Candidate.Ineligible), never prose or finding codes. Package diagnose
-// turns it into findings and text; agent preflight reuses it as is.
+// Candidate.Ineligible), never prose or finding codes. Package certdiag
+// turns it into findings and text; the renewal pre-flight (internal/preflight)
+// reuses it as is.
 
 // ConnectorKind says what a Selection is about.
 type ConnectorKind string

@@ -2,8 +2,10 @@
 # Runs the agent's tests as Windows binaries under Wine (docs/wine.md): the
 # crypt32 store backend, key acquisition, the service, Windows file
 # semantics and the Event Log reader run for real, next to every other agent
-# test compiled for Windows. Extra arguments go to `go test`.
-#   scripts/wine/test.sh                       # all of ./internal/agent/...
+# test compiled for Windows, and the tests of the shared packages the agent
+# links (certificate and Exchange models, their rules, the pre-flight, DANE).
+# Extra arguments go to `go test`.
+#   scripts/wine/test.sh                       # all of ./internal/agent/... and the shared packages
 #   scripts/wine/test.sh -run Store ./internal/agent/certread
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,9 +13,14 @@ env_file="$(scripts/wine/prepare.sh)"
 # shellcheck disable=SC1090
 . "$env_file"
 
+# The packages outside internal/agent that the agent links and whose tests ran
+# here when they lived under internal/agent (internal/roles keeps them free of
+# either role).
+shared=(./internal/certstore ./internal/exchange ./internal/certdiag ./internal/preflight ./internal/dane)
+
 # t.TempDir's cleanup fails under Wine 8 (internal/tempdir says why): tests
 # of packages that run here use tempdir.New instead.
-if bad=$(grep -rnE '\b(t|b|f|tb)\.TempDir\(\)' --include='*_test.go' internal/agent cmd/agent); then
+if bad=$(grep -rnE '\b(t|b|f|tb)\.TempDir\(\)' --include='*_test.go' internal/agent cmd/agent "${shared[@]#./}"); then
   echo "wine: use tempdir.New(t) (internal/tempdir) instead of TempDir() in tests that run under Wine:" >&2
   echo "$bad" >&2
   exit 1
@@ -24,7 +31,7 @@ args=()
 for a in "$@"; do
   case "$a" in ./*) pkgs+=("$a") ;; *) args+=("$a") ;; esac
 done
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./internal/tempdir ./internal/agent/... ./cmd/agent)
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./internal/tempdir "${shared[@]}" ./internal/agent/... ./cmd/agent)
 
 # Skipped here, with the reason:
 # - TestFiveHundredConcurrentProbesBoundedMemory: 500 simultaneous TLS
