@@ -6,8 +6,8 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
@@ -54,7 +54,7 @@ func TestCACertificateIsNotATransportCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := issue(t, ica, lab.IssueOptions{CommonName: "mail.contoso.com"})
-	cfg := checktest.SeedConfig(good.Cert, "")
+	cfg := exchangetest.SeedConfig(good.Cert, "")
 	for _, loc := range []string{"pemdir:/etc/ssl/mx", `windows:LocalMachine\My`} {
 		inv := certstore.Contents{Location: loc, Certificates: []certstore.Certificate{storeEntry(good, true), storeEntry(inter, false)}}
 		use, err := TransportUseOf(cfg, inv.Certificates, Options{})
@@ -87,7 +87,7 @@ func TestKeylessSeverityFollowsTransportUse(t *testing.T) {
 	used := issue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com"}) // same identity, no key
 	unused := issue(t, ca, lab.IssueOptions{CommonName: "intranet.contoso.com"})
 	inv := certstore.Contents{Location: "pemdir:/x", Certificates: []certstore.Certificate{storeEntry(good, true), storeEntry(used, false), storeEntry(unused, false)}}
-	use, err := TransportUseOf(checktest.SeedConfig(good.Cert, ""), inv.Certificates, Options{})
+	use, err := TransportUseOf(exchangetest.SeedConfig(good.Cert, ""), inv.Certificates, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
@@ -26,7 +26,7 @@ func TestConnectorRulesSeedStore(t *testing.T) {
 	dup, _ := ca.Issue(lab.IssueOptions{CommonName: "mail.contoso.com", NotBefore: time.Now().AddDate(0, 0, -2)})
 	// Keyless duplicate enumerated first, as in the seed incident.
 	certs := []certstore.Certificate{storeCert(dup, certstore.KeyAbsent), storeCert(good, certstore.KeyUsable)}
-	inv := checktest.SeedConfig(good.Cert, good.Thumbprint())
+	inv := exchangetest.SeedConfig(good.Cert, good.Thumbprint())
 	fs, err := Connectors(inv, certs, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
@@ -33,7 +34,7 @@ func writeSeedEvidence(dir string, ca *lab.CA, host string) (seedEvidence, error
 	if ev.store, err = lab.WriteSeedStore(filepath.Join(dir, "edge02-store"), ca, host); err != nil {
 		return ev, fmt.Errorf("demo: seed store: %w", err)
 	}
-	inv := checktest.SeedConfig(ev.store.Good.Cert, ev.store.Good.Thumbprint)
+	inv := exchangetest.SeedConfig(ev.store.Good.Cert, ev.store.Good.Thumbprint)
 	name := strings.ToUpper(strings.SplitN(host, ".", 2)[0])
 	inv.Server.Name, inv.Server.Fqdn, inv.TransportService.Name = name, host, name
 	for i := range inv.SendConnectors {

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/dane"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
@@ -71,7 +71,7 @@ func entry(is *lab.Issued, key bool) certstore.Certificate {
 }
 
 func (f fixture) input(newCert *lab.Issued, key bool) Input {
-	cfg := checktest.SeedConfig(f.old.Cert, f.old.Thumbprint())
+	cfg := exchangetest.SeedConfig(f.old.Cert, f.old.Thumbprint())
 	newContents := certstore.Contents{Location: "files:new.pfx", Certificates: []certstore.Certificate{entry(newCert, key)}}
 	for _, c := range newCert.Chain {
 		newContents.Certificates = append(newContents.Certificates, certstore.Certificate{Thumbprint: "CA" + c.Subject.CommonName, Cert: c})

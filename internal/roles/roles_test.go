@@ -24,21 +24,29 @@ func under(pkg, dir string) bool {
 // rules, the pre-flight, DANE, the finding catalog, ...) free of either
 // role: a package outside internal/agent, internal/controller and the
 // harnesses imports, directly or not, nothing from internal/agent or
-// internal/controller. Otherwise one binary would link the other's code
+// internal/controller, and its tests import neither directly. Otherwise one binary would link the other's code
 // as soon as it used the shared package.
 func TestSharedPackagesBelongToNoRole(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command to list dependencies with")
 	}
-	list := exec.Command("go", "list", "-f", "{{.ImportPath}}", module+"...")
+	// Their tests too: a shared package is tested without either role.
+	list := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}`, module+"...")
 	out, err := list.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	var shared []string
-	for _, pkg := range strings.Fields(string(out)) {
-		if !roleOrHarness(pkg) {
-			shared = append(shared, pkg)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || roleOrHarness(f[0]) {
+			continue
+		}
+		shared = append(shared, f[0])
+		for _, imp := range f[1:] {
+			if under(imp, "internal/agent") || under(imp, "internal/controller") {
+				t.Errorf("tests of shared package %s import %s", strings.TrimPrefix(f[0], module), strings.TrimPrefix(imp, module))
+			}
 		}
 	}
 	if len(shared) == 0 {

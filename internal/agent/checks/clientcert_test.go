@@ -16,6 +16,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
@@ -111,7 +112,7 @@ func newWindowsFixture(t *testing.T, kt lab.KeyType) windowsFixture {
 	ca := newCA(t)
 	is := mustIssue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", ClientAuth: true, ServerAuth: true, KeyType: kt})
 	inv := filepath.Join(tempdir.New(t), "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(is.Cert, is.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(is.Cert, is.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	src := &ExchangeSource{Config: inv, Stores: []Store{{URI: `windows:LocalMachine\My`, Store: fakeWindowsStore{[]certstore.Certificate{windowsEntry(is.Cert)}}}}}
@@ -241,7 +242,7 @@ func TestClientCertAcquireFileKey(t *testing.T) {
 	good := mustIssue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", ClientAuth: true, ServerAuth: true})
 	writeIssued(t, filepath.Join(dir, "store"), "good", good, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(good.Cert, good.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(good.Cert, good.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	uri := "pemdir:" + filepath.Join(dir, "store")

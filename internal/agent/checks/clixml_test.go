@@ -9,6 +9,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/clixml/clixmltest"
 	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -44,7 +45,7 @@ func TestSeedIncidentFromCLIXMLExports(t *testing.T) {
 	write("my.xml", clixmltest.UTF16LE(clixmltest.Document(my...)))
 	write("exchangecertificate.xml", clixmltest.UTF16LE(clixmltest.Document(exch...)))
 
-	cfg := checktest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)
+	cfg := exchangetest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)
 	s := cfg.SendConnectors[0]
 	var as []string
 	for _, a := range s.AddressSpaces {

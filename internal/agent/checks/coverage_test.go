@@ -22,6 +22,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/eventlog/evtxtest"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -136,7 +137,7 @@ func seedSpec(t *testing.T) Spec {
 		t.Fatal(err)
 	}
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
 		t.Fatal(err)
 	}
 	logs := filepath.Join(dir, "logs")
@@ -233,7 +234,7 @@ func scenarios() []scenario {
 			good := mustIssue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com"})
 			other := mustIssue(t, ca, lab.IssueOptions{CommonName: "old.contoso.com"})
 			writeIssued(t, filepath.Join(dir, "store"), "good", good, true)
-			x := checktest.SeedConfig(good.Cert, "0123456789ABCDEF0123456789ABCDEF01234567")
+			x := exchangetest.SeedConfig(good.Cert, "0123456789ABCDEF0123456789ABCDEF01234567")
 			x.SendConnectors[0].RequireTLS = false // weak TLS to Exchange Online
 			x.SendConnectors = append(x.SendConnectors,
 				exchange.SendConnector{Name: "To partner", Enabled: true, TlsCertificateName: exchange.TLSCertificateNameFor(other.Cert).String(),
@@ -259,7 +260,7 @@ func scenarios() []scenario {
 			writeIssued(t, filepath.Join(dir, "store"), "good", good, true)
 			writeIssued(t, filepath.Join(dir, "store"), "itc", itc, false)
 			p := filepath.Join(dir, "inv.json")
-			if err := checktest.WriteConfig(p, checktest.SeedConfig(good.Cert, itc.Thumbprint())); err != nil {
+			if err := checktest.WriteConfig(p, exchangetest.SeedConfig(good.Cert, itc.Thumbprint())); err != nil {
 				t.Fatal(err)
 			}
 			return Spec{CertStores: []string{"pemdir:" + filepath.Join(dir, "store")}, ExchangeInventory: p}
@@ -438,7 +439,7 @@ func caBesideServerSpec(t *testing.T) (Spec, *lab.Issued) {
 	itc := mustIssue(t, ica, lab.IssueOptions{CommonName: "edge01.contoso.com"})
 	writeIssued(t, store, "internal", itc, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(good.Cert, itc.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(good.Cert, itc.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	return Spec{CertStores: []string{"pemdir:" + store}, ExchangeInventory: inv}, inter
@@ -489,7 +490,7 @@ func TestProbePresentsSendConnectorCertificate(t *testing.T) {
 	good := mustIssue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", ClientAuth: true, ServerAuth: true})
 	writeIssued(t, filepath.Join(dir, "store"), "good", good, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(good.Cert, good.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(good.Cert, good.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	spec := Spec{Probes: []string{"smtp://" + s.Addr()}, CAFile: writeCAFile(t, ca), ExpectName: "localhost", ProbeTimeout: 5 * time.Second,
@@ -519,12 +520,12 @@ func TestProbePresentsSendConnectorCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
 		t.Fatal(err)
 	}
 	cc := &ConnectorClientCert{Source: &ExchangeSource{Config: inv, Stores: []Store{{URI: "pemdir:" + seedDir, Store: mustOpen(t, "pemdir:"+seedDir)}}}, Connector: "Outbound to Office 365"}
 	cert, tp, err := cc.Certificate(context.Background())
-	sel := exchange.SelectSend(checktest.SeedConfig(seed.Good.Cert, "").SendConnectors[0], "", mustRead(t, "pemdir:"+seedDir), exchange.SelectOptions{})
+	sel := exchange.SelectSend(exchangetest.SeedConfig(seed.Good.Cert, "").SendConnectors[0], "", mustRead(t, "pemdir:"+seedDir), exchange.SelectOptions{})
 	if sel.Selected == seed.KeylessDuplicate.Thumbprint {
 		if err == nil || tp != seed.KeylessDuplicate.Thumbprint {
 			t.Fatalf("keyless selection: cert %v tp %s err %v", cert, tp, err)

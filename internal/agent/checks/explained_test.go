@@ -14,6 +14,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/report"
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -61,7 +62,7 @@ func TestConnectorCertNotFoundExplainedByUnreadableKey(t *testing.T) {
 		Thumbprint: good.Thumbprint(), Cert: good.Cert, HasPrivateKey: true, Key: certstore.KeyUsable, TransportCanReadKey: &no,
 		Source: `windows:LocalMachine\My`, Sources: []string{`windows:LocalMachine\My`}, KeySource: "Microsoft Software Key Storage Provider",
 	}}})
-	cfg := checktest.SeedConfig(good.Cert, good.Thumbprint())
+	cfg := exchangetest.SeedConfig(good.Cert, good.Thumbprint())
 	cfg.SendConnectors = nil // the receive side alone
 	inv := filepath.Join(tempdir.New(t), "inv.json")
 	if err := checktest.WriteConfig(inv, cfg); err != nil {

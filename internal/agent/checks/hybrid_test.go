@@ -12,6 +12,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/agent/report"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -33,7 +34,7 @@ func hybridInboundSpec(t *testing.T, exoSessions bool) (Spec, *lab.Issued) {
 	self := mustIssue(t, ca, lab.IssueOptions{CommonName: "EDGE01", DNSNames: []string{"EDGE01", "edge01.contoso.com"}, SelfSigned: true})
 	writeIssued(t, store, "mail", good, true)
 	writeIssued(t, store, "edge01-selfsigned", self, true)
-	cfg := checktest.SeedConfig(good.Cert, self.Thumbprint())
+	cfg := exchangetest.SeedConfig(good.Cert, self.Thumbprint())
 	cfg.ReceiveConnectors = []exchange.ReceiveConnector{{
 		Name: "Default internal receive connector EDGE01", Server: "EDGE01", Enabled: true,
 		Bindings: []string{"0.0.0.0:25", "[::]:25"}, Fqdn: "edge01.contoso.com",

@@ -9,6 +9,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -54,7 +55,7 @@ func TestAmbiguousFollowsProtocolLog(t *testing.T) {
 			writeIssued(t, store, "keyed", keyed, true)
 			writeIssued(t, store, "keyless", keyless, false)
 			inv := filepath.Join(dir, "inv.json")
-			if err := checktest.WriteConfig(inv, checktest.SeedConfig(keyed.Cert, keyed.Thumbprint())); err != nil {
+			if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(keyed.Cert, keyed.Thumbprint())); err != nil {
 				t.Fatal(err)
 			}
 			logs := filepath.Join(dir, "logs")
@@ -117,7 +118,7 @@ func TestAmbiguousFollowsLiveHandshake(t *testing.T) {
 	writeIssued(t, store, "old", old, true)
 	writeIssued(t, store, "renewed", renewed, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(renewed.Cert, renewed.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(renewed.Cert, renewed.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	res := runSpec(t, Spec{CertStores: []string{"pemdir:" + store}, ExchangeInventory: inv, Probes: []string{"smtp://" + srv.Addr()},
@@ -161,7 +162,7 @@ func keyedSentSpec(t *testing.T) (Spec, *lab.Issued, *lab.Issued) {
 	writeIssued(t, store, "keyed", keyed, true)
 	writeIssued(t, store, "keyless", keyless, false)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(keyed.Cert, keyed.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(keyed.Cert, keyed.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	logs := filepath.Join(dir, "logs")
@@ -233,7 +234,7 @@ func TestAmbiguousFollowsHealthyHandshake(t *testing.T) {
 	writeIssued(t, store, "older", older, true)
 	writeIssued(t, store, "newer", newer, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(newer.Cert, newer.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(newer.Cert, newer.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	res := runSpec(t, Spec{CertStores: []string{"pemdir:" + store}, ExchangeInventory: inv, Probes: []string{"smtp://" + srv.Addr()},

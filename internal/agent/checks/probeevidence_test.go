@@ -9,6 +9,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -174,7 +175,7 @@ func TestPartnerRejectsConnectorCertificate(t *testing.T) {
 	cert := mustIssue(t, ca, lab.IssueOptions{CommonName: "mail.contoso.com", ClientAuth: true, ServerAuth: true})
 	writeIssued(t, filepath.Join(dir, "store"), "good", cert, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(cert.Cert, cert.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(cert.Cert, cert.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	partnerCA := newCA(t) // the partner trusts another CA

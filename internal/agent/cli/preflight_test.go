@@ -11,6 +11,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
@@ -41,7 +42,7 @@ func preflightServer(t *testing.T) (dir string, ca *lab.CA, args []string) {
 	write(t, filepath.Join(store, "mail.crt"), old.CertPEM())
 	write(t, filepath.Join(store, "mail.key"), key)
 	inv := filepath.Join(dir, "exchange-inventory.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(old.Cert, old.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(old.Cert, old.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	return dir, ca, []string{"preflight", "--cert-store", "pemdir:" + store, "--exchange-inventory", inv, "--hostname", "edge01.contoso.com"}

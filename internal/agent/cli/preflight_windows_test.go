@@ -16,6 +16,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/certread/winseed"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/preflight"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
@@ -78,7 +79,7 @@ func seedWindowsStore(t *testing.T) winSeed {
 		t.Fatal(err)
 	}
 	s.inventory = filepath.Join(s.dir, "exchange-inventory.json")
-	if err := checktest.WriteConfig(s.inventory, checktest.SeedConfig(s.good.Cert, s.good.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(s.inventory, exchangetest.SeedConfig(s.good.Cert, s.good.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
@@ -38,7 +39,7 @@ func seedFixture(t *testing.T) (seed lab.SeedStore, args []string) {
 		t.Fatal(err)
 	}
 	inv := filepath.Join(dir, "exchange-inventory.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
 		t.Fatal(err)
 	}
 	logs := filepath.Join(dir, "ProtocolLog")

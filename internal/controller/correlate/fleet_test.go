@@ -16,6 +16,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
@@ -132,7 +133,7 @@ func seedEdgeResults(t testing.TB, host string) (keyless string, results []*mxv1
 		}
 	}
 	inv := filepath.Join(dir, "exchange-inventory.json")
-	if err := checktest.WriteConfig(inv, checktest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(seed.Good.Cert, seed.Good.Thumbprint)); err != nil {
 		t.Fatal(err)
 	}
 	logs := filepath.Join(dir, "ProtocolLog")

@@ -15,10 +15,10 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange"
+	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
@@ -58,11 +58,11 @@ func Issue(t testing.TB, ca *lab.CA, now, notAfter time.Time) *lab.Issued {
 }
 
 // Edge is the Hello and connector check result of a hybrid Edge server
-// name (e.g. EDGE01) whose connectors use current (checktest.SeedConfig);
+// name (e.g. EDGE01) whose connectors use current (exchangetest.SeedConfig);
 // alsoInStore follow it in the store (imported later).
 func Edge(t testing.TB, id, site, name string, current *lab.Issued, alsoInStore ...*lab.Issued) (*mxv1.Hello, *mxv1.CheckResult) {
 	t.Helper()
-	cfg := checktest.SeedConfig(current.Cert, current.Thumbprint())
+	cfg := exchangetest.SeedConfig(current.Cert, current.Thumbprint())
 	cfg.Server.Name, cfg.Server.Fqdn = name, strings.ToLower(name)+".contoso.com"
 	cfg.TransportService.Name = name
 	cfg.SendConnectors[0].SourceTransportServers = []string{name}
