@@ -294,7 +294,9 @@ type IncidentMember struct {
 	ObservedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
 	// When the leader committed that result.
 	CommittedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=committed_at,json=committedAt,proto3" json:"committed_at,omitempty"`
-	// The observing agent is silent: this evidence is not current.
+	// This evidence is not current: the observing agent is silent, or (the
+	// virtual agent "tls-rpt reports") the domain's reports stopped and the
+	// controller aged the result (docs/outside-in.md#ageing).
 	Stale bool `protobuf:"varint,9,opt,name=stale,proto3" json:"stale,omitempty"`
 	// "root_cause", "symptom" (explained by the root cause on the same host),
 	// "peer" (another agent's observation of the same host or target) or "member".
@@ -534,7 +536,8 @@ type Incident struct {
 	LastObservedAt *timestamppb.Timestamp `protobuf:"bytes,28,opt,name=last_observed_at,json=lastObservedAt,proto3" json:"last_observed_at,omitempty"`
 	// How many times this fingerprint became an incident (1 for the first).
 	Occurrence uint32 `protobuf:"varint,29,opt,name=occurrence,proto3" json:"occurrence,omitempty"`
-	// Some evidence comes from silent agents.
+	// Some evidence is not current: it comes from silent agents or from
+	// TLS-RPT reports that stopped.
 	Stale bool `protobuf:"varint,30,opt,name=stale,proto3" json:"stale,omitempty"`
 	// External references attached by people or ITSM tools (PATCH
 	// /v1/incidents/{id}): system name -> reference, e.g. "servicenow" ->

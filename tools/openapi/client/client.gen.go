@@ -869,7 +869,8 @@ type V1Incident struct {
 	Severity *V1Severity `json:"severity,omitempty"`
 	Sites    *[]string   `json:"sites,omitempty"`
 
-	// Stale Some evidence comes from silent agents.
+	// Stale Some evidence is not current: it comes from silent agents or from
+	// TLS-RPT reports that stopped.
 	Stale *bool `json:"stale,omitempty"`
 
 	// State Lifecycle of an incident. PENDING is a candidate still inside the flapping
@@ -934,7 +935,9 @@ type V1IncidentMember struct {
 	Role *string `json:"role,omitempty"`
 	Site *string `json:"site,omitempty"`
 
-	// Stale The observing agent is silent: this evidence is not current.
+	// Stale This evidence is not current: the observing agent is silent, or (the
+	// virtual agent "tls-rpt reports") the domain's reports stopped and the
+	// controller aged the result (docs/outside-in.md#ageing).
 	Stale  *bool   `json:"stale,omitempty"`
 	Target *string `json:"target,omitempty"`
 }
