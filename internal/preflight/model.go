@@ -73,6 +73,10 @@ type Input struct {
 	// prove the key is there; nil when it was not read (the key check is
 	// then not done, and the prediction assumes the key the admin states).
 	Requests *RequestStore
+	// InboundSource names where Config.InboundConnectors came from when
+	// not from the inventory itself (a separate Get-InboundConnector
+	// export); "" for the inventory.
+	InboundSource string
 	// SenderNames override the TlsSenderCertificateName values of the
 	// inventory's Exchange Online inbound connectors (Config.InboundConnectors)
 	// when non-nil.

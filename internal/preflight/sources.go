@@ -18,6 +18,13 @@ import (
 // inventorySource names the inventory's inbound connectors as a source.
 const inventorySource = "InboundConnectors (Get-InboundConnector export in the inventory)"
 
+func inboundWhere(in Input) string {
+	if in.InboundSource != "" {
+		return in.InboundSource
+	}
+	return inventorySource
+}
+
 // senderNames are the TlsSenderCertificateName values to check: the
 // override when given, else the enabled OnPremises (or untyped) inbound
 // connectors of the inventory. known is false when neither says anything.
@@ -32,7 +39,7 @@ func senderNames(in Input) (names []SenderName, known bool) {
 		if !c.Enabled || strings.TrimSpace(c.TlsSenderCertificateName) == "" || !forOnPremises(c) {
 			continue
 		}
-		names = append(names, SenderName{Connector: c.Name, Value: strings.TrimSpace(c.TlsSenderCertificateName), Origin: FromInventory, Where: inventorySource})
+		names = append(names, SenderName{Connector: c.Name, Value: strings.TrimSpace(c.TlsSenderCertificateName), Origin: FromInventory, Where: inboundWhere(in)})
 	}
 	return names, true
 }
@@ -56,7 +63,7 @@ func senderNameChecks(in Input, n certstore.Certificate, replaced []certstore.Ce
 	case !known && hybrid(in.Config):
 		return []Check{{ID: CheckNames, Status: NotChecked,
 			Summary: "not checked: Exchange Online inbound connector TlsSenderCertificateName (a send connector of this server delivers to Exchange Online, but the inventory holds no Get-InboundConnector export and no value was given)",
-			Detail:  "add Get-InboundConnector | Export-Clixml (Exchange Online PowerShell) to the inventory, or give the value (Get-InboundConnector | fl Name,TlsSenderCertificateName)"}}
+			Detail:  "export Get-InboundConnector | Export-Clixml (Exchange Online PowerShell) and add it to the inventory or give it to agent preflight with --inbound-connectors, or give the value (Get-InboundConnector | fl Name,TlsSenderCertificateName)"}}
 	case !known:
 		return nil
 	case len(names) == 0:
@@ -191,7 +198,7 @@ func inputs(in Input) []InputSource {
 			out = append(out, InputSource{Input: "TlsSenderCertificateName " + s.Connector, Origin: s.Origin, Where: s.Where, Value: s.Value})
 		}
 		if len(names) == 0 {
-			out = append(out, InputSource{Input: "TlsSenderCertificateName", Origin: FromInventory, Where: inventorySource, Value: "(none applies to this server)"})
+			out = append(out, InputSource{Input: "TlsSenderCertificateName", Origin: FromInventory, Where: inboundWhere(in), Value: "(none applies to this server)"})
 		}
 	case hybrid(in.Config):
 		out = append(out, InputSource{Input: "TlsSenderCertificateName", Error: "not in the inventory (no Get-InboundConnector export) and not given"})

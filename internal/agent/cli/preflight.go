@@ -17,6 +17,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/certread"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
+	"github.com/mxprobe/mxprobe/internal/agent/exchcollect"
 	"github.com/mxprobe/mxprobe/internal/agent/mtasts"
 	"github.com/mxprobe/mxprobe/internal/agent/resolve"
 	"github.com/mxprobe/mxprobe/internal/certstore"
@@ -95,6 +96,13 @@ func preflightCmdWith(stdout, stderr io.Writer, lab preflightLab) *cobra.Command
 				}
 				in.Requests = readRequestStore(ctx, reqURI, pw)
 			}
+			if f, _ := cmd.Flags().GetString("inbound-connectors"); f != "" {
+				ics, err := exchcollect.LoadInboundConnectorsFile(f)
+				if err != nil {
+					return fmt.Errorf("--inbound-connectors: %w", err)
+				}
+				in.Config.InboundConnectors, in.InboundSource = ics, "Get-InboundConnector export "+f
+			}
 			if senderName != "" {
 				in.SenderNames = []preflight.SenderName{{Value: senderName, Origin: preflight.FromFlag, Where: "--tls-sender-certificate-name"}}
 			}
@@ -142,6 +150,7 @@ func preflightCmdWith(stdout, stderr io.Writer, lab preflightLab) *cobra.Command
 	cmd.Flags().String("key-source", "file", "where the key comes from when --new-cert holds none: file (it is in the files), request (the .cer completes a request made on this server), none")
 	cmd.Flags().StringArray("chain-store", nil, "stores holding the server's intermediate and root certificates for the chain check, as certificate store URIs (repeatable; default windows:LocalMachine\\CA and windows:LocalMachine\\Root when the transport store is a windows: store; none reads none)")
 	cmd.Flags().String("request-store", "", "with --key-source request: the store of pending certificate requests whose key the .cer completes, as a certificate store URI (default windows:LocalMachine\\REQUEST when the transport store is a windows: store; none: not read, the key check is then not done)")
+	cmd.Flags().String("inbound-connectors", "", "Exchange Online's Get-InboundConnector | Export-Clixml (a file or directory), replacing the inventory's inbound connectors: how TlsSenderCertificateName reaches a collected inventory (--exchange-inventory collect cannot read Exchange Online)")
 	cmd.Flags().String("tls-sender-certificate-name", "", "override: the Exchange Online inbound connector's TlsSenderCertificateName the certificate must cover (default: read from the inventory's Get-InboundConnector export)")
 	cmd.Flags().StringSlice("mta-sts-mx", nil, "override: MTA-STS mx: patterns the certificate must match (repeatable; default: fetched for mail_domains)")
 	config.AddFlags(cmd.Flags(), config.AgentCheckKeys())

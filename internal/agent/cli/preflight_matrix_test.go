@@ -53,6 +53,10 @@ type pfServer struct {
 	// inbound is Exchange Online's inbound connector's
 	// TlsSenderCertificateName ("" exports no inbound connector).
 	inbound string
+	// inboundFile, when set, is the inbound connector's value exported on
+	// its own and given as --inbound-connectors (as with a collected
+	// inventory).
+	inboundFile string
 	// chainStore, when non-nil, is exported as Get-ChildItem
 	// Cert:\LocalMachine\CA and given as --chain-store.
 	chainStore []*x509.Certificate
@@ -162,6 +166,12 @@ func (s *pfServer) write(t *testing.T) (args []string, old, n *lab.Issued) {
 			TlsSenderCertificateName: s.inbound, RequireTls: true, RestrictDomains: true, SenderDomains: []string{"smtp:*;1"}}.Obj())))
 	}
 	args = []string{"preflight", "--cert-store", "snapshot:" + exports, "--exchange-inventory", exports, "--hostname", "edge01.contoso.com", "--format", "json"}
+	if s.inboundFile != "" {
+		f := put("../exo-inboundconnector.xml", clixmltest.UTF16LE(clixmltest.Document(clixmltest.InboundConnector{
+			Name: "Inbound from 7d6a1c2e-0b6f-4a4e-9c55-2f1e0c557a3b", ConnectorType: "OnPremises", Enabled: true,
+			TlsSenderCertificateName: s.inboundFile, RequireTls: true, RestrictDomains: true, SenderDomains: []string{"smtp:*;1"}}.Obj())))
+		args = append(args, "--inbound-connectors", f)
+	}
 	if s.chainStore != nil {
 		var nodes []*clixmltest.Node
 		for _, c := range s.chainStore {
@@ -304,6 +314,11 @@ func TestPreflightChecksBreakAndPass(t *testing.T) {
 		{name: "TlsSenderCertificateName dropped", check: preflight.CheckNames, setup: func(s *pfServer) {
 			s.inbound, s.newOpts.DNSNames = "smtp.contoso.com", []string{"mail.contoso.com", "edge01.contoso.com"}
 		}, want: preflight.Fail, about: "TlsSenderCertificateName smtp.contoso.com (connector export", exit: 2},
+		{name: "TlsSenderCertificateName exported apart, covered", check: preflight.CheckNames, setup: func(s *pfServer) { s.inbound, s.inboundFile = "", "mail.contoso.com" },
+			want: preflight.Pass, about: "TlsSenderCertificateName mail.contoso.com (connector export: Get-InboundConnector export "},
+		{name: "TlsSenderCertificateName exported apart, dropped", check: preflight.CheckNames, setup: func(s *pfServer) {
+			s.inbound, s.inboundFile, s.newOpts.DNSNames = "", "smtp.contoso.com", []string{"mail.contoso.com", "edge01.contoso.com"}
+		}, want: preflight.Fail, about: "TlsSenderCertificateName smtp.contoso.com (connector export: Get-InboundConnector export ", exit: 2},
 		{name: "no inbound connector export", check: preflight.CheckNames, setup: func(s *pfServer) { s.inbound = "" },
 			want: preflight.NotChecked, about: "TlsSenderCertificateName"},
 
@@ -386,4 +401,16 @@ func reportText(r preflight.Report) string {
 		b.WriteString("  [" + string(c.Status) + "] " + c.ID + ": " + c.Summary + "\n")
 	}
 	return b.String()
+}
+
+// An --inbound-connectors file that is not an inbound connector export is
+// an error (exit 1), not a check passed on nothing.
+func TestPreflightInboundConnectorsFileRefused(t *testing.T) {
+	s := newPFServer(t)
+	s.inbound = ""
+	s.args = []string{"--inbound-connectors", filepath.Join(tempdir.New(t), "absent.xml")}
+	args, _, _ := s.write(t)
+	if code, out, stderr := run(t, args...); code != 1 || !strings.Contains(stderr, "--inbound-connectors") {
+		t.Fatalf("exit %d, stderr %s\n%s", code, stderr, out)
+	}
 }
