@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
@@ -12,13 +13,13 @@ import (
 // with private keys for half of them in separate files (15,000 files).
 func BenchmarkScan10k(b *testing.B) {
 	dir := tempdir.New(b)
-	ca := newTestCA(b)
+	ca := certstoretest.NewCA(b)
 	for i := 0; i < 10_000; i++ {
-		k := newECKey(b)
-		c := ca.issue(b, fmt.Sprintf("host%05d.contoso.com", i), &k.PublicKey)
-		writeFile(b, dir, fmt.Sprintf("certs/%05d.crt", i), certPEM(c))
+		k := certstoretest.NewECKey(b)
+		c := ca.Issue(b, fmt.Sprintf("host%05d.contoso.com", i), &k.PublicKey)
+		certstoretest.WriteFile(b, dir, fmt.Sprintf("certs/%05d.crt", i), certstoretest.CertPEM(c))
 		if i%2 == 0 {
-			writeFile(b, dir, fmt.Sprintf("keys/k%05d.key", i), pkcs8PEM(b, k))
+			certstoretest.WriteFile(b, dir, fmt.Sprintf("keys/k%05d.key", i), certstoretest.PKCS8PEM(b, k))
 		}
 	}
 	s, err := OpenDir(dir, Options{})

@@ -11,18 +11,19 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
 // ReadFiles pairs a key file with its certificate across files, and
 // reports a lone DER certificate as keyless.
 func TestReadFilesPairsKeys(t *testing.T) {
-	ca := newTestCA(t)
+	ca := certstoretest.NewCA(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := ca.issue(t, "mail.contoso.com", &key.PublicKey)
+	leaf := ca.Issue(t, "mail.contoso.com", &key.PublicKey)
 	dir := tempdir.New(t)
 	cer := filepath.Join(dir, "mail.cer")
 	if err := os.WriteFile(cer, leaf.Raw, 0o600); err != nil {

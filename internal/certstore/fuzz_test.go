@@ -13,6 +13,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
@@ -96,11 +97,11 @@ func pkcs7Bundle(tb testing.TB, certs ...*x509.Certificate) []byte {
 
 func TestPKCS7Bundle(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	leaf := ca.issue(t, "p7.contoso.com", &newECKey(t).PublicKey)
-	p7 := pkcs7Bundle(t, leaf, ca.cert)
-	writeFile(t, dir, "chain.p7b", p7)
-	writeFile(t, dir, "chain-pem.p7b", pem.EncodeToMemory(&pem.Block{Type: "PKCS7", Bytes: p7}))
+	ca := certstoretest.NewCA(t)
+	leaf := ca.Issue(t, "p7.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+	p7 := pkcs7Bundle(t, leaf, ca.Cert)
+	certstoretest.WriteFile(t, dir, "chain.p7b", p7)
+	certstoretest.WriteFile(t, dir, "chain-pem.p7b", pem.EncodeToMemory(&pem.Block{Type: "PKCS7", Bytes: p7}))
 	inv := readDir(t, dir, Options{})
 	if len(inv.Problems) != 0 || len(inv.Certificates) != 2 {
 		t.Fatalf("certs=%d problems=%v", len(inv.Certificates), inv.Problems)
@@ -116,26 +117,26 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("CERTSTORE_WRITE_FUZZ_CORPUS") != "1" {
 		t.Skip("set CERTSTORE_WRITE_FUZZ_CORPUS=1 to regenerate the seed corpus")
 	}
-	ca := newTestCA(t)
-	k := newECKey(t)
-	leaf := ca.issue(t, "fuzz.contoso.com", &k.PublicKey)
-	rsaKey := newRSAKey(t)
-	pfxPW, err := pkcs12.Modern.Encode(k, leaf, []*x509.Certificate{ca.cert}, "pw")
+	ca := certstoretest.NewCA(t)
+	k := certstoretest.NewECKey(t)
+	leaf := ca.Issue(t, "fuzz.contoso.com", &k.PublicKey)
+	rsaKey := certstoretest.NewRSAKey(t)
+	pfxPW, err := pkcs12.Modern.Encode(k, leaf, []*x509.Certificate{ca.Cert}, "pw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pfxEmpty, err := pkcs12.LegacyDES.Encode(rsaKey, ca.issue(t, "rsa.contoso.com", &rsaKey.PublicKey), nil, "")
+	pfxEmpty, err := pkcs12.LegacyDES.Encode(rsaKey, ca.Issue(t, "rsa.contoso.com", &rsaKey.PublicKey), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ecDER, _ := x509.MarshalECPrivateKey(k)
-	full := concat(certPEM(leaf), pkcs8PEM(t, k))
+	full := certstoretest.Concat(certstoretest.CertPEM(leaf), certstoretest.PKCS8PEM(t, k))
 	seeds := []struct {
 		name string
 		data []byte
 		kind uint8 // index into fuzzNames
 	}{
-		{"pem_cert", certPEM(leaf), 0},
+		{"pem_cert", certstoretest.CertPEM(leaf), 0},
 		{"pem_cert_and_key", full, 0},
 		{"pem_truncated", full[:len(full)/2], 0},
 		{"pem_ec_key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}), 3},
@@ -147,7 +148,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		{"pfx_password_pw", pfxPW, 4},
 		{"pfx_empty_password", pfxEmpty, 5},
 		{"pfx_truncated", pfxPW[:len(pfxPW)/3], 4},
-		{"p7b", pkcs7Bundle(t, leaf, ca.cert), 9},
+		{"p7b", pkcs7Bundle(t, leaf, ca.Cert), 9},
 		{"garbage", []byte("\x00\xffMZ this is not a certificate \x30\x82"), 6},
 		{"garbage_der_like", []byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0x03}, 4},
 		{"empty", nil, 6},

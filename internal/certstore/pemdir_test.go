@@ -16,6 +16,7 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
 
@@ -60,20 +61,20 @@ var upperHex40 = regexp.MustCompile(`^[0-9A-F]{40}$`)
 // the thumbprint transport logs.
 func TestSeedCase(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	goodKey := newRSAKey(t)
-	good := ca.issue(t, "mail.contoso.com", &goodKey.PublicKey)
-	orphanKey := newECKey(t) // key is thrown away: the failed request
-	keyless := ca.issue(t, "mail.contoso.com", &orphanKey.PublicKey)
+	ca := certstoretest.NewCA(t)
+	goodKey := certstoretest.NewRSAKey(t)
+	good := ca.Issue(t, "mail.contoso.com", &goodKey.PublicKey)
+	orphanKey := certstoretest.NewECKey(t) // key is thrown away: the failed request
+	keyless := ca.Issue(t, "mail.contoso.com", &orphanKey.PublicKey)
 
 	if good.Subject.String() != keyless.Subject.String() || good.Issuer.String() != keyless.Issuer.String() {
 		t.Fatal("test setup: subjects/issuers differ")
 	}
-	writeFile(t, dir, "mail.contoso.com.crt", certPEM(good))
-	writeFile(t, dir, "mail.contoso.com-renewed.crt", certPEM(keyless))
+	certstoretest.WriteFile(t, dir, "mail.contoso.com.crt", certstoretest.CertPEM(good))
+	certstoretest.WriteFile(t, dir, "mail.contoso.com-renewed.crt", certstoretest.CertPEM(keyless))
 	// Key in PKCS#1 with a name that says nothing about either cert.
-	keyPath := writeFile(t, dir, "backup-0003.key", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(goodKey)}))
-	writeFile(t, dir, "README.txt", []byte("not a certificate\n"))
+	keyPath := certstoretest.WriteFile(t, dir, "backup-0003.key", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(goodKey)}))
+	certstoretest.WriteFile(t, dir, "README.txt", []byte("not a certificate\n"))
 
 	inv := readDir(t, dir, Options{})
 	if len(inv.Problems) != 0 {
@@ -103,17 +104,17 @@ func TestSeedCase(t *testing.T) {
 }
 
 func TestPFX(t *testing.T) {
-	ca := newTestCA(t)
-	key := newECKey(t)
-	leaf := ca.issue(t, "smtp.contoso.com", &key.PublicKey)
-	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{ca.cert}, "Corr3ct-horse")
+	ca := certstoretest.NewCA(t)
+	key := certstoretest.NewECKey(t)
+	leaf := ca.Issue(t, "smtp.contoso.com", &key.PublicKey)
+	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{ca.Cert}, "Corr3ct-horse")
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("right password", func(t *testing.T) {
 		dir := tempdir.New(t)
-		p := writeFile(t, dir, "export.pfx", pfx)
+		p := certstoretest.WriteFile(t, dir, "export.pfx", pfx)
 		inv := readDir(t, dir, Options{PFXPasswords: []string{"nope", "Corr3ct-horse"}})
 		if len(inv.Problems) != 0 {
 			t.Fatalf("problems: %v", inv.Problems)
@@ -122,7 +123,7 @@ func TestPFX(t *testing.T) {
 		if !got.HasPrivateKey || got.Key != KeyUsable || got.KeySource != p {
 			t.Errorf("leaf: %+v", got)
 		}
-		caGot := findCert(t, inv, ca.cert)
+		caGot := findCert(t, inv, ca.Cert)
 		if caGot.HasPrivateKey || caGot.Key != KeyAbsent {
 			t.Errorf("CA cert from PFX chain: HasPrivateKey=%v Key=%v", caGot.HasPrivateKey, caGot.Key)
 		}
@@ -130,12 +131,12 @@ func TestPFX(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		dir := tempdir.New(t)
-		p := writeFile(t, dir, "export.pfx", pfx)
+		p := certstoretest.WriteFile(t, dir, "export.pfx", pfx)
 		// The same certificate also exists as a plain .cer: its key may be
 		// in the PFX we cannot open, so "absent" would be a guess.
-		writeFile(t, dir, "smtp.cer", leaf.Raw)
-		other := ca.issue(t, "other.contoso.com", &newECKey(t).PublicKey)
-		writeFile(t, dir, "other.pem", certPEM(other))
+		certstoretest.WriteFile(t, dir, "smtp.cer", leaf.Raw)
+		other := ca.Issue(t, "other.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+		certstoretest.WriteFile(t, dir, "other.pem", certstoretest.CertPEM(other))
 
 		passwords := []string{"hunter2", "Winter2019!"}
 		inv := readDir(t, dir, Options{PFXPasswords: passwords})
@@ -161,7 +162,7 @@ func TestPFX(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, dir, "nopass.p12", pfx2)
+		certstoretest.WriteFile(t, dir, "nopass.p12", pfx2)
 		inv := readDir(t, dir, Options{})
 		if got := findCert(t, inv, leaf); got.Key != KeyUsable {
 			t.Errorf("Key=%v problems=%v", got.Key, inv.Problems)
@@ -170,11 +171,11 @@ func TestPFX(t *testing.T) {
 
 	t.Run("key does not match its certificate", func(t *testing.T) {
 		dir := tempdir.New(t)
-		pfx3, err := pkcs12.Modern.Encode(newECKey(t), leaf, nil, "")
+		pfx3, err := pkcs12.Modern.Encode(certstoretest.NewECKey(t), leaf, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := writeFile(t, dir, "mismatch.pfx", pfx3)
+		p := certstoretest.WriteFile(t, dir, "mismatch.pfx", pfx3)
 		inv := readDir(t, dir, Options{})
 		got := findCert(t, inv, leaf)
 		if !got.HasPrivateKey || got.Key != KeyUnusable || got.KeySource != p || !strings.Contains(got.KeyDetail, "does not match") {
@@ -184,7 +185,7 @@ func TestPFX(t *testing.T) {
 
 	t.Run("hostile iteration count", func(t *testing.T) {
 		dir := tempdir.New(t)
-		p := writeFile(t, dir, "slow.pfx", pfx)
+		p := certstoretest.WriteFile(t, dir, "slow.pfx", pfx)
 		inv := readDir(t, dir, Options{MaxPFXIterations: 1000, PFXPasswords: []string{"Corr3ct-horse"}})
 		if findProblem(inv, p, ErrPFXSuspicious) == nil {
 			t.Fatalf("want ErrPFXSuspicious, got %v", inv.Problems)
@@ -194,20 +195,20 @@ func TestPFX(t *testing.T) {
 
 func TestDERAndFormats(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	k1 := newECKey(t)
-	c1 := ca.issue(t, "der.contoso.com", &k1.PublicKey)
-	writeFile(t, dir, "der-cert.cer", c1.Raw)
+	ca := certstoretest.NewCA(t)
+	k1 := certstoretest.NewECKey(t)
+	c1 := ca.Issue(t, "der.contoso.com", &k1.PublicKey)
+	certstoretest.WriteFile(t, dir, "der-cert.cer", c1.Raw)
 	k1der, _ := x509.MarshalPKCS8PrivateKey(k1)
-	writeFile(t, dir, "sub/k.der", k1der) // DER key, one level down
+	certstoretest.WriteFile(t, dir, "sub/k.der", k1der) // DER key, one level down
 
-	k2 := newECKey(t)
-	c2 := ca.issue(t, "ec.contoso.com", &k2.PublicKey)
+	k2 := certstoretest.NewECKey(t)
+	c2 := ca.Issue(t, "ec.contoso.com", &k2.PublicKey)
 	ecDER, _ := x509.MarshalECPrivateKey(k2)
 	// A chain file: cert + CA, then SEC 1 key, in one PEM file.
-	writeFile(t, dir, "bundle.pem", concat(certPEM(c2), certPEM(ca.cert), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})))
+	certstoretest.WriteFile(t, dir, "bundle.pem", certstoretest.Concat(certstoretest.CertPEM(c2), certstoretest.CertPEM(ca.Cert), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})))
 	// Same CA certificate a second time: reported once, two sources.
-	writeFile(t, dir, "ca.crt", certPEM(ca.cert))
+	certstoretest.WriteFile(t, dir, "ca.crt", certstoretest.CertPEM(ca.Cert))
 
 	inv := readDir(t, dir, Options{})
 	if len(inv.Problems) != 0 {
@@ -222,7 +223,7 @@ func TestDERAndFormats(t *testing.T) {
 	if got := findCert(t, inv, c2); got.Key != KeyUsable {
 		t.Errorf("bundle cert: %v", got.Key)
 	}
-	caGot := findCert(t, inv, ca.cert)
+	caGot := findCert(t, inv, ca.Cert)
 	if len(caGot.Sources) != 2 || caGot.Source != caGot.Sources[0] || caGot.Key != KeyAbsent {
 		t.Errorf("duplicate CA: sources=%v key=%v", caGot.Sources, caGot.Key)
 	}
@@ -230,21 +231,21 @@ func TestDERAndFormats(t *testing.T) {
 
 func TestCorruptFilesDoNotStopTheScan(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	k := newECKey(t)
-	good := ca.issue(t, "good.contoso.com", &k.PublicKey)
-	writeFile(t, dir, "good.pem", concat(certPEM(good), pkcs8PEM(t, k)))
+	ca := certstoretest.NewCA(t)
+	k := certstoretest.NewECKey(t)
+	good := ca.Issue(t, "good.contoso.com", &k.PublicKey)
+	certstoretest.WriteFile(t, dir, "good.pem", certstoretest.Concat(certstoretest.CertPEM(good), certstoretest.PKCS8PEM(t, k)))
 
-	other := ca.issue(t, "other.contoso.com", &newECKey(t).PublicKey)
-	full := certPEM(other)
-	truncPEM := writeFile(t, dir, "truncated.pem", full[:len(full)/2])
-	truncDER := writeFile(t, dir, "truncated.cer", other.Raw[:len(other.Raw)-40])
-	garbage := writeFile(t, dir, "garbage.crt", []byte("\x00\x01\x02 definitely not a certificate"))
-	empty := writeFile(t, dir, "empty.cer", nil)
-	badPFX := writeFile(t, dir, "broken.pfx", []byte{0x30, 0x82, 0x10, 0x00, 0x02, 0x01, 0x03})
-	encKey := writeFile(t, dir, "locked.key", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0x00}}))
-	badBlock := writeFile(t, dir, "badblock.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}))
-	writeFile(t, dir, "notes.md", []byte("# notes"))
+	other := ca.Issue(t, "other.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+	full := certstoretest.CertPEM(other)
+	truncPEM := certstoretest.WriteFile(t, dir, "truncated.pem", full[:len(full)/2])
+	truncDER := certstoretest.WriteFile(t, dir, "truncated.cer", other.Raw[:len(other.Raw)-40])
+	garbage := certstoretest.WriteFile(t, dir, "garbage.crt", []byte("\x00\x01\x02 definitely not a certificate"))
+	empty := certstoretest.WriteFile(t, dir, "empty.cer", nil)
+	badPFX := certstoretest.WriteFile(t, dir, "broken.pfx", []byte{0x30, 0x82, 0x10, 0x00, 0x02, 0x01, 0x03})
+	encKey := certstoretest.WriteFile(t, dir, "locked.key", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0x00}}))
+	badBlock := certstoretest.WriteFile(t, dir, "badblock.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}))
+	certstoretest.WriteFile(t, dir, "notes.md", []byte("# notes"))
 
 	inv := readDir(t, dir, Options{})
 	findCert(t, inv, good)
@@ -276,10 +277,10 @@ func TestCorruptFilesDoNotStopTheScan(t *testing.T) {
 
 func TestEncryptedKeyNextToCertificate(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	k := newECKey(t)
-	c := ca.issue(t, "enc.contoso.com", &k.PublicKey)
-	p := writeFile(t, dir, "enc.pem", concat(certPEM(c), pem.EncodeToMemory(&pem.Block{
+	ca := certstoretest.NewCA(t)
+	k := certstoretest.NewECKey(t)
+	c := ca.Issue(t, "enc.contoso.com", &k.PublicKey)
+	p := certstoretest.WriteFile(t, dir, "enc.pem", certstoretest.Concat(certstoretest.CertPEM(c), pem.EncodeToMemory(&pem.Block{
 		Type:    "RSA PRIVATE KEY",
 		Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00112233445566778899AABBCCDDEEFF"},
 		Bytes:   []byte("ciphertext"),
@@ -296,16 +297,16 @@ func TestEncryptedKeyNextToCertificate(t *testing.T) {
 
 func TestCorruptKeyStillNamesItsCertificate(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	k := newRSAKey(t)
-	c := ca.issue(t, "rsa.contoso.com", &k.PublicKey)
+	ca := certstoretest.NewCA(t)
+	k := certstoretest.NewRSAKey(t)
+	c := ca.Issue(t, "rsa.contoso.com", &k.PublicKey)
 	broken := *k
 	broken.Primes = append([]*bigInt(nil), k.Primes...)
 	broken.Primes[0] = new(bigInt).Add(k.Primes[0], bigOne) // p is no longer prime
 	broken.Precomputed = k.Precomputed
 	der := marshalPKCS1Unchecked(t, &broken)
-	writeFile(t, dir, "cert.pem", certPEM(c))
-	kp := writeFile(t, dir, "rsa.key", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}))
+	certstoretest.WriteFile(t, dir, "cert.pem", certstoretest.CertPEM(c))
+	kp := certstoretest.WriteFile(t, dir, "rsa.key", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}))
 	inv := readDir(t, dir, Options{})
 	got := findCert(t, inv, c)
 	if !got.HasPrivateKey || got.Key != KeyUnusable || got.KeySource != kp {
@@ -315,9 +316,9 @@ func TestCorruptKeyStillNamesItsCertificate(t *testing.T) {
 
 func TestFileTooLarge(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	c := ca.issue(t, "small.contoso.com", &newECKey(t).PublicKey)
-	writeFile(t, dir, "small.pem", certPEM(c))
+	ca := certstoretest.NewCA(t)
+	c := ca.Issue(t, "small.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+	certstoretest.WriteFile(t, dir, "small.pem", certstoretest.CertPEM(c))
 	big := filepath.Join(dir, "huge.pem")
 	f, err := os.Create(big)
 	if err != nil {
@@ -342,11 +343,11 @@ func TestFileTooLarge(t *testing.T) {
 
 func TestDepthAndHiddenAndLinks(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	c := ca.issue(t, "deep.contoso.com", &newECKey(t).PublicKey)
-	writeFile(t, dir, "a/b/c/deep.pem", certPEM(c))
-	hidden := ca.issue(t, "hidden.contoso.com", &newECKey(t).PublicKey)
-	writeFile(t, dir, ".git/hidden.pem", certPEM(hidden))
+	ca := certstoretest.NewCA(t)
+	c := ca.Issue(t, "deep.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+	certstoretest.WriteFile(t, dir, "a/b/c/deep.pem", certstoretest.CertPEM(c))
+	hidden := ca.Issue(t, "hidden.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+	certstoretest.WriteFile(t, dir, ".git/hidden.pem", certstoretest.CertPEM(hidden))
 	if err := os.Symlink(filepath.Join(dir, "a", "b", "c", "deep.pem"), filepath.Join(dir, "1a2b3c4d.0")); err != nil {
 		t.Skip("symlinks unsupported:", err)
 	}
@@ -373,8 +374,8 @@ func TestDepthAndHiddenAndLinks(t *testing.T) {
 
 func TestReadHonoursContext(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	writeFile(t, dir, "x.pem", certPEM(ca.cert))
+	ca := certstoretest.NewCA(t)
+	certstoretest.WriteFile(t, dir, "x.pem", certstoretest.CertPEM(ca.Cert))
 	s, err := OpenDir(dir, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
@@ -68,8 +69,8 @@ func TestReadDecisionBool(t *testing.T) {
 }
 
 func TestWindowsEntryCertificate(t *testing.T) {
-	ca := newTestCA(t)
-	c := ca.issue(t, "mail.contoso.com", &newECKey(t).PublicKey)
+	ca := certstoretest.NewCA(t)
+	c := ca.Issue(t, "mail.contoso.com", &certstoretest.NewECKey(t).PublicKey)
 	loc := `windows:LocalMachine\My`
 
 	t.Run("no key property", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 )
 
 // buildSD encodes a self-relative security descriptor with aces as its
@@ -171,15 +172,15 @@ func FuzzKeyProvInfoBlob(f *testing.F) {
 // ReadSnapshot never panics on any document, and a snapshot it accepts
 // writes and reads back to the same certificates and problems.
 func FuzzReadSnapshot(f *testing.F) {
-	ca := newTestCA(f)
-	leaf := ca.issue(f, "mail.contoso.com", &newECKey(f).PublicKey)
+	ca := certstoretest.NewCA(f)
+	leaf := ca.Issue(f, "mail.contoso.com", &certstoretest.NewECKey(f).PublicKey)
 	var doc bytes.Buffer
 	inv := certstore.Contents{Location: `windows:LocalMachine\My`, ReadAt: time.Date(2019, 5, 2, 6, 32, 0, 0, time.UTC), Certificates: []certstore.Certificate{}}
 	if err := WriteSnapshot(&doc, inv); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(doc.Bytes())
-	f.Add([]byte(`{"format":"mxprobe.certstore.snapshot","version":1,"location":"x","certificates":[{"der":"` + b64(leaf.Raw) + `","key_status":"sideways","transport_can_read_key":true,"services":["SMTP"]},{"der":"` + b64(ca.cert.Raw) + `"},{"der":"` + b64(ca.cert.Raw) + `"},{"der":"!!!"}],"problems":[{"source":"s","error":"e"}]}`))
+	f.Add([]byte(`{"format":"mxprobe.certstore.snapshot","version":1,"location":"x","certificates":[{"der":"` + b64(leaf.Raw) + `","key_status":"sideways","transport_can_read_key":true,"services":["SMTP"]},{"der":"` + b64(ca.Cert.Raw) + `"},{"der":"` + b64(ca.Cert.Raw) + `"},{"der":"!!!"}],"problems":[{"source":"s","error":"e"}]}`))
 	f.Add([]byte(`{"format":"mxprobe.certstore.snapshot","version":2}`))
 	f.Add([]byte(`{"format":"mxprobe.certstore.snapshot","version":1,"certificates":null,"problems":[{}]}`))
 	f.Add([]byte("{"))

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
@@ -155,9 +156,9 @@ func TestP1363ToASN1Encoding(t *testing.T) {
 }
 
 func TestParamsFor(t *testing.T) {
-	rsaKey := newRSAKey(t)
+	rsaKey := certstoretest.NewRSAKey(t)
 	rsaPub := &rsaKey.PublicKey
-	ecPub := &newECKey(t).PublicKey
+	ecPub := &certstoretest.NewECKey(t).PublicKey
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	_, edPub, _ := ed25519.GenerateKey(rand.Reader)
 	d := func(h crypto.Hash) []byte { return make([]byte, h.Size()) }
@@ -230,9 +231,9 @@ func TestBCryptAlgIDRoundTrip(t *testing.T) {
 // PSS signatures made with the salt ParamsFor computes verify the way
 // crypto/tls verifies them (rsa.PSSSaltLengthEqualsHash).
 func TestPSSSaltMatchesTLSVerification(t *testing.T) {
-	key := newRSAKey(t)
-	ca := newTestCA(t)
-	s := newStoreSigner(ca.issue(t, "mail.contoso.com", &key.PublicKey), "test", &fakeNCrypt{key: key})
+	key := certstoretest.NewRSAKey(t)
+	ca := certstoretest.NewCA(t)
+	s := newStoreSigner(ca.Issue(t, "mail.contoso.com", &key.PublicKey), "test", &fakeNCrypt{key: key})
 	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512} {
 		hh := h.New()
 		hh.Write([]byte("tls transcript"))
@@ -249,10 +250,10 @@ func TestPSSSaltMatchesTLSVerification(t *testing.T) {
 }
 
 func TestStoreSignerSignsAndCloses(t *testing.T) {
-	ca := newTestCA(t)
-	for _, key := range []crypto.Signer{newRSAKey(t), newECKey(t)} {
+	ca := certstoretest.NewCA(t)
+	for _, key := range []crypto.Signer{certstoretest.NewRSAKey(t), certstoretest.NewECKey(t)} {
 		f := &fakeNCrypt{key: key}
-		s := newStoreSigner(ca.issue(t, "mail.contoso.com", key.Public()), `windows:LocalMachine\My ABC`, f)
+		s := newStoreSigner(ca.Issue(t, "mail.contoso.com", key.Public()), `windows:LocalMachine\My ABC`, f)
 		if err := VerifyKeyPair(s, key.Public()); err != nil {
 			t.Fatalf("%T: %v", key, err)
 		}
@@ -288,10 +289,10 @@ func TestStoreSignerSignsAndCloses(t *testing.T) {
 }
 
 func TestVerifyKeyPairMismatch(t *testing.T) {
-	ca := newTestCA(t)
-	for _, pair := range [][2]crypto.Signer{{newRSAKey(t), newRSAKey(t)}, {newECKey(t), newECKey(t)}} {
+	ca := certstoretest.NewCA(t)
+	for _, pair := range [][2]crypto.Signer{{certstoretest.NewRSAKey(t), certstoretest.NewRSAKey(t)}, {certstoretest.NewECKey(t), certstoretest.NewECKey(t)}} {
 		// The store associates the certificate of one key with another key.
-		s := newStoreSigner(ca.issue(t, "mail.contoso.com", pair[0].Public()), "test", &fakeNCrypt{key: pair[1]})
+		s := newStoreSigner(ca.Issue(t, "mail.contoso.com", pair[0].Public()), "test", &fakeNCrypt{key: pair[1]})
 		if err := VerifyKeyPair(s, s.Public()); !errors.Is(err, ErrKeyMismatch) {
 			t.Fatalf("%T: %v", pair[0], err)
 		}
@@ -310,14 +311,14 @@ func (b brokenNCrypt) signHash(SignParams, []byte) ([]byte, error) { return b.si
 func (b brokenNCrypt) close() error                                { return errors.New("close failed") }
 
 func TestStoreSignerRejectsMalformedSignatures(t *testing.T) {
-	ca := newTestCA(t)
-	rk, ek := newRSAKey(t), newECKey(t)
+	ca := certstoretest.NewCA(t)
+	rk, ek := certstoretest.NewRSAKey(t), certstoretest.NewECKey(t)
 	d := sha256.Sum256([]byte("z"))
 	for _, tc := range []struct {
 		key crypto.Signer
 		sig []byte
 	}{{rk, make([]byte, 255)}, {ek, make([]byte, 63)}, {ek, make([]byte, 64)}} {
-		s := newStoreSigner(ca.issue(t, "m", tc.key.Public()), "test", brokenNCrypt{tc.sig})
+		s := newStoreSigner(ca.Issue(t, "m", tc.key.Public()), "test", brokenNCrypt{tc.sig})
 		if _, err := s.Sign(nil, d[:], crypto.SHA256); err == nil {
 			t.Errorf("%T: %d-byte signature accepted", tc.key, len(tc.sig))
 		}
@@ -328,13 +329,13 @@ func TestStoreSignerRejectsMalformedSignatures(t *testing.T) {
 }
 
 func TestParseStoreCertChecksThumbprint(t *testing.T) {
-	ca := newTestCA(t)
-	c := ca.issue(t, "mail.contoso.com", newECKey(t).Public())
+	ca := certstoretest.NewCA(t)
+	c := ca.Issue(t, "mail.contoso.com", certstoretest.NewECKey(t).Public())
 	tp := thumbprint.OfDER(c.Raw)
 	if got, err := parseStoreCert(c.Raw, strings.ToLower(tp)); err != nil || !got.Equal(c) {
 		t.Fatalf("parseStoreCert: %v", err)
 	}
-	if _, err := parseStoreCert(c.Raw, thumbprint.OfDER(ca.cert.Raw)); !errors.Is(err, ErrThumbprintMismatch) {
+	if _, err := parseStoreCert(c.Raw, thumbprint.OfDER(ca.Cert.Raw)); !errors.Is(err, ErrThumbprintMismatch) {
 		t.Fatalf("wrong thumbprint: %v", err)
 	}
 	if _, err := parseStoreCert([]byte("junk"), thumbprint.OfDER([]byte("junk"))); !errors.Is(err, certstore.ErrMalformed) {
@@ -347,21 +348,21 @@ func TestParseStoreCertChecksThumbprint(t *testing.T) {
 // (MD5SHA1 at TLS 1.0/1.1, PKCS#1 or PSS at 1.2, PSS with
 // PSSSaltLengthEqualsHash at 1.3, ECDSA everywhere).
 func TestStoreSignerMutualTLS(t *testing.T) {
-	ca := newTestCA(t)
-	serverKey := newECKey(t)
-	serverCert := ca.issue(t, "mx.partner.example", &serverKey.PublicKey)
+	ca := certstoretest.NewCA(t)
+	serverKey := certstoretest.NewECKey(t)
+	serverCert := ca.Issue(t, "mx.partner.example", &serverKey.PublicKey)
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	versions := map[uint16]string{tls.VersionTLS10: "1.0", tls.VersionTLS11: "1.1", tls.VersionTLS12: "1.2", tls.VersionTLS13: "1.3"}
-	for _, key := range []crypto.Signer{newRSAKey(t), newECKey(t), p384} {
+	for _, key := range []crypto.Signer{certstoretest.NewRSAKey(t), certstoretest.NewECKey(t), p384} {
 		for v, vname := range versions {
 			t.Run(fmt.Sprintf("%s/%s", keyName(key), vname), func(t *testing.T) {
 				f := &fakeNCrypt{key: key}
-				leaf := ca.issue(t, "mail.contoso.com", key.Public())
+				leaf := ca.Issue(t, "mail.contoso.com", key.Public())
 				s := newStoreSigner(leaf, "test", f)
 				defer s.Close()
 				srv := &tls.Config{

@@ -12,20 +12,21 @@ import (
 	"time"
 
 	"github.com/mxprobe/mxprobe/internal/certstore"
+	"github.com/mxprobe/mxprobe/internal/certstore/certstoretest"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	dir := tempdir.New(t)
-	ca := newTestCA(t)
-	k := newECKey(t)
-	good := ca.issue(t, "mail.contoso.com", &k.PublicKey)
-	keyless := ca.issue(t, "mail.contoso.com", &newECKey(t).PublicKey)
-	writeFile(t, dir, "a.pem", certPEM(good))
-	writeFile(t, dir, "b.pem", certPEM(keyless))
-	writeFile(t, dir, "k.key", pkcs8PEM(t, k))
-	writeFile(t, dir, "bad.crt", []byte("garbage"))
+	ca := certstoretest.NewCA(t)
+	k := certstoretest.NewECKey(t)
+	good := ca.Issue(t, "mail.contoso.com", &k.PublicKey)
+	keyless := ca.Issue(t, "mail.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+	certstoretest.WriteFile(t, dir, "a.pem", certstoretest.CertPEM(good))
+	certstoretest.WriteFile(t, dir, "b.pem", certstoretest.CertPEM(keyless))
+	certstoretest.WriteFile(t, dir, "k.key", certstoretest.PKCS8PEM(t, k))
+	certstoretest.WriteFile(t, dir, "bad.crt", []byte("garbage"))
 	captured := time.Date(2019, 5, 2, 6, 32, 0, 0, time.UTC)
 	inv := readDir(t, dir, certstore.Options{Now: func() time.Time { return captured }})
 
@@ -42,7 +43,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if strings.Contains(buf.String(), "PRIVATE KEY") {
 		t.Fatal("snapshot contains key material")
 	}
-	path := writeFile(t, tempdir.New(t), "store.json", buf.Bytes())
+	path := certstoretest.WriteFile(t, tempdir.New(t), "store.json", buf.Bytes())
 	s, err := Open("snapshot:"+path, certstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -83,9 +84,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func TestSnapshotTamperedThumbprint(t *testing.T) {
-	ca := newTestCA(t)
-	a := ca.issue(t, "a.contoso.com", &newECKey(t).PublicKey)
-	b := ca.issue(t, "b.contoso.com", &newECKey(t).PublicKey)
+	ca := certstoretest.NewCA(t)
+	a := ca.Issue(t, "a.contoso.com", &certstoretest.NewECKey(t).PublicKey)
+	b := ca.Issue(t, "b.contoso.com", &certstoretest.NewECKey(t).PublicKey)
 	inv := certstore.Contents{Location: `windows:LocalMachine\My`, ReadAt: time.Now(), Certificates: []certstore.Certificate{
 		{Thumbprint: thumbprint.OfDER(a.Raw), Cert: a, Key: certstore.KeyAbsent},
 		{Thumbprint: thumbprint.OfDER(b.Raw), Cert: b, HasPrivateKey: true, Key: certstore.KeyUsable},
@@ -118,7 +119,7 @@ func TestSnapshotTamperedThumbprint(t *testing.T) {
 }
 
 func TestSnapshotRejects(t *testing.T) {
-	ca := newTestCA(t)
+	ca := certstoretest.NewCA(t)
 	for _, tc := range []struct {
 		name string
 		doc  string
@@ -140,8 +141,8 @@ func TestSnapshotRejects(t *testing.T) {
 		doc := `{"format":"mxprobe.certstore.snapshot","version":1,"location":"x","certificates":[
 			{"der":"!!!"},
 			{"der":"AAAA"},
-			{"der":"` + b64(ca.cert.Raw) + `","key_status":"sideways"},
-			{"der":"` + b64(ca.cert.Raw) + `"}]}`
+			{"der":"` + b64(ca.Cert.Raw) + `","key_status":"sideways"},
+			{"der":"` + b64(ca.Cert.Raw) + `"}]}`
 		inv, err := ReadSnapshot(strings.NewReader(doc))
 		if err != nil {
 			t.Fatal(err)

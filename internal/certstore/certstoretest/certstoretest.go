@@ -1,4 +1,6 @@
-package certstore
+// Package certstoretest makes certificates, keys and files for the tests of
+// the certificate readers (internal/certstore, internal/agent/certread).
+package certstoretest
 
 import (
 	"crypto"
@@ -19,13 +21,14 @@ import (
 
 var serialCounter atomic.Int64
 
-// testCA is a throwaway issuing CA.
-type testCA struct {
-	key  *ecdsa.PrivateKey
-	cert *x509.Certificate
+// CA is a throwaway issuing CA.
+type CA struct {
+	Key  *ecdsa.PrivateKey
+	Cert *x509.Certificate
 }
 
-func newTestCA(tb testing.TB) *testCA {
+// NewCA makes a CA "Contoso Issuing CA 1" (P-256, 2019-2039).
+func NewCA(tb testing.TB) *CA {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -48,11 +51,12 @@ func newTestCA(tb testing.TB) *testCA {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &testCA{key: key, cert: c}
+	return &CA{Key: key, Cert: c}
 }
 
-// issue signs a leaf for pub with the given CN (same issuer every time).
-func (ca *testCA) issue(tb testing.TB, cn string, pub crypto.PublicKey) *x509.Certificate {
+// Issue signs a leaf for pub with the given CN (same issuer every time;
+// serial numbers are unique within the test binary).
+func (ca *CA) Issue(tb testing.TB, cn string, pub crypto.PublicKey) *x509.Certificate {
 	tb.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1000 + serialCounter.Add(1)),
@@ -63,7 +67,7 @@ func (ca *testCA) issue(tb testing.TB, cn string, pub crypto.PublicKey) *x509.Ce
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,7 +78,8 @@ func (ca *testCA) issue(tb testing.TB, cn string, pub crypto.PublicKey) *x509.Ce
 	return c
 }
 
-func newECKey(tb testing.TB) *ecdsa.PrivateKey {
+// NewECKey makes a P-256 key.
+func NewECKey(tb testing.TB) *ecdsa.PrivateKey {
 	tb.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -83,7 +88,8 @@ func newECKey(tb testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-func newRSAKey(tb testing.TB) *rsa.PrivateKey {
+// NewRSAKey makes a 2048-bit RSA key.
+func NewRSAKey(tb testing.TB) *rsa.PrivateKey {
 	tb.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -92,11 +98,13 @@ func newRSAKey(tb testing.TB) *rsa.PrivateKey {
 	return k
 }
 
-func certPEM(c *x509.Certificate) []byte {
+// CertPEM encodes c as a PEM CERTIFICATE block.
+func CertPEM(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
-func pkcs8PEM(tb testing.TB, key any) []byte {
+// PKCS8PEM encodes key as a PEM PRIVATE KEY block.
+func PKCS8PEM(tb testing.TB, key any) []byte {
 	tb.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
@@ -105,7 +113,8 @@ func pkcs8PEM(tb testing.TB, key any) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
-func writeFile(tb testing.TB, dir, name string, data []byte) string {
+// WriteFile writes data to dir/name (creating directories) and returns the path.
+func WriteFile(tb testing.TB, dir, name string, data []byte) string {
 	tb.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -117,7 +126,8 @@ func writeFile(tb testing.TB, dir, name string, data []byte) string {
 	return p
 }
 
-func concat(bs ...[]byte) []byte {
+// Concat joins byte slices.
+func Concat(bs ...[]byte) []byte {
 	var out []byte
 	for _, b := range bs {
 		out = append(out, b...)
