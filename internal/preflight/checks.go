@@ -111,7 +111,7 @@ func keyCheck(in Input, leaf, n certstore.Certificate) Check {
 			how = n.KeyDetail
 		}
 		return Check{ID: CheckKey, Status: Pass, Summary: "the private key will be present after the import (" + how + ")",
-			Detail: "Enable-ExchangeCertificate -Services SMTP grants NETWORK SERVICE read access to it"}
+			Detail: "Enable-ExchangeCertificate -Services SMTP grants NETWORK SERVICE read access to it (the plan's check after that step proves it); Import-ExchangeCertificate imports the key non-exportable unless -PrivateKeyExportable $true is given, so keep the PFX for the other servers that need the same certificate (every Edge server sending to Exchange Online)"}
 	case exchange.KeyUnusable:
 		return Check{ID: CheckKey, Status: Fail, Summary: "the file references a key that cannot be used: " + n.KeyDetail,
 			Detail: "export the certificate again as a PFX with its private key"}

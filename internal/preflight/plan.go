@@ -69,7 +69,8 @@ func plan(in Input, n certstore.Certificate, replaced []certstore.Certificate, t
 			Verify:   fmt.Sprintf("Get-ExchangeCertificate -Server %s -Thumbprint %s | fl Thumbprint,HasPrivateKey,Status (HasPrivateKey True, Status Valid; a keyless certificate is not listed at all)", text.PSLiteral(server), text.PSLiteral(tp))},
 		Step{Title: "Bind it to SMTP (grants NETWORK SERVICE read on the key); answer Yes when asked to overwrite the default SMTP certificate, which moves InternalTransportCertificateThumbprint to it",
 			Commands: []string{fmt.Sprintf("Enable-ExchangeCertificate -Server %s -Thumbprint %s -Services SMTP", text.PSLiteral(server), text.PSLiteral(tp))},
-			Verify:   fmt.Sprintf("(Get-ExchangeCertificate -Server %s -Thumbprint %s).Services contains SMTP; (Get-TransportService %s).InternalTransportCertificateThumbprint is %s", text.PSLiteral(server), text.PSLiteral(tp), text.PSLiteral(server), tp)})
+			Verify: fmt.Sprintf("(Get-ExchangeCertificate -Server %s -Thumbprint %s).Services contains SMTP; (Get-TransportService %s).InternalTransportCertificateThumbprint is %s; agent check --cert-store windows:LocalMachine\\My raises no CERT_KEY_NOT_ACCESSIBLE for %s (NETWORK SERVICE can read the key)",
+				text.PSLiteral(server), text.PSLiteral(tp), text.PSLiteral(server), tp, tp)})
 	var sets []string
 	for _, s := range today {
 		if s.Kind == exchange.KindInternalTransport || s.Basis != exchange.BasisTLSName {

@@ -149,6 +149,16 @@ func TestRenewalSameIdentityWorks(t *testing.T) {
 	if d == nil || !strings.Contains(d.Summary, "first match") || !strings.Contains(d.Summary, "latest-expiring match picks the new certificate") {
 		t.Fatalf("duplicate-identity check: %+v\n%s", d, dump(r))
 	}
+	if k := check(r, CheckKey, Pass); k == nil || !strings.Contains(k.Detail, "-PrivateKeyExportable") {
+		t.Errorf("key check does not say the import is non-exportable by default: %+v", k)
+	}
+	readable := false
+	for _, s := range r.Plan {
+		readable = readable || strings.Contains(s.Title, "Bind it to SMTP") && strings.Contains(s.Verify, "CERT_KEY_NOT_ACCESSIBLE for "+n.Thumbprint())
+	}
+	if !readable {
+		t.Errorf("no plan step proves NETWORK SERVICE can read the key:\n%s", dump(r))
+	}
 	if check(r, CheckTLSName, Pass) == nil || check(r, CheckKey, Pass) == nil || check(r, CheckKeyUsage, Pass) == nil {
 		t.Errorf("checks:\n%s", dump(r))
 	}
