@@ -112,8 +112,19 @@ func CertStoreFor(inv certstore.Contents, use TransportUse, o Options) []*mxv1.F
 			for _, f := range vf {
 				f.Severity = min(f.Severity, mxv1.Severity_SEVERITY_WARNING)
 				f.Summary += "; no connector would select it"
+				f.Remediation = fmt.Sprintf("Mail flow does not depend on it: no connector and not the internal transport certificate would select it, so it needs no SMTP binding and no connector change. Handle it for whatever else uses it%s, or remove it if nothing does.", servicesNote(c))
 			}
 		case "unknown":
+			if !smtpBound(c) {
+				// Nothing read says transport uses it (no connector
+				// configuration, no SMTP binding): say what is known and
+				// what to check, not how to reconfigure transport.
+				for _, f := range vf {
+					f.Severity = min(f.Severity, mxv1.Severity_SEVERITY_WARNING)
+					f.Summary += "; whether transport uses it is not known (connectors not read" + servicesNote(c) + ")"
+					f.Remediation = fmt.Sprintf("Check whether SMTP uses it: Get-ExchangeCertificate -Thumbprint %s | fl Services ; Get-SendConnector, Get-ReceiveConnector | fl Name,Fqdn,TlsCertificateName (or run the agent with the Exchange configuration). If SMTP uses it: %s If not, it does not affect mail flow: handle it for the service that uses it and leave transport as it is.", c.Thumbprint, f.Remediation)
+				}
+			}
 			if hasKeyedTwin(c, inv) {
 				// The seed incident's shape: whatever connector names this
 				// issuer and subject may pick the keyless twin.
@@ -140,6 +151,21 @@ func CertStoreFor(inv certstore.Contents, use TransportUse, o Options) []*mxv1.F
 	}
 	finding.Sort(out)
 	return out
+}
+
+// smtpBound reports whether the store says the certificate is bound to
+// Exchange's SMTP service (Get-ExchangeCertificate's Services).
+func smtpBound(c certstore.Certificate) bool {
+	return slices.ContainsFunc(c.Services, func(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "SMTP") })
+}
+
+// servicesNote is ", Exchange services: IIS, POP" when the store lists the
+// certificate's services, else "".
+func servicesNote(c certstore.Certificate) string {
+	if len(c.Services) == 0 {
+		return ""
+	}
+	return ", Exchange services: " + strings.Join(c.Services, ", ")
 }
 
 // hasKeyedTwin reports whether another certificate of the store has c's
@@ -173,10 +199,10 @@ func caInStore(c certstore.Certificate, inv certstore.Contents, ev map[string]st
 // storeEmpty: reading a store that yields nothing is not "healthy".
 func storeEmpty(inv certstore.Contents, o Options) *mxv1.Finding {
 	ev := map[string]string{"store": inv.Location, "unreadable_entries": fmt.Sprint(len(inv.Problems))}
-	detail := fmt.Sprintf("%d unreadable entries", len(inv.Problems))
+	detail := text.CountAs(len(inv.Problems), "unreadable entry", "unreadable entries")
 	if inv.Examined > 0 {
 		ev["entries_examined"] = fmt.Sprint(inv.Examined)
-		detail = fmt.Sprintf("%d entries examined, %d unreadable", inv.Examined, len(inv.Problems))
+		detail = fmt.Sprintf("%s examined, %d unreadable", text.CountAs(inv.Examined, "entry", "entries"), len(inv.Problems))
 	}
 	return finding.New(finding.CertStoreEmpty, mxv1.SubjectKind_SUBJECT_KIND_LOCATION, inv.Location,
 		fmt.Sprintf("Certificate store %s on %s yielded no certificate (%s): nothing was checked", inv.Location, o.Host, detail), ev,

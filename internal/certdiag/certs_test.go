@@ -141,6 +141,16 @@ func TestEmptyStoreIsAFinding(t *testing.T) {
 	if find(fs, finding.CertEntryUnreadable) == nil {
 		t.Fatal("the unreadable entry is still reported")
 	}
+	// Counts read as English: "1 entry examined", "1 unreadable entry".
+	for _, tc := range []struct {
+		examined int
+		want     string
+	}{{1, "(1 entry examined, 1 unreadable)"}, {0, "(1 unreadable entry)"}} {
+		inv.Examined = tc.examined
+		if e := find(CertStore(inv, Options{Host: "edge01"}), finding.CertStoreEmpty); e == nil || !strings.Contains(e.Summary, tc.want) {
+			t.Errorf("examined %d: %v, want %q", tc.examined, e, tc.want)
+		}
+	}
 }
 
 // Class 8: an expired certificate whose renewal (same subject, valid, with
@@ -162,7 +172,9 @@ func TestExpiredWithRenewalInStore(t *testing.T) {
 		{"renewal with key", storeEntry(renewal, true), true},
 		{"renewal without key", storeEntry(renewal, false), false},
 	} {
-		inv := certstore.Contents{Location: "pemdir:/x", Certificates: []certstore.Certificate{storeEntry(old, true), tc.renewal}}
+		bound := storeEntry(old, true)
+		bound.Services = []string{"IIS", "SMTP"} // the store says SMTP uses it
+		inv := certstore.Contents{Location: "pemdir:/x", Certificates: []certstore.Certificate{bound, tc.renewal}}
 		var exp *mxv1.Finding
 		for _, f := range findingsOf(CertStore(inv, Options{Host: "edge01"}), finding.CertExpired) {
 			if f.Subject == old.Thumbprint() {
@@ -180,6 +192,51 @@ func TestExpiredWithRenewalInStore(t *testing.T) {
 			}
 		} else if exp.Evidence["renewal_thumbprint"] != "" || !strings.HasPrefix(exp.Remediation, "Renew") {
 			t.Errorf("%s: keyless twin taken for a renewal: %q", tc.name, exp.Remediation)
+		}
+	}
+}
+
+// An expired certificate's fix reconfigures transport only where the
+// evidence implicates transport: the store binds it to SMTP, or a
+// connector selects it. With neither read, the finding says what to check
+// at WARNING; where the configuration shows nothing selects it, it says
+// mail flow does not depend on it and prescribes no SMTP binding.
+func TestExpiredFixFollowsTheEvidence(t *testing.T) {
+	ca, err := lab.NewCA("Contoso CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	old := issue(t, ca, lab.IssueOptions{CommonName: "Microsoft Exchange Server Auth Certificate", NotBefore: now.AddDate(-2, 0, 0), NotAfter: now.AddDate(0, 0, -30)})
+	for _, tc := range []struct {
+		name     string
+		services []string
+		use      TransportUse
+		severity mxv1.Severity
+		prefix   string
+		binds    bool // the fix prescribes Enable-ExchangeCertificate -Services SMTP
+	}{
+		{"bound to SMTP", []string{"SMTP"}, TransportUse{}, mxv1.Severity_SEVERITY_CRITICAL, "Renew", true},
+		{"services unknown, connectors not read", nil, TransportUse{}, mxv1.Severity_SEVERITY_WARNING, "Check whether SMTP uses it", true},
+		{"bound to IIS only, connectors not read", []string{"IIS"}, TransportUse{}, mxv1.Severity_SEVERITY_WARNING, "Check whether SMTP uses it", true},
+		{"no connector selects it", []string{"SMTP"}, TransportUse{Known: true, By: map[string][]string{}}, mxv1.Severity_SEVERITY_WARNING, "Mail flow does not depend on it", false},
+	} {
+		c := storeEntry(old, true)
+		c.Services = tc.services
+		inv := certstore.Contents{Location: "windows:LocalMachine\\My", Certificates: []certstore.Certificate{c}}
+		fs := findingsOf(CertStoreFor(inv, tc.use, Options{Host: "edge01"}), finding.CertExpired)
+		if len(fs) != 1 {
+			t.Fatalf("%s: %d CERT_EXPIRED", tc.name, len(fs))
+		}
+		f := fs[0]
+		if f.Severity != tc.severity || !strings.HasPrefix(f.Remediation, tc.prefix) {
+			t.Errorf("%s: %v %q", tc.name, f.Severity, f.Remediation)
+		}
+		if got := strings.Contains(f.Remediation, "-Services SMTP"); got != tc.binds {
+			t.Errorf("%s: fix binds SMTP %v, want %v: %q", tc.name, got, tc.binds, f.Remediation)
+		}
+		if tc.prefix == "Check whether SMTP uses it" && !strings.Contains(f.Remediation, "If SMTP uses it: Renew") {
+			t.Errorf("%s: the fix for SMTP is not conditional on the check: %q", tc.name, f.Remediation)
 		}
 	}
 }
