@@ -3,7 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"crypto"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"software.sslmate.com/src/go-pkcs12"
+	"github.com/mxprobe/mxprobe/internal/certstore"
 )
 
 // maxNewCertBytes bounds each --new-cert file read (a PFX with its chain is
@@ -20,15 +20,14 @@ import (
 const maxNewCertBytes = 256 << 10
 
 // newCert is what controller preflight read from the renewal's files on
-// this machine: the certificates to send and what it found of the key,
-// which stays here.
+// this machine (with internal/certstore, the agent's parsers): the
+// certificates to send and what it found of the key, which stays here.
 type newCert struct {
 	leaf  *x509.Certificate
 	chain []*x509.Certificate
-	// key: a private key was found; keyMatches: it belongs to leaf;
-	// keyWhere: the file it was in.
-	key, keyMatches bool
-	keyWhere        string
+	// key: the files hold the leaf's usable private key; keyWhere: the file.
+	key      bool
+	keyWhere string
 }
 
 // pem is the certificates to upload: the leaf, then the rest.
@@ -40,121 +39,54 @@ func (n newCert) pem() []byte {
 	return b
 }
 
-// readNewCert reads PFX (with the passwords given, "" tried last), PEM
-// (certificates and an unencrypted key) and DER (certificates or a key)
-// files. Passwords and key material never appear in an error.
-func readNewCert(files, passwords []string) (newCert, error) {
-	var certs []*x509.Certificate
-	var keys []crypto.PrivateKey
-	var n newCert
-	for _, f := range files {
-		b, err := readBounded(f, maxNewCertBytes)
-		if err != nil {
-			return newCert{}, fmt.Errorf("--new-cert %s: %w", f, err)
-		}
-		cs, ks, found, err := parseNewCertFile(f, b, passwords)
-		if err != nil {
-			return newCert{}, fmt.Errorf("--new-cert %s: %w", f, err)
-		}
-		if found && n.keyWhere == "" {
-			n.keyWhere = filepath.Base(f)
-		}
-		n.key = n.key || found
-		certs, keys = append(certs, cs...), append(keys, ks...)
+// readNewCert reads PFX (with the passwords given), PEM and DER files. A
+// key that is there but cannot be used (another certificate's, encrypted,
+// a PFX no password opens) is an error: the statement sent would be
+// wrong. Passwords and key material never appear in an error.
+func readNewCert(ctx context.Context, files, passwords []string) (newCert, error) {
+	c, err := certstore.ReadFiles(ctx, files, certstore.Options{PFXPasswords: passwords, MaxFileBytes: maxNewCertBytes})
+	if err != nil {
+		return newCert{}, fmt.Errorf("--new-cert: %w", err)
 	}
-	for _, c := range certs {
-		if c.IsCA {
+	var leaf *certstore.Certificate
+	for i := range c.Certificates {
+		x := &c.Certificates[i]
+		if x.Cert.IsCA {
 			continue
 		}
-		matches := keyMatches(c, keys)
-		if n.leaf == nil || matches && !n.keyMatches {
-			n.leaf, n.keyMatches = c, matches
+		if leaf == nil || x.Key == certstore.KeyUsable && leaf.Key != certstore.KeyUsable {
+			leaf = x
 		}
 	}
-	if n.leaf == nil {
-		return newCert{}, errors.New("--new-cert: no end-entity certificate in the file(s)")
+	var problems []string
+	pfxPassword := false
+	for _, p := range c.Problems {
+		problems = append(problems, p.String())
+		pfxPassword = pfxPassword || errors.Is(p.Err, certstore.ErrPFXPassword)
 	}
-	for _, c := range certs {
-		if c != n.leaf && !bytes.Equal(c.Raw, n.leaf.Raw) {
-			n.chain = append(n.chain, c)
+	switch {
+	case pfxPassword && (leaf == nil || leaf.Key != certstore.KeyUsable):
+		return newCert{}, fmt.Errorf("--new-cert: PFX: no password given opens it (set %s or --pfx-password-file)", pfxPasswordEnv)
+	case leaf == nil && len(problems) > 0:
+		return newCert{}, fmt.Errorf("--new-cert: no end-entity certificate read: %s", strings.Join(problems, "; "))
+	case leaf == nil:
+		return newCert{}, errors.New("--new-cert: no end-entity certificate in the file(s)")
+	case leaf.Key == certstore.KeyUnusable || leaf.Key == certstore.KeyUnknown:
+		return newCert{}, fmt.Errorf("--new-cert: the private key for %s cannot be used: %s", leaf.Thumbprint, leaf.KeyDetail)
+	}
+	n := newCert{leaf: leaf.Cert, key: leaf.Key == certstore.KeyUsable}
+	if n.key {
+		n.keyWhere = filepath.Base(leaf.KeySource)
+		if n.keyWhere == "." || n.keyWhere == "" {
+			n.keyWhere = filepath.Base(leaf.Source)
+		}
+	}
+	for _, x := range c.Certificates {
+		if x.Thumbprint != leaf.Thumbprint {
+			n.chain = append(n.chain, x.Cert)
 		}
 	}
 	return n, nil
-}
-
-func parseNewCertFile(name string, b []byte, passwords []string) (certs []*x509.Certificate, keys []crypto.PrivateKey, keyFound bool, err error) {
-	if bytes.Contains(b, []byte("-----BEGIN ")) {
-		rest := b
-		for {
-			var blk *pem.Block
-			blk, rest = pem.Decode(rest)
-			if blk == nil {
-				break
-			}
-			switch {
-			case blk.Type == "CERTIFICATE":
-				c, err := x509.ParseCertificate(blk.Bytes)
-				if err != nil {
-					return nil, nil, false, fmt.Errorf("a CERTIFICATE block: %w", err)
-				}
-				certs = append(certs, c)
-			case strings.Contains(blk.Type, "PRIVATE KEY"):
-				keyFound = true
-				if k, err := parseKey(blk.Bytes); err == nil {
-					keys = append(keys, k)
-				}
-			}
-		}
-		if len(certs) == 0 && !keyFound {
-			return nil, nil, false, errors.New("no CERTIFICATE or PRIVATE KEY block")
-		}
-		return certs, keys, keyFound, nil
-	}
-	if cs, err := x509.ParseCertificates(b); err == nil && len(cs) > 0 {
-		return cs, nil, false, nil
-	}
-	if k, err := parseKey(b); err == nil {
-		return nil, []crypto.PrivateKey{k}, true, nil
-	}
-	var wrong bool
-	for _, pw := range append(append([]string{}, passwords...), "") {
-		key, leaf, chain, err := pkcs12.DecodeChain(b, pw)
-		if err == nil {
-			return append([]*x509.Certificate{leaf}, chain...), []crypto.PrivateKey{key}, true, nil
-		}
-		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
-			wrong = true
-			continue
-		}
-		if cs, err := pkcs12.DecodeTrustStore(b, pw); err == nil && len(cs) > 0 {
-			return cs, nil, false, nil // a PFX without a key
-		}
-	}
-	if wrong {
-		return nil, nil, false, fmt.Errorf("PFX: no password given opens it (set %s or --pfx-password-file)", pfxPasswordEnv)
-	}
-	return nil, nil, false, errors.New("neither PEM, DER certificate or key, nor a PFX this command can read")
-}
-
-func parseKey(der []byte) (crypto.PrivateKey, error) {
-	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
-		return k, nil
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
-		return k, nil
-	}
-	return x509.ParseECPrivateKey(der)
-}
-
-func keyMatches(c *x509.Certificate, keys []crypto.PrivateKey) bool {
-	for _, k := range keys {
-		if s, ok := k.(crypto.Signer); ok {
-			if p, ok := s.Public().(interface{ Equal(crypto.PublicKey) bool }); ok && p.Equal(c.PublicKey) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // pfxPasswordEnv is where the PFX password comes from, as for agents.

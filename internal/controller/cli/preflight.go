@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
 // exitPreflightBreaks is controller preflight's exit status when something
@@ -48,7 +47,7 @@ func preflightCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := readNewCert(files, pw)
+			n, err := readNewCert(cmd.Context(), files, pw)
 			if err != nil {
 				return err
 			}
@@ -100,8 +99,6 @@ func keyStatement(n newCert, ks string) (string, error) {
 		return "", fmt.Errorf("--key-source %q: want pfx, request or none", ks)
 	}
 	switch {
-	case n.key && !n.keyMatches:
-		return "", fmt.Errorf("--new-cert: the private key in %s does not belong to the certificate %s", n.keyWhere, thumbprint.Of(n.leaf))
 	case n.key && ks != "" && ks != "pfx":
 		return "", fmt.Errorf("--key-source %s, but %s holds the certificate's key: leave --key-source out (or pfx)", ks, n.keyWhere)
 	case n.key:

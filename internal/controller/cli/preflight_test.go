@@ -117,7 +117,7 @@ func TestPreflightCommand(t *testing.T) {
 		t.Fatalf(".cer without key: %d %s", code, out)
 	}
 	key, _ := other.KeyPEM()
-	if code, out = run("--new-cert", write("mixed.pem", append(same.ChainPEM(), key...))); code != 1 || !strings.Contains(out, "does not belong to the certificate") {
+	if code, out = run("--new-cert", write("mixed.pem", append(same.ChainPEM(), key...))); code != 1 || !strings.Contains(out, "cannot be used: the private key stored with this certificate") || !strings.Contains(out, "does not match its public key") {
 		t.Fatalf("key of another certificate: %d %s", code, out)
 	}
 	t.Setenv(pfxPasswordEnv, "wrong")
