@@ -26,10 +26,10 @@ type sim struct {
 	// sent is the highest sequence handed to the stream (the receiver
 	// checks acks against it).
 	sent atomic.Uint64
-	// tmpl is the results every batch carries (built once, certificate
-	// listing of tmplCerts included).
-	tmpl      []*mxv1.CheckResult
-	tmplCerts int
+	// tmpl is the encoding of the tmplResults results every batch
+	// carries (built once, a certificate listing of tmplCerts included).
+	tmpl                   []byte
+	tmplResults, tmplCerts int
 }
 
 // Fleet is a set of simulated agents connected to one controller.
@@ -99,7 +99,7 @@ func (c *Cluster) Connect(ctx context.Context, i, n, conns int, prefix string) (
 func agentID(prefix string, i int) string { return fmt.Sprintf("%s-%05d", prefix, i) }
 
 func hello(ctx context.Context, conn *grpc.ClientConn, id string) (*sim, error) {
-	st, err := mxv1.NewAgentServiceClient(conn).Connect(ctx)
+	st, err := mxv1.NewAgentServiceClient(conn).Connect(ctx, grpc.ForceCodecV2(newSimCodec()))
 	if err != nil {
 		return nil, err
 	}
@@ -208,21 +208,23 @@ func (s *sim) run(ctx context.Context, depth, results, certs int, pace func(cont
 			break
 		}
 		s.seq++
-		// A real agent builds its batch once per round; the simulated one
-		// reuses its results (only the sequence changes), so the
-		// simulator's own CPU, which shares the machine with the
-		// cluster, goes to sending.
-		if s.tmpl == nil || len(s.tmpl) != results || s.tmplCerts != certs {
-			s.tmpl, s.tmplCerts = batch(0, results, certs).GetResults(), certs
+		// The results are built and encoded once; every batch is those
+		// bytes behind its own sequence (codec.go).
+		if s.tmpl == nil || s.tmplResults != results || s.tmplCerts != certs {
+			enc, eerr := encodeResults(batch(0, results, certs).GetResults())
+			if eerr != nil {
+				return eerr
+			}
+			s.tmpl, s.tmplResults, s.tmplCerts = enc, results, certs
 		}
-		b := &mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Batch{Batch: &mxv1.ResultBatch{Seq: s.seq, Results: s.tmpl}}}
+		b := encodeBatch(s.seq, s.tmpl)
 		select {
 		case inflight <- sent{seq: s.seq, at: time.Now()}:
 		case err = <-recvErr:
 			return err
 		}
 		s.sent.Store(s.seq)
-		if serr := s.stream.Send(b); serr != nil {
+		if serr := s.stream.SendMsg(b); serr != nil {
 			if errors.Is(serr, io.EOF) {
 				serr = fmt.Errorf("bench: %s: the controller closed the stream (EOF) on send", s.id)
 			}
