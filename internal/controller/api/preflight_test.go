@@ -38,7 +38,8 @@ func (tw *twin) edges(t *testing.T) *renewaltest.PKI {
 // (the error quotes nothing of it); the public certificate with the
 // statement where the key will be predicting the hybrid rule breaking when
 // the certificate of another CA goes to one site's Edge only; site scopes
-// applied; a follower forwarding to the leader; the upload bounded.
+// applied; a follower forwarding to the leader; afterwards, the server
+// still on the old certificate named; the upload bounded.
 func TestPreflightCertificate(t *testing.T) {
 	l := newTwin(t, twinConfig{secure: true})
 	p := l.edges(t)
@@ -145,6 +146,30 @@ func TestPreflightCertificate(t *testing.T) {
 	g, err = f.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: cert, KeySource: "pfx"})
 	if err != nil || len(g.GetAgents()) != 2 {
 		t.Fatalf("through a follower: %v %v", g, err)
+	}
+	// Afterwards: edge01's agent reports the new certificate selected,
+	// edge02's still the old one. The same upload names edge02 as still on
+	// the old certificate, and the hybrid rule on today's selections warns.
+	_, r := renewaltest.Edge(t, "edge01", "amsterdam", "EDGE01", other)
+	if _, err := l.store.Apply(t.Context(), &mxv1.Command{Kind: &mxv1.Command_IngestBatches{IngestBatches: &mxv1.IngestBatches{Batches: []*mxv1.AgentBatch{
+		{AgentId: "edge01", Batch: &mxv1.ResultBatch{Seq: 3, Results: []*mxv1.CheckResult{r}}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err = l.ctl().PreflightCertificate(bearer(t.Context(), read), &mxv1.PreflightCertificateRequest{Certificate: cert, KeySource: "pfx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollout := map[string]string{}
+	for _, a := range g.GetAgents() {
+		rollout[a.GetAgentId()] = a.GetRollout()
+	}
+	var behind, today bool
+	for _, c := range g.GetFleetChecks() {
+		behind = behind || c.GetId() == "rollout" && c.GetStatus() == "warn" && strings.Contains(c.GetSummary(), "still running the old certificate: edge02.contoso.com (not imported)")
+		today = today || c.GetId() == "hybrid-edge-identity-today" && c.GetStatus() == "warn"
+	}
+	if rollout["edge01"] != "switched" || rollout["edge02"] != "not-imported" || !behind || !today {
+		t.Errorf("afterwards: %v %v", rollout, g.GetFleetChecks())
 	}
 	// The upload is bounded: over REST by the body limit, over gRPC by
 	// the pre-flight's own.
