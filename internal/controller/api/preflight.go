@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
@@ -53,5 +54,22 @@ func (s *Service) PreflightCertificate(ctx context.Context, req *mxv1.PreflightC
 		}
 		return nil, status.Error(codes.Internal, err.Error())
 	}
+	if err := answerFits(resp, maxPreflightAnswer); err != nil {
+		return nil, err
+	}
 	return resp, nil
+}
+
+// maxPreflightAnswer keeps the answer under the 4 MiB a gRPC client
+// receives by default (the REST gateway, the dashboard and forwarding
+// followers are such clients): about 500 Exchange servers with plans.
+const maxPreflightAnswer = 4<<20 - 64<<10
+
+// answerFits refuses an answer too large to deliver with a sentence
+// saying how to split it, instead of a transport error.
+func answerFits(resp *mxv1.PreflightCertificateResponse, limit int) error {
+	if n := proto.Size(resp); n > limit {
+		return status.Errorf(codes.ResourceExhausted, "the prediction for %d agents is %d KiB, over the %d KiB one answer may carry: run it per site (site / --site)", len(resp.GetAgents()), n>>10, limit>>10)
+	}
+	return nil
 }

@@ -184,3 +184,15 @@ func TestPreflightCertificate(t *testing.T) {
 		t.Fatalf("no certificate: %v", err)
 	}
 }
+
+// An answer over the limit is refused with how to split it.
+func TestPreflightAnswerBound(t *testing.T) {
+	resp := &mxv1.PreflightCertificateResponse{Agents: []*mxv1.PreflightAgent{{AgentId: "edge01", Detail: strings.Repeat("x", 2048)}}}
+	if err := answerFits(resp, 4096); err != nil {
+		t.Fatal(err)
+	}
+	err := answerFits(resp, 1024)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "run it per site") {
+		t.Fatalf("over the bound: %v", err)
+	}
+}

@@ -16,12 +16,12 @@ import (
 
 var now = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 
-func issue(t *testing.T, ca *lab.CA, notAfter time.Time) *lab.Issued {
+func issue(t testing.TB, ca *lab.CA, notAfter time.Time) *lab.Issued {
 	return renewaltest.Issue(t, ca, now, notAfter)
 }
 
 // edge is what a hybrid Edge server's agent reports (renewaltest.Edge).
-func edge(t *testing.T, id, site, name string, current *lab.Issued, lastSeen time.Time, alsoInStore ...*lab.Issued) (*mxv1.Agent, *mxv1.CheckResultRecord) {
+func edge(t testing.TB, id, site, name string, current *lab.Issued, lastSeen time.Time, alsoInStore ...*lab.Issued) (*mxv1.Agent, *mxv1.CheckResultRecord) {
 	t.Helper()
 	h, res := renewaltest.Edge(t, id, site, name, current, alsoInStore...)
 	a := &mxv1.Agent{AgentId: id, Site: site, Hostname: h.GetHostname(), Roles: h.GetRoles(), LastSeen: timestamppb.New(lastSeen)}
@@ -35,7 +35,7 @@ type fleet struct {
 	results           []*mxv1.CheckResultRecord
 }
 
-func newFleet(t *testing.T) *fleet {
+func newFleet(t testing.TB) *fleet {
 	t.Helper()
 	p := renewaltest.NewPKI(t, now, now.AddDate(0, 0, 20))
 	fl := &fleet{contoso: p.Contoso, fabrikam: p.Fabrikam, old: p.Old}
