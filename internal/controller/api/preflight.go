@@ -69,7 +69,7 @@ const maxPreflightAnswer = 4<<20 - 64<<10
 // saying how to split it, instead of a transport error.
 func answerFits(resp *mxv1.PreflightCertificateResponse, limit int) error {
 	if n := proto.Size(resp); n > limit {
-		return status.Errorf(codes.ResourceExhausted, "the prediction for %d agents is %d KiB, over the %d KiB one answer may carry: run it per site (site / --site)", len(resp.GetAgents()), n>>10, limit>>10)
+		return status.Errorf(codes.FailedPrecondition, "the prediction for %d agents is %d KiB, over the %d KiB one answer may carry: run it per site (site / --site)", len(resp.GetAgents()), n>>10, limit>>10)
 	}
 	return nil
 }

@@ -192,7 +192,7 @@ func TestPreflightAnswerBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := answerFits(resp, 1024)
-	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "run it per site") {
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "run it per site") {
 		t.Fatalf("over the bound: %v", err)
 	}
 }
