@@ -39,6 +39,16 @@ done
 #   the probes' own 30 s deadline (measured: 245 of 500 timed out); it
 #   measures the probe's memory, which the Linux run covers.
 skip='^TestFiveHundredConcurrentProbesBoundedMemory$'
+
+# One wineserver for the whole run, with Wine's own processes (services.exe,
+# winedevice.exe, explorer.exe) started before any test binary and detached
+# from go test's output. Otherwise the first test binary's wine starts them,
+# they inherit that package's stdout and live as long as other packages keep
+# the server busy, and go test fails a package that passed with "Test I/O
+# incomplete 1m0s after exiting".
+"$MXPROBE_WINESERVER" -k 2>/dev/null || true
+"$MXPROBE_WINESERVER" -p </dev/null >/dev/null 2>&1
+"$MXPROBE_WINE" wineboot </dev/null >/dev/null 2>&1 || true
 status=0
 GOOS=windows GOARCH=amd64 go test -count=1 -timeout 10m -exec "$PWD/scripts/wine/exec.sh" \
   -skip "$skip" ${args[@]+"${args[@]}"} "${pkgs[@]}" || status=$?

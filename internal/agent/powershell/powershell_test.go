@@ -49,7 +49,11 @@ func TestMain(m *testing.M) {
 			}
 		}
 	case "hang":
-		time.Sleep(time.Minute)
+		// Far past the callers' timeouts (at most 500 ms), and short of go
+		// test's one-minute wait for the test's output to close: under
+		// Wine a TerminateProcess that races the child's start-up can be
+		// lost, and the child holds the inherited output while it sleeps.
+		time.Sleep(15 * time.Second)
 		os.Exit(0)
 	case "fail":
 		os.Stdout.WriteString("partial")
