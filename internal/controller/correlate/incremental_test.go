@@ -14,18 +14,25 @@ import (
 // Random histories: an Engine's round equals a full round (Correlate, the
 // reference) after every change, also while rounds over the same data
 // settle, when a round's output is not committed (a rejected proposal),
-// when every stored object is replaced by an equal copy (a restore), and
-// when the fleet gains an agent (the engine starts over).
+// when every stored object is replaced by an equal copy (a restore), when
+// leadership moves (a new engine, which starts over, takes the next
+// rounds), and when the fleet gains or loses an agent or an agent moves to
+// another site or host name (the engine starts over). The histories hold
+// the other changes a round sees: results added, removed and re-committed
+// at other severities, agent rounds that retire older results, agents
+// falling silent and back, TLS-RPT reports from outside, results of agents
+// that never said Hello, and time passing damping, reopen and retention
+// deadlines.
 func TestIncrementalEqualsFull(t *testing.T) {
 	seeds, rounds := 6, 250
 	if testing.Short() {
 		seeds, rounds = 3, 120
 	}
-	upserts := 0
+	upserts, leaders := 0, 0
 	for seed := range seeds {
 		h := newHistory(uint64(1000+seed), 24, 3)
 		e := NewEngine(historyConfig)
-		restarts := 1
+		restarts, earlier := 1, 0
 		compare := func(round int, what string) Output {
 			t.Helper()
 			in := h.fl.input(h.incidents())
@@ -61,6 +68,29 @@ func TestIncrementalEqualsFull(t *testing.T) {
 				h.fl.agent(id, fmt.Sprintf("site%d", h.pick(3)), id+".contoso.com")
 				h.ids = append(h.ids, id)
 				restarts++
+			case 2: // leadership moved: the new leader's engine starts over
+				if round == 0 {
+					break
+				}
+				earlier += e.full
+				e = NewEngine(historyConfig)
+				leaders++
+				restarts++
+			case 3: // an agent removed (its results stay until the store drops them)
+				if len(h.ids) > 4 {
+					i := h.pick(len(h.ids))
+					delete(h.fl.agents, h.ids[i])
+					h.ids = slices.Delete(h.ids, i, i+1)
+					restarts++
+				}
+			case 4: // an agent moved to another site
+				id := h.ids[h.pick(len(h.ids))]
+				a := proto.CloneOf(h.fl.agents[id])
+				a.Site = fmt.Sprintf("site%d", h.pick(4))
+				if a.GetSite() != h.fl.agents[id].GetSite() {
+					restarts++
+				}
+				h.fl.agents[id] = a
 			}
 			out := compare(round, "after changes")
 			if h.pick(10) == 0 {
@@ -75,12 +105,15 @@ func TestIncrementalEqualsFull(t *testing.T) {
 				h.apply(t, again)
 			}
 		}
-		if e.full != restarts {
-			t.Fatalf("seed %d: the engine started over %d times, want %d (once, and once per new agent)", seed, e.full, restarts)
+		if earlier+e.full != restarts {
+			t.Fatalf("seed %d: engines started over %d times, want %d (once per engine, and once per agent added, removed or moved)", seed, earlier+e.full, restarts)
 		}
 	}
 	if upserts == 0 {
 		t.Fatal("no round changed an incident")
+	}
+	if leaders == 0 {
+		t.Fatal("leadership never moved")
 	}
 }
 
