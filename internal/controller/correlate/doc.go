@@ -51,22 +51,43 @@
 //
 // Correlate is the reference: it recomputes everything. The loop runs an
 // Engine (incremental.go), whose rounds give Correlate's output for the
-// same input (TestIncrementalEqualsFull over random histories) while
+// same input (TestIncrementalEqualsFull over random histories, with
+// restores, leadership changes and agents added, removed and moved) while
 // redoing only what changed since its previous round. The store replaces
 // stored agents, results and incidents and never modifies them, so a
-// change is a new pointer. Per agent the engine keeps its folded groups
-// and refolds an agent only when its record or one of its results is new;
-// each group's route (route.go) depends on a few counts (hosts holding a
-// certificate problem, sites seeing a flow fail, sites observing flows,
-// probers and failing agents of an endpoint, the anchors of a host), and a
-// group is routed again only when one of its counts moved; a bucket's
-// candidate is rebuilt only when its contributions (or the green probes
-// its direction detail names, or its agents' silence) moved; present and
-// absent run again only when the candidate or the stored incident changed
-// or the clock reached the instant their answer depends on (damping by
-// time, the reopen window, retention, an agent's silence). The first round
-// of an Engine, and a round whose agents differ in more than their reports
-// (one added or removed, a site or host name changed), compute everything.
+// change is a new pointer: a round compares pointers (every result, agent
+// and incident once, a map lookup each) and works only on what moved.
+//
+//   - Folding: an agent is refolded only when its record or one of its
+//     results is new; its observations are made once per result, and its
+//     groups that did not change are kept (matched by root).
+//   - Routing: each group's route (route.go) depends on a few counts
+//     (hosts holding a certificate problem, sites seeing a flow fail, sites
+//     observing flows, the anchors of a host, and per endpoint, code and
+//     site the probes and the probes of failing agents, from which the
+//     site view is read without walking the probers). A group is routed
+//     again only when one of its counts moved; an endpoint's agents are
+//     routed by class (code, site), and only a class whose rule changed
+//     moves its groups.
+//   - Candidates: a bucket keeps what its members add up to (worst
+//     severity, staleness, newest commit, root cause, roles, directions,
+//     the attributes of its last contributor, member sets copied on
+//     change) as members come and go, so rebuilding a candidate costs its
+//     changes, its text and one copy of its sorted member list, not a pass
+//     over its members for each attribute (certificate incidents still
+//     walk their roots for the per-host fix, fleet-horizon ones join every
+//     holder into the fix).
+//   - Lifecycle (incremental_lifecycle.go): present runs for a candidate
+//     that was rebuilt, whose stored incident changed, whose last answer
+//     changed something (until the store holds it), or whose timer is due
+//     (damping by time, the reopen window); absent likewise for a stored
+//     incident without a candidate, also when an agent of its members
+//     moved or retention is due.
+//
+// The first round of an Engine, and a round whose agents differ in more
+// than their reports (one added or removed, a site or host name changed),
+// compute everything; so does a new leader (a new Loop.Run) and a restored
+// state (all pointers new).
 //
 // An observation is a newly committed result (its committed_at, leader
 // time, is newer than the incident's last_observed_at): re-running a round

@@ -55,7 +55,9 @@ type incState struct {
 	flowBy         map[flowKey]map[string]int
 	flowGroups     map[flowKey]map[*group]bool
 	failing        map[epKey]map[string]int
-	probes         map[string]map[*mxv1.StoredResult]probe
+	probes         map[string]map[*mxv1.StoredResult]probe // of agents' hosts' endpoints
+	probeN         map[string]int                          // probe results per endpoint
+	epHost         map[string]string                       // endpoint -> agent's host it names ("": none)
 	epsOfTarget    map[string]map[string]bool
 	epClass        map[classKey]decision
 	// What an endpoint's site view (siteView) is made of, counted as
@@ -64,7 +66,6 @@ type incState struct {
 	// the probe results whose agent fails the endpoint with that code.
 	epSites     map[string]map[string]*siteCount
 	epFails     map[epKey]map[string]*siteCount
-	probesBy    map[epAgent][]probe
 	codesAt     map[string]map[string]bool
 	classGroups map[classKey]map[*group]bool
 	classesAt   map[string]map[classKey]bool
@@ -90,6 +91,7 @@ type agentState struct {
 	groups          []*group
 	seen            int
 	dirty           bool
+	unsorted        bool
 }
 
 type resultEntry struct {
@@ -160,11 +162,11 @@ type roundState struct {
 
 func newIncState(in Input, cfg Config) *incState {
 	s := &incState{
-		v: newAgentView(in.Agents, in.Now, cfg), agents: map[string]*agentState{}, results: map[*mxv1.StoredResult]*resultEntry{},
+		v: newAgentView(in.Agents, in.Now, cfg), agents: map[string]*agentState{}, results: make(map[*mxv1.StoredResult]*resultEntry, len(in.Results)),
 		certTP: map[certKey]map[string]int{}, certID: map[certKey]map[string]int{}, certGroups: map[certKey]map[*group]bool{},
 		flowSites: map[string]int{}, flowBy: map[flowKey]map[string]int{}, flowGroups: map[flowKey]map[*group]bool{},
-		failing: map[epKey]map[string]int{}, probes: map[string]map[*mxv1.StoredResult]probe{},
-		epSites: map[string]map[string]*siteCount{}, epFails: map[epKey]map[string]*siteCount{}, probesBy: map[epAgent][]probe{}, codesAt: map[string]map[string]bool{},
+		failing: map[epKey]map[string]int{}, probes: map[string]map[*mxv1.StoredResult]probe{}, probeN: map[string]int{}, epHost: map[string]string{},
+		epSites: map[string]map[string]*siteCount{}, epFails: map[epKey]map[string]*siteCount{}, codesAt: map[string]map[string]bool{},
 		classGroups: map[classKey]map[*group]bool{}, classesAt: map[string]map[classKey]bool{}, outsideAt: map[string]map[*group]bool{},
 		epsOfTarget: map[string]map[string]bool{}, epClass: map[classKey]decision{}, anchors: map[string]map[bucketKey]bool{}, anchorHosts: map[bucketKey][]string{},
 		anchorWorst: map[bucketKey]mxv1.Severity{}, buckets: map[bucketKey]*ibucket{}, dirHost: map[string]map[bucketKey]bool{},
@@ -322,17 +324,27 @@ func (s *incState) resultChanges(in Input, rs *roundState) {
 			as.results = kept
 		}
 	}
-	for _, r := range added {
+	entries := make([]resultEntry, len(added))
+	var unsorted []*agentState
+	for i, r := range added {
 		as := s.agents[r.GetAgentId()]
 		if as == nil {
 			as = &agentState{id: r.GetAgentId(), ai: s.v.agent(r.GetAgentId())}
 			s.agents[as.id] = as
 		}
 		as.dirty = true
-		// Kept sorted by check and target (refold's order).
-		i, _ := slices.BinarySearchFunc(as.results, r, resultCmp)
-		as.results = slices.Insert(as.results, i, r)
-		s.results[r] = &resultEntry{as: as, round: s.round}
+		if !as.unsorted {
+			as.unsorted = true
+			unsorted = append(unsorted, as)
+		}
+		as.results = append(as.results, r)
+		entries[i] = resultEntry{as: as, round: s.round}
+		s.results[r] = &entries[i]
+	}
+	// Kept sorted by check and target (refold's order).
+	for _, as := range unsorted {
+		slices.SortFunc(as.results, resultCmp)
+		as.unsorted = false
 	}
 }
 
@@ -437,11 +449,19 @@ func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *r
 	}
 	rs.probesMoved[ep] = true
 	rs.dirtyEPs[ep] = true
-	m := s.probes[ep]
-	st := r.GetResult().GetStatus()
-	p := probe{agent: ai, res: r, failed: st == mxv1.CheckStatus_CHECK_STATUS_FAIL || st == mxv1.CheckStatus_CHECK_STATUS_ERROR}
-	if d < 0 {
-		p = m[r]
+	var p probe
+	if d > 0 {
+		st := r.GetResult().GetStatus()
+		p = probe{agent: ai, res: r, failed: st == mxv1.CheckStatus_CHECK_STATUS_FAIL || st == mxv1.CheckStatus_CHECK_STATUS_ERROR}
+		ai.probes = append(ai.probes, epProbe{ep, p})
+	} else {
+		for i, q := range ai.probes {
+			if q.p.res == r {
+				p = q.p
+				ai.probes = slices.Delete(ai.probes, i, i+1)
+				break
+			}
+		}
 	}
 	addSite(s.epSites, ep, ai.site, d, p.failed)
 	for code := range s.codesAt[ep] {
@@ -449,36 +469,44 @@ func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *r
 			addSite(s.epFails, epKey{ep, code}, ai.site, d, p.failed)
 		}
 	}
-	ea := epAgent{ep, ai.id}
+	if s.probeN[ep] += d; s.probeN[ep] == 0 {
+		delete(s.probeN, ep)
+	}
+	// The probes themselves are kept for agents' hosts only (direction
+	// details name the green ones).
+	h, ok := s.epHost[ep]
+	if !ok {
+		h = s.v.internalHost(endpointHost(ep))
+		s.epHost[ep] = h
+	}
+	if h == "" {
+		return
+	}
+	m := s.probes[ep]
 	if d > 0 {
 		if m == nil {
 			m = map[*mxv1.StoredResult]probe{}
 			s.probes[ep] = m
-			if h := s.v.internalHost(endpointHost(ep)); h != "" {
-				s.v.probesOf[h] = append(s.v.probesOf[h], ep)
-			}
+			s.v.probesOf[h] = append(s.v.probesOf[h], ep)
 		}
 		m[r] = p
-		s.probesBy[ea] = append(s.probesBy[ea], p)
 		return
 	}
 	delete(m, r)
-	s.probesBy[ea] = slices.DeleteFunc(s.probesBy[ea], func(q probe) bool { return q.res == r })
-	if len(s.probesBy[ea]) == 0 {
-		delete(s.probesBy, ea)
-	}
 	if len(m) == 0 {
 		delete(s.probes, ep)
-		if h := s.v.internalHost(endpointHost(ep)); h != "" {
-			s.v.probesOf[h] = slices.DeleteFunc(s.v.probesOf[h], func(e string) bool { return e == ep })
-		}
+		s.v.probesOf[h] = slices.DeleteFunc(s.v.probesOf[h], func(e string) bool { return e == ep })
 	}
 }
 
 // siteCount: probe results of one site (n), of which not failed (ok).
 type siteCount struct{ n, ok int }
 
-type epAgent struct{ ep, agent string }
+// epProbe is one of an agent's probe results and the endpoint it probes.
+type epProbe struct {
+	ep string
+	p  probe
+}
 
 func addSite[K comparable](m map[K]map[string]*siteCount, k K, site string, d int, failed bool) {
 	sm := m[k]
@@ -594,8 +622,10 @@ func (s *incState) count(g *group, d int, rs *roundState) {
 		addCount(s.failing, k, g.agent.id, d)
 		if after := s.failing[k][g.agent.id] > 0; after != before {
 			dd := map[bool]int{true: 1, false: -1}[after]
-			for _, p := range s.probesBy[epAgent{g.ep, g.agent.id}] {
-				addSite(s.epFails, k, p.agent.site, dd, p.failed)
+			for _, q := range g.agent.probes {
+				if q.ep == g.ep {
+					addSite(s.epFails, k, q.p.agent.site, dd, q.p.failed)
+				}
 			}
 		}
 		if s.failing[k] != nil {
@@ -798,7 +828,7 @@ func (s *incState) routeEndpoints(rs *roundState) {
 // the reports (which depend on the agents' inbound incidents) are routed
 // again.
 func (s *incState) routeEndpoint(ep string, rs *roundState) {
-	probers := len(s.probes[ep])
+	probers := s.probeN[ep]
 	sv := map[string]siteView{}
 	// Every group of the endpoint has the same target (its host).
 	target := s.v.internalHost(endpointHost(ep))

@@ -32,6 +32,8 @@ type agentInfo struct {
 	// outside: not an agent but other mail systems' TLS-RPT reports
 	// (outside.go).
 	outside bool
+	// probes: the agent's current probe results (incremental rounds).
+	probes []epProbe
 }
 
 // retired: r is older than the agent's latest round, so the agent no
