@@ -86,49 +86,18 @@ func decodeConfig(root jobject) (*Config, error) {
 		}
 		inv.MailboxTransportService = &s
 	}
-	sendNode, _ := root.get("SendConnectors")
-	items, err := sendNode.list()
-	if err != nil {
+	if inv.SendConnectors, err = objectsOf(root, "SendConnectors", decodeSendConnector); err != nil {
 		return nil, err
 	}
-	for _, it := range items {
-		if it.isNull() {
-			continue
-		}
-		c, err := decodeSendConnector(it)
-		if err != nil {
-			return nil, err
-		}
-		inv.SendConnectors = append(inv.SendConnectors, c)
-	}
-	recvNode, _ := root.get("ReceiveConnectors")
-	if items, err = recvNode.list(); err != nil {
+	if inv.ReceiveConnectors, err = objectsOf(root, "ReceiveConnectors", decodeReceiveConnector); err != nil {
 		return nil, err
 	}
-	for _, it := range items {
-		if it.isNull() {
-			continue
-		}
-		c, err := decodeReceiveConnector(it)
-		if err != nil {
+	if _, ok := root.firstOf("InboundConnectors"); ok {
+		if inv.InboundConnectors, err = objectsOf(root, "InboundConnectors", decodeInboundConnector); err != nil {
 			return nil, err
 		}
-		inv.ReceiveConnectors = append(inv.ReceiveConnectors, c)
-	}
-	if inNode, ok := root.get("InboundConnectors"); ok && !inNode.isNull() {
-		if items, err = inNode.list(); err != nil {
-			return nil, err
-		}
-		inv.InboundConnectors = []InboundConnector{}
-		for _, it := range items {
-			if it.isNull() {
-				continue
-			}
-			c, err := decodeInboundConnector(it)
-			if err != nil {
-				return nil, err
-			}
-			inv.InboundConnectors = append(inv.InboundConnectors, c)
+		if inv.InboundConnectors == nil {
+			inv.InboundConnectors = []InboundConnector{} // collected, none
 		}
 	}
 	return inv, nil
@@ -176,15 +145,11 @@ func decodeServer(n jnode) (Server, error) {
 	if s.Name, err = o.str("Name"); err != nil {
 		return s, err
 	}
-	if v, ok := o.firstOf("Fqdn"); ok {
-		if s.Fqdn, err = hostString(v); err != nil {
-			return s, err
-		}
+	if s.Fqdn, err = o.text("Fqdn", hostString); err != nil {
+		return s, err
 	}
-	if v, ok := o.firstOf("AdminDisplayVersion"); ok {
-		if s.AdminDisplayVersion, err = decodeVersion(v); err != nil {
-			return s, err
-		}
+	if s.AdminDisplayVersion, err = o.text("AdminDisplayVersion", decodeVersion); err != nil {
+		return s, err
 	}
 	if v, ok := o.firstOf("ServerRole"); ok {
 		roles, err := decodeFlags(v, serverRoleFlags)
@@ -335,13 +300,7 @@ func decodeSendConnector(n jnode) (SendConnector, error) {
 		return SendConnector{}, err
 	}
 	var c SendConnector
-	if c.Name, err = o.str("Name"); err != nil {
-		return c, err
-	}
-	if c.Name == "" {
-		return c, fmt.Errorf("%w: %s: missing connector name", ErrInvalidConfig, o.child("Name"))
-	}
-	if c.Identity, err = identityString(o); err != nil {
+	if c.Name, c.Identity, err = connectorName(o); err != nil {
 		return c, err
 	}
 	if c.Enabled, err = o.boolean("Enabled", true); err != nil {
@@ -350,10 +309,8 @@ func decodeSendConnector(n jnode) (SendConnector, error) {
 	if c.TlsCertificateName, err = tlsNameField(o); err != nil {
 		return c, err
 	}
-	if v, ok := o.firstOf("Fqdn"); ok {
-		if c.Fqdn, err = hostString(v); err != nil {
-			return c, err
-		}
+	if c.Fqdn, err = o.text("Fqdn", hostString); err != nil {
+		return c, err
 	}
 	if c.RequireTLS, err = o.boolean("RequireTLS", false); err != nil {
 		return c, err
@@ -362,10 +319,8 @@ func decodeSendConnector(n jnode) (SendConnector, error) {
 	if c.TlsAuthLevel, err = decodeEnum(tl, tlsAuthLevels); err != nil {
 		return c, err
 	}
-	if v, ok := o.firstOf("TlsDomain"); ok {
-		if c.TlsDomain, err = domainString(v); err != nil {
-			return c, err
-		}
+	if c.TlsDomain, err = o.text("TlsDomain", domainString); err != nil {
+		return c, err
 	}
 	if c.CloudServicesMailEnabled, err = o.boolean("CloudServicesMailEnabled", false); err != nil {
 		return c, err
@@ -404,19 +359,11 @@ func decodeReceiveConnector(n jnode) (ReceiveConnector, error) {
 		return ReceiveConnector{}, err
 	}
 	var c ReceiveConnector
-	if c.Name, err = o.str("Name"); err != nil {
+	if c.Name, c.Identity, err = connectorName(o); err != nil {
 		return c, err
 	}
-	if c.Name == "" {
-		return c, fmt.Errorf("%w: %s: missing connector name", ErrInvalidConfig, o.child("Name"))
-	}
-	if c.Identity, err = identityString(o); err != nil {
+	if c.Server, err = o.text("Server", adObjectName); err != nil {
 		return c, err
-	}
-	if v, ok := o.firstOf("Server"); ok {
-		if c.Server, err = adObjectName(v); err != nil {
-			return c, err
-		}
 	}
 	if c.Enabled, err = o.boolean("Enabled", true); err != nil {
 		return c, err
@@ -427,10 +374,8 @@ func decodeReceiveConnector(n jnode) (ReceiveConnector, error) {
 	if c.TlsCertificateName, err = tlsNameField(o); err != nil {
 		return c, err
 	}
-	if v, ok := o.firstOf("Fqdn"); ok {
-		if c.Fqdn, err = hostString(v); err != nil {
-			return c, err
-		}
+	if c.Fqdn, err = o.text("Fqdn", hostString); err != nil {
+		return c, err
 	}
 	am, _ := o.get("AuthMechanism")
 	if c.AuthMechanism, err = decodeFlags(am, authMechanismFlags); err != nil {
@@ -461,6 +406,19 @@ func decodeReceiveConnector(n jnode) (ReceiveConnector, error) {
 	return c, nil
 }
 
+// connectorName reads a Send or Receive connector's Name, which it must
+// have, and its Identity.
+func connectorName(o jobject) (name, identity string, err error) {
+	if name, err = o.str("Name"); err != nil {
+		return "", "", err
+	}
+	if name == "" {
+		return "", "", fmt.Errorf("%w: %s: missing connector name", ErrInvalidConfig, o.child("Name"))
+	}
+	identity, err = identityString(o)
+	return name, identity, err
+}
+
 // identityString reads Identity: a string, or an ADObjectId object (whose
 // display form for connectors is "SERVER\Name"; Name is the best we have).
 func identityString(o jobject) (string, error) {
@@ -471,25 +429,43 @@ func identityString(o jobject) (string, error) {
 	return adObjectName(n)
 }
 
-// listOf decodes a multi-valued property element by element.
-func listOf(o jobject, key string, elem func(jnode) (string, error)) ([]string, error) {
+// objectsOf decodes each item of the list at key with elem; null items are
+// skipped.
+func objectsOf[T any](o jobject, key string, elem func(jnode) (T, error)) ([]T, error) {
 	n, _ := o.get(key)
 	items, err := n.list()
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []T
 	for _, it := range items {
 		if it.isNull() {
 			continue
 		}
-		s, err := elem(it)
+		v, err := elem(it)
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// listOf decodes a multi-valued property element by element; empty values
+// are dropped.
+func listOf(o jobject, key string, elem func(jnode) (string, error)) ([]string, error) {
+	all, err := objectsOf(o, key, elem)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, s := range all {
 		if s != "" {
 			out = append(out, s)
 		}
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
@@ -530,6 +506,48 @@ func tlsNameField(o jobject) (string, error) {
 // hostString reads an Fqdn / Hostname / SmartHost / IPAddress value given as
 // a string or as the object ConvertTo-Json makes of it.
 func hostString(n jnode) (string, error) {
+	// SmartHost: {Domain: Hostname{HostnameString}, Address: IPAddress, IsIPAddress}
+	// Fqdn: {Domain: "..."}; Hostname: {HostnameString}; IPAddress: {IPAddressToString}
+	return stringOrObject(n, textForm{
+		want:    "host name string or object",
+		missing: "host object without Domain/HostnameString/Address",
+		keys:    []string{"HostnameString", "Domain", "IPAddressToString", "Address", "SmartHostString", "Fqdn"},
+		clean:   unbracket,
+	})
+}
+
+// unbracket drops the brackets of a SmartHost given as an address literal,
+// "[10.0.0.1]".
+func unbracket(s string) string {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+// domainString reads an SmtpDomain / SmtpDomainWithSubdomains value.
+func domainString(n jnode) (string, error) {
+	// SmtpDomainWithSubdomains.Address is "*.contoso.com" when IncludeSubDomains.
+	return stringOrObject(n, textForm{
+		want:    "domain string or object",
+		missing: "domain object without Address/Domain",
+		keys:    []string{"Address", "Domain", "SmtpDomain"},
+	})
+}
+
+// textForm describes a value Exchange's cmdlets give as a string or as the
+// object ConvertTo-Json makes of it: the first of keys that holds a string
+// or another such object carries the value.
+type textForm struct {
+	want    string              // what the value should be, for a type error
+	missing string              // the error when an object has none of keys
+	keys    []string            // the object's fields that carry the value, in order
+	clean   func(string) string // applied to the trimmed string; nil keeps it
+}
+
+// stringOrObject reads n as f describes: null or absent is "", a string is
+// trimmed (and cleaned), an object yields its first usable key's value.
+func stringOrObject(n jnode, f textForm) (string, error) {
 	switch n.kind() {
 	case 'n', 0:
 		return "", nil
@@ -539,8 +557,8 @@ func hostString(n jnode) (string, error) {
 			return "", err
 		}
 		s = strings.TrimSpace(s)
-		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-			s = s[1 : len(s)-1] // SmartHost "[10.0.0.1]"
+		if f.clean != nil {
+			s = f.clean(s)
 		}
 		return s, nil
 	case '{':
@@ -548,42 +566,14 @@ func hostString(n jnode) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		// SmartHost: {Domain: Hostname{HostnameString}, Address: IPAddress, IsIPAddress}
-		// Fqdn: {Domain: "..."}; Hostname: {HostnameString}; IPAddress: {IPAddressToString}
-		for _, k := range []string{"HostnameString", "Domain", "IPAddressToString", "Address", "SmartHostString", "Fqdn"} {
-			if v, ok := o.get(k); ok && !v.isNull() {
-				if v.kind() == '"' || v.kind() == '{' {
-					return hostString(v)
-				}
-			}
-		}
-		return "", fmt.Errorf("%w: %s: host object without Domain/HostnameString/Address", ErrInvalidConfig, n.path)
-	}
-	return "", n.typeErr("host name string or object")
-}
-
-// domainString reads an SmtpDomain / SmtpDomainWithSubdomains value.
-func domainString(n jnode) (string, error) {
-	switch n.kind() {
-	case 'n', 0:
-		return "", nil
-	case '"':
-		s, err := n.str()
-		return strings.TrimSpace(s), err
-	case '{':
-		o, err := n.object()
-		if err != nil {
-			return "", err
-		}
-		// SmtpDomainWithSubdomains.Address is "*.contoso.com" when IncludeSubDomains.
-		for _, k := range []string{"Address", "Domain", "SmtpDomain"} {
+		for _, k := range f.keys {
 			if v, ok := o.get(k); ok && !v.isNull() && (v.kind() == '"' || v.kind() == '{') {
-				return domainString(v)
+				return stringOrObject(v, f)
 			}
 		}
-		return "", fmt.Errorf("%w: %s: domain object without Address/Domain", ErrInvalidConfig, n.path)
+		return "", fmt.Errorf("%w: %s: %s", ErrInvalidConfig, n.path, f.missing)
 	}
-	return "", n.typeErr("domain string or object")
+	return "", n.typeErr(f.want)
 }
 
 // adObjectName reads an ADObjectId (string or object with Name).

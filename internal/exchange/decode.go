@@ -202,6 +202,16 @@ func (o jobject) firstOf(keys ...string) (jnode, bool) {
 	return jnode{}, false
 }
 
+// text reads the field key with read when it is present and not null;
+// otherwise it is "".
+func (o jobject) text(key string, read func(jnode) (string, error)) (string, error) {
+	n, ok := o.firstOf(key)
+	if !ok {
+		return "", nil
+	}
+	return read(n)
+}
+
 func (o jobject) str(key string) (string, error) {
 	n, _ := o.get(key)
 	s, err := n.str()

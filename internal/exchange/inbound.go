@@ -72,10 +72,8 @@ func decodeInboundConnector(n jnode) (InboundConnector, error) {
 			return c, err
 		}
 	}
-	if v, ok := o.firstOf("TlsSenderCertificateName"); ok {
-		if c.TlsSenderCertificateName, err = senderNameString(v); err != nil {
-			return c, err
-		}
+	if c.TlsSenderCertificateName, err = o.text("TlsSenderCertificateName", senderNameString); err != nil {
+		return c, err
 	}
 	if c.RequireTls, err = o.boolean("RequireTls", false); err != nil {
 		return c, err
