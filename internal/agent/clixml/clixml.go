@@ -242,23 +242,15 @@ func (d *decoder) document() ([]*Value, error) {
 			if se.Name.Local != "Objs" {
 				return nil, fmt.Errorf("root element %s, want Objs", se.Name.Local)
 			}
-			var out []*Value
-			for {
-				tok, err := d.next()
-				if err != nil {
-					return nil, err
-				}
-				switch t := tok.(type) {
-				case xml.StartElement:
-					v, _, err := d.value(t, 1)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, v)
-				case xml.EndElement:
-					return out, nil
-				}
+			ps, err := d.children(0)
+			if err != nil {
+				return nil, err
 			}
+			var out []*Value
+			for _, p := range ps {
+				out = append(out, p.Value)
+			}
+			return out, nil
 		}
 	}
 }
@@ -398,113 +390,120 @@ func (d *decoder) object(se xml.StartElement, depth int) (*Value, error) {
 	if id := attr(se, "RefId"); id != "" {
 		d.refs[id] = v
 	}
+	err := d.elements(func(t xml.StartElement) error {
+		switch t.Name.Local {
+		case "TN":
+			id := attr(t, "RefId")
+			names, err := d.typeNames()
+			if err != nil {
+				return err
+			}
+			v.Types = names
+			if id != "" {
+				d.types[id] = names
+			}
+		case "TNRef":
+			names, ok := d.types[attr(t, "RefId")]
+			if !ok {
+				return fmt.Errorf("TNRef to unknown RefId %q", attr(t, "RefId"))
+			}
+			v.Types = names
+			if err := d.x.Skip(); err != nil {
+				return err
+			}
+		case "ToString":
+			s, err := d.text()
+			if err != nil {
+				return err
+			}
+			v.Text = Unescape(s)
+		case "Props", "MS":
+			if err := d.members(v, depth); err != nil {
+				return err
+			}
+		case "LST", "IE", "STK", "QUE":
+			v.IsList = true
+			items, err := d.children(depth)
+			if err != nil {
+				return err
+			}
+			for _, it := range items {
+				v.Items = append(v.Items, it.Value)
+			}
+		case "DCT":
+			if err := d.dict(v, depth); err != nil {
+				return err
+			}
+		default:
+			inner, _, err := d.value(t, depth+1)
+			if err != nil {
+				return err
+			}
+			v.Inner = inner
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// elements reads up to the end of the current element, handing each child
+// element's start to start, which must consume the child.
+func (d *decoder) elements(start func(xml.StartElement) error) error {
 	for {
 		tok, err := d.next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch t := tok.(type) {
-		case xml.EndElement:
-			return v, nil
 		case xml.StartElement:
-			switch t.Name.Local {
-			case "TN":
-				id := attr(t, "RefId")
-				names, err := d.typeNames()
-				if err != nil {
-					return nil, err
-				}
-				v.Types = names
-				if id != "" {
-					d.types[id] = names
-				}
-			case "TNRef":
-				names, ok := d.types[attr(t, "RefId")]
-				if !ok {
-					return nil, fmt.Errorf("TNRef to unknown RefId %q", attr(t, "RefId"))
-				}
-				v.Types = names
-				if err := d.x.Skip(); err != nil {
-					return nil, err
-				}
-			case "ToString":
-				s, err := d.text()
-				if err != nil {
-					return nil, err
-				}
-				v.Text = Unescape(s)
-			case "Props", "MS":
-				if err := d.members(v, depth); err != nil {
-					return nil, err
-				}
-			case "LST", "IE", "STK", "QUE":
-				v.IsList = true
-				items, err := d.children(depth)
-				if err != nil {
-					return nil, err
-				}
-				for _, it := range items {
-					v.Items = append(v.Items, it.Value)
-				}
-			case "DCT":
-				if err := d.dict(v, depth); err != nil {
-					return nil, err
-				}
-			default:
-				inner, _, err := d.value(t, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				v.Inner = inner
+			if err := start(t); err != nil {
+				return err
 			}
+		case xml.EndElement:
+			return nil
 		}
 	}
 }
 
 func (d *decoder) typeNames() ([]string, error) {
 	var out []string
-	for {
-		tok, err := d.next()
+	err := d.elements(func(t xml.StartElement) error {
+		if t.Name.Local != "T" {
+			return fmt.Errorf("unexpected <%s> in TN", t.Name.Local)
+		}
+		s, err := d.text()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local != "T" {
-				return nil, fmt.Errorf("unexpected <%s> in TN", t.Name.Local)
-			}
-			s, err := d.text()
-			if err != nil {
-				return nil, err
-			}
-			if len(out) < 64 {
-				out = append(out, Unescape(s))
-			}
-		case xml.EndElement:
-			return out, nil
+		if len(out) < 64 {
+			out = append(out, Unescape(s))
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // children decodes the values inside the current element.
 func (d *decoder) children(depth int) ([]Prop, error) {
 	var out []Prop
-	for {
-		tok, err := d.next()
+	err := d.elements(func(t xml.StartElement) error {
+		v, name, err := d.value(t, depth+1)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			v, name, err := d.value(t, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, Prop{Name: Unescape(name), Value: v})
-		case xml.EndElement:
-			return out, nil
-		}
+		out = append(out, Prop{Name: Unescape(name), Value: v})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func (d *decoder) members(v *Value, depth int) error {
@@ -517,36 +516,28 @@ func (d *decoder) members(v *Value, depth int) error {
 }
 
 func (d *decoder) dict(v *Value, depth int) error {
-	for {
-		tok, err := d.next()
+	return d.elements(func(t xml.StartElement) error {
+		if t.Name.Local != "En" {
+			return fmt.Errorf("unexpected <%s> in DCT", t.Name.Local)
+		}
+		ps, err := d.children(depth + 1)
 		if err != nil {
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local != "En" {
-				return fmt.Errorf("unexpected <%s> in DCT", t.Name.Local)
+		var e Entry
+		for _, p := range ps {
+			switch p.Name {
+			case "Key":
+				e.Key = p.Value
+			case "Value":
+				e.Value = p.Value
 			}
-			ps, err := d.children(depth + 1)
-			if err != nil {
-				return err
-			}
-			var e Entry
-			for _, p := range ps {
-				switch p.Name {
-				case "Key":
-					e.Key = p.Value
-				case "Value":
-					e.Value = p.Value
-				}
-			}
-			if e.Key != nil {
-				v.Dict = append(v.Dict, e)
-			}
-		case xml.EndElement:
-			return nil
 		}
-	}
+		if e.Key != nil {
+			v.Dict = append(v.Dict, e)
+		}
+		return nil
+	})
 }
 
 // Unescape decodes CLIXML's _xHHHH_ escapes (UTF-16 code units, surrogate
