@@ -9,6 +9,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
@@ -27,16 +28,6 @@ func storeEntry(is *lab.Issued, withKey bool) certstore.Certificate {
 		c.Key = certstore.KeyUsable
 	}
 	return c
-}
-
-func findingsOf(fs []*mxv1.Finding, code finding.Code) []*mxv1.Finding {
-	var out []*mxv1.Finding
-	for _, f := range fs {
-		if f.Code == string(code) {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // Class 2: a keyless CA certificate kept next to the server certificate is
@@ -92,12 +83,12 @@ func TestKeylessSeverityFollowsTransportUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	sev := func(fs []*mxv1.Finding, tp string) (*mxv1.Finding, mxv1.Severity) {
-		for _, f := range findingsOf(fs, finding.CertNoPrivateKey) {
+		for _, f := range findingtest.All(fs, finding.CertNoPrivateKey) {
 			if f.Subject == tp {
 				return f, f.Severity
 			}
 		}
-		t.Fatalf("no CERT_NO_PRIVATE_KEY for %s in %v", tp, codes(fs))
+		t.Fatalf("no CERT_NO_PRIVATE_KEY for %s in %v", tp, findingtest.Codes(fs))
 		return nil, 0
 	}
 	fs := CertStoreFor(inv, use, Options{})
@@ -120,7 +111,7 @@ func TestKeylessSeverityFollowsTransportUse(t *testing.T) {
 		t.Errorf("keyless twin without configuration: %v %v", s, f.Evidence)
 	}
 	// The duplicate identity still says the keyless twin is the problem.
-	if d := findingsOf(fs, finding.CertDuplicateIdentity); len(d) != 1 || d[0].Severity != mxv1.Severity_SEVERITY_ERROR {
+	if d := findingtest.All(fs, finding.CertDuplicateIdentity); len(d) != 1 || d[0].Severity != mxv1.Severity_SEVERITY_ERROR {
 		t.Errorf("duplicate: %v", d)
 	}
 }
@@ -131,14 +122,14 @@ func TestEmptyStoreIsAFinding(t *testing.T) {
 		Problems: []certstore.Problem{{Source: "/srv/certs/a.pfx", Err: certstore.ErrPFXPassword}}}
 	fs := CertStore(inv, Options{Host: "edge01"})
 	if len(fs) != 2 {
-		t.Fatalf("findings %v", codes(fs))
+		t.Fatalf("findings %v", findingtest.Codes(fs))
 	}
-	e := find(fs, finding.CertStoreEmpty)
+	e := findingtest.Find(fs, finding.CertStoreEmpty)
 	if e == nil || e.Severity != mxv1.Severity_SEVERITY_ERROR || e.Evidence["entries_examined"] != "3" || e.Evidence["unreadable_entries"] != "1" ||
 		!strings.Contains(e.Summary, "nothing was checked") {
 		t.Fatalf("empty store finding %v", e)
 	}
-	if find(fs, finding.CertEntryUnreadable) == nil {
+	if findingtest.Find(fs, finding.CertEntryUnreadable) == nil {
 		t.Fatal("the unreadable entry is still reported")
 	}
 	// Counts read as English: "1 entry examined", "1 unreadable entry".
@@ -147,7 +138,7 @@ func TestEmptyStoreIsAFinding(t *testing.T) {
 		want     string
 	}{{1, "(1 entry examined, 1 unreadable)"}, {0, "(1 unreadable entry)"}} {
 		inv.Examined = tc.examined
-		if e := find(CertStore(inv, Options{Host: "edge01"}), finding.CertStoreEmpty); e == nil || !strings.Contains(e.Summary, tc.want) {
+		if e := findingtest.Find(CertStore(inv, Options{Host: "edge01"}), finding.CertStoreEmpty); e == nil || !strings.Contains(e.Summary, tc.want) {
 			t.Errorf("examined %d: %v, want %q", tc.examined, e, tc.want)
 		}
 	}
@@ -176,7 +167,7 @@ func TestExpiredWithRenewalInStore(t *testing.T) {
 		bound.Services = []string{"IIS", "SMTP"} // the store says SMTP uses it
 		inv := certstore.Contents{Location: "pemdir:/x", Certificates: []certstore.Certificate{bound, tc.renewal}}
 		var exp *mxv1.Finding
-		for _, f := range findingsOf(CertStore(inv, Options{Host: "edge01"}), finding.CertExpired) {
+		for _, f := range findingtest.All(CertStore(inv, Options{Host: "edge01"}), finding.CertExpired) {
 			if f.Subject == old.Thumbprint() {
 				exp = f
 			}
@@ -224,7 +215,7 @@ func TestExpiredFixFollowsTheEvidence(t *testing.T) {
 		c := storeEntry(old, true)
 		c.Services = tc.services
 		inv := certstore.Contents{Location: "windows:LocalMachine\\My", Certificates: []certstore.Certificate{c}}
-		fs := findingsOf(CertStoreFor(inv, tc.use, Options{Host: "edge01"}), finding.CertExpired)
+		fs := findingtest.All(CertStoreFor(inv, tc.use, Options{Host: "edge01"}), finding.CertExpired)
 		if len(fs) != 1 {
 			t.Fatalf("%s: %d CERT_EXPIRED", tc.name, len(fs))
 		}
@@ -239,21 +230,4 @@ func TestExpiredFixFollowsTheEvidence(t *testing.T) {
 			t.Errorf("%s: the fix for SMTP is not conditional on the check: %q", tc.name, f.Remediation)
 		}
 	}
-}
-
-func codes(fs []*mxv1.Finding) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, f.Code)
-	}
-	return out
-}
-
-func find(fs []*mxv1.Finding, code finding.Code) *mxv1.Finding {
-	for _, f := range fs {
-		if f.Code == string(code) {
-			return f
-		}
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 )
 
@@ -31,12 +32,12 @@ func TestConnectorRulesSeedStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := find(fs, finding.ConnectorSelectsKeyless)
+	k := findingtest.Find(fs, finding.ConnectorSelectsKeyless)
 	if k == nil || k.Subject != "Outbound to Office 365" || k.Evidence["selected_thumbprint"] != dup.Thumbprint() ||
 		!strings.Contains(k.Remediation, dup.Thumbprint()) || k.Severity != mxv1.Severity_SEVERITY_CRITICAL {
 		t.Fatalf("keyless selection: %v", k)
 	}
-	a := find(fs, finding.ConnectorCertAmbiguous)
+	a := findingtest.Find(fs, finding.ConnectorCertAmbiguous)
 	if a == nil || !strings.Contains(a.Remediation, "keep "+good.Thumbprint()) {
 		t.Fatalf("ambiguous: %v", a)
 	}
@@ -50,6 +51,6 @@ func TestConnectorRulesSeedStore(t *testing.T) {
 	// Only the good certificate: no connector findings at all.
 	fs, _ = Connectors(inv, certs[1:], Options{})
 	if len(fs) != 0 {
-		t.Fatalf("healthy inventory: %v", codes(fs))
+		t.Fatalf("healthy inventory: %v", findingtest.Codes(fs))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
@@ -35,15 +36,6 @@ func writeSnapshot(t *testing.T, inv certstore.Contents) string {
 }
 
 func allFindings(res []*mxv1.CheckResult) []*mxv1.Finding { return report.Findings(res) }
-
-func findingOf(fs []*mxv1.Finding, code finding.Code) *mxv1.Finding {
-	for _, f := range fs {
-		if f.Code == string(code) {
-			return f
-		}
-	}
-	return nil
-}
 
 func explainedBy(f *mxv1.Finding, code finding.Code, subject string) bool {
 	return slices.ContainsFunc(f.ExplainedBy, func(r *mxv1.FindingRef) bool { return r.Code == string(code) && r.Subject == subject })
@@ -70,7 +62,7 @@ func TestConnectorCertNotFoundExplainedByUnreadableKey(t *testing.T) {
 	}
 	res := runSpec(t, Spec{CertStores: []string{"snapshot:" + snap}, ExchangeInventory: inv})
 	fs := allFindings(res)
-	nf := findingOf(fs, finding.ConnectorCertNotFound)
+	nf := findingtest.Find(fs, finding.ConnectorCertNotFound)
 	if nf == nil {
 		t.Fatalf("no CONNECTOR_CERT_NOT_FOUND: %v", fs)
 	}

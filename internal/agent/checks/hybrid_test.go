@@ -14,6 +14,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
@@ -76,14 +77,14 @@ func TestHybridInboundSelfSignedToExchangeOnline(t *testing.T) {
 	spec, self := hybridInboundSpec(t, true)
 	res := runSpec(t, spec)
 	fs := allFindings(res)
-	logF := findingOf(fs, finding.LogSelfSignedSent)
+	logF := findingtest.Find(fs, finding.LogSelfSignedSent)
 	if logF == nil {
 		t.Fatalf("no %s: %v", finding.LogSelfSignedSent, codes(fs))
 	}
 	if logF.Severity != mxv1.Severity_SEVERITY_ERROR || logF.Evidence["thumbprint_sent"] != self.Thumbprint() || logF.Evidence["exchange_online_sessions"] != "3" {
 		t.Errorf("log finding: %v %v", logF.Severity, logF.Evidence)
 	}
-	conn := findingOf(fs, finding.ConnectorNoTLSCertName)
+	conn := findingtest.Find(fs, finding.ConnectorNoTLSCertName)
 	if conn == nil {
 		t.Fatalf("no %s: %v", finding.ConnectorNoTLSCertName, codes(fs))
 	}
@@ -125,10 +126,10 @@ func TestHybridInboundSelfSignedToExchangeOnline(t *testing.T) {
 func TestHybridInboundCAIssuedSentStaysWarning(t *testing.T) {
 	spec, _ := hybridInboundSpec(t, false)
 	fs := allFindings(runSpec(t, spec))
-	if f := findingOf(fs, finding.LogSelfSignedSent); f != nil {
+	if f := findingtest.Find(fs, finding.LogSelfSignedSent); f != nil {
 		t.Fatalf("unexpected %s: %s", f.Code, f.Summary)
 	}
-	conn := findingOf(fs, finding.ConnectorNoTLSCertName)
+	conn := findingtest.Find(fs, finding.ConnectorNoTLSCertName)
 	if conn == nil || conn.Severity != mxv1.Severity_SEVERITY_WARNING {
 		t.Fatalf("connector finding: %v", conn)
 	}

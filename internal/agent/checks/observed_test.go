@@ -11,6 +11,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/diagnose"
 	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
@@ -72,7 +73,7 @@ func TestAmbiguousFollowsProtocolLog(t *testing.T) {
 					amb = f
 				}
 			}
-			if amb == nil || findingOf(fs, finding.LogUnexpectedCertSent) == nil {
+			if amb == nil || findingtest.Find(fs, finding.LogUnexpectedCertSent) == nil {
 				t.Fatalf("want %s and %s: %v", finding.ConnectorCertAmbiguous, finding.LogUnexpectedCertSent, codes(fs))
 			}
 			if strings.Contains(amb.Summary, "transport picks "+keyed.Thumbprint()) {

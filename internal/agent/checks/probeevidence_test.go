@@ -11,6 +11,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 	"github.com/mxprobe/mxprobe/internal/lab"
 	"github.com/mxprobe/mxprobe/internal/tempdir"
 )
@@ -29,15 +30,6 @@ func probeFindings(t *testing.T, spec Spec) []*mxv1.Finding {
 		}
 	}
 	return out
-}
-
-func findCode(fs []*mxv1.Finding, code finding.Code) *mxv1.Finding {
-	for _, f := range fs {
-		if f.GetCode() == string(code) {
-			return f
-		}
-	}
-	return nil
 }
 
 func probeCodes(fs []*mxv1.Finding) []string {
@@ -86,7 +78,7 @@ func TestTimedOutVersionProbesClaimNothing(t *testing.T) {
 	s := startLab(t, lab.StallRepeatHandshakes, ca)
 	fs := probeFindings(t, Spec{Probes: []string{"smtp://" + s.Addr()}, CAFile: writeCAFile(t, ca), ExpectName: "localhost", ProbeTimeout: 3 * time.Second})
 	for _, c := range []finding.Code{finding.TLS12Unsupported, finding.TLSProtocolObsolete} {
-		if f := findCode(fs, c); f != nil {
+		if f := findingtest.Find(fs, c); f != nil {
 			t.Errorf("timed-out version probes produced %s: %s", c, f.GetSummary())
 		}
 	}
@@ -97,7 +89,7 @@ func TestTimedOutVersionProbesClaimNothing(t *testing.T) {
 	// accepts TLS 1.0/1.1 is still reported.
 	legacy := startLab(t, lab.LegacyTLS, ca)
 	fs = probeFindings(t, Spec{Probes: []string{"smtp://" + legacy.Addr()}, CAFile: writeCAFile(t, ca), ExpectName: "localhost", ProbeTimeout: 10 * time.Second})
-	f := findCode(fs, finding.TLS12Unsupported)
+	f := findingtest.Find(fs, finding.TLS12Unsupported)
 	if f == nil {
 		t.Fatalf("legacy server: no TLS12_UNSUPPORTED in %v", probeCodes(fs))
 	}
@@ -143,7 +135,7 @@ func TestProbeFailuresNamedByEvidence(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := probeFindings(t, Spec{Probes: []string{"smtp://" + tc.addr}, CAFile: writeCAFile(t, ca), ExpectName: "localhost", ProbeTimeout: 2 * time.Second})
-			f := findCode(fs, tc.code)
+			f := findingtest.Find(fs, tc.code)
 			if f == nil {
 				t.Fatalf("want %s, got %v", tc.code, probeCodes(fs))
 			}
@@ -153,11 +145,11 @@ func TestProbeFailuresNamedByEvidence(t *testing.T) {
 			wantText(t, f, "summary", tc.summary...)
 			wantText(t, f, "fix", tc.fix...)
 			rejectText(t, f, "fix", tc.notFix...)
-			if tc.code != finding.SMTPUnreachable && findCode(fs, finding.SMTPUnreachable) != nil {
+			if tc.code != finding.SMTPUnreachable && findingtest.Find(fs, finding.SMTPUnreachable) != nil {
 				t.Errorf("TCP connected, yet SMTP_UNREACHABLE: %v", probeCodes(fs))
 			}
 			for _, c := range []finding.Code{finding.TLS12Unsupported, finding.TLSProtocolObsolete} {
-				if findCode(fs, c) != nil {
+				if findingtest.Find(fs, c) != nil {
 					t.Errorf("%s claimed without an accepted version: %v", c, probeCodes(fs))
 				}
 			}
@@ -193,11 +185,11 @@ func TestPartnerRejectsConnectorCertificate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fs := probeFindings(t, Spec{Probes: []string{"smtp://" + srv.Addr()}, CAFile: writeCAFile(t, ca), ExpectName: "localhost", ProbeTimeout: 10 * time.Second,
 				CertStores: []string{"pemdir:" + filepath.Join(dir, "store")}, ExchangeInventory: inv, ProbeSendConnector: "Outbound to Office 365"})
-			f := findCode(fs, finding.TLSClientCertRejected)
+			f := findingtest.Find(fs, finding.TLSClientCertRejected)
 			if f == nil {
 				t.Fatalf("no TLS_CLIENT_CERT_REJECTED: %v", probeCodes(fs))
 			}
-			if findCode(fs, finding.SMTPProtocolError) != nil {
+			if findingtest.Find(fs, finding.SMTPProtocolError) != nil {
 				t.Errorf("a certificate rejection reported as a protocol error too: %v", probeCodes(fs))
 			}
 			if f.GetSeverity() != mxv1.Severity_SEVERITY_ERROR {

@@ -9,6 +9,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/eventlog"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 )
 
 var evT0 = time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
@@ -50,7 +51,7 @@ func TestEventFindings(t *testing.T) {
 		"EVENT_SCHANNEL_ALERT received:48", "EVENT_SCHANNEL_ALERT sent:70", "EVENT_SCHANNEL_NO_CIPHER TLS 1.0",
 	}
 	if len(got) != len(want) {
-		t.Errorf("got %d findings, want %d: %v", len(got), len(want), codes(fs))
+		t.Errorf("got %d findings, want %d: %v", len(got), len(want), findingtest.Codes(fs))
 	}
 	for _, w := range want {
 		if got[w] == nil {
@@ -115,7 +116,7 @@ func TestEventFindingsLinkToCauses(t *testing.T) {
 	}, Options{Host: "E19"})
 	all := append([]*mxv1.Finding{keyless, otherName, expired, presented, notFound, itc, logNoTLS}, evFs...)
 	LinkFindings(all)
-	by := func(code finding.Code) []string { return explainedBy(find(evFs, code)) }
+	by := func(code finding.Code) []string { return explainedBy(findingtest.Find(evFs, code)) }
 	check := func(name string, got, want []string) {
 		t.Helper()
 		slices.Sort(got)

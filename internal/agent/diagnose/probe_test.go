@@ -7,6 +7,7 @@ import (
 
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 )
 
 func versions(outcomes ...smtpprobe.VersionOutcome) []smtpprobe.VersionResult {
@@ -42,11 +43,11 @@ func TestVersionClaimsNeedActiveRefusal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &smtpprobe.Result{Target: "mx.contoso.com:25", Phase: smtpprobe.PhaseDone, SupportedVersions: versions(tc.outcomes...)}
 			fs := SMTPProbe(r, Options{})
-			if got := find(fs, finding.TLS12Unsupported) != nil; got != tc.tls12 {
-				t.Errorf("TLS12_UNSUPPORTED = %v, want %v (%v)", got, tc.tls12, codes(fs))
+			if got := findingtest.Find(fs, finding.TLS12Unsupported) != nil; got != tc.tls12 {
+				t.Errorf("TLS12_UNSUPPORTED = %v, want %v (%v)", got, tc.tls12, findingtest.Codes(fs))
 			}
-			if got := find(fs, finding.TLSProtocolObsolete) != nil; got != tc.obsolete {
-				t.Errorf("TLS_PROTOCOL_OBSOLETE = %v, want %v (%v)", got, tc.obsolete, codes(fs))
+			if got := findingtest.Find(fs, finding.TLSProtocolObsolete) != nil; got != tc.obsolete {
+				t.Errorf("TLS_PROTOCOL_OBSOLETE = %v, want %v (%v)", got, tc.obsolete, findingtest.Codes(fs))
 			}
 		})
 	}

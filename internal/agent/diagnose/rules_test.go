@@ -16,6 +16,7 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/queue"
 	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/finding/findingtest"
 )
 
 func parseLog(t testing.TB, data []byte) []protolog.Session {
@@ -28,23 +29,6 @@ func parseLog(t testing.TB, data []byte) []protolog.Session {
 	return sum.Sessions
 }
 
-func codes(fs []*mxv1.Finding) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, f.Code)
-	}
-	return out
-}
-
-func find(fs []*mxv1.Finding, code finding.Code) *mxv1.Finding {
-	for _, f := range fs {
-		if f.Code == string(code) {
-			return f
-		}
-	}
-	return nil
-}
-
 const tpA = "B79D6C2E1A0F4B3C8D9E7F6A5B4C3D2E1F0A9B8C"
 const tpB = "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567"
 
@@ -55,7 +39,7 @@ func TestQueueRule(t *testing.T) {
 	}
 	fs := Queues(snap, Options{Host: "edge01"})
 	if len(fs) != 1 || fs[0].Code != string(finding.QueueTLSFailure) || fs[0].Subject != `EDGE01\3` {
-		t.Fatalf("seed queue: %v", codes(fs))
+		t.Fatalf("seed queue: %v", findingtest.Codes(fs))
 	}
 	ev := fs[0].Evidence
 	if ev["next_hop"] != "tenant.mail.onmicrosoft.com" || ev["lasterror_fqdn"] != "tenant-mail-onmicrosoft-com.mail.protection.outlook.com" ||
@@ -100,7 +84,7 @@ func TestQueueRule(t *testing.T) {
 	}
 	snap, _ = queue.ParseBytes(checktest.QueueJSON(`EDGE01\6`, "contoso.com", 2, "[{LED=550 5.1.1 User unknown};{MSG=};{FQDN=};{IP=};{LRT=}]"))
 	if fs := Queues(snap, Options{}); len(fs) != 0 {
-		t.Fatalf("non-TLS error: %v", codes(fs))
+		t.Fatalf("non-TLS error: %v", findingtest.Codes(fs))
 	}
 }
 
@@ -128,7 +112,7 @@ func TestLogRules(t *testing.T) {
 		}
 	}
 	if nocred == nil || sock == nil {
-		t.Fatalf("findings %v", codes(fs))
+		t.Fatalf("findings %v", findingtest.Codes(fs))
 	}
 	if nocred.Evidence["count"] != "3" || nocred.Evidence["thumbprint_sent"] != tpA || nocred.Evidence["remote_endpoints"] != "104.47.1.33,104.47.2.9" ||
 		nocred.Evidence["first_seen"] != "2019-05-02T06:01:00Z" || !strings.Contains(nocred.Remediation, tpA) {
@@ -140,7 +124,7 @@ func TestLogRules(t *testing.T) {
 	// Expectation: the connector should present tpB -> unexpected cert.
 	exp := certdiag.ExpectedSent{"outbound to office 365": {Connector: "Outbound to Office 365", Thumbprint: tpB, Candidates: []string{tpA, tpB}, Selected: tpA}}
 	fs = ProtocolLogSessions(parseLog(t, log), exp, Options{})
-	u := find(fs, finding.LogUnexpectedCertSent)
+	u := findingtest.Find(fs, finding.LogUnexpectedCertSent)
 	if u == nil || u.Evidence["thumbprint_sent"] != tpA || u.Evidence["expected_thumbprint"] != tpB || !strings.Contains(u.Remediation, tpA) {
 		t.Fatalf("unexpected cert: %v", u)
 	}
@@ -159,7 +143,7 @@ func TestLogRules(t *testing.T) {
 			t.Errorf("after a successful session still: %s %s", f.Code, f.Subject)
 		}
 	}
-	if find(fs, finding.LogTLSNegotiationFailed) == nil {
+	if findingtest.Find(fs, finding.LogTLSNegotiationFailed) == nil {
 		t.Error("the partner connector's SocketError must persist")
 	}
 }
@@ -181,7 +165,7 @@ func TestLogWindowPersistsAndBounds(t *testing.T) {
 	if err := w2.Load(&b); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(codes(ProtocolLog(w, nil, Options{})), codes(ProtocolLog(w2, nil, Options{}))) || w2.Len() == 0 {
+	if !slices.Equal(findingtest.Codes(ProtocolLog(w, nil, Options{})), findingtest.Codes(ProtocolLog(w2, nil, Options{}))) || w2.Len() == 0 {
 		t.Fatal("reloaded window differs")
 	}
 	if err := w2.Load(strings.NewReader("{garbage")); err == nil {
