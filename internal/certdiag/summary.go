@@ -1,6 +1,8 @@
 package certdiag
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -93,3 +95,38 @@ const (
 	KeyAccessReadable = "readable"
 	KeyAccessDenied   = "denied"
 )
+
+// ErrNoDER: a certificate of a transport listing came without DER, so the
+// store cannot be rebuilt from it.
+var ErrNoDER = errors.New("the store listing lacks a certificate's DER (listing over 512 KiB, or an agent older than the pre-flight)")
+
+// ContentsOf rebuilds the store TransportSummaries listed (the controller's
+// renewal pre-flight simulates on it): every certificate needs its DER.
+func ContentsOf(summaries []*mxv1.CertificateSummary) (certstore.Contents, error) {
+	var st certstore.Contents
+	for _, s := range summaries {
+		if st.Location == "" {
+			st.Location = s.GetStore()
+		}
+		if len(s.GetDer()) == 0 {
+			return certstore.Contents{}, fmt.Errorf("%s: %w", s.GetThumbprint(), ErrNoDER)
+		}
+		x, err := x509.ParseCertificate(s.GetDer())
+		if err != nil {
+			return certstore.Contents{}, fmt.Errorf("certificate %s: %w", s.GetThumbprint(), err)
+		}
+		key, _ := certstore.ParseKeyStatus(s.GetKeyStatus())
+		c := certstore.Certificate{Thumbprint: s.GetThumbprint(), Cert: x, HasPrivateKey: s.GetHasPrivateKey(), Key: key,
+			Source: s.GetStore(), Sources: []string{s.GetStore()}, FriendlyName: s.GetFriendlyName(), Services: s.GetServices()}
+		switch s.GetTransportKeyAccess() {
+		case KeyAccessReadable:
+			c.TransportCanReadKey = ptr(true)
+		case KeyAccessDenied:
+			c.TransportCanReadKey = ptr(false)
+		}
+		st.Certificates = append(st.Certificates, c)
+	}
+	return st, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -98,7 +98,7 @@ func Run(req Request) (*mxv1.PreflightCertificateResponse, error) {
 		cfg, st, err := input(rec.GetResult())
 		if err != nil {
 			s.out.Status, s.out.Detail = StatusNoInventory, err.Error()
-			if !errors.Is(err, ErrNoInventory) && !errors.Is(err, ErrNoDER) {
+			if !errors.Is(err, ErrNoInventory) && !errors.Is(err, certdiag.ErrNoDER) {
 				s.out.Status = StatusError
 			}
 			servers = append(servers, s)

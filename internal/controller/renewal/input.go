@@ -2,7 +2,6 @@ package renewal
 
 import (
 	"bytes"
-	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -16,14 +15,10 @@ import (
 // (internal/agent/checks.Connectors).
 const ConnectorCheck = "exchange_connectors"
 
-// Sentinel errors: why an agent's report cannot be predicted on.
-var (
-	// ErrNoInventory: the result carries no inventory document (an agent
-	// older than the field, or a document over its bound).
-	ErrNoInventory = errors.New("the agent's Exchange connector check reports no connector inventory (agent older than the pre-flight, or inventory over 256 KiB)")
-	// ErrNoDER: a certificate of the transport stores came without DER.
-	ErrNoDER = errors.New("the store listing lacks a certificate's DER (listing over 512 KiB, or an agent older than the pre-flight)")
-)
+// ErrNoInventory: the result carries no inventory document (an agent older
+// than the field, or a document over its bound), so the agent's report
+// cannot be predicted on; certdiag.ErrNoDER is the other such reason.
+var ErrNoInventory = errors.New("the agent's Exchange connector check reports no connector inventory (agent older than the pre-flight, or inventory over 256 KiB)")
 
 // input rebuilds what the connector check ran on from its result.
 func input(r *mxv1.CheckResult) (*exchange.Config, certstore.Contents, error) {
@@ -35,30 +30,9 @@ func input(r *mxv1.CheckResult) (*exchange.Config, certstore.Contents, error) {
 	if err != nil {
 		return nil, certstore.Contents{}, fmt.Errorf("connector inventory: %w", err)
 	}
-	var st certstore.Contents
-	for _, s := range r.GetCertificates() {
-		if st.Location == "" {
-			st.Location = s.GetStore()
-		}
-		if len(s.GetDer()) == 0 {
-			return nil, certstore.Contents{}, fmt.Errorf("%s: %w", s.GetThumbprint(), ErrNoDER)
-		}
-		x, err := x509.ParseCertificate(s.GetDer())
-		if err != nil {
-			return nil, certstore.Contents{}, fmt.Errorf("certificate %s: %w", s.GetThumbprint(), err)
-		}
-		key, _ := certstore.ParseKeyStatus(s.GetKeyStatus())
-		c := certstore.Certificate{Thumbprint: s.GetThumbprint(), Cert: x, HasPrivateKey: s.GetHasPrivateKey(), Key: key,
-			Source: s.GetStore(), Sources: []string{s.GetStore()}, FriendlyName: s.GetFriendlyName(), Services: s.GetServices()}
-		switch s.GetTransportKeyAccess() {
-		case certdiag.KeyAccessReadable:
-			c.TransportCanReadKey = ptr(true)
-		case certdiag.KeyAccessDenied:
-			c.TransportCanReadKey = ptr(false)
-		}
-		st.Certificates = append(st.Certificates, c)
+	st, err := certdiag.ContentsOf(r.GetCertificates())
+	if err != nil {
+		return nil, certstore.Contents{}, err
 	}
 	return cfg, st, nil
 }
-
-func ptr[T any](v T) *T { return &v }
