@@ -8,6 +8,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
@@ -26,7 +27,7 @@ func settling(st *store.State, cfg correlate.Config, now time.Time) []string {
 	var msgs []string
 	for _, u := range out.Upserts {
 		prev := stored[u.GetId()]
-		switch was, is := isOpen(prev), isOpen(u); {
+		switch was, is := incident.Unresolved(prev), incident.Unresolved(u); {
 		case !was && is:
 			msgs = append(msgs, "opening "+label(u))
 		case was && !is:
@@ -42,9 +43,16 @@ func settling(st *store.State, cfg correlate.Config, now time.Time) []string {
 	return msgs
 }
 
-func isOpen(inc *mxv1.Incident) bool {
-	s := inc.GetState()
-	return inc != nil && (s == mxv1.IncidentState_INCIDENT_STATE_OPEN || s == mxv1.IncidentState_INCIDENT_STATE_ACKNOWLEDGED)
+// unresolved lists st's open and acknowledged incidents, in the store's
+// order.
+func unresolved(st *store.State) []*mxv1.Incident {
+	var out []*mxv1.Incident
+	for _, inc := range st.Incidents(incident.Filter{}) {
+		if incident.Unresolved(inc) {
+			out = append(out, inc)
+		}
+	}
+	return out
 }
 
 func label(inc *mxv1.Incident) string {

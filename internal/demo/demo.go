@@ -31,7 +31,6 @@ import (
 	"github.com/mxprobe/mxprobe/internal/agent/smtpprobe"
 	"github.com/mxprobe/mxprobe/internal/certdiag"
 	"github.com/mxprobe/mxprobe/internal/controller/correlate"
-	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/controller/node"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
@@ -218,13 +217,13 @@ func Run(ctx context.Context, o Options) error {
 		reportID, reportOrg, reportFailed, labPlan[expired].hostname, n.TLSRPTAddr())
 	st := n.Store()
 	converged := waitFor(ctx, convergeWait, func() bool {
-		return len(st.State().Incidents(openFilter)) > 0 && len(settling(st.State(), engine, time.Now())) == 0
+		return len(unresolved(st.State())) > 0 && len(settling(st.State(), engine, time.Now())) == 0
 	})
 	if ctx.Err() != nil {
 		return nil
 	}
 	printFindings(o.Out, st.State())
-	printIncidents(o.Out, st.State().Incidents(openFilter))
+	printIncidents(o.Out, unresolved(st.State()))
 	renewal, err := renewalPreflight(ctx, o.Out, dir, "edge02.amsterdam.contoso.test", seed)
 	if err != nil {
 		return fmt.Errorf("demo: renewal pre-flight: %w", err)
@@ -253,8 +252,6 @@ func Run(ctx context.Context, o Options) error {
 	<-ctx.Done()
 	return nil
 }
-
-var openFilter, _ = incident.ParseFilter(`state = "OPEN"`)
 
 // waitFor polls cond until it holds (true), ctx ends or limit passes (false).
 func waitFor(ctx context.Context, limit time.Duration, cond func() bool) bool {
