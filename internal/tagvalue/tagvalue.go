@@ -46,11 +46,13 @@ func Parse(t, version string) ([]Field, error) {
 	return out, nil
 }
 
-// One picks the records of version out of a name's TXT strings (each TXT
-// record's strings already joined) and parses them with parse, stopping at
-// the first error. It returns the first record and how many there were:
-// both RFCs make more than one an error the caller words.
-func One[R any](txts []string, version string, parse func(string) (R, error)) (R, int, error) {
+// One picks the one record of version out of a name's TXT strings (each
+// TXT record's strings already joined) and parses it with parse, stopping at
+// the first error. Both RFCs treat a name without such a record as one
+// without the policy (One returns none) and several as none valid: senders
+// ignore them all (One returns the first, and invalid wrapped with the
+// count).
+func One[R any](txts []string, version string, parse func(string) (R, error), none, invalid error) (R, error) {
 	var first R
 	n := 0
 	for _, t := range txts {
@@ -60,12 +62,18 @@ func One[R any](txts []string, version string, parse func(string) (R, error)) (R
 		}
 		r, err := parse(t)
 		if err != nil {
-			return r, n + 1, err
+			return r, err
 		}
 		if n == 0 {
 			first = r
 		}
 		n++
 	}
-	return first, n, nil
+	switch {
+	case n == 0:
+		return first, none
+	case n > 1:
+		return first, fmt.Errorf("%w: %d %s records (senders ignore them all)", invalid, n, version)
+	}
+	return first, nil
 }

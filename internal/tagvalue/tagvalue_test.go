@@ -23,27 +23,36 @@ func TestParse(t *testing.T) {
 func TestOne(t *testing.T) {
 	parse := func(s string) (string, error) {
 		if strings.Contains(s, "bad") {
-			return s, errors.New("bad")
+			return s, errBad
 		}
 		return s, nil
 	}
 	for _, c := range []struct {
-		txts  []string
-		first string
-		n     int
-		err   bool
+		txts []string
+		r    string
+		err  error
 	}{
-		{[]string{"google-site-verification=x", "spf1"}, "", 0, false},
-		{[]string{"x", " v=TLSRPTv1; rua=a "}, "v=TLSRPTv1; rua=a", 1, false},
-		{[]string{"v=TLSRPTv1; rua=a", "v=TLSRPTv1; rua=b"}, "v=TLSRPTv1; rua=a", 2, false},
-		{[]string{"v=TLSRPTv1; rua=a", "v=TLSRPTv1; bad"}, "v=TLSRPTv1; bad", 2, true},
+		{[]string{"google-site-verification=x", "spf1"}, "", errNone},
+		{[]string{"x", " v=TLSRPTv1; rua=a "}, "v=TLSRPTv1; rua=a", nil},
+		{[]string{"v=TLSRPTv1; rua=a", "v=TLSRPTv1; rua=b"}, "v=TLSRPTv1; rua=a", errInvalid},
+		{[]string{"v=TLSRPTv1; rua=a", "v=TLSRPTv1; bad"}, "v=TLSRPTv1; bad", errBad},
 	} {
-		first, n, err := One(c.txts, "TLSRPTv1", parse)
-		if first != c.first || n != c.n || (err != nil) != c.err {
-			t.Errorf("One(%q) = %q, %d, %v", c.txts, first, n, err)
+		r, err := One(c.txts, "TLSRPTv1", parse, errNone, errInvalid)
+		if r != c.r || !errors.Is(err, c.err) || (err == nil) != (c.err == nil) {
+			t.Errorf("One(%q) = %q, %v; want %q, %v", c.txts, r, err, c.r, c.err)
 		}
 	}
+	_, err := One([]string{"v=STSv1; id=1", "v=STSv1; id=2"}, "STSv1", parse, errNone, errInvalid)
+	if err == nil || !strings.Contains(err.Error(), "2 STSv1 records") {
+		t.Errorf("several records: %v, want the count and version", err)
+	}
 }
+
+var (
+	errBad     = errors.New("bad")
+	errNone    = errors.New("none")
+	errInvalid = errors.New("invalid")
+)
 
 // DNS answers are untrusted: parsing never panics, and what it returns
 // re-parses to the same fields.

@@ -3,10 +3,11 @@ package tlsrpt
 import (
 	"errors"
 	"fmt"
-	"github.com/mxprobe/mxprobe/internal/tagvalue"
 	"net/mail"
 	"net/url"
 	"strings"
+
+	"github.com/mxprobe/mxprobe/internal/tagvalue"
 )
 
 // ErrRecordInvalid: a `_smtp._tls` TXT record that does not parse (RFC 8460
@@ -26,16 +27,7 @@ type Record struct {
 // ParseRecords picks the TLSRPTv1 record out of a name's TXT strings; more
 // than one is invalid (senders then send no reports).
 func ParseRecords(txts []string) (Record, error) {
-	r, n, err := tagvalue.One(txts, "TLSRPTv1", parseRecord)
-	switch {
-	case err != nil:
-		return r, err
-	case n == 0:
-		return Record{}, ErrNoRecord
-	case n > 1:
-		return r, fmt.Errorf("%w: %d TLSRPTv1 records", ErrRecordInvalid, n)
-	}
-	return r, nil
+	return tagvalue.One(txts, "TLSRPTv1", parseRecord, ErrNoRecord, ErrRecordInvalid)
 }
 
 func parseRecord(t string) (Record, error) {

@@ -13,7 +13,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/mxprobe/mxprobe/internal/tagvalue"
 	"io"
 	"mime"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/tagvalue"
 )
 
 // Sentinel errors; returned errors wrap them.
@@ -45,16 +46,7 @@ type Record struct {
 // TXT record's strings already joined). Exactly one STSv1 record must exist
 // (RFC 8461 section 3.1).
 func ParseRecords(txts []string) (Record, error) {
-	r, n, err := tagvalue.One(txts, "STSv1", parseRecord)
-	switch {
-	case err != nil:
-		return r, err
-	case n == 0:
-		return Record{}, ErrNoRecord
-	case n > 1:
-		return r, fmt.Errorf("%w: %d STSv1 records (senders ignore them all)", ErrRecordInvalid, n)
-	}
-	return r, nil
+	return tagvalue.One(txts, "STSv1", parseRecord, ErrNoRecord, ErrRecordInvalid)
 }
 
 func parseRecord(t string) (Record, error) {
