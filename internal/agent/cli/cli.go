@@ -112,9 +112,9 @@ func checkCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run every configured check once and print the findings (exit 0 ok, 2 findings at error or above, 1 error)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, _ := cmd.Flags().GetString("format")
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+			format, err := formatOf(cmd)
+			if err != nil {
+				return err
 			}
 			c, err := loadAgentConfig(cmd)
 			if err != nil {
@@ -156,7 +156,7 @@ func checkCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().String("config", "", "YAML configuration file")
-	cmd.Flags().String("format", "table", "output format: table or json")
+	addFormatFlag(cmd)
 	cmd.Flags().Bool("certificates", false, "table format: also list every certificate of the scanned stores, keyless ones included")
 	config.AddFlags(cmd.Flags(), config.AgentCheckKeys())
 	return cmd
@@ -245,4 +245,17 @@ func parseRoles(in []string) ([]mxv1.Role, error) {
 		out = append(out, mxv1.Role(v))
 	}
 	return out, nil
+}
+
+// addFormatFlag adds --format (table or json) to cmd; formatOf reads it.
+func addFormatFlag(cmd *cobra.Command) {
+	cmd.Flags().String("format", "table", "output format: table or json")
+}
+
+func formatOf(cmd *cobra.Command) (string, error) {
+	format, _ := cmd.Flags().GetString("format")
+	if format != "table" && format != "json" {
+		return "", fmt.Errorf("--format %q: want table or json", format)
+	}
+	return format, nil
 }

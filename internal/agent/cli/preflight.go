@@ -44,9 +44,9 @@ func preflightCmdWith(stdout, stderr io.Writer, lab preflightLab) *cobra.Command
 		Short: "Predict what importing a renewed certificate does to every connector, with a renewal plan (exit 0 nothing breaks, 2 something would, 1 error)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, _ := cmd.Flags().GetString("format")
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+			format, err := formatOf(cmd)
+			if err != nil {
+				return err
 			}
 			files, _ := cmd.Flags().GetStringArray("new-cert")
 			if len(files) == 0 {
@@ -145,7 +145,7 @@ func preflightCmdWith(stdout, stderr io.Writer, lab preflightLab) *cobra.Command
 		},
 	}
 	cmd.Flags().String("config", "", "YAML configuration file")
-	cmd.Flags().String("format", "table", "output format: table or json")
+	addFormatFlag(cmd)
 	cmd.Flags().StringArray("new-cert", nil, "the renewed certificate: PFX (password from MXPROBE_PFX_PASSWORD / pfx_password_file), PEM or DER; repeat to add its key or chain file (a comma is part of the path)")
 	cmd.Flags().String("key-source", "file", "where the key comes from when --new-cert holds none: file (it is in the files), request (the .cer completes a request made on this server), none")
 	cmd.Flags().StringArray("chain-store", nil, "stores holding the server's intermediate and root certificates for the chain check, as certificate store URIs (repeatable; default windows:LocalMachine\\CA and windows:LocalMachine\\Root when the transport store is a windows: store; none reads none)")

@@ -59,9 +59,9 @@ func statusCmd(stdout io.Writer) *cobra.Command {
 		Short: "Show the agent's identity, its spool's acknowledged watermark and what was lost (read-only)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, _ := cmd.Flags().GetString("format")
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+			format, err := formatOf(cmd)
+			if err != nil {
+				return err
 			}
 			c, err := loadAgentConfig(cmd)
 			if err != nil {
@@ -80,7 +80,7 @@ func statusCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().String("config", "", "YAML configuration file")
-	cmd.Flags().String("format", "table", "output format: table or json")
+	addFormatFlag(cmd)
 	config.AddFlags(cmd.Flags(), config.AgentStatusKeys())
 	return cmd
 }
