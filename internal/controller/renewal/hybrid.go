@@ -124,19 +124,7 @@ func hybridEdgeRule(servers []*server, n *mxv1.PreflightCertificateInfo, req Req
 				Detail:  "see each server's connector outcomes and its tls-certificate-name check (the value to set is there)"})
 		}
 	}
-	ids := make([]string, 0, len(groups))
-	for id := range groups {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	var parts []string
-	for _, id := range ids {
-		label := id
-		if id == "" {
-			label = "no certificate"
-		}
-		parts = append(parts, label+": "+strings.Join(groups[id], ", "))
-	}
+	parts := groupLabels(groups)
 	var fix []string
 	var left []string
 	oldIDs := map[string]bool{}
@@ -241,12 +229,21 @@ func hybridEdgeToday(servers []*server, n *mxv1.PreflightCertificateInfo, now ti
 			}
 		}
 	}
+	parts := groupLabels(groups)
+	return []*mxv1.PreflightCheck{{Id: CheckHybridEdgesToday, Status: string(preflight.Warn),
+		Summary: "today, by their last reports, the hybrid Edge servers' Exchange Online connectors do not all use one issuer and subject (" + strings.Join(parts, "; ") + "): the hybrid send connector's single TlsCertificateName cannot match on all of them",
+		Detail:  "finish the rollout so every Edge server holds and selects the same certificate, then run the Hybrid Configuration Wizard's \"Update Secure Mail Certificate\" step; hybrid-edge-identity says whether this change gets there"}}
+}
+
+// groupLabels names each certificate identity and the servers on it,
+// "<identity>: a, b", identities in order ("" is "no certificate").
+func groupLabels(groups map[string][]string) []string {
 	ids := make([]string, 0, len(groups))
 	for id := range groups {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	var parts []string
+	parts := make([]string, 0, len(ids))
 	for _, id := range ids {
 		label := id
 		if id == "" {
@@ -254,9 +251,7 @@ func hybridEdgeToday(servers []*server, n *mxv1.PreflightCertificateInfo, now ti
 		}
 		parts = append(parts, label+": "+strings.Join(groups[id], ", "))
 	}
-	return []*mxv1.PreflightCheck{{Id: CheckHybridEdgesToday, Status: string(preflight.Warn),
-		Summary: "today, by their last reports, the hybrid Edge servers' Exchange Online connectors do not all use one issuer and subject (" + strings.Join(parts, "; ") + "): the hybrid send connector's single TlsCertificateName cannot match on all of them",
-		Detail:  "finish the rollout so every Edge server holds and selects the same certificate, then run the Hybrid Configuration Wizard's \"Update Secure Mail Certificate\" step; hybrid-edge-identity says whether this change gets there"}}
+	return parts
 }
 
 func appendNew(s []string, v string) []string {
