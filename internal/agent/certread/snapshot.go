@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mxprobe/mxprobe/internal/agent/ctxio"
 	"github.com/mxprobe/mxprobe/internal/certstore"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
@@ -214,22 +215,9 @@ func (s *snapshotStore) Read(ctx context.Context) (certstore.Contents, error) {
 	if fi, err := f.Stat(); err == nil && fi.Size() > s.opts.MaxSnapshotBytes {
 		return certstore.Contents{}, fmt.Errorf("%w: snapshot:%s is %d bytes, limit %d", certstore.ErrFileTooLarge, s.path, fi.Size(), s.opts.MaxSnapshotBytes)
 	}
-	inv, err := readSnapshot(ctxReader{ctx, f}, s.opts.MaxSnapshotBytes, s.path)
+	inv, err := readSnapshot(ctxio.Reader(ctx, f), s.opts.MaxSnapshotBytes, s.path)
 	if err != nil {
 		return certstore.Contents{}, err
 	}
 	return inv, nil
-}
-
-// ctxReader stops a long read when ctx is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/mxprobe/mxprobe/internal/agent/ctxio"
 )
 
 // MaxInputBytes bounds how much Parse reads.
@@ -60,25 +62,13 @@ func ParseFile(ctx context.Context, path string) (*Snapshot, error) {
 	return s, nil
 }
 
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // Parse reads Get-Queue | ConvertTo-Json output or an mxprobe queue file
 // (docs/queue-format.md): a single object, an array of objects, or the
 // envelope {"format":"mxprobe-queue/1","server":..,"collected":..,"queues":[..]}.
 // UTF-8 (with or without BOM) and UTF-16 LE/BE with BOM (Windows
 // PowerShell 5.1's Out-File default) are accepted.
 func Parse(ctx context.Context, r io.Reader) (*Snapshot, error) {
-	b, err := io.ReadAll(io.LimitReader(ctxReader{ctx, r}, MaxInputBytes+1))
+	b, err := io.ReadAll(io.LimitReader(ctxio.Reader(ctx, r), MaxInputBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read queue data: %w", err)
 	}
