@@ -12,8 +12,8 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/auth"
+	"github.com/mxprobe/mxprobe/internal/controller/fleet"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
-	"github.com/mxprobe/mxprobe/internal/controller/inventory"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
@@ -46,7 +46,7 @@ func (s *Service) ListSites(ctx context.Context, req *mxv1.ListSitesRequest) (*m
 	// A site-scoped token sees its site, counting the incidents it may see.
 	site, _ := siteFilter(ctx, "")
 	// Incidents(Filter{}) leaves PENDING out; Sites counts only unresolved ones.
-	sites := inventory.Sites(st.Agents(site), visibleIncidents(ctx, st.Incidents(incident.Filter{})), time.Now(), staleAfter)
+	sites := fleet.Sites(st.Agents(site), visibleIncidents(ctx, st.Incidents(incident.Filter{})), time.Now(), staleAfter)
 	resp := &mxv1.ListSitesResponse{Sites: make([]*mxv1.SiteSummary, 0, len(sites))}
 	for _, x := range sites {
 		if site != "" && !strings.EqualFold(x.Name, site) {
@@ -88,7 +88,7 @@ func (s *Service) ListCertificates(ctx context.Context, req *mxv1.ListCertificat
 		defer fw.cancel()
 		return fw.cl.ListCertificates(fw.ctx, req)
 	}
-	f := inventory.CertificateFilter{Site: site, Host: req.GetHost()}
+	f := fleet.CertificateFilter{Site: site, Host: req.GetHost()}
 	if within > 0 {
 		f.ExpiringBy = time.Now().Add(within)
 	}
@@ -96,7 +96,7 @@ func (s *Service) ListCertificates(ctx context.Context, req *mxv1.ListCertificat
 	// severities then say nothing about other sites either.
 	scope := auth.SiteScope(ctx)
 	stores, _ := s.node.State().Results(store.ResultFilter{Check: "certstore", Site: scope}, store.ResultKey{}, math.MaxInt)
-	inv := inventory.BuildCertificates(s.node.State().Findings(store.FindingFilter{Site: scope}), inventory.Listings(stores)...)
+	inv := fleet.BuildCertificates(s.node.State().Findings(store.FindingFilter{Site: scope}), fleet.Listings(stores)...)
 	resp := &mxv1.ListCertificatesResponse{Identities: []*mxv1.CertificateIdentity{}}
 	for _, g := range inv.Filter(f) {
 		id := &mxv1.CertificateIdentity{Issuer: g.Issuer, Subject: g.Subject, TlsCertificateName: g.Name(),
@@ -109,7 +109,7 @@ func (s *Service) ListCertificates(ctx context.Context, req *mxv1.ListCertificat
 	return resp, nil
 }
 
-func certificateMsg(c *inventory.Certificate) *mxv1.InventoryCertificate {
+func certificateMsg(c *fleet.Certificate) *mxv1.InventoryCertificate {
 	m := &mxv1.InventoryCertificate{Thumbprint: c.Thumbprint, Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		DnsNames: c.DNSNames, NotBefore: ts(c.NotBefore), NotAfter: ts(c.NotAfter), Severity: c.Severity, Codes: c.Codes,
 		MissingPrivateKey: c.MissingKey}
@@ -120,13 +120,13 @@ func certificateMsg(c *inventory.Certificate) *mxv1.InventoryCertificate {
 	return m
 }
 
-func keyState(k inventory.Key) mxv1.PrivateKeyState {
+func keyState(k fleet.Key) mxv1.PrivateKeyState {
 	switch k {
-	case inventory.KeyPresent:
+	case fleet.KeyPresent:
 		return mxv1.PrivateKeyState_PRIVATE_KEY_STATE_PRESENT
-	case inventory.KeyMissing:
+	case fleet.KeyMissing:
 		return mxv1.PrivateKeyState_PRIVATE_KEY_STATE_MISSING
-	case inventory.KeyNotApplicable:
+	case fleet.KeyNotApplicable:
 		return mxv1.PrivateKeyState_PRIVATE_KEY_STATE_NOT_APPLICABLE
 	}
 	return mxv1.PrivateKeyState_PRIVATE_KEY_STATE_UNSPECIFIED

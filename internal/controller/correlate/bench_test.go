@@ -20,7 +20,7 @@ import (
 // incidents), and 10 store findings: a keyless certificate with a linked
 // symptom (server incidents) and CERT_EXPIRING of shared identities
 // (fleet-horizon incidents).
-func scaleFleet(n int) *fleet {
+func scaleFleet(n int) *simFleet {
 	fl := newFleet()
 	agents := n / 20
 	for a := range agents {
@@ -76,7 +76,7 @@ func BenchmarkRound(b *testing.B) {
 // of every hundred results one is re-committed with its findings at
 // another severity, removed, or added back clean (the shapes of
 // scaleFleet), so a round sees adds, removals and severity changes.
-func churn(fl *fleet, keys [][3]string, rng *rand.Rand, share float64) {
+func churn(fl *simFleet, keys [][3]string, rng *rand.Rand, share float64) {
 	for range int(float64(len(keys)) * share) {
 		k := keys[rng.IntN(len(keys))]
 		r := fl.results[k]

@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/fleet"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
-	"github.com/mxprobe/mxprobe/internal/controller/inventory"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/text"
 )
@@ -502,7 +502,7 @@ func (v *view) siteOf(c *candidate, host string) string {
 }
 
 // shortIdentity turns "<I>issuer<S>subject" into "subject (issued by issuer)".
-func shortIdentity(id string) string { return inventory.ReadableIdentity(id) }
+func shortIdentity(id string) string { return fleet.ReadableIdentity(id) }
 
 func clip(s []string, n int) []string {
 	if len(s) <= n {

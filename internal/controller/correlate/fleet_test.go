@@ -24,27 +24,27 @@ import (
 // t0 is the simulated fleet's clock origin.
 var t0 = time.Date(2019, 5, 2, 6, 32, 0, 0, time.UTC)
 
-// fleet is a simulated fleet: agents in several sites and their latest
+// simFleet is a simulated fleet: agents in several sites and their latest
 // results as the FSM holds them. Results are either produced by the real
 // agent checks over realistic evidence (seed case) or built with the exact
 // codes, subjects and evidence keys the agent's rules emit.
-type fleet struct {
+type simFleet struct {
 	agents  map[string]*mxv1.Agent
 	results map[[3]string]*mxv1.StoredResult
 	now     time.Time
 	round   int
 }
 
-func newFleet() *fleet {
-	return &fleet{agents: map[string]*mxv1.Agent{}, results: map[[3]string]*mxv1.StoredResult{}, now: t0}
+func newFleet() *simFleet {
+	return &simFleet{agents: map[string]*mxv1.Agent{}, results: map[[3]string]*mxv1.StoredResult{}, now: t0}
 }
 
-func (fl *fleet) agent(id, site, host string) {
+func (fl *simFleet) agent(id, site, host string) {
 	fl.agents[id] = &mxv1.Agent{AgentId: id, Site: site, Hostname: host, FirstSeen: timestamppb.New(fl.now), LastSeen: timestamppb.New(fl.now)}
 }
 
 // report stores one agent's result at the current time (a committed batch).
-func (fl *fleet) report(agentID string, r *mxv1.CheckResult) {
+func (fl *simFleet) report(agentID string, r *mxv1.CheckResult) {
 	// Like the store: a stored agent is replaced, never modified.
 	if a := fl.agents[agentID]; a != nil { // else TLS-RPT's observer, or an agent that never said Hello
 		a = proto.CloneOf(a)
@@ -64,11 +64,11 @@ func (fl *fleet) report(agentID string, r *mxv1.CheckResult) {
 }
 
 // probe reports an SMTP probe result of agentID to endpoint (host:port).
-func (fl *fleet) probe(agentID, endpoint string, fs ...*mxv1.Finding) {
+func (fl *simFleet) probe(agentID, endpoint string, fs ...*mxv1.Finding) {
 	fl.report(agentID, &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://" + endpoint, Findings: fs})
 }
 
-func (fl *fleet) input(incs []*mxv1.Incident) Input {
+func (fl *simFleet) input(incs []*mxv1.Incident) Input {
 	in := Input{Now: fl.now, Incidents: incs}
 	for _, k := range sortedKeys(fl.agents) {
 		in.Agents = append(in.Agents, fl.agents[k])
@@ -162,7 +162,7 @@ func seedEdgeResults(t testing.TB, host string) (keyless string, results []*mxv1
 
 // run correlates the fleet at its current time against stored incidents
 // and applies the output like the FSM does (compare-and-set on sequence).
-func (fl *fleet) run(t testing.TB, cfg Config, stored map[string]*mxv1.Incident) Output {
+func (fl *simFleet) run(t testing.TB, cfg Config, stored map[string]*mxv1.Incident) Output {
 	t.Helper()
 	var incs []*mxv1.Incident
 	for _, k := range sortedKeys(stored) {

@@ -24,7 +24,7 @@ import (
 // older results, and time passing (damping by time, silence, reopen
 // window, retention).
 type history struct {
-	fl     *fleet
+	fl     *simFleet
 	rng    *rand.Rand
 	ids    []string
 	stored map[string]*mxv1.Incident

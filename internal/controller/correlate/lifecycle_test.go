@@ -11,12 +11,12 @@ import (
 	"github.com/mxprobe/mxprobe/internal/finding"
 )
 
-func keylessOn(fl *fleet, id string) {
+func keylessOn(fl *simFleet, id string) {
 	f := storeCertFinding(finding.CertNoPrivateKey, crit, "B79D", "CN=mail.contoso.com", "CN=Contoso CA", fl.agents[id].GetHostname(), t0.Add(300*24*time.Hour))
 	fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}})
 }
 
-func clean(fl *fleet, id string) {
+func clean(fl *simFleet, id string) {
 	fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`})
 }
 

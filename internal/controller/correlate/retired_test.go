@@ -13,7 +13,7 @@ import (
 
 // agentRound commits one agent round: these results, and the agent's
 // last_batch_at moves to now (as the FSM does for every batch).
-func (fl *fleet) agentRound(agentID string, rs ...*mxv1.CheckResult) {
+func (fl *simFleet) agentRound(agentID string, rs ...*mxv1.CheckResult) {
 	for _, r := range rs {
 		fl.report(agentID, r)
 	}
@@ -24,7 +24,7 @@ func (fl *fleet) agentRound(agentID string, rs ...*mxv1.CheckResult) {
 
 func queueClean() *mxv1.CheckResult { return &mxv1.CheckResult{Check: "queue", Target: "local"} }
 
-func keylessResult(fl *fleet, id string) *mxv1.CheckResult {
+func keylessResult(fl *simFleet, id string) *mxv1.CheckResult {
 	f := storeCertFinding(finding.CertNoPrivateKey, crit, "B79D", "CN=mail.contoso.com", "CN=Contoso CA", fl.agents[id].GetHostname(), t0.Add(300*24*time.Hour))
 	return &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}}
 }

@@ -17,7 +17,7 @@ const (
 )
 
 // threeSites: two Edge servers and a Mailbox server per site.
-func threeSites() *fleet {
+func threeSites() *simFleet {
 	fl := newFleet()
 	for _, s := range []string{"amsterdam", "rotterdam", "london"} {
 		p := s[:3]

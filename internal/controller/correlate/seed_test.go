@@ -11,7 +11,7 @@ import (
 // over the seed incident's evidence; every other server is healthy; an
 // Exchange Online vantage agent and the peers probe EDGE02 inbound and get
 // STARTTLS fine (EXO -> on-prem green).
-func seedFleet(t testing.TB) (*fleet, string) {
+func seedFleet(t testing.TB) (*simFleet, string) {
 	fl := newFleet()
 	fl.agent("ams-edge01", "amsterdam", "edge01.contoso.com")
 	fl.agent("ams-edge02", "amsterdam", "edge02.contoso.com")

@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/fleet"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
-	"github.com/mxprobe/mxprobe/internal/controller/inventory"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 	"github.com/mxprobe/mxprobe/internal/version"
 )
@@ -175,7 +175,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *Collector) collectCertificates(ch chan<- prometheus.Metric, dropped *family, findings []*mxv1.ObservedFinding, results []*mxv1.CheckResultRecord) {
-	inv := inventory.BuildCertificates(findings, inventory.Listings(results)...)
+	inv := fleet.BuildCertificates(findings, fleet.Listings(results)...)
 	na := c.family(ch, c.notAfter, "mxprobe_certificate_not_after_timestamp_seconds", prometheus.GaugeValue)
 	nb := c.family(ch, c.notBefore, "mxprobe_certificate_not_before_timestamp_seconds", prometheus.GaugeValue)
 	kp := c.family(ch, c.keyPresent, "mxprobe_certificate_private_key_present", prometheus.GaugeValue)
@@ -190,9 +190,9 @@ func (c *Collector) collectCertificates(ch chan<- prometheus.Metric, dropped *fa
 				nb.add(seconds(cert.NotBefore), labels()...)
 			}
 			switch in.Key {
-			case inventory.KeyPresent:
+			case fleet.KeyPresent:
 				kp.add(1, labels()...)
-			case inventory.KeyMissing:
+			case fleet.KeyMissing:
 				kp.add(0, labels()...)
 			}
 		}

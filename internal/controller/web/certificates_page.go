@@ -10,7 +10,7 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/controller/inventory"
+	"github.com/mxprobe/mxprobe/internal/controller/fleet"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
 
@@ -42,14 +42,14 @@ type certsView struct {
 	Count  int
 }
 
-// inventory adapts the fleet certificate inventory (internal/controller/inventory)
+// inventory adapts the fleet certificate inventory (internal/controller/fleet)
 // to the page: worst identities first, installations as "where" lines.
 func (h *Handler) inventory() ([]*identityGroup, []*certRow) {
 	now := h.cfg.Now()
 	stores, _ := h.cfg.State.Results(store.ResultFilter{Check: "certstore"}, store.ResultKey{}, math.MaxInt)
-	inv := inventory.BuildCertificates(h.cfg.State.Findings(store.FindingFilter{}), inventory.Listings(stores)...)
-	rows := map[*inventory.Certificate]*certRow{}
-	row := func(c *inventory.Certificate) *certRow {
+	inv := fleet.BuildCertificates(h.cfg.State.Findings(store.FindingFilter{}), fleet.Listings(stores)...)
+	rows := map[*fleet.Certificate]*certRow{}
+	row := func(c *fleet.Certificate) *certRow {
 		if r := rows[c]; r != nil {
 			return r
 		}
@@ -64,14 +64,14 @@ func (h *Handler) inventory() ([]*identityGroup, []*certRow) {
 		}
 		for _, in := range c.Installations {
 			x := install{Host: in.Host, Site: in.Site, Agent: in.AgentID, Origin: in.Origin}
-			if in.Origin == inventory.OriginPresented {
+			if in.Origin == fleet.OriginPresented {
 				x.Host, x.Site, x.Where, x.Key = strings.TrimSuffix(in.Endpoint, ":25"), "", "presented at "+in.Endpoint+" (seen by "+in.AgentID+")", "n/a"
 			} else {
 				x.Where = "installed in " + in.Store
 				switch in.Key {
-				case inventory.KeyPresent:
+				case fleet.KeyPresent:
 					x.Key = "yes"
-				case inventory.KeyMissing:
+				case fleet.KeyMissing:
 					x.Key = "NO"
 				default:
 					x.Key = "unknown"

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/fleet"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
-	"github.com/mxprobe/mxprobe/internal/controller/inventory"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/text"
 )
@@ -53,7 +53,7 @@ var funcs = template.FuncMap{
 		return t.AsTime().UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	// readable writes identity names ("<I>issuer<S>subject") for people.
-	"readable": inventory.ReadableIdentity,
+	"readable": fleet.ReadableIdentity,
 	"join":     strings.Join,
 	"lower":    strings.ToLower,
 	"add":      func(a, b int) int { return a + b },

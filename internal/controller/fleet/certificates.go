@@ -1,10 +1,10 @@
-// Package inventory derives fleet-wide views from the controller's
+// Package fleet derives fleet-wide views from the controller's
 // replicated state: the certificate inventory (by identity, with where each
 // certificate is installed or presented and when it expires) and per-site
 // summaries. Everything here is a pure function of store data, shared by
 // the dashboard (internal/controller/web) and the API
 // (internal/controller/api).
-package inventory
+package fleet
 
 import (
 	"net"
