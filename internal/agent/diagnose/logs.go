@@ -202,6 +202,17 @@ func tlsFailureFix(a *logAgg, host string) string {
 	return fmt.Sprintf("Check the certificate %s connector %q presents on %s (private key, chain) and SCHANNEL protocol settings; see the linked findings.", text.OrDash(a.Thumbprint), a.Connector, host)
 }
 
+// sentEvidence is what a finding on a sent certificate carries: the logged
+// usage and what the selection simulation expected on its connector.
+func sentEvidence(u SentUsage, x certdiag.Expectation) map[string]string {
+	return map[string]string{
+		finding.EvDirection: u.Direction, finding.EvConnector: u.Connector, finding.EvThumbprintSent: u.Thumbprint, finding.EvExpected: x.Thumbprint,
+		finding.EvSelected: x.Selected, finding.EvCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
+		"count": fmt.Sprint(u.Count), "failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
+		"first_seen": fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
+	}
+}
+
 // unexpectedSent compares the certificates transport sent with what each
 // connector is meant to present. A usage is stale (ignored) when the
 // intended certificate was sent on that connector more recently.
@@ -225,12 +236,7 @@ func unexpectedSent(usages []SentUsage, expect certdiag.ExpectedSent, o Options)
 		if t, seen := lastIntended[u.Direction+"\x00"+u.Connector]; seen && !t.Before(u.LastSeen) {
 			continue
 		}
-		ev := map[string]string{
-			finding.EvDirection: u.Direction, finding.EvConnector: u.Connector, finding.EvThumbprintSent: u.Thumbprint, finding.EvExpected: x.Thumbprint,
-			finding.EvSelected: x.Selected, finding.EvCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
-			"count": fmt.Sprint(u.Count), "failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
-			"first_seen": fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
-		}
+		ev := sentEvidence(u, x)
 		fix := fmt.Sprintf(`On %s remove the certificate transport picks by mistake: Get-ChildItem Cert:\LocalMachine\My | Where-Object Thumbprint -eq '%s' | Remove-Item ; Restart-Service MSExchangeTransport (it caches the choice until restart), so that %q presents %s.`, o.Host, u.Thumbprint, u.Connector, x.Thumbprint)
 		if !slices.Contains(x.Candidates, u.Thumbprint) {
 			fix = fmt.Sprintf("Certificate %s is not what connector %q designates (%s); transport caches its choice until restart: Restart-Service MSExchangeTransport on %s, then check the log again.", u.Thumbprint, u.Connector, x.Thumbprint, o.Host)
@@ -330,12 +336,7 @@ func sentAgainstSimulation(usages []SentUsage, expect certdiag.ExpectedSent, o O
 		if !ok || x.Selected == "" || u.Thumbprint == x.Selected || u.Thumbprint != x.Thumbprint || u.Succeeded == 0 {
 			continue
 		}
-		ev := map[string]string{
-			finding.EvDirection: u.Direction, finding.EvConnector: u.Connector, finding.EvThumbprintSent: u.Thumbprint, finding.EvExpected: x.Thumbprint,
-			finding.EvSelected: x.Selected, finding.EvCandidates: strings.Join(x.Candidates, ","), "certificate_subject": u.Subject,
-			"count": fmt.Sprint(u.Count), "failed": fmt.Sprint(u.Failed), "succeeded": fmt.Sprint(u.Succeeded),
-			"first_seen": fmtTime(u.FirstSeen), "last_seen": fmtTime(u.LastSeen), "sessions": u.Session, "origin": "protocol-log",
-		}
+		ev := sentEvidence(u, x)
 		out = append(out, finding.New(finding.LogCertSent, mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR, logSubject(u.Direction, u.Connector, u.Thumbprint),
 			fmt.Sprintf("%s connector \"%s\" on %s presented certificate %s in its latest sessions (%d, %d with TLS negotiated, last %s), not %s which the selection simulation picks",
 				u.Direction, u.Connector, o.Host, u.Thumbprint, u.Count, u.Succeeded, fmtTime(u.LastSeen), x.Selected),
