@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
 
 // The demo's outside view: a TLS-RPT report (RFC 8460) as Exchange Online
@@ -30,67 +34,31 @@ const (
 	reportSucceeded = 1250
 )
 
-// rfc8460 is the report's JSON (RFC 8460 section 4.4).
-type rfc8460 struct {
-	OrganizationName string `json:"organization-name"`
-	DateRange        struct {
-		Start string `json:"start-datetime"`
-		End   string `json:"end-datetime"`
-	} `json:"date-range"`
-	ContactInfo string         `json:"contact-info"`
-	ReportID    string         `json:"report-id"`
-	Policies    []rfc8460Entry `json:"policies"`
-}
-
-type rfc8460Entry struct {
-	Policy struct {
-		Type    string   `json:"policy-type"`
-		Strings []string `json:"policy-string"`
-		Domain  string   `json:"policy-domain"`
-		MXHost  []string `json:"mx-host"`
-	} `json:"policy"`
-	Summary struct {
-		Success uint64 `json:"total-successful-session-count"`
-		Failure uint64 `json:"total-failure-session-count"`
-	} `json:"summary"`
-	Failures []rfc8460Failure `json:"failure-details"`
-}
-
-type rfc8460Failure struct {
-	ResultType  string `json:"result-type"`
-	SendingIP   string `json:"sending-mta-ip"`
-	MXHostname  string `json:"receiving-mx-hostname"`
-	ReceivingIP string `json:"receiving-ip"`
-	Count       uint64 `json:"failed-session-count"`
-}
-
 // expiredMXReport is the report for mx (whose address is addr) ending at
 // the hour of now.
 func expiredMXReport(mx, addr string, now time.Time) ([]byte, string, error) {
 	end := now.UTC().Truncate(time.Hour)
-	var r rfc8460
-	r.OrganizationName = reportOrg
-	r.DateRange.Start = end.Add(-24 * time.Hour).Format(time.RFC3339)
-	r.DateRange.End = end.Format(time.RFC3339)
-	r.ContactInfo = "tlsrpt-noreply@microsoft.com"
-	r.ReportID = fmt.Sprintf("%s_%s_demo", r.DateRange.Start, demoDomain)
-	var p rfc8460Entry
-	p.Policy.Type = "sts"
-	p.Policy.Strings = []string{"version: STSv1", "mode: enforce", "mx: *." + demoDomain, "max_age: 604800"}
-	p.Policy.Domain = demoDomain
-	p.Policy.MXHost = []string{"*." + demoDomain}
-	p.Summary.Success, p.Summary.Failure = reportSucceeded, reportFailed
+	start := end.Add(-24 * time.Hour)
 	ip, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		ip = addr
 	}
-	p.Failures = []rfc8460Failure{
-		{ResultType: "certificate-expired", SendingIP: "203.0.113.25", MXHostname: mx, ReceivingIP: ip, Count: reportFailed - 12},
-		{ResultType: "certificate-expired", SendingIP: "203.0.113.26", MXHostname: mx, ReceivingIP: ip, Count: 12},
+	r := &mxv1.TLSReport{
+		ReportId:         fmt.Sprintf("%s_%s_demo", start.Format(time.RFC3339), demoDomain),
+		OrganizationName: reportOrg, ContactInfo: "tlsrpt-noreply@microsoft.com",
+		Start: timestamppb.New(start), End: timestamppb.New(end),
+		Policies: []*mxv1.TLSReportPolicy{{
+			PolicyType: "sts", PolicyDomain: demoDomain,
+			PolicyStrings: []string{"version: STSv1", "mode: enforce", "mx: *." + demoDomain, "max_age: 604800"},
+			MxHosts:       []string{"*." + demoDomain}, SuccessfulSessions: reportSucceeded, FailedSessions: reportFailed,
+			Failures: []*mxv1.TLSReportFailure{
+				{ResultType: "certificate-expired", SendingMtaIp: "203.0.113.25", ReceivingMxHostname: mx, ReceivingIp: ip, FailedSessions: reportFailed - 12},
+				{ResultType: "certificate-expired", SendingMtaIp: "203.0.113.26", ReceivingMxHostname: mx, ReceivingIp: ip, FailedSessions: 12},
+			},
+		}},
 	}
-	r.Policies = []rfc8460Entry{p}
-	b, err := json.Marshal(r)
-	return b, r.ReportID, err
+	b, err := tlsrpt.MarshalJSON(r)
+	return b, r.GetReportId(), err
 }
 
 // postReport delivers a report to the receiver at addr as a sender's https

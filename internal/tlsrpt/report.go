@@ -53,39 +53,6 @@ var ResultTypes = []string{
 	"sts-policy-invalid", "sts-webpki-invalid",
 }
 
-// jsonReport is the wire form (RFC 8460 section 4.4).
-type jsonReport struct {
-	OrganizationName string `json:"organization-name"`
-	DateRange        struct {
-		Start string `json:"start-datetime"`
-		End   string `json:"end-datetime"`
-	} `json:"date-range"`
-	ContactInfo string `json:"contact-info"`
-	ReportID    string `json:"report-id"`
-	Policies    []struct {
-		Policy struct {
-			Type    string          `json:"policy-type"`
-			Strings json.RawMessage `json:"policy-string"`
-			Domain  string          `json:"policy-domain"`
-			MXHost  json.RawMessage `json:"mx-host"`
-		} `json:"policy"`
-		Summary struct {
-			Success *uint64 `json:"total-successful-session-count"`
-			Failure *uint64 `json:"total-failure-session-count"`
-		} `json:"summary"`
-		Failures []struct {
-			ResultType  string `json:"result-type"`
-			SendingIP   string `json:"sending-mta-ip"`
-			MXHostname  string `json:"receiving-mx-hostname"`
-			MXHelo      string `json:"receiving-mx-helo"`
-			ReceivingIP string `json:"receiving-ip"`
-			Count       uint64 `json:"failed-session-count"`
-			Info        string `json:"additional-information"`
-			FailureCode string `json:"failure-reason-code"`
-		} `json:"failure-details"`
-	} `json:"policies"`
-}
-
 // ParseJSON parses and validates a report's JSON.
 func ParseJSON(b []byte) (*mxv1.TLSReport, error) {
 	if len(b) > MaxReportBytes {
