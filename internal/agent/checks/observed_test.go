@@ -98,32 +98,45 @@ func TestAmbiguousFollowsProtocolLog(t *testing.T) {
 	}
 }
 
-// Class 6, live: a receive connector's TlsCertificateName matches an
-// expired and a renewed certificate; the simulation picks the newest, but
-// a STARTTLS handshake with the server presents the expired one, which is
-// first in the store: the finding follows the handshake.
-func TestAmbiguousFollowsLiveHandshake(t *testing.T) {
-	now := time.Now()
+// liveAmbiguous runs the checks on a store holding two localhost
+// certificates (first's and second's validity; first is first in the
+// store) that the receive connector's TlsCertificateName both match, the
+// configuration written for second, and a live probe of a server that
+// presents first. It returns the results, the server's address and both.
+func liveAmbiguous(t *testing.T, first, second lab.IssueOptions) ([]*mxv1.CheckResult, string, *lab.Issued, *lab.Issued) {
+	t.Helper()
 	ca := newCA(t)
-	org := []string{"Contoso"}
-	old, renewed := orderedPair(t, ca,
-		lab.IssueOptions{CommonName: "localhost", Organization: org, NotBefore: now.AddDate(-1, 0, -10), NotAfter: now.AddDate(0, 0, -10), ServerAuth: true},
-		lab.IssueOptions{CommonName: "localhost", Organization: org, NotBefore: now.AddDate(0, 0, -12), NotAfter: now.AddDate(1, 0, -12), ServerAuth: true})
-	srv, err := lab.Start(t.Context(), lab.Good, lab.ServerOptions{CA: ca, Hostname: "localhost", Certificate: old})
+	for _, o := range []*lab.IssueOptions{&first, &second} {
+		o.CommonName, o.Organization, o.ServerAuth = "localhost", []string{"Contoso"}, true
+	}
+	a, b := orderedPair(t, ca, first, second)
+	srv, err := lab.Start(t.Context(), lab.Good, lab.ServerOptions{CA: ca, Hostname: "localhost", Certificate: a})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	dir := tempdir.New(t)
 	store := filepath.Join(dir, "store")
-	writeIssued(t, store, "old", old, true)
-	writeIssued(t, store, "renewed", renewed, true)
+	writeIssued(t, store, "first", a, true)
+	writeIssued(t, store, "second", b, true)
 	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(renewed.Cert, renewed.Thumbprint())); err != nil {
+	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(b.Cert, b.Thumbprint())); err != nil {
 		t.Fatal(err)
 	}
 	res := runSpec(t, Spec{CertStores: []string{"pemdir:" + store}, ExchangeInventory: inv, Probes: []string{"smtp://" + srv.Addr()},
 		CAFile: writeCAFile(t, ca), ExpectName: "localhost", ProbeTimeout: 10 * time.Second})
+	return res, srv.Addr(), a, b
+}
+
+// Class 6, live: a receive connector's TlsCertificateName matches an
+// expired and a renewed certificate; the simulation picks the newest, but
+// a STARTTLS handshake with the server presents the expired one, which is
+// first in the store: the finding follows the handshake.
+func TestAmbiguousFollowsLiveHandshake(t *testing.T) {
+	now := time.Now()
+	res, addr, old, renewed := liveAmbiguous(t,
+		lab.IssueOptions{NotBefore: now.AddDate(-1, 0, -10), NotAfter: now.AddDate(0, 0, -10)},
+		lab.IssueOptions{NotBefore: now.AddDate(0, 0, -12), NotAfter: now.AddDate(1, 0, -12)})
 	var amb *mxv1.Finding
 	for _, f := range allFindings(res) {
 		if f.Code == string(finding.ConnectorCertAmbiguous) && f.Evidence["connector_kind"] == "receive" {
@@ -133,7 +146,7 @@ func TestAmbiguousFollowsLiveHandshake(t *testing.T) {
 	if amb == nil {
 		t.Fatalf("no receive %s: %v", finding.ConnectorCertAmbiguous, codes(allFindings(res)))
 	}
-	want := "a live STARTTLS handshake with " + srv.Addr() + " presented " + old.Thumbprint() + "; this build picks the first match, not the newest"
+	want := "a live STARTTLS handshake with " + addr + " presented " + old.Thumbprint() + "; this build picks the first match, not the newest"
 	if !strings.Contains(amb.Summary, want) {
 		t.Errorf("summary %q lacks %q; %v", amb.Summary, want, codes(allFindings(res)))
 	}
@@ -220,26 +233,9 @@ func TestSimulatedKeylessButLogShowsKeyedSent(t *testing.T) {
 // observation the ambiguous receive connector follows.
 func TestAmbiguousFollowsHealthyHandshake(t *testing.T) {
 	now := time.Now()
-	ca := newCA(t)
-	org := []string{"Contoso"}
-	older, newer := orderedPair(t, ca,
-		lab.IssueOptions{CommonName: "localhost", Organization: org, NotBefore: now.AddDate(0, -6, 0), NotAfter: now.AddDate(1, 0, 0), ServerAuth: true},
-		lab.IssueOptions{CommonName: "localhost", Organization: org, NotBefore: now.AddDate(0, 0, -3), NotAfter: now.AddDate(1, 6, 0), ServerAuth: true})
-	srv, err := lab.Start(t.Context(), lab.Good, lab.ServerOptions{CA: ca, Hostname: "localhost", Certificate: older})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	dir := tempdir.New(t)
-	store := filepath.Join(dir, "store")
-	writeIssued(t, store, "older", older, true)
-	writeIssued(t, store, "newer", newer, true)
-	inv := filepath.Join(dir, "inv.json")
-	if err := checktest.WriteConfig(inv, exchangetest.SeedConfig(newer.Cert, newer.Thumbprint())); err != nil {
-		t.Fatal(err)
-	}
-	res := runSpec(t, Spec{CertStores: []string{"pemdir:" + store}, ExchangeInventory: inv, Probes: []string{"smtp://" + srv.Addr()},
-		CAFile: writeCAFile(t, ca), ExpectName: "localhost", ProbeTimeout: 10 * time.Second})
+	res, addr, older, _ := liveAmbiguous(t,
+		lab.IssueOptions{NotBefore: now.AddDate(0, -6, 0), NotAfter: now.AddDate(1, 0, 0)},
+		lab.IssueOptions{NotBefore: now.AddDate(0, 0, -3), NotAfter: now.AddDate(1, 6, 0)})
 	var amb *mxv1.Finding
 	for _, r := range res {
 		if r.Check == "smtp_probe" && (len(r.Findings) != 0 || r.GetTls().GetLeafThumbprint() != older.Thumbprint()) {
@@ -254,7 +250,7 @@ func TestAmbiguousFollowsHealthyHandshake(t *testing.T) {
 	if amb == nil {
 		t.Fatal("no receive CONNECTOR_CERT_AMBIGUOUS")
 	}
-	want := "a live STARTTLS handshake with " + srv.Addr() + " presented " + older.Thumbprint() + "; this build picks the first match, not the newest"
+	want := "a live STARTTLS handshake with " + addr + " presented " + older.Thumbprint() + "; this build picks the first match, not the newest"
 	if !strings.Contains(amb.Summary, want) || amb.Evidence["selected_thumbprint"] != older.Thumbprint() {
 		t.Errorf("summary %q lacks %q (evidence %v)", amb.Summary, want, amb.Evidence)
 	}
