@@ -72,6 +72,19 @@ func (r *RevocationResponder) OCSPURL() string { return r.base + "/ocsp" }
 // CRLURL is the responder's CRL URL (for the CDP extension).
 func (r *RevocationResponder) CRLURL() string { return r.base + "/crl" }
 
+// Issue issues a leaf under the responder's CA whose AIA OCSP and CRL
+// distribution point name this responder, unless opts names others (an
+// empty non-nil list names none).
+func (r *RevocationResponder) Issue(opts IssueOptions) (*Issued, error) {
+	if opts.OCSPServer == nil {
+		opts.OCSPServer = []string{r.OCSPURL()}
+	}
+	if opts.CRLDistributionPoints == nil {
+		opts.CRLDistributionPoints = []string{r.CRLURL()}
+	}
+	return r.ca.Issue(opts)
+}
+
 // Revoke marks cert revoked from at with an RFC 5280 reason code
 // (ocsp.KeyCompromise, ocsp.Superseded, ...).
 func (r *RevocationResponder) Revoke(cert *x509.Certificate, at time.Time, reason int) {

@@ -35,13 +35,10 @@ func startRevocationLab(t *testing.T, ocspURLs, crlURLs []string, staple bool, r
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = resp.Close() })
-	if ocspURLs == nil {
-		ocspURLs = []string{resp.OCSPURL()}
+	leaf, err := resp.Issue(lab.IssueOptions{CommonName: "localhost", OCSPServer: ocspURLs, CRLDistributionPoints: crlURLs})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if crlURLs == nil {
-		crlURLs = []string{resp.CRLURL()}
-	}
-	leaf := mustIssue(t, inter, lab.IssueOptions{CommonName: "localhost", OCSPServer: ocspURLs, CRLDistributionPoints: crlURLs})
 	if revoke {
 		resp.Revoke(leaf.Cert, time.Now().Add(-2*time.Hour), ocsp.Superseded)
 	}

@@ -48,13 +48,7 @@ func newPKI(t *testing.T, ocspURLs, crlURLs []string) pki {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = resp.Close() })
-	if ocspURLs == nil {
-		ocspURLs = []string{resp.OCSPURL()}
-	}
-	if crlURLs == nil {
-		crlURLs = []string{resp.CRLURL()}
-	}
-	leaf, err := inter.Issue(lab.IssueOptions{CommonName: "mail.fabrikam.com", OCSPServer: ocspURLs, CRLDistributionPoints: crlURLs})
+	leaf, err := resp.Issue(lab.IssueOptions{CommonName: "mail.fabrikam.com", OCSPServer: ocspURLs, CRLDistributionPoints: crlURLs})
 	if err != nil {
 		t.Fatal(err)
 	}
