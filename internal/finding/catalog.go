@@ -77,7 +77,7 @@ var entries = []Entry{
 		"A renewal kept the old certificate, or a request was repeated. Send connectors with TlsCertificateName take the first match, which may be the wrong one.",
 		"Keep one certificate per issuer+subject: remove the old or keyless ones by thumbprint and make sure the survivor has a private key.", "D"},
 	{CertExpired, mxv1.Severity_SEVERITY_CRITICAL, "Certificate expired",
-		"NotAfter is in the past. Receive connectors still advertise STARTTLS with it (event 12016), and peers that validate reject it.",
+		"NotAfter is in the past. Receive connectors still advertise STARTTLS with it (event 12016), and peers that validate reject it. For a certificate in a store, CRITICAL only where the store binds it to SMTP or a connector could select it; otherwise WARNING (what to check when the connectors were not read; no SMTP change when they show nothing selects it).",
 		"Renew the certificate, enable it for SMTP, and re-run the Hybrid Configuration Wizard's \"Update Secure Mail Certificate\" step.", "J"},
 	{CertExpiring, mxv1.Severity_SEVERITY_WARNING, "Certificate expires soon",
 		"NotAfter is within the warning window (default 30 days warning, 7 days error).",
