@@ -65,8 +65,8 @@ func New(cfg Config) *Authenticator {
 	return a
 }
 
-// tokenCatchUp bounds the wait for a token this node has not applied yet.
-const tokenCatchUp = 1500 * time.Millisecond
+// TokenCatchUp bounds the wait for a token this node has not applied yet.
+const TokenCatchUp = 1500 * time.Millisecond
 
 type ctxKey int
 
@@ -198,16 +198,25 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 	}
 }
 
-func (a *Authenticator) tokenPrincipal(ctx context.Context) (Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
+// errNoToken answers a call that carries no bearer token.
+var errNoToken = status.Error(codes.Unauthenticated, "an API token is required (Authorization: Bearer mxp_...)")
+
+// bearerToken is the last "Authorization: Bearer" value of md ("" if none).
+func bearerToken(md metadata.MD) string {
 	var raw string
 	for _, v := range md.Get("authorization") {
 		if strings.HasPrefix(strings.ToLower(v), "bearer ") {
 			raw = strings.TrimSpace(v[len("bearer "):])
 		}
 	}
+	return raw
+}
+
+func (a *Authenticator) tokenPrincipal(ctx context.Context) (Principal, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	raw := bearerToken(md)
 	if raw == "" {
-		return Principal{}, status.Error(codes.Unauthenticated, "an API token is required (Authorization: Bearer mxp_...)")
+		return Principal{}, errNoToken
 	}
 	if a.bootstrap != nil && subtle.ConstantTimeCompare(Hash(raw), a.bootstrap) == 1 {
 		return Principal{Name: "bootstrap", Scopes: []string{ScopeAdmin}}, nil
@@ -220,7 +229,7 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context) (Principal, error) {
 	// A token created a moment ago may not be applied on this node yet
 	// (followers lag the leader by a heartbeat): wait briefly for it. This
 	// also slows down guessing.
-	for deadline := a.cfg.Now().Add(tokenCatchUp); t == nil && !caughtUp(ctx) && a.cfg.Now().Before(deadline); t = a.cfg.State.Token(id) {
+	for deadline := a.cfg.Now().Add(TokenCatchUp); t == nil && !caughtUp(ctx) && a.cfg.Now().Before(deadline); t = a.cfg.State.Token(id) {
 		select {
 		case <-ctx.Done():
 			return Principal{}, status.FromContextError(ctx.Err()).Err()

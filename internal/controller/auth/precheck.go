@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
-	"strings"
 	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
@@ -50,14 +49,9 @@ func (a *Authenticator) Precheck(ctx context.Context, method string, md metadata
 		}
 		return Proven, nil
 	}
-	var raw string
-	for _, v := range md.Get("authorization") {
-		if strings.HasPrefix(strings.ToLower(v), "bearer ") {
-			raw = strings.TrimSpace(v[len("bearer "):])
-		}
-	}
+	raw := bearerToken(md)
 	if raw == "" {
-		return Unproven, status.Error(codes.Unauthenticated, "an API token is required (Authorization: Bearer mxp_...)")
+		return Unproven, errNoToken
 	}
 	if a.bootstrap != nil && subtle.ConstantTimeCompare(Hash(raw), a.bootstrap) == 1 {
 		return Proven, nil

@@ -48,7 +48,6 @@ const (
 	maxUnprovenWaiting  = 128
 	unprovenReads       = 1
 	unprovenCallTimeout = 10 * time.Second
-	tokenCatchUpWait    = 1500 * time.Millisecond // as the interceptors wait
 )
 
 type grpcGuard struct {
@@ -120,7 +119,7 @@ func (c *unprovenCall) done() {
 // admit runs before the call's message is read.
 func (c *unprovenCall) admit(ctx context.Context) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	for deadline := time.Now().Add(tokenCatchUpWait); ; {
+	for deadline := time.Now().Add(auth.TokenCatchUp); ; {
 		v, err := c.g.auth.Precheck(ctx, c.method, md)
 		if err == nil && v == auth.Proven {
 			c.done()

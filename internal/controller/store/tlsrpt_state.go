@@ -64,11 +64,12 @@ func (s *State) applyTLSReports(c *mxv1.IngestTLSReports, at *timestamppb.Timest
 		}
 	}
 	t.pruneLocked(now)
-	all := t.sortedLocked()
-	t.mu.Unlock()
-	if len(domains) == 0 {
+	if len(domains) == 0 { // every report a duplicate: nothing to derive
+		t.mu.Unlock()
 		return res
 	}
+	all := t.sortedLocked()
+	t.mu.Unlock()
 	derived := tlsrpt.DeriveExpiring(all, domains, now, tlsrpt.DefaultWindow, c.GetExpireAfter().AsDuration())
 	s.mu.Lock()
 	defer s.mu.Unlock()
