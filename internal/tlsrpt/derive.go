@@ -12,6 +12,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // AgentID is the virtual agent TLS-RPT findings are stored under. It holds
@@ -176,7 +177,7 @@ func (w *window) result(target, mx string) *mxv1.CheckResult {
 	}
 	for k, set := range map[string]map[string]bool{"receiving_ips": ips, "sending_mta_ips": sending, "failure_reason_codes": reasons, "additional_information": infos} {
 		if len(set) > 0 {
-			ev[k] = clipText(strings.Join(clipList(slices.Sorted(maps.Keys(set)), 10), ","), 500)
+			ev[k] = text.Clip(strings.Join(clipList(slices.Sorted(maps.Keys(set)), 10), ","), 500)
 		}
 	}
 	f := &mxv1.Finding{Severity: mxv1.Severity_SEVERITY_ERROR, Summary: summary, Evidence: ev}
@@ -256,11 +257,4 @@ func clipList(s []string, n int) []string {
 		return s
 	}
 	return append(slices.Clip(s[:n]), fmt.Sprintf("+%d more", len(s)-n))
-}
-
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // Bounds of an accepted report. Real reports are a few kilobytes: these
@@ -101,7 +102,7 @@ func ParseJSON(b []byte) (*mxv1.TLSReport, error) {
 		case "sts", "tlsa", "no-policy-found":
 			p.PolicyType = t
 		default:
-			return nil, fmt.Errorf("%w: policies[%d]: policy-type %q", ErrInvalid, i, clip(jp.Policy.Type))
+			return nil, fmt.Errorf("%w: policies[%d]: policy-type %q", ErrInvalid, i, text.Clip(jp.Policy.Type, 64))
 		}
 		d, err := field("policy-domain", jp.Policy.Domain, true)
 		if err != nil {
@@ -124,7 +125,7 @@ func ParseJSON(b []byte) (*mxv1.TLSReport, error) {
 			}
 			f := &mxv1.TLSReportFailure{ResultType: strings.ToLower(strings.TrimSpace(jf.ResultType)), FailedSessions: jf.Count}
 			if f.ResultType == "" || len(f.ResultType) > 64 {
-				return nil, fmt.Errorf("%w: policies[%d].failure-details[%d]: result-type %q", ErrInvalid, i, j, clip(jf.ResultType))
+				return nil, fmt.Errorf("%w: policies[%d].failure-details[%d]: result-type %q", ErrInvalid, i, j, text.Clip(jf.ResultType, 64))
 			}
 			for _, x := range []struct {
 				name string
@@ -189,7 +190,7 @@ func stringList(name string, raw json.RawMessage) ([]string, error) {
 func parseTime(name, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %s %q is not an RFC 3339 time", ErrInvalid, name, clip(v))
+		return time.Time{}, fmt.Errorf("%w: %s %q is not an RFC 3339 time", ErrInvalid, name, text.Clip(v, 64))
 	}
 	return t.UTC(), nil
 }
@@ -319,11 +320,4 @@ func (n newlineStripper) Read(p []byte) (int, error) {
 			return j, err
 		}
 	}
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
