@@ -10,6 +10,7 @@ import (
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/spool"
 	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/text"
 )
 
 // spoolLoss is the AGENT_SPOOL_LOSS finding for the spool's cumulative
@@ -43,8 +44,8 @@ func (r *Runner) spoolLoss(l spool.Loss) *mxv1.CheckResult {
 		fix = append(fix, fmt.Sprintf("check the disk holding state_dir on %s (damaged spool records after a crash or disk fault)", host))
 	}
 	summary := fmt.Sprintf("Agent %s lost %d result batches with %s since %s: %s; %d of them not reported before",
-		id, total, results, l.Since.UTC().Format(time.RFC3339), joinAnd(causes), total-l.Reported)
-	remediation := "To stop further loss: " + joinAnd(fix) + "."
+		id, total, results, l.Since.UTC().Format(time.RFC3339), text.List(causes), total-l.Reported)
+	remediation := "To stop further loss: " + text.List(fix) + "."
 	return &mxv1.CheckResult{
 		Check: "agent_spool", Target: "spool", Status: mxv1.CheckStatus_CHECK_STATUS_FAIL,
 		StartedAt: timestamppb.Now(), Duration: durationpb.New(time.Duration(0)),
@@ -61,18 +62,4 @@ func (r *Runner) spoolLoss(l spool.Loss) *mxv1.CheckResult {
 			Remediation: remediation,
 		}},
 	}
-}
-
-func joinAnd(parts []string) string {
-	switch len(parts) {
-	case 0:
-		return ""
-	case 1:
-		return parts[0]
-	}
-	out := parts[0]
-	for _, p := range parts[1 : len(parts)-1] {
-		out += ", " + p
-	}
-	return out + " and " + parts[len(parts)-1]
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // Output is one round's changes: incidents to store (each at its stored
@@ -80,7 +81,7 @@ func Correlate(in Input, cfg Config) Output {
 		if seen[inc.GetFingerprint()] {
 			continue
 		}
-		if s := inc.GetState(); s == stateOpen || s == stateAcked {
+		if incident.Active(inc.GetState()) {
 			out.Unobserved = append(out.Unobserved, inc.GetId())
 		}
 		next, del := v.absent(inc)

@@ -567,20 +567,6 @@ func addCount[K comparable](m map[K]map[string]int, k K, x string, d int) (chang
 	return len(c) != before
 }
 
-func addMember[K comparable](m map[K]map[*group]bool, k K, g *group, in bool) {
-	if in {
-		if m[k] == nil {
-			m[k] = map[*group]bool{}
-		}
-		m[k][g] = true
-		return
-	}
-	delete(m[k], g)
-	if len(m[k]) == 0 {
-		delete(m, k)
-	}
-}
-
 // addGroup and removeGroup keep the counts; the group is routed later.
 func (s *incState) addGroup(g *group, rs *roundState) { s.count(g, +1, rs) }
 
@@ -603,8 +589,8 @@ func (s *incState) count(g *group, d int, rs *roundState) {
 		if (before[1] >= 2) != (len(s.certID[g.idKey()]) >= 2) {
 			rs.dirtyCert[certKey{"id\x00" + g.code, g.ident}] = true
 		}
-		addMember(s.certGroups, certKey{"tp\x00" + g.code, g.root.f.GetSubject()}, g, in)
-		addMember(s.certGroups, certKey{"id\x00" + g.code, g.ident}, g, in)
+		setIn(s.certGroups, certKey{"tp\x00" + g.code, g.root.f.GetSubject()}, g, in)
+		setIn(s.certGroups, certKey{"id\x00" + g.code, g.ident}, g, in)
 		if in {
 			rs.reroute[g] = true
 		}
@@ -612,7 +598,7 @@ func (s *incState) count(g *group, d int, rs *roundState) {
 		if addCount(s.flowBy, g.flowKey(), g.agent.site, d) {
 			rs.dirtyFlow[g.flowKey()] = true
 		}
-		addMember(s.flowGroups, g.flowKey(), g, in)
+		setIn(s.flowGroups, g.flowKey(), g, in)
 		if in {
 			rs.reroute[g] = true
 		}
@@ -634,10 +620,10 @@ func (s *incState) count(g *group, d int, rs *roundState) {
 			setIn(s.codesAt, g.ep, g.code, false)
 		}
 		if g.agent.outside {
-			addMember(s.outsideAt, g.ep, g, in)
+			setIn(s.outsideAt, g.ep, g, in)
 		} else {
 			ck := classKey{g.ep, g.code, g.agent.site}
-			addMember(s.classGroups, ck, g, in)
+			setIn(s.classGroups, ck, g, in)
 			setIn(s.classesAt, g.ep, ck, s.classGroups[ck] != nil)
 			if in {
 				rs.newInClass[ck] = append(rs.newInClass[ck], g)

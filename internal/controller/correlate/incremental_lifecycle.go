@@ -3,11 +3,13 @@ package correlate
 import (
 	"cmp"
 	"container/heap"
+	"maps"
 	"math"
 	"slices"
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/incident"
 )
 
 // lifecycleState is what an Engine keeps for the lifecycle step: the
@@ -311,7 +313,7 @@ func (s *incState) lifecycle(in Input, rs *roundState) Output {
 		out.Deletes = append(out.Deletes, &mxv1.IncidentRef{Id: inc.GetId(), Sequence: inc.GetSequence(), Revision: inc.GetRevision()})
 	}
 	if !lc.unobservedOK {
-		lc.unobservedList = slices.Sorted(mapKeys(lc.unobserved))
+		lc.unobservedList = slices.Sorted(maps.Keys(lc.unobserved))
 		lc.unobservedOK = true
 	}
 	out.Unobserved = lc.unobservedList
@@ -324,16 +326,6 @@ func (lc *lifecycleState) schedule(t timer) {
 	if !lc.scheduled[t] {
 		lc.scheduled[t] = true
 		heap.Push(&lc.timers, t)
-	}
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
@@ -353,7 +345,7 @@ func (lc *lifecycleState) setAbsent(inc *mxv1.Incident, absent bool) {
 	}
 	lc.absent[id] = inc
 	st := inc.GetState()
-	if want := st == stateOpen || st == stateAcked; want != lc.unobserved[id] {
+	if want := incident.Active(st); want != lc.unobserved[id] {
 		if want {
 			lc.unobserved[id] = true
 		} else {
