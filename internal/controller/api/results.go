@@ -5,9 +5,6 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
 )
@@ -67,12 +64,12 @@ func decodeResultToken(tok string) (store.ResultKey, error) {
 		return store.ResultKey{}, nil
 	}
 	if len(tok) > 4096 {
-		return store.ResultKey{}, status.Error(codes.InvalidArgument, "page_token: not a token this API issued")
+		return store.ResultKey{}, errBadToken
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	parts := strings.Split(string(b), "\x00")
 	if err != nil || len(parts) != 3 || parts[0] == "" {
-		return store.ResultKey{}, status.Error(codes.InvalidArgument, "page_token: not a token this API issued")
+		return store.ResultKey{}, errBadToken
 	}
 	return store.ResultKey{Agent: parts[0], Check: parts[1], Target: parts[2]}, nil
 }

@@ -3,6 +3,7 @@ package exporter
 import (
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -306,7 +307,7 @@ func (c *Collector) collectNotify(ch chan<- prometheus.Metric) {
 	names := append([]string(nil), c.cfg.Targets...)
 	for _, ts := range st.NotifyTargets() {
 		byName[ts.GetName()] = ts
-		if !contains(names, ts.GetName()) {
+		if !slices.Contains(names, ts.GetName()) {
 			names = append(names, ts.GetName())
 		}
 	}
@@ -315,7 +316,7 @@ func (c *Collector) collectNotify(ch chan<- prometheus.Metric) {
 	for _, d := range st.Deliveries("", mxv1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED) {
 		if counts[d.GetTarget()] == nil {
 			counts[d.GetTarget()] = map[mxv1.DeliveryStatus]int{}
-			if !contains(names, d.GetTarget()) {
+			if !slices.Contains(names, d.GetTarget()) {
 				names = append(names, d.GetTarget())
 			}
 		}
@@ -330,15 +331,6 @@ func (c *Collector) collectNotify(ch chan<- prometheus.Metric) {
 				strings.ToLower(strings.TrimPrefix(s.String(), "DELIVERY_STATUS_")))
 		}
 	}
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func severity(s mxv1.Severity) string {

@@ -82,7 +82,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		if host == "" {
 			host = a.GetAgentId()
 		}
-		k := strings.ToLower(host)
+		k := agentHost(a)
 		row.Servers = append(row.Servers, serverCell{Host: host, Site: site, Agent: a.GetAgentId(), Severity: worst[k], Open: open[k],
 			Stale: a.GetLastSeen() != nil && now.Sub(a.GetLastSeen().AsTime()) > h.cfg.StaleAfter, Link: "/?host=" + url.QueryEscape(host)})
 	}

@@ -5,7 +5,9 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +74,7 @@ func (h *Handler) trend(w http.ResponseWriter, r *http.Request) {
 	days := 7
 	if q := r.URL.Query().Get("days"); q != "" {
 		n, err := strconv.Atoi(q)
-		if err != nil || !containsInt(trendChoices, n) {
+		if err != nil || !slices.Contains(trendChoices, n) {
 			h.renderError(w, r, http.StatusBadRequest, "days: one of 1, 3, 7, 14 or 30.")
 			return
 		}
@@ -108,27 +110,10 @@ func (h *Handler) trend(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "trend", "Trend", "trend", v)
 }
 
-func containsInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // allResults lists every check's latest result with its history.
 func (h *Handler) allResults() []*mxv1.CheckResultRecord {
-	var out []*mxv1.CheckResultRecord
-	after := store.ResultKey{}
-	for {
-		page, next := h.cfg.State.Results(store.ResultFilter{}, after, 1000)
-		out = append(out, page...)
-		if next == nil {
-			return out
-		}
-		after = *next
-	}
+	out, _ := h.cfg.State.Results(store.ResultFilter{}, store.ResultKey{}, math.MaxInt)
+	return out
 }
 
 // niceStep is 1, 2, 5, 10, 20, 50... so that max/step is at most 5.
