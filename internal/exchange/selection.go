@@ -307,21 +307,22 @@ func SimulateSelection(cfg *Config, certs []certstore.Certificate, opts SelectOp
 	}
 	var out []Selection
 	serverFqdn := cfg.Server.Fqdn
+	facts, now := factsOf(certs), opts.now()
 	for _, c := range cfg.SendConnectors {
 		if !c.Enabled || !isLocalServer(cfg.Server, c.SourceTransportServers) {
 			continue
 		}
-		out = append(out, SelectSend(c, serverFqdn, certs, opts))
+		out = append(out, selectSend(c, serverFqdn, facts, now))
 	}
 	for _, c := range cfg.ReceiveConnectors {
 		if !c.Enabled || (c.Server != "" && !isLocalServer(cfg.Server, []string{c.Server})) {
 			continue
 		}
-		out = append(out, SelectReceive(c, serverFqdn, certs, opts))
+		out = append(out, selectReceive(c, serverFqdn, facts, now))
 	}
 	ts := cfg.TransportService
 	if ts.Name != "" || ts.InternalTransportCertificateThumbprint != "" {
-		out = append(out, SelectInternalTransport(ts.InternalTransportCertificateThumbprint, certs, opts))
+		out = append(out, selectInternalTransport(ts.InternalTransportCertificateThumbprint, facts, now))
 	}
 	kindOrder := map[ConnectorKind]int{KindSend: 0, KindReceive: 1, KindInternalTransport: 2}
 	sort.SliceStable(out, func(i, j int) bool {

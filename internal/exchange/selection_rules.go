@@ -104,21 +104,30 @@ func applySelectedKey(s *Selection, f certFacts) {
 // SelectSend simulates the certificate a send connector presents.
 // serverFqdn is used when the connector has neither TlsCertificateName nor Fqdn.
 func SelectSend(c SendConnector, serverFqdn string, certs []certstore.Certificate, opts SelectOptions) Selection {
+	return selectSend(c, serverFqdn, factsOf(certs), opts.now())
+}
+
+// selectSend is SelectSend over the store's facts (computed once per
+// simulation: they verify self-signatures).
+func selectSend(c SendConnector, serverFqdn string, facts []certFacts, now time.Time) Selection {
 	s := Selection{Connector: c.Name, Kind: KindSend, Candidates: []Candidate{}}
 	if strings.TrimSpace(c.TlsCertificateName) != "" {
-		selectByTLSNameFirstMatch(&s, c.TlsCertificateName, factsOf(certs), opts.now())
+		selectByTLSNameFirstMatch(&s, c.TlsCertificateName, facts, now)
 		return s
 	}
 	s.Flags.NoTLSCertName = true
-	selectByHostName(&s, c.Fqdn, serverFqdn, factsOf(certs), opts.now())
+	selectByHostName(&s, c.Fqdn, serverFqdn, facts, now)
 	return s
 }
 
 // SelectReceive simulates the certificate a receive connector offers with STARTTLS.
 func SelectReceive(c ReceiveConnector, serverFqdn string, certs []certstore.Certificate, opts SelectOptions) Selection {
+	return selectReceive(c, serverFqdn, factsOf(certs), opts.now())
+}
+
+// selectReceive is SelectReceive over the store's facts.
+func selectReceive(c ReceiveConnector, serverFqdn string, facts []certFacts, now time.Time) Selection {
 	s := Selection{Connector: c.Name, Kind: KindReceive, Candidates: []Candidate{}}
-	facts := factsOf(certs)
-	now := opts.now()
 	if strings.TrimSpace(c.TlsCertificateName) != "" {
 		name, ok := beginTLSName(&s, c.TlsCertificateName)
 		if !ok {
@@ -150,7 +159,11 @@ func SelectReceive(c ReceiveConnector, serverFqdn string, certs []certstore.Cert
 
 // SelectInternalTransport simulates loading InternalTransportCertificateThumbprint.
 func SelectInternalTransport(configured string, certs []certstore.Certificate, opts SelectOptions) Selection {
-	now := opts.now()
+	return selectInternalTransport(configured, factsOf(certs), opts.now())
+}
+
+// selectInternalTransport is SelectInternalTransport over the store's facts.
+func selectInternalTransport(configured string, facts []certFacts, now time.Time) Selection {
 	tp, err := configThumbprint(configured)
 	s := Selection{Connector: InternalTransportName, Kind: KindInternalTransport, Basis: BasisThumbprint, LookupName: tp, Candidates: []Candidate{}}
 	if err != nil || tp == "" {
@@ -163,7 +176,7 @@ func SelectInternalTransport(configured string, certs []certstore.Certificate, o
 		}
 		return s
 	}
-	for _, f := range factsOf(certs) {
+	for _, f := range facts {
 		if f.thumb != tp {
 			continue
 		}
