@@ -159,10 +159,7 @@ func Events(evs []eventlog.Event, o Options) []*mxv1.Finding {
 }
 
 func addToList(list, v string) string {
-	parts := strings.Split(list, ",")
-	if list == "" {
-		parts = nil
-	}
+	parts := splitList(list)
 	if !slices.Contains(parts, v) && len(parts) < 16 {
 		parts = append(parts, v)
 	}
@@ -245,20 +242,22 @@ func schannelAlertFix(code, dir, host string) string {
 	return find + " look up the alert in RFC 8446 section 6 and compare with the peer's logs."
 }
 
-// tlsAlertName names a TLS alert description (RFC 8446 section 6, and the
-// SSL 3.0 / TLS 1.0 codes Schannel still reports).
+// tlsAlertNames are the TLS alert descriptions by code (RFC 8446 section 6,
+// and the SSL 3.0 / TLS 1.0 codes Schannel still reports).
+var tlsAlertNames = map[string]string{
+	"0": "close_notify", "10": "unexpected_message", "20": "bad_record_mac", "21": "decryption_failed", "22": "record_overflow",
+	"30": "decompression_failure", "40": "handshake_failure", "41": "no_certificate", "42": "bad_certificate",
+	"43": "unsupported_certificate", "44": "certificate_revoked", "45": "certificate_expired", "46": "certificate_unknown",
+	"47": "illegal_parameter", "48": "unknown_ca", "49": "access_denied", "50": "decode_error", "51": "decrypt_error",
+	"60": "export_restriction", "70": "protocol_version", "71": "insufficient_security", "80": "internal_error",
+	"86": "inappropriate_fallback", "90": "user_canceled", "100": "no_renegotiation", "109": "missing_extension",
+	"110": "unsupported_extension", "112": "unrecognized_name", "113": "bad_certificate_status_response",
+	"115": "unknown_psk_identity", "116": "certificate_required", "120": "no_application_protocol",
+}
+
+// tlsAlertName names a TLS alert description.
 func tlsAlertName(code string) string {
-	names := map[string]string{
-		"0": "close_notify", "10": "unexpected_message", "20": "bad_record_mac", "21": "decryption_failed", "22": "record_overflow",
-		"30": "decompression_failure", "40": "handshake_failure", "41": "no_certificate", "42": "bad_certificate",
-		"43": "unsupported_certificate", "44": "certificate_revoked", "45": "certificate_expired", "46": "certificate_unknown",
-		"47": "illegal_parameter", "48": "unknown_ca", "49": "access_denied", "50": "decode_error", "51": "decrypt_error",
-		"60": "export_restriction", "70": "protocol_version", "71": "insufficient_security", "80": "internal_error",
-		"86": "inappropriate_fallback", "90": "user_canceled", "100": "no_renegotiation", "109": "missing_extension",
-		"110": "unsupported_extension", "112": "unrecognized_name", "113": "bad_certificate_status_response",
-		"115": "unknown_psk_identity", "116": "certificate_required", "120": "no_application_protocol",
-	}
-	if n, ok := names[code]; ok {
+	if n, ok := tlsAlertNames[code]; ok {
 		return n
 	}
 	return "unknown alert"

@@ -55,13 +55,7 @@ type node struct {
 
 func (n *node) ev(k string) string { return n.f.GetEvidence()[k] }
 
-func (n *node) list(k string) []string {
-	v := n.ev(k)
-	if v == "" {
-		return nil
-	}
-	return strings.Split(v, ",")
-}
+func (n *node) list(k string) []string { return splitList(n.ev(k)) }
 
 func (n *node) is(codes ...finding.Code) bool {
 	return slices.Contains(codes, finding.Code(n.key.code))

@@ -341,6 +341,9 @@ func (d *decoder) element(pos, depth int) (tnode, int, error) {
 	}
 }
 
+// xmlEntities are the entity references BinXML may carry.
+var xmlEntities = map[string]string{"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "apos": "'"}
+
 // valueToken reads text, a character or entity reference, or a
 // substitution placeholder.
 func (d *decoder) valueToken(pos int) (tnode, int, error) {
@@ -376,8 +379,7 @@ func (d *decoder) valueToken(pos int) (tnode, int, error) {
 			return tnode{}, pos, err
 		}
 		name, np, err := d.name(off, pos+5)
-		ent := map[string]string{"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "apos": "'"}[name]
-		return tnode{kind: kText, text: ent}, np, err
+		return tnode{kind: kText, text: xmlEntities[name]}, np, err
 	default: // substitution
 		idx, err := d.u16(pos + 1)
 		if err != nil {
