@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/store"
+	"github.com/mxprobe/mxprobe/internal/portalloc"
 )
 
 // runState measures the controller's replicated state at fleet sizes: a
@@ -102,7 +102,8 @@ func stateStore(dir, addr string) (*store.Store, error) {
 // populateState restores a backup of n agents into a new node in dir and
 // closes it (what a restart then finds on disk is what it measures).
 func populateState(ctx context.Context, dir string, n int) error {
-	addr, err := freeAddr()
+	var ports portalloc.Allocator
+	addr, err := ports.Loopback()
 	if err != nil {
 		return err
 	}
@@ -165,15 +166,6 @@ func newestSnapshotSize(dir string) (int64, error) {
 		}
 	}
 	return newest.Size(), nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // stateReopen is the child process of runState: open the node in dir,

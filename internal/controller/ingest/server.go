@@ -107,11 +107,7 @@ func (s *Server) Connect(stream mxv1.AgentService_ConnectServer) error {
 			}
 			continue
 		}
-		raw := req.batch
-		if req.GetBatch() == nil {
-			raw = nil
-		}
-		if err := sess.submit(ctx, pipe, req.GetBatch(), raw); err != nil {
+		if err := sess.submit(ctx, pipe, req.GetBatch(), req.batch); err != nil {
 			return streamEnd(err)
 		}
 	}
