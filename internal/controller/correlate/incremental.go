@@ -681,6 +681,17 @@ func (s *incState) setRoute(g *group, r route, rs *roundState) {
 	if g.routed && sameRoute(g.route, r) {
 		return
 	}
+	if g.routed && g.route.key == r.key && g.route.peers == r.peers {
+		// The same bucket and the same roles: only what the route sets
+		// there moves (a site incident's sites that succeed), not the
+		// members.
+		b := s.buckets[r.key]
+		b.delContrib(g)
+		b.addContrib(g, r)
+		g.route = r
+		rs.dirtyBuckets[r.key] = true
+		return
+	}
 	s.unroute(g, rs)
 	b := s.buckets[r.key]
 	if b == nil {

@@ -183,6 +183,7 @@ func (s *State) consumeEnrollmentToken(c *mxv1.ConsumeJoinToken, at *timestamppb
 		m := proto.CloneOf(a)
 		m.Site = t.GetSite()
 		s.agents[id] = m
+		s.changes.agent(id)
 	}
 	return res
 }

@@ -37,6 +37,7 @@ func (s *State) applyIncidentRefs(u *mxv1.UpdateIncidentRefs, at *timestamppb.Ti
 	}
 	if next != cur {
 		s.incidents.put(next)
+		s.changes.incident(next.GetId())
 	}
 	s.idempotency.remember(u.GetIdempotency(), next, at)
 	return ActionResult{Incident: next}

@@ -73,6 +73,7 @@ func (s *State) applyCorrelate(c *mxv1.CorrelateIncidents) CorrelateResult {
 			continue
 		}
 		s.incidents.put(inc)
+		s.changes.incident(inc.GetId())
 		res.Applied++
 	}
 	for _, d := range c.GetDeletes() {
@@ -82,6 +83,7 @@ func (s *State) applyCorrelate(c *mxv1.CorrelateIncidents) CorrelateResult {
 			continue
 		}
 		s.incidents.remove(d.GetId())
+		s.changes.incident(d.GetId())
 		res.Applied++
 	}
 	return res
@@ -116,6 +118,7 @@ func (s *State) applyIncidentAction(a *mxv1.IncidentAction, at *timestamppb.Time
 		return ActionResult{Err: err}
 	}
 	s.incidents.put(next)
+	s.changes.incident(next.GetId())
 	s.idempotency.remember(a.GetIdempotency(), next, at)
 	return ActionResult{Incident: next}
 }
@@ -158,6 +161,10 @@ type CorrelationView struct {
 func (s *State) CorrelationView() CorrelationView {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.correlationViewLocked()
+}
+
+func (s *State) correlationViewLocked() CorrelationView {
 	v := CorrelationView{
 		Agents:    make([]*mxv1.Agent, 0, len(s.agents)),
 		Results:   make([]*mxv1.StoredResult, 0, len(s.results)),

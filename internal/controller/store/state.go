@@ -32,10 +32,13 @@ type State struct {
 	idempotency idempotencyState
 	// tlsrpt: TLS-RPT reports (tlsrpt_state.go); its own lock.
 	tlsrpt *tlsrptState
+	// changes: the keys of agents, results and incidents changed, for
+	// the correlation loop (correlation_feed.go).
+	changes changeLog
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState(), idempotency: newIdempotencyState(), tlsrpt: newTLSRPTState()}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState(), idempotency: newIdempotencyState(), tlsrpt: newTLSRPTState(), changes: newChangeLog()}
 }
 
 func (s *State) registerNode(n *mxv1.NodeInfo) {
@@ -87,6 +90,7 @@ func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
 		a.BatchesCommitted = old.GetBatchesCommitted()
 	}
 	s.agents[a.AgentId] = a
+	s.changes.agent(a.AgentId)
 }
 
 // ingest applies one agent batch; false when it is a replay.
@@ -114,6 +118,7 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 		a.SpoolLoss = l
 	}
 	s.agents[id] = a
+	s.changes.agent(id)
 	for _, r := range ab.GetBatch().GetResults() {
 		k := resultKey{id, r.GetCheck(), r.GetTarget()}
 		if r.GetCertificatesUnchanged() && len(r.GetCertificates()) == 0 {
@@ -125,6 +130,7 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 			r.ExchangeInventory = s.results[k].GetResult().GetExchangeInventory()
 		}
 		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at, History: nextHistory(s.results[k].GetHistory(), r, at)}
+		s.changes.result(k)
 	}
 	return true
 }
@@ -278,6 +284,7 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	s.agents, s.results, s.nodes, s.auth = agents, results, nodes, auth
 	s.incidents = incidents
 	s.notify = notify
+	s.changes.replaced()
 	s.mu.Unlock()
 	s.restoreEvents(snap)
 }

@@ -53,6 +53,7 @@ func (s *State) applyAgeTLSReports(c *mxv1.AgeTLSReportResults, at *timestamppb.
 		aged := tlsrpt.Age(sr.GetResult(), d, newest[d], exp)
 		s.results[k] = &mxv1.StoredResult{AgentId: sr.GetAgentId(), Result: aged, CommittedAt: sr.GetCommittedAt(),
 			History: nextHistory(sr.GetHistory(), aged, at), StaleSince: at}
+		s.changes.result(k)
 		res.Aged++
 	}
 	return res

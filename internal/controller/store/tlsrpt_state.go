@@ -76,6 +76,7 @@ func (s *State) applyTLSReports(c *mxv1.IngestTLSReports, at *timestamppb.Timest
 	for _, r := range derived.Results {
 		k := resultKey{tlsrpt.AgentID, r.GetCheck(), r.GetTarget()}
 		s.results[k] = &mxv1.StoredResult{AgentId: tlsrpt.AgentID, Result: r, CommittedAt: at, History: nextHistory(s.results[k].GetHistory(), r, at)}
+		s.changes.result(k)
 	}
 	return res
 }
