@@ -318,13 +318,13 @@ func CertValidity(c *x509.Certificate, tp string, ev map[string]string, o Option
 	}
 	switch c.SignatureAlgorithm {
 	case x509.SHA1WithRSA, x509.MD5WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1, x509.MD2WithRSA:
-		if !isSelfSigned(c) { // a root's self-signature is not checked by anyone
+		if !exchange.IsSelfSigned(c) { // a root's self-signature is not checked by anyone
 			out = append(out, finding.New(finding.CertWeakSignature, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
 				fmt.Sprintf("Certificate %s (%s) is signed with %s", tp, name, c.SignatureAlgorithm), ev,
 				fmt.Sprintf("Reissue certificate %s with a SHA-256 signature.", tp)))
 		}
 	}
-	if isSelfSigned(c) && !c.IsCA {
+	if exchange.IsSelfSigned(c) && !c.IsCA {
 		out = append(out, finding.New(finding.CertSelfSigned, mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, tp,
 			fmt.Sprintf("Certificate %s (%s) is self-signed", tp, name), ev,
 			fmt.Sprintf("Do not use %s for hybrid or Internet mail: install a CA-issued certificate and set TlsCertificateName on the connectors.", tp)))
@@ -392,15 +392,6 @@ func DisplayName(c *x509.Certificate) string {
 		return "CN=" + c.Subject.CommonName
 	}
 	return c.Subject.String()
-}
-
-func isSelfSigned(c *x509.Certificate) bool {
-	if string(c.RawIssuer) != string(c.RawSubject) {
-		return false
-	}
-	// CheckSignatureFrom would refuse a non-CA parent, and a self-signed
-	// leaf (Exchange's default CN=SERVER certificate) is not a CA.
-	return c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func weakKey(c *x509.Certificate) (int, bool) {

@@ -3,6 +3,7 @@ package exchange
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -30,22 +31,36 @@ func factsOf(certs []certstore.Certificate) []certFacts {
 		if c.Cert == nil {
 			continue
 		}
-		out = append(out, certFacts{idx: i, c: c, thumb: thumbprint.Normalize(c.Thumbprint), selfSigned: isSelfSigned(c.Cert), key: KeyStateOf(c)})
+		out = append(out, certFacts{idx: i, c: c, thumb: thumbprint.Normalize(c.Thumbprint), selfSigned: IsSelfSigned(c.Cert), key: KeyStateOf(c)})
 	}
 	return out
 }
 
-// isSelfSigned: issuer equals subject and the signature verifies with the
-// certificate's own key (or the key identifiers agree when the signature
-// algorithm is not verifiable here).
-func isSelfSigned(c *x509.Certificate) bool {
+// IsSelfSigned is mxprobe's one rule for "self-signed" (store analysis,
+// connector selection, live probes, revocation checks): the issuer name
+// equals the subject name (byte for byte, or as DNs that differ only in
+// encoding) and the signature verifies with the certificate's own key. When
+// the signature cannot be verified here (an algorithm crypto/x509 refuses,
+// such as MD5), the authority key identifier decides: absent, or equal to
+// the subject key identifier. A same-named certificate signed by another
+// key (a CA's key rollover) is not self-signed: its issuer is missing.
+// Unlike CheckSignatureFrom, a self-signed leaf (Exchange's default
+// CN=<server> certificate, no CA flag) counts.
+func IsSelfSigned(c *x509.Certificate) bool {
 	if !bytes.Equal(c.RawIssuer, c.RawSubject) && !IssuerDN(c).Equal(SubjectDN(c)) {
 		return false
 	}
-	if err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature); err == nil {
+	err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+	var insecure x509.InsecureAlgorithmError
+	switch {
+	case err == nil:
 		return true
+	case errors.As(err, &insecure) || errors.Is(err, x509.ErrUnsupportedAlgorithm):
+		// Not verifiable here: the key identifiers are the evidence left.
+		return len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)
 	}
-	return len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)
+	// Verifiable and wrong: another key signed it.
+	return false
 }
 
 func (f certFacts) candidate(match string) Candidate {

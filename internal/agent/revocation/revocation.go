@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/mxprobe/mxprobe/internal/exchange"
 	"github.com/mxprobe/mxprobe/internal/thumbprint"
 )
 
@@ -174,7 +175,7 @@ func (c *Checker) Check(ctx context.Context, chain []*x509.Certificate, extra []
 	pool := append(append([]*x509.Certificate(nil), chain...), extra...)
 	var out []Result
 	for i, cert := range chain {
-		if cert == nil || isSelfSigned(cert) {
+		if cert == nil || exchange.IsSelfSigned(cert) {
 			continue
 		}
 		r := Result{Cert: cert, Thumbprint: thumbprint.Of(cert), Depth: i}
@@ -414,10 +415,6 @@ func (c *Checker) store(key string, e cacheEntry) {
 		}
 	}
 	c.cache[key] = e
-}
-
-func isSelfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
 func issuerOf(c *x509.Certificate, pool []*x509.Certificate) *x509.Certificate {

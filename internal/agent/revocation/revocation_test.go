@@ -200,3 +200,26 @@ func TestNothingToCheck(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+// A self-signed leaf (Exchange's default certificate, no CA flag) has no
+// issuer to ask: it is skipped like a root, not reported as one whose issuer
+// is missing.
+func TestSelfSignedLeafIsNotChecked(t *testing.T) {
+	ca, err := lab.NewCA("EDGE01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := New(Options{}).Check(context.Background(), []*x509.Certificate{ca.Cert}, nil, nil); len(res) != 0 {
+		t.Fatalf("self-signed root: %+v", res)
+	}
+	self, err := ca.Issue(lab.IssueOptions{CommonName: "EDGE01", SelfSigned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self.Cert.IsCA {
+		t.Fatal("the case needs a leaf without the CA flag")
+	}
+	if res := New(Options{}).Check(context.Background(), []*x509.Certificate{self.Cert}, nil, nil); len(res) != 0 {
+		t.Fatalf("self-signed leaf: %+v", res)
+	}
+}

@@ -1,7 +1,6 @@
 package smtpprobe
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -10,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mxprobe/mxprobe/internal/exchange"
 )
 
 // VerifyKind classifies one certificate problem.
@@ -185,9 +186,9 @@ func classifyChainError(err error, chain []*x509.Certificate, at time.Time) Veri
 	case errors.As(err, &ua):
 		top := chain[len(chain)-1]
 		switch {
-		case len(chain) == 1 && selfSigned(top):
+		case len(chain) == 1 && exchange.IsSelfSigned(top):
 			return VerifySelfSigned
-		case !selfSigned(top):
+		case !exchange.IsSelfSigned(top):
 			return VerifyIncompleteChain
 		}
 		return VerifyUnknownAuthority
@@ -197,8 +198,6 @@ func classifyChainError(err error, chain []*x509.Certificate, at time.Time) Veri
 	return VerifyOther
 }
 
-func selfSigned(c *x509.Certificate) bool { return bytes.Equal(c.RawIssuer, c.RawSubject) }
-
 func midpoint(c *x509.Certificate) time.Time {
 	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) / 2)
 }
@@ -207,7 +206,7 @@ func midpoint(c *x509.Certificate) time.Time {
 // of the chain (a root's own signature is never checked).
 func weakSignature(chain []*x509.Certificate) error {
 	for _, c := range chain {
-		if selfSigned(c) && c.IsCA {
+		if exchange.IsSelfSigned(c) && c.IsCA {
 			continue
 		}
 		switch c.SignatureAlgorithm {

@@ -47,6 +47,17 @@ func TestVerifyChain(t *testing.T) {
 	expiredWrong := mustIssue(t, root, lab.IssueOptions{CommonName: "other.lab", NotAfter: now.AddDate(0, 0, -1)})
 	sha1 := mustIssue(t, ica, lab.IssueOptions{CommonName: "mx.lab", SignatureAlgorithm: x509.SHA1WithRSA})
 	clientOnly := mustIssue(t, root, lab.IssueOptions{CommonName: "mx.lab", ClientAuth: true})
+	// A CA that bears the server's name: its leaf's issuer and subject are
+	// the same bytes, but the leaf is not signed by its own key, so the
+	// missing piece is its issuer, not a self-signed certificate.
+	sameName, err := lab.NewCA("mx.lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookalike := mustIssue(t, sameName, lab.IssueOptions{CommonName: "mx.lab", Organization: []string{"mxprobe lab"}})
+	if string(lookalike.Cert.RawIssuer) != string(lookalike.Cert.RawSubject) {
+		t.Fatalf("lookalike: issuer %q, subject %q: the case needs them equal", lookalike.Cert.Issuer, lookalike.Cert.Subject)
+	}
 
 	tests := []struct {
 		name  string
@@ -61,6 +72,7 @@ func TestVerifyChain(t *testing.T) {
 		{"expired and wrong name", chainOf(expiredWrong, true), root.Pool(), []smtpprobe.VerifyKind{smtpprobe.VerifyExpired, smtpprobe.VerifyNameMismatch}},
 		{"sha1", chainOf(sha1, true), root.Pool(), []smtpprobe.VerifyKind{smtpprobe.VerifyWeakSignature}},
 		{"client auth only", chainOf(clientOnly, true), root.Pool(), []smtpprobe.VerifyKind{smtpprobe.VerifyBadUsage}},
+		{"leaf named like its issuer", chainOf(lookalike, false), root.Pool(), []smtpprobe.VerifyKind{smtpprobe.VerifyIncompleteChain}},
 		{"empty", nil, root.Pool(), []smtpprobe.VerifyKind{smtpprobe.VerifyOther}},
 	}
 	for _, tt := range tests {
