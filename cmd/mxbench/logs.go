@@ -108,6 +108,9 @@ func runLogs(ctx context.Context, o options, tmp string) error {
 			b.name, spreadOf(r.mbs).format("%.0f"), spreadOf(r.ratios).format("%.2f"), spreadOf(r.rss).format("%.0f"), spreadOf(r.cpus).format("%.2f"))
 		fmt.Printf("logs: %s per CPU-second %s MB/cpu-s, ratio %s x grep (min / median / max)\n",
 			b.name, spreadOf(r.perCPU).format("%.0f"), spreadOf(r.cpuRatios).format("%.2f"))
+		if b.path == agent {
+			o.table.put(row{key: "logs", value: spreadOf(r.ratios), load: loadAvg()})
+		}
 	}
 	return nil
 }

@@ -20,9 +20,14 @@
 //     raft on disk: snapshot size, persist time, and reopen time and peak
 //     RSS of a restarted node (a fresh process).
 //
-//   - all: every mode in turn.
+//   - incident: failure -> incident visible via API on the cluster mode's
+//     cluster with its fleet streaming at -rate (incident.go); the cluster
+//     mode runs it after each of its runs too (-incident-samples 0: not).
 //
-//     go run ./cmd/mxbench [-mode cluster|logs|state|all] [-runs 3] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-insecure] [-profile DIR]
+//   - all: every mode in turn, then one table with every row of issue 20's
+//     table and its goal (summary.go).
+//
+//     go run ./cmd/mxbench [-mode cluster|logs|state|incident|all] [-runs 3] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-incident-samples 30] [-insecure] [-profile DIR]
 //     go run ./cmd/mxbench -mode logs [-log-size 1073741824] [-log-dir DIR] [-runs 3] [-agent-bin PATH] [-baseline-bin PATH]
 //     go run ./cmd/mxbench -mode state [-state-agents N] [-runs 3]
 package main
@@ -33,10 +38,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,16 +64,21 @@ type options struct {
 	baselineBin string
 	// state mode
 	stateAgents int
+	// cluster and incident modes
+	incidentSamples int
+	// table is -mode all's summary (nil otherwise, summary.go).
+	table *table
 }
 
 func main() {
 	reopenChild()
 	var o options
-	flag.StringVar(&o.mode, "mode", "cluster", "what to measure: cluster, logs, state or all")
+	flag.StringVar(&o.mode, "mode", "cluster", "what to measure: cluster, logs, state, incident or all")
 	flag.Int64Var(&o.logSize, "log-size", 1<<30, "logs: size of the generated send log")
 	flag.StringVar(&o.logDir, "log-dir", "", "logs: keep the generated log in this directory (reused when big enough) instead of a temporary one")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement (cluster: on the same cluster, one after the other; the summary gives min / median / max)")
 	stateFlags(&o)
+	incidentFlags(&o)
 	flag.StringVar(&o.agentBin, "agent-bin", "", "logs: measure this agent binary instead of building ./cmd/agent (e.g. an older build, for a before/after)")
 	flag.StringVar(&o.baselineBin, "baseline-bin", "", "logs: also measure this agent binary in every run, next to the one under test (before and after in one run)")
 	flag.IntVar(&o.agents, "agents", 1000, "simulated agents streaming")
@@ -95,11 +107,14 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	modes := map[string]func(context.Context, options, string) error{"cluster": runCluster, "logs": runLogs, "state": runState}
+	modes := map[string]func(context.Context, options, string) error{"cluster": runCluster, "logs": runLogs, "state": runState, "incident": runIncident}
 	order := []string{"logs", "state", "cluster"}
-	if o.mode != "all" {
+	if o.mode == "all" {
+		o.table = newTable()
+		defer o.table.print(os.Stdout)
+	} else {
 		if modes[o.mode] == nil {
-			return fmt.Errorf("unknown -mode %q (want %s or all)", o.mode, strings.Join(order, ", "))
+			return fmt.Errorf("unknown -mode %q (want %s or all)", o.mode, strings.Join(slices.Sorted(maps.Keys(modes)), ", "))
 		}
 		order = []string{o.mode}
 	}
@@ -111,12 +126,14 @@ func run(o options) error {
 	return nil
 }
 
-func runCluster(ctx context.Context, o options, tmp string) error {
+// startCluster builds the controller and starts the three-node cluster
+// the cluster and incident modes measure; it returns the leader.
+func startCluster(ctx context.Context, o options, tmp string) (*bench.Cluster, int, error) {
 	bin := filepath.Join(tmp, "controller")
 	build := exec.Command("go", "build", "-o", bin, "github.com/mxprobe/mxprobe/cmd/controller")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("build controller: %w", err)
+		return nil, 0, fmt.Errorf("build controller: %w", err)
 	}
 	var logs io.Writer = io.Discard
 	if o.verbose {
@@ -124,20 +141,29 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 	}
 	c, err := bench.StartCluster(ctx, bin, 3, logs, !o.insecure)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	defer c.Stop()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	l, err := c.Leader(wctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("no leader: %w", err)
+		c.Stop()
+		return nil, 0, fmt.Errorf("no leader: %w", err)
 	}
 	mode := "mutual TLS, one connection and certificate per agent"
 	if o.insecure {
 		mode = fmt.Sprintf("--insecure, no TLS, streaming agents share %d connections", o.conns)
 	}
 	fmt.Printf("mxbench: 3 controller processes on loopback, raft on disk (fsync on), %s, %d CPUs, leader c%d\n", mode, runtime.NumCPU(), l+1)
+	return c, l, nil
+}
+
+func runCluster(ctx context.Context, o options, tmp string) error {
+	c, l, err := startCluster(ctx, o, tmp)
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
 	if err := idleMemory(ctx, c, l, o); err != nil {
 		return err
 	}
@@ -150,6 +176,7 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 		o.agents, o.results, listing, o.depth, o.duration, o.rate, o.duration)
 	runs := max(o.runs, 1)
 	var all []clusterRun
+	var incidents []incidentRun
 	var failed []string
 	var fleet *bench.Fleet
 	defer func() {
@@ -185,6 +212,17 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 				i+1, runs, r.bogusOpened, o.rate, r.bogus.achieved, ms(r.bogus.p50), ms(r.bogus.p99), ms(r.bogus.max))
 		}
 		all = append(all, r)
+		if o.incidentSamples > 0 {
+			ir, err := incidentOnce(ctx, c, l, fleet, o, i)
+			if err != nil {
+				fmt.Printf("run %d/%d: failure -> incident ended early, not counted: %v (load %s)\n", i+1, runs, err, loadAvg())
+				fleet.Close()
+				fleet = nil
+				continue
+			}
+			printIncidentRun(i, runs, ir, o)
+			incidents = append(incidents, ir)
+		}
 	}
 	if len(all) == 0 {
 		return fmt.Errorf("no run completed: %s", strings.Join(failed, "; "))
@@ -207,6 +245,10 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 		fmt.Printf("  the same with %d hostile connections, ms: p50 %s; p99 %s\n", o.bogus,
 			pick(func(r clusterRun) float64 { return msf(r.bogus.p50) }).format("%.1f"), pick(func(r clusterRun) float64 { return msf(r.bogus.p99) }).format("%.1f"))
 	}
+	incidentSummary(incidents, o, o.table)
+	load := loadAvg()
+	o.table.put(row{key: "tput", value: pick(func(r clusterRun) float64 { return r.tput }), load: load})
+	o.table.put(row{key: "ack-p99", value: pick(func(r clusterRun) float64 { return msf(r.lat.p99) }), load: load})
 	return nil
 }
 

@@ -103,7 +103,7 @@ func hello(ctx context.Context, conn *grpc.ClientConn, id string) (*sim, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Hello{Hello: &mxv1.Hello{AgentId: id, Site: "bench", Hostname: id + ".bench.test"}}}); err != nil {
+	if err := st.Send(&mxv1.ConnectRequest{Msg: &mxv1.ConnectRequest_Hello{Hello: &mxv1.Hello{AgentId: id, Site: "bench", Hostname: hostOf(id)}}}); err != nil {
 		return nil, err
 	}
 	m, err := st.Recv()

@@ -244,18 +244,23 @@ func (c *Cluster) Memory(i int, gc bool) (Memory, error) {
 // get reads path from node i's HTTP port (HTTPS with the API token when
 // the cluster is secure).
 func (c *Cluster) get(i int, path string) (*http.Response, error) {
+	return c.getCtx(context.Background(), c.http, i, path)
+}
+
+// getCtx is get with a context, through the client cl.
+func (c *Cluster) getCtx(ctx context.Context, cl *http.Client, i int, path string) (*http.Response, error) {
 	scheme := "http://"
 	if c.sec != nil {
 		scheme = "https://"
 	}
-	req, err := http.NewRequest(http.MethodGet, scheme+c.HTTP[i]+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+c.HTTP[i]+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	if c.sec != nil {
 		req.Header.Set("Authorization", "Bearer "+c.sec.Token)
 	}
-	return c.http.Do(req)
+	return cl.Do(req)
 }
 
 // Profile saves node i's /debug/pprof/<name> (query e.g. "seconds=10") to
