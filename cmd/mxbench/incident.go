@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ import (
 
 func incidentFlags(o *options) {
 	flag.IntVar(&o.incidentSamples, "incident-samples", 30, "cluster, incident: new failures per run for failure -> incident visible via API (0: skip)")
+	flag.StringVar(&o.controllerBin, "controller-bin", "", "cluster, incident: run this controller binary instead of building ./cmd/controller (e.g. an older build, for a before/after)")
 }
 
 // pendingPoll is how often the probe reads the incident while waiting for
@@ -131,6 +133,15 @@ func incidentOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fle
 		bgDone <- err
 		return r, bgErr()
 	}
+	profDone := make(chan error, 1)
+	if o.profile != "" && run == 0 {
+		// The leader's CPU while the first samples run.
+		go func() {
+			profDone <- c.Profile(l, "profile", "seconds=15", filepath.Join(o.profile, "cpu-incident.pb.gz"))
+		}()
+	} else {
+		profDone <- nil
+	}
 	obs, _ := damping()
 	for i := range n {
 		tp := fmt.Sprintf("%08X%032X", run, i)
@@ -146,7 +157,7 @@ func incidentOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fle
 		}
 	}
 	r.load = loadAvg()
-	return r, bgErr()
+	return r, errors.Join(bgErr(), <-profDone)
 }
 
 // oneFailure has probe agent i report results until the incident fp is

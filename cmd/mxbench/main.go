@@ -66,6 +66,7 @@ type options struct {
 	stateAgents int
 	// cluster and incident modes
 	incidentSamples int
+	controllerBin   string
 	// table is -mode all's summary (nil otherwise, summary.go).
 	table *table
 }
@@ -129,11 +130,14 @@ func run(o options) error {
 // startCluster builds the controller and starts the three-node cluster
 // the cluster and incident modes measure; it returns the leader.
 func startCluster(ctx context.Context, o options, tmp string) (*bench.Cluster, int, error) {
-	bin := filepath.Join(tmp, "controller")
-	build := exec.Command("go", "build", "-o", bin, "github.com/mxprobe/mxprobe/cmd/controller")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, 0, fmt.Errorf("build controller: %w", err)
+	bin := o.controllerBin
+	if bin == "" {
+		bin = filepath.Join(tmp, "controller")
+		build := exec.Command("go", "build", "-o", bin, "github.com/mxprobe/mxprobe/cmd/controller")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, 0, fmt.Errorf("build controller: %w", err)
+		}
 	}
 	var logs io.Writer = io.Discard
 	if o.verbose {
