@@ -41,18 +41,24 @@ type LoopConfig struct {
 
 // RoundStats describes one round.
 type RoundStats struct {
-	Duration          time.Duration
+	// Duration is the whole round; Compute the part before its proposal
+	// (reading the state and the engine's round), which paces the loop.
+	Duration, Compute time.Duration
 	Results           int
 	Candidates        int
 	Upserts, Deletes  int
 	Applied, Rejected int
 }
 
-// busyFactor paces rounds under load: after a round that took d, the next
-// starts no sooner than busyFactor·d after it started, so correlation takes
-// at most a quarter of a core however large the fleet (a 700 ms round over
-// 100k findings runs every 2.8 s instead of back to back) while small
-// fleets keep the Interval.
+// busyFactor paces rounds under load: after a round whose computation took
+// d, the next starts no sooner than busyFactor·d after it started, so
+// correlation takes at most a quarter of a core however large the fleet (a
+// 700 ms round over 100k findings runs every 2.8 s instead of back to back)
+// while small fleets keep the Interval. The wait for the round's proposal
+// to commit (the leader's fsync, the followers') is not part of d: it
+// costs this node no CPU, and on a loaded machine it was most of a round,
+// so counting it spaced rounds seconds apart and held every new failure
+// back by as much (mxbench -mode incident).
 const busyFactor = 4
 
 // Loop is the leader-only correlation loop.
@@ -109,7 +115,7 @@ func (l *Loop) Run(ctx context.Context) {
 		lastRound = time.Now()
 		lastIndex = idx
 		st, err := l.Round(ctx)
-		notBefore = lastRound.Add(busyFactor * time.Since(lastRound))
+		notBefore = nextRound(lastRound, st)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrClosed) {
 				l.cfg.Logger.Warn("correlation round failed", "err", err)
@@ -123,9 +129,15 @@ func (l *Loop) Run(ctx context.Context) {
 		}
 		if st.Upserts+st.Deletes > 0 {
 			l.cfg.Logger.Debug("correlation round", "results", st.Results, "candidates", st.Candidates, "upserts", st.Upserts,
-				"deletes", st.Deletes, "rejected", st.Rejected, "took", st.Duration)
+				"deletes", st.Deletes, "rejected", st.Rejected, "took", st.Duration, "compute", st.Compute)
 		}
 	}
+}
+
+// nextRound is the earliest start of the round after one that started at
+// start (busyFactor).
+func nextRound(start time.Time, st RoundStats) time.Time {
+	return start.Add(busyFactor * st.Compute)
 }
 
 // Round runs one correlation round now (incrementally, over what changed
@@ -139,7 +151,7 @@ func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
 	start := time.Now()
 	v := l.src.State().CorrelationView()
 	out := l.engine.Round(Input{Agents: v.Agents, Results: v.Results, Incidents: v.Incidents, Now: l.cfg.Now()})
-	st := RoundStats{Results: len(v.Results), Candidates: out.Candidates, Upserts: len(out.Upserts), Deletes: len(out.Deletes)}
+	st := RoundStats{Results: len(v.Results), Candidates: out.Candidates, Upserts: len(out.Upserts), Deletes: len(out.Deletes), Compute: time.Since(start)}
 	if !out.Empty() {
 		res, err := l.src.ProposeIncidents(ctx, &mxv1.CorrelateIncidents{Upserts: out.Upserts, Deletes: out.Deletes})
 		if err != nil {
