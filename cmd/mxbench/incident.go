@@ -50,9 +50,10 @@ const incidentTimeout = 60 * time.Second
 // incidentRun is one run's figures.
 type incidentRun struct {
 	// visible: opening report's send -> incident.opened on the follower's
-	// stream; committed: -> the event's commit time (the leader's clock,
-	// the same machine); pending: first report -> PENDING read back.
-	visible, committed, pending []time.Duration
+	// stream; acked: -> the report's ack (committed through raft);
+	// committed: -> the incident's commit (the event's time, the leader's
+	// clock, the same machine); pending: first report -> PENDING read back.
+	visible, acked, committed, pending []time.Duration
 	bg                          latency
 	load                        string
 }
@@ -147,78 +148,83 @@ func incidentOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fle
 		tp := fmt.Sprintf("%08X%032X", run, i)
 		host := probes.Host(i)
 		fp := incident.Fingerprint(mxv1.IncidentScope_INCIDENT_SCOPE_SERVER, string(finding.CertNoPrivateKey), host+"/"+tp)
-		vis, committed, pending, err := oneFailure(ctx, c, watch, probes, i, probeResults(host, tp, o.results), fp, obs, events)
+		s, err := oneFailure(ctx, c, watch, probes, i, probeResults(host, tp, o.results), fp, obs, events)
 		if err != nil {
 			return r, errors.Join(fmt.Errorf("sample %d (%s): %w", i+1, host, err), bgErr())
 		}
-		r.visible, r.committed = append(r.visible, vis), append(r.committed, committed)
-		if pending > 0 {
-			r.pending = append(r.pending, pending)
+		r.visible, r.acked, r.committed = append(r.visible, s.visible), append(r.acked, s.acked), append(r.committed, s.committed)
+		if s.pending > 0 {
+			r.pending = append(r.pending, s.pending)
 		}
 	}
 	r.load = loadAvg()
 	return r, errors.Join(bgErr(), <-profDone)
 }
 
+// sample is one failure's times (incidentRun).
+type sample struct{ visible, acked, committed, pending time.Duration }
+
 // oneFailure has probe agent i report results until the incident fp is
 // open and returns the opening report's send -> its incident.opened event
-// on the stream (visible) and -> the event's commit time (committed), and
-// the first report -> PENDING read back through the API (0 without
-// damping).
-func oneFailure(ctx context.Context, c *bench.Cluster, node int, probes *bench.Fleet, i int, results []*mxv1.CheckResult, fp string, obs int, events *bench.EventStream) (visible, committed, pending time.Duration, err error) {
+// on the stream (visible), -> its ack (acked) and -> the event's commit
+// time (committed), and the first report -> PENDING read back through the
+// API (0 without damping).
+func oneFailure(ctx context.Context, c *bench.Cluster, node int, probes *bench.Fleet, i int, results []*mxv1.CheckResult, fp string, obs int, events *bench.EventStream) (sample, error) {
+	var s sample
 	ctx, cancel := context.WithTimeout(ctx, incidentTimeout)
 	defer cancel()
 	for k := 1; k < obs; k++ {
 		start := time.Now()
 		if err := probes.Report(ctx, i, results); err != nil {
-			return 0, 0, 0, err
+			return s, err
 		}
 		for {
 			inc, err := c.Incident(ctx, node, fp)
 			if err != nil && !errors.Is(err, bench.ErrNoIncident) {
-				return 0, 0, 0, err
+				return s, err
 			}
 			if inc.GetState() == mxv1.IncidentState_INCIDENT_STATE_OPEN {
-				return 0, 0, 0, fmt.Errorf("incident %s opened after %d of %d observations", inc.GetId(), inc.GetObservations(), obs)
+				return s, fmt.Errorf("incident %s opened after %d of %d observations", inc.GetId(), inc.GetObservations(), obs)
 			}
 			if int(inc.GetObservations()) >= k {
 				if k == 1 {
-					pending = time.Since(start)
+					s.pending = time.Since(start)
 				}
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return 0, 0, 0, fmt.Errorf("observation %d not in the API within %s: %w", k, incidentTimeout, ctx.Err())
+				return s, fmt.Errorf("observation %d not in the API within %s: %w", k, incidentTimeout, ctx.Err())
 			case <-time.After(pendingPoll):
 			}
 		}
 	}
 	start := time.Now()
 	if err := probes.Report(ctx, i, results); err != nil {
-		return 0, 0, 0, err
+		return s, err
 	}
+	s.acked = time.Since(start)
 	for {
 		select {
 		case <-ctx.Done():
-			return 0, 0, 0, fmt.Errorf("no incident.opened within %s: %w", incidentTimeout, ctx.Err())
+			return s, fmt.Errorf("no incident.opened within %s: %w", incidentTimeout, ctx.Err())
 		case ev, ok := <-events.C:
 			if !ok {
-				return 0, 0, 0, fmt.Errorf("event stream ended: %w", events.Err())
+				return s, fmt.Errorf("event stream ended: %w", events.Err())
 			}
 			if ev.Event.GetFingerprint() != fp || ev.Event.GetType() != "incident.opened" {
 				continue
 			}
-			visible, committed = ev.Arrived.Sub(start), ev.Event.GetTime().AsTime().Sub(start)
+			s.visible, s.committed = ev.Arrived.Sub(start), ev.Event.GetTime().AsTime().Sub(start)
 			// What the client then reads is the open incident.
 			inc, err := c.Incident(ctx, node, ev.Event.GetIncidentId())
 			if err != nil {
-				return 0, 0, 0, err
+				return s, err
 			}
 			if inc.GetState() != mxv1.IncidentState_INCIDENT_STATE_OPEN || inc.GetCause() != string(finding.CertNoPrivateKey) {
-				return 0, 0, 0, fmt.Errorf("incident %s after its incident.opened: state %s, cause %s", inc.GetId(), inc.GetState(), inc.GetCause())
+				return s, fmt.Errorf("incident %s after its incident.opened: state %s, cause %s", inc.GetId(), inc.GetState(), inc.GetCause())
 			}
-			return visible, committed, pending, nil
+			return s, nil
 		}
 	}
 }
@@ -245,9 +251,11 @@ func quantiles(ds []time.Duration) (p50, p99, mx time.Duration) {
 // printIncidentRun prints one run's figures.
 func printIncidentRun(i, runs int, r incidentRun, o options) {
 	p50, p99, mx := quantiles(r.visible)
+	a50, a99, _ := quantiles(r.acked)
 	c50, c99, _ := quantiles(r.committed)
-	fmt.Printf("run %d/%d: failure -> incident visible via API, %d new servers, %d agents at %d results/s offered (%.0f achieved, ack p99 %s): p50 %s, p99 %s, max %s (committed at the leader: p50 %s, p99 %s); load %s\n",
-		i+1, runs, len(r.visible), o.agents, o.rate, r.bg.achieved, ms(r.bg.p99), ms(p50), ms(p99), ms(mx), ms(c50), ms(c99), r.load)
+	fmt.Printf("run %d/%d: failure -> incident visible via API, %d new servers, %d agents at %d results/s offered (%.0f achieved, ack p99 %s): p50 %s, p99 %s, max %s; load %s\n",
+		i+1, runs, len(r.visible), o.agents, o.rate, r.bg.achieved, ms(r.bg.p99), ms(p50), ms(p99), ms(mx), r.load)
+	fmt.Printf("run %d/%d:   of which the report acked (committed) p50 %s, p99 %s; the incident committed p50 %s, p99 %s\n", i+1, runs, ms(a50), ms(a99), ms(c50), ms(c99))
 	if len(r.pending) > 0 {
 		q50, q99, _ := quantiles(r.pending)
 		fmt.Printf("run %d/%d:   first report -> PENDING read back (GET every %s): p50 %s, p99 %s\n", i+1, runs, pendingPoll, ms(q50), ms(q99))

@@ -33,8 +33,8 @@ func TestIncidentMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.visible) != o.incidentSamples || len(r.committed) != o.incidentSamples {
-		t.Fatalf("%d visible, %d committed samples, want %d each", len(r.visible), len(r.committed), o.incidentSamples)
+	if len(r.visible) != o.incidentSamples || len(r.acked) != o.incidentSamples || len(r.committed) != o.incidentSamples {
+		t.Fatalf("%d visible, %d acked, %d committed samples, want %d each", len(r.visible), len(r.acked), len(r.committed), o.incidentSamples)
 	}
 	if obs, _ := damping(); obs > 1 && len(r.pending) != o.incidentSamples {
 		t.Errorf("damping at %d observations: %d incidents seen PENDING first, want %d", obs, len(r.pending), o.incidentSamples)
