@@ -54,8 +54,8 @@ type incidentRun struct {
 	// committed: -> the incident's commit (the event's time, the leader's
 	// clock, the same machine); pending: first report -> PENDING read back.
 	visible, acked, committed, pending []time.Duration
-	bg                          latency
-	load                        string
+	bg                                 latency
+	load                               string
 }
 
 // damping is the correlation damping the cluster runs with: the
