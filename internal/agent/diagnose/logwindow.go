@@ -89,19 +89,24 @@ type LogWindow struct {
 	// log time seen); 0 keeps them until a success clears them.
 	MaxAge time.Duration
 
-	groups map[string]*LogGroup
+	groups map[string]*groupEnt
 	sent   map[string]*SentUsage
 	newest time.Time
 	seen   int64
 
 	// clears finds the groups a success on one path may clear without
 	// looking at every group (a busy log has many failing remotes and far
-	// more successful sessions): group keys by (direction, connector) and
+	// more successful sessions): the groups by (direction, connector) and
 	// the group's remote scope, its remote host, or, for send-side local
-	// credential failures, nothing more. scopeOf is the scope each group
-	// is filed under (it changes when the group learns its first remote name).
-	clears  map[clearKey]map[string]struct{}
-	scopeOf map[string]string
+	// credential failures, nothing more. A set is a slice of entries, each
+	// entry knowing its place in each of its sets, so filing and unfiling a
+	// group is O(1) with no map per set (groupEnt.scope is the scope it is
+	// filed under; it changes when the group learns its first remote name).
+	clears map[clearKey]*clearSet
+
+	// scopeName/scopeVal remember the last remote name's scope: successive
+	// sessions mostly name the same few peers.
+	scopeName, scopeVal string
 
 	// oldest is a lower bound of every LastSeen held (valid when
 	// oldestKnown), so that MaxAge pruning scans only when something may
@@ -119,23 +124,38 @@ type clearKey struct {
 	v         string
 }
 
+// groupEnt is a group held by the window with its clear-index links.
+type groupEnt struct {
+	LogGroup
+	key   string
+	scope string
+	n     int          // links in use
+	in    [3]*clearSet // the sets it is filed in
+	at    [3]int       // its index in each
+}
+
+// clearSet is the groups filed under one clearKey.
+type clearSet struct {
+	key  clearKey
+	ents []*groupEnt
+}
+
 // NewLogWindow returns an empty window.
 func NewLogWindow(maxGroups int, maxAge time.Duration) *LogWindow {
-	return &LogWindow{MaxGroups: maxGroups, MaxAge: maxAge, groups: map[string]*LogGroup{}, sent: map[string]*SentUsage{}}
+	return &LogWindow{MaxGroups: maxGroups, MaxAge: maxAge, groups: map[string]*groupEnt{}, sent: map[string]*SentUsage{}}
 }
 
 func (w *LogWindow) init() {
 	if w.groups == nil {
-		w.groups = map[string]*LogGroup{}
+		w.groups = map[string]*groupEnt{}
 	}
 	if w.sent == nil {
 		w.sent = map[string]*SentUsage{}
 	}
 	if w.clears == nil {
-		w.clears = map[clearKey]map[string]struct{}{}
-		w.scopeOf = map[string]string{}
-		for k, g := range w.groups {
-			w.file(k, g)
+		w.clears = map[clearKey]*clearSet{}
+		for _, e := range w.groups {
+			w.file(e)
 		}
 	}
 }
@@ -168,39 +188,49 @@ func clearKeys(g *LogGroup, scope string) ([3]clearKey, int) {
 	return ks, 2
 }
 
-// file adds group k to the clear index under its current scope.
-func (w *LogWindow) file(k string, g *LogGroup) {
-	scope := remoteScope(firstOr(g.RemoteNames), g.RemoteHost)
-	w.scopeOf[k] = scope
-	ks, n := clearKeys(g, scope)
-	for _, ck := range ks[:n] {
+// file adds group e to the clear index under its current scope.
+func (w *LogWindow) file(e *groupEnt) {
+	e.scope = w.remoteScope(firstOr(e.RemoteNames), e.RemoteHost)
+	ks, n := clearKeys(&e.LogGroup, e.scope)
+	e.n = n
+	for i, ck := range ks[:n] {
 		set := w.clears[ck]
 		if set == nil {
-			set = map[string]struct{}{}
+			set = &clearSet{key: ck}
 			w.clears[ck] = set
 		}
-		set[k] = struct{}{}
+		e.in[i], e.at[i] = set, len(set.ents)
+		set.ents = append(set.ents, e)
 	}
 }
 
-// unfile removes group k from the clear index.
-func (w *LogWindow) unfile(k string, g *LogGroup) {
-	ks, n := clearKeys(g, w.scopeOf[k])
-	for _, ck := range ks[:n] {
-		if set := w.clears[ck]; set != nil {
-			delete(set, k)
-			if len(set) == 0 {
-				delete(w.clears, ck)
+// unfile removes group e from the clear index.
+func (w *LogWindow) unfile(e *groupEnt) {
+	for i := range e.n {
+		set, at := e.in[i], e.at[i]
+		last := len(set.ents) - 1
+		if moved := set.ents[last]; at != last {
+			set.ents[at] = moved
+			for j := range moved.n {
+				if moved.in[j] == set {
+					moved.at[j] = at
+				}
 			}
 		}
+		set.ents[last] = nil
+		set.ents = set.ents[:last]
+		if last == 0 {
+			delete(w.clears, set.key)
+		}
+		e.in[i] = nil
 	}
-	delete(w.scopeOf, k)
+	e.n = 0
 }
 
 // dropGroup deletes group k and its index entries.
 func (w *LogWindow) dropGroup(k string) {
-	if g := w.groups[k]; g != nil {
-		w.unfile(k, g)
+	if e := w.groups[k]; e != nil {
+		w.unfile(e)
 		delete(w.groups, k)
 	}
 }
@@ -210,6 +240,20 @@ func (w *LogWindow) Sessions() int64 { return w.seen }
 
 // Len is the number of groups held.
 func (w *LogWindow) Len() int { return len(w.groups) }
+
+// remoteScope is remoteScope with the last name's scope remembered.
+func (w *LogWindow) remoteScope(remoteName, remoteHost string) string {
+	if remoteName == "" {
+		return remoteHost
+	}
+	if remoteName != w.scopeName {
+		w.scopeName, w.scopeVal = remoteName, remoteScope(remoteName, "")
+	}
+	if w.scopeVal == "" {
+		return remoteHost
+	}
+	return w.scopeVal
+}
 
 // remoteScope is what a success clears: the remote's domain without the
 // first label when the banner/EHLO name is known, else the remote host.
@@ -272,23 +316,29 @@ func (w *LogWindow) Add(s protolog.Session) {
 		// Clear the groups of this direction and connector whose remote
 		// scope or host is this session's, and on the send side the
 		// connector's local credential failures, unless seen after it.
-		scope := remoteScope(s.RemoteName, remote)
-		var drop []string
+		scope := w.remoteScope(s.RemoteName, remote)
+		var drop []*groupEnt
 		// DANE results clear only when a session on the path got no
 		// 4xx/5xx reply at all (its mail went through).
 		keepDANE := daneCodes || len(s.Replies) > 0
 		for _, ck := range []clearKey{{'s', dir, s.Connector, scope}, {'h', dir, s.Connector, remote}, {'c', dir, s.Connector, ""}} {
-			for k := range w.clears[ck] {
-				if keepDANE && w.groups[k].Kind == LogKindDANENDR {
+			set := w.clears[ck]
+			if set == nil {
+				continue
+			}
+			for _, e := range set.ents {
+				if keepDANE && e.Kind == LogKindDANENDR {
 					continue
 				}
-				if !w.groups[k].LastSeen.After(at) {
-					drop = append(drop, k)
+				if !e.LastSeen.After(at) {
+					drop = append(drop, e)
 				}
 			}
 		}
-		for _, k := range drop {
-			w.dropGroup(k)
+		for _, e := range drop {
+			if e.n > 0 { // not dropped already (a group is filed under two or three of the keys)
+				w.dropGroup(e.key)
+			}
 		}
 		w.prune()
 		return
@@ -323,19 +373,18 @@ func (w *LogWindow) addGroup(s *protolog.Session, dir, remote, kind, status, det
 	have := w.groups[string(w.kbuf)]
 	if have == nil {
 		k := string(w.kbuf)
-		have = &LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail,
-			Thumbprint: tp, CertSubject: subject, FirstSeen: s.Start}
+		have = &groupEnt{LogGroup: LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail,
+			Thumbprint: tp, CertSubject: subject, FirstSeen: s.Start}, key: k}
 		if s.RemoteName != "" { // filed under the scope of its first remote name at once
 			have.RemoteNames = append(make([]string, 0, 1), s.RemoteName)
 		}
 		w.groups[k] = have
-		w.file(k, have)
+		w.file(have)
 	} else if s.RemoteName != "" && len(have.RemoteNames) < maxGroupSamples && !slices.Contains(have.RemoteNames, s.RemoteName) {
 		if len(have.RemoteNames) == 0 { // the group's scope is now its first remote name's
-			k := string(w.kbuf)
-			w.unfile(k, have)
+			w.unfile(have)
 			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
-			w.file(k, have)
+			w.file(have)
 		} else {
 			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
 		}
@@ -427,7 +476,7 @@ func (w *LogWindow) prune() {
 	if limit <= 0 {
 		limit = DefaultLogWindowGroups
 	}
-	evictOldest(w.groups, limit, func(g *LogGroup) time.Time { return g.LastSeen }, w.dropGroup)
+	evictOldest(w.groups, limit, func(e *groupEnt) time.Time { return e.LastSeen }, w.dropGroup)
 	evictOldest(w.sent, limit, func(u *SentUsage) time.Time { return u.LastSeen }, func(k string) { delete(w.sent, k) })
 }
 
@@ -502,8 +551,8 @@ func selectSmallest[T any](a []T, n int, cmpf func(x, y T) int) {
 // status, thumbprint, remote host.
 func (w *LogWindow) Groups() []LogGroup {
 	out := make([]LogGroup, 0, len(w.groups))
-	for _, g := range w.groups {
-		out = append(out, *g)
+	for _, e := range w.groups {
+		out = append(out, e.LogGroup)
 	}
 	slices.SortFunc(out, func(a, b LogGroup) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Connector, b.Connector),
@@ -551,12 +600,13 @@ func (w *LogWindow) Load(in io.Reader) error {
 	if st.Version != windowStateVersion {
 		return fmt.Errorf("%w: version %d", ErrBadLogWindow, st.Version)
 	}
-	w.groups, w.sent, w.clears = map[string]*LogGroup{}, map[string]*SentUsage{}, nil
+	w.groups, w.sent, w.clears = map[string]*groupEnt{}, map[string]*SentUsage{}, nil
 	w.oldestKnown = false
 	w.newest = st.Newest
 	for i := range st.Groups {
 		g := st.Groups[i]
-		w.groups[groupKey(&g)] = &g
+		k := groupKey(&g)
+		w.groups[k] = &groupEnt{LogGroup: g, key: k}
 	}
 	w.init()
 	for i := range st.Sent {

@@ -352,8 +352,23 @@ func endpointHost(ep string) string {
 var exoSuffixes = []string{".mail.protection.outlook.com", ".mail.onmicrosoft.com", ".protection.outlook.com", ".outlook.com"}
 
 func exoName(h string) bool {
-	h = strings.ToLower(strings.TrimSuffix(h, "."))
-	return slices.ContainsFunc(exoSuffixes, func(s string) bool { return strings.HasSuffix(h, s) })
+	h = strings.TrimSuffix(h, ".")
+	if !isASCII(h) {
+		h = strings.ToLower(h)
+		return slices.ContainsFunc(exoSuffixes, func(s string) bool { return strings.HasSuffix(h, s) })
+	}
+	// An ASCII name (all real ones): the tail compared without case, no
+	// lower-cased copy (the log window asks once per session).
+	return slices.ContainsFunc(exoSuffixes, func(s string) bool { return len(h) >= len(s) && strings.EqualFold(h[len(h)-len(s):], s) })
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // hostsRelated: equal names, names in the same domain below the first label,
