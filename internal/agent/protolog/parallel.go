@@ -367,7 +367,7 @@ func (pp *parallelParse) speculate(c *pchunk, vals *valueCache) *chunkResult {
 		fs = c.file.lead.state()
 	}
 	tr := newTracker(1<<62, &Stats{}, func(*sessState) {})
-	tr.vals = vals
+	tr.vals, tr.eager = vals, pp.b.p.fullDecode
 	var seen [3]map[string]struct{}
 	for i := range seen {
 		seen[i] = map[string]struct{}{}

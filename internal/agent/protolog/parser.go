@@ -219,6 +219,7 @@ func (p *Parser) newBatch() *batch {
 	if !p.fullDecode {
 		b.eng.tr.vals = newValueCache()
 	}
+	b.eng.tr.eager = p.fullDecode
 	return b
 }
 

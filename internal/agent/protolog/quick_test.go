@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxprobe/mxprobe/internal/agent/protolog/loggen"
 )
@@ -88,6 +89,27 @@ func TestQuickEqualsFull(t *testing.T) {
 		"2019-05-02T06:32:11.0066Z,\"C\",S1,21,,,<,\"421 4.4.2 \"\"gone\"\"\",\"ctx\"",
 		"2019-05-02T06:32:11.0067Z,C,S1,21,,,<,\"422 x\" y,",
 		"2019-05-02T06:32:11.007Z,C,S1,22,,,-,,",
+		// Times the lazy comparison must not take as bytes (touch).
+		"2019-02-29T06:32:11.000Z,C,T1,0,,,+,,",
+		"2019-03-01T01:00:00.000Z,C,T1,1,,,*,,x",
+		"2019-05-02T06:32:60.500Z,C,T2,0,,,+,,",
+		"2019-05-02T06:33:00.200Z,C,T2,1,,,*,,x",
+		"0001-01-01T00:00:00.000Z,C,T3,0,,,+,,",
+		"2019-05-02T06:32:11.000Z,C,T3,1,,,*,,x",
+		"2019-05-02T06:32:10.000Z,C,T3,2,,,*,,x",
+		"0001-01-01T00:00:00.000Z,C,T3,3,,,*,,x",
+		"2019-05-02T06:32:09.000Z,C,T3,4,,,*,,x",
+		"2019-05-02 06:32:08.000Z,C,T3,5,,,*,,x",
+		"2019-05-02T06:32:12.5Z,C,T3,6,,,*,,x",
+		"2020-02-29T06:32:11.000Z,C,T4,0,,,+,,",
+		"2020-02-30T06:32:11.000Z,C,T4,1,,,*,,x",
+		"2020-02-29T24:00:00.000Z,C,T4,2,,,*,,x",
+		"2019-03-01T02:00:00.000Z,C,T1,3,,,-,,",
+		"0001-01-01T00:00:00.000Z,C,T5,0,,,+,,",
+		"2019-05-02T06:32:10.000Z,C,T5,1,,,*,,x",
+		"2019-05-02T06:32:09.000Z,C,T5,2,,,-,,",
+		"2019-05-02T06:32:11.007Z,C,T2,2,,,-,,",
+		"2019-05-02T06:32:11.007Z,C,T3,7,,,-,,",
 	}, "\r\n") + "\r\n"
 	truncated := loggen.Generate(loggen.Options{Sessions: 100, Interleave: 30, Seed: 6, PartnerFails: true})
 	truncated = truncated[:len(truncated)-37]
@@ -126,6 +148,37 @@ func FuzzQuickEqualsFull(f *testing.F) {
 		}
 		if q, full := quickAndFull(t, data, name, Parser{MaxLineBytes: 512, MaxOpenSessions: 8}); q != full {
 			t.Fatalf("fast path differs from the full decode on %q:\nquick %s\n full %s", data, q, full)
+		}
+	})
+}
+
+// FuzzCanonicalTime: a timestamp touch compares as bytes parses to a time
+// after the zero time, and two such order as their bytes do.
+func FuzzCanonicalTime(f *testing.F) {
+	f.Add([]byte("2019-05-02T06:32:10.118Z"), []byte("2019-05-02T06:32:10.119Z"))
+	f.Add([]byte("2019-02-29T06:32:10.118Z"), []byte("2019-03-01T06:32:10.118Z"))
+	f.Add([]byte("2019-05-02T06:32:60.118Z"), []byte("2019-05-02T06:33:00.000Z"))
+	f.Add([]byte("0001-01-01T00:00:00.000Z"), []byte("1000-01-01T00:00:00.000Z"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var days dayCache
+		for _, x := range [][]byte{a, b} {
+			if !canonicalTime(x) {
+				continue
+			}
+			tm, ok := parseTime(x)
+			if !ok || !tm.After(time.Time{}) {
+				t.Fatalf("canonical %q: parseTime %v %v", x, tm, ok)
+			}
+			if c, ok := days.parse(x); !ok || !c.Equal(tm) {
+				t.Fatalf("canonical %q: dayCache %v %v, parseTime %v", x, c, ok, tm)
+			}
+		}
+		if canonicalTime(a) && canonicalTime(b) {
+			ta, _ := parseTime(a)
+			tb, _ := parseTime(b)
+			if got, want := bytes.Compare(a, b), ta.Compare(tb); got != want {
+				t.Fatalf("%q vs %q: bytes %d, times %d", a, b, got, want)
+			}
 		}
 	})
 }

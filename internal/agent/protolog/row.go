@@ -290,6 +290,52 @@ func (c *dayCache) parse(b []byte) (time.Time, bool) {
 	return parseTime(b)
 }
 
+// canonicalTimeLen is the length of Exchange's own timestamps.
+const canonicalTimeLen = len("2019-05-02T06:32:10.118Z")
+
+// canonicalTime reports whether b is a timestamp exactly as Exchange
+// writes it, "YYYY-MM-DDTHH:MM:SS.fffZ", that parses (dayCache.parse) to
+// a time after the zero time without normalising (a valid day of the
+// month, seconds below 60, year from 1000): such timestamps order as their
+// bytes do, so touch compares them without parsing.
+func canonicalTime(b []byte) bool {
+	if len(b) != canonicalTimeLen || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[23] != 'Z' {
+		return false
+	}
+	for _, i := range [...]uint8{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22} {
+		if b[i]-'0' > 9 {
+			return false
+		}
+	}
+	if b[0] == '0' {
+		return false
+	}
+	mo := int(b[5]-'0')*10 + int(b[6]-'0')
+	d := int(b[8]-'0')*10 + int(b[9]-'0')
+	h := int(b[11]-'0')*10 + int(b[12]-'0')
+	if mo < 1 || mo > 12 || d < 1 || h > 23 || b[14] > '5' || b[17] > '5' {
+		return false
+	}
+	if d <= 28 {
+		return true
+	}
+	y := int(b[0]-'0')*1000 + int(b[1]-'0')*100 + int(b[2]-'0')*10 + int(b[3]-'0')
+	return d <= daysIn(mo, y)
+}
+
+func daysIn(mo, y int) int {
+	switch mo {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
 // parseTime parses Exchange's UTC timestamp "2019-05-02T06:32:10.118Z"
 // with a hand-written fast path, falling back to RFC 3339.
 func parseTime(b []byte) (time.Time, bool) {

@@ -123,6 +123,30 @@ type sessState struct {
 	// id in the chunk, and whether the merger found it continues a carried one.
 	pos, closePos           int64
 	firstInChunk, continued bool
+
+	// Lazy times (touch): the earliest and latest canonical row times
+	// (canonicalTime) as their bytes, which order as the times do; parsed
+	// into S.Start/S.End by settle.
+	rawStart, rawEnd [canonicalTimeLen]byte
+	rawTimes         bool
+}
+
+// settle folds the lazy times into S.Start and S.End as touch would have
+// applied them row by row: every canonical time is after the zero time, so
+// the earliest of them is S.Start unless an earlier one is already there,
+// and the latest is S.End unless a later one is.
+func (st *sessState) settle(days *dayCache) {
+	if !st.rawTimes {
+		return
+	}
+	st.rawTimes = false
+	s := &st.S
+	if tm, ok := days.parse(st.rawStart[:]); ok && (s.Start.IsZero() || tm.Before(s.Start)) {
+		s.Start = tm
+	}
+	if tm, ok := days.parse(st.rawEnd[:]); ok && tm.After(s.End) {
+		s.End = tm
+	}
 }
 
 // tracker groups rows into sessions. Not safe for concurrent use.
@@ -137,6 +161,7 @@ type tracker struct {
 	lastConn string
 	stats    *Stats
 	vals     *valueCache // nil: every value computed (tests' full decode)
+	eager    bool        // every row's time parsed in touch (tests' full decode)
 
 	// Chunked parsing hooks (parallel.go): the current row's offset, called
 	// after a session is created and before one is emitted.
@@ -184,6 +209,7 @@ func (t *tracker) evict() {
 	all := make([]*sessState, 0, t.nOpen)
 	for _, m := range t.open {
 		for _, st := range m {
+			st.settle(&t.days)
 			all = append(all, st)
 		}
 	}
@@ -201,6 +227,7 @@ func (t *tracker) evict() {
 }
 
 func (t *tracker) close(st *sessState, closed bool) {
+	st.settle(&t.days)
 	st.S.Closed = closed
 	delete(t.open[st.S.Direction], st.S.ID)
 	t.nOpen--
@@ -236,6 +263,7 @@ func (t *tracker) openStates() []*sessState {
 	var all []*sessState
 	for _, m := range t.open {
 		for _, st := range m {
+			st.settle(&t.days)
 			all = append(all, st)
 		}
 	}
@@ -261,7 +289,7 @@ func (t *tracker) rowOf(st *sessState, r *rawRow, dir Direction, file string) {
 			t.created(st)
 		}
 	}
-	tm := t.touch(st, r.time, r.local, r.remote, file)
+	t.touch(st, r.time, r.local, r.remote, file)
 	switch r.event {
 	case EventDisconnect:
 		st.CurCert = -1
@@ -269,6 +297,10 @@ func (t *tracker) rowOf(st *sessState, r *rawRow, dir Direction, file string) {
 	case EventConnect:
 		st.CurCert = -1
 	case EventInfo:
+		tm, ok := t.days.parse(r.time)
+		if !ok {
+			tm = time.Time{}
+		}
 		t.info(st, r, tm)
 	case EventSend, EventReceive:
 		st.CurCert = -1
@@ -287,24 +319,35 @@ func (t *tracker) rowOf(st *sessState, r *rawRow, dir Direction, file string) {
 }
 
 // touch applies what every row of a session changes: the row count, the
-// times, the files and the first endpoints. It returns the row's time
-// (zero if unparseable).
-func (t *tracker) touch(st *sessState, rtime, local, remote []byte, file string) time.Time {
+// times, the files and the first endpoints. A canonical time is kept as
+// bytes (compared as bytes, parsed once per session by settle); any other
+// is parsed here, after the lazy ones are settled, so the order in which
+// times reach S.Start and S.End is the rows' order.
+func (t *tracker) touch(st *sessState, rtime, local, remote []byte, file string) {
 	s := &st.S
 	s.Rows++
 	if t.now != nil {
 		st.Seen = t.now()
 	}
-	tm, ok := t.days.parse(rtime)
-	if ok {
+	if !t.eager && canonicalTime(rtime) {
+		switch {
+		case !st.rawTimes:
+			st.rawTimes = true
+			copy(st.rawStart[:], rtime)
+			copy(st.rawEnd[:], rtime)
+		case string(rtime) > string(st.rawEnd[:]):
+			copy(st.rawEnd[:], rtime)
+		case string(rtime) < string(st.rawStart[:]):
+			copy(st.rawStart[:], rtime)
+		}
+	} else if tm, ok := t.days.parse(rtime); ok {
+		st.settle(&t.days)
 		if s.Start.IsZero() || tm.Before(s.Start) {
 			s.Start = tm
 		}
 		if tm.After(s.End) {
 			s.End = tm
 		}
-	} else {
-		tm = time.Time{}
 	}
 	if n := len(s.Files); n == 0 || s.Files[n-1] != file {
 		if n < maxFilesPerSession {
@@ -319,7 +362,6 @@ func (t *tracker) touch(st *sessState, rtime, local, remote []byte, file string)
 	if s.Remote == "" && len(remote) > 0 {
 		s.Remote = capString(remote)
 	}
-	return tm
 }
 
 func capString(b []byte) string {
