@@ -527,6 +527,7 @@ func (pp *parallelParse) speculative(c *pchunk, res *chunkResult, start fileHdr)
 			continue
 		}
 		tr.open[s.S.Direction][s.S.ID] = s
+		s.live = true
 		tr.nOpen++
 	}
 	slices.SortStableFunc(closes, func(x, y closing) int { return cmp.Compare(x.pos, y.pos) })

@@ -93,7 +93,7 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	}
 	dir := fs.info.Direction
 	event := Event(ev[0])
-	st := e.tr.open[dir][string(sess)]
+	st := e.tr.lookup(dir, sess)
 	if st != nil && dir != DirectionUnknown && (event == EventSend || event == EventReceive) && st.routine(event, dir, data) {
 		e.tr.touch(st, cols[colDateTime], cols[colLocal], cols[colRemote], fs.info.Name)
 		st.CurCert = -1

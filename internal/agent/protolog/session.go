@@ -2,6 +2,7 @@ package protolog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"slices"
 	"strings"
@@ -129,6 +130,10 @@ type sessState struct {
 	// into S.Start/S.End by settle.
 	rawStart, rawEnd [canonicalTimeLen]byte
 	rawTimes         bool
+
+	// live: in a tracker's open set (set where a session is put there,
+	// cleared by close); what tracker.lookup's cache checks.
+	live bool
 }
 
 // settle folds the lazy times into S.Start and S.End as touch would have
@@ -161,7 +166,7 @@ type tracker struct {
 	lastConn string
 	stats    *Stats
 	vals     *valueCache // nil: every value computed (tests' full decode)
-	eager    bool        // every row's time parsed in touch (tests' full decode)
+	eager    bool        // tests' full decode: every row's time parsed in touch, no lookup cache
 
 	// Chunked parsing hooks (parallel.go): the current row's offset, called
 	// after a session is created and before one is emitted.
@@ -170,6 +175,47 @@ type tracker struct {
 	closed  func(*sessState)
 
 	days dayCache
+
+	// recent caches open sessions by a cheap hash of their id (lookup), in
+	// front of the open map: a row's session is mostly one of the few dozen
+	// in flight, and this costs a multiply and a compare, not a map probe.
+	recent [recentSlots]*sessState
+}
+
+const recentSlots = 256
+
+// recentSlot hashes a session id: its last eight bytes (Exchange's ids are
+// 16 hex digits, the low ones vary) and its length.
+func recentSlot(id []byte) int {
+	var x uint64
+	if n := len(id); n >= 8 {
+		x = binary.LittleEndian.Uint64(id[n-8:])
+	} else {
+		for _, c := range id {
+			x = x<<8 | uint64(c)
+		}
+	}
+	x ^= uint64(len(id))
+	return int((x * 0x9E3779B97F4A7C15) >> 56) // recentSlots == 1<<8
+}
+
+// lookup returns the open session of this direction and id, or nil.
+// The full decode (eager) goes to the map alone: the reference the cache
+// is compared against (FuzzQuickEqualsFull).
+func (t *tracker) lookup(dir Direction, id []byte) *sessState {
+	if t.eager {
+		return t.open[dir][string(id)]
+	}
+	i := recentSlot(id)
+	if st := t.recent[i]; st != nil && st.live && st.S.Direction == dir && st.S.ID == string(id) {
+		return st
+	}
+	st := t.open[dir][string(id)]
+	if st != nil {
+		st.live = true
+		t.recent[i] = st
+	}
+	return st
 }
 
 func newTracker(maxOpen int, stats *Stats, emit func(*sessState)) *tracker {
@@ -202,6 +248,7 @@ func (t *tracker) add(st *sessState) {
 	}
 	t.open[st.S.Direction][st.S.ID] = st
 	t.nOpen++
+	st.live = true
 }
 
 // evict flushes the least recently active quarter of open sessions.
@@ -229,6 +276,7 @@ func (t *tracker) evict() {
 func (t *tracker) close(st *sessState, closed bool) {
 	st.settle(&t.days)
 	st.S.Closed = closed
+	st.live = false
 	delete(t.open[st.S.Direction], st.S.ID)
 	t.nOpen--
 	t.stats.Sessions++
@@ -273,7 +321,7 @@ func (t *tracker) openStates() []*sessState {
 
 // row applies one data row to its session.
 func (t *tracker) row(r *rawRow, dir Direction, file string) {
-	t.rowOf(t.open[dir][string(r.session)], r, dir, file)
+	t.rowOf(t.lookup(dir, r.session), r, dir, file)
 }
 
 // rowOf is row with the row's open session looked up (nil: none).

@@ -132,6 +132,7 @@ func (t *Tailer) loadState() error {
 			continue
 		}
 		tr.open[ss.S.Direction][ss.S.ID] = ss
+		ss.live = true
 		tr.nOpen++
 	}
 	return nil
