@@ -165,6 +165,9 @@ func FuzzCanonicalTime(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		var days dayCache
 		for _, x := range [][]byte{a, b} {
+			if got, want := canonicalTime(x), canonicalTimeRef(x); got != want {
+				t.Fatalf("canonicalTime(%q) = %v, byte by byte %v", x, got, want)
+			}
 			if !canonicalTime(x) {
 				continue
 			}
@@ -214,4 +217,48 @@ func FuzzNextComma(f *testing.F) {
 			t.Fatalf("nextComma(%q, %d) = %d, want %d", b, i, got, want)
 		}
 	})
+}
+
+// TestCanonicalTimeBytes: canonicalTime accepts exactly the timestamps a
+// byte-by-byte check of the form accepts.
+func TestCanonicalTimeBytes(t *testing.T) {
+	ref := canonicalTimeRef
+	base := []byte("2019-05-02T06:32:10.118Z")
+	for i := range base {
+		for c := range 256 {
+			b := bytes.Clone(base)
+			b[i] = byte(c)
+			if got, want := canonicalTime(b), ref(b); got != want {
+				t.Fatalf("canonicalTime(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"2019-02-29T06:32:10.118Z", "2020-02-29T06:32:10.118Z", "1900-02-29T06:32:10.118Z", "2000-02-29T06:32:10.118Z", "2019-04-31T06:32:10.118Z", "2019-12-31T23:59:59.999Z", "0999-01-01T00:00:00.000Z", "2019-00-10T00:00:00.000Z", "2019-13-10T00:00:00.000Z", "2019-01-00T00:00:00.000Z"} {
+		if got, want := canonicalTime([]byte(s)), ref([]byte(s)); got != want {
+			t.Fatalf("canonicalTime(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// canonicalTimeRef is canonicalTime checked byte by byte.
+func canonicalTimeRef(b []byte) bool {
+	if len(b) != canonicalTimeLen {
+		return false
+	}
+	for i, c := range []byte("0000-00-00T00:00:00.000Z") {
+		if c == '0' {
+			if b[i] < '0' || b[i] > '9' {
+				return false
+			}
+		} else if b[i] != c {
+			return false
+		}
+	}
+	mo, _ := atoiN(b[5:7])
+	d, _ := atoiN(b[8:10])
+	h, _ := atoiN(b[11:13])
+	mi, _ := atoiN(b[14:16])
+	sec, _ := atoiN(b[17:19])
+	y, _ := atoiN(b[0:4])
+	return y >= 1000 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h < 24 && mi < 60 && sec < 60
 }

@@ -2,6 +2,7 @@ package protolog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -299,11 +300,20 @@ const canonicalTimeLen = len("2019-05-02T06:32:10.118Z")
 // month, seconds below 60, year from 1000): such timestamps order as their
 // bytes do, so touch compares them without parsing.
 func canonicalTime(b []byte) bool {
-	if len(b) != canonicalTimeLen || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[23] != 'Z' {
+	if len(b) != canonicalTimeLen {
 		return false
 	}
-	for _, i := range [...]uint8{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22} {
-		if b[i]-'0' > 9 {
+	// Eight bytes at a time: "YYYY-MM-", "DDTHH:MM", ":SS.fffZ".
+	w := [3]uint64{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])}
+	const highs = 0x8080808080808080
+	for i, x := range w {
+		m := canonDigits[i]
+		if x&^m != canonSeps[i] || x&highs != 0 {
+			return false
+		}
+		// No byte is >= 0x80, so neither sum carries from byte to byte: a
+		// digit byte d has d+0x46 < 0x80 (d <= '9') and d+0x50 >= 0x80 (d >= '0').
+		if hm := m & highs; (x+0x4646464646464646)&hm != 0 || (x+0x5050505050505050)&hm != hm {
 			return false
 		}
 	}
@@ -321,6 +331,25 @@ func canonicalTime(b []byte) bool {
 	}
 	y := int(b[0]-'0')*1000 + int(b[1]-'0')*100 + int(b[2]-'0')*10 + int(b[3]-'0')
 	return d <= daysIn(mo, y)
+}
+
+// canonDigits masks the digit bytes of the three words canonicalTime
+// reads; canonSeps is what the other bytes must be.
+var (
+	canonDigits = [3]uint64{digitMask(0, 1, 2, 3, 5, 6), digitMask(0, 1, 3, 4, 6, 7), digitMask(1, 2, 4, 5, 6)}
+	canonSeps   = [3]uint64{
+		binary.LittleEndian.Uint64([]byte("\x00\x00\x00\x00-\x00\x00-")),
+		binary.LittleEndian.Uint64([]byte("\x00\x00T\x00\x00:\x00\x00")),
+		binary.LittleEndian.Uint64([]byte(":\x00\x00.\x00\x00\x00Z")),
+	}
+)
+
+func digitMask(bytes ...int) uint64 {
+	var m uint64
+	for _, i := range bytes {
+		m |= 0xFF << (8 * i)
+	}
+	return m
 }
 
 func daysIn(mo, y int) int {

@@ -471,7 +471,7 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 		return false
 	}
 	s := &st.S
-	v := t.vals.str(trimSpaceBytes(data))
+	v := t.vals.strAt(slotCert+field-1+5*min(max(st.CurCert, 0), maxCertsPerSession-1), trimSpaceBytes(data))
 	var c *Certificate
 	if st.CurCert >= 0 && st.CurCert < len(s.Certificates) {
 		c = &s.Certificates[st.CurCert]
@@ -532,8 +532,8 @@ func (t *tracker) outcome(s *Session, b []byte, tm time.Time) {
 				rest = rest[:i]
 			}
 			s.TLS.Failed = true
-			s.TLS.Status = t.vals.str(rest)
-			s.TLS.Detail = t.vals.str(b)
+			s.TLS.Status = t.vals.strAt(slotTLSStatus, rest)
+			s.TLS.Detail = t.vals.strAt(slotTLSDetail, b)
 			s.TLS.Time = tm
 			return
 		}
@@ -543,9 +543,9 @@ func (t *tracker) outcome(s *Session, b []byte, tm time.Time) {
 				rest = rest[:i]
 			}
 			s.TLS.Succeeded = true
-			s.TLS.Protocol = t.vals.str(rest)
+			s.TLS.Protocol = t.vals.strAt(slotTLSProto, rest)
 			if !s.TLS.Failed {
-				s.TLS.Detail = t.vals.str(b)
+				s.TLS.Detail = t.vals.strAt(slotTLSDetail, b)
 				s.TLS.Time = tm
 			}
 			return
@@ -611,7 +611,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 		}
 		if !dup {
 			if len(s.Replies) < maxRepliesPerSession {
-				txt := t.vals.str(data)
+				txt := t.vals.strAt(slotReply, data)
 				s.Replies = append(s.Replies, Reply{Code: code, Enhanced: enhancedCode(txt[min(4, len(txt)):]), Text: txt})
 			} else {
 				s.Truncated = true
@@ -623,7 +623,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 		if s.RemoteName == "" && s.Direction != DirectionReceive {
 			tok := firstToken(text)
 			if len(tok) > 0 && !isEnhanced(string(tok)) {
-				s.RemoteName = t.vals.str(tok)
+				s.RemoteName = t.vals.strAt(slotRemoteName, tok)
 			}
 		}
 	case 250:
@@ -641,7 +641,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 				t.addCaps(st, splitCapsLine(string(text[i+1:])))
 			}
 		} else {
-			t.addCap(st, strings.TrimSpace(t.vals.str(text)))
+			t.addCap(st, strings.TrimSpace(t.vals.strAt(slotCap+min(st.EHLOLine, 63), text)))
 		}
 		st.EHLOLine++
 		if last {

@@ -15,6 +15,10 @@ import (
 // all-distinct values costs one failed lookup per value and no more memory. A nil cache computes every value
 // (the full decode of the tests). Owned by one goroutine.
 type valueCache struct {
+	// last is the value each slot (a place in a session: a certificate
+	// field, the n-th capability, the TLS outcome, ...) had last time: mostly
+	// the same again, found by one comparison instead of a map lookup.
+	last   [numSlots]string
 	strs   map[string]string
 	thumbs map[string]string
 	alts   map[string][]string
@@ -28,6 +32,31 @@ const (
 
 func newValueCache() *valueCache {
 	return &valueCache{strs: map[string]string{}, thumbs: map[string]string{}, alts: map[string][]string{}, conds: map[string]Certificate{}}
+}
+
+// Slots of valueCache.strAt.
+const (
+	slotCert       = 0 // + field-1 + 5*certificate index (< 8)
+	slotTLSStatus  = 40
+	slotTLSDetail  = 41
+	slotTLSProto   = 42
+	slotReply      = 43
+	slotRemoteName = 44
+	slotCap        = 45 // + capability line (< 64)
+	numSlots       = slotCap + 64
+)
+
+// strAt is str(b) remembered in a slot.
+func (c *valueCache) strAt(slot int, b []byte) string {
+	if c == nil {
+		return capString(b)
+	}
+	if s := c.last[slot]; s == string(b) {
+		return s
+	}
+	s := c.str(b)
+	c.last[slot] = s
+	return s
 }
 
 // str is capString(b).
