@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -9,43 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/finding"
+	"github.com/mxprobe/mxprobe/internal/controller/correlate/fleetsim"
 )
 
-// scaleFleet builds a fleet with n open findings: agents of 20 checks in 10
-// sites; per agent 10 probes failing to 50 remote endpoints (remote-target
-// incidents), and 10 store findings: a keyless certificate with a linked
-// symptom (server incidents) and CERT_EXPIRING of shared identities
-// (fleet-horizon incidents).
-func scaleFleet(n int) *simFleet {
-	fl := newFleet()
-	agents := n / 20
-	for a := range agents {
-		id := fmt.Sprintf("agent%05d", a)
-		site := fmt.Sprintf("site%02d", a%10)
-		fl.agent(id, site, id+".contoso.com")
-		for c := range 10 {
-			ep := fmt.Sprintf("mx%02d.partner.example:25", (a+c)%50)
-			fl.probe(id, ep, endpointFinding(finding.TLSHandshakeFailed, ep, errS))
-		}
-		host := id + ".contoso.com"
-		tp := fmt.Sprintf("%040X", a)
-		root := storeCertFinding(finding.CertNoPrivateKey, crit, tp, "CN="+host, "CN=Contoso CA", host, t0.Add(200*24*time.Hour))
-		sym := flowFinding(finding.QueueTLSFailure, "Outbound", "tenant.mail.protection.outlook.com")
-		root.Explains = []*mxv1.FindingRef{{Code: sym.Code, Subject: sym.Subject}}
-		sym.ExplainedBy = []*mxv1.FindingRef{{Code: root.Code, Subject: root.Subject}}
-		fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: "store", Findings: []*mxv1.Finding{root}})
-		fl.report(id, &mxv1.CheckResult{Check: "queue", Target: "queues", Findings: []*mxv1.Finding{sym}})
-		for c := range 8 {
-			f := storeCertFinding(finding.CertExpiring, warn, fmt.Sprintf("%038X%02d", a, c), fmt.Sprintf("CN=svc%d.contoso.com", c), "CN=Contoso CA", host, t0.Add(20*24*time.Hour))
-			fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: fmt.Sprintf("store%d", c), Findings: []*mxv1.Finding{f}})
-		}
-	}
-	return fl
-}
+// scaleFleet builds a fleet with n open findings (fleetsim.Scale).
+func scaleFleet(n int) *simFleet { return &simFleet{Fleet: fleetsim.Scale(n, t0)} }
 
 // BenchmarkRound measures one steady-state correlation round (incidents
 // already stored, one agent's result newly committed) at 10k and 100k open
@@ -56,7 +24,7 @@ func BenchmarkRound(b *testing.B) {
 			fl := scaleFleet(n)
 			stored := map[string]*mxv1.Incident{}
 			fl.run(b, immediate, stored)
-			fl.now = fl.now.Add(30 * time.Second)
+			fl.Now = fl.Now.Add(30 * time.Second)
 			keylessOn(fl, "agent00000")
 			var incs []*mxv1.Incident
 			for _, k := range sortedKeys(stored) {
@@ -72,53 +40,34 @@ func BenchmarkRound(b *testing.B) {
 	}
 }
 
-// churn changes share of the fleet's results, as newly committed batches:
-// of every hundred results one is re-committed with its findings at
-// another severity, removed, or added back clean (the shapes of
-// scaleFleet), so a round sees adds, removals and severity changes.
-func churn(fl *simFleet, keys [][3]string, rng *rand.Rand, share float64) {
-	for range int(float64(len(keys)) * share) {
-		k := keys[rng.IntN(len(keys))]
-		r := fl.results[k]
-		switch {
-		case r == nil:
-			fl.report(k[0], &mxv1.CheckResult{Check: k[1], Target: k[2]})
-		case rng.IntN(3) == 0:
-			delete(fl.results, k)
-		default:
-			cr := proto.CloneOf(r.GetResult())
-			for _, f := range cr.GetFindings() {
-				f.Severity = []mxv1.Severity{warn, errS, crit}[rng.IntN(3)]
-			}
-			fl.report(k[0], cr)
-		}
-	}
-}
-
 // BenchmarkRoundChurn measures steady-state rounds at 100k open findings
-// with 1% of the results changed before each round; the round's output is
-// applied like the FSM does, so incidents follow the churn. engine=full is
-// Correlate (everything recomputed), engine=incremental an Engine that ran
-// the first round before the timer started. cpu-ms/op is the process's CPU
+// with 1% of the results changed before each round (fleetsim.Churn: of
+// every hundred results one is re-committed with its findings at another
+// severity, removed, or added back clean); the round's output is applied
+// like the FSM does, so incidents follow the churn. engine=full is
+// Correlate (everything recomputed); engine=incremental an Engine that ran
+// the first round before the timer started, handed the whole input each
+// round (Round compares it with the previous one); engine=changes the
+// same engine handed only what changed (RoundChanges, as the leader's
+// loop reads store.CorrelationChanges). cpu-ms/op is the process's CPU
 // time during the rounds (garbage collection included), which a loaded
-// machine changes less than the wall time of ns/op.
+// machine changes less than the wall time of ns/op; input-cpu-ms/op is
+// the CPU spent making the round's input (every agent, result and
+// incident for full and incremental, what changed for changes), which the
+// leader spends too (outside the timer).
 //
 //	go test -run '^$' -bench RoundChurn -benchtime 8x -benchmem ./internal/controller/correlate
 func BenchmarkRoundChurn(b *testing.B) {
-	for _, mode := range []string{"full", "incremental"} {
+	for _, mode := range []string{"full", "incremental", "changes"} {
 		b.Run("engine="+mode, func(b *testing.B) {
 			const n = 100_000
 			fl := scaleFleet(n)
 			stored := map[string]*mxv1.Incident{}
 			fl.run(b, immediate, stored)
-			keys := slices.SortedFunc(maps.Keys(fl.results), func(x, y [3]string) int {
-				return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1]), cmp.Compare(x[2], y[2]))
-			})
+			keys := fl.Keys()
 			rng := rand.New(rand.NewPCG(1, 1))
-			round := func(in Input) Output { return Correlate(in, immediate) }
-			if mode == "incremental" {
-				e := NewEngine(immediate)
-				round = e.Round
+			e := NewEngine(immediate)
+			if mode != "full" {
 				var incs []*mxv1.Incident
 				for _, k := range sortedKeys(stored) {
 					incs = append(incs, stored[k])
@@ -126,33 +75,79 @@ func BenchmarkRoundChurn(b *testing.B) {
 				e.Round(fl.input(incs))
 			}
 			b.ReportMetric(float64(len(stored)), "incidents")
-			var cpu time.Duration
+			var cpu, inputCPU time.Duration
 			rounds := 0
+			var incChanged []string
 			b.ResetTimer()
 			for b.Loop() {
 				rounds++
 				b.StopTimer()
-				fl.now = fl.now.Add(time.Second)
-				churn(fl, keys, rng, 0.01)
-				var incs []*mxv1.Incident
-				for _, k := range sortedKeys(stored) {
-					incs = append(incs, stored[k])
-				}
-				in := fl.input(incs)
-				b.StartTimer()
+				fl.Now = fl.Now.Add(time.Second)
+				changed := fl.Churn(keys, rng, 0.01, true)
 				c0 := processCPU()
-				out := round(in)
+				var in Input
+				var ch Changes
+				if mode == "changes" {
+					ch = changesOf(fl, stored, changed, incChanged)
+				} else {
+					in = fl.input(slices.Collect(maps.Values(stored)))
+				}
+				inputCPU += processCPU() - c0
+				b.StartTimer()
+				c0 = processCPU()
+				var out Output
+				switch mode {
+				case "full":
+					out = Correlate(in, immediate)
+				case "incremental":
+					out = e.Round(in)
+				default:
+					var err error
+					if out, err = e.RoundChanges(ch); err != nil {
+						b.Fatal(err)
+					}
+				}
 				cpu += processCPU() - c0
 				b.StopTimer()
+				incChanged = incChanged[:0]
 				for _, u := range out.Upserts {
 					stored[u.GetId()] = u
+					incChanged = append(incChanged, u.GetId())
 				}
 				for _, d := range out.Deletes {
 					delete(stored, d.GetId())
+					incChanged = append(incChanged, d.GetId())
 				}
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(rounds), "cpu-ms/op")
+			b.ReportMetric(float64(inputCPU.Microseconds())/1000/float64(rounds), "input-cpu-ms/op")
 		})
 	}
+}
+
+// changesOf is what changed in fl and stored: the results of keys, their
+// agents, and the incidents of ids.
+func changesOf(fl *simFleet, stored map[string]*mxv1.Incident, keys []fleetsim.Key, ids []string) Changes {
+	c := Changes{Now: fl.Now}
+	agents := map[string]bool{}
+	for _, k := range keys {
+		if r := fl.Results[k]; r != nil {
+			c.Results = append(c.Results, r)
+		} else {
+			c.RemovedResults = append(c.RemovedResults, ResultRef{k.Agent, k.Check, k.Target})
+		}
+		if a := fl.Agents[k.Agent]; a != nil && !agents[k.Agent] {
+			agents[k.Agent] = true
+			c.Agents = append(c.Agents, a)
+		}
+	}
+	for _, id := range ids {
+		if inc := stored[id]; inc != nil {
+			c.Incidents = append(c.Incidents, inc)
+		} else {
+			c.RemovedIncidents = append(c.RemovedIncidents, id)
+		}
+	}
+	return c
 }

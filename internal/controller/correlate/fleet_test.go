@@ -8,13 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/agent/checks"
 	"github.com/mxprobe/mxprobe/internal/agent/checks/checktest"
 	"github.com/mxprobe/mxprobe/internal/certdiag"
+	"github.com/mxprobe/mxprobe/internal/controller/correlate/fleetsim"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/exchange/exchangetest"
 	"github.com/mxprobe/mxprobe/internal/finding"
@@ -25,55 +23,33 @@ import (
 var t0 = time.Date(2019, 5, 2, 6, 32, 0, 0, time.UTC)
 
 // simFleet is a simulated fleet: agents in several sites and their latest
-// results as the FSM holds them. Results are either produced by the real
-// agent checks over realistic evidence (seed case) or built with the exact
-// codes, subjects and evidence keys the agent's rules emit.
+// results as the FSM holds them (fleetsim.Fleet). Results are either
+// produced by the real agent checks over realistic evidence (seed case)
+// or built with the exact codes, subjects and evidence keys the agent's
+// rules emit.
 type simFleet struct {
-	agents  map[string]*mxv1.Agent
-	results map[[3]string]*mxv1.StoredResult
-	now     time.Time
-	round   int
+	*fleetsim.Fleet
+	round int
 }
 
-func newFleet() *simFleet {
-	return &simFleet{agents: map[string]*mxv1.Agent{}, results: map[[3]string]*mxv1.StoredResult{}, now: t0}
-}
+func newFleet() *simFleet { return &simFleet{Fleet: fleetsim.New(t0)} }
 
-func (fl *simFleet) agent(id, site, host string) {
-	fl.agents[id] = &mxv1.Agent{AgentId: id, Site: site, Hostname: host, FirstSeen: timestamppb.New(fl.now), LastSeen: timestamppb.New(fl.now)}
-}
+func (fl *simFleet) agent(id, site, host string) { fl.Agent(id, site, host) }
 
 // report stores one agent's result at the current time (a committed batch).
-func (fl *simFleet) report(agentID string, r *mxv1.CheckResult) {
-	// Like the store: a stored agent is replaced, never modified.
-	if a := fl.agents[agentID]; a != nil { // else TLS-RPT's observer, or an agent that never said Hello
-		a = proto.CloneOf(a)
-		a.LastSeen = timestamppb.New(fl.now)
-		fl.agents[agentID] = a
-	}
-	if r.StartedAt == nil {
-		r.StartedAt = timestamppb.New(fl.now.Add(-2 * time.Second))
-	}
-	if r.Status == mxv1.CheckStatus_CHECK_STATUS_UNSPECIFIED {
-		r.Status = mxv1.CheckStatus_CHECK_STATUS_OK
-		if checks.WorstSeverity(r.Findings) >= mxv1.Severity_SEVERITY_ERROR {
-			r.Status = mxv1.CheckStatus_CHECK_STATUS_FAIL
-		}
-	}
-	fl.results[[3]string{agentID, r.Check, r.Target}] = &mxv1.StoredResult{AgentId: agentID, Result: r, CommittedAt: timestamppb.New(fl.now)}
-}
+func (fl *simFleet) report(agentID string, r *mxv1.CheckResult) { fl.Report(agentID, r) }
 
 // probe reports an SMTP probe result of agentID to endpoint (host:port).
 func (fl *simFleet) probe(agentID, endpoint string, fs ...*mxv1.Finding) {
-	fl.report(agentID, &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://" + endpoint, Findings: fs})
+	fl.Probe(agentID, endpoint, fs...)
 }
 
 func (fl *simFleet) input(incs []*mxv1.Incident) Input {
-	in := Input{Now: fl.now, Incidents: incs}
-	for _, k := range sortedKeys(fl.agents) {
-		in.Agents = append(in.Agents, fl.agents[k])
+	in := Input{Now: fl.Now, Incidents: incs}
+	for _, k := range sortedKeys(fl.Agents) {
+		in.Agents = append(in.Agents, fl.Agents[k])
 	}
-	for _, r := range fl.results {
+	for _, r := range fl.Results {
 		in.Results = append(in.Results, r)
 	}
 	return in
@@ -81,33 +57,18 @@ func (fl *simFleet) input(incs []*mxv1.Incident) Input {
 
 // endpointFinding is what diagnose.SMTPProbe emits for a failing probe.
 func endpointFinding(code finding.Code, endpoint string, sev mxv1.Severity) *mxv1.Finding {
-	return &mxv1.Finding{Code: string(code), Severity: sev, Subject: endpoint, SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_ENDPOINT,
-		Summary:     fmt.Sprintf("%s: %s", endpoint, code),
-		Evidence:    map[string]string{"endpoint": endpoint, "phase": "ehlo"},
-		Remediation: fmt.Sprintf("On the server behind %s: check its certificate and connector.", endpoint)}
+	return fleetsim.EndpointFinding(code, endpoint, sev)
 }
 
 // storeCertFinding is what certdiag.CertStore emits for a store certificate.
 func storeCertFinding(code finding.Code, sev mxv1.Severity, tp, subject, issuer, host string, notAfter time.Time) *mxv1.Finding {
-	return &mxv1.Finding{Code: string(code), Severity: sev, Subject: tp, SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE,
-		Summary: fmt.Sprintf("Certificate %s (%s) on %s: %s", tp, subject, host, code),
-		Evidence: map[string]string{"thumbprint": tp, "subject": subject, "issuer": issuer, "origin": "store", "store": "windows:LocalMachine\\My",
-			"not_after": notAfter.UTC().Format(time.RFC3339)},
-		Remediation: fmt.Sprintf("On %s: renew or replace certificate %s.", host, tp)}
+	return fleetsim.StoreCertFinding(code, sev, tp, subject, issuer, host, notAfter)
 }
 
 // flowFinding is what the protocol-log/queue rules emit for a send failure
 // to Exchange Online (no local cause linked).
 func flowFinding(code finding.Code, connector, remoteName string) *mxv1.Finding {
-	ev := map[string]string{"connector": connector, "direction": "send", "remote_names": remoteName, "remote_endpoints": "104.47.1.33", "sspi_status": "SocketError"}
-	subject := connector
-	kind := mxv1.SubjectKind_SUBJECT_KIND_CONNECTOR
-	if code == finding.QueueTLSFailure {
-		ev = map[string]string{"next_hop": remoteName, "last_error": checktest.SeedLastError}
-		subject, kind = `EDGE\3`, mxv1.SubjectKind_SUBJECT_KIND_QUEUE
-	}
-	return &mxv1.Finding{Code: string(code), Severity: mxv1.Severity_SEVERITY_ERROR, Subject: subject, SubjectKind: kind,
-		Summary: fmt.Sprintf("%s to %s", code, remoteName), Evidence: ev, Remediation: "Fix the TLS failure to " + remoteName + "."}
+	return fleetsim.FlowFinding(code, connector, remoteName)
 }
 
 // seedEdgeResults runs the real agent checks over the seed incident's

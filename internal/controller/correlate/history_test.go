@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/correlate/fleetsim"
 	"github.com/mxprobe/mxprobe/internal/finding"
 	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
@@ -49,7 +50,7 @@ func (h *history) severity() mxv1.Severity {
 // endpoint: another agent's host (peers probing a server) or a remote one.
 func (h *history) endpoint() string {
 	if h.pick(2) == 0 {
-		return h.fl.agents[h.ids[h.pick(len(h.ids))]].GetHostname() + ":25"
+		return h.fl.Agents[h.ids[h.pick(len(h.ids))]].GetHostname() + ":25"
 	}
 	return fmt.Sprintf("mx%d.partner.example:25", h.pick(4))
 }
@@ -61,7 +62,7 @@ func (h *history) remote() string {
 // change applies one random change.
 func (h *history) change() {
 	id := h.ids[h.pick(len(h.ids))]
-	host := h.fl.agents[id].GetHostname()
+	host := h.fl.Agents[id].GetHostname()
 	switch h.pick(11) {
 	case 0: // a probe, failing or clean
 		ep := h.endpoint()
@@ -99,57 +100,43 @@ func (h *history) change() {
 		h.fl.report(id, []*mxv1.CheckResult{{Check: "certstore", Target: "store"}, {Check: "queue", Target: "queues"}}[h.pick(2)])
 	case 5, 6: // a result removed
 		if k, ok := h.someResult(); ok {
-			delete(h.fl.results, k)
+			delete(h.fl.Results, k)
 		}
 	case 7: // a severity changed (re-committed)
 		if k, ok := h.someResult(); ok {
-			r := proto.CloneOf(h.fl.results[k].GetResult())
+			r := proto.CloneOf(h.fl.Results[k].GetResult())
 			for _, f := range r.GetFindings() {
 				f.Severity = h.severity()
 			}
 			r.Status = mxv1.CheckStatus_CHECK_STATUS_UNSPECIFIED
-			h.fl.report(k[0], r)
+			h.fl.report(k.Agent, r)
 		}
 	case 9: // other mail systems' TLS-RPT reports: about an MX (an agent's host or a remote one) or about the domain
-		r := &mxv1.CheckResult{Check: "tlsrpt", Target: fmt.Sprintf("report%d", h.pick(3)), StartedAt: timestamppb.New(h.fl.now)}
+		r := &mxv1.CheckResult{Check: "tlsrpt", Target: fmt.Sprintf("report%d", h.pick(3)), StartedAt: timestamppb.New(h.fl.Now)}
 		if h.pick(3) > 0 {
 			r.Findings = []*mxv1.Finding{endpointFinding("TLSRPT_FAILURES", h.endpoint(), h.severity())}
 		} else if h.pick(2) == 0 {
 			r.Findings = []*mxv1.Finding{{Code: "TLSRPT_POLICY_FETCH_FAILED", Severity: h.severity(), Subject: "contoso.com", SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_DOMAIN}}
 		}
-		h.fl.results[[3]string{tlsrpt.AgentID, r.Check, r.Target}] = &mxv1.StoredResult{AgentId: tlsrpt.AgentID, Result: r, CommittedAt: timestamppb.New(h.fl.now)}
+		h.fl.Results[fleetsim.Key{Agent: tlsrpt.AgentID, Check: r.Check, Target: r.Target}] = &mxv1.StoredResult{AgentId: tlsrpt.AgentID, Result: r, CommittedAt: timestamppb.New(h.fl.Now)}
 	case 10: // a result of an agent that never said Hello
 		ep := h.endpoint()
-		r := &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://" + ep, StartedAt: timestamppb.New(h.fl.now), Status: mxv1.CheckStatus_CHECK_STATUS_FAIL,
+		r := &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://" + ep, StartedAt: timestamppb.New(h.fl.Now), Status: mxv1.CheckStatus_CHECK_STATUS_FAIL,
 			Findings: []*mxv1.Finding{endpointFinding(finding.TLSHandshakeFailed, ep, h.severity())}}
-		h.fl.results[[3]string{"ghost", r.Check, r.Target}] = &mxv1.StoredResult{AgentId: "ghost", Result: r, CommittedAt: timestamppb.New(h.fl.now)}
+		h.fl.Results[fleetsim.Key{Agent: "ghost", Check: r.Check, Target: r.Target}] = &mxv1.StoredResult{AgentId: "ghost", Result: r, CommittedAt: timestamppb.New(h.fl.Now)}
 	case 8: // an agent round: results older than it are retired
-		a := proto.CloneOf(h.fl.agents[id])
-		a.LastSeen = timestamppb.New(h.fl.now)
-		a.LastBatchAt = timestamppb.New(h.fl.now)
-		h.fl.agents[id] = a
+		a := proto.CloneOf(h.fl.Agents[id])
+		a.LastSeen = timestamppb.New(h.fl.Now)
+		a.LastBatchAt = timestamppb.New(h.fl.Now)
+		h.fl.Agents[id] = a
 	}
 }
 
-func (h *history) someResult() ([3]string, bool) {
-	if len(h.fl.results) == 0 {
-		return [3]string{}, false
+func (h *history) someResult() (fleetsim.Key, bool) {
+	if len(h.fl.Results) == 0 {
+		return fleetsim.Key{}, false
 	}
-	keys := make([][3]string, 0, len(h.fl.results))
-	for k := range h.fl.results {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b [3]string) int {
-		for i := range a {
-			if a[i] != b[i] {
-				if a[i] < b[i] {
-					return -1
-				}
-				return 1
-			}
-		}
-		return 0
-	})
+	keys := h.fl.Keys()
 	return keys[h.pick(len(keys))], true
 }
 
@@ -163,7 +150,7 @@ func (h *history) advance() {
 	case 1:
 		d = 2 * time.Hour
 	}
-	h.fl.now = h.fl.now.Add(d)
+	h.fl.Now = h.fl.Now.Add(d)
 }
 
 // historyConfig makes time matter within a short history: damping by

@@ -224,10 +224,10 @@ func (s *incState) lookup(agent, check, target string) *mxv1.StoredResult {
 	return as.active[i]
 }
 
-// Round runs one round over in, like Correlate(in, cfg).
+// Round runs one round over in, like Correlate(in, cfg): it finds what
+// changed since the previous round by comparing in with it.
 func (e *Engine) Round(in Input) Output {
-	rs := &roundState{dirtyBuckets: map[bucketKey]bool{}, dirtyEPs: map[string]bool{}, dirtyCert: map[certKey]bool{}, dirtyFlow: map[flowKey]bool{},
-		reroute: map[*group]bool{}, probesMoved: map[string]bool{}, newInClass: map[classKey][]*group{}, anchorHosts: map[string]bool{}, silentSites: map[string]bool{}, dirtyAgents: map[string]bool{}}
+	rs := newRoundState()
 	if e.s == nil || !e.s.sameAgents(in) {
 		e.s = newIncState(in, e.cfg)
 		e.full++
@@ -238,9 +238,23 @@ func (e *Engine) Round(in Input) Output {
 	s := e.s
 	s.round++
 	s.v.now = in.Now
-
-	s.agentChanges(in, rs)
+	for _, a := range in.Agents {
+		s.agentRecord(s.agents[a.GetAgentId()], a, rs)
+	}
 	s.resultChanges(in, rs)
+	s.lc.incidentChanges(in)
+	return s.finishRound(rs)
+}
+
+func newRoundState() *roundState {
+	return &roundState{dirtyBuckets: map[bucketKey]bool{}, dirtyEPs: map[string]bool{}, dirtyCert: map[certKey]bool{}, dirtyFlow: map[flowKey]bool{},
+		reroute: map[*group]bool{}, probesMoved: map[string]bool{}, newInClass: map[classKey][]*group{}, anchorHosts: map[string]bool{}, silentSites: map[string]bool{}, dirtyAgents: map[string]bool{}}
+}
+
+// finishRound is a round after its changes are noted: agents' silence by
+// the clock, folding, routing, candidates and the lifecycle.
+func (s *incState) finishRound(rs *roundState) Output {
+	s.silence(rs)
 	flowSitesBefore := len(s.flowSites)
 	for _, as := range s.agents {
 		if as.dirty {
@@ -256,41 +270,47 @@ func (e *Engine) Round(in Input) Output {
 	s.routeEndpoints(rs)
 	s.silentBuckets(rs)
 	s.rebuild(rs)
-	return s.lifecycle(in, rs)
+	return s.lifecycle(rs)
 }
 
-// agentChanges notes agents whose record changed (a batch, a Hello) and
-// agents whose silence changed with the clock.
-func (s *incState) agentChanges(in Input, rs *roundState) {
-	for _, a := range in.Agents {
-		as := s.agents[a.GetAgentId()]
-		ai := as.ai
-		silent := isSilent(a, in.Now, s.v.cfg)
-		if as.src != a {
-			as.src = a
-			as.dirty = true
-			ai.lastSeen = a.GetLastSeen()
-			ai.lastBatch = time.Time{}
-			if a.GetLastBatchAt() != nil {
-				ai.lastBatch = a.GetLastBatchAt().AsTime()
-			}
-			if ai.silent || silent {
-				rs.silentSites[ai.site] = true
-			}
+// agentRecord notes an agent whose record changed (a batch, a Hello).
+func (s *incState) agentRecord(as *agentState, a *mxv1.Agent, rs *roundState) {
+	if as.src == a {
+		return
+	}
+	ai := as.ai
+	as.src = a
+	as.dirty = true
+	ai.lastSeen = a.GetLastSeen()
+	ai.lastBatch = time.Time{}
+	if a.GetLastBatchAt() != nil {
+		ai.lastBatch = a.GetLastBatchAt().AsTime()
+	}
+	if ai.silent || isSilent(a, s.v.now, s.v.cfg) {
+		rs.silentSites[ai.site] = true
+	}
+}
+
+// silence notes agents whose silence changed (with the clock or their
+// record).
+func (s *incState) silence(rs *roundState) {
+	for _, ai := range s.v.agents {
+		as := s.agents[ai.id]
+		silent := isSilent(as.src, s.v.now, s.v.cfg)
+		if silent == ai.silent {
+			continue
 		}
-		if silent != ai.silent {
-			ai.silent = silent
-			rs.silentSites[ai.site] = true
-			// Every bucket holding its findings marks them stale (or not).
-			for _, g := range as.groups {
-				if r, ok := s.routeOf(g); ok {
-					rs.dirtyBuckets[r.key] = true
-					n := 1 + len(g.symptoms)
-					if !silent {
-						n = -n
-					}
-					s.buckets[r.key].silentN += n
+		ai.silent = silent
+		rs.silentSites[ai.site] = true
+		// Every bucket holding its findings marks them stale (or not).
+		for _, g := range as.groups {
+			if r, ok := s.routeOf(g); ok {
+				rs.dirtyBuckets[r.key] = true
+				n := 1 + len(g.symptoms)
+				if !silent {
+					n = -n
 				}
+				s.buckets[r.key].silentN += n
 			}
 		}
 	}

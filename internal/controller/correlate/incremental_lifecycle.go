@@ -169,11 +169,11 @@ func (lc *lifecycleState) replace(old, inc *mxv1.Incident) {
 // lifecycle is Correlate's last step over the kept candidates: present
 // and absent run again only where the candidate, the stored incident or
 // the clock can change their answer.
-func (s *incState) lifecycle(in Input, rs *roundState) Output {
+func (s *incState) lifecycle(rs *roundState) Output {
 	v := s.v
 	cfg := v.cfg
 	lc := &s.lc
-	lc.incidentChanges(in)
+	now := v.now
 	ask := map[*ibucket]bool{}
 	for b := range lc.again {
 		ask[b] = true
@@ -192,7 +192,7 @@ func (s *incState) lifecycle(in Input, rs *roundState) Output {
 			askAbsent[id] = true
 		}
 	}
-	for len(lc.timers) > 0 && !in.Now.Before(lc.timers[0].at) {
+	for len(lc.timers) > 0 && !now.Before(lc.timers[0].at) {
 		t := heap.Pop(&lc.timers).(timer)
 		delete(lc.scheduled, t)
 		switch t.kind {
@@ -266,7 +266,7 @@ func (s *incState) lifecycle(in Input, rs *roundState) Output {
 		}
 		c := b.cand
 		prev := lc.cur[c.fingerprint]
-		if b.memoNil && b.memoPrev == prev && prev != nil && in.Now.Before(b.memoUntil) {
+		if b.memoNil && b.memoPrev == prev && prev != nil && now.Before(b.memoUntil) {
 			continue
 		}
 		next := v.present(c, prev)
@@ -285,7 +285,7 @@ func (s *incState) lifecycle(in Input, rs *roundState) Output {
 		if inc == nil {
 			continue
 		}
-		if m := lc.absentMemo[id]; m != nil && m.prev == inc && in.Now.Before(m.until) && !slices.ContainsFunc(m.agents, func(a string) bool { return rs.dirtyAgents[a] }) {
+		if m := lc.absentMemo[id]; m != nil && m.prev == inc && now.Before(m.until) && !slices.ContainsFunc(m.agents, func(a string) bool { return rs.dirtyAgents[a] }) {
 			continue
 		}
 		next, del := v.absent(inc)

@@ -23,24 +23,56 @@ import (
 // falling silent and back, TLS-RPT reports from outside, results of agents
 // that never said Hello, and time passing damping, reopen and retention
 // deadlines.
+//
+// With changes (the leader's loop reading store.CorrelationChanges), the
+// engine is handed what changed since its previous round, by key
+// (RoundChanges); when the store's log overflowed it gets the whole input
+// again (Round, which compares it with the previous round), and after a
+// restore it starts over (Reset, then Round).
 func TestIncrementalEqualsFull(t *testing.T) {
+	for _, mode := range []string{"input", "changes"} {
+		t.Run(mode, func(t *testing.T) { testIncrementalEqualsFull(t, mode == "changes") })
+	}
+}
+
+func testIncrementalEqualsFull(t *testing.T, changes bool) {
 	seeds, rounds := 6, 250
 	if testing.Short() {
 		seeds, rounds = 3, 120
 	}
-	upserts, leaders := 0, 0
+	upserts, leaders, deltas, overflows := 0, 0, 0, 0
 	for seed := range seeds {
 		h := newHistory(uint64(1000+seed), 24, 3)
 		e := NewEngine(historyConfig)
 		restarts, earlier := 1, 0
-		compare := func(round int, what string) Output {
+		var feed keyFeed
+		round := func(in Input) Output {
+			if !changes {
+				return e.Round(in)
+			}
+			c := feed.changes(in)
+			if !e.Primed() || h.pick(15) == 0 { // the store's log overflowed
+				overflows++
+				feed.last(in)
+				return e.Round(in)
+			}
+			deltas++
+			h.rng.Shuffle(len(c.Results), func(i, j int) { c.Results[i], c.Results[j] = c.Results[j], c.Results[i] })
+			out, err := e.RoundChanges(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		compare := func(round_ int, what string) Output {
 			t.Helper()
 			in := h.fl.input(h.incidents())
 			want := Correlate(in, historyConfig)
 			sh := Input{Now: in.Now, Agents: slices.Clone(in.Agents), Results: slices.Clone(in.Results), Incidents: slices.Clone(in.Incidents)}
 			h.rng.Shuffle(len(sh.Results), func(i, j int) { sh.Results[i], sh.Results[j] = sh.Results[j], sh.Results[i] })
 			h.rng.Shuffle(len(sh.Agents), func(i, j int) { sh.Agents[i], sh.Agents[j] = sh.Agents[j], sh.Agents[i] })
-			got := e.Round(sh)
+			got := round(sh)
+			round := round_
 			if !equalOutput(t, got, want) {
 				t.Fatalf("seed %d round %d (%s): incremental round differs from the full round\n%s", seed, round, what, diffOutput(got, want))
 			}
@@ -54,14 +86,20 @@ func TestIncrementalEqualsFull(t *testing.T) {
 			}
 			switch h.pick(40) {
 			case 0: // a restore: every object replaced by an equal copy
-				for k, r := range h.fl.results {
-					h.fl.results[k] = proto.CloneOf(r)
+				for k, r := range h.fl.Results {
+					h.fl.Results[k] = proto.CloneOf(r)
 				}
-				for k, a := range h.fl.agents {
-					h.fl.agents[k] = proto.CloneOf(a)
+				for k, a := range h.fl.Agents {
+					h.fl.Agents[k] = proto.CloneOf(a)
 				}
 				for k, inc := range h.stored {
 					h.stored[k] = proto.CloneOf(inc)
+				}
+				if changes { // the store says the state was replaced
+					earlier += e.full
+					e.Reset()
+					e.full = 0
+					restarts++
 				}
 			case 1: // a new agent: the engine starts over
 				id := fmt.Sprintf("n%03d", round)
@@ -79,18 +117,18 @@ func TestIncrementalEqualsFull(t *testing.T) {
 			case 3: // an agent removed (its results stay until the store drops them)
 				if len(h.ids) > 4 {
 					i := h.pick(len(h.ids))
-					delete(h.fl.agents, h.ids[i])
+					delete(h.fl.Agents, h.ids[i])
 					h.ids = slices.Delete(h.ids, i, i+1)
 					restarts++
 				}
 			case 4: // an agent moved to another site
 				id := h.ids[h.pick(len(h.ids))]
-				a := proto.CloneOf(h.fl.agents[id])
+				a := proto.CloneOf(h.fl.Agents[id])
 				a.Site = fmt.Sprintf("site%d", h.pick(4))
-				if a.GetSite() != h.fl.agents[id].GetSite() {
+				if a.GetSite() != h.fl.Agents[id].GetSite() {
 					restarts++
 				}
-				h.fl.agents[id] = a
+				h.fl.Agents[id] = a
 			}
 			out := compare(round, "after changes")
 			if h.pick(10) == 0 {
@@ -115,6 +153,69 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	if leaders == 0 {
 		t.Fatal("leadership never moved")
 	}
+	if changes && (deltas == 0 || overflows == 0) {
+		t.Fatalf("%d rounds from changes, %d from the whole input: both must occur", deltas, overflows)
+	}
+}
+
+// keyFeed hands an engine what changed by key since the input it last
+// saw, as store.CorrelationChanges does.
+type keyFeed struct {
+	agents    map[string]*mxv1.Agent
+	results   map[ResultRef]*mxv1.StoredResult
+	incidents map[string]*mxv1.Incident
+}
+
+func (f *keyFeed) last(in Input) {
+	f.agents, f.results, f.incidents = map[string]*mxv1.Agent{}, map[ResultRef]*mxv1.StoredResult{}, map[string]*mxv1.Incident{}
+	for _, a := range in.Agents {
+		f.agents[a.GetAgentId()] = a
+	}
+	for _, r := range in.Results {
+		f.results[refOf(r)] = r
+	}
+	for _, inc := range in.Incidents {
+		f.incidents[inc.GetId()] = inc
+	}
+}
+
+// changes is what changed from the last input to in (which becomes the
+// last).
+func (f *keyFeed) changes(in Input) Changes {
+	c := Changes{Now: in.Now}
+	prev := *f
+	f.last(in)
+	for id, a := range f.agents {
+		if prev.agents[id] != a {
+			c.Agents = append(c.Agents, a)
+		}
+	}
+	for id := range prev.agents {
+		if f.agents[id] == nil {
+			c.RemovedAgents = append(c.RemovedAgents, id)
+		}
+	}
+	for k, r := range f.results {
+		if prev.results[k] != r {
+			c.Results = append(c.Results, r)
+		}
+	}
+	for k := range prev.results {
+		if f.results[k] == nil {
+			c.RemovedResults = append(c.RemovedResults, k)
+		}
+	}
+	for id, inc := range f.incidents {
+		if prev.incidents[id] != inc {
+			c.Incidents = append(c.Incidents, inc)
+		}
+	}
+	for id := range prev.incidents {
+		if f.incidents[id] == nil {
+			c.RemovedIncidents = append(c.RemovedIncidents, id)
+		}
+	}
+	return c
 }
 
 func diffOutput(got, want Output) string {

@@ -12,7 +12,7 @@ import (
 )
 
 func keylessOn(fl *simFleet, id string) {
-	f := storeCertFinding(finding.CertNoPrivateKey, crit, "B79D", "CN=mail.contoso.com", "CN=Contoso CA", fl.agents[id].GetHostname(), t0.Add(300*24*time.Hour))
+	f := storeCertFinding(finding.CertNoPrivateKey, crit, "B79D", "CN=mail.contoso.com", "CN=Contoso CA", fl.Agents[id].GetHostname(), t0.Add(300*24*time.Hour))
 	fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}})
 }
 
@@ -38,7 +38,7 @@ func TestDampingAndFlapping(t *testing.T) {
 	cfg := Config{OpenAfterObservations: 3, OpenAfter: time.Hour, ResolveAfterClean: 2, ReopenWindow: time.Hour, SilentAfter: 24 * time.Hour}
 	fl := threeSites()
 	stored := map[string]*mxv1.Incident{}
-	step := func() { fl.now = fl.now.Add(30 * time.Second) }
+	step := func() { fl.Now = fl.Now.Add(30 * time.Second) }
 
 	// A flap: one bad observation, then clean: never opens, is dropped.
 	keylessOn(fl, "ams-edge01")
@@ -123,7 +123,7 @@ func TestDampingAndFlapping(t *testing.T) {
 		clean(fl, "ams-edge01")
 		fl.run(t, cfg, stored)
 	}
-	fl.now = fl.now.Add(2 * time.Hour)
+	fl.Now = fl.Now.Add(2 * time.Hour)
 	for range 3 {
 		step()
 		keylessOn(fl, "ams-edge01")
@@ -147,7 +147,7 @@ func TestDampingByTime(t *testing.T) {
 	stored := map[string]*mxv1.Incident{}
 	keylessOn(fl, "ams-edge01")
 	fl.run(t, cfg, stored)
-	fl.now = fl.now.Add(3 * time.Minute)
+	fl.Now = fl.Now.Add(3 * time.Minute)
 	fl.run(t, cfg, stored) // no new data: time alone
 	if s := only(t, stored).GetState(); s != stateOpen {
 		t.Fatalf("state %v after OpenAfter", s)
@@ -187,7 +187,7 @@ func TestDeterministicUnderShuffle(t *testing.T) {
 	}
 	stored := map[string]*mxv1.Incident{}
 	fl.run(t, immediate, stored)
-	fl.now = fl.now.Add(30 * time.Second)
+	fl.Now = fl.Now.Add(30 * time.Second)
 	fl.report("ams-edge01", &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`})
 	in := fl.input(nil)
 	for _, k := range sortedKeys(stored) {

@@ -70,6 +70,9 @@ type Loop struct {
 	// engine keeps what the term's previous round derived; each Run (a new
 	// leadership term) starts with a new one, which recomputes everything.
 	engine *Engine
+	// cursor: where the engine's previous round read the store's change
+	// log.
+	cursor store.ChangeCursor
 }
 
 // NewLoop returns a loop; register its Run with store.OnLeadership.
@@ -94,6 +97,7 @@ func NewLoop(src Source, cfg LoopConfig) *Loop {
 func (l *Loop) Run(ctx context.Context) {
 	l.mu.Lock()
 	l.engine = NewEngine(l.cfg.Engine)
+	l.cursor = store.ChangeCursor{}
 	l.mu.Unlock()
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
@@ -149,9 +153,8 @@ func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
 		l.engine = NewEngine(l.cfg.Engine)
 	}
 	start := time.Now()
-	v := l.src.State().CorrelationView()
-	out := l.engine.Round(Input{Agents: v.Agents, Results: v.Results, Incidents: v.Incidents, Now: l.cfg.Now()})
-	st := RoundStats{Results: len(v.Results), Candidates: out.Candidates, Upserts: len(out.Upserts), Deletes: len(out.Deletes), Compute: time.Since(start)}
+	out := l.round()
+	st := RoundStats{Results: l.engine.Results(), Candidates: out.Candidates, Upserts: len(out.Upserts), Deletes: len(out.Deletes), Compute: time.Since(start)}
 	if !out.Empty() {
 		res, err := l.src.ProposeIncidents(ctx, &mxv1.CorrelateIncidents{Upserts: out.Upserts, Deletes: out.Deletes})
 		if err != nil {
@@ -164,4 +167,36 @@ func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
 		l.cfg.OnRound(st)
 	}
 	return st, nil
+}
+
+// round runs the engine over what changed in the store since its previous
+// round: the changes alone when the store's log still holds them, else
+// the whole state (compared with the previous round), and after the
+// state was replaced (a restore) everything computed again.
+func (l *Loop) round() Output {
+	ch := l.src.State().CorrelationChanges(l.cursor)
+	l.cursor = ch.Next
+	now := l.cfg.Now()
+	if !ch.Full && l.engine.Primed() {
+		out, err := l.engine.RoundChanges(Changes{Agents: ch.Agents, Results: ch.Results, Incidents: ch.Incidents, RemovedAgents: ch.RemovedAgents,
+			RemovedResults: resultRefs(ch.RemovedResults), RemovedIncidents: ch.RemovedIncidents, Now: now})
+		if err == nil {
+			return out
+		}
+		// Not primed after all: read everything.
+		ch = l.src.State().CorrelationChanges(store.ChangeCursor{})
+		l.cursor = ch.Next
+	}
+	if ch.Replaced {
+		l.engine.Reset()
+	}
+	return l.engine.Round(Input{Agents: ch.View.Agents, Results: ch.View.Results, Incidents: ch.View.Incidents, Now: now})
+}
+
+func resultRefs(ks []store.ResultKey) []ResultRef {
+	out := make([]ResultRef, len(ks))
+	for i, k := range ks {
+		out[i] = ResultRef{k.Agent, k.Check, k.Target}
+	}
+	return out
 }

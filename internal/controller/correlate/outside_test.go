@@ -159,8 +159,8 @@ func TestTLSRPTPolicyFailuresOpenDomainIncident(t *testing.T) {
 // observation would come for it until the next day's report).
 func TestTLSRPTIncidentSupersededWhenAgentsSeeTheCause(t *testing.T) {
 	fl := newFleet()
-	fl.now = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	for _, r := range reportResults(t, fl.now) {
+	fl.Now = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	for _, r := range reportResults(t, fl.Now) {
 		fl.report(tlsrpt.AgentID, r.GetResult())
 	}
 	stored := map[string]*mxv1.Incident{}
@@ -169,7 +169,7 @@ func TestTLSRPTIncidentSupersededWhenAgentsSeeTheCause(t *testing.T) {
 	if reports.GetScope() != mxv1.IncidentScope_INCIDENT_SCOPE_REMOTE_TARGET {
 		t.Fatalf("reports alone: %v", reports)
 	}
-	fl.now = fl.now.Add(time.Minute)
+	fl.Now = fl.Now.Add(time.Minute)
 	fl.agent("edge01", "amsterdam", "mail.contoso.com")
 	fl.report("edge01", &mxv1.CheckResult{Check: "certstore", Target: "pemdir:/certs", Findings: []*mxv1.Finding{{Code: "CERT_EXPIRED", Severity: crit, Subject: "AB12",
 		SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_CERTIFICATE, Summary: "Certificate AB12 expired", Remediation: "Renew AB12."}}})
@@ -183,7 +183,7 @@ func TestTLSRPTIncidentSupersededWhenAgentsSeeTheCause(t *testing.T) {
 		t.Fatalf("reports-only incident: state %v, timeline %v", old.GetState(), old.GetTimeline())
 	}
 	// Another round changes nothing; the agent's incident stays open.
-	fl.now = fl.now.Add(time.Minute)
+	fl.Now = fl.Now.Add(time.Minute)
 	fl.run(t, immediate, stored)
 	if stored[reports.GetId()].GetState() != mxv1.IncidentState_INCIDENT_STATE_RESOLVED || stored[agents.GetId()].GetState() != mxv1.IncidentState_INCIDENT_STATE_OPEN {
 		t.Fatalf("next round:\n%s", dump(open(stored)))

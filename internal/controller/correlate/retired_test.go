@@ -17,15 +17,15 @@ func (fl *simFleet) agentRound(agentID string, rs ...*mxv1.CheckResult) {
 	for _, r := range rs {
 		fl.report(agentID, r)
 	}
-	a := proto.CloneOf(fl.agents[agentID])
-	a.LastBatchAt = timestamppb.New(fl.now)
-	fl.agents[agentID] = a
+	a := proto.CloneOf(fl.Agents[agentID])
+	a.LastBatchAt = timestamppb.New(fl.Now)
+	fl.Agents[agentID] = a
 }
 
 func queueClean() *mxv1.CheckResult { return &mxv1.CheckResult{Check: "queue", Target: "local"} }
 
 func keylessResult(fl *simFleet, id string) *mxv1.CheckResult {
-	f := storeCertFinding(finding.CertNoPrivateKey, crit, "B79D", "CN=mail.contoso.com", "CN=Contoso CA", fl.agents[id].GetHostname(), t0.Add(300*24*time.Hour))
+	f := storeCertFinding(finding.CertNoPrivateKey, crit, "B79D", "CN=mail.contoso.com", "CN=Contoso CA", fl.Agents[id].GetHostname(), t0.Add(300*24*time.Hour))
 	return &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}}
 }
 
@@ -37,7 +37,7 @@ func TestIncidentOfACheckNoLongerRunResolves(t *testing.T) {
 	fl := threeSites()
 	stored := map[string]*mxv1.Incident{}
 	for range 2 {
-		fl.now = fl.now.Add(time.Minute)
+		fl.Now = fl.Now.Add(time.Minute)
 		fl.agentRound("ams-edge01", keylessResult(fl, "ams-edge01"), queueClean())
 		fl.run(t, cfg, stored)
 	}
@@ -47,7 +47,7 @@ func TestIncidentOfACheckNoLongerRunResolves(t *testing.T) {
 	}
 	// The agent keeps reporting, without the certstore check.
 	for i := 1; i <= 2; i++ {
-		fl.now = fl.now.Add(time.Minute)
+		fl.Now = fl.Now.Add(time.Minute)
 		fl.agentRound("ams-edge01", queueClean())
 		fl.run(t, cfg, stored)
 		// Rounds without a newer batch change nothing.
@@ -67,11 +67,11 @@ func TestIncidentOfACheckNoLongerRunResolves(t *testing.T) {
 	fl2 := threeSites()
 	stored2 := map[string]*mxv1.Incident{}
 	for range 2 {
-		fl2.now = fl2.now.Add(time.Minute)
+		fl2.Now = fl2.Now.Add(time.Minute)
 		fl2.agentRound("ams-edge01", keylessResult(fl2, "ams-edge01"))
 		fl2.run(t, cfg, stored2)
 	}
-	fl2.now = fl2.now.Add(10 * time.Minute)
+	fl2.Now = fl2.Now.Add(10 * time.Minute)
 	fl2.run(t, cfg, stored2)
 	if s := only(t, stored2).GetState(); s != stateOpen {
 		t.Fatalf("agent quiet for 10 minutes: %v, want still open", s)
@@ -87,7 +87,7 @@ func TestSpoolLossOpensAtOnceAndResolves(t *testing.T) {
 	loss := &mxv1.CheckResult{Check: "agent_spool", Target: "spool", Status: mxv1.CheckStatus_CHECK_STATUS_FAIL, Findings: []*mxv1.Finding{{
 		Code: string(finding.AgentSpoolLoss), Severity: mxv1.Severity_SEVERITY_WARNING, Subject: "ams-edge01", SubjectKind: mxv1.SubjectKind_SUBJECT_KIND_HOST,
 		Evidence: map[string]string{"dropped_batches": "12"}}}}
-	fl.now = fl.now.Add(time.Minute)
+	fl.Now = fl.Now.Add(time.Minute)
 	fl.agentRound("ams-edge01", loss, queueClean())
 	fl.run(t, cfg, stored)
 	inc := only(t, stored)
@@ -95,7 +95,7 @@ func TestSpoolLossOpensAtOnceAndResolves(t *testing.T) {
 		t.Fatalf("spool loss: %v %s", inc.GetState(), inc.GetCause())
 	}
 	for i := 1; i <= 2; i++ {
-		fl.now = fl.now.Add(time.Minute)
+		fl.Now = fl.Now.Add(time.Minute)
 		fl.agentRound("ams-edge01", queueClean())
 		fl.run(t, cfg, stored)
 	}

@@ -84,7 +84,7 @@ func TestScopeCertificate(t *testing.T) {
 	fl := threeSites()
 	na := t0.Add(300 * 24 * time.Hour)
 	for _, id := range []string{"ams-edge01", "ams-edge02", "rot-edge01"} {
-		host := fl.agents[id].GetHostname()
+		host := fl.Agents[id].GetHostname()
 		f := storeCertFinding(finding.CertNoPrivateKey, crit, "B79D0C5E11AA", "CN=mail.contoso.com", "CN=Contoso CA", host, na)
 		fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}})
 	}
@@ -107,7 +107,7 @@ func TestScopeCertificateByIdentity(t *testing.T) {
 	fl := threeSites()
 	na := t0.Add(-24 * time.Hour)
 	for i, id := range []string{"ams-edge01", "lon-edge01"} {
-		host := fl.agents[id].GetHostname()
+		host := fl.Agents[id].GetHostname()
 		f := storeCertFinding(finding.CertExpired, crit, []string{"AAAA", "BBBB"}[i], "CN=mail.contoso.com", "CN=Contoso CA", host, na)
 		fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}})
 	}
@@ -167,7 +167,7 @@ func TestScopeServerFromPeersOnly(t *testing.T) {
 func TestScopeSite(t *testing.T) {
 	fl := threeSites()
 	targets := []string{"partner.fabrikam.com:25", "mx.tailspin.com:25"}
-	for _, id := range sortedKeys(fl.agents) {
+	for _, id := range sortedKeys(fl.Agents) {
 		for _, ep := range targets {
 			if strings.HasPrefix(id, "lon-") {
 				fl.probe(id, ep, endpointFinding(finding.SMTPStartTLSNotOffered, ep, errS))
@@ -189,7 +189,7 @@ func TestScopeSite(t *testing.T) {
 func TestScopeRemoteTarget(t *testing.T) {
 	fl := threeSites()
 	ep := "mx.partner.example:25"
-	for _, id := range sortedKeys(fl.agents) {
+	for _, id := range sortedKeys(fl.Agents) {
 		if strings.HasSuffix(id, "mbx01") {
 			continue // not every agent probes it
 		}
@@ -245,7 +245,7 @@ func TestScopeFleetHorizon(t *testing.T) {
 	fl := threeSites()
 	na := t0.Add(12 * 24 * time.Hour)
 	for _, id := range []string{"ams-edge01", "ams-edge02", "rot-edge01", "lon-edge01"} {
-		f := storeCertFinding(finding.CertExpiring, warn, "EEEE1111", "CN=mail.contoso.com", "CN=Contoso CA", fl.agents[id].GetHostname(), na)
+		f := storeCertFinding(finding.CertExpiring, warn, "EEEE1111", "CN=mail.contoso.com", "CN=Contoso CA", fl.Agents[id].GetHostname(), na)
 		fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}})
 	}
 	f := storeCertFinding(finding.CertExpiring, warn, "FFFF2222", "CN=legacy.contoso.com", "CN=Contoso CA", "lon-mbx01.contoso.com", na)
@@ -286,8 +286,8 @@ func TestAgentSilentMarksEvidenceStale(t *testing.T) {
 	cfg.SilentAfter = 3 * time.Minute
 	stored := map[string]*mxv1.Incident{}
 	fl.run(t, cfg, stored)
-	fl.now = fl.now.Add(5 * time.Minute)
-	for _, id := range sortedKeys(fl.agents) {
+	fl.Now = fl.Now.Add(5 * time.Minute)
+	for _, id := range sortedKeys(fl.Agents) {
 		if id != "lon-edge01" {
 			fl.report(id, &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`})
 		}
@@ -309,7 +309,7 @@ func TestAgentSilentMarksEvidenceStale(t *testing.T) {
 		t.Fatalf("server incident evidence not stale:\n%s", dump(open(stored)))
 	}
 	// The agent comes back: AGENT_SILENT resolves.
-	fl.now = fl.now.Add(time.Minute)
+	fl.Now = fl.Now.Add(time.Minute)
 	fl.report("lon-edge01", &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`, Findings: []*mxv1.Finding{f}})
 	fl.run(t, cfg, stored)
 	if stored[silent.GetId()].GetState() != mxv1.IncidentState_INCIDENT_STATE_RESOLVED {

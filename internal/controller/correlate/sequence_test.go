@@ -15,7 +15,7 @@ func TestSequenceMovesOnlyOnMaterialChange(t *testing.T) {
 	cfg := Config{OpenAfterObservations: 3, OpenAfter: time.Hour, ResolveAfterClean: 2, ReopenWindow: time.Hour, SilentAfter: 24 * time.Hour}
 	fl := threeSites()
 	stored := map[string]*mxv1.Incident{}
-	step := func() { fl.now = fl.now.Add(30 * time.Second) }
+	step := func() { fl.Now = fl.Now.Add(30 * time.Second) }
 	for range 3 {
 		step()
 		keylessOn(fl, "ams-edge01")

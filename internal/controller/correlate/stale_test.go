@@ -21,7 +21,7 @@ func TestSilentAgentsEvidenceFreshWhenItReturnsClean(t *testing.T) {
 	cfg := Config{OpenAfterObservations: 1, ResolveAfterClean: 2, SilentAfter: 3 * time.Minute}
 	stored := map[string]*mxv1.Incident{}
 	fl.run(t, cfg, stored)
-	fl.now = fl.now.Add(5 * time.Minute)
+	fl.Now = fl.Now.Add(5 * time.Minute)
 	fl.run(t, cfg, stored)
 	server := onlyCause(t, stored, "CERT_NO_PRIVATE_KEY")
 	if !server.GetStale() || !server.GetMembers()[0].GetStale() {
@@ -30,7 +30,7 @@ func TestSilentAgentsEvidenceFreshWhenItReturnsClean(t *testing.T) {
 	if c := lastEvent(server, incident.KindStale); c != "evidence from silent agents (lon-edge01) is stale" {
 		t.Fatalf("stale event %q", c)
 	}
-	fl.now = fl.now.Add(time.Minute)
+	fl.Now = fl.Now.Add(time.Minute)
 	fl.report("lon-edge01", &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`})
 	fl.run(t, cfg, stored)
 	server = stored[server.GetId()]
@@ -40,7 +40,7 @@ func TestSilentAgentsEvidenceFreshWhenItReturnsClean(t *testing.T) {
 	if c := lastEvent(server, incident.KindObserved); !strings.Contains(c, "agents lon-edge01 report again") {
 		t.Fatalf("timeline: %v", server.GetTimeline())
 	}
-	fl.now = fl.now.Add(time.Minute)
+	fl.Now = fl.Now.Add(time.Minute)
 	fl.report("lon-edge01", &mxv1.CheckResult{Check: "certstore", Target: `windows:LocalMachine\My`})
 	fl.run(t, cfg, stored)
 	if s := stored[server.GetId()].GetState(); s != mxv1.IncidentState_INCIDENT_STATE_RESOLVED {
