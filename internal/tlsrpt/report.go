@@ -27,8 +27,13 @@ import (
 const (
 	// MaxReportBytes bounds a report's JSON (after decompression).
 	MaxReportBytes = 4 << 20
-	// MaxCompressedBytes bounds a compressed body or a mail message.
+	// MaxCompressedBytes bounds a compressed body or a mail attachment.
 	MaxCompressedBytes = 1 << 20
+	// MaxMailBytes bounds a mail message carrying a report.
+	MaxMailBytes = 2 * MaxCompressedBytes
+	// MaxInputBytes is the largest input Parse accepts in any form (plain
+	// JSON): what a caller reading a report for Parse must let through.
+	MaxInputBytes = max(MaxReportBytes, MaxCompressedBytes, MaxMailBytes)
 	MaxPolicies        = 256
 	MaxFailures        = 256 // per policy
 	MaxStrings         = 32  // policy-string lines, mx-host patterns
@@ -236,8 +241,8 @@ func Parse(b []byte) (*mxv1.TLSReport, error) {
 
 // ParseMail finds the report attached to a mail message.
 func ParseMail(b []byte) (*mxv1.TLSReport, error) {
-	if len(b) > MaxCompressedBytes*2 {
-		return nil, fmt.Errorf("%w: message of %d bytes, at most %d", ErrTooLarge, len(b), MaxCompressedBytes*2)
+	if len(b) > MaxMailBytes {
+		return nil, fmt.Errorf("%w: message of %d bytes, at most %d", ErrTooLarge, len(b), MaxMailBytes)
 	}
 	m, err := mail.ReadMessage(bytes.NewReader(b))
 	if err != nil {
@@ -286,7 +291,7 @@ func findReport(ctype, cte, filename string, body io.Reader, depth int, parts *i
 	if !isReport {
 		return nil, ErrNoReport
 	}
-	var r io.Reader = io.LimitReader(body, MaxCompressedBytes*2)
+	var r io.Reader = io.LimitReader(body, MaxMailBytes)
 	switch strings.ToLower(strings.TrimSpace(cte)) {
 	case "base64":
 		r = base64.NewDecoder(base64.StdEncoding, newlineStripper{r})

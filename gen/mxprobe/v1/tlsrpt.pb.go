@@ -492,6 +492,9 @@ type ListTLSReportsRequest struct {
 	// Only reports from this organisation (organization-name, case-insensitive).
 	Organization string `protobuf:"bytes,2,opt,name=organization,proto3" json:"organization,omitempty"`
 	// At most this many reports, newest first (default 100, at most 1000).
+	// The listed reports also stay within 3 MiB encoded (a gRPC client's
+	// default limit is 4 MiB): reports_left_off says how many matched but
+	// were not listed.
 	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -552,10 +555,14 @@ type ListTLSReportsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Newest end first.
 	Reports []*TLSReport `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
-	// Per policy domain and reporting organisation, over all stored reports.
-	Summaries     []*TLSReportSummary `protobuf:"bytes,2,rep,name=summaries,proto3" json:"summaries,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Per policy domain and reporting organisation, over all stored reports
+	// that match the filter (listed or not).
+	Summaries []*TLSReportSummary `protobuf:"bytes,2,rep,name=summaries,proto3" json:"summaries,omitempty"`
+	// Reports that matched the filter but are not in reports: beyond limit or
+	// the 3 MiB bound. Narrow the filter (domain, organization) to see them.
+	ReportsLeftOff uint32 `protobuf:"varint,3,opt,name=reports_left_off,json=reportsLeftOff,proto3" json:"reports_left_off,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListTLSReportsResponse) Reset() {
@@ -600,6 +607,13 @@ func (x *ListTLSReportsResponse) GetSummaries() []*TLSReportSummary {
 		return x.Summaries
 	}
 	return nil
+}
+
+func (x *ListTLSReportsResponse) GetReportsLeftOff() uint32 {
+	if x != nil {
+		return x.ReportsLeftOff
+	}
+	return 0
 }
 
 // Totals of one reporting organisation for one policy domain.
@@ -970,10 +984,11 @@ const file_mxprobe_v1_tlsrpt_proto_rawDesc = "" +
 	"\x15ListTLSReportsRequest\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\"\n" +
 	"\forganization\x18\x02 \x01(\tR\forganization\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x85\x01\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xaf\x01\n" +
 	"\x16ListTLSReportsResponse\x12/\n" +
 	"\areports\x18\x01 \x03(\v2\x15.mxprobe.v1.TLSReportR\areports\x12:\n" +
-	"\tsummaries\x18\x02 \x03(\v2\x1c.mxprobe.v1.TLSReportSummaryR\tsummaries\"\xa1\x04\n" +
+	"\tsummaries\x18\x02 \x03(\v2\x1c.mxprobe.v1.TLSReportSummaryR\tsummaries\x12(\n" +
+	"\x10reports_left_off\x18\x03 \x01(\rR\x0ereportsLeftOff\"\xa1\x04\n" +
 	"\x10TLSReportSummary\x12#\n" +
 	"\rpolicy_domain\x18\x01 \x01(\tR\fpolicyDomain\x12+\n" +
 	"\x11organization_name\x18\x02 \x01(\tR\x10organizationName\x12\x18\n" +

@@ -37,7 +37,7 @@ const RestorePath = "/v1/cluster/restore"
 // tlsrpt accepts, so at least that much, whatever BodyLimits.MaxBytes says.
 const (
 	importPath      = "/v1/tlsrpt/reports:import"
-	importBodyBytes = tlsrpt.MaxReportBytes/3*4 + 64<<10
+	importBodyBytes = tlsrpt.MaxInputBytes/3*4 + 64<<10
 )
 
 // BodyLimits bounds request bodies on the HTTP port. Zero fields take the

@@ -41,8 +41,8 @@ func (s *Service) ImportTLSReport(ctx context.Context, req *mxv1.ImportTLSReport
 	if err := fleetOnly(ctx, "TLS-RPT (reports are about the mail domains, not one site)"); err != nil {
 		return nil, err
 	}
-	if len(req.GetReport()) > tlsrpt.MaxCompressedBytes*2 {
-		return nil, status.Errorf(codes.InvalidArgument, "report: larger than %d bytes", tlsrpt.MaxCompressedBytes*2)
+	if len(req.GetReport()) > tlsrpt.MaxInputBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "report: larger than %d bytes", tlsrpt.MaxInputBytes)
 	}
 	r, err := tlsrpt.Parse(req.GetReport())
 	if err != nil {

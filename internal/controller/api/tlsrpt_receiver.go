@@ -33,8 +33,9 @@ type TLSRPTConfig struct {
 
 // NewTLSRPTHandler returns the receiver for POST /v1/tlsrpt. It is
 // unauthenticated by design (RFC 8460 senders have no credentials), so it
-// serves nothing else, reads at most tlsrpt.MaxCompressedBytes of body (a
-// gzip body decompresses to at most tlsrpt.MaxReportBytes), limits reports
+// serves nothing else, reads at most tlsrpt.MaxCompressedBytes of a gzip
+// body (which decompresses to at most tlsrpt.MaxReportBytes) and
+// tlsrpt.MaxReportBytes of a JSON one, limits reports
 // per client and in total before reading a body, and accepts only
 // application/tlsrpt+json and application/tlsrpt+gzip. Mount it on its own
 // listener (tlsrpt.listen) so it can be exposed without the API.
@@ -124,15 +125,21 @@ func (h *tlsrptHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many reports; retry later", http.StatusTooManyRequests)
 		return
 	}
-	if r.ContentLength > tlsrpt.MaxCompressedBytes {
-		http.Error(w, fmt.Sprintf("report larger than %d bytes", tlsrpt.MaxCompressedBytes), http.StatusRequestEntityTooLarge)
+	// A gzip body is bounded compressed (it decompresses to at most
+	// tlsrpt.MaxReportBytes), a JSON one as the JSON tlsrpt accepts.
+	limit := int64(tlsrpt.MaxReportBytes)
+	if mt == "application/tlsrpt+gzip" {
+		limit = tlsrpt.MaxCompressedBytes
+	}
+	if r.ContentLength > limit {
+		http.Error(w, fmt.Sprintf("report larger than %d bytes", limit), http.StatusRequestEntityTooLarge)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, tlsrpt.MaxCompressedBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			http.Error(w, fmt.Sprintf("report larger than %d bytes", tlsrpt.MaxCompressedBytes), http.StatusRequestEntityTooLarge)
+			http.Error(w, fmt.Sprintf("report larger than %d bytes", limit), http.StatusRequestEntityTooLarge)
 			return
 		}
 		http.Error(w, "reading the body failed", http.StatusBadRequest)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
 
 func TestTLSRPTReceiverBoundsAndAccepts(t *testing.T) {
@@ -51,8 +52,12 @@ func TestTLSRPTReceiverBoundsAndAccepts(t *testing.T) {
 	if w := post("application/json", sample, "192.0.2.2"); w.Code != http.StatusUnsupportedMediaType {
 		t.Fatalf("content type: %d", w.Code)
 	}
-	if w := post("application/tlsrpt+json", bytes.Repeat([]byte(" "), 2<<20), "192.0.2.3"); w.Code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("oversized: %d", w.Code)
+	// JSON is bounded as tlsrpt parses it, gzip on the wire.
+	if w := post("application/tlsrpt+json", bytes.Repeat([]byte(" "), tlsrpt.MaxReportBytes+1), "192.0.2.3"); w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized JSON: %d", w.Code)
+	}
+	if w := post("application/tlsrpt+gzip", bytes.Repeat([]byte{0x1f}, tlsrpt.MaxCompressedBytes+1), "192.0.2.6"); w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized gzip: %d", w.Code)
 	}
 	// A gzip bomb: small on the wire, huge inflated.
 	gz.Reset()

@@ -28,7 +28,7 @@ func tlsrptCmd(stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, files []string) error {
 			var failed int
 			for _, f := range files {
-				b, err := readBounded(f, tlsrpt.MaxCompressedBytes*2)
+				b, err := readBounded(f, tlsrpt.MaxInputBytes)
 				if err == nil {
 					// Parse here first: a bad file is named before anything is sent.
 					_, err = tlsrpt.Parse(b)
@@ -75,7 +75,13 @@ func tlsrptCmd(stdout io.Writer) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s.GetPolicyDomain(), s.GetOrganizationName(), s.GetReports(), s.GetSuccessfulSessions(),
 					s.GetFailedSessions(), orDash(strings.Join(fs, ",")), orDash(strings.Join(s.GetReceivingMxHosts(), ",")), s.GetLastEnd().AsTime().UTC().Format(time.RFC3339))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if n := resp.GetReportsLeftOff(); n > 0 {
+				fmt.Fprintf(stdout, "%d older matching reports not returned (the API lists at most 100, within 3 MiB); narrow with --domain or --organization.\n", n)
+			}
+			return nil
 		},
 	}
 	list.Flags().String("domain", "", "only this policy domain")

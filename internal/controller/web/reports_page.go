@@ -51,6 +51,8 @@ type reportsView struct {
 	Total       string // "3 reports"
 	// Stopped lists the shown domains whose reports stopped.
 	Stopped []stoppedDomain
+	// LeftOff: "12 older reports" matched but are not listed.
+	LeftOff string
 }
 
 func (h *Handler) reports(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +64,9 @@ func (h *Handler) reports(w http.ResponseWriter, r *http.Request) {
 	all := h.cfg.State.TLSReports()
 	list := tlsrpt.List(all, domain, org, maxReportRows)
 	v := reportsView{Domain: domain, Org: org, Total: text.Count(len(all), "report")}
+	if n := list.GetReportsLeftOff(); n > 0 {
+		v.LeftOff = text.Count(int(n), "older report")
+	}
 	stopped := h.stoppedReports(all)
 	for _, s := range list.GetSummaries() {
 		byResult := s.GetFailuresByResult()

@@ -1053,7 +1053,12 @@ type V1ListTLSReportsResponse struct {
 	// Reports Newest end first.
 	Reports *[]V1TLSReport `json:"reports,omitempty"`
 
-	// Summaries Per policy domain and reporting organisation, over all stored reports.
+	// ReportsLeftOff Reports that matched the filter but are not in reports: beyond limit or
+	// the 3 MiB bound. Narrow the filter (domain, organization) to see them.
+	ReportsLeftOff *int64 `json:"reportsLeftOff,omitempty"`
+
+	// Summaries Per policy domain and reporting organisation, over all stored reports
+	// that match the filter (listed or not).
 	Summaries *[]V1TLSReportSummary `json:"summaries,omitempty"`
 }
 
@@ -1782,6 +1787,9 @@ type ControllerServiceListTLSReportsParams struct {
 	Organization *string `form:"organization,omitempty" json:"organization,omitempty"`
 
 	// Limit At most this many reports, newest first (default 100, at most 1000).
+	// The listed reports also stay within 3 MiB encoded (a gRPC client's
+	// default limit is 4 MiB): reports_left_off says how many matched but
+	// were not listed.
 	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
