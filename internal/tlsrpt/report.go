@@ -34,12 +34,12 @@ const (
 	// MaxInputBytes is the largest input Parse accepts in any form (plain
 	// JSON): what a caller reading a report for Parse must let through.
 	MaxInputBytes = max(MaxReportBytes, MaxCompressedBytes, MaxMailBytes)
-	MaxPolicies        = 256
-	MaxFailures        = 256 // per policy
-	MaxStrings         = 32  // policy-string lines, mx-host patterns
-	maxField           = 1024
-	maxMIMEParts       = 32
-	maxMIMEDepth       = 4
+	MaxPolicies   = 256
+	MaxFailures   = 256 // per policy
+	MaxStrings    = 32  // policy-string lines, mx-host patterns
+	maxField      = 1024
+	maxMIMEParts  = 32
+	maxMIMEDepth  = 4
 )
 
 // Sentinel errors; returned errors wrap them.

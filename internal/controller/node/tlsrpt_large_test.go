@@ -41,8 +41,8 @@ func largeReport(t *testing.T, id string, size int) []byte {
 		Failures []failure `json:"failure-details"`
 	}
 	var r struct {
-		Org     string `json:"organization-name"`
-		Range   struct {
+		Org   string `json:"organization-name"`
+		Range struct {
 			Start string `json:"start-datetime"`
 			End   string `json:"end-datetime"`
 		} `json:"date-range"`
