@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,7 +103,8 @@ type LogWindow struct {
 	// entry knowing its place in each of its sets, so filing and unfiling a
 	// group is O(1) with no map per set (groupEnt.scope is the scope it is
 	// filed under; it changes when the group learns its first remote name).
-	clears map[clearKey]*clearSet
+	clears map[string]*clearSet // by clearKey.appendTo
+	cbuf   []byte               // the clear key being looked up
 
 	// scopeName/scopeVal remember the last remote name's scope: successive
 	// sessions mostly name the same few peers.
@@ -134,9 +136,18 @@ type groupEnt struct {
 	at    [3]int       // its index in each
 }
 
+// appendTo encodes k as a map key: one hash of a short string instead of
+// three (lengths first, so that no two keys share an encoding).
+func (k clearKey) appendTo(b []byte) []byte {
+	b = append(b, k.by)
+	b = binary.AppendUvarint(b, uint64(len(k.dir)))
+	b = binary.AppendUvarint(b, uint64(len(k.conn)))
+	return append(append(append(b, k.dir...), k.conn...), k.v...)
+}
+
 // clearSet is the groups filed under one clearKey.
 type clearSet struct {
-	key  clearKey
+	key  string
 	ents []*groupEnt
 }
 
@@ -153,7 +164,7 @@ func (w *LogWindow) init() {
 		w.sent = map[string]*SentUsage{}
 	}
 	if w.clears == nil {
-		w.clears = map[clearKey]*clearSet{}
+		w.clears = map[string]*clearSet{}
 		for _, e := range w.groups {
 			w.file(e)
 		}
@@ -194,10 +205,11 @@ func (w *LogWindow) file(e *groupEnt) {
 	ks, n := clearKeys(&e.LogGroup, e.scope)
 	e.n = n
 	for i, ck := range ks[:n] {
-		set := w.clears[ck]
+		w.cbuf = ck.appendTo(w.cbuf[:0])
+		set := w.clears[string(w.cbuf)]
 		if set == nil {
-			set = &clearSet{key: ck}
-			w.clears[ck] = set
+			set = &clearSet{key: string(w.cbuf)}
+			w.clears[set.key] = set
 		}
 		e.in[i], e.at[i] = set, len(set.ents)
 		set.ents = append(set.ents, e)
@@ -322,7 +334,8 @@ func (w *LogWindow) Add(s protolog.Session) {
 		// 4xx/5xx reply at all (its mail went through).
 		keepDANE := daneCodes || len(s.Replies) > 0
 		for _, ck := range []clearKey{{'s', dir, s.Connector, scope}, {'h', dir, s.Connector, remote}, {'c', dir, s.Connector, ""}} {
-			set := w.clears[ck]
+			w.cbuf = ck.appendTo(w.cbuf[:0])
+			set := w.clears[string(w.cbuf)]
 			if set == nil {
 				continue
 			}
