@@ -500,6 +500,16 @@ func (pp *parallelParse) speculative(c *pchunk, res *chunkResult, start fileHdr)
 				fs.header(line)
 				return true
 			}
+			if fs.fm == defaultFieldMap() {
+				// Most rows here are other sessions': their id, cut
+				// as the full decode would, is not a continued open one.
+				var cols [colSession + 1][]byte
+				if _, ok := cutColumns(line, cols[:]); ok {
+					if st := tr.lookup(fs.info.Direction, cols[colSession]); st == nil || !cont[dirID{fs.info.Direction, st.S.ID}] {
+						return true
+					}
+				}
+			}
 			if sp.split(line, &fs.fm, &row) != nil {
 				return true
 			}

@@ -29,28 +29,9 @@ import (
 // decode (nothing was changed).
 func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	var cols [colEvent + 1][]byte
-	start := 0
-	for k := range cols {
-		if start < len(line) && line[start] == '"' {
-			// A quoted field without doubled quotes, followed by a comma.
-			j := bytes.IndexByte(line[start+1:], '"')
-			if j < 0 {
-				return false
-			}
-			end := start + 1 + j
-			if end+1 >= len(line) || line[end+1] != ',' {
-				return false
-			}
-			cols[k] = line[start+1 : end]
-			start = end + 2
-			continue
-		}
-		j := nextComma(line, start)
-		if j < 0 {
-			return false
-		}
-		cols[k] = line[start:j]
-		start = j + 1
+	start, ok := cutColumns(line, cols[:])
+	if !ok {
+		return false
 	}
 	ev := cols[colEvent]
 	sess := cols[colSession]
@@ -106,6 +87,37 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	}
 	e.tr.rowOf(st, r, dir, fs.info.Name)
 	return true
+}
+
+// cutColumns cuts the first len(cols) columns of line (default order), each
+// unquoted or quoted without doubled quotes and followed by a comma, and
+// returns where the next column starts; false: a column is not of that
+// form (only the full decode knows the line). Where it succeeds its
+// columns are splitCSV's.
+func cutColumns(line []byte, cols [][]byte) (int, bool) {
+	start := 0
+	for k := range cols {
+		if start < len(line) && line[start] == '"' {
+			j := bytes.IndexByte(line[start+1:], '"')
+			if j < 0 {
+				return 0, false
+			}
+			end := start + 1 + j
+			if end+1 >= len(line) || line[end+1] != ',' {
+				return 0, false
+			}
+			cols[k] = line[start+1 : end]
+			start = end + 2
+			continue
+		}
+		j := nextComma(line, start)
+		if j < 0 {
+			return 0, false
+		}
+		cols[k] = line[start:j]
+		start = j + 1
+	}
+	return start, true
 }
 
 // routine reports whether a '<' or '>' row with this data leaves the
