@@ -44,7 +44,7 @@ func (c *CertStore) RunInventory(ctx context.Context) ([]*mxv1.Finding, []*mxv1.
 		}
 		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, nil, fmt.Errorf("open %s: %w", c.URI, err)
 	}
-	inv, err := c.Store.Read(ctx)
+	inv, err := readStore(ctx, c.URI, c.Store)
 	if err != nil {
 		return []*mxv1.Finding{diagnose.StoreUnreadable(c.URI, err, c.Opts)}, nil, fmt.Errorf("read %s: %w", c.URI, err)
 	}

@@ -40,11 +40,14 @@ type Session interface {
 
 // RunAll runs checks concurrently (at most parallel at once) and returns
 // their results in the order of checks, with root causes linked across all
-// of them (diagnose.Link; linking again is harmless).
+// of them (diagnose.Link; linking again is harmless). The checks read the
+// Exchange configuration and each certificate store once between them
+// (roundmemo.go).
 func RunAll(ctx context.Context, cs []Check, parallel int) []*mxv1.CheckResult {
 	if parallel <= 0 {
 		parallel = 8
 	}
+	ctx = withRoundMemo(ctx)
 	out := make([]*mxv1.CheckResult, len(cs))
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup

@@ -36,17 +36,21 @@ type ExchangeSource struct {
 	// practice one: windows:LocalMachine\My, or its snapshot/pemdir copy).
 	Stores  []Store
 	Collect powershell.Options
+	// collect replaces the live collection (tests count collections).
+	collect func(context.Context) (*exchange.Config, error)
 }
 
 // LoadConfig reads the Exchange configuration alone.
 func (e *ExchangeSource) LoadConfig(ctx context.Context) (*exchange.Config, error) {
-	var inv *exchange.Config
-	var err error
-	if e.Config == CollectExchangeConfig {
-		inv, err = exchcollect.Collect(ctx, e.Collect)
-	} else {
-		inv, err = exchcollect.LoadConfigFile(e.Config)
-	}
+	inv, err := loadExchangeConfig(ctx, e.Config, func() (*exchange.Config, error) {
+		switch {
+		case e.collect != nil:
+			return e.collect(ctx)
+		case e.Config == CollectExchangeConfig:
+			return exchcollect.Collect(ctx, e.Collect)
+		}
+		return exchcollect.LoadConfigFile(e.Config)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("exchange inventory %s: %w", e.Config, err)
 	}
@@ -80,7 +84,7 @@ func (e *ExchangeSource) LoadStores(ctx context.Context) (*exchange.Config, []ce
 		if s.Store == nil {
 			return nil, nil, fmt.Errorf("certificate store %s: %w", s.URI, errors.Join(ErrNoStore, s.OpenErr))
 		}
-		si, err := s.Store.Read(ctx)
+		si, err := readStore(ctx, s.URI, s.Store)
 		if err != nil {
 			return nil, nil, fmt.Errorf("certificate store %s: %w", s.URI, err)
 		}

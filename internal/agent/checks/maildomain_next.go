@@ -32,7 +32,7 @@ func (s *storeCerts) load(ctx context.Context) []storeCert {
 		if st.Store == nil || st.OpenErr != nil {
 			continue // the certstore check reports a store it cannot open
 		}
-		cs, err := st.Store.Read(ctx)
+		cs, err := readStore(ctx, st.URI, st.Store)
 		if err != nil {
 			continue // ... or read; no renewal is claimed from it
 		}
