@@ -24,12 +24,17 @@
 //     cluster with its fleet streaming at -rate (incident.go); the cluster
 //     mode runs it after each of its runs too (-incident-samples 0: not).
 //
+//   - correlate: the leader's correlation round at 10k and 100k open
+//     findings with 1% changed, on a one-node store in process holding a
+//     generated fleet (correlate.go): CPU and wall time per round.
+//
 //   - all: every mode in turn, then one table with every row of issue 20's
 //     table and its goal (summary.go).
 //
 //     go run ./cmd/mxbench [-mode cluster|logs|state|incident|all] [-runs 3] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-incident-samples 30] [-insecure] [-profile DIR]
 //     go run ./cmd/mxbench -mode logs [-log-size 1073741824] [-log-dir DIR] [-runs 3] [-agent-bin PATH] [-baseline-bin PATH]
 //     go run ./cmd/mxbench -mode state [-state-agents N] [-runs 3]
+//     go run ./cmd/mxbench -mode correlate [-runs 3]
 package main
 
 import (
@@ -74,7 +79,7 @@ type options struct {
 func main() {
 	reopenChild()
 	var o options
-	flag.StringVar(&o.mode, "mode", "cluster", "what to measure: cluster, logs, state, incident or all")
+	flag.StringVar(&o.mode, "mode", "cluster", "what to measure: cluster, logs, state, incident, correlate or all")
 	flag.Int64Var(&o.logSize, "log-size", 1<<30, "logs: size of the generated send log")
 	flag.StringVar(&o.logDir, "log-dir", "", "logs: keep the generated log in this directory (reused when big enough) instead of a temporary one")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement (cluster: on the same cluster, one after the other; the summary gives min / median / max)")
@@ -108,8 +113,8 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	modes := map[string]func(context.Context, options, string) error{"cluster": runCluster, "logs": runLogs, "state": runState, "incident": runIncident}
-	order := []string{"logs", "state", "cluster"}
+	modes := map[string]func(context.Context, options, string) error{"cluster": runCluster, "logs": runLogs, "state": runState, "incident": runIncident, "correlate": runCorrelate}
+	order := []string{"logs", "state", "correlate", "cluster"}
 	if o.mode == "all" {
 		o.table = newTable()
 		defer o.table.print(os.Stdout)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
@@ -224,13 +223,18 @@ func missing(a, b []string) []string {
 // shallowClone copies inc's fields, sharing its repeated fields and
 // messages: stored incidents are immutable, and present only replaces
 // fields of the copy (never modifies what it shares), so copying the
-// members of an incident it replaces anyway would be wasted work.
+// members of an incident it replaces anyway would be wasted work. Field
+// by field, not by reflection (a round clones thousands);
+// TestShallowCloneCopiesEveryField fails when a field is left out.
 func shallowClone(inc *mxv1.Incident) *mxv1.Incident {
-	out := &mxv1.Incident{}
-	dst := out.ProtoReflect()
-	inc.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		dst.Set(fd, v)
-		return true
-	})
-	return out
+	return &mxv1.Incident{
+		Id: inc.Id, Fingerprint: inc.Fingerprint, Scope: inc.Scope, Cause: inc.Cause, Subject: inc.Subject, Severity: inc.Severity,
+		State: inc.State, Sequence: inc.Sequence, FirstSeen: inc.FirstSeen, LastSeen: inc.LastSeen, OpenedAt: inc.OpenedAt,
+		AcknowledgedAt: inc.AcknowledgedAt, ResolvedAt: inc.ResolvedAt, UpdatedAt: inc.UpdatedAt, Summary: inc.Summary,
+		RootCause: inc.RootCause, Remediation: inc.Remediation, Direction: inc.Direction, DirectionDetail: inc.DirectionDetail,
+		Agents: inc.Agents, Hosts: inc.Hosts, Sites: inc.Sites, Members: inc.Members, MembersTotal: inc.MembersTotal,
+		Timeline: inc.Timeline, Observations: inc.Observations, CleanObservations: inc.CleanObservations,
+		LastObservedAt: inc.LastObservedAt, Occurrence: inc.Occurrence, Stale: inc.Stale, ExternalRefs: inc.ExternalRefs,
+		Revision: inc.Revision,
+	}
 }

@@ -40,11 +40,14 @@ type Fleet struct {
 	Results map[Key]*mxv1.StoredResult
 	// Now is the time the next results are committed at.
 	Now time.Time
+	// base: each key's first result with findings (what a clean result
+	// comes back to).
+	base map[Key]*mxv1.CheckResult
 }
 
 // New returns an empty fleet whose clock starts at start.
 func New(start time.Time) *Fleet {
-	return &Fleet{Agents: map[string]*mxv1.Agent{}, Results: map[Key]*mxv1.StoredResult{}, Now: start}
+	return &Fleet{Agents: map[string]*mxv1.Agent{}, Results: map[Key]*mxv1.StoredResult{}, Now: start, base: map[Key]*mxv1.CheckResult{}}
 }
 
 // Agent adds (or replaces) an agent.
@@ -69,7 +72,11 @@ func (f *Fleet) Report(agentID string, r *mxv1.CheckResult) {
 			r.Status = mxv1.CheckStatus_CHECK_STATUS_FAIL
 		}
 	}
-	f.Results[Key{agentID, r.Check, r.Target}] = &mxv1.StoredResult{AgentId: agentID, Result: r, CommittedAt: timestamppb.New(f.Now)}
+	k := Key{agentID, r.Check, r.Target}
+	if f.base[k] == nil && len(r.Findings) > 0 {
+		f.base[k] = r
+	}
+	f.Results[k] = &mxv1.StoredResult{AgentId: agentID, Result: r, CommittedAt: timestamppb.New(f.Now)}
 }
 
 // Probe reports an SMTP probe result of agentID to endpoint (host:port).
@@ -137,6 +144,60 @@ func (f *Fleet) Churn(keys []Key, rng *rand.Rand, share float64, drop bool) []Ke
 		}
 	}
 	return slices.SortedFunc(maps.Keys(changed), Key.compare)
+}
+
+// Round is one agent's round: every one of its results.
+type Round struct {
+	Agent   string
+	Results []*mxv1.CheckResult
+}
+
+// ChurnRounds re-commits the rounds of share of the agents (a random
+// sample, every result of each, as agents send their rounds), every
+// result changed: findings at another severity (two in three), clean
+// (one in three), or back with findings when it was clean. It returns
+// the rounds, by agent.
+func (f *Fleet) ChurnRounds(rng *rand.Rand, share float64) []Round {
+	ids := slices.Sorted(maps.Keys(f.Agents))
+	n := max(1, int(float64(len(ids))*share))
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	ids = slices.Sorted(slices.Values(ids[:n]))
+	byAgent := map[string][]Key{}
+	for k := range f.Results {
+		if _, ok := slices.BinarySearch(ids, k.Agent); ok {
+			byAgent[k.Agent] = append(byAgent[k.Agent], k)
+		}
+	}
+	out := make([]Round, 0, len(ids))
+	for _, id := range ids {
+		keys := slices.SortedFunc(slices.Values(byAgent[id]), Key.compare)
+		rd := Round{Agent: id}
+		for _, k := range keys {
+			r := f.Results[k].GetResult()
+			switch {
+			case len(r.GetFindings()) == 0 && f.base[k] != nil:
+				f.Report(k.Agent, reseverity(f.base[k], rng))
+			case rng.IntN(3) == 0:
+				f.Report(k.Agent, &mxv1.CheckResult{Check: k.Check, Target: k.Target})
+			default:
+				f.Report(k.Agent, reseverity(r, rng))
+			}
+			rd.Results = append(rd.Results, f.Results[k].GetResult())
+		}
+		out = append(out, rd)
+	}
+	return out
+}
+
+// reseverity is r with its findings at random severities (status and
+// start time set again by Report).
+func reseverity(r *mxv1.CheckResult, rng *rand.Rand) *mxv1.CheckResult {
+	cr := proto.CloneOf(r)
+	cr.Status, cr.StartedAt = mxv1.CheckStatus_CHECK_STATUS_UNSPECIFIED, nil
+	for _, fd := range cr.GetFindings() {
+		fd.Severity = []mxv1.Severity{mxv1.Severity_SEVERITY_WARNING, mxv1.Severity_SEVERITY_ERROR, mxv1.Severity_SEVERITY_CRITICAL}[rng.IntN(3)]
+	}
+	return cr
 }
 
 // EndpointFinding is what diagnose.SMTPProbe emits for a failing probe.

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/correlate"
+	"github.com/mxprobe/mxprobe/internal/controller/correlate/fleetsim"
+	"github.com/mxprobe/mxprobe/internal/controller/store"
+)
+
+// corrRounds is how many rounds one run of -mode correlate measures.
+const corrRounds = 8
+
+// runCorrelate measures the leader's correlation round at 10k and 100k
+// open findings with 1% of the results changed before each round: the
+// real loop (correlate.Loop.Round: the store's changes read, the Engine's
+// incremental round, its changes proposed and committed) on a one-node
+// store in this process (raft in memory), holding a generated fleet
+// (fleetsim.Scale, restored as a backup). Before each round 1% of the
+// agents send a round (every result of theirs, each changed: findings at
+// another severity, clean, or back), committed through raft outside the
+// measurement. Each run is corrRounds rounds; it prints the CPU this
+// process spent per round (garbage collection and the commit included) and
+// the wall time per round, min / median / max over -runs.
+func runCorrelate(ctx context.Context, o options, tmp string) error {
+	fmt.Printf("correlate: one-node store in process (raft in memory), the leader's loop round (read changes, incremental round, commit); %d rounds per run, %d runs; load average before %s\n",
+		corrRounds, o.runs, loadAvg())
+	for _, n := range []int{10_000, 100_000} {
+		cpu, wall, incs, err := correlateAt(ctx, n, max(o.runs, 1), tmp, o.profile)
+		if err != nil {
+			return fmt.Errorf("%d findings: %w", n, err)
+		}
+		load := loadAvg()
+		fmt.Printf("correlate: %6d open findings, 1%% changed: round CPU %s ms, wall %s ms (min / median / max; %d incidents stored; load %s)\n",
+			n, spreadOf(cpu).format("%.1f"), spreadOf(wall).format("%.1f"), incs, load)
+		key := map[int]string{10_000: "corr-10k", 100_000: "corr-100k"}[n]
+		o.table.put(row{key: key, unit: "ms", format: "%.0f", value: spreadOf(cpu), load: load})
+	}
+	return nil
+}
+
+// correlateAt runs the measurement at n findings: per run, the mean CPU
+// and wall milliseconds per round.
+func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wall []float64, incidents int, err error) {
+	fl := fleetsim.Scale(n, time.Now())
+	dir, err := os.MkdirTemp(tmp, "correlate-")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer os.RemoveAll(dir)
+	st, err := corrStore(ctx, dir)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer st.Close()
+	snap := &mxv1.StateSnapshot{}
+	for _, id := range slices.Sorted(maps.Keys(fl.Agents)) {
+		snap.Agents = append(snap.Agents, fl.Agents[id])
+	}
+	for _, k := range fl.Keys() {
+		snap.Results = append(snap.Results, fl.Results[k])
+	}
+	backup, err := proto.Marshal(snap)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if err := st.Restore(ctx, backup); err != nil {
+		return nil, nil, 0, fmt.Errorf("restore the fleet: %w", err)
+	}
+	loop := correlate.NewLoop(st, correlate.LoopConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// The first round computes everything; the next ones settle (damping
+	// opens what the first one found pending).
+	for range 4 {
+		if _, err := loop.Round(ctx); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	seqs := map[string]uint64{}
+	if profile != "" {
+		// -profile: a CPU profile of the measured rounds (and their
+		// commits before them).
+		f, err := os.Create(filepath.Join(profile, fmt.Sprintf("correlate-%d.cpu.pprof", n)))
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, nil, 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for range runs {
+		var c, w time.Duration
+		for range corrRounds {
+			fl.Now = time.Now()
+			var batches []*mxv1.AgentBatch
+			for _, rd := range fl.ChurnRounds(rng, 0.01) {
+				seqs[rd.Agent]++
+				batches = append(batches, &mxv1.AgentBatch{AgentId: rd.Agent, Batch: &mxv1.ResultBatch{Seq: seqs[rd.Agent], Results: rd.Results}})
+			}
+			if _, err := st.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_IngestBatches{IngestBatches: &mxv1.IngestBatches{Batches: batches}}}); err != nil {
+				return nil, nil, 0, fmt.Errorf("commit the changed rounds: %w", err)
+			}
+			c0, err := selfCPU()
+			if err != nil {
+				return nil, nil, 0, err
+			}
+			start := time.Now()
+			if _, err := loop.Round(ctx); err != nil {
+				return nil, nil, 0, err
+			}
+			w += time.Since(start)
+			c1, err := selfCPU()
+			if err != nil {
+				return nil, nil, 0, err
+			}
+			c += c1 - c0
+		}
+		cpu = append(cpu, float64(c.Microseconds())/1000/corrRounds)
+		wall = append(wall, float64(w.Microseconds())/1000/corrRounds)
+	}
+	return cpu, wall, len(st.State().CorrelationView().Incidents), nil
+}
+
+// corrStore opens a one-node store that leads, raft in memory.
+func corrStore(ctx context.Context, dir string) (*store.Store, error) {
+	_, tr := raft.NewInmemTransport("127.0.0.1:1") // a label: nothing listens
+	st, err := store.Open(store.Config{NodeID: "n1", DataDir: dir, RaftBind: string(tr.LocalAddr()), Transport: tr, InmemStore: true, Bootstrap: true,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := st.WaitLeader(wctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	for !st.LeaderReady() {
+		if wctx.Err() != nil {
+			st.Close()
+			return nil, fmt.Errorf("the store leads but never became ready: %w", wctx.Err())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return st, nil
+}
