@@ -1049,13 +1049,7 @@ func (b *ibucket) member(o *obs, role string, d int) {
 // search each, one copy of ms).
 func (b *ibucket) flush() {
 	if len(b.dels) > 0 {
-		for o := range b.dels {
-			o.gone = true
-		}
-		b.ms = slices.DeleteFunc(b.ms, func(m member) bool { return m.o.gone })
-		for o := range b.dels {
-			o.gone = false
-		}
+		b.ms = b.sweep()
 		clear(b.dels)
 	}
 	if len(b.adds) == 0 {
@@ -1076,6 +1070,41 @@ func (b *ibucket) flush() {
 		rest = rest[i:]
 	}
 	b.ms = append(merged, rest...)
+}
+
+// sweep returns ms without the removed members: a few are found by
+// binary search and cut out (not a pass that reads every member), many
+// marked and swept in one pass.
+func (b *ibucket) sweep() []member {
+	pass := func() []member {
+		for o := range b.dels {
+			o.gone = true
+		}
+		ms := slices.DeleteFunc(b.ms, func(m member) bool { return m.o.gone })
+		for o := range b.dels {
+			o.gone = false
+		}
+		return ms
+	}
+	if len(b.dels)*16 > len(b.ms) {
+		return pass()
+	}
+	at := make([]int, 0, len(b.dels))
+	for o, role := range b.dels {
+		i, ok := slices.BinarySearchFunc(b.ms, member{o, role}, memberCmp)
+		if !ok || b.ms[i].o != o {
+			return pass()
+		}
+		at = append(at, i)
+	}
+	slices.Sort(at)
+	ms := make([]member, 0, len(b.ms)-len(at))
+	prev := 0
+	for _, i := range at {
+		ms = append(ms, b.ms[prev:i]...)
+		prev = i + 1
+	}
+	return append(ms, b.ms[prev:]...)
 }
 
 // replay is the bucket a full round assembles, without members: the
@@ -1312,27 +1341,30 @@ func (c *counter) sorted() []string {
 	if len(c.touched) == 0 {
 		return c.keys
 	}
-	var add []string
-	gone := false
+	var add, gone []string
 	for k := range c.touched {
 		_, in := slices.BinarySearch(c.keys, k)
 		switch now := c.n[k] > 0; {
 		case now && !in:
 			add = append(add, k)
 		case !now && in:
-			gone = true
+			gone = append(gone, k)
 		}
 	}
 	clear(c.touched)
-	if !gone && len(add) == 0 {
+	if len(gone) == 0 && len(add) == 0 {
 		return c.keys
 	}
 	slices.Sort(add)
-	keys := make([]string, 0, len(c.keys)+len(add))
-	i, j := 0, 0
+	slices.Sort(gone)
+	// Merge: the kept keys (those not gone, walked in step) and the added.
+	keys := make([]string, 0, len(c.keys)+len(add)-len(gone))
+	i, j, g := 0, 0, 0
 	for i < len(c.keys) || j < len(add) {
 		if j == len(add) || i < len(c.keys) && c.keys[i] < add[j] {
-			if c.n[c.keys[i]] > 0 {
+			if g < len(gone) && gone[g] == c.keys[i] {
+				g++
+			} else {
 				keys = append(keys, c.keys[i])
 			}
 			i++
