@@ -55,7 +55,12 @@ type incidentRun struct {
 	// clock, the same machine); pending: first report -> PENDING read back.
 	visible, acked, committed, pending []time.Duration
 	bg                                 latency
-	load                               string
+	// worst is the sample that took longest to be visible.
+	worst sample
+	// leaderCPU and leaderWait are the leader's CPU time and its threads'
+	// time waiting for a CPU (run queue) per second of the samples.
+	leaderCPU, leaderWait float64
+	load                  string
 }
 
 // damping is the correlation damping the cluster runs with: the
@@ -144,6 +149,9 @@ func incidentOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fle
 		profDone <- nil
 	}
 	obs, _ := damping()
+	cpu0, err1 := c.CPU(l)
+	wait0, err2 := c.RunQueueWait(l)
+	start := time.Now()
 	for i := range n {
 		tp := fmt.Sprintf("%08X%032X", run, i)
 		host := probes.Host(i)
@@ -153,11 +161,20 @@ func incidentOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fle
 			return r, errors.Join(fmt.Errorf("sample %d (%s): %w", i+1, host, err), bgErr())
 		}
 		r.visible, r.acked, r.committed = append(r.visible, s.visible), append(r.acked, s.acked), append(r.committed, s.committed)
+		if s.visible > r.worst.visible {
+			r.worst = s
+		}
 		if s.pending > 0 {
 			r.pending = append(r.pending, s.pending)
 		}
 	}
 	r.load = loadAvg()
+	cpu1, err3 := c.CPU(l)
+	wait1, err4 := c.RunQueueWait(l)
+	if err := errors.Join(err1, err2, err3, err4); err == nil {
+		secs := time.Since(start).Seconds()
+		r.leaderCPU, r.leaderWait = msf(cpu1-cpu0)/secs, msf(wait1-wait0)/secs
+	}
 	return r, errors.Join(bgErr(), <-profDone)
 }
 
@@ -255,7 +272,11 @@ func printIncidentRun(i, runs int, r incidentRun, o options) {
 	c50, c99, _ := quantiles(r.committed)
 	fmt.Printf("run %d/%d: failure -> incident visible via API, %d new servers, %d agents at %d results/s offered (%.0f achieved, ack p99 %s): p50 %s, p99 %s, max %s; load %s\n",
 		i+1, runs, len(r.visible), o.agents, o.rate, r.bg.achieved, ms(r.bg.p99), ms(p50), ms(p99), ms(mx), r.load)
-	fmt.Printf("run %d/%d:   of which the report acked (committed) p50 %s, p99 %s; the incident committed p50 %s, p99 %s\n", i+1, runs, ms(a50), ms(a99), ms(c50), ms(c99))
+	fmt.Printf("run %d/%d:   of which the report acked (committed) p50 %s, p99 %s; the incident committed p50 %s, p99 %s; the slowest: acked %s, committed %s, visible %s\n",
+		i+1, runs, ms(a50), ms(a99), ms(c50), ms(c99), ms(r.worst.acked), ms(r.worst.committed), ms(r.worst.visible))
+	if r.leaderCPU > 0 {
+		fmt.Printf("run %d/%d:   the leader meanwhile: %.0f ms CPU per second, %.0f ms per second waiting for a CPU (its threads' run queue wait)\n", i+1, runs, r.leaderCPU, r.leaderWait)
+	}
 	if len(r.pending) > 0 {
 		q50, q99, _ := quantiles(r.pending)
 		fmt.Printf("run %d/%d:   first report -> PENDING read back (GET every %s): p50 %s, p99 %s\n", i+1, runs, pendingPoll, ms(q50), ms(q99))
