@@ -134,6 +134,10 @@ type groupEnt struct {
 	n     int          // links in use
 	in    [3]*clearSet // the sets it is filed in
 	at    [3]int       // its index in each
+
+	// The first backing arrays of RemoteNames and Sessions (at most
+	// maxGroupSamples each): one allocation per group, not three.
+	names, sessions [maxGroupSamples]string
 }
 
 // appendTo encodes k as a map key: one hash of a short string instead of
@@ -149,6 +153,7 @@ func (k clearKey) appendTo(b []byte) []byte {
 type clearSet struct {
 	key  string
 	ents []*groupEnt
+	one  [1]*groupEnt // ents' first backing array: most sets (a remote host's) hold one group
 }
 
 // NewLogWindow returns an empty window.
@@ -209,6 +214,7 @@ func (w *LogWindow) file(e *groupEnt) {
 		set := w.clears[string(w.cbuf)]
 		if set == nil {
 			set = &clearSet{key: string(w.cbuf)}
+			set.ents = set.one[:0]
 			w.clears[set.key] = set
 		}
 		e.in[i], e.at[i] = set, len(set.ents)
@@ -389,14 +395,14 @@ func (w *LogWindow) addGroup(s *protolog.Session, dir, remote, kind, status, det
 		have = &groupEnt{LogGroup: LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail,
 			Thumbprint: tp, CertSubject: subject, FirstSeen: s.Start}, key: k}
 		if s.RemoteName != "" { // filed under the scope of its first remote name at once
-			have.RemoteNames = append(make([]string, 0, 1), s.RemoteName)
+			have.RemoteNames = append(have.names[:0], s.RemoteName)
 		}
 		w.groups[k] = have
 		w.file(have)
 	} else if s.RemoteName != "" && len(have.RemoteNames) < maxGroupSamples && !slices.Contains(have.RemoteNames, s.RemoteName) {
 		if len(have.RemoteNames) == 0 { // the group's scope is now its first remote name's
 			w.unfile(have)
-			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
+			have.RemoteNames = append(have.names[:0], s.RemoteName)
 			w.file(have)
 		} else {
 			have.RemoteNames = append(have.RemoteNames, s.RemoteName)
@@ -410,7 +416,7 @@ func (w *LogWindow) addGroup(s *protolog.Session, dir, remote, kind, status, det
 	w.noteSeen(have.LastSeen)
 	if len(have.Sessions) < maxGroupSamples {
 		if have.Sessions == nil {
-			have.Sessions = make([]string, 0, maxGroupSamples)
+			have.Sessions = have.sessions[:0]
 		}
 		have.Sessions = append(have.Sessions, s.ID)
 	}

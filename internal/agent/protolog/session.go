@@ -622,7 +622,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 	case 220:
 		if s.RemoteName == "" && s.Direction != DirectionReceive {
 			tok := firstToken(text)
-			if len(tok) > 0 && !isEnhanced(string(tok)) {
+			if len(tok) > 0 && (len(tok) > 9 || !isEnhanced(string(tok))) { // (no copy of a host name: isEnhanced takes at most 9 bytes)
 				s.RemoteName = t.vals.strAt(slotRemoteName, tok)
 			}
 		}
