@@ -262,3 +262,11 @@ func canonicalTimeRef(b []byte) bool {
 	y, _ := atoiN(b[0:4])
 	return y >= 1000 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h < 24 && mi < 60 && sec < 60
 }
+
+// TestDefaultFieldMapLiteral: the literal default map is the one the
+// documented #Fields line builds.
+func TestDefaultFieldMapLiteral(t *testing.T) {
+	if got, want := defaultFieldMap(), newFieldMap(DefaultFields()); got != want {
+		t.Fatalf("defaultFieldMap() = %v, #Fields of DefaultFields gives %v", got, want)
+	}
+}
