@@ -26,6 +26,34 @@
 // the strings a Session keeps, which is what makes Parse run at several
 // hundred MB/s on one core (see BenchmarkParse).
 //
+// # Fast path
+//
+// Files in the default column order take the fast path (quick.go): the
+// columns up to the event are cut in one pass (cutColumns), routine rows
+// of an open session stop after their session is found, the rest go to the
+// tracker without a second split; it gives the full decode's Summary
+// (TestQuickEqualsFull, FuzzQuickEqualsFull). Per row it also avoids:
+//
+//   - parsing the time: a timestamp in Exchange's own form
+//     ("2019-05-02T06:32:10.118Z", checked eight bytes at a time by
+//     canonicalTime, with a valid day of its month and seconds below 60)
+//     orders as its bytes do, so a session keeps its earliest and latest as
+//     bytes and parses them once when it is emitted, evicted or saved
+//     (sessState.settle); any other time is parsed at its row, after the
+//     lazy ones are folded in, and '*' rows parse theirs (certificate and
+//     TLS outcome times);
+//   - a map probe for the session: tracker.lookup keeps 256 open sessions
+//     by a hash of the id's last eight bytes in front of the open map;
+//   - a map probe for repeated values: valueCache.strAt remembers what each
+//     place in a session (a certificate field, the n-th capability, the TLS
+//     outcome) held last time, before the value map.
+//
+// The full decode of the tests parses every time and goes to the maps
+// alone, so the equivalence tests compare these shortcuts with the plain
+// code. The chunk merger (parallel.go) skips other sessions' rows in its
+// rescan of continued sessions the same way: three columns cut, one cached
+// lookup.
+//
 // Header lines (#Software, #Version, #Log-Type, #Date, #Fields) are read per
 // file. #Fields defines the column order; without it the documented default
 // order (DefaultFields) is used. Direction comes from #Log-Type ("SMTP Send
