@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -268,5 +269,39 @@ func canonicalTimeRef(b []byte) bool {
 func TestDefaultFieldMapLiteral(t *testing.T) {
 	if got, want := defaultFieldMap(), newFieldMap(DefaultFields()); got != want {
 		t.Fatalf("defaultFieldMap() = %v, #Fields of DefaultFields gives %v", got, want)
+	}
+}
+
+// FuzzCutColumns: cutting eight bytes at a time (cutPlain, then cutQuoted
+// from where it stopped) gives what cutting column by column from the
+// start gives, for any line and number of columns.
+func FuzzCutColumns(f *testing.F) {
+	f.Add([]byte("2019-05-02T06:00:00.001Z,Outbound to Office 365,08D6CE8FBF45C2F5,1,10.0.0.5:35935,104.47.125.131:25,+,,"), uint8(7))
+	f.Add([]byte(`2019-05-02T06:00:00.001Z,"Partner, Inc. (TLS)",08D6CE8F160B419B,0,,104.47.174.192:25,*,,attempting to connect`), uint8(7))
+	f.Add([]byte(`a,b,c"d,e,f,g,h,i`), uint8(3))
+	f.Add([]byte(`a,b,c,d,e,f,g"`), uint8(7))
+	f.Add([]byte(`a,"b""c",d,e`), uint8(3))
+	f.Fuzz(func(t *testing.T, line []byte, n uint8) {
+		k := int(n%8) + 1
+		got, want := make([][]byte, k), make([][]byte, k)
+		gs, gok := cutColumns(line, got)
+		ws, wok := cutQuoted(line, want, 0, 0)
+		if gok != wok || (gok && (gs != ws || !slices.EqualFunc(got, want, bytes.Equal))) {
+			t.Fatalf("cutColumns(%q, %d) = %q %d %v, column by column %q %d %v", line, k, got, gs, gok, want, ws, wok)
+		}
+	})
+}
+
+func TestZeroBytes(t *testing.T) {
+	for _, x := range []uint64{0, 1, 0xFF, 0x80, 0x8000000000000000, 0x0100FF0080007F00, 0xFFFFFFFFFFFFFFFF, 0x0001000100010001, 0x2C2C2C2C2C2C2C2C ^ 0x2C2C2C2C2C2C2C2C} {
+		var want uint64
+		for i := range 8 {
+			if byte(x>>(8*i)) == 0 {
+				want |= 0x80 << (8 * i)
+			}
+		}
+		if got := zeroBytes(x); got != want {
+			t.Errorf("zeroBytes(%#x) = %#x, want %#x", x, got, want)
+		}
 	}
 }
