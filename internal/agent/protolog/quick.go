@@ -10,8 +10,8 @@ import (
 // The fast path (engine.line, files in the default column order). fastRow
 // cuts a line into its columns in one pass: the commas up to the event
 // found eight bytes at a time (cutPlain) until a quote, a quoted connector
-// ("Partner, Inc. (TLS)") taken between its quotes (cutQuoted), and the data and context columns split with splitCSV only
-// when they hold a quote. It then decides from the event and the first
+// ("Partner, Inc. (TLS)") taken between its quotes (cutQuoted), and the
+// data and context columns split with splitCSV only when they hold a quote. It then decides from the event and the first
 // bytes of the data whether the row is routine traffic inside a session
 // that is already open (MAIL FROM, RCPT TO, DATA, their 250/354 replies,
 // QUIT): such a row changes its session only in the row count, the times,
