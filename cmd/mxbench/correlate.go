@@ -34,37 +34,47 @@ const corrRounds = 8
 // agents send a round (every result of theirs, each changed: findings at
 // another severity, clean, or back), committed through raft outside the
 // measurement. Each run is corrRounds rounds; it prints the CPU this
-// process spent per round (garbage collection and the commit included) and
-// the wall time per round, min / median / max over -runs.
+// process spent per round (garbage collection and the commit included),
+// the wall time per round and the part of it before the round's proposal
+// (reading the changes and the engine's round: RoundStats.Compute), min /
+// median / max over -runs (the runs follow each other on the same fleet:
+// the first meets the churn's first moves of whole classes of agents).
 func runCorrelate(ctx context.Context, o options, tmp string) error {
 	fmt.Printf("correlate: one-node store in process (raft in memory), the leader's loop round (read changes, incremental round, commit); %d rounds per run, %d runs; load average before %s\n",
 		corrRounds, o.runs, loadAvg())
-	for _, n := range []int{10_000, 100_000} {
-		cpu, wall, incs, err := correlateAt(ctx, n, max(o.runs, 1), tmp, o.profile)
+	sizes := []int{10_000, 100_000}
+	if o.corrFindings > 0 {
+		sizes = []int{o.corrFindings}
+	}
+	for _, n := range sizes {
+		cpu, wall, compute, incs, err := correlateAt(ctx, n, max(o.runs, 1), tmp, o.profile)
 		if err != nil {
 			return fmt.Errorf("%d findings: %w", n, err)
 		}
 		load := loadAvg()
-		fmt.Printf("correlate: %6d open findings, 1%% changed: round CPU %s ms, wall %s ms (min / median / max; %d incidents stored; load %s)\n",
-			n, spreadOf(cpu).format("%.1f"), spreadOf(wall).format("%.1f"), incs, load)
-		key := map[int]string{10_000: "corr-10k", 100_000: "corr-100k"}[n]
-		o.table.put(row{key: key, unit: "ms", format: "%.0f", value: spreadOf(cpu), load: load})
+		fmt.Printf("correlate: %6d open findings, 1%% changed: round CPU %s ms, wall %s ms, of which before its proposal (wall) %s ms (min / median / max; %d incidents stored; load %s)\n",
+			n, spreadOf(cpu).format("%.1f"), spreadOf(wall).format("%.1f"), spreadOf(compute).format("%.1f"), incs, load)
+		key, ok := map[int]string{10_000: "corr-10k", 100_000: "corr-100k"}[n]
+		if !ok {
+			key = fmt.Sprintf("corr-%d", n)
+		}
+		o.table.put(row{key: key, what: fmt.Sprintf("correlation round, %d findings, 1%% changed (CPU)", n), unit: "ms", format: "%.0f", value: spreadOf(cpu), load: load})
 	}
 	return nil
 }
 
 // correlateAt runs the measurement at n findings: per run, the mean CPU
 // and wall milliseconds per round.
-func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wall []float64, incidents int, err error) {
+func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wall, compute []float64, incidents int, err error) {
 	fl := fleetsim.Scale(n, time.Now())
 	dir, err := os.MkdirTemp(tmp, "correlate-")
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	defer os.RemoveAll(dir)
 	st, err := corrStore(ctx, dir)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	defer st.Close()
 	snap := &mxv1.StateSnapshot{}
@@ -76,17 +86,17 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 	}
 	backup, err := proto.Marshal(snap)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	if err := st.Restore(ctx, backup); err != nil {
-		return nil, nil, 0, fmt.Errorf("restore the fleet: %w", err)
+		return nil, nil, nil, 0, fmt.Errorf("restore the fleet: %w", err)
 	}
 	loop := correlate.NewLoop(st, correlate.LoopConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	// The first round computes everything; the next ones settle (damping
 	// opens what the first one found pending).
 	for range 4 {
 		if _, err := loop.Round(ctx); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -96,16 +106,16 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 		// commits before them).
 		f, err := os.Create(filepath.Join(profile, fmt.Sprintf("correlate-%d.cpu.pprof", n)))
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
 		defer pprof.StopCPUProfile()
 	}
 	for range runs {
-		var c, w time.Duration
+		var c, w, cw time.Duration
 		for range corrRounds {
 			fl.Now = time.Now()
 			var batches []*mxv1.AgentBatch
@@ -114,27 +124,30 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 				batches = append(batches, &mxv1.AgentBatch{AgentId: rd.Agent, Batch: &mxv1.ResultBatch{Seq: seqs[rd.Agent], Results: rd.Results}})
 			}
 			if _, err := st.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_IngestBatches{IngestBatches: &mxv1.IngestBatches{Batches: batches}}}); err != nil {
-				return nil, nil, 0, fmt.Errorf("commit the changed rounds: %w", err)
+				return nil, nil, nil, 0, fmt.Errorf("commit the changed rounds: %w", err)
 			}
 			c0, err := selfCPU()
 			if err != nil {
-				return nil, nil, 0, err
+				return nil, nil, nil, 0, err
 			}
 			start := time.Now()
-			if _, err := loop.Round(ctx); err != nil {
-				return nil, nil, 0, err
+			rs, err := loop.Round(ctx)
+			if err != nil {
+				return nil, nil, nil, 0, err
 			}
 			w += time.Since(start)
+			cw += rs.Compute
 			c1, err := selfCPU()
 			if err != nil {
-				return nil, nil, 0, err
+				return nil, nil, nil, 0, err
 			}
 			c += c1 - c0
 		}
 		cpu = append(cpu, float64(c.Microseconds())/1000/corrRounds)
 		wall = append(wall, float64(w.Microseconds())/1000/corrRounds)
+		compute = append(compute, float64(cw.Microseconds())/1000/corrRounds)
 	}
-	return cpu, wall, len(st.State().CorrelationView().Incidents), nil
+	return cpu, wall, compute, len(st.State().CorrelationView().Incidents), nil
 }
 
 // corrStore opens a one-node store that leads, raft in memory.

@@ -34,7 +34,7 @@
 //     go run ./cmd/mxbench [-mode cluster|logs|state|incident|all] [-runs 3] [-agents 1000] [-results 20] [-certs 0] [-duration 20s] [-depth 4] [-rate 10000] [-idle 1000] [-incident-samples 30] [-insecure] [-profile DIR]
 //     go run ./cmd/mxbench -mode logs [-log-size 1073741824] [-log-dir DIR] [-runs 3] [-agent-bin PATH] [-baseline-bin PATH]
 //     go run ./cmd/mxbench -mode state [-state-agents N] [-runs 3]
-//     go run ./cmd/mxbench -mode correlate [-runs 3]
+//     go run ./cmd/mxbench -mode correlate [-corr-findings N] [-runs 3]
 package main
 
 import (
@@ -69,6 +69,8 @@ type options struct {
 	baselineBin string
 	// state mode
 	stateAgents int
+	// correlate mode: one fleet size instead of 10k and 100k findings
+	corrFindings int
 	// cluster and incident modes
 	incidentSamples int
 	controllerBin   string
@@ -84,6 +86,7 @@ func main() {
 	flag.StringVar(&o.logDir, "log-dir", "", "logs: keep the generated log in this directory (reused when big enough) instead of a temporary one")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement (cluster: on the same cluster, one after the other; the summary gives min / median / max)")
 	stateFlags(&o)
+	flag.IntVar(&o.corrFindings, "corr-findings", 0, "correlate: measure at this many open findings only (default 10,000 and 100,000)")
 	incidentFlags(&o)
 	flag.StringVar(&o.agentBin, "agent-bin", "", "logs: measure this agent binary instead of building ./cmd/agent (e.g. an older build, for a before/after)")
 	flag.StringVar(&o.baselineBin, "baseline-bin", "", "logs: also measure this agent binary in every run, next to the one under test (before and after in one run)")
