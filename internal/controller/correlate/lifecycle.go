@@ -109,14 +109,14 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 		}
 		return nil, nil
 	}
-	next := proto.CloneOf(prev)
-	next.Timeline = slices.Clip(next.Timeline)
 	immediate := prev.GetCause() == "AGENT_SILENT"
 	joined := !immediate && v.reportsJoined(prev)
 	clean := v.cleanSince(prev)
 	if !clean.After(prev.GetLastObservedAt().AsTime()) && !immediate && !joined {
 		return nil, nil // no new result from the members' checks yet
 	}
+	next := proto.CloneOf(prev)
+	next.Timeline = slices.Clip(next.Timeline)
 	if clean.After(prev.GetLastObservedAt().AsTime()) {
 		next.LastObservedAt = ts(clean)
 	}
