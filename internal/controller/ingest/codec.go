@@ -7,9 +7,9 @@ import (
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/batchpb"
 )
 
 // rawRequest is a ConnectRequest together with the wire bytes of its
@@ -43,7 +43,7 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	// An owned copy: grpc-go recycles data's buffers after this returns,
 	// and the batch's bytes live until its raft entry is applied.
 	buf := data.Materialize()
-	if err := proto.Unmarshal(buf, &r.ConnectRequest); err != nil {
+	if err := batchpb.UnmarshalConnectRequest(buf, &r.ConnectRequest); err != nil {
 		return fmt.Errorf("ingest: decode ConnectRequest: %w", err)
 	}
 	r.batch = batchField(buf)

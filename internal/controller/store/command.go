@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/batchpb"
 )
 
 // ErrUnknownCommand marks a log entry whose kind this binary does not know.
@@ -24,11 +25,12 @@ func encodeCommand(cmd *mxv1.Command) ([]byte, error) {
 	return b, nil
 }
 
-// decodeCommand parses a raft log entry. An entry with no known kind (a newer
-// binary wrote it) is ErrUnknownCommand.
+// decodeCommand parses a raft log entry (IngestBatches entries with
+// batchpb's decoder, which gives what proto.Unmarshal does). An entry with
+// no known kind (a newer binary wrote it) is ErrUnknownCommand.
 func decodeCommand(b []byte) (*mxv1.Command, error) {
 	cmd := &mxv1.Command{}
-	if err := proto.Unmarshal(b, cmd); err != nil {
+	if err := batchpb.UnmarshalCommand(b, cmd); err != nil {
 		return nil, fmt.Errorf("store: decode command: %w", err)
 	}
 	if cmd.GetKind() == nil {
