@@ -121,15 +121,16 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	s.changes.agent(id)
 	for _, r := range ab.GetBatch().GetResults() {
 		k := resultKey{id, r.GetCheck(), r.GetTarget()}
+		prev := s.results[k] // one lookup: hashing the key is a good part of applying a batch
 		if r.GetCertificatesUnchanged() && len(r.GetCertificates()) == 0 {
 			// The agent left out a listing it sent before: keep the stored
 			// one (the same on every replica, so this stays deterministic).
-			r.Certificates = s.results[k].GetResult().GetCertificates()
+			r.Certificates = prev.GetResult().GetCertificates()
 		}
 		if r.GetExchangeInventoryUnchanged() && len(r.GetExchangeInventory()) == 0 {
-			r.ExchangeInventory = s.results[k].GetResult().GetExchangeInventory()
+			r.ExchangeInventory = prev.GetResult().GetExchangeInventory()
 		}
-		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at, History: nextHistory(s.results[k].GetHistory(), r, at)}
+		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at, History: nextHistory(prev.GetHistory(), r, at)}
 		s.changes.result(k)
 	}
 	return true
