@@ -325,8 +325,8 @@ func resultBatch(b []byte, m *mxv1.ResultBatch) bool {
 				return false
 			}
 		case f.num == resultBatchResults && f.typ == bytes:
-			r := &mxv1.CheckResult{}
-			if !checkResult(f.v, r) {
+			r, ok := checkResult(f.v)
+			if !ok {
 				return false
 			}
 			m.Results = append(m.Results, r)
@@ -367,16 +367,40 @@ func scanResult(b []byte) (findings int, shared bool) {
 	return findings, shared
 }
 
-func checkResult(b []byte, m *mxv1.CheckResult) bool {
+// resultWithFinding is a result with one finding (the usual case) in one
+// allocation: the store keeps or drops a result's findings with it.
+type resultWithFinding struct {
+	r   mxv1.CheckResult
+	f   [1]mxv1.Finding
+	ptr [1]*mxv1.Finding
+}
+
+// checkResult decodes one CheckResult.
+func checkResult(b []byte) (*mxv1.CheckResult, bool) {
 	nf, shared := scanResult(b)
 	t := newStrs(b, shared)
 	// A result's findings are allocated together (the store keeps or
 	// drops them with their result).
+	var m *mxv1.CheckResult
 	var block []mxv1.Finding
-	if nf > 0 {
+	switch nf {
+	case 0:
+		m = &mxv1.CheckResult{}
+	case 1:
+		w := &resultWithFinding{}
+		m, block = &w.r, w.f[:]
+		m.Findings = w.ptr[:0]
+	default:
+		m = &mxv1.CheckResult{}
 		block = make([]mxv1.Finding, nf)
 		m.Findings = make([]*mxv1.Finding, 0, nf)
 	}
+	return m, mergeCheckResult(b, m, block, &t)
+}
+
+// mergeCheckResult decodes b into m, its findings into block's elements
+// first.
+func mergeCheckResult(b []byte, m *mxv1.CheckResult, block []mxv1.Finding, t *strs) bool {
 	for len(b) > 0 {
 		f, rest, ok := next(b)
 		if !ok {
@@ -415,7 +439,7 @@ func checkResult(b []byte, m *mxv1.CheckResult) bool {
 			} else {
 				fd = &mxv1.Finding{}
 			}
-			if !finding(f.v, fd, &t) {
+			if !finding(f.v, fd, t) {
 				return false
 			}
 			m.Findings = append(m.Findings, fd)
@@ -435,7 +459,7 @@ func checkResult(b []byte, m *mxv1.CheckResult) bool {
 			if m.Tls == nil {
 				m.Tls = &mxv1.TLSSession{}
 			}
-			if !tlsSession(f.v, m.Tls, &t) {
+			if !tlsSession(f.v, m.Tls, t) {
 				return false
 			}
 		case f.num == checkResultExchangeInventory && f.typ == bytes:

@@ -19,7 +19,10 @@ const MaxResultHistory = 8
 // else a new slice with the change appended, the oldest dropped beyond
 // MaxResultHistory. Stored slices are never modified.
 func nextHistory(prev []*mxv1.ResultChange, r *mxv1.CheckResult, at *timestamppb.Timestamp) []*mxv1.ResultChange {
-	var codes []string
+	// Most results have the outcome of their last change: the codes are
+	// gathered on the stack and copied only for a new change.
+	var buf [8]string
+	codes := buf[:0]
 	for _, f := range r.GetFindings() {
 		if f.GetSeverity() >= mxv1.Severity_SEVERITY_WARNING {
 			codes = append(codes, f.GetCode())
@@ -33,7 +36,11 @@ func nextHistory(prev []*mxv1.ResultChange, r *mxv1.CheckResult, at *timestamppb
 	start := max(0, len(prev)+1-MaxResultHistory)
 	h := make([]*mxv1.ResultChange, 0, len(prev)-start+1)
 	h = append(h, prev[start:]...)
-	return append(h, &mxv1.ResultChange{At: at, Status: r.GetStatus(), Codes: codes})
+	var kept []string // nil when there are none, as before
+	if len(codes) > 0 {
+		kept = slices.Clone(codes)
+	}
+	return append(h, &mxv1.ResultChange{At: at, Status: r.GetStatus(), Codes: kept})
 }
 
 // ResultFilter selects check results; empty fields match everything.

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -105,7 +104,7 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	}
 	var a *mxv1.Agent
 	if old != nil {
-		a = proto.CloneOf(old)
+		a = copyAgent(old)
 	} else {
 		a = &mxv1.Agent{AgentId: id, FirstSeen: at}
 	}
