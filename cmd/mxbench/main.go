@@ -48,6 +48,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -101,7 +102,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "show controller logs")
 	flag.BoolVar(&o.insecure, "insecure", false, "run the cluster with --insecure (no TLS, no tokens, agents may share connections) instead of the production path")
 	flag.IntVar(&o.bogus, "bogus", 2000, "hostile connections held open during a second latency measurement (0: skip)")
-	flag.StringVar(&o.profile, "profile", "", "save the leader's heap and goroutine profiles with the idle streams connected and CPU profiles of the leader and a follower during the first throughput run to this directory")
+	flag.StringVar(&o.profile, "profile", "", "save the leader's heap and goroutine profiles with the idle streams connected and CPU profiles of the leader, a follower and the simulated agents (this process) during the first throughput run to this directory")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mxbench:", err)
@@ -324,7 +325,17 @@ func clusterOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Flee
 	if err != nil {
 		return r, err
 	}
+	stopProfile := func() error { return nil }
+	if profile {
+		// The simulated agents' own CPU (this process) during the run.
+		if stopProfile, err = profileSelf(filepath.Join(o.profile, "cpu-throughput-agents.pb.gz")); err != nil {
+			return r, err
+		}
+	}
 	tput, err := fleet.Throughput(ctx, o.duration, o.results, o.depth)
+	if perr := stopProfile(); err == nil && perr != nil {
+		err = perr
+	}
 	if err != nil {
 		return r, fmt.Errorf("throughput: %w", err)
 	}
@@ -363,6 +374,23 @@ func clusterOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Flee
 		}
 	}
 	return r, nil
+}
+
+// profileSelf starts a CPU profile of this process into path; the
+// returned func stops it and closes the file.
+func profileSelf(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // cpuTimes is the CPU used so far by each controller process and, last,

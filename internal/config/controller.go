@@ -114,7 +114,7 @@ type Log struct {
 func ControllerKeys() []Key {
 	return []Key{
 		{Name: "node_id", Default: DefaultHostname(), Help: "Stable raft server id of this node (never reuse one for another node)."},
-		{Name: "data_dir", Default: "./mxprobe-data", Help: "Directory for the raft log (raft.db) and snapshots."},
+		{Name: "data_dir", Default: "./mxprobe-data", Help: "Directory for the raft log (wal/, or raft.db in a directory created before the write-ahead log) and snapshots."},
 		{Name: "data_dir_lock_timeout", Default: 5 * time.Second, Help: "How long to wait for data_dir when another process holds it (a second controller started on it by mistake) before exiting with the holder's pid."},
 		{Name: "bootstrap", Default: false, Help: "Form a new single-node cluster if data_dir holds no raft state; ignored once state exists."},
 		{Name: "bootstrap_expect", Default: 0, Help: "Form a new cluster once this many nodes (3 or 5) found each other through retry_join; never re-bootstraps existing state. 0: off."},

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/proto"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -53,12 +51,12 @@ func Recover(dataDir, nodeID string, servers []raft.Server, log *slog.Logger) er
 	if !found {
 		return fmt.Errorf("store: recover: this node %q is not in the new configuration", nodeID)
 	}
-	bolt, err := raftboltdb.NewBoltStore(filepath.Join(dataDir, "raft.db"))
-	if err != nil {
-		return fmt.Errorf("store: recover: open log store: %w", err)
-	}
-	defer bolt.Close()
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: log}})
+	ls, err := openLogStore(dataDir, hlog)
+	if err != nil {
+		return fmt.Errorf("store: recover: %w", err)
+	}
+	defer ls.close()
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, 2, hlog)
 	if err != nil {
 		return fmt.Errorf("store: recover: snapshots: %w", err)
@@ -67,7 +65,7 @@ func Recover(dataDir, nodeID string, servers []raft.Server, log *slog.Logger) er
 	rc.LocalID = raft.ServerID(nodeID)
 	rc.Logger = hlog
 	_, trans := raft.NewInmemTransport("")
-	if err := raft.RecoverCluster(rc, &fsm{state: newState(), log: log}, bolt, bolt, snaps, trans, raft.Configuration{Servers: servers}); err != nil {
+	if err := raft.RecoverCluster(rc, &fsm{state: newState(), log: log}, ls.logs, ls.stable, snaps, trans, raft.Configuration{Servers: servers}); err != nil {
 		return fmt.Errorf("store: recover: %w", err)
 	}
 	return nil

@@ -1,5 +1,6 @@
 // Package store is the controller's replicated state: a hashicorp/raft node
-// with a durable BoltDB log and stable store, file snapshots, and a
+// with a durable log and stable store (hashicorp/raft-wal; BoltDB in a data
+// directory an earlier version created, logstore.go), file snapshots, and a
 // deterministic FSM.
 //
 // Every change is a mxprobe.v1.Command (proto/mxprobe/v1/command.proto)

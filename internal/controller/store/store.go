@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -181,26 +179,27 @@ func (s *Store) openStorage(hlog hclog.Logger) error {
 		s.logs, s.stable, s.snaps = m, m, raft.NewInmemSnapshotStore()
 		return nil
 	}
-	bolt, err := raftboltdb.NewBoltStore(filepath.Join(s.cfg.DataDir, "raft.db"))
+	ls, err := openLogStore(s.cfg.DataDir, hlog)
 	if err != nil {
-		return fmt.Errorf("store: open log store: %w", err)
+		return err
 	}
-	s.closers = append(s.closers, bolt.Close)
+	s.closers = append(s.closers, ls.close)
+	s.log.Debug("raft log store", "kind", ls.kind)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.DataDir, s.cfg.SnapshotRetain, hlog)
 	if err != nil {
 		s.closeAll()
 		return fmt.Errorf("store: open snapshot store: %w", err)
 	}
 	// Replication to followers reads the entries just appended; without a
-	// cache each read is a BoltDB lookup plus a msgpack decode (~10% of the
+	// cache each read is a log store lookup plus a decode (~10% of the
 	// leader's CPU under full ingest in mxbench). Entries are group-commit
 	// batches of at most a few MiB, so the cache stays small.
-	logs, err := raft.NewLogCache(logCacheEntries, bolt)
+	logs, err := raft.NewLogCache(logCacheEntries, ls.logs)
 	if err != nil {
 		s.closeAll()
 		return fmt.Errorf("store: log cache: %w", err)
 	}
-	s.logs, s.stable, s.snaps = logs, bolt, snaps
+	s.logs, s.stable, s.snaps = logs, ls.stable, snaps
 	return nil
 }
 
