@@ -14,8 +14,8 @@ import (
 // earlier state (the zero cursor, or a restore replaced the state since)
 // or older than the log keeps (overflow).
 
-// DefaultMaxCorrelationChanges bounds the change log (about 64 bytes an
-// entry: 8 MiB). At 100,000 results/s a reader falls back to everything
+// DefaultMaxCorrelationChanges bounds the change log (56 bytes an
+// entry: 7 MiB). At 100,000 results/s a reader falls back to everything
 // only when its rounds are more than about a second apart.
 const DefaultMaxCorrelationChanges = 1 << 17
 
