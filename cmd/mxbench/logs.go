@@ -109,7 +109,7 @@ func runLogs(ctx context.Context, o options, tmp string) error {
 		fmt.Printf("logs: %s per CPU-second %s MB/cpu-s, ratio %s x grep (min / median / max)\n",
 			b.name, spreadOf(r.perCPU).format("%.0f"), spreadOf(r.cpuRatios).format("%.2f"))
 		if b.path == agent {
-			o.table.put(row{key: "logs", value: spreadOf(r.ratios), load: loadAvg()})
+			o.table.put(row{key: "logs", what: fmt.Sprintf("agent check --protocol-logs vs grep -F -c, %.2f GiB send log, end to end", float64(size)/(1<<30)), value: spreadOf(r.ratios), load: loadAvg()})
 		}
 	}
 	return nil

@@ -197,6 +197,28 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 			fleet.Close()
 		}
 	}()
+	// incident measures failure -> incident after run i (incident.go),
+	// also after a run that ended early (on a new fleet).
+	incident := func(i int) error {
+		if o.incidentSamples <= 0 {
+			return nil
+		}
+		if fleet == nil {
+			if fleet, l, err = connectFleet(ctx, c, o, fmt.Sprintf("agent%d", i)); err != nil {
+				return err
+			}
+		}
+		ir, err := incidentOnce(ctx, c, l, fleet, o, i)
+		if err != nil {
+			fmt.Printf("run %d/%d: failure -> incident ended early, not counted: %v (load %s)\n", i+1, runs, err, loadAvg())
+			fleet.Close()
+			fleet = nil
+			return nil
+		}
+		printIncidentRun(i, runs, ir, o)
+		incidents = append(incidents, ir)
+		return nil
+	}
 	for i := range runs {
 		if fleet == nil {
 			// A fleet whose stream was cut is replaced; the new one has
@@ -214,6 +236,9 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 			failed = append(failed, err.Error())
 			fleet.Close()
 			fleet = nil
+			if err := incident(i); err != nil {
+				return err
+			}
 			continue
 		}
 		fmt.Printf("run %d/%d: %.0f committed results/s (%.0f batches/s); CPU per 1,000 committed results: leader %.1f ms, followers %.1f ms, simulated agents %.1f ms; load %s\n",
@@ -225,19 +250,12 @@ func runCluster(ctx context.Context, o options, tmp string) error {
 				i+1, runs, r.bogusOpened, o.rate, r.bogus.achieved, ms(r.bogus.p50), ms(r.bogus.p99), ms(r.bogus.max))
 		}
 		all = append(all, r)
-		if o.incidentSamples > 0 {
-			ir, err := incidentOnce(ctx, c, l, fleet, o, i)
-			if err != nil {
-				fmt.Printf("run %d/%d: failure -> incident ended early, not counted: %v (load %s)\n", i+1, runs, err, loadAvg())
-				fleet.Close()
-				fleet = nil
-				continue
-			}
-			printIncidentRun(i, runs, ir, o)
-			incidents = append(incidents, ir)
+		if err := incident(i); err != nil {
+			return err
 		}
 	}
 	if len(all) == 0 {
+		incidentSummary(incidents, o, o.table)
 		return fmt.Errorf("no run completed: %s", strings.Join(failed, "; "))
 	}
 	pick := func(f func(clusterRun) float64) spread {

@@ -65,7 +65,7 @@ func runState(ctx context.Context, o options, tmp string) error {
 		}
 		fmt.Printf("state: %6d agents: snapshot %s MiB, persist %s s, reopen %s s, reopen peak RSS %s MiB (min / median / max; load %s)\n",
 			n, spreadOf(size).format("%.1f"), spreadOf(persist).format("%.2f"), spreadOf(reopen).format("%.2f"), spreadOf(rss).format("%.0f"), loadAvg())
-		o.table.put(row{key: fmt.Sprintf("reopen-%d", n), what: fmt.Sprintf("reopen of a node with %d agents' state", n), unit: "s", format: "%.2f", value: spreadOf(reopen), load: loadAvg()})
+		o.table.put(row{key: fmt.Sprintf("reopen-%d", n), what: fmt.Sprintf("reopen of a node with %s agents' state", thousands(n)), unit: "s", format: "%.2f", value: spreadOf(reopen), load: loadAvg()})
 		o.table.put(row{key: fmt.Sprintf("rss-%d", n), what: "  its peak RSS", unit: "MiB", format: "%.0f", value: spreadOf(rss), load: loadAvg()})
 	}
 	return nil

@@ -45,3 +45,12 @@ func loadAvg() string {
 	}
 	return f[0]
 }
+
+// thousands writes n with commas (50,000).
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

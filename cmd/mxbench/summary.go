@@ -58,8 +58,8 @@ type table struct{ rows []row }
 
 func newTable() *table { return &table{rows: issueRows()} }
 
-// put fills the row of r.key with r's value and load; a key not in
-// issueRows (a -state-agents size) is added as r.
+// put fills the row of r.key with r's value and load (and its what, if r
+// has one); a key not in issueRows (a -state-agents size) is added as r.
 func (t *table) put(r row) {
 	if t == nil {
 		return
@@ -70,6 +70,9 @@ func (t *table) put(r row) {
 			continue
 		}
 		x.value, x.load, x.measured = r.value, r.load, true
+		if r.what != "" {
+			x.what = r.what // what was measured differs from the issue's row (a smaller log)
+		}
 		t.rows[i] = x
 		return
 	}
