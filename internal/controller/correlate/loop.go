@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
@@ -43,26 +42,23 @@ type LoopConfig struct {
 // RoundStats describes one round.
 type RoundStats struct {
 	// Duration is the whole round; Compute the part before its proposal
-	// (reading the state and the engine's round), ComputeCPU the CPU time
-	// that part used (0 where not measured), which paces the loop.
-	Duration, Compute, ComputeCPU time.Duration
-	Results                       int
-	Candidates                    int
-	Upserts, Deletes              int
-	Applied, Rejected             int
+	// (reading the state and the engine's round), which paces the loop.
+	Duration, Compute time.Duration
+	Results           int
+	Candidates        int
+	Upserts, Deletes  int
+	Applied, Rejected int
 }
 
-// busyFactor paces rounds under load: after a round whose computation used
-// d of CPU, the next starts no sooner than busyFactor·d after it started,
-// so correlation takes at most a quarter of a core however large the fleet
-// (a 700 ms round over 100k findings runs every 2.8 s instead of back to
-// back) while small fleets keep the Interval. d is CPU time, not wall time
-// (where the thread's CPU clock exists, else the computation's wall time),
-// and the wait for the round's proposal to commit (the leader's fsync, the
-// followers') is not part of it: both grow with what else the machine
-// runs, not with what the round costs, and on a loaded machine pacing by
-// them spaced rounds seconds apart and held every new failure back by as
-// much (mxbench -mode incident).
+// busyFactor paces rounds under load: after a round whose computation took
+// d, the next starts no sooner than busyFactor·d after it started, so
+// correlation takes at most a quarter of a core however large the fleet (a
+// 700 ms round over 100k findings runs every 2.8 s instead of back to back)
+// while small fleets keep the Interval. The wait for the round's proposal
+// to commit (the leader's fsync, the followers') is not part of d: it
+// costs this node no CPU, and on a loaded machine it was most of a round,
+// so counting it spaced rounds seconds apart and held every new failure
+// back by as much (mxbench -mode incident).
 const busyFactor = 4
 
 // Loop is the leader-only correlation loop.
@@ -137,7 +133,7 @@ func (l *Loop) Run(ctx context.Context) {
 		}
 		if st.Upserts+st.Deletes > 0 {
 			l.cfg.Logger.Debug("correlation round", "results", st.Results, "candidates", st.Candidates, "upserts", st.Upserts,
-				"deletes", st.Deletes, "rejected", st.Rejected, "took", st.Duration, "compute", st.Compute, "compute_cpu", st.ComputeCPU)
+				"deletes", st.Deletes, "rejected", st.Rejected, "took", st.Duration, "compute", st.Compute)
 		}
 	}
 }
@@ -145,11 +141,7 @@ func (l *Loop) Run(ctx context.Context) {
 // nextRound is the earliest start of the round after one that started at
 // start (busyFactor).
 func nextRound(start time.Time, st RoundStats) time.Time {
-	d := st.ComputeCPU
-	if d <= 0 {
-		d = st.Compute
-	}
-	return start.Add(busyFactor * d)
+	return start.Add(busyFactor * st.Compute)
 }
 
 // Round runs one correlation round now (incrementally, over what changed
@@ -161,16 +153,8 @@ func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
 		l.engine = NewEngine(l.cfg.Engine)
 	}
 	start := time.Now()
-	// The computation runs on one thread, whose CPU clock it reads.
-	runtime.LockOSThread()
-	cpu0, cpuOK := threadCPU()
 	out := l.round()
-	cpu1, cpuOK1 := threadCPU()
-	runtime.UnlockOSThread()
 	st := RoundStats{Results: l.engine.Results(), Candidates: out.Candidates, Upserts: len(out.Upserts), Deletes: len(out.Deletes), Compute: time.Since(start)}
-	if cpuOK && cpuOK1 {
-		st.ComputeCPU = max(cpu1-cpu0, time.Nanosecond)
-	}
 	if !out.Empty() {
 		res, err := l.src.ProposeIncidents(ctx, &mxv1.CorrelateIncidents{Upserts: out.Upserts, Deletes: out.Deletes})
 		if err != nil {
