@@ -223,9 +223,16 @@ func TestDocumentedCommandsParse(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
 		if stdFlag[name] {
-			// The flag package stops at --help with exit 2 after parsing
-			// the flags before it.
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.HasPrefix(out.String(), "Usage of "+name) {
+			// The flag package stops at --help after parsing the flags
+			// before it: exit 0 from flag.Parse, 2 from a FlagSet that
+			// returns ErrHelp to its caller; a bad flag or value is
+			// reported before the usage, so the usage comes first only
+			// when every flag before --help parsed.
+			// flag.Parse names the program by its path.
+			ee, isExit := err.(*exec.ExitError)
+			first, _, _ := strings.Cut(out.String(), "\n")
+			usage := strings.HasPrefix(first, "Usage of ") && strings.HasSuffix(first, name+":")
+			if err != nil && (!isExit || ee.ExitCode() != 2) || !usage {
 				t.Errorf("%s: %q does not parse: %v\n%s", c.file, c.line, err, out.String())
 			}
 			continue
