@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
-	"github.com/mxprobe/mxprobe/internal/controller/ingest"
 	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
 
@@ -77,26 +75,7 @@ func largeReport(t *testing.T, id string, size int) []byte {
 // Every report tlsrpt accepts is accepted by the import API and the receiver
 // (gzip'd or not), committed, and listed, up to MaxReportBytes of JSON.
 func TestLargestAcceptedTLSReportImportsAndLists(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := Start(ctx, Config{
-		NodeID: "n1", DataDir: t.TempDir(), Bootstrap: true, Insecure: true,
-		GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", TLSRPTListen: "127.0.0.1:0", RaftListen: freePort(t),
-		Plan:   ingest.Plan{Interval: 30 * time.Second, Jitter: time.Second, ProbeTimeout: 5 * time.Second},
-		Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(30 * time.Second)
-	for !n.Store().LeaderReady() || n.TLSRPTAddr() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("node never led")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	n := startTLSRPTNode(t)
 
 	big := largeReport(t, "large-import", tlsrpt.MaxReportBytes-200<<10)
 	parsed, err := tlsrpt.ParseJSON(big)

@@ -15,26 +15,23 @@ import (
 	"github.com/mxprobe/mxprobe/internal/tlsrpt"
 )
 
-// A real published TLS-RPT report (parsedmarc's smtp_tls.json: Google's
-// shape, validation-failure to the MX example.com) arrives on the
-// unauthenticated receiver, is committed through raft, and joins the
-// incident the agent on example.com opened for its untrusted certificate.
-// The command clock is set to the morning after the report's day.
-func TestRealTLSRPTReportCorrelatesWithAgentIncident(t *testing.T) {
-	sample, err := os.ReadFile("../../tlsrpt/testdata/parsedmarc/smtp_tls.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := func() time.Time { return time.Date(2024, 1, 10, 8, 0, 0, 0, time.UTC) }
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := Start(ctx, Config{
-		NodeID: "n1", DataDir: t.TempDir(), Bootstrap: true, Insecure: true, CommandClock: clock,
+// startTLSRPTNode starts a one-node insecure controller with the TLS-RPT
+// receiver and waits until it leads; opts adjust its config.
+func startTLSRPTNode(t *testing.T, opts ...func(*Config)) *Node {
+	t.Helper()
+	cfg := Config{
+		NodeID: "n1", DataDir: t.TempDir(), Bootstrap: true, Insecure: true,
 		GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", TLSRPTListen: "127.0.0.1:0", RaftListen: freePort(t),
-		Plan:        ingest.Plan{Interval: 30 * time.Second, Jitter: time.Second, ProbeTimeout: 5 * time.Second},
-		Correlation: correlate.LoopConfig{Now: clock, Interval: 20 * time.Millisecond, Engine: correlate.Config{OpenAfterObservations: 1}},
-		Logger:      quiet(),
-	})
+		Plan:   ingest.Plan{Interval: 30 * time.Second, Jitter: time.Second, ProbeTimeout: 5 * time.Second},
+		Logger: quiet(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := Start(ctx, cfg)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -47,6 +44,25 @@ func TestRealTLSRPTReportCorrelatesWithAgentIncident(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return n
+}
+
+// A real published TLS-RPT report (parsedmarc's smtp_tls.json: Google's
+// shape, validation-failure to the MX example.com) arrives on the
+// unauthenticated receiver, is committed through raft, and joins the
+// incident the agent on example.com opened for its untrusted certificate.
+// The command clock is set to the morning after the report's day.
+func TestRealTLSRPTReportCorrelatesWithAgentIncident(t *testing.T) {
+	sample, err := os.ReadFile("../../tlsrpt/testdata/parsedmarc/smtp_tls.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return time.Date(2024, 1, 10, 8, 0, 0, 0, time.UTC) }
+	n := startTLSRPTNode(t, func(c *Config) {
+		c.CommandClock = clock
+		c.Correlation = correlate.LoopConfig{Now: clock, Interval: 20 * time.Millisecond, Engine: correlate.Config{OpenAfterObservations: 1}}
+	})
+	deadline := time.Now().Add(30 * time.Second)
 
 	// The agent on example.com reports an untrusted certificate.
 	st, err := dial(t, n.GRPCAddr()).Connect(t.Context())
