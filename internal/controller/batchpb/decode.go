@@ -606,39 +606,33 @@ func tlsSession(b []byte, m *mxv1.TLSSession, t *strs) bool {
 }
 
 func timestamp(b []byte, m *timestamppb.Timestamp) bool {
-	for len(b) > 0 {
-		f, rest, ok := next(b)
-		if !ok || f.typ != varint {
-			return false
-		}
-		b = rest
-		switch f.num {
-		case secondsField:
-			m.Seconds = int64(f.u)
-		case nanosField:
-			m.Nanos = int32(f.u)
-		default:
-			return false
-		}
-	}
-	return true
+	var ok bool
+	m.Seconds, m.Nanos, ok = secondsNanos(b)
+	return ok
 }
 
 func duration(b []byte, m *durationpb.Duration) bool {
+	var ok bool
+	m.Seconds, m.Nanos, ok = secondsNanos(b)
+	return ok
+}
+
+// secondsNanos decodes the two fields Timestamp and Duration share.
+func secondsNanos(b []byte) (seconds int64, nanos int32, ok bool) {
 	for len(b) > 0 {
 		f, rest, ok := next(b)
 		if !ok || f.typ != varint {
-			return false
+			return 0, 0, false
 		}
 		b = rest
 		switch f.num {
 		case secondsField:
-			m.Seconds = int64(f.u)
+			seconds = int64(f.u)
 		case nanosField:
-			m.Nanos = int32(f.u)
+			nanos = int32(f.u)
 		default:
-			return false
+			return 0, 0, false
 		}
 	}
-	return true
+	return seconds, nanos, true
 }
