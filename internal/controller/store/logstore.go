@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -37,12 +38,16 @@ type logStore struct {
 }
 
 // openLogStore opens dataDir's log store: BoltDB when the directory has
-// one, otherwise the write-ahead log (created if need be).
+// one (or on Windows), otherwise the write-ahead log (created if need be).
 func openLogStore(dataDir string, hlog hclog.Logger) (logStore, error) {
 	boltPath := filepath.Join(dataDir, boltLog)
 	_, err := os.Stat(boltPath)
 	switch {
-	case err == nil:
+	case err == nil || runtime.GOOS == "windows":
+		// raft-wal fsyncs its directory, which Windows refuses
+		// (FlushFileBuffers on a directory handle: access denied), so a
+		// store opened on Windows (the agents' tests run a controller
+		// store under Wine) keeps BoltDB.
 		bolt, err := raftboltdb.NewBoltStore(boltPath)
 		if err != nil {
 			return logStore{}, fmt.Errorf("store: open log store %s: %w", boltPath, err)
