@@ -179,42 +179,32 @@ func (f *keyFeed) last(in Input) {
 	}
 }
 
+// mapDiff is what cur holds that prev did not (a new value) and the keys
+// prev held that cur does not.
+func mapDiff[K comparable, V comparable](prev, cur map[K]V) (changed []V, removed []K) {
+	var zero V
+	for k, v := range cur {
+		if prev[k] != v {
+			changed = append(changed, v)
+		}
+	}
+	for k := range prev {
+		if cur[k] == zero {
+			removed = append(removed, k)
+		}
+	}
+	return changed, removed
+}
+
 // changes is what changed from the last input to in (which becomes the
 // last).
 func (f *keyFeed) changes(in Input) Changes {
 	c := Changes{Now: in.Now}
 	prev := *f
 	f.last(in)
-	for id, a := range f.agents {
-		if prev.agents[id] != a {
-			c.Agents = append(c.Agents, a)
-		}
-	}
-	for id := range prev.agents {
-		if f.agents[id] == nil {
-			c.RemovedAgents = append(c.RemovedAgents, id)
-		}
-	}
-	for k, r := range f.results {
-		if prev.results[k] != r {
-			c.Results = append(c.Results, r)
-		}
-	}
-	for k := range prev.results {
-		if f.results[k] == nil {
-			c.RemovedResults = append(c.RemovedResults, k)
-		}
-	}
-	for id, inc := range f.incidents {
-		if prev.incidents[id] != inc {
-			c.Incidents = append(c.Incidents, inc)
-		}
-	}
-	for id := range prev.incidents {
-		if f.incidents[id] == nil {
-			c.RemovedIncidents = append(c.RemovedIncidents, id)
-		}
-	}
+	c.Agents, c.RemovedAgents = mapDiff(prev.agents, f.agents)
+	c.Results, c.RemovedResults = mapDiff(prev.results, f.results)
+	c.Incidents, c.RemovedIncidents = mapDiff(prev.incidents, f.incidents)
 	return c
 }
 
