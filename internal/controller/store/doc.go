@@ -1,7 +1,7 @@
 // Package store is the controller's replicated state: a hashicorp/raft node
-// with a durable log and stable store (hashicorp/raft-wal; BoltDB in a data
-// directory an earlier version created, logstore.go), file snapshots, and a
-// deterministic FSM.
+// with a durable log and stable store (hashicorp/raft-wal, logstore.go; a
+// BoltDB log an earlier version created is migrated into it at start,
+// logstore_migrate.go), file snapshots, and a deterministic FSM.
 //
 // Every change is a mxprobe.v1.Command (proto/mxprobe/v1/command.proto)
 // written to the raft log. The FSM never reads a clock or iterates a map for
