@@ -108,7 +108,7 @@ func (c *ProtocolLogs) parseOnce(ctx context.Context) (*diagnose.LogWindow, prot
 		return nil, protolog.Stats{}, fmt.Errorf("%w under %s", ErrNoLogFiles, c.Target())
 	}
 	w := diagnose.NewLogWindow(c.MaxGroups, 0)
-	p := protolog.Parser{OnSession: w.Add}
+	p := protolog.Parser{OnSession: w.Add, CheckView: true}
 	sum, err := p.ParseFiles(ctx, files)
 	if err != nil {
 		return nil, protolog.Stats{}, fmt.Errorf("protocol logs: %w", err)

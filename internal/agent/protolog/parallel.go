@@ -367,7 +367,7 @@ func (pp *parallelParse) speculate(c *pchunk, vals *valueCache) *chunkResult {
 		fs = c.file.lead.state()
 	}
 	tr := newTracker(1<<62, &Stats{}, func(*sessState) {})
-	tr.vals, tr.eager = vals, pp.b.p.fullDecode
+	tr.vals, tr.eager, tr.check = vals, pp.b.p.fullDecode, pp.b.p.CheckView
 	var seen [3]map[string]struct{}
 	for i := range seen {
 		seen[i] = map[string]struct{}{}

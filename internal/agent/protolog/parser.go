@@ -84,6 +84,10 @@ type Parser struct {
 	// Workers is how many goroutines parse chunks of the input in
 	// parallel (parallel.go). Zero means GOMAXPROCS.
 	Workers int
+	// CheckView makes every session CheckView of itself (checkview.go):
+	// for a consumer that reads no more, such as diagnose.LogWindow, at less
+	// cost per row.
+	CheckView bool
 
 	chunkBytes int  // tests: chunk size (0: DefaultChunkBytes)
 	fullDecode bool // tests: no fast path (quick.go)
@@ -210,6 +214,9 @@ func (p *Parser) newBatch() *batch {
 	b.eng.stats = &b.sum.Stats
 	b.eng.full = p.fullDecode
 	b.eng.tr = newTracker(p.maxOpen(), &b.sum.Stats, func(st *sessState) {
+		if p.CheckView {
+			st.S = CheckView(st.S)
+		}
 		if p.OnSession != nil {
 			p.OnSession(st.S)
 			return
@@ -220,6 +227,7 @@ func (p *Parser) newBatch() *batch {
 		b.eng.tr.vals = newValueCache()
 	}
 	b.eng.tr.eager = p.fullDecode
+	b.eng.tr.check = p.CheckView
 	return b
 }
 

@@ -75,7 +75,8 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	dir := fs.info.Direction
 	event := Event(ev[0])
 	st := e.tr.lookup(dir, sess)
-	if st != nil && dir != DirectionUnknown && (event == EventSend || event == EventReceive) && st.routine(event, dir, data) {
+	if st != nil && ((event == EventInfo && inertInfo(data, ctx)) ||
+		(dir != DirectionUnknown && (event == EventSend || event == EventReceive) && st.routine(event, dir, data, e.tr.check))) {
 		e.tr.touch(st, cols[colDateTime], cols[colLocal], cols[colRemote], fs.info.Name)
 		st.CurCert = -1
 		return true
@@ -181,9 +182,40 @@ func cutQuoted(line []byte, cols [][]byte, start, k int) (int, bool) {
 	return start, true
 }
 
+// inertInfo reports whether a '*' row with this data and context changes
+// its session as tracker.info would: only in ending a certificate block
+// (and in what touch changes). Its context is no certificate label (those
+// start with 'S', 'R' or 'C', either case) and neither column is a TLS
+// outcome or certificate status (shorter than ten bytes, or starting with
+// neither 'T' nor 'C', either case, and without '=').
+func inertInfo(data, ctx []byte) bool {
+	c := trimSpaceBytes(ctx)
+	if len(c) >= len(ctxRemoteCert) {
+		switch c[0] | 0x20 {
+		case 's', 'r', 'c':
+			return false
+		}
+	}
+	return inertOutcome(c) && inertOutcome(trimSpaceBytes(data))
+}
+
+// inertOutcome: tracker.outcome leaves everything as it is for b (trimmed).
+func inertOutcome(b []byte) bool {
+	if len(b) < 10 {
+		return true
+	}
+	switch b[0] | 0x20 {
+	case 't', 'c':
+		return false
+	}
+	return bytes.IndexByte(b, '=') < 0
+}
+
 // routine reports whether a '<' or '>' row with this data leaves the
-// session as tracker.reply / tracker.command would: unchanged.
-func (st *sessState) routine(ev Event, dir Direction, data []byte) bool {
+// session as tracker.reply / tracker.command would: unchanged (check: in
+// what CheckView keeps; a reply code seen for the first time changes only
+// ReplyCodes).
+func (st *sessState) routine(ev Event, dir Direction, data []byte, check bool) bool {
 	isReply := (dir == DirectionSend && ev == EventReceive) || (dir == DirectionReceive && ev == EventSend)
 	if !isReply { // a command: EHLO, HELO, STARTTLS and X-ANONYMOUSTLS matter
 		d := trimSpaceBytes(data)
@@ -200,7 +232,14 @@ func (st *sessState) routine(ev Event, dir Direction, data []byte) bool {
 	if !ok {
 		return true
 	}
-	if code >= 400 || code == 220 || !slices.Contains(st.S.ReplyCodes, code) {
+	switch {
+	case code >= 400:
+		return false
+	case code == 220:
+		if !check || (st.S.RemoteName == "" && st.S.Direction != DirectionReceive) {
+			return false
+		}
+	case !check && !slices.Contains(st.S.ReplyCodes, code):
 		return false
 	}
 	if code == 250 {

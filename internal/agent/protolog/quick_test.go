@@ -53,74 +53,34 @@ func quickAndFull(t testing.TB, data []byte, name string, p Parser) (quick, full
 // for the first time, 250 while capabilities are read, commands that
 // matter, a row without a session open, unknown direction.
 func TestQuickEqualsFull(t *testing.T) {
+	for _, tc := range equivalenceCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			if q, f := quickAndFull(t, tc.data, tc.file, Parser{}); q != f {
+				t.Fatalf("fast path differs from the full decode:\nquick %s\n full %s", q, f)
+			}
+		})
+	}
+}
+
+type equivalenceCase struct {
+	name, file string
+	data       []byte
+}
+
+// equivalenceCases are the logs the fast path and the check view are
+// compared with the full decode on: realistic logs of both directions
+// (generated, and the real sample) and rows built to sit at the fast
+// path's edges.
+func equivalenceCases(t testing.TB) []equivalenceCase {
+	t.Helper()
 	sample, err := os.ReadFile("testdata/SEND20190502-1.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	edges := strings.Join([]string{
-		"#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context",
-		"2019-05-02T06:32:10.100Z,C,S1,0,10.0.0.5:1,10.0.0.9:25,+,,",
-		"2019-05-02T06:32:10.101Z,C,S1,1,,,<,220 mx.fabrikam.com Ready,",
-		"2019-05-02T06:32:10.102Z,C,S1,2,,,>,ehlo me,",
-		"2019-05-02T06:32:10.103Z,C,S1,3,,,<,250-mx.fabrikam.com Hello [10.0.0.5],",
-		"2019-05-02T06:32:10.104Z,C,S1,4,,,<,250-SIZE 1000,",
-		"2019-05-02T06:32:10.105Z,C,S1,5,,,<,250 STARTTLS,",
-		"2019-05-02T06:32:10.106Z,C,S1,6,,,>,MAIL FROM:<a@b>,",
-		"2019-05-02T06:32:10.107Z,C,S1,7,,,<,250 2.1.0 Sender OK,",
-		"2019-05-02T06:32:10.108Z,C,S1,8,,,<,250 2.1.5 Hello again,",
-		"2019-05-02T06:32:10.109Z,C,S1,9,,,>,RCPT TO:<c@d>,\"unterminated",
-		"2019-05-02T06:32:10.110Z,C,S1,10,,,<,354 go ahead,",
-		"2019-05-02T06:32:10.111Z,C,S1,11,,,<,354 go ahead again,x,\"\"",
-		"2019-05-02T06:32:10.112Z,C,S1,12,,,>,\"DATA, quoted\",",
-		"2019-05-02T06:32:10.113Z,C,S1,13,,,<,452 4.3.1 full,",
-		"2019-05-02T06:32:09.000Z,C,S1,14,,,>,STARTTLS,",
-		"2019-05-02T06:32:11.000Z,C,S1,15,,,>,  X-ANONYMOUSTLS ,",
-		"2019-05-02T06:32:11.001Z,C,S2,0,,,>,QUIT,",
-		"not a time,C,S1,16,,,<,221 bye,",
-		"2019-05-02T06:32:11.002Z,C,S1,17,,,<,221 bye,",
-		"2019-05-02T06:32:11.003Z,\"C, quoted\",S1,18,,,<,221 bye,",
-		"2019-05-02T06:32:11.004Z,C,,19,,,<,221 bye,",
-		"2019-05-02T06:32:11.005Z,C,S1,20,,,<,",
-		"2019-05-02T06:32:11.006Z,C,S1,21,,,<,221,",
-		"2019-05-02T06:32:11.0061Z,C,S1,21,,,<,250 a\"b,c\"d",
-		"2019-05-02T06:32:11.0062Z,C,S1,21,,,*,x,\"TLS negotiation failed with error A, B\"",
-		"2019-05-02T06:32:11.0063Z,C,S1,21,,,*,,TLS negotiation failed with error C,\"bad",
-		"2019-05-02T06:32:11.0064Z,C,S1,21,,,*,,TLS negotiation failed with error D,x\"y,z",
-		"2019-05-02T06:32:11.0065Z,\"C\"\"q\",S1,21,,,<,421 4.4.2 gone,",
-		"2019-05-02T06:32:11.0066Z,\"C\",S1,21,,,<,\"421 4.4.2 \"\"gone\"\"\",\"ctx\"",
-		"2019-05-02T06:32:11.0067Z,C,S1,21,,,<,\"422 x\" y,",
-		"2019-05-02T06:32:11.007Z,C,S1,22,,,-,,",
-		"2019-05-02T06:32:11.008Z,C,S1,23,,,+,,", // the id again: a new session
-		"2019-05-02T06:32:11.009Z,C,S1,24,,,<,220 again,",
-		"2019-05-02T06:32:11.010Z,C,S1,25,,,-,,",
-		// Times the lazy comparison must not take as bytes (touch).
-		"2019-02-29T06:32:11.000Z,C,T1,0,,,+,,",
-		"2019-03-01T01:00:00.000Z,C,T1,1,,,*,,x",
-		"2019-05-02T06:32:60.500Z,C,T2,0,,,+,,",
-		"2019-05-02T06:33:00.200Z,C,T2,1,,,*,,x",
-		"0001-01-01T00:00:00.000Z,C,T3,0,,,+,,",
-		"2019-05-02T06:32:11.000Z,C,T3,1,,,*,,x",
-		"2019-05-02T06:32:10.000Z,C,T3,2,,,*,,x",
-		"0001-01-01T00:00:00.000Z,C,T3,3,,,*,,x",
-		"2019-05-02T06:32:09.000Z,C,T3,4,,,*,,x",
-		"2019-05-02 06:32:08.000Z,C,T3,5,,,*,,x",
-		"2019-05-02T06:32:12.5Z,C,T3,6,,,*,,x",
-		"2020-02-29T06:32:11.000Z,C,T4,0,,,+,,",
-		"2020-02-30T06:32:11.000Z,C,T4,1,,,*,,x",
-		"2020-02-29T24:00:00.000Z,C,T4,2,,,*,,x",
-		"2019-03-01T02:00:00.000Z,C,T1,3,,,-,,",
-		"0001-01-01T00:00:00.000Z,C,T5,0,,,+,,",
-		"2019-05-02T06:32:10.000Z,C,T5,1,,,*,,x",
-		"2019-05-02T06:32:09.000Z,C,T5,2,,,-,,",
-		"2019-05-02T06:32:11.007Z,C,T2,2,,,-,,",
-		"2019-05-02T06:32:11.007Z,C,T3,7,,,-,,",
-	}, "\r\n") + "\r\n"
+	edges := strings.Join(edgeRows, "\r\n") + "\r\n"
 	truncated := loggen.Generate(loggen.Options{Sessions: 100, Interleave: 30, Seed: 6, PartnerFails: true})
 	truncated = truncated[:len(truncated)-37]
-	cases := []struct {
-		name, file string
-		data       []byte
-	}{
+	return []equivalenceCase{
 		{"sample", "SEND20190502-1.log", sample},
 		{"edges", "SEND20190502-1.log", []byte(edges)},
 		{"edges receive", "RECV20190502-1.log", []byte(edges)},
@@ -129,13 +89,6 @@ func TestQuickEqualsFull(t *testing.T) {
 		{"receive", "RECV20190502-1.log", loggen.Generate(loggen.Options{Receive: true, Sessions: 300, Interleave: 20, Seed: 4})},
 		{"send truncated mid-line", "SEND20190502-1.log", truncated},
 		{"send CRLF, many chunks", "SEND20190502-1.log", bytes.ReplaceAll(loggen.Generate(loggen.Options{Sessions: 200, Interleave: 60, Seed: 5, PartnerFails: true}), []byte("\n"), []byte("\r\n"))},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if q, f := quickAndFull(t, tc.data, tc.file, Parser{}); q != f {
-				t.Fatalf("fast path differs from the full decode:\nquick %s\n full %s", q, f)
-			}
-		})
 	}
 }
 
@@ -304,4 +257,112 @@ func TestZeroBytes(t *testing.T) {
 			t.Errorf("zeroBytes(%#x) = %#x, want %#x", x, got, want)
 		}
 	}
+}
+
+// edgeRows are data rows at the fast path's edges: quoting after the
+// event, replies seen for the first time, 250 while capabilities are read,
+// commands that matter, a row without a session open, '*' rows that are
+// and are not certificate or TLS rows, times touch must not compare as
+// bytes.
+var edgeRows = []string{
+	"#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context",
+	"2019-05-02T06:32:10.100Z,C,S1,0,10.0.0.5:1,10.0.0.9:25,+,,",
+	"2019-05-02T06:32:10.101Z,C,S1,1,,,<,220 mx.fabrikam.com Ready,",
+	"2019-05-02T06:32:10.102Z,C,S1,2,,,>,ehlo me,",
+	"2019-05-02T06:32:10.103Z,C,S1,3,,,<,250-mx.fabrikam.com Hello [10.0.0.5],",
+	"2019-05-02T06:32:10.104Z,C,S1,4,,,<,250-SIZE 1000,",
+	"2019-05-02T06:32:10.105Z,C,S1,5,,,<,250 STARTTLS,",
+	"2019-05-02T06:32:10.106Z,C,S1,6,,,>,MAIL FROM:<a@b>,",
+	"2019-05-02T06:32:10.107Z,C,S1,7,,,<,250 2.1.0 Sender OK,",
+	"2019-05-02T06:32:10.108Z,C,S1,8,,,<,250 2.1.5 Hello again,",
+	"2019-05-02T06:32:10.109Z,C,S1,9,,,>,RCPT TO:<c@d>,\"unterminated",
+	"2019-05-02T06:32:10.110Z,C,S1,10,,,<,354 go ahead,",
+	"2019-05-02T06:32:10.111Z,C,S1,11,,,<,354 go ahead again,x,\"\"",
+	"2019-05-02T06:32:10.112Z,C,S1,12,,,>,\"DATA, quoted\",",
+	"2019-05-02T06:32:10.113Z,C,S1,13,,,<,452 4.3.1 full,",
+	"2019-05-02T06:32:09.000Z,C,S1,14,,,>,STARTTLS,",
+	"2019-05-02T06:32:11.000Z,C,S1,15,,,>,  X-ANONYMOUSTLS ,",
+	"2019-05-02T06:32:11.001Z,C,S2,0,,,>,QUIT,",
+	"not a time,C,S1,16,,,<,221 bye,",
+	"2019-05-02T06:32:11.002Z,C,S1,17,,,<,221 bye,",
+	"2019-05-02T06:32:11.003Z,\"C, quoted\",S1,18,,,<,221 bye,",
+	"2019-05-02T06:32:11.004Z,C,,19,,,<,221 bye,",
+	"2019-05-02T06:32:11.005Z,C,S1,20,,,<,",
+	"2019-05-02T06:32:11.006Z,C,S1,21,,,<,221,",
+	"2019-05-02T06:32:11.0061Z,C,S1,21,,,<,250 a\"b,c\"d",
+	"2019-05-02T06:32:11.0062Z,C,S1,21,,,*,x,\"TLS negotiation failed with error A, B\"",
+	"2019-05-02T06:32:11.0063Z,C,S1,21,,,*,,TLS negotiation failed with error C,\"bad",
+	"2019-05-02T06:32:11.0064Z,C,S1,21,,,*,,TLS negotiation failed with error D,x\"y,z",
+	"2019-05-02T06:32:11.0065Z,\"C\"\"q\",S1,21,,,<,421 4.4.2 gone,",
+	"2019-05-02T06:32:11.0066Z,\"C\",S1,21,,,<,\"421 4.4.2 \"\"gone\"\"\",\"ctx\"",
+	"2019-05-02T06:32:11.0067Z,C,S1,21,,,<,\"422 x\" y,",
+	"2019-05-02T06:32:11.007Z,C,S1,22,,,-,,",
+	"2019-05-02T06:32:11.008Z,C,S1,23,,,+,,", // the id again: a new session
+	"2019-05-02T06:32:11.009Z,C,S1,24,,,<,220 again,",
+	"2019-05-02T06:32:11.010Z,C,S1,25,,,-,,",
+	// Times the lazy comparison must not take as bytes (touch).
+	"2019-02-29T06:32:11.000Z,C,T1,0,,,+,,",
+	"2019-03-01T01:00:00.000Z,C,T1,1,,,*,,x",
+	"2019-05-02T06:32:60.500Z,C,T2,0,,,+,,",
+	"2019-05-02T06:33:00.200Z,C,T2,1,,,*,,x",
+	"0001-01-01T00:00:00.000Z,C,T3,0,,,+,,",
+	"2019-05-02T06:32:11.000Z,C,T3,1,,,*,,x",
+	"2019-05-02T06:32:10.000Z,C,T3,2,,,*,,x",
+	"0001-01-01T00:00:00.000Z,C,T3,3,,,*,,x",
+	"2019-05-02T06:32:09.000Z,C,T3,4,,,*,,x",
+	"2019-05-02 06:32:08.000Z,C,T3,5,,,*,,x",
+	"2019-05-02T06:32:12.5Z,C,T3,6,,,*,,x",
+	"2020-02-29T06:32:11.000Z,C,T4,0,,,+,,",
+	"2020-02-30T06:32:11.000Z,C,T4,1,,,*,,x",
+	"2020-02-29T24:00:00.000Z,C,T4,2,,,*,,x",
+	"2019-03-01T02:00:00.000Z,C,T1,3,,,-,,",
+	"0001-01-01T00:00:00.000Z,C,T5,0,,,+,,",
+	"2019-05-02T06:32:10.000Z,C,T5,1,,,*,,x",
+	"2019-05-02T06:32:09.000Z,C,T5,2,,,-,,",
+	"2019-05-02T06:32:11.007Z,C,T2,2,,,-,,",
+	"2019-05-02T06:32:11.007Z,C,T3,7,,,-,,",
+	// '*' rows: certificate blocks (ours, the peer's, header-less, repeated
+	// fields), TLS outcomes and statuses in either column and case, and
+	// rows that are none of them between a block's rows.
+	"2019-05-02T06:32:12.000Z,C,U1,0,10.0.0.5:2,10.0.0.9:25,*,,attempting to connect",
+	"2019-05-02T06:32:12.001Z,C,U1,1,,,+,,",
+	"2019-05-02T06:32:12.002Z,C,U1,2,,,<,220 2.0.0 ready,",
+	"2019-05-02T06:32:12.003Z,C,U1,3,,,<,220 mx.fabrikam.com Ready,",
+	"2019-05-02T06:32:12.004Z,C,U1,4,,,*,,  sending certificate ",
+	"2019-05-02T06:32:12.005Z,C,U1,5,,,*,CN=a,Certificate subject",
+	"2019-05-02T06:32:12.006Z,C,U1,6,,,*,x,attempting nothing",
+	"2019-05-02T06:32:12.007Z,C,U1,7,,,*,CN=b,Certificate issuer name",
+	"2019-05-02T06:32:12.008Z,C,U1,8,,,*,,Sending certificate",
+	"2019-05-02T06:32:12.009Z,C,U1,9,,,*,CN=c,certificate SUBJECT",
+	"2019-05-02T06:32:12.010Z,C,U1,10,,,*,CN=ca,Certificate issuer name",
+	"2019-05-02T06:32:12.011Z,C,U1,11,,,*,  ,Certificate serial number",
+	"2019-05-02T06:32:12.012Z,C,U1,12,,,*,0A,Certificate serial number",
+	"2019-05-02T06:32:12.013Z,C,U1,13,,,*,3C:1F 8E,Certificate thumbprint",
+	"2019-05-02T06:32:12.014Z,C,U1,14,,,*,a;b,Certificate alternate names",
+	"2019-05-02T06:32:12.015Z,C,U1,15,,,*,c,Certificate alternate names",
+	"2019-05-02T06:32:12.016Z,C,U1,16,,,*,,Remote certificate",
+	"2019-05-02T06:32:12.017Z,C,U1,17,,,*,CN=r,Certificate subject",
+	"2019-05-02T06:32:12.018Z,C,U1,18,,,*,CN=r,Certificate subject",
+	"2019-05-02T06:32:12.019Z,C,U1,19,,,*,::,Certificate thumbprint",
+	"2019-05-02T06:32:12.020Z,C,U1,20,,,*,AB,Certificate thumbprint",
+	"2019-05-02T06:32:12.021Z,C,U1,21,,,*,,received certificate",
+	"2019-05-02T06:32:12.022Z,C,U1,22,,,*,x=y,Certificate issuer name",
+	"2019-05-02T06:32:12.023Z,C,U1,23,,,*,CN=l,Certificate subject",
+	"2019-05-02T06:32:12.024Z,C,U1,24,,,*,\"CN=a, O=b CN=c, O=d 0A 3C1F8E6A9B2D4C5E6F708192A3B4C5D6E7F80912 5/1/2019 12:00:00 AM 5/1/2021 12:00:00 PM x\",Sending certificate Subject Issuer name",
+	"2019-05-02T06:32:12.025Z,C,U1,25,,,*,CN=after,Certificate subject",
+	"2019-05-02T06:32:12.026Z,C,U1,26,,,*,CN=a b,Remote certificate Subject Issuer",
+	"2019-05-02T06:32:12.027Z,C,U1,27,,,*,,tls negotiation failed with error NoCredentials",
+	"2019-05-02T06:32:12.028Z,C,U1,28,,,*,TLS protocol SP_PROT_TLS1_2_CLIENT negotiation succeeded,",
+	"2019-05-02T06:32:12.029Z,C,U1,29,,,*,,client certificate chain validation status: 'EmptyCertificate'",
+	"2019-05-02T06:32:12.030Z,C,U1,30,,,*,x;TlsDomainCapabilities='None'; Status='NoRemoteCertificate',y",
+	"2019-05-02T06:32:12.031Z,C,U1,31,,,*,sending message with RecordId 1,x",
+	"2019-05-02T06:32:12.032Z,C,U1,32,,,*, TLS,short",
+	"2019-05-02T06:32:12.033Z,C,U1,33,,,*,,Set Session Permissions",
+	"2019-05-02T06:32:12.034Z,C,U1,34,,,<,221 bye,",
+	"2019-05-02T06:32:12.035Z,C,U1,35,,,<,221 bye again,",
+	"2019-05-02T06:32:12.036Z,C,U1,36,,,>,EHLO again,",
+	"2019-05-02T06:32:12.037Z,C,U1,37,,,<,250-x Hello [1.2.3.4] STARTTLS,",
+	"2019-05-02T06:32:12.038Z,C,U1,38,,,<,250 SIZE,",
+	"2019-05-02T06:32:12.039Z,C,U1,39,,,<,250 2.1.0 ok,",
+	"2019-05-02T06:32:12.040Z,C,U1,40,,,-,,",
 }

@@ -167,6 +167,9 @@ type tracker struct {
 	stats    *Stats
 	vals     *valueCache // nil: every value computed (tests' full decode)
 	eager    bool        // tests' full decode: every row's time parsed in touch, no lookup cache
+	// check: the sessions' consumer reads only what CheckView keeps
+	// (Parser.CheckView, checkview.go): what nothing else reads is not kept.
+	check bool
 
 	// Chunked parsing hooks (parallel.go): the current row's offset, called
 	// after a session is created and before one is emitted.
@@ -345,9 +348,11 @@ func (t *tracker) rowOf(st *sessState, r *rawRow, dir Direction, file string) {
 	case EventConnect:
 		st.CurCert = -1
 	case EventInfo:
-		tm, ok := t.days.parse(r.time)
-		if !ok {
-			tm = time.Time{}
+		var tm time.Time // certificate and TLS outcome times: not CheckView's
+		if !t.check {
+			if p, ok := t.days.parse(r.time); ok {
+				tm = p
+			}
 		}
 		t.info(st, r, tm)
 	case EventSend, EventReceive:
@@ -397,6 +402,12 @@ func (t *tracker) touch(st *sessState, rtime, local, remote []byte, file string)
 			s.End = tm
 		}
 	}
+	if t.check { // Files and Local are not CheckView's
+		if s.Remote == "" && len(remote) > 0 {
+			s.Remote = capString(remote)
+		}
+		return
+	}
 	if n := len(s.Files); n == 0 || s.Files[n-1] != file {
 		if n < maxFilesPerSession {
 			s.Files = append(s.Files, file)
@@ -433,7 +444,9 @@ func (t *tracker) info(st *sessState, r *rawRow, tm time.Time) {
 			var c Certificate
 			st.CurCert = -1
 			if condensed {
-				c = t.vals.condensed(data)
+				if !t.check || role == CertRoleLocal { // CheckView keeps the sent certificate only
+					c = t.vals.condensed(data)
+				}
 			} else {
 				st.CurCert = len(s.Certificates)
 			}
@@ -471,7 +484,6 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 		return false
 	}
 	s := &st.S
-	v := t.vals.strAt(slotCert+field-1+5*min(max(st.CurCert, 0), maxCertsPerSession-1), trimSpaceBytes(data))
 	var c *Certificate
 	if st.CurCert >= 0 && st.CurCert < len(s.Certificates) {
 		c = &s.Certificates[st.CurCert]
@@ -490,6 +502,28 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 		st.CurCert = len(s.Certificates) - 1
 		c = &s.Certificates[st.CurCert]
 	}
+	d := trimSpaceBytes(data)
+	if t.check && (field == 3 || field == 5 || (c.Role != CertRoleLocal && field != 4)) {
+		// CheckView keeps the sent certificate's subject, issuer and
+		// thumbprint: any other field only needs to be there or not
+		// (a repeated field starts a new certificate).
+		v := ""
+		if len(d) > 0 {
+			v = checkPlaceholder
+		}
+		switch field {
+		case 1:
+			c.Subject = v
+		case 2:
+			c.Issuer = v
+		case 3:
+			c.SerialNumber = v
+		case 5:
+			c.AlternateNames = []string{}
+		}
+		return true
+	}
+	v := t.vals.strAt(slotCert+field-1+5*min(max(st.CurCert, 0), maxCertsPerSession-1), d)
 	switch field {
 	case 1:
 		c.Subject = v
@@ -587,7 +621,7 @@ func (t *tracker) reply(st *sessState, data []byte) {
 	if !ok {
 		return
 	}
-	if !slices.Contains(s.ReplyCodes, code) {
+	if !t.check && !slices.Contains(s.ReplyCodes, code) { // (ReplyCodes are not CheckView's)
 		if len(s.ReplyCodes) < maxCodesPerSession {
 			if s.ReplyCodes == nil {
 				s.ReplyCodes = make([]int, 0, 8)
