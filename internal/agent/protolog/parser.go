@@ -134,6 +134,7 @@ type engine struct {
 	sp    splitter
 	row   rawRow
 	tr    *tracker
+	conns connCache // the fast path's (quick.go)
 	stats *Stats
 	full  bool // tests: no fast path (quick.go), every row fully decoded
 }

@@ -29,9 +29,13 @@ import (
 // decode (nothing was changed).
 func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	var cols [colEvent + 1][]byte
-	start, ok := cutColumns(line, cols[:])
+	start, ok := e.conns.cut(line, &cols)
+	timed := ok // the time was found canonical
 	if !ok {
-		return false
+		if start, ok = cutColumns(line, cols[:]); !ok {
+			return false
+		}
+		e.conns.learn(line, cols[colConnector])
 	}
 	ev := cols[colEvent]
 	sess := cols[colSession]
@@ -77,17 +81,105 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	st := e.tr.lookup(dir, sess)
 	if st != nil && ((event == EventInfo && inertInfo(data, ctx)) ||
 		(dir != DirectionUnknown && (event == EventSend || event == EventReceive) && st.routine(event, dir, data, e.tr.check))) {
-		e.tr.touch(st, cols[colDateTime], cols[colLocal], cols[colRemote], fs.info.Name)
+		e.tr.touch(st, cols[colDateTime], timed, cols[colLocal], cols[colRemote], fs.info.Name)
 		st.CurCert = -1
 		return true
 	}
 	r := &e.row
 	*r = rawRow{
 		time: cols[colDateTime], connector: cols[colConnector], session: sess, seq: cols[colSeq],
-		local: cols[colLocal], remote: cols[colRemote], event: event, data: data, context: ctx,
+		local: cols[colLocal], remote: cols[colRemote], event: event, data: data, context: ctx, timed: timed,
 	}
 	e.tr.rowOf(st, r, dir, fs.info.Name)
 	return true
+}
+
+// connCache holds the connector columns of the last lines cutColumns cut
+// (a log has a handful of connectors), each as its raw bytes (quotes
+// included) and its value.
+type connCache struct {
+	ents [connCacheSize]connEnt
+	n    int // entries in use
+	next int // the entry learn replaces when all are in use
+}
+
+type connEnt struct {
+	raw []byte // owned copy; val aliases it
+	val []byte
+}
+
+const (
+	connCacheSize = 8
+	maxCachedConn = 256 // longest connector column kept
+)
+
+// cut cuts the columns up to the event of a line in the shape nearly every
+// row has, giving cutColumns' columns and start: a canonical time
+// (canonicalTime) and its comma, a connector column connCache learnt, byte
+// for byte, then session, sequence, endpoints and event each not starting
+// with a quote. Such a row costs a comparison or two and five short comma
+// searches instead of a scan of every byte up to the event. ok false: the
+// line is not of that shape (cutColumns decides); the time is canonical
+// when ok is true. cols[colConnector] aliases the cache.
+func (c *connCache) cut(line []byte, cols *[colEvent + 1][]byte) (start int, ok bool) {
+	const t = canonicalTimeLen
+	if len(line) <= t+1 || line[t] != ',' {
+		return 0, false
+	}
+	rest := line[t+1:]
+	var e *connEnt
+	for i := range c.n {
+		x := &c.ents[i]
+		if n := len(x.raw); len(rest) > n && rest[n] == ',' && string(rest[:n]) == string(x.raw) {
+			e = x
+			break
+		}
+	}
+	if e == nil || !canonicalTime(line[:t]) {
+		return 0, false
+	}
+	cols[colDateTime], cols[colConnector] = line[:t], e.val
+	start = t + 2 + len(e.raw)
+	for k := colSession; k <= colEvent; k++ {
+		if start < len(line) && line[start] == '"' {
+			return 0, false
+		}
+		j := nextComma(line, start)
+		if j < 0 {
+			return 0, false
+		}
+		cols[k] = line[start:j]
+		start = j + 1
+	}
+	return start, true
+}
+
+// learn remembers the connector column of a line cutColumns cut (conn is
+// its value), if its time column has a canonical time's length.
+func (c *connCache) learn(line, conn []byte) {
+	const t = canonicalTimeLen
+	if len(line) <= t+1 || line[t] != ',' {
+		return
+	}
+	n, quoted := len(conn), line[t+1] == '"'
+	if quoted {
+		n += 2
+	}
+	if n == 0 || n > maxCachedConn || t+1+n >= len(line) || line[t+1+n] != ',' {
+		return
+	}
+	i := c.n
+	if i == connCacheSize {
+		i, c.next = c.next, (c.next+1)%connCacheSize
+	} else {
+		c.n++
+	}
+	e := &c.ents[i]
+	e.raw = append(e.raw[:0], line[t+1:t+1+n]...)
+	e.val = e.raw
+	if quoted {
+		e.val = e.raw[1 : n-1]
+	}
 }
 
 // cutColumns cuts the first len(cols) columns of line (default order), each

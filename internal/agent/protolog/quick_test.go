@@ -319,6 +319,8 @@ var edgeRows = []string{
 	"0001-01-01T00:00:00.000Z,C,T5,0,,,+,,",
 	"2019-05-02T06:32:10.000Z,C,T5,1,,,*,,x",
 	"2019-05-02T06:32:09.000Z,C,T5,2,,,-,,",
+	"2019-05-02T06:33:00.300Z,C,T2,2,,,>,EHLO x,",
+	"2019-05-02T06:32:60.999Z,\"C\"\"q\",T2,2,,,>,QUIT,", // the full decode's row after a fast one: its time parsed
 	"2019-05-02T06:32:11.007Z,C,T2,2,,,-,,",
 	"2019-05-02T06:32:11.007Z,C,T3,7,,,-,,",
 	// '*' rows: certificate blocks (ours, the peer's, header-less, repeated

@@ -150,6 +150,7 @@ type rawRow struct {
 	event     Event
 	data      []byte
 	context   []byte
+	timed     bool // time is canonical (canonicalTime), found by the fast path
 }
 
 // splitter holds reusable buffers for turning lines into rawRows.
@@ -194,6 +195,7 @@ func (s *splitter) split(line []byte, m *fieldMap, r *rawRow) error {
 	r.event = Event(ev[0])
 	r.data = get(colData)
 	r.context = get(colContext)
+	r.timed = false
 	return nil
 }
 

@@ -340,7 +340,7 @@ func (t *tracker) rowOf(st *sessState, r *rawRow, dir Direction, file string) {
 			t.created(st)
 		}
 	}
-	t.touch(st, r.time, r.local, r.remote, file)
+	t.touch(st, r.time, r.timed, r.local, r.remote, file)
 	switch r.event {
 	case EventDisconnect:
 		st.CurCert = -1
@@ -375,14 +375,15 @@ func (t *tracker) rowOf(st *sessState, r *rawRow, dir Direction, file string) {
 // times, the files and the first endpoints. A canonical time is kept as
 // bytes (compared as bytes, parsed once per session by settle); any other
 // is parsed here, after the lazy ones are settled, so the order in which
-// times reach S.Start and S.End is the rows' order.
-func (t *tracker) touch(st *sessState, rtime, local, remote []byte, file string) {
+// times reach S.Start and S.End is the rows' order. timed: rtime is known
+// to be canonical.
+func (t *tracker) touch(st *sessState, rtime []byte, timed bool, local, remote []byte, file string) {
 	s := &st.S
 	s.Rows++
 	if t.now != nil {
 		st.Seen = t.now()
 	}
-	if !t.eager && canonicalTime(rtime) {
+	if !t.eager && (timed || canonicalTime(rtime)) {
 		switch {
 		case !st.rawTimes:
 			st.rawTimes = true
