@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/agent/stream"
 )
 
 // sim is one simulated agent stream.
@@ -61,7 +62,9 @@ func (c *Cluster) Connect(ctx context.Context, i, n, conns int, prefix string) (
 			}
 			creds = credentials.NewTLS(cfg)
 		}
-		conn, err := grpc.NewClient(c.GRPC[i], grpc.WithTransportCredentials(creds))
+		// The agent's own connection options (keepalive, fixed receive
+		// windows): the controller sees the frames real agents send.
+		conn, err := grpc.NewClient(c.GRPC[i], append(stream.ConnOptions(), grpc.WithTransportCredentials(creds))...)
 		if err != nil {
 			f.Close()
 			return nil, err

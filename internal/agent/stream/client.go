@@ -57,6 +57,34 @@ const (
 	keepaliveTimeout = 5 * time.Second
 )
 
+// receiveWindow is the stream connection's HTTP/2 receive window, for the
+// stream and the connection alike: grpc-go's default size, fixed.
+const receiveWindow = 64 << 10
+
+// ConnOptions are the dial options of an agent's stream connection, other
+// than its credentials (mxbench's simulated agents dial with them too):
+//
+//   - Keepalive (keepaliveTime, keepaliveTimeout).
+//   - Fixed receive windows (receiveWindow). The agent receives only small
+//     messages (Welcome, acks, NotLeader), so a window never needs to grow,
+//     and a fixed one turns off grpc-go's bandwidth estimation, which
+//     otherwise pings the controller once a round trip while acks arrive:
+//     under full ingest (mxbench) that was about one more TLS write and
+//     read per batch on the controller, and on the agent, besides the ack.
+//   - No service config from DNS: grpc-go's resolver would also ask for a
+//     _grpc_config TXT record, which on a network without a route to an
+//     upstream DNS server (Docker internal networks, DMZ segments) takes
+//     longer than the ack timeout to fail, so no stream ever opened.
+//     Controllers publish no service config.
+func ConnOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
+		grpc.WithInitialWindowSize(receiveWindow),
+		grpc.WithInitialConnWindowSize(receiveWindow),
+		grpc.WithDisableServiceConfig(),
+	}
+}
+
 // ErrAckTimeout: the controller did not answer Hello, or acknowledged
 // nothing, within Config.AckTimeout (a paused or overloaded node).
 var ErrAckTimeout = errors.New("stream: controller stopped acknowledging")
@@ -239,16 +267,7 @@ func backoff(attempt int, lo, hi time.Duration) time.Duration {
 // timeout ends the session with ErrAckTimeout: a paused process still
 // accepts connections and holds them forever otherwise.
 func (c *Client) session(ctx context.Context, addr string) (leader string, progressed bool, err error) {
-	opts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
-		// No service config from DNS: grpc-go's resolver would also ask for
-		// a _grpc_config TXT record, which on a network without a route to
-		// an upstream DNS server (Docker internal networks, DMZ segments)
-		// takes longer than the ack timeout to fail, so no stream ever
-		// opened. Controllers publish no service config.
-		grpc.WithDisableServiceConfig(),
-	}, c.cfg.DialOptions...)
+	opts := append(append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, ConnOptions()...), c.cfg.DialOptions...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return "", false, fmt.Errorf("stream: dial %s: %w", addr, err)

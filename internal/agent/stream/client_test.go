@@ -123,12 +123,18 @@ func serve(t *testing.T, c *testController) *testController {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, c, countingListener{ln, &c.conns})
+}
+
+// serveOn serves c on ln until the test ends.
+func serveOn(t *testing.T, c *testController, ln net.Listener) *testController {
+	t.Helper()
 	c.addr = ln.Addr().String()
 	srv := grpc.NewServer()
 	mxv1.RegisterAgentServiceServer(srv, c)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); _ = srv.Serve(countingListener{ln, &c.conns}) }()
+	go func() { defer wg.Done(); _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Stop(); wg.Wait() })
 	return c
 }
