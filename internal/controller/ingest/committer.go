@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
@@ -23,20 +25,25 @@ type Applier interface {
 	Apply(ctx context.Context, cmd *mxv1.Command) (any, error)
 }
 
-// BatchApplier is the part of the store the committer needs: one
-// IngestBatches entry carrying the batches' bytes as they arrived.
+// BatchApplier is the part of the store the committer needs: IngestBatches
+// entries carrying the batches' bytes as they arrived, proposed together
+// and each committed or failed on its own (store.ApplyIngestEntries).
 type BatchApplier interface {
-	ApplyIngest(ctx context.Context, batches []store.EncodedBatch) (any, error)
+	ApplyIngestEntries(ctx context.Context, entries [][]store.EncodedBatch) []error
 }
 
 // CommitterConfig bounds a group commit.
 type CommitterConfig struct {
 	// MaxWait is how long the first batch of a group waits for company.
 	MaxWait time.Duration
-	// MaxBytes bounds the encoded size of one raft entry.
+	// MaxBytes bounds the encoded size of one group.
 	MaxBytes int
-	// MaxBatches bounds the number of agent batches per entry.
+	// MaxBatches bounds the number of agent batches per group.
 	MaxBatches int
+	// MaxEntryBytes bounds the encoded size of one raft entry of a group
+	// (default store.IngestEntryBytes) where the streams allow: a stream's
+	// batches of one group share an entry, however large.
+	MaxEntryBytes int
 }
 
 type pending struct {
@@ -72,6 +79,9 @@ func NewCommitter(st BatchApplier, cfg CommitterConfig, m *Metrics) *Committer {
 	}
 	if cfg.MaxBatches <= 0 {
 		cfg.MaxBatches = 1024
+	}
+	if cfg.MaxEntryBytes <= 0 {
+		cfg.MaxEntryBytes = store.IngestEntryBytes
 	}
 	return &Committer{cfg: cfg, store: st, in: make(chan *pending, cfg.MaxBatches), metrics: m}
 }
@@ -154,32 +164,92 @@ func (c *Committer) Run(ctx context.Context) error {
 	}
 }
 
+// commit proposes group as entries (split) and answers each batch with its
+// entry's outcome.
 func (c *Committer) commit(ctx context.Context, group []*pending) {
-	batches := make([]store.EncodedBatch, len(group))
-	for i, p := range group {
-		batches[i] = p.eb
+	entries := c.split(group)
+	batches := make([][]store.EncodedBatch, len(entries))
+	for i, e := range entries {
+		batches[i] = make([]store.EncodedBatch, len(e))
+		for j, p := range e {
+			batches[i][j] = p.eb
+		}
 	}
 	start := time.Now()
-	_, err := c.store.ApplyIngest(ctx, batches)
+	errs := c.store.ApplyIngestEntries(ctx, batches)
 	if c.metrics != nil {
 		c.metrics.applyLatency.Observe(time.Since(start).Seconds())
-		if err == nil {
-			c.metrics.batchesCommitted.Add(float64(len(group)))
+	}
+	for i, e := range entries {
+		err := errs[i]
+		if err != nil && !errors.Is(err, store.ErrNotLeader) {
+			err = fmt.Errorf("ingest: commit %d batches: %w", len(e), err)
+		}
+		if err == nil && c.metrics != nil {
+			c.metrics.batchesCommitted.Add(float64(len(e)))
 			c.metrics.entriesCommitted.Inc()
-			for _, p := range group {
+			for _, p := range e {
 				c.metrics.resultsCommitted.Add(float64(len(p.eb.Batch.GetResults())))
 			}
 		}
-	}
-	if err != nil && !errors.Is(err, store.ErrNotLeader) {
-		err = fmt.Errorf("ingest: commit %d batches: %w", len(group), err)
-	}
-	for _, p := range group {
-		if err != nil && p.chain != nil {
-			p.chain.failed = true
+		for _, p := range e {
+			if err != nil && p.chain != nil {
+				p.chain.failed = true
+			}
+			p.done <- err
 		}
-		p.done <- err
 	}
+}
+
+// split divides a group into raft entries of at most cfg.MaxEntryBytes
+// (store.IngestEntryBytes says why entries stay small) and keeps each
+// chain's batches together, in their order, in one entry: the entries of
+// a group commit or fail one by one, and a chain's batch must not commit
+// after an earlier one of it failed (Chain). A batch without a chain is a
+// unit of its own; units keep the order of their first batch.
+func (c *Committer) split(group []*pending) [][]*pending {
+	unit := make([]int, len(group)) // index of the unit's first batch
+	first := make(map[*Chain]int, len(group))
+	for i, p := range group {
+		unit[i] = i
+		if p.chain == nil {
+			continue
+		}
+		if j, ok := first[p.chain]; ok {
+			unit[i] = j
+		} else {
+			first[p.chain] = i
+		}
+	}
+	order := make([]int, len(group))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(unit[a], unit[b]) })
+	var entries [][]*pending
+	var cur []*pending
+	size := 0
+	for k := 0; k < len(order); {
+		// One unit: order[k:end].
+		end, usize := k, 0
+		for end < len(order) && unit[order[end]] == unit[order[k]] {
+			usize += group[order[end]].size
+			end++
+		}
+		if len(cur) > 0 && size+usize > c.cfg.MaxEntryBytes {
+			entries = append(entries, cur)
+			cur, size = nil, 0
+		}
+		for _, i := range order[k:end] {
+			cur = append(cur, group[i])
+		}
+		size += usize
+		k = end
+	}
+	if len(cur) > 0 {
+		entries = append(entries, cur)
+	}
+	return entries
 }
 
 func (c *Committer) drain(err error) {

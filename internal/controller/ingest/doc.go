@@ -3,11 +3,14 @@
 // the raft entry carrying it is committed and applied.
 //
 // Group commit: every stream hands its batch to one Committer, which gathers
-// whatever batches arrive within a short window (or until a size bound) into a
-// single IngestBatches command. One fsync then covers many agents. The FSM
-// skips batches whose (agent id, sequence) is already committed, so a batch
-// replayed after a reconnect or a leader change is acknowledged again but
-// never applied twice.
+// whatever batches arrive within a short window (or until a size bound) into
+// one group, proposed as IngestBatches entries of at most
+// store.IngestEntryBytes each (larger ones cost followers' raft transport
+// far more to decode; a stream's batches of the group share one entry).
+// The entries go to raft back to back, so one fsync and one append RPC
+// cover many agents. The FSM skips batches whose (agent id, sequence) is
+// already committed, so a batch replayed after a reconnect or a leader
+// change is acknowledged again but never applied twice.
 //
 // Streams are pipelined: a stream's handler reads and submits up to
 // MaxInFlight batches while earlier ones commit, and an acker goroutine
@@ -28,7 +31,7 @@
 //
 // Batches are decoded once: ServerCodec keeps each batch's wire bytes next
 // to the decoded request, the session validates the decoded batch, and the
-// committer hands raft those bytes as they arrived (store.ApplyIngest)
+// committer hands raft those bytes as they arrived (store.ApplyIngestEntries)
 // rather than encoding the batch again. ServerCodec decodes batches with
 // batchpb (a hand-written decoder that gives exactly what proto.Unmarshal
 // does, at a third of its allocations; its doc.go says why); followers

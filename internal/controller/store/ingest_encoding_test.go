@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -99,5 +100,56 @@ func TestApplyIngestReplicatesCarriedBytes(t *testing.T) {
 	}
 	if len(fs.GetResults()) != 1 || fs.GetAgents()[0].GetLastSeq() != 1 {
 		t.Fatalf("follower state %v", fs)
+	}
+}
+
+// ApplyIngestEntries proposes each element as a raft entry of its own and
+// answers each; a restart replays the same state from the log.
+func TestApplyIngestEntriesCommitsEachEntry(t *testing.T) {
+	dir, addr := t.TempDir(), freePort(t)
+	s := openTestStore(t, dir, addr)
+	entries := [][]EncodedBatch{
+		{{AgentID: "edge01", Batch: testBatch(1)}, {AgentID: "edge01", Batch: testBatch(2)}},
+		{{AgentID: "edge02", Batch: testBatch(1)}},
+		{{AgentID: "edge03", Batch: testBatch(7)}, {AgentID: "edge04", Batch: testBatch(1)}},
+	}
+	for i := range entries[2] {
+		raw, err := proto.Marshal(entries[2][i].Batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries[2][i].Raw = raw
+	}
+	before := s.raft.LastIndex()
+	errs := s.ApplyIngestEntries(context.Background(), entries)
+	if len(errs) != 3 || errs[0] != nil || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("errors %v, want three nil", errs)
+	}
+	if got := s.raft.LastIndex() - before; got != 3 {
+		t.Fatalf("%d raft entries appended, want one per element (3)", got)
+	}
+	want := map[string]uint64{"edge01": 2, "edge02": 1, "edge03": 7, "edge04": 1}
+	check := func(st *State, when string) {
+		t.Helper()
+		for id, seq := range want {
+			if got := st.Agent(id).GetLastSeq(); got != seq {
+				t.Fatalf("%s: %s last seq %d, want %d", when, id, got, seq)
+			}
+		}
+	}
+	check(s.State(), "applied")
+	snap := s.State().snapshot()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTestStore(t, dir, addr)
+	defer s2.Close()
+	deadline := time.Now().Add(time.Minute) // a hang guard
+	for s2.State().Agent("edge04").GetLastSeq() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	check(s2.State(), "replayed")
+	if !proto.Equal(snap, s2.State().snapshot()) {
+		t.Fatal("the state replayed from the log differs from the state the leader applied")
 	}
 }
