@@ -101,6 +101,12 @@ type connCache struct {
 	ents [connCacheSize]connEnt
 	n    int // entries in use
 	next int // the entry learn replaces when all are in use
+
+	// day is the date ("YYYY-MM-DDT") of the last time cut found
+	// canonical (when dayOK): rows share it, and then only their clock is
+	// checked (canonicalClock).
+	day   [11]byte
+	dayOK bool
 }
 
 type connEnt struct {
@@ -135,7 +141,7 @@ func (c *connCache) cut(line []byte, cols *[colEvent + 1][]byte) (start int, ok 
 			break
 		}
 	}
-	if e == nil || !canonicalTime(line[:t]) {
+	if e == nil || !c.canonical(line[:t]) {
 		return 0, false
 	}
 	cols[colDateTime], cols[colConnector] = line[:t], e.val
@@ -172,6 +178,20 @@ func (c *connCache) cut(line []byte, cols *[colEvent + 1][]byte) (start int, ok 
 		}
 	}
 	return 0, false
+}
+
+// canonical is canonicalTime(b), checking only the clock when b's date is
+// the last one found canonical.
+func (c *connCache) canonical(b []byte) bool {
+	if c.dayOK && len(b) == canonicalTimeLen && string(b[:len(c.day)]) == string(c.day[:]) {
+		return canonicalClock(b)
+	}
+	if !canonicalTime(b) {
+		return false
+	}
+	copy(c.day[:], b)
+	c.dayOK = true
+	return true
 }
 
 // learn remembers the connector column of a line cutColumns cut (conn is

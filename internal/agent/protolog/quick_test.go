@@ -368,3 +368,26 @@ var edgeRows = []string{
 	"2019-05-02T06:32:12.039Z,C,U1,39,,,<,250 2.1.0 ok,",
 	"2019-05-02T06:32:12.040Z,C,U1,40,,,-,,",
 }
+
+// FuzzCanonicalClock: for a timestamp with the date of one canonicalTime
+// accepted, canonicalClock says what canonicalTime says.
+func FuzzCanonicalClock(f *testing.F) {
+	f.Add([]byte("2019-05-02T06:32:10.118Z"), []byte("06:32:10.118Z"))
+	f.Add([]byte("2019-02-28T23:59:59.999Z"), []byte("24:00:00.000Z"))
+	f.Add([]byte("2020-02-29T00:00:00.000Z"), []byte("00:60:00.000Z"))
+	f.Add([]byte("2020-02-29T00:00:00.000Z"), []byte("00:00:60.000Z"))
+	f.Add([]byte("2019-05-02T06:32:10.118Z"), []byte("06:32:10.118z"))
+	f.Fuzz(func(t *testing.T, date, clock []byte) {
+		if !canonicalTime(date) {
+			return
+		}
+		b := append(slices.Clone(date[:11]), clock...)
+		if got, want := canonicalClock(b), canonicalTime(b); got != want {
+			t.Fatalf("canonicalClock(%q) = %v, canonicalTime %v", b, got, want)
+		}
+		var c connCache
+		if !c.canonical(date) || c.canonical(b) != canonicalTime(b) {
+			t.Fatalf("connCache.canonical(%q) after %q differs from canonicalTime", b, date)
+		}
+	})
+}

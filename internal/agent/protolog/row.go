@@ -332,6 +332,26 @@ func canonicalTime(b []byte) bool {
 	return d <= daysIn(mo, y)
 }
 
+// canonicalClock is canonicalTime for a timestamp whose first eleven
+// bytes ("YYYY-MM-DDT") are those of one canonicalTime accepted: only the
+// clock is checked (the date's checks would give the same again).
+func canonicalClock(b []byte) bool {
+	if len(b) != canonicalTimeLen {
+		return false
+	}
+	const highs = 0x8080808080808080
+	for i := 1; i < 3; i++ {
+		x, m := binary.LittleEndian.Uint64(b[8*i:]), canonDigits[i]
+		if x&^m != canonSeps[i] || x&highs != 0 {
+			return false
+		}
+		if hm := m & highs; (x+0x4646464646464646)&hm != 0 || (x+0x5050505050505050)&hm != hm {
+			return false
+		}
+	}
+	return int(b[11]-'0')*10+int(b[12]-'0') <= 23 && b[14] <= '5' && b[17] <= '5'
+}
+
 // canonDigits masks the digit bytes of the three words canonicalTime
 // reads; canonSeps is what the other bytes must be.
 var (
