@@ -102,7 +102,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "show controller logs")
 	flag.BoolVar(&o.insecure, "insecure", false, "run the cluster with --insecure (no TLS, no tokens, agents may share connections) instead of the production path")
 	flag.IntVar(&o.bogus, "bogus", 2000, "hostile connections held open during a second latency measurement (0: skip)")
-	flag.StringVar(&o.profile, "profile", "", "save the leader's heap and goroutine profiles with the idle streams connected and CPU profiles of the leader, a follower and the simulated agents (this process) during the first throughput run to this directory")
+	flag.StringVar(&o.profile, "profile", "", "save the leader's heap and goroutine profiles with the idle streams connected, CPU profiles of the leader, a follower and the simulated agents (this process) and allocation profiles of the leader and the follower during the first throughput run to this directory")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mxbench:", err)
@@ -329,14 +329,18 @@ type clusterRun struct {
 
 func clusterOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fleet, o options, profile bool) (clusterRun, error) {
 	var r clusterRun
-	profDone := make(chan error, 2)
+	profDone := make(chan error, 4)
 	if profile {
-		// The leader's and one follower's CPU during the throughput run.
+		// The leader's and one follower's CPU and allocations during the
+		// throughput run.
 		follower := (l + 1) % len(c.Procs)
-		for i, name := range map[int]string{l: "cpu-throughput.pb.gz", follower: "cpu-throughput-follower.pb.gz"} {
-			go func() {
-				profDone <- c.Profile(i, "profile", fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2)), filepath.Join(o.profile, name))
-			}()
+		secs := fmt.Sprintf("seconds=%d", max(1, int(o.duration.Seconds())-2))
+		for _, p := range []struct {
+			node       int
+			kind, file string
+		}{{l, "profile", "cpu-throughput.pb.gz"}, {follower, "profile", "cpu-throughput-follower.pb.gz"},
+			{l, "allocs", "allocs-throughput.pb.gz"}, {follower, "allocs", "allocs-throughput-follower.pb.gz"}} {
+			go func() { profDone <- c.Profile(p.node, p.kind, secs, filepath.Join(o.profile, p.file)) }()
 		}
 	}
 	before, err := cpuTimes(c)
@@ -374,7 +378,7 @@ func clusterOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Flee
 		r.cpuAgents = per(after[len(after)-1] - before[len(before)-1])
 	}
 	if profile {
-		if err := errors.Join(<-profDone, <-profDone); err != nil {
+		if err := errors.Join(<-profDone, <-profDone, <-profDone, <-profDone); err != nil {
 			return r, err
 		}
 	}
