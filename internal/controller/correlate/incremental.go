@@ -78,6 +78,10 @@ type incState struct {
 	// dirHost: buckets whose direction detail reads the green probes of a host.
 	dirHost map[string]map[bucketKey]bool
 	lc      lifecycleState
+
+	// Scratch space of refold, reused from agent to agent.
+	plan []plannedGroup
+	kept []bool
 }
 
 type agentState struct {
@@ -405,26 +409,40 @@ func (s *incState) refold(as *agentState, rs *roundState) {
 		}
 		obs = append(obs, e.obs...)
 	}
-	var groups []*group
-	if len(obs) > 0 {
-		groups = fold(obs)
+	// The groups, sorted by root (code, subject), one per root, planned
+	// before they are made: a group that did not change is kept, at its
+	// new position (renumbering keeps the order of the agent's groups, all
+	// that positions are used for), and only the others are made.
+	var plan []plannedGroup
+	switch {
+	case len(obs) > smallFold:
+		for _, g := range fold(obs) {
+			plan = append(plan, plannedGroup{agent: g.agent, root: g.root, symptoms: g.symptoms})
+		}
+	case len(obs) > 0:
+		s.plan = foldPlan(obs, s.plan)
+		plan = s.plan
 	}
-	// Groups come sorted by root (code, subject), one per root: a group
-	// that did not change is kept, at its new position (renumbering keeps
-	// the order of the agent's groups, all that positions are used for).
-	kept := make([]bool, len(as.groups))
+	kept := s.kept[:0]
+	for range as.groups {
+		kept = append(kept, false)
+	}
+	s.kept = kept
+	groups := make([]*group, len(plan))
 	j := 0
-	for i, g := range groups {
-		for j < len(as.groups) && rootKeyCmp(as.groups[j], g) < 0 {
+	for i, p := range plan {
+		for j < len(as.groups) && compareStrings(as.groups[j].root.f.GetCode(), p.root.f.GetCode(), as.groups[j].root.f.GetSubject(), p.root.f.GetSubject()) < 0 {
 			j++
 		}
-		if j < len(as.groups) && sameGroup(as.groups[j], g) {
+		if j < len(as.groups) && samePlanned(as.groups[j], p) {
 			groups[i] = as.groups[j]
 			groups[i].gidx = i
 			kept[j] = true
 			j++
 			continue
 		}
+		g := p.group()
+		groups[i] = g
 		g.gidx = i
 		v.features(g)
 		s.addGroup(g, rs)
@@ -437,16 +455,13 @@ func (s *incState) refold(as *agentState, rs *roundState) {
 	as.groups = groups
 }
 
-func rootKeyCmp(a, b *group) int {
-	return compareStrings(a.root.f.GetCode(), b.root.f.GetCode(), a.root.f.GetSubject(), b.root.f.GetSubject())
-}
-
-func sameGroup(a, b *group) bool {
-	if a.agent != b.agent || !sameObs(a.root, b.root) || len(a.symptoms) != len(b.symptoms) {
+// samePlanned: group a is what plan p would make.
+func samePlanned(a *group, p plannedGroup) bool {
+	if a.agent != p.agent || !sameObs(a.root, p.root) || len(a.symptoms) != len(p.symptoms) {
 		return false
 	}
 	for i := range a.symptoms {
-		if !sameObs(a.symptoms[i], b.symptoms[i]) {
+		if !sameObs(a.symptoms[i], p.symptoms[i]) {
 			return false
 		}
 	}
@@ -1316,22 +1331,26 @@ func (b *ibucket) agg(bk *bucket) agg {
 
 // counter counts members per key and keeps the keys sorted.
 type counter struct {
-	n       map[string]int
-	keys    []string
-	touched map[string]bool
+	n    map[string]int
+	keys []string
+	// touched: the keys whose count went to or from zero since sorted
+	// (a key may be listed more than once).
+	touched []string
 }
 
 func (c *counter) add(k string, d int) {
 	if c.n == nil {
-		c.n, c.touched = map[string]int{}, map[string]bool{}
+		c.n = map[string]int{}
 	}
 	before := c.n[k]
-	c.n[k] += d
-	if c.n[k] == 0 {
+	after := before + d
+	if after == 0 {
 		delete(c.n, k)
+	} else {
+		c.n[k] = after
 	}
-	if (before == 0) != (c.n[k] == 0) {
-		c.touched[k] = true
+	if (before == 0) != (after == 0) {
+		c.touched = append(c.touched, k)
 	}
 }
 
@@ -1342,7 +1361,7 @@ func (c *counter) sorted() []string {
 		return c.keys
 	}
 	var add, gone []string
-	for k := range c.touched {
+	for _, k := range c.touched {
 		_, in := slices.BinarySearch(c.keys, k)
 		switch now := c.n[k] > 0; {
 		case now && !in:
@@ -1351,12 +1370,13 @@ func (c *counter) sorted() []string {
 			gone = append(gone, k)
 		}
 	}
-	clear(c.touched)
+	c.touched = c.touched[:0]
 	if len(gone) == 0 && len(add) == 0 {
 		return c.keys
 	}
 	slices.Sort(add)
 	slices.Sort(gone)
+	add, gone = slices.Compact(add), slices.Compact(gone)
 	// Merge: the kept keys (those not gone, walked in step) and the added.
 	keys := make([]string, 0, len(c.keys)+len(add)-len(gone))
 	i, j, g := 0, 0, 0

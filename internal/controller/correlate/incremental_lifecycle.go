@@ -297,7 +297,13 @@ func (s *incState) lifecycle(rs *roundState) Output {
 		}
 		lc.forgetAbsent(id)
 		if next == nil && del == nil {
-			m := &absentMemo{prev: inc, until: absentUntil(inc, cfg), agents: memberAgents(inc)}
+			m := &absentMemo{prev: inc, until: absentUntil(inc, cfg)}
+			if inc.GetState() != stateResolve {
+				// A resolved incident's answer depends on the clock only
+				// (absent: retention, a reopen that did not persist), not
+				// on its members' agents.
+				m.agents = memberAgents(inc)
+			}
 			lc.absentMemo[id] = m
 			for _, a := range m.agents {
 				setIn(lc.absentBy, a, id, true)

@@ -340,6 +340,35 @@ const smallFold = 48
 
 // foldSmall is fold without maps.
 func foldSmall(obsOfAgent []*obs) []*group {
+	plan := foldPlan(obsOfAgent, nil)
+	out := make([]*group, len(plan))
+	for i, p := range plan {
+		out[i] = p.group()
+	}
+	return out
+}
+
+// plannedGroup is a group of foldPlan: its root and symptoms, before a
+// group is made of it (an incremental round keeps the group it already
+// has when the two are the same).
+type plannedGroup struct {
+	agent    *agentInfo
+	root     *obs
+	symptoms []*obs
+}
+
+// group makes the group (its own copy of the symptoms).
+func (p plannedGroup) group() *group {
+	g := &group{agent: p.agent, root: p.root}
+	if len(p.symptoms) > 0 {
+		g.symptoms = slices.Clone(p.symptoms)
+	}
+	return g
+}
+
+// foldPlan is foldSmall's grouping into buf (reused, its symptom lists
+// too), sorted by root code and subject.
+func foldPlan(obsOfAgent []*obs, buf []plannedGroup) []plannedGroup {
 	first := func(k refKey) *obs {
 		for _, o := range obsOfAgent {
 			if o.f.GetCode() == k.code && o.f.GetSubject() == k.subject {
@@ -366,29 +395,34 @@ func foldSmall(obsOfAgent []*obs) []*group {
 		}
 		return nil
 	}
-	var out []*group
+	out := buf[:0]
 	for _, o := range obsOfAgent {
 		root := rootOf(o)
 		if root == nil {
 			root = o
 		}
-		k := root.key()
-		var g *group
-		for _, x := range out {
-			if x.root.f.GetCode() == k.code && x.root.f.GetSubject() == k.subject {
-				g = x
+		code, subject := root.f.GetCode(), root.f.GetSubject()
+		gi := -1
+		for i := range out {
+			if x := out[i].root.f; x.GetCode() == code && x.GetSubject() == subject {
+				gi = i
 				break
 			}
 		}
-		if g == nil {
-			g = &group{agent: o.agent, root: first(k)}
-			out = append(out, g)
+		if gi < 0 {
+			gi = len(out)
+			if gi < cap(out) {
+				out = out[:gi+1]
+				out[gi] = plannedGroup{agent: o.agent, root: first(refKey{code, subject}), symptoms: out[gi].symptoms[:0]}
+			} else {
+				out = append(out, plannedGroup{agent: o.agent, root: first(refKey{code, subject})})
+			}
 		}
-		if o != g.root {
-			g.symptoms = append(g.symptoms, o)
+		if o != out[gi].root {
+			out[gi].symptoms = append(out[gi].symptoms, o)
 		}
 	}
-	slices.SortFunc(out, func(a, b *group) int {
+	slices.SortFunc(out, func(a, b plannedGroup) int {
 		return cmp.Or(cmp.Compare(a.root.f.GetCode(), b.root.f.GetCode()), cmp.Compare(a.root.f.GetSubject(), b.root.f.GetSubject()))
 	})
 	return out

@@ -207,6 +207,9 @@ func (v *view) commit(prev, next *mxv1.Incident, events []*mxv1.TimelineEntry) *
 
 // missing lists the elements of a not in b; both are sorted.
 func missing(a, b []string) []string {
+	if len(a) == 0 || len(a) == len(b) && &a[0] == &b[0] {
+		return nil // the same list (a candidate keeps its sorted sets while they do not change)
+	}
 	var out []string
 	j := 0
 	for _, x := range a {
