@@ -240,8 +240,13 @@ func (v *view) finish(b *bucket, ms []member, agents, hosts, sites []string, a a
 // their messages, which incremental rounds keep while the members and
 // their staleness stay the same.
 type shownMembers struct {
-	ms    []member
+	ms []member
+	// Of each member as listed: staleness, result and finding (an
+	// observation moves to a new result with the same findings,
+	// refreshObs).
 	stale []bool
+	res   []*mxv1.StoredResult
+	f     []*mxv1.Finding
 	list  []*mxv1.IncidentMember
 }
 
@@ -250,7 +255,7 @@ func (sh *shownMembers) same(ms []member) bool {
 		return false
 	}
 	for i, m := range ms {
-		if m != sh.ms[i] || m.o.stale() != sh.stale[i] {
+		if m != sh.ms[i] || m.o.stale() != sh.stale[i] || m.o.res != sh.res[i] || m.o.f != sh.f[i] {
 			return false
 		}
 	}
@@ -266,9 +271,9 @@ func (v *view) memberList(ms []member) []*mxv1.IncidentMember {
 		if v.shown.same(ms) {
 			return v.shown.list
 		}
-		sh := shownMembers{ms: slices.Clone(ms), stale: make([]bool, len(ms))}
+		sh := shownMembers{ms: slices.Clone(ms), stale: make([]bool, len(ms)), res: make([]*mxv1.StoredResult, len(ms)), f: make([]*mxv1.Finding, len(ms))}
 		for i, m := range ms {
-			sh.stale[i] = m.o.stale()
+			sh.stale[i], sh.res[i], sh.f[i] = m.o.stale(), m.o.res, m.o.f
 		}
 		sh.list = v.newMemberList(ms)
 		*v.shown = sh

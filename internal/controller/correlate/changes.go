@@ -181,10 +181,12 @@ func (s *incState) resultDelta(c Changes) {
 		if as.results[j] == r {
 			continue
 		}
-		delete(s.results, as.results[j])
+		old := as.results[j]
+		prev := s.results[old]
+		delete(s.results, old)
 		as.results[j] = r
 		as.dirty = true
-		entries[i] = resultEntry{as: as, round: s.round}
+		entries[i] = resultEntry{as: as, round: s.round, prev: prev, prevRes: old}
 		s.results[r] = &entries[i]
 	}
 	var unsorted []*agentState

@@ -21,8 +21,9 @@ import (
 // internal and remote endpoints, store certificates shared between hosts
 // by thumbprint or identity, CERT_EXPIRING, protocol-log and queue
 // failures with and without a linked local cause), results removed,
-// severities changed (also below MinSeverity), agent rounds that retire
-// older results, and time passing (damping by time, silence, reopen
+// severities changed (also below MinSeverity), results and agents' rounds
+// re-sent unchanged, results aged stale, agent rounds that retire older results, and time
+// passing (damping by time, silence, reopen
 // window, retention).
 type history struct {
 	fl     *simFleet
@@ -63,7 +64,7 @@ func (h *history) remote() string {
 func (h *history) change() {
 	id := h.ids[h.pick(len(h.ids))]
 	host := h.fl.Agents[id].GetHostname()
-	switch h.pick(11) {
+	switch h.pick(14) {
 	case 0: // a probe, failing or clean
 		ep := h.endpoint()
 		if h.pick(3) == 0 {
@@ -124,6 +125,29 @@ func (h *history) change() {
 		r := &mxv1.CheckResult{Check: "smtp_probe", Target: "smtp://" + ep, StartedAt: timestamppb.New(h.fl.Now), Status: mxv1.CheckStatus_CHECK_STATUS_FAIL,
 			Findings: []*mxv1.Finding{endpointFinding(finding.TLSHandshakeFailed, ep, h.severity())}}
 		h.fl.Results[fleetsim.Key{Agent: "ghost", Check: r.Check, Target: r.Target}] = &mxv1.StoredResult{AgentId: "ghost", Result: r, CommittedAt: timestamppb.New(h.fl.Now)}
+	case 11: // a result re-sent unchanged (the same findings, committed again)
+		if k, ok := h.someResult(); ok && h.fl.Agents[k.Agent] != nil {
+			r := proto.CloneOf(h.fl.Results[k].GetResult())
+			r.StartedAt = nil
+			h.fl.report(k.Agent, r)
+		}
+	case 13: // a result aged like the store ages TLS-RPT results: stale_since set, committed_at kept
+		if k, ok := h.someResult(); ok && h.fl.Results[k].GetStaleSince() == nil {
+			sr := proto.CloneOf(h.fl.Results[k])
+			sr.StaleSince = timestamppb.New(h.fl.Now)
+			h.fl.Results[k] = sr
+		}
+	case 12: // an agent's round re-sent unchanged: every result again, then the round
+		for _, k := range h.fl.Keys() {
+			if k.Agent == id {
+				r := proto.CloneOf(h.fl.Results[k].GetResult())
+				r.StartedAt = nil
+				h.fl.report(k.Agent, r)
+			}
+		}
+		a := proto.CloneOf(h.fl.Agents[id])
+		a.LastBatchAt = timestamppb.New(h.fl.Now)
+		h.fl.Agents[id] = a
 	case 8: // an agent round: results older than it are retired
 		a := proto.CloneOf(h.fl.Agents[id])
 		a.LastSeen = timestamppb.New(h.fl.Now)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 	"github.com/mxprobe/mxprobe/internal/controller/incident"
 	"github.com/mxprobe/mxprobe/internal/finding"
@@ -104,6 +106,11 @@ type resultEntry struct {
 	// obs: the result's observations (made on first use).
 	obs   []*obs
 	obsOK bool
+	// prev: the entry of prevRes, the result this one replaced under the
+	// same key (until obs are made): when the findings are the same, its
+	// observations are kept, refreshed (refreshObs).
+	prev    *resultEntry
+	prevRes *mxv1.StoredResult
 }
 
 // ibucket is one bucket's contributions and its candidate.
@@ -405,7 +412,15 @@ func (s *incState) refold(as *agentState, rs *roundState) {
 	for _, r := range active {
 		e := s.results[r]
 		if !e.obsOK {
-			e.obs, e.obsOK = appendObs(nil, ai, r, v.cfg.MinSeverity), true
+			if p := e.prev; p != nil && p.obsOK && sameFindings(e.prevRes, r) {
+				for _, o := range p.obs {
+					s.refreshObs(o, r, rs)
+				}
+				e.obs = p.obs
+			} else {
+				e.obs = appendObs(nil, ai, r, v.cfg.MinSeverity)
+			}
+			e.obsOK, e.prev, e.prevRes = true, nil, nil
 		}
 		obs = append(obs, e.obs...)
 	}
@@ -1231,25 +1246,10 @@ func (b *ibucket) aggregate(m member, d int) {
 			delete(b.sev, sev)
 		}
 	}
-	if o.res.GetStaleSince() != nil {
-		b.staleRes += d
-	}
 	if o.agent.silent {
 		b.silentN += d
 	}
-	if b.committed == nil {
-		b.committed = map[time.Time]int{}
-	}
-	b.committed[o.committed] += d
-	switch n := b.committed[o.committed]; {
-	case n == 0:
-		delete(b.committed, o.committed)
-		if o.committed.Equal(b.newest) {
-			b.newestOK = false
-		}
-	case d > 0 && b.newestOK && o.committed.After(b.newest):
-		b.newest = o.committed
-	}
+	b.countResult(o, d)
 	switch m.role {
 	case roleRoot:
 		if d > 0 && b.rootOK && (!b.hasRoot || rootBefore(m, b.root)) {
@@ -1272,6 +1272,50 @@ func (b *ibucket) aggregate(m member, d int) {
 	if remote != "" {
 		b.nRemote += d
 	}
+}
+
+// countResult counts what member o takes from its result (staleness,
+// commit time) in (d=+1) or out (d=-1).
+func (b *ibucket) countResult(o *obs, d int) {
+	if o.res.GetStaleSince() != nil {
+		b.staleRes += d
+	}
+	if b.committed == nil {
+		b.committed = map[time.Time]int{}
+	}
+	b.committed[o.committed] += d
+	switch n := b.committed[o.committed]; {
+	case n == 0:
+		delete(b.committed, o.committed)
+		if o.committed.Equal(b.newest) {
+			b.newestOK = false
+		}
+	case d > 0 && b.newestOK && o.committed.After(b.newest):
+		b.newest = o.committed
+	}
+}
+
+// refreshObs moves observation o to result r, which replaced o's result
+// with the same findings (sameFindings): o stays where it is, in its
+// group and its bucket, which counts its new result instead of the old.
+func (s *incState) refreshObs(o *obs, r *mxv1.StoredResult, rs *roundState) {
+	var b *ibucket
+	if g := o.g; g != nil && g.routed {
+		b = s.buckets[g.route.key]
+		b.countResult(o, -1)
+	}
+	o.res, o.f, o.committed = r, r.GetResult().GetFindings()[o.idx], r.GetCommittedAt().AsTime()
+	if b != nil {
+		b.countResult(o, +1)
+		rs.dirtyBuckets[b.key] = true
+	}
+}
+
+// sameFindings: results a and b hold the same findings (so the same
+// observations).
+func sameFindings(a, b *mxv1.StoredResult) bool {
+	fa, fb := a.GetResult().GetFindings(), b.GetResult().GetFindings()
+	return slices.EqualFunc(fa, fb, func(x, y *mxv1.Finding) bool { return x == y || proto.Equal(x, y) })
 }
 
 // agg is what the members add up to (after flush).

@@ -84,7 +84,11 @@ func testIncrementalEqualsFull(t *testing.T, changes bool) {
 			for range 1 + h.pick(6) {
 				h.change()
 			}
-			switch h.pick(40) {
+			k := h.pick(40)
+			if round == 0 && k <= 4 {
+				k = 5 // the engine's first round starts over anyway: nothing to count
+			}
+			switch k {
 			case 0: // a restore: every object replaced by an equal copy
 				for k, r := range h.fl.Results {
 					h.fl.Results[k] = proto.CloneOf(r)

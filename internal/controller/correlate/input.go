@@ -54,6 +54,8 @@ type obs struct {
 	idx int
 	// gone marks a member being removed from a bucket (ibucket.flush).
 	gone bool
+	// g is the group o was last made part of (incremental rounds).
+	g *group
 }
 
 func (o *obs) key() refKey { return refKey{o.f.GetCode(), o.f.GetSubject()} }
@@ -360,8 +362,12 @@ type plannedGroup struct {
 // group makes the group (its own copy of the symptoms).
 func (p plannedGroup) group() *group {
 	g := &group{agent: p.agent, root: p.root}
+	p.root.g = g
 	if len(p.symptoms) > 0 {
 		g.symptoms = slices.Clone(p.symptoms)
+		for _, o := range g.symptoms {
+			o.g = g
+		}
 	}
 	return g
 }
