@@ -1421,22 +1421,31 @@ func (c *counter) sorted() []string {
 	slices.Sort(add)
 	slices.Sort(gone)
 	add, gone = slices.Compact(add), slices.Compact(gone)
-	// Merge: the kept keys (those not gone, walked in step) and the added.
+	// Merge: the kept keys copied in runs between the positions of the
+	// gone keys and of the added ones (found by binary search), not
+	// compared one by one.
 	keys := make([]string, 0, len(c.keys)+len(add)-len(gone))
-	i, j, g := 0, 0, 0
-	for i < len(c.keys) || j < len(add) {
-		if j == len(add) || i < len(c.keys) && c.keys[i] < add[j] {
-			if g < len(gone) && gone[g] == c.keys[i] {
-				g++
-			} else {
-				keys = append(keys, c.keys[i])
-			}
-			i++
-		} else {
-			keys = append(keys, add[j])
-			j++
+	prev, ai, gi := 0, 0, 0
+	for ai < len(add) || gi < len(gone) {
+		var at int
+		if ai < len(add) {
+			at, _ = slices.BinarySearch(c.keys, add[ai])
 		}
+		if gi < len(gone) {
+			g, _ := slices.BinarySearch(c.keys, gone[gi])
+			if ai == len(add) || g < at {
+				keys = append(keys, c.keys[prev:g]...)
+				prev = g + 1
+				gi++
+				continue
+			}
+		}
+		keys = append(keys, c.keys[prev:at]...)
+		keys = append(keys, add[ai])
+		prev = at
+		ai++
 	}
+	keys = append(keys, c.keys[prev:]...)
 	c.keys = keys
 	return keys
 }

@@ -277,3 +277,33 @@ func TestFoldSmallEqualsMap(t *testing.T) {
 		}
 	}
 }
+
+// counter.sorted is the sorted keys whose count is positive, after any
+// sequence of adds and removals (keys added, removed, and both between
+// two calls).
+func TestCounterSorted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var c counter
+	ref := map[string]int{}
+	for step := range 3000 {
+		for range 1 + rng.IntN(12) {
+			k := fmt.Sprintf("k%03d", rng.IntN(60))
+			d := 1
+			if ref[k] > 0 && rng.IntN(2) == 0 {
+				d = -1
+			}
+			ref[k] += d
+			c.add(k, d)
+		}
+		var want []string
+		for k, n := range ref {
+			if n > 0 {
+				want = append(want, k)
+			}
+		}
+		slices.Sort(want)
+		if got := c.sorted(); !slices.Equal(got, want) && (len(got) != 0 || len(want) != 0) {
+			t.Fatalf("step %d: sorted %v, want %v", step, got, want)
+		}
+	}
+}
