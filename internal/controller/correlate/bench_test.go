@@ -60,70 +60,101 @@ func BenchmarkRound(b *testing.B) {
 func BenchmarkRoundChurn(b *testing.B) {
 	for _, mode := range []string{"full", "incremental", "changes"} {
 		b.Run("engine="+mode, func(b *testing.B) {
-			const n = 100_000
-			fl := scaleFleet(n)
-			stored := map[string]*mxv1.Incident{}
-			fl.run(b, immediate, stored)
-			keys := fl.Keys()
-			rng := rand.New(rand.NewPCG(1, 1))
-			e := NewEngine(immediate)
-			if mode != "full" {
-				var incs []*mxv1.Incident
-				for _, k := range sortedKeys(stored) {
-					incs = append(incs, stored[k])
-				}
-				e.Round(fl.input(incs))
-			}
-			b.ReportMetric(float64(len(stored)), "incidents")
-			var cpu, inputCPU time.Duration
-			rounds := 0
-			var incChanged []string
-			b.ResetTimer()
-			for b.Loop() {
-				rounds++
-				b.StopTimer()
-				fl.Now = fl.Now.Add(time.Second)
-				changed := fl.Churn(keys, rng, 0.01, true)
-				c0 := processCPU()
-				var in Input
-				var ch Changes
-				if mode == "changes" {
-					ch = changesOf(fl, stored, changed, incChanged)
-				} else {
-					in = fl.input(slices.Collect(maps.Values(stored)))
-				}
-				inputCPU += processCPU() - c0
-				b.StartTimer()
-				c0 = processCPU()
-				var out Output
-				switch mode {
-				case "full":
-					out = Correlate(in, immediate)
-				case "incremental":
-					out = e.Round(in)
-				default:
-					var err error
-					if out, err = e.RoundChanges(ch); err != nil {
-						b.Fatal(err)
-					}
-				}
-				cpu += processCPU() - c0
-				b.StopTimer()
-				incChanged = incChanged[:0]
-				for _, u := range out.Upserts {
-					stored[u.GetId()] = u
-					incChanged = append(incChanged, u.GetId())
-				}
-				for _, d := range out.Deletes {
-					delete(stored, d.GetId())
-					incChanged = append(incChanged, d.GetId())
-				}
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(rounds), "cpu-ms/op")
-			b.ReportMetric(float64(inputCPU.Microseconds())/1000/float64(rounds), "input-cpu-ms/op")
+			benchRounds(b, mode, func(fl *simFleet, keys []fleetsim.Key, rng *rand.Rand) []fleetsim.Key {
+				return fl.Churn(keys, rng, 0.01, true)
+			})
 		})
 	}
+}
+
+// BenchmarkRoundResend measures steady-state rounds at 100k open
+// findings as a steady fleet sends its results: agents report every
+// minute and the leader's loop runs every 250 ms, so before each round
+// 1/240 of the agents (21 of 5,000) re-send their round, every result
+// committed again, with the same findings but for changed=0.01 (or 0.1)
+// of them at another severity, clean, or with findings again
+// (fleetsim.ResendRounds). Otherwise as BenchmarkRoundChurn.
+//
+//	go test -run '^$' -bench RoundResend -benchtime 40x ./internal/controller/correlate
+func BenchmarkRoundResend(b *testing.B) {
+	for _, changed := range []float64{0.01, 0.1} {
+		for _, mode := range []string{"incremental", "changes"} {
+			b.Run(fmt.Sprintf("changed=%g/engine=%s", changed, mode), func(b *testing.B) {
+				benchRounds(b, mode, func(fl *simFleet, _ []fleetsim.Key, rng *rand.Rand) []fleetsim.Key {
+					return fl.ResendRounds(rng, 1.0/240, changed)
+				})
+			})
+		}
+	}
+}
+
+// benchRounds runs the rounds of BenchmarkRoundChurn with the changes
+// step makes before each.
+func benchRounds(b *testing.B, mode string, step func(fl *simFleet, keys []fleetsim.Key, rng *rand.Rand) []fleetsim.Key) {
+	const n = 100_000
+	fl := scaleFleet(n)
+	stored := map[string]*mxv1.Incident{}
+	fl.run(b, immediate, stored)
+	keys := fl.Keys()
+	rng := rand.New(rand.NewPCG(1, 1))
+	e := NewEngine(immediate)
+	if mode != "full" {
+		var incs []*mxv1.Incident
+		for _, k := range sortedKeys(stored) {
+			incs = append(incs, stored[k])
+		}
+		e.Round(fl.input(incs))
+	}
+	b.ReportMetric(float64(len(stored)), "incidents")
+	var cpu, inputCPU time.Duration
+	rounds, upserts := 0, 0
+	var incChanged []string
+	b.ResetTimer()
+	for b.Loop() {
+		rounds++
+		b.StopTimer()
+		fl.Now = fl.Now.Add(time.Second)
+		changed := step(fl, keys, rng)
+		c0 := processCPU()
+		var in Input
+		var ch Changes
+		if mode == "changes" {
+			ch = changesOf(fl, stored, changed, incChanged)
+		} else {
+			in = fl.input(slices.Collect(maps.Values(stored)))
+		}
+		inputCPU += processCPU() - c0
+		b.StartTimer()
+		c0 = processCPU()
+		var out Output
+		switch mode {
+		case "full":
+			out = Correlate(in, immediate)
+		case "incremental":
+			out = e.Round(in)
+		default:
+			var err error
+			if out, err = e.RoundChanges(ch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu += processCPU() - c0
+		b.StopTimer()
+		incChanged = incChanged[:0]
+		upserts += len(out.Upserts)
+		for _, u := range out.Upserts {
+			stored[u.GetId()] = u
+			incChanged = append(incChanged, u.GetId())
+		}
+		for _, d := range out.Deletes {
+			delete(stored, d.GetId())
+			incChanged = append(incChanged, d.GetId())
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(rounds), "cpu-ms/op")
+	b.ReportMetric(float64(inputCPU.Microseconds())/1000/float64(rounds), "input-cpu-ms/op")
+	b.ReportMetric(float64(upserts)/float64(rounds), "upserts/op")
 }
 
 // changesOf is what changed in fl and stored: the results of keys, their

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"cmp"
+	"container/heap"
 	"maps"
 	"slices"
 	"strings"
@@ -81,6 +82,13 @@ type incState struct {
 	dirHost map[string]map[bucketKey]bool
 	lc      lifecycleState
 
+	// silence: the agents to look at this round (their record changed),
+	// and when the others may fall silent (silence).
+	silenceDue  []*agentState
+	silenceHeap silenceHeap
+	silenceNow  time.Time
+	silenceOK   bool
+
 	// Scratch space of refold, reused from agent to agent.
 	plan []plannedGroup
 	kept []bool
@@ -98,6 +106,9 @@ type agentState struct {
 	seen            int
 	dirty           bool
 	unsorted        bool
+	// silentAt: when the agent falls silent unless heard again (zero: not
+	// scheduled).
+	silentAt time.Time
 }
 
 type resultEntry struct {
@@ -293,6 +304,9 @@ func (s *incState) agentRecord(as *agentState, a *mxv1.Agent, rs *roundState) {
 	as.src = a
 	as.dirty = true
 	ai.lastSeen = a.GetLastSeen()
+	if as.known {
+		s.silenceDue = append(s.silenceDue, as)
+	}
 	ai.lastBatch = time.Time{}
 	if a.GetLastBatchAt() != nil {
 		ai.lastBatch = a.GetLastBatchAt().AsTime()
@@ -303,26 +317,82 @@ func (s *incState) agentRecord(as *agentState, a *mxv1.Agent, rs *roundState) {
 }
 
 // silence notes agents whose silence changed (with the clock or their
-// record).
+// record). An agent falls silent when the clock passes its last_seen +
+// SilentAfter and is heard again only with a new record (agentRecord),
+// so a round looks at the agents whose record changed and those whose
+// instant the clock passed (a heap), not at every agent; the first round
+// and one whose clock went back look at every agent.
 func (s *incState) silence(rs *roundState) {
-	for _, ai := range s.v.agents {
-		as := s.agents[ai.id]
-		silent := isSilent(as.src, s.v.now, s.v.cfg)
-		if silent == ai.silent {
-			continue
+	now := s.v.now
+	if !s.silenceOK || now.Before(s.silenceNow) {
+		s.silenceOK = true
+		s.silenceHeap = s.silenceHeap[:0]
+		s.silenceDue = s.silenceDue[:0]
+		for _, ai := range s.v.agents {
+			as := s.agents[ai.id]
+			as.silentAt = time.Time{}
+			s.silenceDue = append(s.silenceDue, as)
 		}
-		ai.silent = silent
-		rs.silentSites[ai.site] = true
-		// Every bucket holding its findings marks them stale (or not).
-		for _, g := range as.groups {
-			if r, ok := s.routeOf(g); ok {
-				rs.dirtyBuckets[r.key] = true
-				n := 1 + len(g.symptoms)
-				if !silent {
-					n = -n
-				}
-				s.buckets[r.key].silentN += n
+	}
+	s.silenceNow = now
+	for len(s.silenceHeap) > 0 && s.silenceHeap[0].at.Before(now) {
+		t := heap.Pop(&s.silenceHeap).(silenceTimer)
+		if t.as.silentAt.Equal(t.at) {
+			t.as.silentAt = time.Time{}
+			s.silenceDue = append(s.silenceDue, t.as)
+		}
+	}
+	for _, as := range s.silenceDue {
+		s.silenceOf(as, rs)
+		// Not silent: when it falls silent unless heard again.
+		if !as.ai.silent && as.src.GetLastSeen() != nil {
+			at := as.src.GetLastSeen().AsTime().Add(s.v.cfg.SilentAfter)
+			if as.silentAt.IsZero() || at.Before(as.silentAt) {
+				as.silentAt = at
+				heap.Push(&s.silenceHeap, silenceTimer{at: at, as: as})
 			}
+		}
+	}
+	s.silenceDue = s.silenceDue[:0]
+}
+
+// silenceTimer: at at, agent as may fall silent (silent after: now > at).
+type silenceTimer struct {
+	at time.Time
+	as *agentState
+}
+
+type silenceHeap []silenceTimer
+
+func (h silenceHeap) Len() int           { return len(h) }
+func (h silenceHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h silenceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *silenceHeap) Push(x any)        { *h = append(*h, x.(silenceTimer)) }
+func (h *silenceHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+// silenceOf notes whether agent as is silent now.
+func (s *incState) silenceOf(as *agentState, rs *roundState) {
+	ai := as.ai
+	silent := isSilent(as.src, s.v.now, s.v.cfg)
+	if silent == ai.silent {
+		return
+	}
+	ai.silent = silent
+	rs.silentSites[ai.site] = true
+	// Every bucket holding its findings marks them stale (or not).
+	for _, g := range as.groups {
+		if r, ok := s.routeOf(g); ok {
+			rs.dirtyBuckets[r.key] = true
+			n := 1 + len(g.symptoms)
+			if !silent {
+				n = -n
+			}
+			s.buckets[r.key].silentN += n
 		}
 	}
 }

@@ -189,6 +189,45 @@ func (f *Fleet) ChurnRounds(rng *rand.Rand, share float64) []Round {
 	return out
 }
 
+// ResendRounds re-commits the rounds of share of the agents (a random
+// sample, every result of each), as a fleet in a steady state sends
+// them: each result with the findings it had (a new result, committed
+// now), except that changed of them (a share) come back at another
+// severity, clean, or with findings again as in ChurnRounds. It returns
+// the keys it re-committed, sorted.
+func (f *Fleet) ResendRounds(rng *rand.Rand, share, changed float64) []Key {
+	ids := slices.Sorted(maps.Keys(f.Agents))
+	n := max(1, int(float64(len(ids))*share))
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	pick := map[string]bool{}
+	for _, id := range ids[:n] {
+		pick[id] = true
+	}
+	var keys []Key
+	for k := range f.Results {
+		if pick[k.Agent] {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, Key.compare)
+	for _, k := range keys {
+		r := f.Results[k].GetResult()
+		switch {
+		case rng.Float64() >= changed:
+			cr := proto.CloneOf(r)
+			cr.StartedAt = nil
+			f.Report(k.Agent, cr)
+		case len(r.GetFindings()) == 0 && f.base[k] != nil:
+			f.Report(k.Agent, reseverity(f.base[k], rng))
+		case rng.IntN(3) == 0:
+			f.Report(k.Agent, &mxv1.CheckResult{Check: k.Check, Target: k.Target})
+		default:
+			f.Report(k.Agent, reseverity(r, rng))
+		}
+	}
+	return keys
+}
+
 // reseverity is r with its findings at random severities (status and
 // start time set again by Report).
 func reseverity(r *mxv1.CheckResult, rng *rand.Rand) *mxv1.CheckResult {
