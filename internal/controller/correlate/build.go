@@ -248,6 +248,25 @@ type shownMembers struct {
 	res   []*mxv1.StoredResult
 	f     []*mxv1.Finding
 	list  []*mxv1.IncidentMember
+	// hosts joined (a fleet-horizon fix names every holder), kept while
+	// the candidate's hosts are the same list.
+	hosts       []string
+	hostsJoined string
+}
+
+// joinHosts is strings.Join(hosts, ", "), kept for the bucket while its
+// hosts are the same list (a counter's sorted keys are a new list on
+// every change).
+func (v *view) joinHosts(hosts []string) string {
+	sh := v.shown
+	if sh == nil {
+		return strings.Join(hosts, ", ")
+	}
+	if len(hosts) > 0 && len(sh.hosts) == len(hosts) && &sh.hosts[0] == &hosts[0] {
+		return sh.hostsJoined
+	}
+	sh.hosts, sh.hostsJoined = hosts, strings.Join(hosts, ", ")
+	return sh.hostsJoined
 }
 
 func (sh *shownMembers) same(ms []member) bool {
@@ -271,11 +290,24 @@ func (v *view) memberList(ms []member) []*mxv1.IncidentMember {
 		if v.shown.same(ms) {
 			return v.shown.list
 		}
-		sh := shownMembers{ms: slices.Clone(ms), stale: make([]bool, len(ms)), res: make([]*mxv1.StoredResult, len(ms)), f: make([]*mxv1.Finding, len(ms))}
+		sh := shownMembers{hosts: v.shown.hosts, hostsJoined: v.shown.hostsJoined, ms: slices.Clone(ms), stale: make([]bool, len(ms)), res: make([]*mxv1.StoredResult, len(ms)), f: make([]*mxv1.Finding, len(ms)),
+			list: make([]*mxv1.IncidentMember, len(ms))}
+		// A member listed before as it is now keeps its message (both
+		// lists are in member order).
+		old := v.shown
+		j := 0
 		for i, m := range ms {
 			sh.stale[i], sh.res[i], sh.f[i] = m.o.stale(), m.o.res, m.o.f
+			for j < len(old.ms) && old.ms[j] != m && memberCmp(old.ms[j], m) < 0 {
+				j++
+			}
+			if j < len(old.ms) && old.ms[j] == m && old.stale[j] == sh.stale[i] && old.res[j] == m.o.res && old.f[j] == m.o.f {
+				sh.list[i] = old.list[j]
+				j++
+				continue
+			}
+			sh.list[i] = newMember(m)
 		}
-		sh.list = v.newMemberList(ms)
 		*v.shown = sh
 		return sh.list
 	}
@@ -285,13 +317,17 @@ func (v *view) memberList(ms []member) []*mxv1.IncidentMember {
 func (v *view) newMemberList(ms []member) []*mxv1.IncidentMember {
 	var out []*mxv1.IncidentMember
 	for _, m := range ms {
-		out = append(out, &mxv1.IncidentMember{
-			AgentId: m.o.agent.id, Site: m.o.agent.site, Hostname: m.o.agent.host, Check: m.o.check, Target: m.o.target,
-			Finding: m.o.f, ObservedAt: m.o.res.GetResult().GetStartedAt(), CommittedAt: m.o.res.GetCommittedAt(),
-			Stale: m.o.stale(), Role: m.role,
-		})
+		out = append(out, newMember(m))
 	}
 	return out
+}
+
+func newMember(m member) *mxv1.IncidentMember {
+	return &mxv1.IncidentMember{
+		AgentId: m.o.agent.id, Site: m.o.agent.site, Hostname: m.o.agent.host, Check: m.o.check, Target: m.o.target,
+		Finding: m.o.f, ObservedAt: m.o.res.GetResult().GetStartedAt(), CommittedAt: m.o.res.GetCommittedAt(),
+		Stale: m.o.stale(), Role: m.role,
+	}
 }
 
 func nonNil(s []string) []string {
@@ -429,7 +465,7 @@ func (v *view) describe(b *bucket, c *candidate, root *member, a agg, ms []membe
 		}
 		summary = fmt.Sprintf("Certificate %s expires %s; held by %s: %s", shortIdentity(b.key.subject), notAfter, text.Count(len(c.hosts), "server"), strings.Join(clip(c.hosts, 6), ", "))
 		fix = fmt.Sprintf("Renew %s before %s and install it with its key on every holder (%s); then Enable-ExchangeCertificate -Thumbprint NEW -Services SMTP on each and update TlsCertificateName. %s",
-			shortIdentity(b.key.subject), notAfter, strings.Join(c.hosts, ", "), rootFix)
+			shortIdentity(b.key.subject), notAfter, v.joinHosts(c.hosts), rootFix)
 	}
 	return summary, fix
 }
