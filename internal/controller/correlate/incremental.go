@@ -126,8 +126,9 @@ type resultEntry struct {
 
 // ibucket is one bucket's contributions and its candidate.
 type ibucket struct {
-	key      bucketKey
-	contribs map[*group]route
+	key bucketKey
+	// contribs: the groups routed here (each at its g.route).
+	contribs map[*group]struct{}
 	// ms are the members sorted by memberCmp as of the last rebuild; adds
 	// and dels are the changes since (by finding: one finding is one
 	// member). agents, hosts and sites count the members' (as build).
@@ -1106,7 +1107,7 @@ func (s *incState) rebuild(rs *roundState) {
 
 func newIBucket(k bucketKey) *ibucket {
 	// Maps other than contribs are made on first use.
-	return &ibucket{key: k, fingerprint: incident.Fingerprint(k.scope, k.cause, k.subject), contribs: map[*group]route{}, newestOK: true, rootOK: true,
+	return &ibucket{key: k, fingerprint: incident.Fingerprint(k.scope, k.cause, k.subject), contribs: map[*group]struct{}{}, newestOK: true, rootOK: true,
 		lastOK: [3]bool{true, true, true}}
 }
 
@@ -1161,15 +1162,26 @@ func (b *ibucket) flush() {
 	}
 	clear(b.adds)
 	slices.SortFunc(add, memberCmp)
-	merged := make([]member, 0, len(b.ms)+len(add))
-	rest := b.ms
-	for _, m := range add {
-		i, _ := slices.BinarySearchFunc(rest, m, memberCmp)
-		merged = append(merged, rest[:i]...)
-		merged = append(merged, m)
-		rest = rest[i:]
+	// Each added member's place among the kept ones, then the kept ones
+	// moved up in runs from the back (ms is the bucket's own: a candidate
+	// keeps none of it).
+	at := make([]int, len(add))
+	lo := 0
+	for k, m := range add {
+		i, _ := slices.BinarySearchFunc(b.ms[lo:], m, memberCmp)
+		lo += i
+		at[k] = lo
 	}
-	b.ms = append(merged, rest...)
+	end := len(b.ms)
+	b.ms = slices.Grow(b.ms, len(add))[:end+len(add)]
+	w := len(b.ms)
+	for k := len(add) - 1; k >= 0; k-- {
+		n := end - at[k]
+		copy(b.ms[w-n:w], b.ms[at[k]:end])
+		w -= n + 1
+		end = at[k]
+		b.ms[w] = add[k]
+	}
 }
 
 // sweep returns ms without the removed members: a few are found by
@@ -1198,13 +1210,18 @@ func (b *ibucket) sweep() []member {
 		at = append(at, i)
 	}
 	slices.Sort(at)
-	ms := make([]member, 0, len(b.ms)-len(at))
-	prev := 0
-	for _, i := range at {
-		ms = append(ms, b.ms[prev:i]...)
-		prev = i + 1
+	// Cut out in place: the runs between the removed ones moved down.
+	ms := b.ms
+	w := at[0]
+	for k, i := range at {
+		next := len(ms)
+		if k+1 < len(at) {
+			next = at[k+1]
+		}
+		w += copy(ms[w:], ms[i+1:next])
 	}
-	return append(ms, b.ms[prev:]...)
+	clear(ms[w:])
+	return ms[:w]
 }
 
 // replay is the bucket a full round assembles, without members: the
@@ -1215,8 +1232,8 @@ func (b *ibucket) replay() *bucket {
 	for i := range b.last {
 		if !b.lastOK[i] {
 			b.last[i] = nil
-			for g, r := range b.contribs {
-				if r.sets(i) && later(g, b.last[i]) {
+			for g := range b.contribs {
+				if g.route.sets(i) && later(g, b.last[i]) {
 					b.last[i] = g
 				}
 			}
@@ -1224,13 +1241,13 @@ func (b *ibucket) replay() *bucket {
 		}
 	}
 	if g := b.last[0]; g != nil {
-		out.host = b.contribs[g].host
+		out.host = g.route.host
 	}
 	if g := b.last[1]; g != nil {
-		out.remote = b.contribs[g].remote
+		out.remote = g.route.remote
 	}
 	if g := b.last[2]; g != nil {
-		out.dir = b.contribs[g].dir
+		out.dir = g.route.dir
 	}
 	for t := range b.targets {
 		out.targets = append(out.targets, t)
@@ -1261,7 +1278,7 @@ func (r route) sets(i int) bool {
 }
 
 func (b *ibucket) addContrib(g *group, r route) {
-	b.contribs[g] = r
+	b.contribs[g] = struct{}{}
 	for i := range b.last {
 		if r.sets(i) && b.lastOK[i] && later(g, b.last[i]) {
 			b.last[i] = g
@@ -1281,7 +1298,7 @@ func (b *ibucket) addContrib(g *group, r route) {
 }
 
 func (b *ibucket) delContrib(g *group) {
-	r := b.contribs[g]
+	r := g.route // not yet replaced (setRoute)
 	delete(b.contribs, g)
 	for i := range b.last {
 		if b.last[i] == g {

@@ -307,3 +307,46 @@ func TestCounterSorted(t *testing.T) {
 		}
 	}
 }
+
+// A bucket's members after any changes are its members in memberCmp
+// order: few and many removed and added between two flushes (the
+// binary-search cut and merge, and the sweep over all).
+func TestBucketFlushKeepsMemberOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	var all []*obs
+	for a := range 40 {
+		ai := &agentInfo{id: fmt.Sprintf("a%02d", a), site: "s", host: fmt.Sprintf("a%02d.example", a)}
+		for c := range 3 {
+			f := &mxv1.Finding{Code: "CERT_EXPIRING", Subject: fmt.Sprintf("tp%d", c), Severity: warn}
+			all = append(all, &obs{agent: ai, check: "certstore", target: fmt.Sprintf("store%d", c), f: f, res: &mxv1.StoredResult{}})
+		}
+	}
+	b := newIBucket(bucketKey{mxv1.IncidentScope_INCIDENT_SCOPE_FLEET_HORIZON, "CERT_EXPIRING", "x"})
+	in := map[*obs]bool{}
+	for step := range 400 {
+		n := 1 + rng.IntN(3)
+		if rng.IntN(4) == 0 {
+			n = 1 + rng.IntN(len(all))
+		}
+		for range n {
+			o := all[rng.IntN(len(all))]
+			if in[o] {
+				b.member(o, roleRoot, -1)
+			} else {
+				b.member(o, roleRoot, +1)
+			}
+			in[o] = !in[o]
+		}
+		b.flush()
+		var want []member
+		for _, o := range all {
+			if in[o] {
+				want = append(want, member{o, roleRoot})
+			}
+		}
+		slices.SortFunc(want, memberCmp)
+		if !slices.Equal(b.ms, want) {
+			t.Fatalf("step %d: %d members, want %d in member order", step, len(b.ms), len(want))
+		}
+	}
+}
