@@ -51,10 +51,13 @@ const incidentTimeout = 60 * time.Second
 type incidentRun struct {
 	// visible: opening report's send -> incident.opened on the follower's
 	// stream; acked: -> the report's ack (committed through raft);
-	// committed: -> the incident's commit (the event's time, the leader's
-	// clock, the same machine); pending: first report -> PENDING read back.
+	// committed: -> the incident's proposal (the event's time, the
+	// leader's clock, the same machine); pending: first report -> PENDING
+	// read back.
 	visible, acked, committed, pending []time.Duration
-	bg                                 latency
+	// stages: each sample's stages (stages).
+	stages []stages
+	bg     latency
 	// worst is the sample that took longest to be visible.
 	worst sample
 	// leaderCPU and leaderWait are the leader's CPU time and its threads'
@@ -161,6 +164,7 @@ func incidentOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fle
 			return r, errors.Join(fmt.Errorf("sample %d (%s): %w", i+1, host, err), bgErr())
 		}
 		r.visible, r.acked, r.committed = append(r.visible, s.visible), append(r.acked, s.acked), append(r.committed, s.committed)
+		r.stages = append(r.stages, s.stages)
 		if s.visible > r.worst.visible {
 			r.worst = s
 		}
@@ -179,7 +183,31 @@ func incidentOnce(ctx context.Context, c *bench.Cluster, l int, fleet *bench.Fle
 }
 
 // sample is one failure's times (incidentRun).
-type sample struct{ visible, acked, committed, pending time.Duration }
+type sample struct {
+	visible, acked, committed, pending time.Duration
+	stages                             stages
+}
+
+// stages splits a sample's visible time by the times the incident and its
+// event carry (all on the leader's clock, on this machine): the report
+// sent -> its raft proposal on the leader (the result's committed_at, the
+// incident's last_observed_at: gRPC, the leader's ingest batching) ->
+// the round that opened the incident started (opened_at: the loop's wait
+// for its next round) -> that round proposed the incident (the event's
+// time: the round's computation) -> incident.opened on the follower's
+// stream (raft commit, the follower's apply, its SSE write).
+type stages struct{ ingest, roundWait, round, deliver time.Duration }
+
+// stagesOf are the stages of a sample whose report was sent at sent.
+func stagesOf(sent time.Time, inc *mxv1.Incident, proposed, arrived time.Time) stages {
+	observed, opened := inc.GetLastObservedAt().AsTime(), inc.GetOpenedAt().AsTime()
+	return stages{ingest: observed.Sub(sent), roundWait: opened.Sub(observed), round: proposed.Sub(opened), deliver: arrived.Sub(proposed)}
+}
+
+func (s stages) String() string {
+	return fmt.Sprintf("report -> proposed on the leader %s, -> round start %s, -> incident proposed %s, -> incident.opened on the follower %s",
+		ms(s.ingest), ms(s.roundWait), ms(s.round), ms(s.deliver))
+}
 
 // oneFailure has probe agent i report results until the incident fp is
 // open and returns the opening report's send -> its incident.opened event
@@ -241,6 +269,7 @@ func oneFailure(ctx context.Context, c *bench.Cluster, node int, probes *bench.F
 			if inc.GetState() != mxv1.IncidentState_INCIDENT_STATE_OPEN || inc.GetCause() != string(finding.CertNoPrivateKey) {
 				return s, fmt.Errorf("incident %s after its incident.opened: state %s, cause %s", inc.GetId(), inc.GetState(), inc.GetCause())
 			}
+			s.stages = stagesOf(start, inc, ev.Event.GetTime().AsTime(), ev.Arrived)
 			return s, nil
 		}
 	}
@@ -265,6 +294,12 @@ func quantiles(ds []time.Duration) (p50, p99, mx time.Duration) {
 	return pct(s, 0.50), pct(s, 0.99), s[len(s)-1]
 }
 
+// p50p99 is "p50 / p99" of ds.
+func p50p99(ds []time.Duration) string {
+	p50, p99, _ := quantiles(ds)
+	return ms(p50) + " / " + ms(p99)
+}
+
 // printIncidentRun prints one run's figures.
 func printIncidentRun(i, runs int, r incidentRun, o options) {
 	p50, p99, mx := quantiles(r.visible)
@@ -274,6 +309,13 @@ func printIncidentRun(i, runs int, r incidentRun, o options) {
 		i+1, runs, len(r.visible), o.agents, o.rate, r.bg.achieved, ms(r.bg.p99), ms(p50), ms(p99), ms(mx), r.load)
 	fmt.Printf("run %d/%d:   of which the report acked (committed) p50 %s, p99 %s; the incident committed p50 %s, p99 %s; the slowest: acked %s, committed %s, visible %s\n",
 		i+1, runs, ms(a50), ms(a99), ms(c50), ms(c99), ms(r.worst.acked), ms(r.worst.committed), ms(r.worst.visible))
+	fmt.Printf("run %d/%d:   the slowest's stages: %s\n", i+1, runs, r.worst.stages)
+	var in, wait, round, deliver []time.Duration
+	for _, st := range r.stages {
+		in, wait, round, deliver = append(in, st.ingest), append(wait, st.roundWait), append(round, st.round), append(deliver, st.deliver)
+	}
+	fmt.Printf("run %d/%d:   stages p50 / p99: report -> proposed %s, -> round start %s, -> incident proposed %s, -> on the follower's stream %s\n", i+1, runs,
+		p50p99(in), p50p99(wait), p50p99(round), p50p99(deliver))
 	if r.leaderCPU > 0 {
 		fmt.Printf("run %d/%d:   the leader meanwhile: %.0f ms CPU per second, %.0f ms per second waiting for a CPU (its threads' run queue wait)\n", i+1, runs, r.leaderCPU, r.leaderWait)
 	}
