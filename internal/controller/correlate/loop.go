@@ -61,6 +61,18 @@ type RoundStats struct {
 // back by as much (mxbench -mode incident).
 const busyFactor = 4
 
+// triggerFactor paces the rounds a new candidate starts between ticks
+// (candidateWatch): no sooner than triggerFactor·d after the previous
+// round started, so even a fleet that keeps failing in new ways holds
+// correlation to half a core, while a failure arriving after a slow round
+// waits for at most about one more computation, not busyFactor of them.
+const triggerFactor = 2
+
+// candidatePoll is how often the loop looks, between ticks, at what raft
+// applied for a result that could open an incident (a read of the
+// applied index, and of the store's change log when it moved).
+const candidatePoll = 20 * time.Millisecond
+
 // Loop is the leader-only correlation loop.
 type Loop struct {
 	src Source
@@ -70,9 +82,9 @@ type Loop struct {
 	// engine keeps what the term's previous round derived; each Run (a new
 	// leadership term) starts with a new one, which recomputes everything.
 	engine *Engine
-	// cursor: where the engine's previous round read the store's change
-	// log.
-	cursor store.ChangeCursor
+	// feed reads the store's change log for the engine's rounds and the
+	// candidate watch (a new one with each engine).
+	feed *feed
 }
 
 // NewLoop returns a loop; register its Run with store.OnLeadership.
@@ -94,32 +106,58 @@ func NewLoop(src Source, cfg LoopConfig) *Loop {
 
 // Run correlates until ctx ends (leadership lost). It returns nothing: a
 // failed round is logged and retried on the next tick.
+//
+// A term's first round runs at once. Then a round runs on the Interval's
+// tick when raft applied something since the previous one (at least every
+// IdleInterval), no sooner than busyFactor times the previous round's
+// computation after it started; and between ticks, every candidatePoll,
+// when what raft applied holds a result that could open an incident
+// (candidateWatch), no sooner than triggerFactor times the previous
+// round's computation after it started. Rounds never overlap: what is
+// applied during one is seen after it, and any number of candidates found
+// meanwhile make one round.
 func (l *Loop) Run(ctx context.Context) {
 	l.mu.Lock()
-	l.engine = NewEngine(l.cfg.Engine)
-	l.cursor = store.ChangeCursor{}
+	l.engine, l.feed = NewEngine(l.cfg.Engine), l.newFeed()
 	l.mu.Unlock()
+	watchIndex := l.src.AppliedIndex()
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
+	p := time.NewTicker(candidatePoll)
+	defer p.Stop()
 	var lastIndex uint64
-	var lastRound, notBefore time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if time.Now().Before(notBefore) || l.cfg.Hold != nil && l.cfg.Hold() {
-			continue
+	var lastRound, notBefore, triggerNotBefore time.Time
+	triggered := false
+	for first := true; ; first = false {
+		tick := first
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				tick = true
+			case <-p.C:
+			}
 		}
 		idx := l.src.AppliedIndex()
-		if idx == lastIndex && time.Since(lastRound) < l.cfg.IdleInterval {
+		if idx != watchIndex {
+			watchIndex = idx
+			if l.read() {
+				triggered = true
+			}
+		}
+		now := time.Now()
+		due := tick && !now.Before(notBefore) && (idx != lastIndex || now.Sub(lastRound) >= l.cfg.IdleInterval)
+		if !due && !(triggered && !now.Before(triggerNotBefore)) || l.cfg.Hold != nil && l.cfg.Hold() {
 			continue
 		}
-		lastRound = time.Now()
+		// This round reads everything applied so far: it covers every
+		// candidate found until now.
+		triggered = false
+		lastRound = now
 		lastIndex = idx
 		st, err := l.Round(ctx)
-		notBefore = nextRound(lastRound, st)
+		notBefore, triggerNotBefore = nextRound(lastRound, st), lastRound.Add(triggerFactor*st.Compute)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrClosed) {
 				l.cfg.Logger.Warn("correlation round failed", "err", err)
@@ -150,7 +188,7 @@ func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.engine == nil {
-		l.engine = NewEngine(l.cfg.Engine)
+		l.engine, l.feed = NewEngine(l.cfg.Engine), l.newFeed()
 	}
 	start := time.Now()
 	out := l.round()
@@ -169,34 +207,37 @@ func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
 	return st, nil
 }
 
+func (l *Loop) newFeed() *feed { return newFeed(l.cfg.Engine.WithDefaults().MinSeverity) }
+
+// read has the feed read what raft applied since its previous read and
+// reports whether it holds a candidate (Run, between rounds).
+func (l *Loop) read() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.feed == nil {
+		return false
+	}
+	return l.feed.read(l.src.State())
+}
+
 // round runs the engine over what changed in the store since its previous
-// round: the changes alone when the store's log still holds them, else
-// the whole state (compared with the previous round), and after the
-// state was replaced (a restore) everything computed again.
+// round: the changes alone when the store's log still held them at every
+// read since, else the whole state (compared with the previous round), and
+// after the state was replaced (a restore) everything computed again.
 func (l *Loop) round() Output {
-	ch := l.src.State().CorrelationChanges(l.cursor)
-	l.cursor = ch.Next
+	in := l.feed.take(l.src.State())
 	now := l.cfg.Now()
-	if !ch.Full && l.engine.Primed() {
-		out, err := l.engine.RoundChanges(Changes{Agents: ch.Agents, Results: ch.Results, Incidents: ch.Incidents, RemovedAgents: ch.RemovedAgents,
-			RemovedResults: resultRefs(ch.RemovedResults), RemovedIncidents: ch.RemovedIncidents, Now: now})
+	in.changes.Now = now
+	if !in.full && l.engine.Primed() {
+		out, err := l.engine.RoundChanges(in.changes)
 		if err == nil {
 			return out
 		}
 		// Not primed after all: read everything.
-		ch = l.src.State().CorrelationChanges(store.ChangeCursor{})
-		l.cursor = ch.Next
+		in = l.feed.takeFull(l.src.State())
 	}
-	if ch.Replaced {
+	if in.replaced {
 		l.engine.Reset()
 	}
-	return l.engine.Round(Input{Agents: ch.View.Agents, Results: ch.View.Results, Incidents: ch.View.Incidents, Now: now})
-}
-
-func resultRefs(ks []store.ResultKey) []ResultRef {
-	out := make([]ResultRef, len(ks))
-	for i, k := range ks {
-		out[i] = ResultRef{k.Agent, k.Check, k.Target}
-	}
-	return out
+	return l.engine.Round(Input{Agents: in.view.Agents, Results: in.view.Results, Incidents: in.view.Incidents, Now: now})
 }

@@ -44,9 +44,11 @@ func (p *proposalTap) take() *mxv1.CorrelateIncidents {
 
 // The leader's loop over a real store, reading the store's change log,
 // proposes what a full round (Correlate) over the store's state at that
-// moment computes: after agents' rounds are committed, as the clock moves,
-// and after the state is replaced by a restore through raft (the log's
-// epoch moves, the engine starts over).
+// moment computes: after agents' rounds are committed, read at the round
+// or gathered over reads between rounds (Run's, for the candidate watch),
+// as the clock moves, and after the state is replaced by a restore
+// through raft (the log's epoch moves, the engine starts over), seen by a
+// read between rounds or by the round.
 func TestLoopOverStoreChangesEqualsFull(t *testing.T) {
 	clock := &testClock{now: t0}
 	st := storetest.Open(t, func(c *store.Config) { c.Now = clock.Now })
@@ -82,7 +84,17 @@ func TestLoopOverStoreChangesEqualsFull(t *testing.T) {
 	for step := range 60 {
 		clock.Set(clock.Now().Add(time.Duration(1+rng.IntN(20)) * time.Second))
 		fl.Now = clock.Now()
-		if step%4 != 3 {
+		switch step % 4 {
+		case 3:
+		case 1:
+			// Run's reads between rounds (the candidate watch): the
+			// round takes what they gathered, some keys changed twice.
+			commit(fl.ChurnRounds(rng, 0.2))
+			loop.read()
+			commit(fl.ChurnRounds(rng, 0.2))
+			loop.read()
+			commit(fl.ChurnRounds(rng, 0.1))
+		default:
 			commit(fl.ChurnRounds(rng, 0.2))
 		}
 		if step == 25 || step == 45 {
@@ -94,6 +106,12 @@ func TestLoopOverStoreChangesEqualsFull(t *testing.T) {
 				t.Fatal(err)
 			}
 			restores++
+			if step == 45 {
+				// A read between rounds meets the restore.
+				loop.read()
+				commit(fl.ChurnRounds(rng, 0.2))
+				loop.read()
+			}
 		}
 		v := st.State().CorrelationView()
 		want := Correlate(Input{Agents: v.Agents, Results: v.Results, Incidents: v.Incidents, Now: clock.Now()}, cfg)
