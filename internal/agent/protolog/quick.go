@@ -85,11 +85,9 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 		st.CurCert = -1
 		return true
 	}
-	r := &e.row
-	*r = rawRow{
-		time: cols[colDateTime], connector: cols[colConnector], session: sess, seq: cols[colSeq],
-		local: cols[colLocal], remote: cols[colRemote], event: event, data: data, context: ctx, timed: timed,
-	}
+	r := &e.row // every field set, one by one: no temporary copied in
+	r.time, r.connector, r.session, r.seq = cols[colDateTime], cols[colConnector], sess, cols[colSeq]
+	r.local, r.remote, r.event, r.data, r.context, r.timed = cols[colLocal], cols[colRemote], event, data, ctx, timed
 	e.tr.rowOf(st, r, dir, fs.info.Name)
 	return true
 }
