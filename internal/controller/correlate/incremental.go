@@ -106,6 +106,8 @@ type agentState struct {
 	seen            int
 	dirty           bool
 	unsorted        bool
+	// obs: the observations the agent's groups were made of.
+	obs []*obs
 	// silentAt: when the agent falls silent unless heard again (zero: not
 	// scheduled).
 	silentAt time.Time
@@ -176,6 +178,9 @@ type roundState struct {
 	allFlows     bool
 	reroute      map[*group]bool
 	probesMoved  map[string]bool
+	// probeNet: probe results counted in (+) and out (-) this round, by
+	// endpoint, agent and outcome.
+	probeNet map[probeNetKey]int
 	// newInClass: endpoint groups added this round, by class.
 	newInClass  map[classKey][]*group
 	anchorHosts map[string]bool
@@ -271,7 +276,7 @@ func (e *Engine) Round(in Input) Output {
 
 func newRoundState() *roundState {
 	return &roundState{dirtyBuckets: map[bucketKey]bool{}, dirtyEPs: map[string]bool{}, dirtyCert: map[certKey]bool{}, dirtyFlow: map[flowKey]bool{},
-		reroute: map[*group]bool{}, probesMoved: map[string]bool{}, newInClass: map[classKey][]*group{}, anchorHosts: map[string]bool{}, silentSites: map[string]bool{}, dirtyAgents: map[string]bool{}}
+		reroute: map[*group]bool{}, probesMoved: map[string]bool{}, probeNet: map[probeNetKey]int{}, newInClass: map[classKey][]*group{}, anchorHosts: map[string]bool{}, silentSites: map[string]bool{}, dirtyAgents: map[string]bool{}}
 }
 
 // finishRound is a round after its changes are noted: agents' silence by
@@ -288,6 +293,12 @@ func (s *incState) finishRound(rs *roundState) Output {
 	}
 	if len(s.flowSites) != flowSitesBefore {
 		rs.allFlows = true
+	}
+	for k, n := range rs.probeNet {
+		if n != 0 {
+			rs.probesMoved[k.ep] = true
+			rs.dirtyEPs[k.ep] = true
+		}
 	}
 	s.routeDirect(rs)
 	s.routeEndpoints(rs)
@@ -495,6 +506,12 @@ func (s *incState) refold(as *agentState, rs *roundState) {
 		}
 		obs = append(obs, e.obs...)
 	}
+	if slices.Equal(obs, as.obs) && len(obs) > 0 {
+		// The same observations (results replaced by ones with the same
+		// findings keep theirs): the same groups.
+		return
+	}
+	as.obs = obs
 	// The groups, sorted by root (code, subject), one per root, planned
 	// before they are made: a group that did not change is kept, at its
 	// new position (renumbering keeps the order of the agent's groups, all
@@ -568,8 +585,6 @@ func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *r
 	if ep == "" {
 		return
 	}
-	rs.probesMoved[ep] = true
-	rs.dirtyEPs[ep] = true
 	var p probe
 	if d > 0 {
 		st := r.GetResult().GetStatus()
@@ -584,6 +599,10 @@ func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *r
 			}
 		}
 	}
+	// What the endpoint's routes read of its probes: who probes it and
+	// whether the probe failed (a result replaced by one that says the
+	// same moves nothing: finishRound).
+	rs.probeNet[probeNetKey{ep, ai, p.failed}] += d
 	addSite(s.epSites, ep, ai.site, d, p.failed)
 	for code := range s.codesAt[ep] {
 		if s.failing[epKey{ep, code}][ai.id] > 0 {
@@ -618,6 +637,12 @@ func (s *incState) countResult(ai *agentInfo, r *mxv1.StoredResult, d int, rs *r
 		delete(s.probes, ep)
 		s.v.probesOf[h] = slices.DeleteFunc(s.v.probesOf[h], func(e string) bool { return e == ep })
 	}
+}
+
+type probeNetKey struct {
+	ep     string
+	agent  *agentInfo
+	failed bool
 }
 
 // siteCount: probe results of one site (n), of which not failed (ok).
