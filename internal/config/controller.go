@@ -114,7 +114,7 @@ type Log struct {
 func ControllerKeys() []Key {
 	return []Key{
 		{Name: "node_id", Default: DefaultHostname(), Help: "Stable raft server id of this node (never reuse one for another node)."},
-		{Name: "data_dir", Default: "./mxprobe-data", Help: "Directory for the raft log (wal/, or raft.db in a directory created before the write-ahead log) and snapshots."},
+		{Name: "data_dir", Default: "./mxprobe-data", Help: "Directory for the raft log (wal/; a raft.db an earlier version wrote is migrated into wal/ at start; raft.db on Windows) and snapshots."},
 		{Name: "data_dir_lock_timeout", Default: 5 * time.Second, Help: "How long to wait for data_dir when another process holds it (a second controller started on it by mistake) before exiting with the holder's pid."},
 		{Name: "bootstrap", Default: false, Help: "Form a new single-node cluster if data_dir holds no raft state; ignored once state exists."},
 		{Name: "bootstrap_expect", Default: 0, Help: "Form a new cluster once this many nodes (3 or 5) found each other through retry_join; never re-bootstraps existing state. 0: off."},
@@ -144,7 +144,7 @@ func ControllerKeys() []Key {
 		{Name: "auth.token_rate", Default: 50.0, Help: "API calls per second allowed per token (burst twice that); 0 or less: no limit."},
 		{Name: "auth.agent_batch_rate", Default: 5.0, Help: "Result batches per second allowed per agent (burst four times that); batches beyond it are held back to that rate (a replaying agent is slowed, not cut; one needing over 5s of delay is refused); 0 or less: no limit."},
 		{Name: "auth.metrics_public", Default: true, Help: "Serve /metrics without a token (Prometheus scraping); false requires a read-scope token."},
-		{Name: "correlation.interval", Default: 250 * time.Millisecond, Help: "The leader runs a correlation round at most this often, when new entries were committed (and at least every 5s); a round that computed for d (its wait for raft to commit not counted) is followed by the next no sooner than 4d after it started, so correlation takes at most a quarter of a core on large fleets."},
+		{Name: "correlation.interval", Default: 250 * time.Millisecond, Help: "The leader runs a correlation round at most this often, when new entries were committed (and at least every 5s); a round that computed for d (its wait for raft to commit not counted) is followed by the next no sooner than 4d after it started, so correlation takes at most a quarter of a core on large fleets. A committed result that could open or reopen an incident (a check that starts failing or fails with other codes, or another observation of a PENDING incident) starts a round between ticks, no sooner than 2d after the previous one started."},
 		{Name: "correlation.open_after_observations", Default: 2, Help: "Flapping damping: an incident opens once its findings were seen in this many newly committed results, or persisted for correlation.open_after."},
 		{Name: "correlation.open_after", Default: 5 * time.Minute, Help: "Flapping damping: an incident also opens once its findings have persisted this long."},
 		{Name: "correlation.resolve_after_clean", Default: 2, Help: "An open incident resolves after this many consecutive clean observations of the checks behind it."},
