@@ -77,8 +77,8 @@
 // diagnose's TestWindowReadsCheckView and FuzzWindowReadsCheckView show
 // that a window fed the view gives the findings of one fed whole sessions.
 // On the generated send log the check view and connCache cut the
-// instructions agent check executes by about 16% (cachegrind, 16 MiB of
-// the log, five runs each: 382-407 million before, 323-340 million after);
+// instructions agent check executes by about 18% (cachegrind, 16 MiB of
+// the log, five runs each: 388-402 million before, 307-325 million after);
 // what is left is spread thin over cutting, the tracker's row work, the
 // window and reading (about 19 instructions per byte). The chunk merger (parallel.go) skips other sessions' rows in its
 // rescan of continued sessions the same way: three columns cut, one cached
