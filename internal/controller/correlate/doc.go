@@ -73,7 +73,12 @@
 //
 //   - Folding: an agent is refolded only when its record or one of its
 //     results is new; its observations are made once per result, and its
-//     groups that did not change are kept (matched by root).
+//     groups that did not change are kept (matched by root). A result
+//     replaced by one with the same findings (an agent re-sending what it
+//     said) keeps its observations, refreshed in place: their groups,
+//     routes and members stay, their buckets count the new commit time
+//     and staleness, and an agent whose observations are all the same is
+//     not folded again.
 //   - Routing: each group's route (route.go) depends on a few counts
 //     (hosts holding a certificate problem, sites seeing a flow fail, sites
 //     observing flows, the anchors of a host, and per endpoint, code and
