@@ -504,27 +504,17 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 		c = &s.Certificates[st.CurCert]
 	}
 	d := trimSpaceBytes(data)
-	if t.check && (field == 3 || field == 5 || (c.Role != CertRoleLocal && field != 4)) {
-		// CheckView keeps the sent certificate's subject, issuer and
-		// thumbprint: any other field only needs to be there or not
-		// (a repeated field starts a new certificate).
-		v := ""
-		if len(d) > 0 {
-			v = checkPlaceholder
-		}
-		switch field {
-		case 1:
-			c.Subject = v
-		case 2:
-			c.Issuer = v
-		case 3:
-			c.SerialNumber = v
-		case 5:
-			c.AlternateNames = []string{}
-		}
-		return true
+	// CheckView keeps the sent certificate's subject, issuer and
+	// thumbprint: any other field only needs to be there or not (a
+	// repeated field starts a new certificate).
+	placeholder := t.check && (field == 3 || field == 5 || (c.Role != CertRoleLocal && field != 4))
+	var v string
+	switch {
+	case !placeholder:
+		v = t.vals.strAt(slotCert+field-1+5*min(max(st.CurCert, 0), maxCertsPerSession-1), d)
+	case len(d) > 0:
+		v = checkPlaceholder
 	}
-	v := t.vals.strAt(slotCert+field-1+5*min(max(st.CurCert, 0), maxCertsPerSession-1), d)
 	switch field {
 	case 1:
 		c.Subject = v
@@ -535,8 +525,10 @@ func (t *tracker) certField(st *sessState, ctx, data []byte, tm time.Time) bool 
 	case 4:
 		c.Thumbprint = t.vals.thumbprint(v)
 	case 5:
-		c.AlternateNames = t.vals.altNames(v)
-		if c.AlternateNames == nil {
+		if !placeholder {
+			c.AlternateNames = t.vals.altNames(v)
+		}
+		if placeholder || c.AlternateNames == nil {
 			c.AlternateNames = []string{}
 		}
 	}

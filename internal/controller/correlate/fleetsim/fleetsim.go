@@ -173,15 +173,7 @@ func (f *Fleet) ChurnRounds(rng *rand.Rand, share float64) []Round {
 		keys := slices.SortedFunc(slices.Values(byAgent[id]), Key.compare)
 		rd := Round{Agent: id}
 		for _, k := range keys {
-			r := f.Results[k].GetResult()
-			switch {
-			case len(r.GetFindings()) == 0 && f.base[k] != nil:
-				f.Report(k.Agent, reseverity(f.base[k], rng))
-			case rng.IntN(3) == 0:
-				f.Report(k.Agent, &mxv1.CheckResult{Check: k.Check, Target: k.Target})
-			default:
-				f.Report(k.Agent, reseverity(r, rng))
-			}
+			f.change(k, rng)
 			rd.Results = append(rd.Results, f.Results[k].GetResult())
 		}
 		out = append(out, rd)
@@ -211,21 +203,30 @@ func (f *Fleet) ResendRounds(rng *rand.Rand, share, changed float64) []Key {
 	}
 	slices.SortFunc(keys, Key.compare)
 	for _, k := range keys {
-		r := f.Results[k].GetResult()
-		switch {
-		case rng.Float64() >= changed:
-			cr := proto.CloneOf(r)
+		if rng.Float64() >= changed {
+			cr := proto.CloneOf(f.Results[k].GetResult())
 			cr.StartedAt = nil
 			f.Report(k.Agent, cr)
-		case len(r.GetFindings()) == 0 && f.base[k] != nil:
-			f.Report(k.Agent, reseverity(f.base[k], rng))
-		case rng.IntN(3) == 0:
-			f.Report(k.Agent, &mxv1.CheckResult{Check: k.Check, Target: k.Target})
-		default:
-			f.Report(k.Agent, reseverity(r, rng))
+			continue
 		}
+		f.change(k, rng)
 	}
 	return keys
+}
+
+// change reports k's result changed as ChurnRounds changes it: a clean
+// result fails again as it first did, else a third become clean and the
+// rest come back at another severity.
+func (f *Fleet) change(k Key, rng *rand.Rand) {
+	r := f.Results[k].GetResult()
+	switch {
+	case len(r.GetFindings()) == 0 && f.base[k] != nil:
+		f.Report(k.Agent, reseverity(f.base[k], rng))
+	case rng.IntN(3) == 0:
+		f.Report(k.Agent, &mxv1.CheckResult{Check: k.Check, Target: k.Target})
+	default:
+		f.Report(k.Agent, reseverity(r, rng))
+	}
 }
 
 // reseverity is r with its findings at random severities (status and
