@@ -1,9 +1,6 @@
 package protolog
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"testing"
 )
 
@@ -12,38 +9,11 @@ import (
 // and OnSession order) and CheckView of the second.
 func checkAndFull(t testing.TB, data []byte, name string, p Parser) (check, full string) {
 	t.Helper()
-	run := func(checkView, parallel bool) string {
-		q := p
-		q.fullDecode, q.CheckView = !checkView, checkView
-		q.chunkBytes = 1 << 10
-		var order []Session
-		q.OnSession = func(s Session) { order = append(order, s) }
-		var sum *Summary
-		var err error
-		if parallel {
-			sum, err = q.Parse(context.Background(), bytes.NewReader(data), name)
-		} else {
-			sum, err = q.parseSequential(context.Background(), bytes.NewReader(data), name)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !checkView {
-			for i := range order {
-				order[i] = CheckView(order[i])
-			}
-		}
-		a, _ := json.Marshal(sum)
-		b, _ := json.Marshal(order)
-		return string(a) + "\n" + string(b)
-	}
-	full = run(false, false)
-	for _, parallel := range []bool{false, true} {
-		if got := run(true, parallel); got != full {
-			return got, full
-		}
-	}
-	return full, full
+	q := p
+	q.fullDecode = true
+	full = parseAsJSON(t, q, data, name, false, CheckView)
+	q.fullDecode, q.CheckView = false, true
+	return firstDiff(full, func(parallel bool) string { return parseAsJSON(t, q, data, name, parallel, nil) })
 }
 
 // TestCheckViewEqualsFull: a parse with CheckView gives CheckView of the

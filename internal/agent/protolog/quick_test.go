@@ -21,30 +21,48 @@ func quickAndFull(t testing.TB, data []byte, name string, p Parser) (quick, full
 	run := func(fullDecode, parallel bool) string {
 		q := p
 		q.fullDecode = fullDecode
-		q.chunkBytes = 1 << 10
-		var order []Session
-		q.OnSession = func(s Session) { order = append(order, s) }
-		var sum *Summary
-		var err error
-		if parallel {
-			sum, err = q.Parse(context.Background(), bytes.NewReader(data), name)
-		} else {
-			sum, err = q.parseSequential(context.Background(), bytes.NewReader(data), name)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _ := json.Marshal(sum)
-		b, _ := json.Marshal(order)
-		return string(a) + "\n" + string(b)
+		return parseAsJSON(t, q, data, name, parallel, nil)
 	}
-	full = run(true, false)
+	return firstDiff(run(true, false), func(parallel bool) string { return run(false, parallel) })
+}
+
+// parseAsJSON parses data with q, chunked at 1 KiB, sequentially or in
+// parallel, and returns the summary and the OnSession order (each session
+// through view, if set) as JSON.
+func parseAsJSON(t testing.TB, q Parser, data []byte, name string, parallel bool, view func(Session) Session) string {
+	t.Helper()
+	q.chunkBytes = 1 << 10
+	var order []Session
+	q.OnSession = func(s Session) { order = append(order, s) }
+	var sum *Summary
+	var err error
+	if parallel {
+		sum, err = q.Parse(context.Background(), bytes.NewReader(data), name)
+	} else {
+		sum, err = q.parseSequential(context.Background(), bytes.NewReader(data), name)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view != nil {
+		for i := range order {
+			order[i] = view(order[i])
+		}
+	}
+	a, _ := json.Marshal(sum)
+	b, _ := json.Marshal(order)
+	return string(a) + "\n" + string(b)
+}
+
+// firstDiff returns the first of run(false) and run(true) that differs from
+// want, with want; or want twice.
+func firstDiff(want string, run func(parallel bool) string) (got, _ string) {
 	for _, parallel := range []bool{false, true} {
-		if got := run(false, parallel); got != full {
-			return got, full
+		if got := run(parallel); got != want {
+			return got, want
 		}
 	}
-	return full, full
+	return want, want
 }
 
 // TestQuickEqualsFull: the fast path gives what the full decode gives on

@@ -88,6 +88,25 @@ func checkLogStore(t *testing.T, ls logStore, want []*raft.Log) {
 	}
 }
 
+// skipOnWindows: the store keeps BoltDB there (logstore.go).
+func skipOnWindows(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the store keeps BoltDB on Windows")
+	}
+}
+
+// noMigrationLeft requires dir to hold no raft.db and no step of a
+// migration.
+func noMigrationLeft(t *testing.T, dir string) {
+	t.Helper()
+	for _, name := range []string{boltLog, boltMigrated, walMigrating} {
+		if exists(t, filepath.Join(dir, name)) {
+			t.Fatalf("%s left after the migration", name)
+		}
+	}
+}
+
 func exists(t *testing.T, path string) bool {
 	t.Helper()
 	_, err := os.Stat(path)
@@ -103,9 +122,7 @@ func exists(t *testing.T, path string) bool {
 // log, which keeps what was stored across a reopen and never creates
 // raft.db.
 func TestOpenLogStoreMigratesBoltLog(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("the store keeps BoltDB on Windows")
-	}
+	skipOnWindows(t)
 	hlog := hclog.NewNullLogger()
 	old := t.TempDir()
 	want := writeBoltLog(t, old, 5, 300)
@@ -121,11 +138,7 @@ func TestOpenLogStoreMigratesBoltLog(t *testing.T) {
 		if err := ls.close(); err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range []string{boltLog, boltMigrated, walMigrating} {
-			if exists(t, filepath.Join(old, name)) {
-				t.Fatalf("%s left after the migration", name)
-			}
-		}
+		noMigrationLeft(t, old)
 	}
 
 	fresh := t.TempDir()
@@ -170,9 +183,7 @@ func TestOpenLogStoreMigratesBoltLog(t *testing.T) {
 // empty log in place of one; a directory with both raft.db and wal/ is
 // refused.
 func TestOpenLogStoreResumesInterruptedMigration(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("the store keeps BoltDB on Windows")
-	}
+	skipOnWindows(t)
 	hlog := hclog.NewNullLogger()
 	// A migrated copy of the log, to lay out the states between the steps.
 	src := t.TempDir()
@@ -239,11 +250,7 @@ func TestOpenLogStoreResumesInterruptedMigration(t *testing.T) {
 			}
 			defer ls.close()
 			checkLogStore(t, ls, want)
-			for _, name := range []string{boltLog, boltMigrated, walMigrating} {
-				if exists(t, filepath.Join(dir, name)) {
-					t.Fatalf("%s left", name)
-				}
-			}
+			noMigrationLeft(t, dir)
 		})
 	}
 }
@@ -302,9 +309,7 @@ func BenchmarkLogStore(b *testing.B) {
 // the snapshot and the entries after it, now read from the migrated log,
 // and it goes on committing.
 func TestStoreStartsOnMigratedBoltDataDir(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("the store keeps BoltDB on Windows")
-	}
+	skipOnWindows(t)
 	dir, addr := t.TempDir(), freePort(t)
 	s := openTestStore(t, dir, addr)
 	ctx := context.Background()
