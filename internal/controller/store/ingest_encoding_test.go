@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -125,8 +126,11 @@ func TestApplyIngestEntriesCommitsEachEntry(t *testing.T) {
 	if len(errs) != 3 || errs[0] != nil || errs[1] != nil || errs[2] != nil {
 		t.Fatalf("errors %v, want three nil", errs)
 	}
-	if got := s.raft.LastIndex() - before; got != 3 {
-		t.Fatalf("%d raft entries appended, want one per element (3)", got)
+	// The ingest entries in the log, whatever else (a no-op, a
+	// configuration change) raft appended around them: one per element,
+	// in order, each with that element's batches.
+	if got, want := ingestEntryAgents(t, s, before), [][]string{{"edge01", "edge01"}, {"edge02"}, {"edge03", "edge04"}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("ingest entries appended (their batches' agents): %v, want %v", got, want)
 	}
 	want := map[string]uint64{"edge01": 2, "edge02": 1, "edge03": 7, "edge04": 1}
 	check := func(st *State, when string) {
@@ -152,4 +156,34 @@ func TestApplyIngestEntriesCommitsEachEntry(t *testing.T) {
 	if !proto.Equal(snap, s2.State().snapshot()) {
 		t.Fatal("the state replayed from the log differs from the state the leader applied")
 	}
+}
+
+// ingestEntryAgents lists the IngestBatches entries in s's raft log after
+// index after, each as its batches' agent ids.
+func ingestEntryAgents(t *testing.T, s *Store, after uint64) [][]string {
+	t.Helper()
+	var out [][]string
+	for i := after + 1; i <= s.raft.LastIndex(); i++ {
+		var l raft.Log
+		if err := s.logs.GetLog(i, &l); err != nil {
+			t.Fatalf("raft log entry %d: %v", i, err)
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		cmd, err := decodeCommand(l.Data)
+		if err != nil {
+			t.Fatalf("raft log entry %d: %v", i, err)
+		}
+		ib := cmd.GetIngestBatches()
+		if ib == nil {
+			continue
+		}
+		agents := []string{}
+		for _, b := range ib.GetBatches() {
+			agents = append(agents, b.GetAgentId())
+		}
+		out = append(out, agents)
+	}
+	return out
 }
