@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
 )
 
@@ -11,8 +13,16 @@ import (
 func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
 
 // ProposeIncidents commits one correlation round's changes (leader only).
+// Its raft entry is encodeCommand's encoding, written by s.incidentEnc,
+// which encodes again only the members that are new since the previous
+// rounds.
 func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents) (CorrelateResult, error) {
-	resp, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: c}})
+	cmd := &mxv1.Command{ProposedAt: timestamppb.New(s.cfg.Now()), Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: c}}
+	b, err := s.incidentEnc.encode(cmd)
+	if err != nil {
+		return CorrelateResult{}, err
+	}
+	resp, err := s.propose(ctx, cmd, b)
 	if err != nil {
 		return CorrelateResult{}, err
 	}

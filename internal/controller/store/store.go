@@ -82,6 +82,9 @@ type Store struct {
 	compact   *compactor
 	closing   chan struct{} // closed when Close starts: proposals waiting on raft return ErrClosed
 	closeOnce sync.Once
+
+	// incidentEnc writes correlation rounds' raft entries (leader).
+	incidentEnc incidentEncoder
 }
 
 // Open starts the raft node in cfg.DataDir, creating it if needed.
