@@ -379,6 +379,12 @@ type resultWithFinding struct {
 func checkResult(b []byte) (*mxv1.CheckResult, bool) {
 	nf, shared := scanResult(b)
 	t := newStrs(b, shared)
+	return checkResultWith(b, nf, &t)
+}
+
+// checkResultWith decodes one CheckResult of nf findings, its strings made
+// by t.
+func checkResultWith(b []byte, nf int, t *strs) (*mxv1.CheckResult, bool) {
 	// A result's findings are allocated together (the store keeps or
 	// drops them with their result).
 	var m *mxv1.CheckResult
@@ -395,7 +401,7 @@ func checkResult(b []byte) (*mxv1.CheckResult, bool) {
 		block = make([]mxv1.Finding, nf)
 		m.Findings = make([]*mxv1.Finding, 0, nf)
 	}
-	return m, mergeCheckResult(b, m, block, &t)
+	return m, mergeCheckResult(b, m, block, t)
 }
 
 // mergeCheckResult decodes b into m, its findings into block's elements

@@ -30,4 +30,13 @@
 // unexpected wire type, malformed or invalid input, makes the whole
 // message go to proto.Unmarshal, so errors and unknown fields are exactly
 // protobuf-go's.
+//
+// IndexIngest (index.go) is for followers: it reads an IngestBatches raft
+// entry without decoding its results, checking every byte the fast path
+// checks, and returns what the FSM indexes with each result's bytes
+// (EncodedResult) to decode when the result is read. Most results on a
+// follower are replaced by the agent's next round before anything reads
+// them. It accepts only the layout the leader writes and leaves anything
+// else to UnmarshalCommand; FuzzIndexIngest checks that what it accepts
+// agrees with UnmarshalCommand field by field and result by result.
 package batchpb

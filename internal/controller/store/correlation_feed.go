@@ -126,7 +126,7 @@ func (s *State) CorrelationChanges(since ChangeCursor) CorrelationChanges {
 				out.RemovedAgents = append(out.RemovedAgents, ch.agent)
 			}
 		case changeResult:
-			if r := s.results[resultKey{ch.agent, ch.check, ch.target}]; r != nil {
+			if r := s.results[resultKey{ch.agent, ch.check, ch.target}].get(); r != nil {
 				out.Results = append(out.Results, r)
 			} else {
 				out.RemovedResults = append(out.RemovedResults, ResultKey{ch.agent, ch.check, ch.target})

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/batchpb"
 )
 
 // maxSnapshotBytes bounds what Restore reads, so a corrupt snapshot cannot
@@ -34,6 +35,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	cmd, ok := f.proposed.take(l.Data)
 	var err error
 	if !ok {
+		// A follower's (or a replay's) ingest entry: indexed, its results
+		// kept encoded (stored_result.go); anything else decoded.
+		if ix, ok := batchpb.IndexIngest(l.Data); ok {
+			return f.state.applyIndexedIngest(ix)
+		}
 		cmd, err = decodeCommand(l.Data)
 	}
 	if err != nil {
@@ -94,6 +100,16 @@ func (f *fsm) Apply(l *raft.Log) any {
 	default:
 		panic(fmt.Sprintf("mxprobe store: raft entry %d: %v %T", l.Index, ErrUnknownCommand, k))
 	}
+}
+
+// applyIndexedIngest applies an IngestBatches entry read by
+// batchpb.IndexIngest, answering as Apply does for its decoding.
+func (s *State) applyIndexedIngest(ix batchpb.Ingest) IngestResult {
+	res := IngestResult{Applied: make([]bool, len(ix.Batches))}
+	for i := range ix.Batches {
+		res.Applied[i] = s.ingestIndexed(&ix.Batches[i], ix.ProposedAt)
+	}
+	return res
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {

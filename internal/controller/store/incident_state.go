@@ -174,7 +174,7 @@ func (s *State) correlationViewLocked() CorrelationView {
 		v.Agents = append(v.Agents, a)
 	}
 	for _, r := range s.results {
-		v.Results = append(v.Results, r)
+		v.Results = append(v.Results, r.get())
 	}
 	for _, inc := range s.incidents.byID {
 		v.Incidents = append(v.Incidents, inc)

@@ -28,9 +28,16 @@ func nextHistory(prev []*mxv1.ResultChange, r *mxv1.CheckResult, at *timestamppb
 			codes = append(codes, f.GetCode())
 		}
 	}
+	return historyAfter(prev, r.GetStatus(), codes, at)
+}
+
+// historyAfter is nextHistory of a result with status and the codes of its
+// findings at WARNING or worse (in any order, duplicates allowed; sorted
+// in place).
+func historyAfter(prev []*mxv1.ResultChange, status mxv1.CheckStatus, codes []string, at *timestamppb.Timestamp) []*mxv1.ResultChange {
 	slices.Sort(codes)
 	codes = slices.Compact(codes)
-	if n := len(prev); n > 0 && prev[n-1].GetStatus() == r.GetStatus() && slices.Equal(prev[n-1].GetCodes(), codes) {
+	if n := len(prev); n > 0 && prev[n-1].GetStatus() == status && slices.Equal(prev[n-1].GetCodes(), codes) {
 		return prev
 	}
 	start := max(0, len(prev)+1-MaxResultHistory)
@@ -40,7 +47,7 @@ func nextHistory(prev []*mxv1.ResultChange, r *mxv1.CheckResult, at *timestamppb
 	if len(codes) > 0 {
 		kept = slices.Clone(codes)
 	}
-	return append(h, &mxv1.ResultChange{At: at, Status: r.GetStatus(), Codes: kept})
+	return append(h, &mxv1.ResultChange{At: at, Status: status, Codes: kept})
 }
 
 // ResultFilter selects check results; empty fields match everything.
@@ -75,7 +82,7 @@ func (s *State) Results(f ResultFilter, after ResultKey, limit int) (out []*mxv1
 		if f.Site != "" && !strings.EqualFold(s.agents[k.agent].GetSite(), f.Site) {
 			continue
 		}
-		if st := sr.GetResult().GetStatus(); f.Failing && st != mxv1.CheckStatus_CHECK_STATUS_FAIL && st != mxv1.CheckStatus_CHECK_STATUS_ERROR {
+		if st := sr.getStatus(); f.Failing && st != mxv1.CheckStatus_CHECK_STATUS_FAIL && st != mxv1.CheckStatus_CHECK_STATUS_ERROR {
 			continue
 		}
 		keys = append(keys, rk)
@@ -87,7 +94,7 @@ func (s *State) Results(f ResultFilter, after ResultKey, limit int) (out []*mxv1
 		next = &last
 	}
 	for _, k := range keys {
-		sr := s.results[resultKey{k.Agent, k.Check, k.Target}]
+		sr := s.results[resultKey{k.Agent, k.Check, k.Target}].get()
 		a := s.agents[k.Agent]
 		rec := &mxv1.CheckResultRecord{AgentId: k.Agent, Site: a.GetSite(), Hostname: a.GetHostname(), Result: sr.GetResult(),
 			CommittedAt: sr.GetCommittedAt(), History: sr.GetHistory(), StaleSince: sr.GetStaleSince()}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mxv1 "github.com/mxprobe/mxprobe/gen/mxprobe/v1"
+	"github.com/mxprobe/mxprobe/internal/controller/batchpb"
 )
 
 // resultKey identifies the latest result of one check against one target by one agent.
@@ -18,7 +19,7 @@ type resultKey struct{ agent, check, target string }
 type State struct {
 	mu      sync.RWMutex
 	agents  map[string]*mxv1.Agent
-	results map[resultKey]*mxv1.StoredResult
+	results map[resultKey]*storedResult
 	nodes   map[string]*mxv1.NodeInfo
 	auth    authState
 	// incidents (incident_state.go).
@@ -37,7 +38,7 @@ type State struct {
 }
 
 func newState() *State {
-	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*mxv1.StoredResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState(), idempotency: newIdempotencyState(), tlsrpt: newTLSRPTState(), changes: newChangeLog()}
+	return &State{agents: map[string]*mxv1.Agent{}, results: map[resultKey]*storedResult{}, nodes: map[string]*mxv1.NodeInfo{}, auth: newAuthState(), incidents: newIncidentState(), notify: newNotifyState(), events: newEventState(), idempotency: newIdempotencyState(), tlsrpt: newTLSRPTState(), changes: newChangeLog()}
 }
 
 func (s *State) registerNode(n *mxv1.NodeInfo) {
@@ -95,9 +96,47 @@ func (s *State) registerAgent(h *mxv1.Hello, at *timestamppb.Timestamp) {
 // ingest applies one agent batch; false when it is a replay.
 func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	id := ab.GetAgentId()
-	seq := ab.GetBatch().GetSeq()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.ingestAgentLocked(id, ab.GetBatch().GetSeq(), len(ab.GetBatch().GetResults()), ab.GetBatch().GetSpoolLoss(), at) {
+		return false
+	}
+	for _, r := range ab.GetBatch().GetResults() {
+		k := resultKey{id, r.GetCheck(), r.GetTarget()}
+		prev := s.results[k] // one lookup: hashing the key is a good part of applying a batch
+		s.results[k] = storeDecoded(id, r, prev, at)
+		s.changes.result(k)
+	}
+	return true
+}
+
+// ingestIndexed applies one agent batch of an IngestBatches entry read by
+// batchpb.IndexIngest, as ingest applies its decoding: the same state,
+// each result kept encoded until read (stored_result.go).
+func (s *State) ingestIndexed(ab *batchpb.IndexedBatch, at *timestamppb.Timestamp) bool {
+	id := ab.AgentID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ingestAgentLocked(id, ab.Seq, len(ab.Results), ab.SpoolLoss, at) {
+		return false
+	}
+	for i := range ab.Results {
+		r := &ab.Results[i]
+		k := resultKey{id, r.Check, r.Target}
+		prev := s.results[k]
+		if r.Decoded != nil {
+			s.results[k] = storeDecoded(id, r.Decoded, prev, at)
+		} else {
+			s.results[k] = encodedResult(id, r.Encoded, r.Status, at, historyAfter(prev.getHistory(), r.Status, r.WarningCodes, at))
+		}
+		s.changes.result(k)
+	}
+	return true
+}
+
+// ingestAgentLocked records a batch of n results on its agent; false when
+// it is a replay (nothing changed).
+func (s *State) ingestAgentLocked(id string, seq uint64, n int, loss *mxv1.SpoolLoss, at *timestamppb.Timestamp) bool {
 	old := s.agents[id]
 	if old != nil && seq <= old.GetLastSeq() {
 		return false
@@ -110,29 +149,29 @@ func (s *State) ingest(ab *mxv1.AgentBatch, at *timestamppb.Timestamp) bool {
 	}
 	a.LastSeq = seq
 	a.LastSeen, a.LastBatchAt = at, at
-	a.ResultsCommitted += uint64(len(ab.GetBatch().GetResults()))
+	a.ResultsCommitted += uint64(n)
 	a.BatchesCommitted++
-	if l := ab.GetBatch().GetSpoolLoss(); l != nil {
+	if loss != nil {
 		// Cumulative on the agent: the newest report is the total.
-		a.SpoolLoss = l
+		a.SpoolLoss = loss
 	}
 	s.agents[id] = a
 	s.changes.agent(id)
-	for _, r := range ab.GetBatch().GetResults() {
-		k := resultKey{id, r.GetCheck(), r.GetTarget()}
-		prev := s.results[k] // one lookup: hashing the key is a good part of applying a batch
-		if r.GetCertificatesUnchanged() && len(r.GetCertificates()) == 0 {
-			// The agent left out a listing it sent before: keep the stored
-			// one (the same on every replica, so this stays deterministic).
-			r.Certificates = prev.GetResult().GetCertificates()
-		}
-		if r.GetExchangeInventoryUnchanged() && len(r.GetExchangeInventory()) == 0 {
-			r.ExchangeInventory = prev.GetResult().GetExchangeInventory()
-		}
-		s.results[k] = &mxv1.StoredResult{AgentId: id, Result: r, CommittedAt: at, History: nextHistory(prev.GetHistory(), r, at)}
-		s.changes.result(k)
-	}
 	return true
+}
+
+// storeDecoded is the stored form of decoded result r of agent id, which
+// replaces prev.
+func storeDecoded(id string, r *mxv1.CheckResult, prev *storedResult, at *timestamppb.Timestamp) *storedResult {
+	if r.GetCertificatesUnchanged() && len(r.GetCertificates()) == 0 {
+		// The agent left out a listing it sent before: keep the stored
+		// one (the same on every replica, so this stays deterministic).
+		r.Certificates = prev.get().GetResult().GetCertificates()
+	}
+	if r.GetExchangeInventoryUnchanged() && len(r.GetExchangeInventory()) == 0 {
+		r.ExchangeInventory = prev.get().GetResult().GetExchangeInventory()
+	}
+	return newDecodedResult(id, r, at, nextHistory(prev.getHistory(), r, at))
 }
 
 // Agent returns one agent, or nil.
@@ -180,7 +219,7 @@ func (s *State) Findings(f FindingFilter) []*mxv1.ObservedFinding {
 		if f.Site != "" && !strings.EqualFold(a.GetSite(), f.Site) {
 			continue
 		}
-		for _, fd := range sr.GetResult().GetFindings() {
+		for _, fd := range sr.get().GetResult().GetFindings() {
 			if f.Code != "" && !strings.EqualFold(fd.GetCode(), f.Code) {
 				continue
 			}
@@ -194,7 +233,7 @@ func (s *State) Findings(f FindingFilter) []*mxv1.ObservedFinding {
 				Check:      k.check,
 				Target:     k.target,
 				Finding:    fd,
-				ObservedAt: sr.GetResult().GetStartedAt(),
+				ObservedAt: sr.get().GetResult().GetStartedAt(),
 			})
 		}
 	}
@@ -243,7 +282,7 @@ func (s *State) snapshot() *mxv1.StateSnapshot {
 		return keys[i].target < keys[j].target
 	})
 	for _, k := range keys {
-		snap.Results = append(snap.Results, s.results[k])
+		snap.Results = append(snap.Results, s.results[k].peek())
 	}
 	s.mu.RUnlock()
 	sort.Slice(snap.Agents, func(i, j int) bool { return snap.Agents[i].GetAgentId() < snap.Agents[j].GetAgentId() })
@@ -266,9 +305,9 @@ func (s *State) restore(snap *mxv1.StateSnapshot) {
 	for _, a := range snap.GetAgents() {
 		agents[a.GetAgentId()] = a
 	}
-	results := make(map[resultKey]*mxv1.StoredResult, len(snap.GetResults()))
+	results := make(map[resultKey]*storedResult, len(snap.GetResults()))
 	for _, r := range snap.GetResults() {
-		results[resultKey{r.GetAgentId(), r.GetResult().GetCheck(), r.GetResult().GetTarget()}] = r
+		results[resultKey{r.GetAgentId(), r.GetResult().GetCheck(), r.GetResult().GetTarget()}] = decodedResult(r)
 	}
 	nodes := make(map[string]*mxv1.NodeInfo, len(snap.GetNodes()))
 	for _, n := range snap.GetNodes() {

@@ -50,9 +50,10 @@ func (s *State) applyAgeTLSReports(c *mxv1.AgeTLSReportResults, at *timestamppb.
 		if !ok {
 			continue
 		}
-		aged := tlsrpt.Age(sr.GetResult(), d, newest[d], exp)
-		s.results[k] = &mxv1.StoredResult{AgentId: sr.GetAgentId(), Result: aged, CommittedAt: sr.GetCommittedAt(),
-			History: nextHistory(sr.GetHistory(), aged, at), StaleSince: at}
+		old := sr.get()
+		aged := tlsrpt.Age(old.GetResult(), d, newest[d], exp)
+		s.results[k] = decodedResult(&mxv1.StoredResult{AgentId: old.GetAgentId(), Result: aged, CommittedAt: old.GetCommittedAt(),
+			History: nextHistory(old.GetHistory(), aged, at), StaleSince: at})
 		s.changes.result(k)
 		res.Aged++
 	}
@@ -61,8 +62,8 @@ func (s *State) applyAgeTLSReports(c *mxv1.AgeTLSReportResults, at *timestamppb.
 
 // tlsrptDueLocked: sr is a current (not yet aged) result of the virtual
 // agent whose domain is expired at now; d is its domain.
-func (s *State) tlsrptDueLocked(k resultKey, sr *mxv1.StoredResult, newest map[string]time.Time, now time.Time, exp time.Duration) (string, bool) {
-	if k.agent != tlsrpt.AgentID || sr.GetStaleSince() != nil {
+func (s *State) tlsrptDueLocked(k resultKey, sr *storedResult, newest map[string]time.Time, now time.Time, exp time.Duration) (string, bool) {
+	if k.agent != tlsrpt.AgentID || sr.get().GetStaleSince() != nil {
 		return "", false
 	}
 	d, ok := tlsrpt.TargetDomain(k.target)

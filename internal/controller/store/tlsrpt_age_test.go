@@ -38,7 +38,7 @@ func ageReport(t *testing.T, domain string, day time.Time, failed int) *mxv1.TLS
 func reportResult(s *State, target string) *mxv1.StoredResult {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.results[resultKey{tlsrpt.AgentID, tlsrpt.Check, target}]
+	return s.results[resultKey{tlsrpt.AgentID, tlsrpt.Check, target}].get()
 }
 
 // The ageing rule in the FSM: nothing ages before the command's expiry;
@@ -244,7 +244,7 @@ func BenchmarkTLSReportAgeingDue(b *testing.B) {
 	s.applyTLSReports(&mxv1.IngestTLSReports{Reports: reports}, timestamppb.New(day.Add(25*time.Hour)))
 	for i := range 100000 {
 		k := resultKey{fmt.Sprintf("agent%d", i/10), "smtp_probe", fmt.Sprintf("smtp://t%d:25", i)}
-		s.results[k] = &mxv1.StoredResult{AgentId: k.agent, Result: &mxv1.CheckResult{Check: k.check, Target: k.target}}
+		s.results[k] = decodedResult(&mxv1.StoredResult{AgentId: k.agent, Result: &mxv1.CheckResult{Check: k.check, Target: k.target}})
 	}
 	now := day.Add(30 * time.Hour)
 	b.ResetTimer()

@@ -75,7 +75,7 @@ func (s *State) applyTLSReports(c *mxv1.IngestTLSReports, at *timestamppb.Timest
 	defer s.mu.Unlock()
 	for _, r := range derived.Results {
 		k := resultKey{tlsrpt.AgentID, r.GetCheck(), r.GetTarget()}
-		s.results[k] = &mxv1.StoredResult{AgentId: tlsrpt.AgentID, Result: r, CommittedAt: at, History: nextHistory(s.results[k].GetHistory(), r, at)}
+		s.results[k] = decodedResult(&mxv1.StoredResult{AgentId: tlsrpt.AgentID, Result: r, CommittedAt: at, History: nextHistory(s.results[k].getHistory(), r, at)})
 		s.changes.result(k)
 	}
 	return res
