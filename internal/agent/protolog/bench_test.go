@@ -79,3 +79,26 @@ func BenchmarkSplitCSV(b *testing.B) {
 		splitCSV(line, out, scratch)
 	}
 }
+
+// BenchmarkCheck measures what agent check asks of the parser (CheckView
+// sessions, no consumer) on 64 MiB of the log mxbench generates, held in
+// memory, one worker and GOMAXPROCS workers.
+func BenchmarkCheck(b *testing.B) {
+	data := loggen.Generate(loggen.Options{Bytes: 64 << 20, Interleave: 50, Seed: 42, PartnerFails: true})
+	for _, workers := range []int{1, 0} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			ctx := context.Background()
+			c0, n := cpuNow(), 0
+			for b.Loop() {
+				p := Parser{OnSession: func(Session) {}, Workers: workers, CheckView: true}
+				if _, err := p.Parse(ctx, bytes.NewReader(data), "SEND20190502-1.log"); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			b.ReportMetric(float64(len(data))*float64(n)/1e6/(float64(cpuNow()-c0)/1e9), "MB/cpu-s")
+		})
+	}
+}

@@ -34,9 +34,10 @@
 // without a second split; it gives the full decode's Summary
 // (TestQuickEqualsFull, FuzzQuickEqualsFull). A row of the common shape (a
 // canonical time, a connector column seen before byte for byte, no quoted
-// column up to the event) is cut by connCache: a comparison or two for
+// column up to the event) is cut by connCache: a word compare or two for
 // the connector, then the commas of the five short columns after it eight
-// bytes at a time (FuzzConnCache); any other by cutColumns (the commas
+// bytes at a time, kept as offsets (no slice stored per column; the row is
+// built on fastRow's stack) (FuzzConnCache); any other by cutColumns (the commas
 // eight bytes at a time from the line's start until a quote, then column
 // by column).
 // Routine rows are MAIL FROM, RCPT TO, DATA and the like, their replies
@@ -52,7 +53,9 @@
 //     lazy ones are folded in, and '*' rows parse theirs (certificate and
 //     TLS outcome times);
 //   - a map probe for the session: tracker.lookup keeps 256 open sessions
-//     by a hash of the id's last eight bytes in front of the open map;
+//     by a hash of the id's last eight bytes in front of the open map,
+//     each compared by the id's length and first and last eight bytes
+//     (idKey: exact for ids of up to sixteen bytes, FuzzIDKey);
 //   - a map probe for repeated values: valueCache.strAt remembers what each
 //     place in a session (a certificate field, the n-th capability, the TLS
 //     outcome) held last time, before the value map.

@@ -28,18 +28,32 @@ import (
 // fastRow applies line as a data row if it can; false: it needs the full
 // decode (nothing was changed).
 func (e *engine) fastRow(fs *fileState, line []byte) bool {
-	var cols [colEvent + 1][]byte
-	start, ok := e.conns.cut(line, &cols)
-	timed := ok // the time was found canonical
-	if !ok {
+	// r is this call's own (on the stack: its fields are set without write
+	// barriers); the tracker reads it only during the call.
+	var r rawRow
+	var ends [8]int
+	start := 0
+	if conn, s0, ok := e.conns.cutAt(line, &ends); ok {
+		r.time, r.connector, r.session, r.seq = line[:canonicalTimeLen], conn, line[s0:ends[0]], line[ends[0]+1:ends[1]]
+		r.local, r.remote = line[ends[1]+1:ends[2]], line[ends[2]+1:ends[3]]
+		if ends[4] != ends[3]+2 {
+			return false // an event of other than one byte: bad
+		}
+		r.event, r.timed = Event(line[ends[3]+1]), true // the time was found canonical
+		start = ends[4] + 1
+	} else {
+		var cols [colEvent + 1][]byte
 		if start, ok = cutColumns(line, cols[:]); !ok {
 			return false
 		}
 		e.conns.learn(line, cols[colConnector])
+		if len(cols[colEvent]) != 1 {
+			return false
+		}
+		r.time, r.connector, r.session, r.seq = cols[colDateTime], cols[colConnector], cols[colSession], cols[colSeq]
+		r.local, r.remote, r.event = cols[colLocal], cols[colRemote], Event(cols[colEvent][0])
 	}
-	ev := cols[colEvent]
-	sess := cols[colSession]
-	if len(ev) != 1 || !Event(ev[0]).valid() || len(sess) == 0 {
+	if !r.event.valid() || len(r.session) == 0 {
 		return false
 	}
 	// A field is quoted when it starts with a quote (a quote inside an
@@ -77,18 +91,16 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 		}
 	}
 	dir := fs.info.Direction
-	event := Event(ev[0])
-	st := e.tr.lookup(dir, sess)
+	event := r.event
+	st := e.tr.lookup(dir, r.session)
 	if st != nil && ((event == EventInfo && inertInfo(data, ctx)) ||
 		(dir != DirectionUnknown && (event == EventSend || event == EventReceive) && st.routine(event, dir, data, e.tr.check))) {
-		e.tr.touch(st, cols[colDateTime], timed, cols[colLocal], cols[colRemote], fs.info.Name)
+		e.tr.touch(st, r.time, r.timed, r.local, r.remote, fs.info.Name)
 		st.CurCert = -1
 		return true
 	}
-	r := &e.row // every field set, one by one: no temporary copied in
-	r.time, r.connector, r.session, r.seq = cols[colDateTime], cols[colConnector], sess, cols[colSeq]
-	r.local, r.remote, r.event, r.data, r.context, r.timed = cols[colLocal], cols[colRemote], event, data, ctx, timed
-	e.tr.rowOf(st, r, dir, fs.info.Name)
+	r.data, r.context = data, ctx
+	e.tr.rowOf(st, &r, dir, fs.info.Name)
 	return true
 }
 
@@ -100,16 +112,19 @@ type connCache struct {
 	n    int // entries in use
 	next int // the entry learn replaces when all are in use
 
-	// day is the date ("YYYY-MM-DDT") of the last time cut found
-	// canonical (when dayOK): rows share it, and then only their clock is
-	// checked (canonicalClock).
-	day   [11]byte
-	dayOK bool
+	// clock holds the first sixteen bytes ("YYYY-MM-DDTHH:MM") of the last
+	// time cut found canonical (when clockOK), as two little-endian words:
+	// rows share them for a minute, and then only the seconds are checked.
+	clock   [2]uint64
+	clockOK bool
 }
 
 type connEnt struct {
 	raw []byte // owned copy; val aliases it
 	val []byte
+	// head is raw's first bytes (at most eight, little-endian), mask
+	// selects them: a word of the line is compared before raw is.
+	head, mask uint64
 }
 
 const (
@@ -117,78 +132,104 @@ const (
 	maxCachedConn = 256 // longest connector column kept
 )
 
-// cut cuts the columns up to the event of a line in the shape nearly every
-// row has, giving cutColumns' columns and start: a canonical time
-// (canonicalTime) and its comma, a connector column connCache learnt, byte
-// for byte, then session, sequence, endpoints and event each not starting
-// with a quote. Such a row costs a comparison or two and five short comma
-// searches instead of a scan of every byte up to the event. ok false: the
-// line is not of that shape (cutColumns decides); the time is canonical
-// when ok is true. cols[colConnector] aliases the cache.
+// cut is cutAt giving cutColumns' columns (the tests' form).
 func (c *connCache) cut(line []byte, cols *[colEvent + 1][]byte) (start int, ok bool) {
-	const t = canonicalTimeLen
-	if len(line) <= t+1 || line[t] != ',' {
+	var ends [8]int
+	conn, s0, ok := c.cutAt(line, &ends)
+	if !ok {
 		return 0, false
 	}
+	cols[colDateTime], cols[colConnector] = line[:canonicalTimeLen], conn
+	cols[colSession] = line[s0:ends[0]]
+	for k := colSeq; k <= colEvent; k++ {
+		cols[k] = line[ends[k-colSeq]+1 : ends[k-colSession]]
+	}
+	return ends[4] + 1, true
+}
+
+// cutAt cuts the columns up to the event of a line in the shape nearly
+// every row has: a canonical time (canonicalTime) and its comma, a
+// connector column connCache learnt, byte for byte, then session,
+// sequence, endpoints and event each not starting with a quote. It gives
+// the connector's value (aliasing the cache), where the session starts
+// (s0) and the commas ending the session, sequence, local, remote and
+// event columns (ends[0..4]): the columns cutColumns gives. Such a row
+// costs a word compare or two and one pass over the five short columns,
+// eight bytes at a time. ok false: the line is not of that shape
+// (cutColumns decides); the time is canonical when ok is true.
+func (c *connCache) cutAt(line []byte, ends *[8]int) (conn []byte, s0 int, ok bool) {
+	const t = canonicalTimeLen
+	if len(line) < t+1+8 || line[t] != ',' {
+		return nil, 0, false
+	}
 	rest := line[t+1:]
+	w := binary.LittleEndian.Uint64(rest)
 	var e *connEnt
 	for i := range c.n {
 		x := &c.ents[i]
-		if n := len(x.raw); len(rest) > n && rest[n] == ',' && string(rest[:n]) == string(x.raw) {
+		if n := len(x.raw); w&x.mask == x.head && len(rest) > n && rest[n] == ',' && string(rest[:n]) == string(x.raw) {
 			e = x
 			break
 		}
 	}
 	if e == nil || !c.canonical(line[:t]) {
-		return 0, false
+		return nil, 0, false
 	}
-	cols[colDateTime], cols[colConnector] = line[:t], e.val
 	// The commas of the other five columns in one pass over their bytes,
 	// eight at a time (every comma of a word from one mask).
 	const commas = 0x0101010101010101 * ','
-	start = t + 2 + len(e.raw)
-	k := colSession
-	i := start
+	s0 = t + 2 + len(e.raw)
+	k := 0
+	i := s0
 	for ; i+8 <= len(line); i += 8 {
-		for c := zeroBytes(binary.LittleEndian.Uint64(line[i:]) ^ commas); c != 0; c &= c - 1 {
-			pos := i + bits.TrailingZeros64(c)>>3
-			if line[start] == '"' { // a quoted column: cutColumns'
-				return 0, false
-			}
-			cols[k] = line[start:pos]
-			start, k = pos+1, k+1
-			if k > colEvent {
-				return start, true
+		for m := zeroBytes(binary.LittleEndian.Uint64(line[i:]) ^ commas); m != 0; m &= m - 1 {
+			ends[k&7] = i + bits.TrailingZeros64(m)>>3
+			if k++; k == 5 {
+				goto found
 			}
 		}
 	}
 	for ; i < len(line); i++ {
-		if line[i] != ',' {
-			continue
-		}
-		if line[start] == '"' {
-			return 0, false
-		}
-		cols[k] = line[start:i]
-		start, k = i+1, k+1
-		if k > colEvent {
-			return start, true
+		if line[i] == ',' {
+			ends[k&7] = i
+			if k++; k == 5 {
+				goto found
+			}
 		}
 	}
-	return 0, false
+	return nil, 0, false
+found:
+	// A column starting with a quote is cutColumns' (ends[4] + 1 <= len(line)).
+	if line[s0] == '"' || line[ends[0]+1] == '"' || line[ends[1]+1] == '"' || line[ends[2]+1] == '"' || line[ends[3]+1] == '"' {
+		return nil, 0, false
+	}
+	return e.val, s0, true
 }
 
-// canonical is canonicalTime(b), checking only the clock when b's date is
-// the last one found canonical.
+// canonical is canonicalTime(b), checking only the seconds when b's first
+// sixteen bytes are those of the last time found canonical (the same
+// date, hour and minute: canonicalClock's checks of them would give the
+// same again).
 func (c *connCache) canonical(b []byte) bool {
-	if c.dayOK && len(b) == canonicalTimeLen && string(b[:len(c.day)]) == string(c.day[:]) {
-		return canonicalClock(b)
+	if len(b) != canonicalTimeLen {
+		return false
+	}
+	w0, w1 := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+	if c.clockOK && w0 == c.clock[0] && w1 == c.clock[1] {
+		const highs = 0x8080808080808080
+		x, m := binary.LittleEndian.Uint64(b[16:]), canonDigits[2]
+		if x&^m != canonSeps[2] || x&highs != 0 {
+			return false
+		}
+		if hm := m & highs; (x+0x4646464646464646)&hm != 0 || (x+0x5050505050505050)&hm != hm {
+			return false
+		}
+		return b[17] <= '5'
 	}
 	if !canonicalTime(b) {
 		return false
 	}
-	copy(c.day[:], b)
-	c.dayOK = true
+	c.clock, c.clockOK = [2]uint64{w0, w1}, true
 	return true
 }
 
@@ -215,6 +256,9 @@ func (c *connCache) learn(line, conn []byte) {
 	e := &c.ents[i]
 	e.raw = append(e.raw[:0], line[t+1:t+1+n]...)
 	e.val = e.raw
+	var h [8]byte
+	k := copy(h[:], e.raw)
+	e.head, e.mask = binary.LittleEndian.Uint64(h[:]), ^uint64(0)>>(64-8*k)
 	if quoted {
 		e.val = e.raw[1 : n-1]
 	}

@@ -132,8 +132,10 @@ type sessState struct {
 	rawTimes         bool
 
 	// live: in a tracker's open set (set where a session is put there,
-	// cleared by close); what tracker.lookup's cache checks.
+	// cleared by close); what tracker.lookup's cache checks, with key (the
+	// id's, set where the cache takes the session).
 	live bool
+	key  idKey
 }
 
 // settle folds the lazy times into S.Start and S.End as touch would have
@@ -187,21 +189,6 @@ type tracker struct {
 
 const recentSlots = 256
 
-// recentSlot hashes a session id: its last eight bytes (Exchange's ids are
-// 16 hex digits, the low ones vary) and its length.
-func recentSlot(id []byte) int {
-	var x uint64
-	if n := len(id); n >= 8 {
-		x = binary.LittleEndian.Uint64(id[n-8:])
-	} else {
-		for _, c := range id {
-			x = x<<8 | uint64(c)
-		}
-	}
-	x ^= uint64(len(id))
-	return int((x * 0x9E3779B97F4A7C15) >> 56) // recentSlots == 1<<8
-}
-
 // lookup returns the open session of this direction and id, or nil.
 // The full decode (eager) goes to the map alone: the reference the cache
 // is compared against (FuzzQuickEqualsFull).
@@ -209,16 +196,49 @@ func (t *tracker) lookup(dir Direction, id []byte) *sessState {
 	if t.eager {
 		return t.open[dir][string(id)]
 	}
-	i := recentSlot(id)
-	if st := t.recent[i]; st != nil && st.live && st.S.Direction == dir && st.S.ID == string(id) {
+	k := keyOf(id)
+	i := k.slot()
+	if st := t.recent[i]; st != nil && st.live && st.S.Direction == dir && st.key == k && (k.n <= 16 || st.S.ID == string(id)) {
 		return st
 	}
 	st := t.open[dir][string(id)]
 	if st != nil {
 		st.live = true
+		st.key = k
 		t.recent[i] = st
 	}
 	return st
+}
+
+// idKey is a session id's length and its first and last eight bytes
+// (bytes packed into lo when shorter than eight): for ids of at most
+// sixteen bytes (Exchange's have sixteen) equal keys mean equal ids.
+type idKey struct {
+	lo, hi uint64
+	n      int
+}
+
+func keyOf(id []byte) idKey {
+	k := idKey{n: len(id)}
+	if len(id) >= 8 {
+		k.lo, k.hi = binary.LittleEndian.Uint64(id), binary.LittleEndian.Uint64(id[len(id)-8:])
+		return k
+	}
+	for _, c := range id {
+		k.lo = k.lo<<8 | uint64(c)
+	}
+	return k
+}
+
+// slot hashes a session id for tracker.recent: its last eight bytes
+// (Exchange's ids are 16 hex digits, the low ones vary) and its length.
+func (k idKey) slot() int {
+	x := k.hi
+	if k.n < 8 {
+		x = k.lo
+	}
+	x ^= uint64(k.n)
+	return int((x * 0x9E3779B97F4A7C15) >> 56) // recentSlots == 1<<8
 }
 
 func newTracker(maxOpen int, stats *Stats, emit func(*sessState)) *tracker {
@@ -384,15 +404,15 @@ func (t *tracker) touch(st *sessState, rtime []byte, timed bool, local, remote [
 		st.Seen = t.now()
 	}
 	if !t.eager && (timed || canonicalTime(rtime)) {
+		tm := [canonicalTimeLen]byte(rtime)
 		switch {
 		case !st.rawTimes:
 			st.rawTimes = true
-			copy(st.rawStart[:], rtime)
-			copy(st.rawEnd[:], rtime)
-		case string(rtime) > string(st.rawEnd[:]):
-			copy(st.rawEnd[:], rtime)
-		case string(rtime) < string(st.rawStart[:]):
-			copy(st.rawStart[:], rtime)
+			st.rawStart, st.rawEnd = tm, tm
+		case cmpCanonical(&tm, &st.rawEnd) > 0:
+			st.rawEnd = tm
+		case cmpCanonical(&tm, &st.rawStart) < 0:
+			st.rawStart = tm
 		}
 	} else if tm, ok := t.days.parse(rtime); ok {
 		st.settle(&t.days)
@@ -422,6 +442,21 @@ func (t *tracker) touch(st *sessState, rtime []byte, timed bool, local, remote [
 	if s.Remote == "" && len(remote) > 0 {
 		s.Remote = capString(remote)
 	}
+}
+
+// cmpCanonical is bytes.Compare of two canonical times, three words at a
+// time.
+func cmpCanonical(a, b *[canonicalTimeLen]byte) int {
+	for i := 0; i < canonicalTimeLen; i += 8 {
+		x, y := binary.BigEndian.Uint64(a[i:]), binary.BigEndian.Uint64(b[i:])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 func capString(b []byte) string {
