@@ -32,21 +32,27 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	// barriers); the tracker reads it only during the call.
 	var r rawRow
 	var ends [8]int
+	ends[5], ends[6] = -1, -1
 	start := 0
 	if conn, s0, ok := e.conns.cutAt(line, &ends); ok {
-		r.time, r.connector, r.session, r.seq = line[:canonicalTimeLen], conn, line[s0:ends[0]], line[ends[0]+1:ends[1]]
-		r.local, r.remote = line[ends[1]+1:ends[2]], line[ends[2]+1:ends[3]]
+		// (the sequence number is not read here, the local endpoint not
+		// with CheckView)
+		r.time, r.connector, r.session, r.remote = line[:canonicalTimeLen], conn, line[s0:ends[0]], line[ends[2]+1:ends[3]]
+		if !e.tr.check {
+			r.local = line[ends[1]+1 : ends[2]]
+		}
 		if ends[4] != ends[3]+2 {
 			return false // an event of other than one byte: bad
 		}
 		r.event, r.timed = Event(line[ends[3]+1]), true // the time was found canonical
 		start = ends[4] + 1
 	} else {
+		ends[5], ends[6] = -1, -1 // (cutAt may have set them before it gave up)
 		var cols [colEvent + 1][]byte
 		if start, ok = cutColumns(line, cols[:]); !ok {
 			return false
 		}
-		e.conns.learn(line, cols[colConnector])
+		e.conns.learn(line, cols[colDateTime], cols[colConnector])
 		if len(cols[colEvent]) != 1 {
 			return false
 		}
@@ -60,19 +66,38 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 	// unquoted field is literal): only then, and for columns past the
 	// context that hold a quote (whose bad quoting makes the row bad), does
 	// splitCSV look at the rest.
+	// cutAt may have found the commas ending the data and the context
+	// (ends[5], ends[6]: len(line) when there is none, -1 when not known).
 	rest := line[start:]
 	var data, ctx []byte
 	quoted := len(rest) > 0 && rest[0] == '"'
 	if !quoted {
-		data = rest
-		if j := bytes.IndexByte(rest, ','); j >= 0 {
-			data = rest[:j]
-			ctx = rest[j+1:]
+		j := ends[5]
+		if j < 0 {
+			if j = bytes.IndexByte(rest, ','); j >= 0 {
+				j += start
+			} else {
+				j = len(line)
+			}
+		}
+		data = line[start:j]
+		if j < len(line) {
+			ctx = line[j+1:]
 			if len(ctx) > 0 && ctx[0] == '"' {
 				quoted = true
-			} else if k := bytes.IndexByte(ctx, ','); k >= 0 {
-				quoted = bytes.IndexByte(ctx[k+1:], '"') >= 0
-				ctx = ctx[:k]
+			} else {
+				k := ends[6]
+				if ends[5] < 0 || k < 0 {
+					if k = bytes.IndexByte(ctx, ','); k >= 0 {
+						k += j + 1
+					} else {
+						k = len(line)
+					}
+				}
+				if k < len(line) {
+					quoted = bytes.IndexByte(line[k+1:], '"') >= 0
+					ctx = line[j+1 : k]
+				}
 			}
 		}
 	}
@@ -154,8 +179,12 @@ func (c *connCache) cut(line []byte, cols *[colEvent + 1][]byte) (start int, ok 
 // the connector's value (aliasing the cache), where the session starts
 // (s0) and the commas ending the session, sequence, local, remote and
 // event columns (ends[0..4]): the columns cutColumns gives. Such a row
-// costs a word compare or two and one pass over the five short columns,
-// eight bytes at a time. ok false: the line is not of that shape
+// costs a word compare or two and one pass over the five short columns:
+// the commas of 64 bytes at once as a bitmap when the line's capacity
+// holds them (commaBitmap), else eight bytes at a time. From the bitmap
+// it also gives the next two commas (ends[5], ends[6]: those ending the
+// data and the context, len(line) when the line has none, -1 when not
+// known). ok false: the line is not of that shape
 // (cutColumns decides); the time is canonical when ok is true.
 func (c *connCache) cutAt(line []byte, ends *[8]int) (conn []byte, s0 int, ok bool) {
 	const t = canonicalTimeLen
@@ -175,25 +204,60 @@ func (c *connCache) cutAt(line []byte, ends *[8]int) (conn []byte, s0 int, ok bo
 	if e == nil || !c.canonical(line[:t]) {
 		return nil, 0, false
 	}
-	// The commas of the other five columns in one pass over their bytes,
-	// eight at a time (every comma of a word from one mask).
-	const commas = 0x0101010101010101 * ','
 	s0 = t + 2 + len(e.raw)
-	k := 0
-	i := s0
-	for ; i+8 <= len(line); i += 8 {
-		for m := zeroBytes(binary.LittleEndian.Uint64(line[i:]) ^ commas); m != 0; m &= m - 1 {
-			ends[k&7] = i + bits.TrailingZeros64(m)>>3
-			if k++; k == 5 {
-				goto found
+	ends[5], ends[6] = -1, -1
+	if cap(line)-s0 >= commaWindow {
+		// The commas of the 64 bytes from the session on as one bitmap
+		// (bytes past the line, up to its capacity, are read and masked
+		// off): the five columns' and, when they are in it, the data's and
+		// the context's.
+		b := commaBitmap((*[commaWindow]byte)(line[s0 : s0+commaWindow : s0+commaWindow]))
+		if n := len(line) - s0; n < commaWindow {
+			b &= 1<<n - 1
+		}
+		if bits.OnesCount64(b) >= 5 {
+			for k := range 5 {
+				ends[k] = s0 + bits.TrailingZeros64(b)
+				b &= b - 1
 			}
+			switch {
+			case b != 0:
+				ends[5] = s0 + bits.TrailingZeros64(b)
+				b &= b - 1
+				if b != 0 {
+					ends[6] = s0 + bits.TrailingZeros64(b)
+				} else if len(line) <= s0+commaWindow {
+					ends[6] = len(line)
+				}
+			case len(line) <= s0+commaWindow:
+				ends[5] = len(line)
+			}
+			goto found
+		}
+		if len(line) <= s0+commaWindow {
+			return nil, 0, false // fewer than five commas after the connector
 		}
 	}
-	for ; i < len(line); i++ {
-		if line[i] == ',' {
-			ends[k&7] = i
-			if k++; k == 5 {
-				goto found
+	// The commas of the five columns in one pass over their bytes, eight
+	// at a time (every comma of a word from one mask).
+	{
+		const commas = 0x0101010101010101 * ','
+		k := 0
+		i := s0
+		for ; i+8 <= len(line); i += 8 {
+			for m := zeroBytes(binary.LittleEndian.Uint64(line[i:]) ^ commas); m != 0; m &= m - 1 {
+				ends[k&7] = i + bits.TrailingZeros64(m)>>3
+				if k++; k == 5 {
+					goto found
+				}
+			}
+		}
+		for ; i < len(line); i++ {
+			if line[i] == ',' {
+				ends[k&7] = i
+				if k++; k == 5 {
+					goto found
+				}
 			}
 		}
 	}
@@ -233,11 +297,13 @@ func (c *connCache) canonical(b []byte) bool {
 	return true
 }
 
-// learn remembers the connector column of a line cutColumns cut (conn is
-// its value), if its time column has a canonical time's length.
-func (c *connCache) learn(line, conn []byte) {
+// learn remembers the connector column of a line cutColumns cut (tm and
+// conn are its time's and connector's values), if its time column is
+// unquoted and has a canonical time's length (so that the connector
+// column starts right after it).
+func (c *connCache) learn(line, tm, conn []byte) {
 	const t = canonicalTimeLen
-	if len(line) <= t+1 || line[t] != ',' {
+	if len(tm) != t || len(line) <= t+1 || line[0] == '"' || line[t] != ',' {
 		return
 	}
 	n, quoted := len(conn), line[t+1] == '"'
@@ -320,6 +386,25 @@ func cutPlain(line []byte, cols [][]byte) (start, k int) {
 		}
 	}
 	return start, k
+}
+
+// commaWindow is how many bytes commaBitmap looks at.
+const commaWindow = 64
+
+// commaBitmap has bit i set where b[i] is a comma.
+func commaBitmap(b *[commaWindow]byte) uint64 {
+	return commaByte(binary.LittleEndian.Uint64(b[0:])) | commaByte(binary.LittleEndian.Uint64(b[8:]))<<8 |
+		commaByte(binary.LittleEndian.Uint64(b[16:]))<<16 | commaByte(binary.LittleEndian.Uint64(b[24:]))<<24 |
+		commaByte(binary.LittleEndian.Uint64(b[32:]))<<32 | commaByte(binary.LittleEndian.Uint64(b[40:]))<<40 |
+		commaByte(binary.LittleEndian.Uint64(b[48:]))<<48 | commaByte(binary.LittleEndian.Uint64(b[56:]))<<56
+}
+
+// commaByte has bit i set where byte i of x is a comma: zeroBytes' high
+// bits gathered into the low byte (the multiplier moves bit 8i to bit
+// 56+i; no two products share a bit, so nothing carries).
+func commaByte(x uint64) uint64 {
+	const commas = 0x0101010101010101 * ','
+	return (zeroBytes(x^commas) >> 7) * 0x0102040810204080 >> 56
 }
 
 // zeroBytes has the high bit of each zero byte of x set and no other bit

@@ -692,7 +692,9 @@ func (t *tracker) reply(st *sessState, data []byte) {
 		if !st.EHLOPending && st.CapsDone { // capabilities are read: nothing to do
 			return
 		}
-		greeting := containsFold(data, " Hello")
+		// Whether it greets matters only outside an EHLO reply or on its
+		// first line.
+		greeting := (!st.EHLOPending || st.EHLOLine == 0) && containsFold(data, " Hello")
 		if !st.EHLOPending && !greeting {
 			return
 		}
