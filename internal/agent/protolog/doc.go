@@ -35,9 +35,12 @@
 // (TestQuickEqualsFull, FuzzQuickEqualsFull). A row of the common shape (a
 // canonical time, a connector column seen before byte for byte, no quoted
 // column up to the event) is cut by connCache: a word compare or two for
-// the connector, then the commas of the five short columns after it eight
-// bytes at a time, kept as offsets (no slice stored per column; the row is
-// built on fastRow's stack) (FuzzConnCache); any other by cutColumns (the commas
+// the connector, then the commas of the 64 bytes after it gathered into
+// one bitmap (read up to the line's capacity, masked to the line; eight
+// bytes at a time where the capacity is short), which give the five short
+// columns and mostly the ends of the data and the context too, kept as
+// offsets (no slice stored per column; the row is built on fastRow's
+// stack) (FuzzConnCache); any other by cutColumns (the commas
 // eight bytes at a time from the line's start until a quote, then column
 // by column).
 // Routine rows are MAIL FROM, RCPT TO, DATA and the like, their replies
