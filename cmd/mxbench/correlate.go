@@ -104,20 +104,21 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	seqs := map[string]uint64{}
-	if profile != "" {
-		// -profile: a CPU profile of the measured rounds (and their
-		// commits before them).
-		f, err := os.Create(filepath.Join(profile, fmt.Sprintf("correlate-%d.cpu.pprof", n)))
-		if err != nil {
-			return nil, nil, nil, 0, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, nil, nil, 0, err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	for run := range runs + 1 {
+		if run == 1 && profile != "" {
+			// -profile: a CPU profile of the measured runs' rounds (and
+			// the commits of their changed results), not the churn's
+			// first rounds.
+			f, err := os.Create(filepath.Join(profile, fmt.Sprintf("correlate-%d.cpu.pprof", n)))
+			if err != nil {
+				return nil, nil, nil, 0, err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return nil, nil, nil, 0, err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		var c, w, cw time.Duration
 		for range corrRounds {
 			fl.Now = time.Now()

@@ -85,6 +85,7 @@ type Command struct {
 	//	*Command_RegisterNode
 	//	*Command_CorrelateIncidents
 	//	*Command_IncidentAction
+	//	*Command_CorrelateIncidentsDelta
 	//	*Command_CreateToken
 	//	*Command_RevokeToken
 	//	*Command_ConsumeJoinToken
@@ -186,6 +187,15 @@ func (x *Command) GetIncidentAction() *IncidentAction {
 	if x != nil {
 		if x, ok := x.Kind.(*Command_IncidentAction); ok {
 			return x.IncidentAction
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCorrelateIncidentsDelta() *CorrelateIncidentsDelta {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_CorrelateIncidentsDelta); ok {
+			return x.CorrelateIncidentsDelta
 		}
 	}
 	return nil
@@ -324,6 +334,12 @@ type Command_IncidentAction struct {
 	IncidentAction *IncidentAction `protobuf:"bytes,6,opt,name=incident_action,json=incidentAction,proto3,oneof"`
 }
 
+type Command_CorrelateIncidentsDelta struct {
+	// A correlation round written against the stored incidents: the
+	// members an upsert keeps are named, not carried.
+	CorrelateIncidentsDelta *CorrelateIncidentsDelta `protobuf:"bytes,7,opt,name=correlate_incidents_delta,json=correlateIncidentsDelta,proto3,oneof"`
+}
+
 type Command_CreateToken struct {
 	CreateToken *CreateToken `protobuf:"bytes,10,opt,name=create_token,json=createToken,proto3,oneof"`
 }
@@ -385,6 +401,8 @@ func (*Command_RegisterNode) isCommand_Kind() {}
 func (*Command_CorrelateIncidents) isCommand_Kind() {}
 
 func (*Command_IncidentAction) isCommand_Kind() {}
+
+func (*Command_CorrelateIncidentsDelta) isCommand_Kind() {}
 
 func (*Command_CreateToken) isCommand_Kind() {}
 
@@ -1158,6 +1176,284 @@ func (x *CorrelateIncidents) GetDeletes() []*IncidentRef {
 	return nil
 }
 
+// CorrelateIncidents as the leader writes it to the raft log when an
+// upsert keeps members or large fields of the incident it replaces: such an
+// upsert names runs of the stored incident's members and the fields it
+// keeps instead of carrying them. The FSM
+// rebuilds each upsert's incident and applies the round as
+// CorrelateIncidents (same compare-and-set); a named run applies only to
+// the stored incident of the revision before the upsert's, which the
+// compare-and-set requires anyway.
+type CorrelateIncidentsDelta struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Upserts       []*IncidentUpsert      `protobuf:"bytes,1,rep,name=upserts,proto3" json:"upserts,omitempty"`
+	Deletes       []*IncidentRef         `protobuf:"bytes,2,rep,name=deletes,proto3" json:"deletes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CorrelateIncidentsDelta) Reset() {
+	*x = CorrelateIncidentsDelta{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CorrelateIncidentsDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CorrelateIncidentsDelta) ProtoMessage() {}
+
+func (x *CorrelateIncidentsDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CorrelateIncidentsDelta.ProtoReflect.Descriptor instead.
+func (*CorrelateIncidentsDelta) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CorrelateIncidentsDelta) GetUpserts() []*IncidentUpsert {
+	if x != nil {
+		return x.Upserts
+	}
+	return nil
+}
+
+func (x *CorrelateIncidentsDelta) GetDeletes() []*IncidentRef {
+	if x != nil {
+		return x.Deletes
+	}
+	return nil
+}
+
+// One upsert of a CorrelateIncidentsDelta.
+type IncidentUpsert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The incident; without member_runs and kept_fields it is stored as it
+	// is. With member_runs its members (empty here) are those the runs give,
+	// in order.
+	Incident   *Incident            `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	MemberRuns []*IncidentMemberRun `protobuf:"bytes,2,rep,name=member_runs,json=memberRuns,proto3" json:"member_runs,omitempty"`
+	// Incident fields (their numbers) that are the stored incident's,
+	// unset here: summary, root_cause, remediation, direction_detail,
+	// agents, hosts, sites.
+	KeptFields []uint32 `protobuf:"varint,3,rep,packed,name=kept_fields,json=keptFields,proto3" json:"kept_fields,omitempty"`
+	// When set: the incident's agents, hosts, and remediation (as its words:
+	// split after each space) are those the runs give over the stored
+	// incident's, in order (the field is unset in incident).
+	AgentRuns       []*StringRun `protobuf:"bytes,4,rep,name=agent_runs,json=agentRuns,proto3" json:"agent_runs,omitempty"`
+	HostRuns        []*StringRun `protobuf:"bytes,5,rep,name=host_runs,json=hostRuns,proto3" json:"host_runs,omitempty"`
+	RemediationRuns []*StringRun `protobuf:"bytes,6,rep,name=remediation_runs,json=remediationRuns,proto3" json:"remediation_runs,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *IncidentUpsert) Reset() {
+	*x = IncidentUpsert{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentUpsert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentUpsert) ProtoMessage() {}
+
+func (x *IncidentUpsert) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentUpsert.ProtoReflect.Descriptor instead.
+func (*IncidentUpsert) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *IncidentUpsert) GetIncident() *Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
+func (x *IncidentUpsert) GetMemberRuns() []*IncidentMemberRun {
+	if x != nil {
+		return x.MemberRuns
+	}
+	return nil
+}
+
+func (x *IncidentUpsert) GetKeptFields() []uint32 {
+	if x != nil {
+		return x.KeptFields
+	}
+	return nil
+}
+
+func (x *IncidentUpsert) GetAgentRuns() []*StringRun {
+	if x != nil {
+		return x.AgentRuns
+	}
+	return nil
+}
+
+func (x *IncidentUpsert) GetHostRuns() []*StringRun {
+	if x != nil {
+		return x.HostRuns
+	}
+	return nil
+}
+
+func (x *IncidentUpsert) GetRemediationRuns() []*StringRun {
+	if x != nil {
+		return x.RemediationRuns
+	}
+	return nil
+}
+
+// A run of a string list: count elements of the stored list from index
+// from (0-based), then the added ones.
+type StringRun struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint32                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Added         []string               `protobuf:"bytes,3,rep,name=added,proto3" json:"added,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StringRun) Reset() {
+	*x = StringRun{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StringRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StringRun) ProtoMessage() {}
+
+func (x *StringRun) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StringRun.ProtoReflect.Descriptor instead.
+func (*StringRun) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *StringRun) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *StringRun) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *StringRun) GetAdded() []string {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+// A run of an upsert's members: count members of the stored incident from
+// index from (0-based), then the added ones.
+type IncidentMemberRun struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint32                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Added         []*IncidentMember      `protobuf:"bytes,3,rep,name=added,proto3" json:"added,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncidentMemberRun) Reset() {
+	*x = IncidentMemberRun{}
+	mi := &file_mxprobe_v1_command_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentMemberRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentMemberRun) ProtoMessage() {}
+
+func (x *IncidentMemberRun) ProtoReflect() protoreflect.Message {
+	mi := &file_mxprobe_v1_command_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentMemberRun.ProtoReflect.Descriptor instead.
+func (*IncidentMemberRun) Descriptor() ([]byte, []int) {
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *IncidentMemberRun) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *IncidentMemberRun) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *IncidentMemberRun) GetAdded() []*IncidentMember {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
 // An incident expected at a sequence (deletes are compare-and-set too).
 type IncidentRef struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1172,7 +1468,7 @@ type IncidentRef struct {
 
 func (x *IncidentRef) Reset() {
 	*x = IncidentRef{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1480,7 @@ func (x *IncidentRef) String() string {
 func (*IncidentRef) ProtoMessage() {}
 
 func (x *IncidentRef) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[13]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1493,7 @@ func (x *IncidentRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncidentRef.ProtoReflect.Descriptor instead.
 func (*IncidentRef) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *IncidentRef) GetId() string {
@@ -1241,7 +1537,7 @@ type IncidentAction struct {
 
 func (x *IncidentAction) Reset() {
 	*x = IncidentAction{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[14]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1549,7 @@ func (x *IncidentAction) String() string {
 func (*IncidentAction) ProtoMessage() {}
 
 func (x *IncidentAction) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[14]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1562,7 @@ func (x *IncidentAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncidentAction.ProtoReflect.Descriptor instead.
 func (*IncidentAction) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *IncidentAction) GetIncidentId() string {
@@ -1333,7 +1629,7 @@ type Idempotency struct {
 
 func (x *Idempotency) Reset() {
 	*x = Idempotency{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1641,7 @@ func (x *Idempotency) String() string {
 func (*Idempotency) ProtoMessage() {}
 
 func (x *Idempotency) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[15]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1654,7 @@ func (x *Idempotency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Idempotency.ProtoReflect.Descriptor instead.
 func (*Idempotency) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Idempotency) GetScope() []byte {
@@ -1390,7 +1686,7 @@ type IdempotencyRecord struct {
 
 func (x *IdempotencyRecord) Reset() {
 	*x = IdempotencyRecord{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[16]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1698,7 @@ func (x *IdempotencyRecord) String() string {
 func (*IdempotencyRecord) ProtoMessage() {}
 
 func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[16]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1711,7 @@ func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyRecord.ProtoReflect.Descriptor instead.
 func (*IdempotencyRecord) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *IdempotencyRecord) GetScope() []byte {
@@ -1473,7 +1769,7 @@ type UpdateIncidentRefs struct {
 
 func (x *UpdateIncidentRefs) Reset() {
 	*x = UpdateIncidentRefs{}
-	mi := &file_mxprobe_v1_command_proto_msgTypes[17]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1781,7 @@ func (x *UpdateIncidentRefs) String() string {
 func (*UpdateIncidentRefs) ProtoMessage() {}
 
 func (x *UpdateIncidentRefs) ProtoReflect() protoreflect.Message {
-	mi := &file_mxprobe_v1_command_proto_msgTypes[17]
+	mi := &file_mxprobe_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1794,7 @@ func (x *UpdateIncidentRefs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIncidentRefs.ProtoReflect.Descriptor instead.
 func (*UpdateIncidentRefs) Descriptor() ([]byte, []int) {
-	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_mxprobe_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateIncidentRefs) GetIncidentId() string {
@@ -1555,7 +1851,7 @@ var File_mxprobe_v1_command_proto protoreflect.FileDescriptor
 const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18mxprobe/v1/command.proto\x12\n" +
-	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\x1a\x17mxprobe/v1/tlsrpt.proto\"\x97\n" +
+	"mxprobe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mxprobe/v1/agent.proto\x1a\x1bmxprobe/v1/controller.proto\x1a\x17mxprobe/v1/events.proto\x1a\x18mxprobe/v1/finding.proto\x1a\x19mxprobe/v1/incident.proto\x1a\x17mxprobe/v1/notify.proto\x1a\x19mxprobe/v1/security.proto\x1a\x17mxprobe/v1/tlsrpt.proto\"\xfa\n" +
 	"\n" +
 	"\aCommand\x12;\n" +
 	"\vproposed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1564,7 +1860,8 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"\x0eingest_batches\x18\x03 \x01(\v2\x19.mxprobe.v1.IngestBatchesH\x00R\ringestBatches\x12?\n" +
 	"\rregister_node\x18\x04 \x01(\v2\x18.mxprobe.v1.RegisterNodeH\x00R\fregisterNode\x12Q\n" +
 	"\x13correlate_incidents\x18\x05 \x01(\v2\x1e.mxprobe.v1.CorrelateIncidentsH\x00R\x12correlateIncidents\x12E\n" +
-	"\x0fincident_action\x18\x06 \x01(\v2\x1a.mxprobe.v1.IncidentActionH\x00R\x0eincidentAction\x12<\n" +
+	"\x0fincident_action\x18\x06 \x01(\v2\x1a.mxprobe.v1.IncidentActionH\x00R\x0eincidentAction\x12a\n" +
+	"\x19correlate_incidents_delta\x18\a \x01(\v2#.mxprobe.v1.CorrelateIncidentsDeltaH\x00R\x17correlateIncidentsDelta\x12<\n" +
 	"\fcreate_token\x18\n" +
 	" \x01(\v2\x17.mxprobe.v1.CreateTokenH\x00R\vcreateToken\x12<\n" +
 	"\frevoke_token\x18\v \x01(\v2\x17.mxprobe.v1.RevokeTokenH\x00R\vrevokeToken\x12L\n" +
@@ -1635,7 +1932,28 @@ const file_mxprobe_v1_command_proto_rawDesc = "" +
 	"staleSince\"w\n" +
 	"\x12CorrelateIncidents\x12.\n" +
 	"\aupserts\x18\x01 \x03(\v2\x14.mxprobe.v1.IncidentR\aupserts\x121\n" +
-	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"U\n" +
+	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"\x82\x01\n" +
+	"\x17CorrelateIncidentsDelta\x124\n" +
+	"\aupserts\x18\x01 \x03(\v2\x1a.mxprobe.v1.IncidentUpsertR\aupserts\x121\n" +
+	"\adeletes\x18\x02 \x03(\v2\x17.mxprobe.v1.IncidentRefR\adeletes\"\xcf\x02\n" +
+	"\x0eIncidentUpsert\x120\n" +
+	"\bincident\x18\x01 \x01(\v2\x14.mxprobe.v1.IncidentR\bincident\x12>\n" +
+	"\vmember_runs\x18\x02 \x03(\v2\x1d.mxprobe.v1.IncidentMemberRunR\n" +
+	"memberRuns\x12\x1f\n" +
+	"\vkept_fields\x18\x03 \x03(\rR\n" +
+	"keptFields\x124\n" +
+	"\n" +
+	"agent_runs\x18\x04 \x03(\v2\x15.mxprobe.v1.StringRunR\tagentRuns\x122\n" +
+	"\thost_runs\x18\x05 \x03(\v2\x15.mxprobe.v1.StringRunR\bhostRuns\x12@\n" +
+	"\x10remediation_runs\x18\x06 \x03(\v2\x15.mxprobe.v1.StringRunR\x0fremediationRuns\"K\n" +
+	"\tStringRun\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\rR\x04from\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x12\x14\n" +
+	"\x05added\x18\x03 \x03(\tR\x05added\"o\n" +
+	"\x11IncidentMemberRun\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\rR\x04from\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x120\n" +
+	"\x05added\x18\x03 \x03(\v2\x1a.mxprobe.v1.IncidentMemberR\x05added\"U\n" +
 	"\vIncidentRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x1a\n" +
@@ -1691,105 +2009,119 @@ func file_mxprobe_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_mxprobe_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_mxprobe_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_mxprobe_v1_command_proto_goTypes = []any{
-	(IncidentActionKind)(0),       // 0: mxprobe.v1.IncidentActionKind
-	(*Command)(nil),               // 1: mxprobe.v1.Command
-	(*CreateToken)(nil),           // 2: mxprobe.v1.CreateToken
-	(*RevokeToken)(nil),           // 3: mxprobe.v1.RevokeToken
-	(*ConsumeJoinToken)(nil),      // 4: mxprobe.v1.ConsumeJoinToken
-	(*RevokeAgent)(nil),           // 5: mxprobe.v1.RevokeAgent
-	(*RestoreState)(nil),          // 6: mxprobe.v1.RestoreState
-	(*RegisterNode)(nil),          // 7: mxprobe.v1.RegisterNode
-	(*RegisterAgent)(nil),         // 8: mxprobe.v1.RegisterAgent
-	(*IngestBatches)(nil),         // 9: mxprobe.v1.IngestBatches
-	(*AgentBatch)(nil),            // 10: mxprobe.v1.AgentBatch
-	(*StateSnapshot)(nil),         // 11: mxprobe.v1.StateSnapshot
-	(*StoredResult)(nil),          // 12: mxprobe.v1.StoredResult
-	(*CorrelateIncidents)(nil),    // 13: mxprobe.v1.CorrelateIncidents
-	(*IncidentRef)(nil),           // 14: mxprobe.v1.IncidentRef
-	(*IncidentAction)(nil),        // 15: mxprobe.v1.IncidentAction
-	(*Idempotency)(nil),           // 16: mxprobe.v1.Idempotency
-	(*IdempotencyRecord)(nil),     // 17: mxprobe.v1.IdempotencyRecord
-	(*UpdateIncidentRefs)(nil),    // 18: mxprobe.v1.UpdateIncidentRefs
-	nil,                           // 19: mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*NotifyEnqueue)(nil),         // 21: mxprobe.v1.NotifyEnqueue
-	(*NotifyOutcome)(nil),         // 22: mxprobe.v1.NotifyOutcome
-	(*NotifyTargetState)(nil),     // 23: mxprobe.v1.NotifyTargetState
-	(*NotifyRedeliver)(nil),       // 24: mxprobe.v1.NotifyRedeliver
-	(*IngestTLSReports)(nil),      // 25: mxprobe.v1.IngestTLSReports
-	(*AgeTLSReportResults)(nil),   // 26: mxprobe.v1.AgeTLSReportResults
-	(*Token)(nil),                 // 27: mxprobe.v1.Token
-	(*NodeInfo)(nil),              // 28: mxprobe.v1.NodeInfo
-	(*Hello)(nil),                 // 29: mxprobe.v1.Hello
-	(*ResultBatch)(nil),           // 30: mxprobe.v1.ResultBatch
-	(*Agent)(nil),                 // 31: mxprobe.v1.Agent
-	(*Incident)(nil),              // 32: mxprobe.v1.Incident
-	(*RevokedAgent)(nil),          // 33: mxprobe.v1.RevokedAgent
-	(*Delivery)(nil),              // 34: mxprobe.v1.Delivery
-	(*NotifyCursor)(nil),          // 35: mxprobe.v1.NotifyCursor
-	(*NotifyTargetStatus)(nil),    // 36: mxprobe.v1.NotifyTargetStatus
-	(*IncidentEvent)(nil),         // 37: mxprobe.v1.IncidentEvent
-	(*TLSReport)(nil),             // 38: mxprobe.v1.TLSReport
-	(*EnrolledAgent)(nil),         // 39: mxprobe.v1.EnrolledAgent
-	(*CheckResult)(nil),           // 40: mxprobe.v1.CheckResult
-	(*ResultChange)(nil),          // 41: mxprobe.v1.ResultChange
+	(IncidentActionKind)(0),         // 0: mxprobe.v1.IncidentActionKind
+	(*Command)(nil),                 // 1: mxprobe.v1.Command
+	(*CreateToken)(nil),             // 2: mxprobe.v1.CreateToken
+	(*RevokeToken)(nil),             // 3: mxprobe.v1.RevokeToken
+	(*ConsumeJoinToken)(nil),        // 4: mxprobe.v1.ConsumeJoinToken
+	(*RevokeAgent)(nil),             // 5: mxprobe.v1.RevokeAgent
+	(*RestoreState)(nil),            // 6: mxprobe.v1.RestoreState
+	(*RegisterNode)(nil),            // 7: mxprobe.v1.RegisterNode
+	(*RegisterAgent)(nil),           // 8: mxprobe.v1.RegisterAgent
+	(*IngestBatches)(nil),           // 9: mxprobe.v1.IngestBatches
+	(*AgentBatch)(nil),              // 10: mxprobe.v1.AgentBatch
+	(*StateSnapshot)(nil),           // 11: mxprobe.v1.StateSnapshot
+	(*StoredResult)(nil),            // 12: mxprobe.v1.StoredResult
+	(*CorrelateIncidents)(nil),      // 13: mxprobe.v1.CorrelateIncidents
+	(*CorrelateIncidentsDelta)(nil), // 14: mxprobe.v1.CorrelateIncidentsDelta
+	(*IncidentUpsert)(nil),          // 15: mxprobe.v1.IncidentUpsert
+	(*StringRun)(nil),               // 16: mxprobe.v1.StringRun
+	(*IncidentMemberRun)(nil),       // 17: mxprobe.v1.IncidentMemberRun
+	(*IncidentRef)(nil),             // 18: mxprobe.v1.IncidentRef
+	(*IncidentAction)(nil),          // 19: mxprobe.v1.IncidentAction
+	(*Idempotency)(nil),             // 20: mxprobe.v1.Idempotency
+	(*IdempotencyRecord)(nil),       // 21: mxprobe.v1.IdempotencyRecord
+	(*UpdateIncidentRefs)(nil),      // 22: mxprobe.v1.UpdateIncidentRefs
+	nil,                             // 23: mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
+	(*NotifyEnqueue)(nil),           // 25: mxprobe.v1.NotifyEnqueue
+	(*NotifyOutcome)(nil),           // 26: mxprobe.v1.NotifyOutcome
+	(*NotifyTargetState)(nil),       // 27: mxprobe.v1.NotifyTargetState
+	(*NotifyRedeliver)(nil),         // 28: mxprobe.v1.NotifyRedeliver
+	(*IngestTLSReports)(nil),        // 29: mxprobe.v1.IngestTLSReports
+	(*AgeTLSReportResults)(nil),     // 30: mxprobe.v1.AgeTLSReportResults
+	(*Token)(nil),                   // 31: mxprobe.v1.Token
+	(*NodeInfo)(nil),                // 32: mxprobe.v1.NodeInfo
+	(*Hello)(nil),                   // 33: mxprobe.v1.Hello
+	(*ResultBatch)(nil),             // 34: mxprobe.v1.ResultBatch
+	(*Agent)(nil),                   // 35: mxprobe.v1.Agent
+	(*Incident)(nil),                // 36: mxprobe.v1.Incident
+	(*RevokedAgent)(nil),            // 37: mxprobe.v1.RevokedAgent
+	(*Delivery)(nil),                // 38: mxprobe.v1.Delivery
+	(*NotifyCursor)(nil),            // 39: mxprobe.v1.NotifyCursor
+	(*NotifyTargetStatus)(nil),      // 40: mxprobe.v1.NotifyTargetStatus
+	(*IncidentEvent)(nil),           // 41: mxprobe.v1.IncidentEvent
+	(*TLSReport)(nil),               // 42: mxprobe.v1.TLSReport
+	(*EnrolledAgent)(nil),           // 43: mxprobe.v1.EnrolledAgent
+	(*CheckResult)(nil),             // 44: mxprobe.v1.CheckResult
+	(*ResultChange)(nil),            // 45: mxprobe.v1.ResultChange
+	(*IncidentMember)(nil),          // 46: mxprobe.v1.IncidentMember
 }
 var file_mxprobe_v1_command_proto_depIdxs = []int32{
-	20, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
+	24, // 0: mxprobe.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
 	8,  // 1: mxprobe.v1.Command.register_agent:type_name -> mxprobe.v1.RegisterAgent
 	9,  // 2: mxprobe.v1.Command.ingest_batches:type_name -> mxprobe.v1.IngestBatches
 	7,  // 3: mxprobe.v1.Command.register_node:type_name -> mxprobe.v1.RegisterNode
 	13, // 4: mxprobe.v1.Command.correlate_incidents:type_name -> mxprobe.v1.CorrelateIncidents
-	15, // 5: mxprobe.v1.Command.incident_action:type_name -> mxprobe.v1.IncidentAction
-	2,  // 6: mxprobe.v1.Command.create_token:type_name -> mxprobe.v1.CreateToken
-	3,  // 7: mxprobe.v1.Command.revoke_token:type_name -> mxprobe.v1.RevokeToken
-	4,  // 8: mxprobe.v1.Command.consume_join_token:type_name -> mxprobe.v1.ConsumeJoinToken
-	5,  // 9: mxprobe.v1.Command.revoke_agent:type_name -> mxprobe.v1.RevokeAgent
-	6,  // 10: mxprobe.v1.Command.restore_state:type_name -> mxprobe.v1.RestoreState
-	21, // 11: mxprobe.v1.Command.notify_enqueue:type_name -> mxprobe.v1.NotifyEnqueue
-	22, // 12: mxprobe.v1.Command.notify_outcome:type_name -> mxprobe.v1.NotifyOutcome
-	23, // 13: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
-	24, // 14: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
-	18, // 15: mxprobe.v1.Command.update_incident_refs:type_name -> mxprobe.v1.UpdateIncidentRefs
-	25, // 16: mxprobe.v1.Command.ingest_tls_reports:type_name -> mxprobe.v1.IngestTLSReports
-	26, // 17: mxprobe.v1.Command.age_tls_report_results:type_name -> mxprobe.v1.AgeTLSReportResults
-	27, // 18: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
-	11, // 19: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
-	28, // 20: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
-	29, // 21: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
-	10, // 22: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
-	30, // 23: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
-	31, // 24: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
-	12, // 25: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
-	28, // 26: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
-	32, // 27: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
-	27, // 28: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
-	33, // 29: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
-	34, // 30: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
-	35, // 31: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
-	36, // 32: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
-	37, // 33: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
-	17, // 34: mxprobe.v1.StateSnapshot.idempotency_records:type_name -> mxprobe.v1.IdempotencyRecord
-	38, // 35: mxprobe.v1.StateSnapshot.tls_reports:type_name -> mxprobe.v1.TLSReport
-	39, // 36: mxprobe.v1.StateSnapshot.enrolled_agents:type_name -> mxprobe.v1.EnrolledAgent
-	40, // 37: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
-	20, // 38: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
-	41, // 39: mxprobe.v1.StoredResult.history:type_name -> mxprobe.v1.ResultChange
-	20, // 40: mxprobe.v1.StoredResult.stale_since:type_name -> google.protobuf.Timestamp
-	32, // 41: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
-	14, // 42: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
-	0,  // 43: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
-	16, // 44: mxprobe.v1.IncidentAction.idempotency:type_name -> mxprobe.v1.Idempotency
-	20, // 45: mxprobe.v1.IdempotencyRecord.at:type_name -> google.protobuf.Timestamp
-	19, // 46: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
-	16, // 47: mxprobe.v1.UpdateIncidentRefs.idempotency:type_name -> mxprobe.v1.Idempotency
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	19, // 5: mxprobe.v1.Command.incident_action:type_name -> mxprobe.v1.IncidentAction
+	14, // 6: mxprobe.v1.Command.correlate_incidents_delta:type_name -> mxprobe.v1.CorrelateIncidentsDelta
+	2,  // 7: mxprobe.v1.Command.create_token:type_name -> mxprobe.v1.CreateToken
+	3,  // 8: mxprobe.v1.Command.revoke_token:type_name -> mxprobe.v1.RevokeToken
+	4,  // 9: mxprobe.v1.Command.consume_join_token:type_name -> mxprobe.v1.ConsumeJoinToken
+	5,  // 10: mxprobe.v1.Command.revoke_agent:type_name -> mxprobe.v1.RevokeAgent
+	6,  // 11: mxprobe.v1.Command.restore_state:type_name -> mxprobe.v1.RestoreState
+	25, // 12: mxprobe.v1.Command.notify_enqueue:type_name -> mxprobe.v1.NotifyEnqueue
+	26, // 13: mxprobe.v1.Command.notify_outcome:type_name -> mxprobe.v1.NotifyOutcome
+	27, // 14: mxprobe.v1.Command.notify_target_state:type_name -> mxprobe.v1.NotifyTargetState
+	28, // 15: mxprobe.v1.Command.notify_redeliver:type_name -> mxprobe.v1.NotifyRedeliver
+	22, // 16: mxprobe.v1.Command.update_incident_refs:type_name -> mxprobe.v1.UpdateIncidentRefs
+	29, // 17: mxprobe.v1.Command.ingest_tls_reports:type_name -> mxprobe.v1.IngestTLSReports
+	30, // 18: mxprobe.v1.Command.age_tls_report_results:type_name -> mxprobe.v1.AgeTLSReportResults
+	31, // 19: mxprobe.v1.CreateToken.token:type_name -> mxprobe.v1.Token
+	11, // 20: mxprobe.v1.RestoreState.snapshot:type_name -> mxprobe.v1.StateSnapshot
+	32, // 21: mxprobe.v1.RegisterNode.node:type_name -> mxprobe.v1.NodeInfo
+	33, // 22: mxprobe.v1.RegisterAgent.hello:type_name -> mxprobe.v1.Hello
+	10, // 23: mxprobe.v1.IngestBatches.batches:type_name -> mxprobe.v1.AgentBatch
+	34, // 24: mxprobe.v1.AgentBatch.batch:type_name -> mxprobe.v1.ResultBatch
+	35, // 25: mxprobe.v1.StateSnapshot.agents:type_name -> mxprobe.v1.Agent
+	12, // 26: mxprobe.v1.StateSnapshot.results:type_name -> mxprobe.v1.StoredResult
+	32, // 27: mxprobe.v1.StateSnapshot.nodes:type_name -> mxprobe.v1.NodeInfo
+	36, // 28: mxprobe.v1.StateSnapshot.incidents:type_name -> mxprobe.v1.Incident
+	31, // 29: mxprobe.v1.StateSnapshot.tokens:type_name -> mxprobe.v1.Token
+	37, // 30: mxprobe.v1.StateSnapshot.revoked_agents:type_name -> mxprobe.v1.RevokedAgent
+	38, // 31: mxprobe.v1.StateSnapshot.deliveries:type_name -> mxprobe.v1.Delivery
+	39, // 32: mxprobe.v1.StateSnapshot.notify_cursors:type_name -> mxprobe.v1.NotifyCursor
+	40, // 33: mxprobe.v1.StateSnapshot.notify_targets:type_name -> mxprobe.v1.NotifyTargetStatus
+	41, // 34: mxprobe.v1.StateSnapshot.incident_events:type_name -> mxprobe.v1.IncidentEvent
+	21, // 35: mxprobe.v1.StateSnapshot.idempotency_records:type_name -> mxprobe.v1.IdempotencyRecord
+	42, // 36: mxprobe.v1.StateSnapshot.tls_reports:type_name -> mxprobe.v1.TLSReport
+	43, // 37: mxprobe.v1.StateSnapshot.enrolled_agents:type_name -> mxprobe.v1.EnrolledAgent
+	44, // 38: mxprobe.v1.StoredResult.result:type_name -> mxprobe.v1.CheckResult
+	24, // 39: mxprobe.v1.StoredResult.committed_at:type_name -> google.protobuf.Timestamp
+	45, // 40: mxprobe.v1.StoredResult.history:type_name -> mxprobe.v1.ResultChange
+	24, // 41: mxprobe.v1.StoredResult.stale_since:type_name -> google.protobuf.Timestamp
+	36, // 42: mxprobe.v1.CorrelateIncidents.upserts:type_name -> mxprobe.v1.Incident
+	18, // 43: mxprobe.v1.CorrelateIncidents.deletes:type_name -> mxprobe.v1.IncidentRef
+	15, // 44: mxprobe.v1.CorrelateIncidentsDelta.upserts:type_name -> mxprobe.v1.IncidentUpsert
+	18, // 45: mxprobe.v1.CorrelateIncidentsDelta.deletes:type_name -> mxprobe.v1.IncidentRef
+	36, // 46: mxprobe.v1.IncidentUpsert.incident:type_name -> mxprobe.v1.Incident
+	17, // 47: mxprobe.v1.IncidentUpsert.member_runs:type_name -> mxprobe.v1.IncidentMemberRun
+	16, // 48: mxprobe.v1.IncidentUpsert.agent_runs:type_name -> mxprobe.v1.StringRun
+	16, // 49: mxprobe.v1.IncidentUpsert.host_runs:type_name -> mxprobe.v1.StringRun
+	16, // 50: mxprobe.v1.IncidentUpsert.remediation_runs:type_name -> mxprobe.v1.StringRun
+	46, // 51: mxprobe.v1.IncidentMemberRun.added:type_name -> mxprobe.v1.IncidentMember
+	0,  // 52: mxprobe.v1.IncidentAction.action:type_name -> mxprobe.v1.IncidentActionKind
+	20, // 53: mxprobe.v1.IncidentAction.idempotency:type_name -> mxprobe.v1.Idempotency
+	24, // 54: mxprobe.v1.IdempotencyRecord.at:type_name -> google.protobuf.Timestamp
+	23, // 55: mxprobe.v1.UpdateIncidentRefs.external_refs:type_name -> mxprobe.v1.UpdateIncidentRefs.ExternalRefsEntry
+	20, // 56: mxprobe.v1.UpdateIncidentRefs.idempotency:type_name -> mxprobe.v1.Idempotency
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_mxprobe_v1_command_proto_init() }
@@ -1811,6 +2143,7 @@ func file_mxprobe_v1_command_proto_init() {
 		(*Command_RegisterNode)(nil),
 		(*Command_CorrelateIncidents)(nil),
 		(*Command_IncidentAction)(nil),
+		(*Command_CorrelateIncidentsDelta)(nil),
 		(*Command_CreateToken)(nil),
 		(*Command_RevokeToken)(nil),
 		(*Command_ConsumeJoinToken)(nil),
@@ -1830,7 +2163,7 @@ func file_mxprobe_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mxprobe_v1_command_proto_rawDesc), len(file_mxprobe_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -815,7 +815,12 @@ type NodeInfo struct {
 	// Address agents are redirected to (NotLeader) when this node leads, if
 	// it differs from grpc_address (agents outside the network the nodes use
 	// among themselves, e.g. outside Kubernetes); empty: grpc_address.
-	AgentAddress  string `protobuf:"bytes,5,opt,name=agent_address,json=agentAddress,proto3" json:"agent_address,omitempty"`
+	AgentAddress string `protobuf:"bytes,5,opt,name=agent_address,json=agentAddress,proto3" json:"agent_address,omitempty"`
+	// Raft command kinds this node's binary applies that a node of an older
+	// release does not (a node stops at a kind it does not know): a leader
+	// writes such entries only when every server of the configuration lists
+	// the kind. "correlate-incidents-delta": CorrelateIncidentsDelta.
+	Features      []string `protobuf:"bytes,6,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -883,6 +888,13 @@ func (x *NodeInfo) GetAgentAddress() string {
 		return x.AgentAddress
 	}
 	return ""
+}
+
+func (x *NodeInfo) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
 }
 
 type JoinClusterRequest struct {
@@ -3403,13 +3415,14 @@ const file_mxprobe_v1_controller_proto_rawDesc = "" +
 	"\x05peers\x18\b \x03(\v2\x10.mxprobe.v1.PeerR\x05peers\x12%\n" +
 	"\x0eleader_changes\x18\t \x01(\x04R\rleaderChanges\x12$\n" +
 	"\x0elast_log_index\x18\n" +
-	" \x01(\x04R\flastLogIndex\"\xb1\x01\n" +
+	" \x01(\x04R\flastLogIndex\"\xcd\x01\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12!\n" +
 	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\x12#\n" +
-	"\ragent_address\x18\x05 \x01(\tR\fagentAddress\".\n" +
+	"\ragent_address\x18\x05 \x01(\tR\fagentAddress\x12\x1a\n" +
+	"\bfeatures\x18\x06 \x03(\tR\bfeatures\".\n" +
 	"\x12JoinClusterRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"2\n" +
 	"\x13JoinClusterResponse\x12\x1b\n" +

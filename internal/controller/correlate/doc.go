@@ -9,7 +9,9 @@
 // output before returning, so the result does not depend on the order in
 // which agents' batches arrived. It runs on the raft leader only (Loop, from
 // store.OnLeadership); its changes go through raft as one CorrelateIncidents
-// command whose upserts are compare-and-set on each incident's sequence, so
+// command (which the store writes as a delta against the stored incidents
+// when it can: store/incident_delta.go) whose upserts are compare-and-set
+// on each incident's sequence, so
 // incidents and sequences survive failover unchanged and a deposed leader's
 // round is rejected.
 //

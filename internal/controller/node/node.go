@@ -206,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.pool = cluster.NewPool(clientTLS)
 	n.cluster = cluster.New(n.store, n.pool, cluster.Config{
-		Self:            &mxv1.NodeInfo{NodeId: cfg.NodeID, RaftAddress: n.cfg.RaftAdvertise, GrpcAddress: n.cfg.GRPCAdvertise, HttpAddress: n.cfg.HTTPAdvertise, AgentAddress: n.cfg.AgentAdvertise},
+		Self:            &mxv1.NodeInfo{NodeId: cfg.NodeID, RaftAddress: n.cfg.RaftAdvertise, GrpcAddress: n.cfg.GRPCAdvertise, HttpAddress: n.cfg.HTTPAdvertise, AgentAddress: n.cfg.AgentAdvertise, Features: store.Features()},
 		BootstrapExpect: cfg.BootstrapExpect, RetryJoin: cfg.RetryJoin, DeadServerTimeout: cfg.DeadServerTimeout, Logger: cfg.Logger,
 	})
 	started = true

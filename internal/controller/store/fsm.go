@@ -58,14 +58,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	case *mxv1.Command_CreateToken, *mxv1.Command_RevokeToken, *mxv1.Command_ConsumeJoinToken, *mxv1.Command_RevokeAgent:
 		return f.state.applyAuth(cmd)
 	case *mxv1.Command_CorrelateIncidents:
-		ids := make([]string, 0, len(k.CorrelateIncidents.GetUpserts()))
-		for _, inc := range k.CorrelateIncidents.GetUpserts() {
-			ids = append(ids, inc.GetId())
-		}
-		before := f.state.incidentsBefore(ids)
-		res := f.state.applyCorrelate(k.CorrelateIncidents)
-		f.state.recordEvents(before, at)
-		return res
+		return f.applyCorrelate(k.CorrelateIncidents, at)
+	case *mxv1.Command_CorrelateIncidentsDelta:
+		return f.applyCorrelate(f.state.expandDelta(k.CorrelateIncidentsDelta), at)
 	case *mxv1.Command_IncidentAction:
 		before := f.state.incidentsBefore([]string{k.IncidentAction.GetIncidentId()})
 		res := f.state.applyIncidentAction(k.IncidentAction, at)

@@ -142,6 +142,12 @@ func FuzzApplyCommands(f *testing.F) {
 		Reports: []*mxv1.TLSReport{{ReportId: "r1", Start: timestamppb.New(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)), End: timestamppb.New(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)),
 			Policies: []*mxv1.TLSReportPolicy{{PolicyType: "sts", PolicyDomain: "contoso.com", FailedSessions: 3, Failures: []*mxv1.TLSReportFailure{{ResultType: "certificate-expired", ReceivingMxHostname: "mx.contoso.com", FailedSessions: 3}}}}}}}}})
 	age := fuzzCommand(f, &mxv1.Command{ProposedAt: timestamppb.New(time.Date(2026, 12, 9, 0, 0, 0, 0, time.UTC)), Kind: &mxv1.Command_AgeTlsReportResults{AgeTlsReportResults: &mxv1.AgeTLSReportResults{}}})
+	members := fuzzCommand(f, &mxv1.Command{Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: &mxv1.CorrelateIncidents{Upserts: []*mxv1.Incident{{Id: "inc-a", Revision: 1,
+		Agents: []string{"edge01", "edge02"}, Remediation: "Renew it on edge01, edge02.", Members: []*mxv1.IncidentMember{{AgentId: "edge01"}, {AgentId: "edge02"}}}}}}})
+	delta := fuzzCommand(f, &mxv1.Command{Kind: &mxv1.Command_CorrelateIncidentsDelta{CorrelateIncidentsDelta: &mxv1.CorrelateIncidentsDelta{Upserts: []*mxv1.IncidentUpsert{{
+		Incident: &mxv1.Incident{Id: "inc-a", Revision: 2}, KeptFields: []uint32{17}, MemberRuns: []*mxv1.IncidentMemberRun{{From: 1, Count: 1, Added: []*mxv1.IncidentMember{{AgentId: "edge03"}}}},
+		AgentRuns: []*mxv1.StringRun{{From: 0, Count: 2}}, RemediationRuns: []*mxv1.StringRun{{From: 3, Count: 2, Added: []string{"edge03."}}}}}}}})
+	f.Add(members, delta)
 	f.Add(reports, age)
 	f.Add(hello, batch)
 	f.Add(token, consume)

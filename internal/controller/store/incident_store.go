@@ -13,12 +13,22 @@ import (
 func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
 
 // ProposeIncidents commits one correlation round's changes (leader only).
-// Its raft entry is encodeCommand's encoding, written by s.incidentEnc,
-// which encodes again only the members that are new since the previous
-// rounds.
+// Its raft entry is a CorrelateIncidentsDelta when an upsert keeps
+// members or large fields of the incident it replaces and every server
+// applies deltas (incident_delta.go), else the
+// command whole, written by s.incidentEnc (encodeCommand's bytes, encoding
+// again only the members that are new since the previous rounds). This
+// node's FSM applies c itself either way.
 func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents) (CorrelateResult, error) {
-	cmd := &mxv1.Command{ProposedAt: timestamppb.New(s.cfg.Now()), Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: c}}
-	b, err := s.incidentEnc.encode(cmd)
+	at := timestamppb.New(s.cfg.Now())
+	cmd := &mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: c}}
+	var b []byte
+	var err error
+	if d, ok := s.state.correlateDelta(c); ok && s.deltasApply() {
+		b, err = encodeCommand(&mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_CorrelateIncidentsDelta{CorrelateIncidentsDelta: d}})
+	} else {
+		b, err = s.incidentEnc.encode(cmd)
+	}
 	if err != nil {
 		return CorrelateResult{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -129,7 +130,7 @@ func (s *Store) Voters() (int, error) {
 func (s *Store) RegisterNode(ctx context.Context, n *mxv1.NodeInfo) error {
 	if cur := s.state.Node(n.GetNodeId()); cur != nil &&
 		cur.GetGrpcAddress() == n.GetGrpcAddress() && cur.GetRaftAddress() == n.GetRaftAddress() && cur.GetHttpAddress() == n.GetHttpAddress() &&
-		cur.GetAgentAddress() == n.GetAgentAddress() {
+		cur.GetAgentAddress() == n.GetAgentAddress() && slices.Equal(cur.GetFeatures(), n.GetFeatures()) {
 		return nil
 	}
 	_, err := s.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_RegisterNode{RegisterNode: &mxv1.RegisterNode{Node: n}}})
