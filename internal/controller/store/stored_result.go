@@ -26,9 +26,16 @@ import (
 // answers, snapshots, the correlation feed) does not depend on which
 // node applied the entry or how.
 type storedResult struct {
+	// msg is the result when it was stored decoded (immutable), else nil
+	// and lazy holds it encoded.
+	msg  *mxv1.StoredResult
+	lazy *lazyResult
+}
+
+// lazyResult is a result stored encoded: what the state reads without
+// decoding, the encoding, and its decoding once made.
+type lazyResult struct {
 	decoded atomic.Pointer[mxv1.StoredResult]
-	// What the state reads without decoding (the same as decoded's
-	// fields when that is set), and the encoding to decode.
 	enc     batchpb.EncodedResult
 	agentID string
 	at      *timestamppb.Timestamp
@@ -37,11 +44,7 @@ type storedResult struct {
 }
 
 // decodedResult stores an already decoded result.
-func decodedResult(sr *mxv1.StoredResult) *storedResult {
-	r := &storedResult{agentID: sr.GetAgentId(), at: sr.GetCommittedAt(), history: sr.GetHistory(), status: sr.GetResult().GetStatus()}
-	r.decoded.Store(sr)
-	return r
-}
+func decodedResult(sr *mxv1.StoredResult) *storedResult { return &storedResult{msg: sr} }
 
 // newDecodedResult stores a decoded result of agent id committed at at: the
 // message and its storedResult in one allocation (applying a batch on the
@@ -49,17 +52,22 @@ func decodedResult(sr *mxv1.StoredResult) *storedResult {
 func newDecodedResult(id string, r *mxv1.CheckResult, at *timestamppb.Timestamp, history []*mxv1.ResultChange) *storedResult {
 	d := &struct {
 		storedResult
-		msg mxv1.StoredResult
+		m mxv1.StoredResult
 	}{}
-	d.msg.AgentId, d.msg.Result, d.msg.CommittedAt, d.msg.History = id, r, at, history
-	d.agentID, d.at, d.history, d.status = id, at, history, r.GetStatus()
-	d.decoded.Store(&d.msg)
+	d.m.AgentId, d.m.Result, d.m.CommittedAt, d.m.History = id, r, at, history
+	d.msg = &d.m
 	return &d.storedResult
 }
 
-// encodedResult stores a result as its encoding.
+// encodedResult stores a result as its encoding (one allocation).
 func encodedResult(agentID string, enc batchpb.EncodedResult, status mxv1.CheckStatus, at *timestamppb.Timestamp, history []*mxv1.ResultChange) *storedResult {
-	return &storedResult{enc: enc, agentID: agentID, at: at, history: history, status: status}
+	e := &struct {
+		storedResult
+		l lazyResult
+	}{}
+	e.l.enc, e.l.agentID, e.l.at, e.l.history, e.l.status = enc, agentID, at, history, status
+	e.lazy = &e.l
+	return &e.storedResult
 }
 
 // get returns the result, decoding it (once) if need be; nil for nil.
@@ -67,11 +75,15 @@ func (r *storedResult) get() *mxv1.StoredResult {
 	if r == nil {
 		return nil
 	}
-	if p := r.decoded.Load(); p != nil {
+	if r.msg != nil {
+		return r.msg
+	}
+	l := r.lazy
+	if p := l.decoded.Load(); p != nil {
 		return p
 	}
-	r.decoded.CompareAndSwap(nil, r.build())
-	return r.decoded.Load()
+	l.decoded.CompareAndSwap(nil, l.build())
+	return l.decoded.Load()
 }
 
 // peek returns the result without keeping a decoding it makes.
@@ -79,27 +91,36 @@ func (r *storedResult) peek() *mxv1.StoredResult {
 	if r == nil {
 		return nil
 	}
-	if p := r.decoded.Load(); p != nil {
+	if r.msg != nil {
+		return r.msg
+	}
+	if p := r.lazy.decoded.Load(); p != nil {
 		return p
 	}
-	return r.build()
+	return r.lazy.build()
 }
 
-func (r *storedResult) build() *mxv1.StoredResult {
-	return &mxv1.StoredResult{AgentId: r.agentID, Result: r.enc.Decode(), CommittedAt: r.at, History: r.history}
+func (l *lazyResult) build() *mxv1.StoredResult {
+	return &mxv1.StoredResult{AgentId: l.agentID, Result: l.enc.Decode(), CommittedAt: l.at, History: l.history}
 }
 
 // getHistory and getStatus read without decoding (nil-safe).
 func (r *storedResult) getHistory() []*mxv1.ResultChange {
-	if r == nil {
+	switch {
+	case r == nil:
 		return nil
+	case r.msg != nil:
+		return r.msg.GetHistory()
 	}
-	return r.history
+	return r.lazy.history
 }
 
 func (r *storedResult) getStatus() mxv1.CheckStatus {
-	if r == nil {
+	switch {
+	case r == nil:
 		return mxv1.CheckStatus_CHECK_STATUS_UNSPECIFIED
+	case r.msg != nil:
+		return r.msg.GetResult().GetStatus()
 	}
-	return r.status
+	return r.lazy.status
 }

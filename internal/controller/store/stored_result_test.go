@@ -29,14 +29,14 @@ func TestFollowerDecodesResultsOnFirstRead(t *testing.T) {
 	}
 	k := resultKey{"edge01", "smtp_probe", "smtp://mx.contoso.test:25"}
 	sr := f.state.results[k]
-	if sr == nil || sr.decoded.Load() != nil {
+	if sr == nil || sr.msg != nil || sr.lazy.decoded.Load() != nil {
 		t.Fatal("the follower decoded the result on apply")
 	}
 	snap := f.state.snapshot()
 	if len(snap.GetResults()) != 1 || !proto.Equal(snap.GetResults()[0].GetResult(), testBatch(1).GetResults()[0]) {
 		t.Fatalf("snapshot results %v", snap.GetResults())
 	}
-	if sr.decoded.Load() != nil {
+	if sr.lazy.decoded.Load() != nil {
 		t.Fatal("a snapshot kept the decoding")
 	}
 	var wg sync.WaitGroup
@@ -52,7 +52,7 @@ func TestFollowerDecodesResultsOnFirstRead(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	kept := sr.decoded.Load()
+	kept := sr.lazy.decoded.Load()
 	if kept == nil {
 		t.Fatal("reading did not keep the decoding")
 	}
