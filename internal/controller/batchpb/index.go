@@ -209,23 +209,19 @@ func indexResultBatch(b []byte, m *IndexedBatch, codes *[]string) bool {
 	return true
 }
 
-// indexResult reads one CheckResult, checking what mergeCheckResult
-// checks. A result that carries a listing or an inventory document, or
-// either's "unchanged" flag, is decoded here.
+// indexResult reads one CheckResult in one pass, checking what
+// mergeCheckResult checks. A result that carries a listing or an
+// inventory document, or either's "unchanged" flag, is decoded instead.
 func indexResult(b []byte, codes *[]string) (IndexedResult, bool) {
 	var r IndexedResult
-	nf, shared := scanResult(b)
-	if !shared {
-		m, ok := checkResult(b)
-		if !ok {
-			return r, false
-		}
-		return decodedIndex(m, codes), true
-	}
 	in := b
-	t := newStrs(in, true)
-	start := len(*codes)
-	eager := false
+	// Where the strings the index keeps are in b (offset, length), made
+	// substrings of the result's one copy at the end.
+	type span struct{ off, n int }
+	at := func(v []byte) span { return span{cap(in) - cap(v), len(v)} }
+	var check, target span
+	var buf [4]span
+	warn := buf[:0]
 	for len(b) > 0 {
 		f, rest, ok := next(b)
 		if !ok {
@@ -234,13 +230,15 @@ func indexResult(b []byte, codes *[]string) (IndexedResult, bool) {
 		b = rest
 		switch {
 		case f.num == checkResultCheck && f.typ == bytes:
-			if r.Check, ok = t.str(f.v); !ok {
+			if !utf8.Valid(f.v) {
 				return r, false
 			}
+			check = at(f.v)
 		case f.num == checkResultTarget && f.typ == bytes:
-			if r.Target, ok = t.str(f.v); !ok {
+			if !utf8.Valid(f.v) {
 				return r, false
 			}
+			target = at(f.v)
 		case f.num == checkResultStatus && f.typ == varint:
 			r.Status = mxv1.CheckStatus(int32(f.u))
 		case (f.num == checkResultStartedAt || f.num == checkResultDuration) && f.typ == bytes:
@@ -248,36 +246,44 @@ func indexResult(b []byte, codes *[]string) (IndexedResult, bool) {
 				return r, false
 			}
 		case f.num == checkResultFindings && f.typ == bytes:
-			code, sev, ok := indexFinding(f.v, &t)
+			code, sev, ok := indexFinding(f.v)
 			if !ok {
 				return r, false
 			}
+			r.Findings++
 			if sev >= mxv1.Severity_SEVERITY_WARNING {
-				*codes = append(*codes, code)
+				warn = append(warn, at(code))
 			}
 		case f.num == checkResultError && f.typ == bytes:
 			if !utf8.Valid(f.v) {
 				return r, false
 			}
 		case f.num == checkResultTLS && f.typ == bytes:
-			if !validTLSSession(f.v) {
+			if !validStrings(f.v, tlsVersion, tlsLeafThumbprint) {
 				return r, false
 			}
-		case (f.num == checkResultCertificatesUnchanged || f.num == checkResultExchangeInventoryUnchanged) && f.typ == varint:
-			eager = true
+		case (f.num == checkResultCertificates || f.num == checkResultExchangeInventory) && f.typ == bytes,
+			(f.num == checkResultCertificatesUnchanged || f.num == checkResultExchangeInventoryUnchanged) && f.typ == varint:
+			// The FSM completes the "unchanged" ones from the stored
+			// result: decoded now, as UnmarshalCommand decodes them.
+			m, ok := checkResult(in)
+			if !ok {
+				return r, false
+			}
+			return decodedIndex(m, codes), true
 		default:
 			return r, false
 		}
 	}
-	r.Findings = nf
-	if eager {
-		// The FSM completes these from the stored result: decoded now
-		// (the same strings shared, as checkResult shares them).
-		*codes = (*codes)[:start]
-		return decodedIndex(decodeShared(in, t.s), codes), true
+	raw := string(in)
+	sub := func(s span) string { return raw[s.off : s.off+s.n] }
+	r.Check, r.Target = sub(check), sub(target)
+	start := len(*codes)
+	for _, w := range warn {
+		*codes = append(*codes, sub(w))
 	}
-	r.Encoded = EncodedResult{t.s}
 	r.WarningCodes = (*codes)[start:len(*codes):len(*codes)]
+	r.Encoded = EncodedResult{raw}
 	return r, true
 }
 
@@ -293,51 +299,46 @@ func decodedIndex(m *mxv1.CheckResult, codes *[]string) IndexedResult {
 		WarningCodes: (*codes)[start:len(*codes):len(*codes)], Decoded: m}
 }
 
-// indexFinding checks a Finding as finding() does and returns its code and
-// severity (the last of each, as decoding keeps).
-func indexFinding(b []byte, t *strs) (string, mxv1.Severity, bool) {
-	var code string
+// indexFinding checks a Finding as finding() does and returns its code
+// (a subslice of b) and severity, the last of each as decoding keeps.
+func indexFinding(b []byte) ([]byte, mxv1.Severity, bool) {
+	var code []byte
 	var sev mxv1.Severity
 	for len(b) > 0 {
 		f, rest, ok := next(b)
 		if !ok {
-			return "", 0, false
+			return nil, 0, false
 		}
 		b = rest
 		switch {
-		case f.num == findingCode && f.typ == bytes:
-			if code, ok = t.str(f.v); !ok {
-				return "", 0, false
+		case (f.num == findingCode || f.num == findingSubject || f.num == findingSummary || f.num == findingRemediation) && f.typ == bytes:
+			if !utf8.Valid(f.v) {
+				return nil, 0, false
+			}
+			if f.num == findingCode {
+				code = f.v
 			}
 		case f.num == findingSeverity && f.typ == varint:
 			sev = mxv1.Severity(int32(f.u))
-		case (f.num == findingSubject || f.num == findingSummary || f.num == findingRemediation) && f.typ == bytes:
-			if !utf8.Valid(f.v) {
-				return "", 0, false
-			}
 		case f.num == findingSubjectKind && f.typ == varint:
 		case f.num == findingEvidence && f.typ == bytes:
-			if _, _, ok := mapEntry(f.v, t); !ok {
-				return "", 0, false
+			if !validStrings(f.v, mapKey, mapValue) {
+				return nil, 0, false
 			}
 		case (f.num == findingExplains || f.num == findingExplainedBy) && f.typ == bytes:
 			if !validStrings(f.v, refCode, refSubject) {
-				return "", 0, false
+				return nil, 0, false
 			}
 		default:
-			return "", 0, false
+			return nil, 0, false
 		}
 	}
 	return code, sev, true
 }
 
-// validTLSSession checks a TLSSession as tlsSession does.
-func validTLSSession(b []byte) bool {
-	return validStrings(b, tlsVersion, tlsLeafThumbprint)
-}
-
 // validStrings: b is a message of UTF-8 string fields numbered lo to hi
-// only (a FindingRef, a TLSSession), as findingRef and tlsSession accept.
+// only (a FindingRef, a TLSSession, a map<string, string> entry), as
+// findingRef, tlsSession and mapEntry accept.
 func validStrings(b []byte, lo, hi protowire.Number) bool {
 	for len(b) > 0 {
 		f, rest, ok := next(b)
