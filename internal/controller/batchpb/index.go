@@ -218,7 +218,12 @@ func indexResult(b []byte, codes *[]string) (IndexedResult, bool) {
 	// Where the strings the index keeps are in b (offset, length), made
 	// substrings of the result's one copy at the end.
 	type span struct{ off, n int }
-	at := func(v []byte) span { return span{cap(in) - cap(v), len(v)} }
+	at := func(v []byte) span {
+		if len(v) == 0 {
+			return span{} // an absent field's nil too
+		}
+		return span{cap(in) - cap(v), len(v)}
+	}
 	var check, target span
 	var buf [4]span
 	warn := buf[:0]
