@@ -109,6 +109,7 @@ type chunkResult struct {
 
 type parallelParse struct {
 	b         *batch
+	conns     connCache // the merger's, for its rescans (speculative)
 	workers   int
 	chunkSize int
 	maxLine   int
@@ -383,19 +384,45 @@ func (pp *parallelParse) speculate(c *pchunk, vals *valueCache) *chunkResult {
 	tr.closed = func(st *sessState) { st.closePos = tr.pos }
 	e := engine{tr: tr, stats: &res.stats, full: pp.b.p.fullDecode}
 	res.stats.LongLines = c.long
-	res.stats.LongLines += forLines(c.data, pp.maxLine, func(line []byte, off int) bool {
-		tr.pos = int64(off)
-		h := res.stats.HeaderLines
-		e.line(fs, line)
-		if res.stats.HeaderLines != h {
-			res.headers = true
+	// forLines with engine.line, its fast path in the loop: a data row
+	// (not the file's first line, no header) of a file in the default
+	// column order goes straight to fastRow (engine.line's steps for it,
+	// in its order).
+	data, maxLine := c.data, pp.maxLine
+	fast := !e.full && fs.fm == defaultFieldMap()
+	for off := 0; off < len(data); {
+		end := off + bytes.IndexByte(data[off:], '\n')
+		if end < off {
+			end = len(data)
 		}
-		if len(res.instances) > pp.maxOpen {
-			res.ok = false // too many sessions to hold: the merger evicts
-			return false
+		if end-off > maxLine+1 {
+			res.stats.LongLines++
+		} else {
+			line := trimCR(data[off:end])
+			tr.pos = int64(off)
+			if fast && fs.lines > 0 && len(line) > 0 && line[0] != '#' {
+				e.stats.Lines++
+				fs.lines++
+				if e.fastRow(fs, line) {
+					e.stats.Rows++
+				} else {
+					e.splitRow(fs, line)
+				}
+			} else {
+				h := res.stats.HeaderLines
+				e.line(fs, line)
+				if res.stats.HeaderLines != h {
+					res.headers = true
+				}
+				fast = !e.full && fs.fm == defaultFieldMap()
+			}
+			if len(res.instances) > pp.maxOpen {
+				res.ok = false // too many sessions to hold: the merger evicts
+				break
+			}
 		}
-		return true
-	})
+		off = end + 1
+	}
 	res.end = hdrOf(fs)
 	return res
 }
@@ -503,9 +530,20 @@ func (pp *parallelParse) speculative(c *pchunk, res *chunkResult, start fileHdr)
 			if fs.fm == defaultFieldMap() {
 				// Most rows here are other sessions': their id, cut
 				// as the full decode would, is not a continued open one.
-				var cols [colSession + 1][]byte
-				if _, ok := cutColumns(line, cols[:]); ok {
-					if st := tr.lookup(fs.info.Direction, cols[colSession]); st == nil || !cont[dirID{fs.info.Direction, st.S.ID}] {
+				// (connCache cuts as cutColumns does, FuzzConnCache.)
+				var sess []byte
+				var ends [8]int
+				if _, s0, ok := pp.conns.cutAt(line, &ends); ok {
+					sess = line[s0:ends[0]]
+				} else {
+					var cols [colSession + 1][]byte
+					if _, ok := cutColumns(line, cols[:]); ok {
+						sess = cols[colSession]
+						pp.conns.learn(line, cols[colDateTime], cols[colConnector])
+					}
+				}
+				if sess != nil {
+					if st := tr.lookup(fs.info.Direction, sess); st == nil || !cont[dirID{fs.info.Direction, st.S.ID}] {
 						return true
 					}
 				}

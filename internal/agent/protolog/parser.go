@@ -158,6 +158,11 @@ func (e *engine) line(fs *fileState, line []byte) {
 		e.stats.Rows++
 		return
 	}
+	e.splitRow(fs, line)
+}
+
+// splitRow is engine.line for a data row the fast path did not take.
+func (e *engine) splitRow(fs *fileState, line []byte) {
 	if err := e.sp.split(line, &fs.fm, &e.row); err != nil {
 		e.stats.BadRows++
 		return
