@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -50,13 +51,15 @@ func runCorrelate(ctx context.Context, o options, tmp string) error {
 		sizes = []int{o.corrFindings}
 	}
 	for _, n := range sizes {
-		cpu, wall, compute, incs, err := correlateAt(ctx, n, max(o.runs, 1), tmp, o.profile)
+		fig, err := correlateAt(ctx, n, max(o.runs, 1), tmp, o.profile)
 		if err != nil {
 			return fmt.Errorf("%d findings: %w", n, err)
 		}
 		load := loadAvg()
-		fmt.Printf("correlate: %6d open findings, 1%% changed: round CPU %s ms, wall %s ms, of which before its proposal (wall) %s ms (min / median / max; %d incidents stored; load %s)\n",
-			n, spreadOf(cpu).format("%.1f"), spreadOf(wall).format("%.1f"), spreadOf(compute).format("%.1f"), incs, load)
+		cpu := fig.cpu
+		fmt.Printf("correlate: %6d open findings, 1%% changed: round CPU %s ms, wall %s ms, of which before its proposal (wall) %s ms; raft entry %s MB, allocated %s MB per round (min / median / max; %d incidents stored; load %s)\n",
+			n, spreadOf(cpu).format("%.1f"), spreadOf(fig.wall).format("%.1f"), spreadOf(fig.compute).format("%.1f"), spreadOf(fig.entryMB).format("%.2f"),
+			spreadOf(fig.allocMB).format("%.1f"), fig.incidents, load)
 		key, ok := map[int]string{10_000: "corr-10k", 100_000: "corr-100k"}[n]
 		if !ok {
 			key = fmt.Sprintf("corr-%d", n)
@@ -66,18 +69,26 @@ func runCorrelate(ctx context.Context, o options, tmp string) error {
 	return nil
 }
 
-// correlateAt runs the measurement at n findings: per run, the mean CPU
-// and wall milliseconds per round.
-func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wall, compute []float64, incidents int, err error) {
+// corrFigures are correlateAt's figures, per run the mean per round: CPU
+// and wall milliseconds, wall before the proposal, megabytes of the raft
+// entry and megabytes allocated (by the whole process during the round);
+// and the incidents stored at the end.
+type corrFigures struct {
+	cpu, wall, compute, entryMB, allocMB []float64
+	incidents                            int
+}
+
+// correlateAt runs the measurement at n findings.
+func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig corrFigures, err error) {
 	fl := fleetsim.Scale(n, time.Now())
 	dir, err := os.MkdirTemp(tmp, "correlate-")
 	if err != nil {
-		return nil, nil, nil, 0, err
+		return fig, err
 	}
 	defer os.RemoveAll(dir)
 	st, err := corrStore(ctx, dir)
 	if err != nil {
-		return nil, nil, nil, 0, err
+		return fig, err
 	}
 	defer st.Close()
 	snap := &mxv1.StateSnapshot{}
@@ -89,17 +100,17 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 	}
 	backup, err := proto.Marshal(snap)
 	if err != nil {
-		return nil, nil, nil, 0, err
+		return fig, err
 	}
 	if err := st.Restore(ctx, backup); err != nil {
-		return nil, nil, nil, 0, fmt.Errorf("restore the fleet: %w", err)
+		return fig, fmt.Errorf("restore the fleet: %w", err)
 	}
 	loop := correlate.NewLoop(st, correlate.LoopConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	// The first round computes everything; the next ones settle (damping
 	// opens what the first one found pending).
 	for range 4 {
 		if _, err := loop.Round(ctx); err != nil {
-			return nil, nil, nil, 0, err
+			return fig, err
 		}
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -111,15 +122,16 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 			// first rounds.
 			f, err := os.Create(filepath.Join(profile, fmt.Sprintf("correlate-%d.cpu.pprof", n)))
 			if err != nil {
-				return nil, nil, nil, 0, err
+				return fig, err
 			}
 			defer f.Close()
 			if err := pprof.StartCPUProfile(f); err != nil {
-				return nil, nil, nil, 0, err
+				return fig, err
 			}
 			defer pprof.StopCPUProfile()
 		}
 		var c, w, cw time.Duration
+		var entry, alloc uint64
 		for range corrRounds {
 			fl.Now = time.Now()
 			var batches []*mxv1.AgentBatch
@@ -128,24 +140,29 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 				batches = append(batches, &mxv1.AgentBatch{AgentId: rd.Agent, Batch: &mxv1.ResultBatch{Seq: seqs[rd.Agent], Results: rd.Results}})
 			}
 			if _, err := st.Apply(ctx, &mxv1.Command{Kind: &mxv1.Command_IngestBatches{IngestBatches: &mxv1.IngestBatches{Batches: batches}}}); err != nil {
-				return nil, nil, nil, 0, fmt.Errorf("commit the changed rounds: %w", err)
+				return fig, fmt.Errorf("commit the changed rounds: %w", err)
 			}
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
 			c0, err := selfCPU()
 			if err != nil {
-				return nil, nil, nil, 0, err
+				return fig, err
 			}
 			start := time.Now()
 			rs, err := loop.Round(ctx)
 			if err != nil {
-				return nil, nil, nil, 0, err
+				return fig, err
 			}
 			w += time.Since(start)
 			cw += rs.Compute
 			c1, err := selfCPU()
 			if err != nil {
-				return nil, nil, nil, 0, err
+				return fig, err
 			}
+			runtime.ReadMemStats(&m1)
 			c += c1 - c0
+			entry += uint64(rs.EntryBytes)
+			alloc += m1.TotalAlloc - m0.TotalAlloc
 		}
 		if run == 0 {
 			// The churn's first rounds move whole classes of agents
@@ -154,11 +171,14 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (cpu, wa
 				n, corrRounds, float64(c.Microseconds())/1000/corrRounds, float64(w.Microseconds())/1000/corrRounds, loadAvg())
 			continue
 		}
-		cpu = append(cpu, float64(c.Microseconds())/1000/corrRounds)
-		wall = append(wall, float64(w.Microseconds())/1000/corrRounds)
-		compute = append(compute, float64(cw.Microseconds())/1000/corrRounds)
+		fig.cpu = append(fig.cpu, float64(c.Microseconds())/1000/corrRounds)
+		fig.wall = append(fig.wall, float64(w.Microseconds())/1000/corrRounds)
+		fig.compute = append(fig.compute, float64(cw.Microseconds())/1000/corrRounds)
+		fig.entryMB = append(fig.entryMB, float64(entry)/1e6/corrRounds)
+		fig.allocMB = append(fig.allocMB, float64(alloc)/1e6/corrRounds)
 	}
-	return cpu, wall, compute, len(st.State().CorrelationView().Incidents), nil
+	fig.incidents = len(st.State().CorrelationView().Incidents)
+	return fig, nil
 }
 
 // corrStore opens a one-node store that leads, raft in memory.

@@ -48,6 +48,9 @@ type RoundStats struct {
 	Candidates        int
 	Upserts, Deletes  int
 	Applied, Rejected int
+	// EntryBytes: the size of the raft entry the round's changes were
+	// written as (0: nothing proposed).
+	EntryBytes int
 }
 
 // busyFactor paces rounds under load: after a round whose computation took
@@ -198,7 +201,7 @@ func (l *Loop) Round(ctx context.Context) (RoundStats, error) {
 		if err != nil {
 			return st, err
 		}
-		st.Applied, st.Rejected = res.Applied, res.Rejected
+		st.Applied, st.Rejected, st.EntryBytes = res.Applied, res.Rejected, res.EntryBytes
 	}
 	st.Duration = time.Since(start)
 	if l.cfg.OnRound != nil {

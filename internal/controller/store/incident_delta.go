@@ -3,6 +3,7 @@ package store
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -68,7 +69,11 @@ func (s *Store) deltasApply() bool {
 // correlateDelta returns c written against the stored incidents, or false
 // when no upsert keeps a stored member or field (the entry is then written
 // whole).
-func (s *State) correlateDelta(c *mxv1.CorrelateIncidents) (*mxv1.CorrelateIncidentsDelta, bool) {
+// words is scratch space (nil: none kept).
+func (s *State) correlateDelta(c *mxv1.CorrelateIncidents, words *wordBufs) (*mxv1.CorrelateIncidentsDelta, bool) {
+	if words == nil {
+		words = &wordBufs{}
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := &mxv1.CorrelateIncidentsDelta{Upserts: make([]*mxv1.IncidentUpsert, len(c.GetUpserts())), Deletes: c.GetDeletes()}
@@ -101,7 +106,11 @@ func (s *State) correlateDelta(c *mxv1.CorrelateIncidents) (*mxv1.CorrelateIncid
 			hostRuns, _ = stringRuns(old.GetHosts(), inc.GetHosts())
 		}
 		if !same(fieldIncidentRemediation) && len(inc.GetRemediation()) > minStringRuns*8 {
-			remRuns, _ = stringRuns(words(old.GetRemediation()), words(inc.GetRemediation()))
+			ow, nw := words.get(), words.get()
+			*ow, *nw = appendWords(*ow, old.GetRemediation()), appendWords(*nw, inc.GetRemediation())
+			remRuns, _ = stringRuns(*ow, *nw)
+			words.put(ow)
+			words.put(nw)
 		}
 		if len(fields) == 0 && len(runs) == 0 && agentRuns == nil && hostRuns == nil && remRuns == nil {
 			continue
@@ -141,29 +150,47 @@ type run[T comparable] struct {
 
 // runsOf writes list as runs over old (elements matched by ==: identity
 // for messages) and counts the elements kept. Unchanged elements mostly
-// keep their order: old's element after the previous kept one is tried
-// first, then (built once) an index of old.
+// keep their order and a round changes a few: old's element after the
+// previous kept one is tried first, then the next lookahead ones (old's
+// elements dropped), then whether it comes a few elements later in list
+// (this one added); only when none of that holds, an index of old (built
+// once).
 func runsOf[T comparable](old, list []T, skip func(T) bool) (runs []run[T], kept int) {
 	var index map[T]int
 	next := 0
-	for _, e := range list {
-		k := -1
-		if !skip(e) {
-			if next < len(old) && old[next] == e {
-				k = next
-			} else {
-				if index == nil {
-					index = make(map[T]int, len(old))
-					for j, oe := range old {
-						if _, dup := index[oe]; !dup && !skip(oe) {
-							index[oe] = j
-						}
-					}
-				}
-				if j, ok := index[e]; ok {
-					k = j
+	find := func(i int, e T) int {
+		if next < len(old) && old[next] == e {
+			return next
+		}
+		for j := next + 1; j < len(old) && j <= next+lookahead; j++ {
+			if old[j] == e {
+				return j
+			}
+		}
+		if next < len(old) {
+			for j := i + 1; j < len(list) && j <= i+lookahead; j++ {
+				if list[j] == old[next] {
+					return -1
 				}
 			}
+		}
+		if index == nil {
+			index = make(map[T]int, len(old))
+			for j, oe := range old {
+				if _, dup := index[oe]; !dup && !skip(oe) {
+					index[oe] = j
+				}
+			}
+		}
+		if j, ok := index[e]; ok {
+			return j
+		}
+		return -1
+	}
+	for i, e := range list {
+		k := -1
+		if !skip(e) {
+			k = find(i, e)
 		}
 		last := len(runs) - 1
 		switch {
@@ -186,6 +213,39 @@ func runsOf[T comparable](old, list []T, skip func(T) bool) (runs []run[T], kept
 	return runs, kept
 }
 
+// appendWords appends s's words to dst, each with the space after it (a
+// fix's runs are over its words; joined they are s).
+func appendWords(dst []string, s string) []string {
+	for len(s) > 0 {
+		i := strings.IndexByte(s, ' ')
+		if i < 0 {
+			return append(dst, s)
+		}
+		dst, s = append(dst, s[:i+1]), s[i+1:]
+	}
+	return dst
+}
+
+// wordBufs holds a leader's scratch lists of words (a fix that names
+// thousands of holders has as many words); the zero value is ready.
+type wordBufs struct{ p sync.Pool }
+
+func (w *wordBufs) get() *[]string {
+	if b, ok := w.p.Get().(*[]string); ok {
+		return b
+	}
+	return new([]string)
+}
+
+func (w *wordBufs) put(b *[]string) {
+	clear(*b)
+	*b = (*b)[:0]
+	w.p.Put(b)
+}
+
+// lookahead bounds runsOf's search before it indexes old.
+const lookahead = 8
+
 // fromRuns is the list runs give over old; false when a run is out of
 // old.
 func fromRuns[T comparable](old []T, runs []run[T]) ([]T, bool) {
@@ -206,7 +266,6 @@ func fromRuns[T comparable](old []T, runs []run[T]) ([]T, bool) {
 
 func noSkip[T any](T) bool                  { return false }
 func nilMember(m *mxv1.IncidentMember) bool { return m == nil }
-func words(s string) []string               { return strings.SplitAfter(s, " ") }
 
 // memberRuns writes ms as runs over old's members; false when none of
 // them is kept.
@@ -299,7 +358,7 @@ func (s *State) expandDelta(d *mxv1.CorrelateIncidentsDelta) *mxv1.CorrelateInci
 		}
 		if len(u.GetRemediationRuns()) > 0 && ok {
 			var ws []string
-			if ws, ok = runStrings(words(old.GetRemediation()), u.GetRemediationRuns()); ok {
+			if ws, ok = runStrings(appendWords(nil, old.GetRemediation()), u.GetRemediationRuns()); ok {
 				inc.Remediation = strings.Join(ws, "")
 			}
 		}

@@ -153,7 +153,8 @@ func TestDeltaEntriesApplyAsFull(t *testing.T) {
 				ids = append(ids, fmt.Sprintf("inc-%02d", i))
 			}
 			deltas := 0
-			var runs [5]int // upserts with agent, host, fix and member runs, kept fields
+			var words wordBufs // scratch reused from round to round, as the leader's
+			var runs [5]int    // upserts with agent, host, fix and member runs, kept fields
 			for round := range 30 {
 				at := &timestamppb.Timestamp{Seconds: 1.7e9 + int64(round)}
 				c := nextRound(rng, leader.f.state, ids)
@@ -163,7 +164,7 @@ func TestDeltaEntriesApplyAsFull(t *testing.T) {
 					t.Fatal(err)
 				}
 				b := fullBytes
-				if d, ok := leader.f.state.correlateDelta(c); ok {
+				if d, ok := leader.f.state.correlateDelta(c, &words); ok {
 					deltas++
 					for _, u := range d.GetUpserts() {
 						runs[0] += min(len(u.GetAgentRuns()), 1)
@@ -227,7 +228,7 @@ func TestDeltaEntryKeepsWhatIsNew(t *testing.T) {
 	st.applyCorrelate(&mxv1.CorrelateIncidents{Upserts: []*mxv1.Incident{{Id: "a", Revision: 1, Members: ms}}})
 	next := append(slices.Clone(ms[:100]), randomMember(rng, 1))
 	next = append(next, ms[101:]...)
-	d, ok := st.correlateDelta(&mxv1.CorrelateIncidents{Upserts: []*mxv1.Incident{{Id: "a", Revision: 2, Members: next}}})
+	d, ok := st.correlateDelta(&mxv1.CorrelateIncidents{Upserts: []*mxv1.Incident{{Id: "a", Revision: 2, Members: next}}}, nil)
 	if !ok {
 		t.Fatal("not written as a delta")
 	}
@@ -356,5 +357,47 @@ func TestDeltaEntriesWaitForEveryNode(t *testing.T) {
 		if got := s.State().Incident("inc-a"); !proto.Equal(got, want) {
 			t.Fatalf("node %d's incident differs from the leader's", i)
 		}
+	}
+}
+
+// TestRunsOf: runs rebuild the list over old whatever the edits
+// (duplicates included), and a few edits of a long list keep the rest in
+// a few runs.
+func TestRunsOf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for range 500 {
+		var old []string
+		for range rng.IntN(60) {
+			old = append(old, fmt.Sprint(rng.IntN(12)))
+		}
+		list := slices.Clone(old)
+		for range rng.IntN(6) {
+			i := rng.IntN(len(list) + 1)
+			switch {
+			case rng.IntN(2) == 0 || i == len(list):
+				list = slices.Insert(list, i, fmt.Sprint(rng.IntN(15)))
+			default:
+				list = slices.Delete(list, i, i+1)
+			}
+		}
+		if rng.IntN(5) == 0 {
+			rng.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+		}
+		runs, _ := runsOf(old, list, noSkip[string])
+		got, ok := fromRuns(old, runs)
+		if !ok || !slices.Equal(got, list) {
+			t.Fatalf("runs of %v over %v give %v", list, old, got)
+		}
+	}
+	var old []string
+	for i := range 1000 {
+		old = append(old, fmt.Sprintf("host%04d", i))
+	}
+	list := slices.Delete(slices.Clone(old), 500, 501)
+	list = slices.Delete(list, 100, 103)
+	list = slices.Insert(list, 700, "new1", "new2")
+	runs, kept := runsOf(old, list, noSkip[string])
+	if kept != 996 || len(runs) > 4 {
+		t.Fatalf("%d kept in %d runs, want 996 in at most 4", kept, len(runs))
 	}
 }

@@ -46,6 +46,9 @@ type CorrelateResult struct {
 	// Applied counts upserts and deletes applied; Rejected those whose
 	// sequence no longer matched (the next round recomputes them).
 	Applied, Rejected int
+	// EntryBytes is the size of the raft entry the round was written as
+	// (set by ProposeIncidents, not by the FSM).
+	EntryBytes int
 }
 
 // applyCorrelate stores a round's changes, each compare-and-set on the

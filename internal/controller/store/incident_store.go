@@ -24,7 +24,7 @@ func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents
 	cmd := &mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: c}}
 	var b []byte
 	var err error
-	if d, ok := s.state.correlateDelta(c); ok && s.deltasApply() {
+	if d, ok := s.state.correlateDelta(c, &s.deltaWords); ok && s.deltasApply() {
 		b, err = encodeCommand(&mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_CorrelateIncidentsDelta{CorrelateIncidentsDelta: d}})
 	} else {
 		b, err = s.incidentEnc.encode(cmd)
@@ -37,6 +37,7 @@ func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents
 		return CorrelateResult{}, err
 	}
 	res, _ := resp.(CorrelateResult)
+	res.EntryBytes = len(b)
 	return res, nil
 }
 

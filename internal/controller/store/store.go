@@ -83,8 +83,10 @@ type Store struct {
 	closing   chan struct{} // closed when Close starts: proposals waiting on raft return ErrClosed
 	closeOnce sync.Once
 
-	// incidentEnc writes correlation rounds' raft entries (leader).
+	// incidentEnc writes correlation rounds' raft entries (leader), and
+	// deltaWords is scratch space for their deltas.
 	incidentEnc incidentEncoder
+	deltaWords  wordBufs
 }
 
 // Open starts the raft node in cfg.DataDir, creating it if needed.
