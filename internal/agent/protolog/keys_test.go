@@ -2,6 +2,7 @@ package protolog
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +38,18 @@ func FuzzCmpCanonical(f *testing.F) {
 		x, y := [canonicalTimeLen]byte(a), [canonicalTimeLen]byte(b)
 		if got, want := cmpCanonical(&x, &y), bytes.Compare(x[:], y[:]); got != want {
 			t.Fatalf("cmpCanonical(%q, %q) = %d, bytes.Compare %d", x, y, got, want)
+		}
+	})
+}
+
+// FuzzIsStartTLS: addCap's keyword test is strings.EqualFold.
+func FuzzIsStartTLS(f *testing.F) {
+	for _, s := range []string{"STARTTLS", "starttls", "ſTARTTLS", "SIZE", "", "PIPELINING", "\x80", "STARTTLſ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, kw string) {
+		if got, want := isStartTLS(kw), strings.EqualFold(kw, "STARTTLS"); got != want {
+			t.Fatalf("isStartTLS(%q) = %v, strings.EqualFold %v", kw, got, want)
 		}
 	})
 }

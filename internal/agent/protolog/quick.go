@@ -211,15 +211,30 @@ func (c *connCache) cutAt(line []byte, ends *[8]int) (conn []byte, s0 int, ok bo
 		// (bytes past the line, up to its capacity, are read and masked
 		// off): the five columns' and, when they are in it, the data's and
 		// the context's.
-		b := commaBitmap((*[commaWindow]byte)(line[s0 : s0+commaWindow : s0+commaWindow]))
+		wa := (*[commaWindow]byte)(line[s0 : s0+commaWindow : s0+commaWindow])
+		b := commaBitmap(wa)
 		if n := len(line) - s0; n < commaWindow {
 			b &= 1<<n - 1
 		}
 		if bits.OnesCount64(b) >= 5 {
-			for k := range 5 {
-				ends[k] = s0 + bits.TrailingZeros64(b)
-				b &= b - 1
+			// The five columns' commas at c0 < ... < c4 < 64 from s0: the
+			// columns after the first start in the window, and none of the
+			// five may start with a quote (cutColumns' then).
+			c0 := bits.TrailingZeros64(b)
+			b &= b - 1
+			c1 := bits.TrailingZeros64(b)
+			b &= b - 1
+			c2 := bits.TrailingZeros64(b)
+			b &= b - 1
+			c3 := bits.TrailingZeros64(b)
+			b &= b - 1
+			c4 := bits.TrailingZeros64(b)
+			b &= b - 1
+			if wa[0] == '"' || wa[(c0+1)&(commaWindow-1)] == '"' || wa[(c1+1)&(commaWindow-1)] == '"' ||
+				wa[(c2+1)&(commaWindow-1)] == '"' || wa[(c3+1)&(commaWindow-1)] == '"' {
+				return nil, 0, false
 			}
+			ends[0], ends[1], ends[2], ends[3], ends[4] = s0+c0, s0+c1, s0+c2, s0+c3, s0+c4
 			switch {
 			case b != 0:
 				ends[5] = s0 + bits.TrailingZeros64(b)
@@ -232,7 +247,7 @@ func (c *connCache) cutAt(line []byte, ends *[8]int) (conn []byte, s0 int, ok bo
 			case len(line) <= s0+commaWindow:
 				ends[5] = len(line)
 			}
-			goto found
+			return e.val, s0, true
 		}
 		if len(line) <= s0+commaWindow {
 			return nil, 0, false // fewer than five commas after the connector

@@ -727,7 +727,7 @@ func (t *tracker) addCap(st *sessState, c string) {
 	if c == "" {
 		return
 	}
-	if strings.EqualFold(capabilityKeyword(c), "STARTTLS") {
+	if isStartTLS(capabilityKeyword(c)) {
 		s.StartTLSOffered = true
 	}
 	if st.CapsDone {
@@ -770,4 +770,17 @@ func firstToken(b []byte) []byte {
 		b = b[:i]
 	}
 	return b
+}
+
+// isStartTLS is strings.EqualFold(kw, "STARTTLS"), deciding most keywords
+// by their first byte: one below 0x80 is a whole rune, which folds to
+// 'S' only as 's' or 'S'.
+func isStartTLS(kw string) bool {
+	if kw == "STARTTLS" {
+		return true
+	}
+	if len(kw) == 0 || (kw[0] < 0x80 && kw[0]|0x20 != 's') {
+		return false
+	}
+	return strings.EqualFold(kw, "STARTTLS")
 }

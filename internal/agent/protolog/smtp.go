@@ -126,6 +126,9 @@ func equalFoldASCII(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
+	if len(b) > 0 && b[0] == s[0] && string(b) == s { // Exchange writes its labels in one case
+		return true
+	}
 	for i := 0; i < len(b); i++ {
 		x, y := b[i], s[i]
 		if x == y {
