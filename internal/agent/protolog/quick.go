@@ -101,6 +101,26 @@ func (e *engine) fastRow(fs *fileState, line []byte) bool {
 			}
 		}
 	}
+	if quoted && len(rest) > 0 && rest[0] == '"' {
+		// A quoted data column without doubled quotes (a certificate's
+		// subject, a banner, a TLS outcome), an unquoted context and no
+		// quote after it: splitCSV's columns, without splitCSV.
+		if j := bytes.IndexByte(rest[1:], '"'); j >= 0 {
+			q := 1 + j // the closing quote
+			switch {
+			case q+1 == len(rest):
+				data, ctx, quoted = rest[1:q], nil, false
+			case rest[q+1] == ',':
+				if after := rest[q+2:]; len(after) == 0 || after[0] != '"' {
+					if k := bytes.IndexByte(after, ','); k < 0 {
+						data, ctx, quoted = rest[1:q], after, false
+					} else if bytes.IndexByte(after[k+1:], '"') < 0 {
+						data, ctx, quoted = rest[1:q], after[:k], false
+					}
+				}
+			}
+		}
+	}
 	if quoted {
 		sp := &e.sp
 		if cap(sp.scratch) < len(rest) {

@@ -284,6 +284,22 @@ func TestZeroBytes(t *testing.T) {
 // bytes.
 var edgeRows = []string{
 	"#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context",
+	// Quoted data columns (fastRow's own cut when there is no doubled
+	// quote, an unquoted context and no quote after it; splitCSV's else).
+	`2019-05-02T06:32:10.090Z,C,Q1,0,10.0.0.5:1,10.0.0.9:25,+,,`,
+	`2019-05-02T06:32:10.091Z,C,Q1,1,,,*,"CN=a, O=b",Certificate subject`,
+	`2019-05-02T06:32:10.092Z,C,Q1,2,,,*,"CN=a, O=""b""",Certificate issuer name`,
+	`2019-05-02T06:32:10.093Z,C,Q1,3,,,*,"x"y,Certificate thumbprint`,
+	`2019-05-02T06:32:10.094Z,C,Q1,4,,,*,"TLS negotiation failed with error X, y","Remote certificate"`,
+	`2019-05-02T06:32:10.095Z,C,Q1,5,,,*,"CN=c, O=d",Certificate subject,"z"`,
+	`2019-05-02T06:32:10.096Z,C,Q1,6,,,*,"CN=e, O=f",Certificate subject,z"`,
+	`2019-05-02T06:32:10.097Z,C,Q1,7,,,*,"CN=g, O=h",`,
+	`2019-05-02T06:32:10.097Z,C,Q1,7,,,*,"CN=l, O=m",Certificate subject,extra`,
+	`2019-05-02T06:32:10.098Z,C,Q1,8,,,*,"CN=i, O=j"`,
+	`2019-05-02T06:32:10.099Z,C,Q1,9,,,<,"454 4.7.5 no, really",`,
+	`2019-05-02T06:32:10.099Z,C,Q1,10,,,*,"unterminated, Certificate subject`,
+	`2019-05-02T06:32:10.099Z,C,Q1,11,,,*,"CN=k",Certificate sub"ject,x`,
+	`2019-05-02T06:32:10.099Z,C,Q1,12,,,-,,`,
 	"2019-05-02T06:32:10.100Z,C,S1,0,10.0.0.5:1,10.0.0.9:25,+,,",
 	"2019-05-02T06:32:10.101Z,C,S1,1,,,<,220 mx.fabrikam.com Ready,",
 	"2019-05-02T06:32:10.102Z,C,S1,2,,,>,ehlo me,",
