@@ -67,6 +67,19 @@ func testIncrementalEqualsFull(t *testing.T, changes bool) {
 		compare := func(round_ int, what string) Output {
 			t.Helper()
 			in := h.fl.input(h.incidents())
+			// Stored incidents are shared, never modified: each round's
+			// changes are copies.
+			before := make([]*mxv1.Incident, len(in.Incidents))
+			for i, inc := range in.Incidents {
+				before[i] = proto.CloneOf(inc)
+			}
+			defer func() {
+				for i, inc := range in.Incidents {
+					if !proto.Equal(inc, before[i]) {
+						t.Fatalf("seed %d round %d (%s): a round modified stored incident %s", seed, round_, what, inc.GetId())
+					}
+				}
+			}()
 			want := Correlate(in, historyConfig)
 			sh := Input{Now: in.Now, Agents: slices.Clone(in.Agents), Results: slices.Clone(in.Results), Incidents: slices.Clone(in.Incidents)}
 			h.rng.Shuffle(len(sh.Results), func(i, j int) { sh.Results[i], sh.Results[j] = sh.Results[j], sh.Results[i] })

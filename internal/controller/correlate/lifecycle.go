@@ -103,7 +103,7 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 			return nil, &mxv1.IncidentRef{Id: prev.GetId(), Sequence: prev.GetSequence(), Revision: prev.GetRevision()}
 		}
 		if prev.GetObservations() > 0 { // a reopen that did not persist
-			next := proto.CloneOf(prev)
+			next := shallowClone(prev)
 			next.Observations = 0
 			return v.commit(prev, next, nil), nil
 		}
@@ -115,7 +115,10 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 	if !clean.After(prev.GetLastObservedAt().AsTime()) && !immediate && !joined {
 		return nil, nil // no new result from the members' checks yet
 	}
-	next := proto.CloneOf(prev)
+	// A shallow copy: what changes below is replaced in next, never
+	// modified where prev shares it (members are cloned before one is
+	// replaced; the timeline grows by copy).
+	next := shallowClone(prev)
 	next.Timeline = slices.Clip(next.Timeline)
 	if clean.After(prev.GetLastObservedAt().AsTime()) {
 		next.LastObservedAt = ts(clean)
@@ -137,6 +140,7 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 		next.State, next.ResolvedAt, next.Observations = stateResolve, now, 0
 		events = append(events, &mxv1.TimelineEntry{At: now, Kind: incident.KindResolved, Actor: incident.EngineActor, Comment: comment})
 		next.CleanObservations = 0
+		next.Members = slices.Clone(next.Members)
 		for i, m := range next.Members {
 			if m.GetStale() {
 				mm := proto.CloneOf(m)
@@ -144,7 +148,6 @@ func (v *view) absent(prev *mxv1.Incident) (*mxv1.Incident, *mxv1.IncidentRef) {
 				next.Members[i] = mm
 			}
 		}
-		next.Members = slices.Clone(next.Members)
 		next.Stale = false
 	}
 	return v.commit(prev, next, events), nil
@@ -224,7 +227,7 @@ func missing(a, b []string) []string {
 }
 
 // shallowClone copies inc's fields, sharing its repeated fields and
-// messages: stored incidents are immutable, and present only replaces
+// messages: stored incidents are immutable, and present and absent only replace
 // fields of the copy (never modifies what it shares), so copying the
 // members of an incident it replaces anyway would be wasted work. Field
 // by field, not by reflection (a round clones thousands);
