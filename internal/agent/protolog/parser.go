@@ -220,12 +220,16 @@ func (p *Parser) newBatch() *batch {
 	b.eng.stats = &b.sum.Stats
 	b.eng.full = p.fullDecode
 	b.eng.tr = newTracker(p.maxOpen(), &b.sum.Stats, func(st *sessState) {
+		if p.OnSession != nil { // (st is not read once emitted: no copy kept)
+			if p.CheckView {
+				p.OnSession(CheckView(st.S))
+			} else {
+				p.OnSession(st.S)
+			}
+			return
+		}
 		if p.CheckView {
 			st.S = CheckView(st.S)
-		}
-		if p.OnSession != nil {
-			p.OnSession(st.S)
-			return
 		}
 		b.sessions = append(b.sessions, st)
 	})
