@@ -17,7 +17,10 @@ import (
 // slice the buffer is reachable, so no other proposal can have been
 // allocated at the same address; the length is compared as well. The
 // command and the bytes are the same message (the bytes are its
-// deterministic encoding), so followers apply exactly what the leader does.
+// deterministic encoding), so followers apply exactly what the leader does;
+// a correlation round's bytes may be its delta against the stored
+// incidents instead, which every node rebuilds into the same command
+// (incident_delta.go).
 type proposals struct {
 	m sync.Map // uintptr -> proposal
 }
