@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -60,6 +61,13 @@ func runCorrelate(ctx context.Context, o options, tmp string) error {
 		fmt.Printf("correlate: %6d open findings, 1%% changed: round CPU %s ms, wall %s ms, of which before its proposal (wall) %s ms; raft entry %s MB, allocated %s MB per round (min / median / max; %d incidents stored; load %s)\n",
 			n, spreadOf(cpu).format("%.1f"), spreadOf(fig.wall).format("%.1f"), spreadOf(fig.compute).format("%.1f"), spreadOf(fig.entryMB).format("%.2f"),
 			spreadOf(fig.allocMB).format("%.1f"), fig.incidents, load)
+		// At GOGC=100 a cycle starts when the heap has grown by what
+		// the last one found live: every live/(allocated per round and
+		// commit) rounds, each paying its share of a cycle's CPU.
+		perRound := spreadOf(fig.allocMB).med + spreadOf(fig.ingestMB).med
+		every := fig.liveMB / perRound
+		fmt.Printf("correlate: %6d open findings: garbage collection: one cycle over the %.0f MB live heap took %.0f ms CPU (runtime.GC after the churn's first rounds, before the measured runs; %d cycles ended during them); at %.1f MB allocated per round with its commit (%s MB outside the round) one comes every ~%.0f rounds, ~%.1f ms CPU per round amortized, which a run counts only if a cycle lands in it\n",
+			n, fig.liveMB, fig.cycleMS, fig.gcAll, perRound, spreadOf(fig.ingestMB).format("%.1f"), every, fig.cycleMS/every)
 		key, ok := map[int]string{10_000: "corr-10k", 100_000: "corr-100k"}[n]
 		if !ok {
 			key = fmt.Sprintf("corr-%d", n)
@@ -72,10 +80,19 @@ func runCorrelate(ctx context.Context, o options, tmp string) error {
 // corrFigures are correlateAt's figures, per run the mean per round: CPU
 // and wall milliseconds, wall before the proposal, megabytes of the raft
 // entry and megabytes allocated (by the whole process during the round);
-// and the incidents stored at the end.
+// and the incidents stored at the end. Garbage collection: gcAll, the
+// cycles that ended during the measured runs (commits included; at
+// 100,000 findings one cycle marks about a gigabyte for 1-2 s of wall
+// time, so a run it overlaps spends its CPU in the rounds); liveMB, the
+// heap the last cycle marked live; ingestMB, the megabytes allocated per
+// round outside it (the changed results made and committed); cycleMS,
+// the CPU milliseconds of the cycle run after the churn's first rounds
+// (runtime.GC), before the measured runs.
 type corrFigures struct {
 	cpu, wall, compute, entryMB, allocMB []float64
-	incidents                            int
+	ingestMB                             []float64
+	incidents, gcAll                     int
+	liveMB, cycleMS                      float64
 }
 
 // correlateAt runs the measurement at n findings.
@@ -131,8 +148,13 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig cor
 			defer pprof.StopCPUProfile()
 		}
 		var c, w, cw time.Duration
-		var entry, alloc uint64
+		var entry, alloc, ingest uint64
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		gc0 := ms.NumGC
 		for range corrRounds {
+			var mi runtime.MemStats
+			runtime.ReadMemStats(&mi)
 			fl.Now = time.Now()
 			var batches []*mxv1.AgentBatch
 			for _, rd := range fl.ChurnRounds(rng, 0.01) {
@@ -144,6 +166,7 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig cor
 			}
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
+			ingest += m0.TotalAlloc - mi.TotalAlloc
 			c0, err := selfCPU()
 			if err != nil {
 				return fig, err
@@ -169,6 +192,21 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig cor
 			// (clean probes appear in their sites): printed, not counted.
 			fmt.Printf("correlate: %6d open findings: the churn's first %d rounds: round CPU %.1f ms, wall %.1f ms (load %s)\n",
 				n, corrRounds, float64(c.Microseconds())/1000/corrRounds, float64(w.Microseconds())/1000/corrRounds, loadAvg())
+			// The restore and the churn's first rounds allocated
+			// hundreds of megabytes: their garbage collection is paid
+			// here, outside the measured runs, and its CPU is the cost
+			// of one cycle over this heap (printed with what the steady
+			// rounds' allocation makes of it).
+			g0, err := selfCPU()
+			if err != nil {
+				return fig, err
+			}
+			runtime.GC()
+			g1, err := selfCPU()
+			if err != nil {
+				return fig, err
+			}
+			fig.cycleMS = float64((g1 - g0).Microseconds()) / 1000
 			continue
 		}
 		fig.cpu = append(fig.cpu, float64(c.Microseconds())/1000/corrRounds)
@@ -176,8 +214,32 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig cor
 		fig.compute = append(fig.compute, float64(cw.Microseconds())/1000/corrRounds)
 		fig.entryMB = append(fig.entryMB, float64(entry)/1e6/corrRounds)
 		fig.allocMB = append(fig.allocMB, float64(alloc)/1e6/corrRounds)
+		fig.ingestMB = append(fig.ingestMB, float64(ingest)/1e6/corrRounds)
+		runtime.ReadMemStats(&ms)
+		cycles := ms.NumGC - gc0
+		fig.gcAll += int(cycles)
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			fig.liveMB = float64(live[0].Value.Uint64()) / 1e6
+		}
+		fmt.Printf("correlate: %6d open findings: run %d: round CPU %.1f ms, allocated %.1f MB per round; %d garbage collection cycles ended during the run\n",
+			n, run, fig.cpu[len(fig.cpu)-1], fig.allocMB[len(fig.allocMB)-1], cycles)
 	}
 	fig.incidents = len(st.State().CorrelationView().Incidents)
+	if profile != "" {
+		// -profile: the heap live at the end (what garbage collection
+		// marks each cycle).
+		runtime.GC()
+		f, err := os.Create(filepath.Join(profile, fmt.Sprintf("correlate-%d.heap.pprof", n)))
+		if err != nil {
+			return fig, err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			return fig, err
+		}
+	}
 	return fig, nil
 }
 
