@@ -149,6 +149,7 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig cor
 		}
 		var c, w, cw time.Duration
 		var entry, alloc, ingest uint64
+		upserts := 0
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		gc0 := ms.NumGC
@@ -185,6 +186,7 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig cor
 			runtime.ReadMemStats(&m1)
 			c += c1 - c0
 			entry += uint64(rs.EntryBytes)
+			upserts += rs.Upserts + rs.Deletes
 			alloc += m1.TotalAlloc - m0.TotalAlloc
 		}
 		if run == 0 {
@@ -223,8 +225,8 @@ func correlateAt(ctx context.Context, n, runs int, tmp, profile string) (fig cor
 		if live[0].Value.Kind() == metrics.KindUint64 {
 			fig.liveMB = float64(live[0].Value.Uint64()) / 1e6
 		}
-		fmt.Printf("correlate: %6d open findings: run %d: round CPU %.1f ms, allocated %.1f MB per round; %d garbage collection cycles ended during the run\n",
-			n, run, fig.cpu[len(fig.cpu)-1], fig.allocMB[len(fig.allocMB)-1], cycles)
+		fmt.Printf("correlate: %6d open findings: run %d: round CPU %.1f ms, allocated %.1f MB, %.0f incidents upserted or deleted per round; %d garbage collection cycles ended during the run\n",
+			n, run, fig.cpu[len(fig.cpu)-1], fig.allocMB[len(fig.allocMB)-1], float64(upserts)/corrRounds, cycles)
 	}
 	fig.incidents = len(st.State().CorrelationView().Incidents)
 	if profile != "" {
