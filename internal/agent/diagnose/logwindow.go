@@ -2,7 +2,6 @@ package diagnose
 
 import (
 	"cmp"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,12 +98,13 @@ type LogWindow struct {
 	// looking at every group (a busy log has many failing remotes and far
 	// more successful sessions): the groups by (direction, connector) and
 	// the group's remote scope, its remote host, or, for send-side local
-	// credential failures, nothing more. A set is a slice of entries, each
-	// entry knowing its place in each of its sets, so filing and unfiling a
-	// group is O(1) with no map per set (groupEnt.scope is the scope it is
-	// filed under; it changes when the group learns its first remote name).
-	clears map[string]*clearSet // by clearKey.appendTo
-	cbuf   []byte               // the clear key being looked up
+	// credential failures, nothing more. A set is a doubly linked list
+	// through its groups (groupEnt.prev/next, one link pair per kind of
+	// key), the map holding its first group: filing and unfiling a group is
+	// O(1), and a set costs no allocation of its own nor an encoded key
+	// (the key's strings are the group's). groupEnt.scope is the scope it
+	// is filed under; it changes when the group learns its first remote name.
+	clears map[clearKey]*groupEnt
 
 	// scopeName/scopeVal remember the last remote name's scope: successive
 	// sessions mostly name the same few peers.
@@ -121,39 +121,30 @@ type LogWindow struct {
 }
 
 type clearKey struct {
-	by        byte // 's': remote scope, 'h': remote host, 'c': send-side local credentials
+	by        byte // clearScope, clearHost, clearCred
 	dir, conn string
 	v         string
 }
 
+// Kinds of clearKey; each is also the index of the group's links in
+// the sets of that kind.
+const (
+	clearScope = 0 // remote scope
+	clearHost  = 1 // remote host
+	clearCred  = 2 // send-side local credentials (v empty)
+)
+
 // groupEnt is a group held by the window with its clear-index links.
 type groupEnt struct {
 	LogGroup
-	key   string
-	scope string
-	n     int          // links in use
-	in    [3]*clearSet // the sets it is filed in
-	at    [3]int       // its index in each
+	key        string
+	scope      string
+	n          int // sets it is filed in (clearKeys)
+	prev, next [3]*groupEnt
 
 	// The first backing arrays of RemoteNames and Sessions (at most
 	// maxGroupSamples each): one allocation per group, not three.
 	names, sessions [maxGroupSamples]string
-}
-
-// appendTo encodes k as a map key: one hash of a short string instead of
-// three (lengths first, so that no two keys share an encoding).
-func (k clearKey) appendTo(b []byte) []byte {
-	b = append(b, k.by)
-	b = binary.AppendUvarint(b, uint64(len(k.dir)))
-	b = binary.AppendUvarint(b, uint64(len(k.conn)))
-	return append(append(append(b, k.dir...), k.conn...), k.v...)
-}
-
-// clearSet is the groups filed under one clearKey.
-type clearSet struct {
-	key  string
-	ents []*groupEnt
-	one  [1]*groupEnt // ents' first backing array: most sets (a remote host's) hold one group
 }
 
 // NewLogWindow returns an empty window.
@@ -169,7 +160,7 @@ func (w *LogWindow) init() {
 		w.sent = map[string]*SentUsage{}
 	}
 	if w.clears == nil {
-		w.clears = map[string]*clearSet{}
+		w.clears = map[clearKey]*groupEnt{}
 		for _, e := range w.groups {
 			w.file(e)
 		}
@@ -196,51 +187,55 @@ func appendSentKey(b []byte, dir, conn, tp string) []byte {
 }
 
 func clearKeys(g *LogGroup, scope string) ([3]clearKey, int) {
-	ks := [3]clearKey{{'s', g.Direction, g.Connector, scope}, {'h', g.Direction, g.Connector, g.RemoteHost}}
+	ks := [3]clearKey{{clearScope, g.Direction, g.Connector, scope}, {clearHost, g.Direction, g.Connector, g.RemoteHost}}
 	if g.Direction == protolog.DirectionSend.String() && g.Kind == LogKindTLSFailed && localCredentialStatus(g.Status) {
-		ks[2] = clearKey{'c', g.Direction, g.Connector, ""}
+		ks[2] = clearKey{clearCred, g.Direction, g.Connector, ""}
 		return ks, 3
 	}
 	return ks, 2
 }
 
-// file adds group e to the clear index under its current scope.
+// file adds group e to the clear index under its current scope: second
+// in a set that exists (no map write), else as the set's first group.
 func (w *LogWindow) file(e *groupEnt) {
 	e.scope = w.remoteScope(firstOr(e.RemoteNames), e.RemoteHost)
 	ks, n := clearKeys(&e.LogGroup, e.scope)
 	e.n = n
 	for i, ck := range ks[:n] {
-		w.cbuf = ck.appendTo(w.cbuf[:0])
-		set := w.clears[string(w.cbuf)]
-		if set == nil {
-			set = &clearSet{key: string(w.cbuf)}
-			set.ents = set.one[:0]
-			w.clears[set.key] = set
+		e.prev[i], e.next[i] = nil, nil
+		head := w.clears[ck]
+		if head == nil {
+			w.clears[ck] = e
+			continue
 		}
-		e.in[i], e.at[i] = set, len(set.ents)
-		set.ents = append(set.ents, e)
+		e.prev[i], e.next[i] = head, head.next[i]
+		if head.next[i] != nil {
+			head.next[i].prev[i] = e
+		}
+		head.next[i] = e
 	}
 }
 
 // unfile removes group e from the clear index.
 func (w *LogWindow) unfile(e *groupEnt) {
+	if e.n == 0 {
+		return
+	}
+	ks, _ := clearKeys(&e.LogGroup, e.scope)
 	for i := range e.n {
-		set, at := e.in[i], e.at[i]
-		last := len(set.ents) - 1
-		if moved := set.ents[last]; at != last {
-			set.ents[at] = moved
-			for j := range moved.n {
-				if moved.in[j] == set {
-					moved.at[j] = at
-				}
-			}
+		prev, next := e.prev[i], e.next[i]
+		if next != nil {
+			next.prev[i] = prev
 		}
-		set.ents[last] = nil
-		set.ents = set.ents[:last]
-		if last == 0 {
-			delete(w.clears, set.key)
+		switch {
+		case prev != nil:
+			prev.next[i] = next
+		case next != nil:
+			w.clears[ks[i]] = next
+		default:
+			delete(w.clears, ks[i])
 		}
-		e.in[i] = nil
+		e.prev[i], e.next[i] = nil, nil
 	}
 	e.n = 0
 }
@@ -339,13 +334,8 @@ func (w *LogWindow) Add(s protolog.Session) {
 		// DANE results clear only when a session on the path got no
 		// 4xx/5xx reply at all (its mail went through).
 		keepDANE := daneCodes || len(s.Replies) > 0
-		for _, ck := range []clearKey{{'s', dir, s.Connector, scope}, {'h', dir, s.Connector, remote}, {'c', dir, s.Connector, ""}} {
-			w.cbuf = ck.appendTo(w.cbuf[:0])
-			set := w.clears[string(w.cbuf)]
-			if set == nil {
-				continue
-			}
-			for _, e := range set.ents {
+		for _, ck := range [...]clearKey{{clearScope, dir, s.Connector, scope}, {clearHost, dir, s.Connector, remote}, {clearCred, dir, s.Connector, ""}} {
+			for e := w.clears[ck]; e != nil; e = e.next[ck.by] {
 				if keepDANE && e.Kind == LogKindDANENDR {
 					continue
 				}

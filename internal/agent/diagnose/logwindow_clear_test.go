@@ -52,6 +52,7 @@ func TestLogWindowClearsWhatTheRuleSays(t *testing.T) {
 				}
 			}
 			w.Add(s)
+			checkClearIndex(t, w)
 			if s.TLS.Succeeded {
 				if got := w.Groups(); !slices.EqualFunc(got, want, groupsEqual) {
 					t.Fatalf("seed %d step %d: after success %+v\n got %d groups %+v\nwant %d groups %+v", seed, i, s, len(got), got, len(want), want)
@@ -69,6 +70,39 @@ func TestLogWindowClearsWhatTheRuleSays(t *testing.T) {
 				w = w2
 			}
 		}
+	}
+}
+
+// checkClearIndex: every group is filed in exactly the sets clearKeys
+// names for it under its scope, each set's list is consistent both ways,
+// and the index holds nothing else.
+func checkClearIndex(t *testing.T, w *LogWindow) {
+	t.Helper()
+	filed := 0
+	for ck, head := range w.clears {
+		if head == nil || head.prev[ck.by] != nil {
+			t.Fatalf("set %+v: bad first group", ck)
+		}
+		for e, prev := head, (*groupEnt)(nil); e != nil; prev, e = e, e.next[ck.by] {
+			if e.prev[ck.by] != prev {
+				t.Fatalf("set %+v: broken back link", ck)
+			}
+			ks, n := clearKeys(&e.LogGroup, e.scope)
+			if int(ck.by) >= n || ks[ck.by] != ck || w.groups[e.key] != e {
+				t.Fatalf("set %+v holds group %q filed as %+v (n %d)", ck, e.key, ks, n)
+			}
+			filed++
+		}
+	}
+	want := 0
+	for _, e := range w.groups {
+		if e.n == 0 || e.scope != w.remoteScope(firstOr(e.RemoteNames), e.RemoteHost) {
+			t.Fatalf("group %q: n %d scope %q", e.key, e.n, e.scope)
+		}
+		want += e.n
+	}
+	if filed != want {
+		t.Fatalf("index holds %d filings, groups want %d", filed, want)
 	}
 }
 
