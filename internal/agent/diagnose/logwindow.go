@@ -105,6 +105,11 @@ type LogWindow struct {
 	// (the key's strings are the group's). groupEnt.scope is the scope it
 	// is filed under; it changes when the group learns its first remote name.
 	clears map[clearKey]*groupEnt
+	// heads remembers, per kind of clear key, the last key looked up and
+	// its set's first group (nil: no set): successive sessions and new
+	// groups mostly name the same scope and connector. Only head and
+	// setHead read and write clears.
+	heads [3]headCache
 
 	// scopeName/scopeVal remember the last remote name's scope: successive
 	// sessions mostly name the same few peers.
@@ -118,6 +123,19 @@ type LogWindow struct {
 	ageScanAlways bool
 
 	kbuf []byte // the key being looked up (no allocation when it is held)
+
+	// sentLast holds the usages counted last (a log interleaves a few
+	// connectors and certificates), each held in sent under the key of its
+	// own fields: one whose fields equal a session's is the usage its key
+	// finds, with no key built or hashed. Emptied whenever a usage leaves
+	// sent (dropSent).
+	sentLast [4]*SentUsage
+	sentNext int
+
+	// exoLast/exoLastIs remember exoName of the last remote name counted.
+	exoLast   string
+	exoLastIs bool
+	uncached  bool // tests: sentLast, heads and exoLast not used
 }
 
 type clearKey struct {
@@ -161,6 +179,7 @@ func (w *LogWindow) init() {
 	}
 	if w.clears == nil {
 		w.clears = map[clearKey]*groupEnt{}
+		w.heads = [3]headCache{}
 		for _, e := range w.groups {
 			w.file(e)
 		}
@@ -203,9 +222,9 @@ func (w *LogWindow) file(e *groupEnt) {
 	e.n = n
 	for i, ck := range ks[:n] {
 		e.prev[i], e.next[i] = nil, nil
-		head := w.clears[ck]
+		head := w.head(ck)
 		if head == nil {
-			w.clears[ck] = e
+			w.setHead(ck, e)
 			continue
 		}
 		e.prev[i], e.next[i] = head, head.next[i]
@@ -213,6 +232,33 @@ func (w *LogWindow) file(e *groupEnt) {
 			head.next[i].prev[i] = e
 		}
 		head.next[i] = e
+	}
+}
+
+type headCache struct {
+	ck clearKey
+	e  *groupEnt
+	ok bool
+}
+
+// head returns the first group of set ck, or nil.
+func (w *LogWindow) head(ck clearKey) *groupEnt {
+	h := &w.heads[ck.by]
+	if !h.ok || h.ck != ck || w.uncached {
+		h.ck, h.e, h.ok = ck, w.clears[ck], true
+	}
+	return h.e
+}
+
+// setHead makes e the first group of set ck (nil: the set is empty).
+func (w *LogWindow) setHead(ck clearKey, e *groupEnt) {
+	if e == nil {
+		delete(w.clears, ck)
+	} else {
+		w.clears[ck] = e
+	}
+	if h := &w.heads[ck.by]; h.ok && h.ck == ck {
+		h.e = e
 	}
 }
 
@@ -227,13 +273,10 @@ func (w *LogWindow) unfile(e *groupEnt) {
 		if next != nil {
 			next.prev[i] = prev
 		}
-		switch {
-		case prev != nil:
+		if prev != nil {
 			prev.next[i] = next
-		case next != nil:
-			w.clears[ks[i]] = next
-		default:
-			delete(w.clears, ks[i])
+		} else {
+			w.setHead(ks[i], next)
 		}
 		e.prev[i], e.next[i] = nil, nil
 	}
@@ -300,14 +343,22 @@ func (w *LogWindow) Add(s protolog.Session) {
 	remote := s.RemoteHost()
 	if c := s.SentCertificate(); c != nil && c.Thumbprint != "" {
 		tp := c.Thumbprint
-		w.kbuf = appendSentKey(w.kbuf[:0], dir, s.Connector, tp)
-		u := w.sent[string(w.kbuf)]
+		u := w.recentSent(dir, s.Connector, tp)
 		if u == nil {
-			u = &SentUsage{Direction: dir, Connector: s.Connector, Thumbprint: tp, Subject: c.Subject, Issuer: c.Issuer, FirstSeen: s.Start, Session: s.ID}
-			w.sent[string(w.kbuf)] = u
+			w.kbuf = appendSentKey(w.kbuf[:0], dir, s.Connector, tp)
+			u = w.sent[string(w.kbuf)]
+			if u == nil {
+				u = &SentUsage{Direction: dir, Connector: s.Connector, Thumbprint: tp, Subject: c.Subject, Issuer: c.Issuer, FirstSeen: s.Start, Session: s.ID}
+				w.sent[string(w.kbuf)] = u
+			}
+			w.sentLast[w.sentNext] = u
+			w.sentNext = (w.sentNext + 1) % len(w.sentLast)
 		}
 		u.Count++
-		if exoName(s.RemoteName) {
+		if s.RemoteName != w.exoLast || s.RemoteName == "" || w.uncached {
+			w.exoLast, w.exoLastIs = s.RemoteName, exoName(s.RemoteName)
+		}
+		if w.exoLastIs {
 			u.ExchangeOnline++
 		}
 		if s.RemoteName != "" && len(u.RemoteNames) < maxGroupSamples && !slices.Contains(u.RemoteNames, s.RemoteName) {
@@ -335,7 +386,7 @@ func (w *LogWindow) Add(s protolog.Session) {
 		// 4xx/5xx reply at all (its mail went through).
 		keepDANE := daneCodes || len(s.Replies) > 0
 		for _, ck := range [...]clearKey{{clearScope, dir, s.Connector, scope}, {clearHost, dir, s.Connector, remote}, {clearCred, dir, s.Connector, ""}} {
-			for e := w.clears[ck]; e != nil; e = e.next[ck.by] {
+			for e := w.head(ck); e != nil; e = e.next[ck.by] {
 				if keepDANE && e.Kind == LogKindDANENDR {
 					continue
 				}
@@ -369,6 +420,25 @@ func (w *LogWindow) Add(s protolog.Session) {
 		add(LogKindNoStartTLS, "", text.Clip(strings.Join(s.Capabilities, ","), 300))
 	}
 	w.prune()
+}
+
+// recentSent returns the usage of sentLast with these fields, or nil.
+func (w *LogWindow) recentSent(dir, conn, tp string) *SentUsage {
+	if w.uncached {
+		return nil
+	}
+	for _, u := range w.sentLast {
+		if u != nil && u.Thumbprint == tp && u.Connector == conn && u.Direction == dir {
+			return u
+		}
+	}
+	return nil
+}
+
+// dropSent deletes usage k.
+func (w *LogWindow) dropSent(k string) {
+	delete(w.sent, k)
+	w.sentLast = [len(w.sentLast)]*SentUsage{}
 }
 
 // addGroup counts session s in the group of this kind and status on its
@@ -473,7 +543,7 @@ func (w *LogWindow) prune() {
 			}
 			for k, u := range w.sent {
 				if u.LastSeen.Before(cut) {
-					delete(w.sent, k)
+					w.dropSent(k)
 				} else if u.LastSeen.Before(oldest) {
 					oldest = u.LastSeen
 				}
@@ -486,7 +556,7 @@ func (w *LogWindow) prune() {
 		limit = DefaultLogWindowGroups
 	}
 	evictOldest(w.groups, limit, func(e *groupEnt) time.Time { return e.LastSeen }, w.dropGroup)
-	evictOldest(w.sent, limit, func(u *SentUsage) time.Time { return u.LastSeen }, func(k string) { delete(w.sent, k) })
+	evictOldest(w.sent, limit, func(u *SentUsage) time.Time { return u.LastSeen }, w.dropSent)
 }
 
 // evictOldest drops the least recently seen quarter over the limit at once,
@@ -507,7 +577,14 @@ func evictOldest[T any](m map[string]T, limit int, seen func(T) time.Time, del f
 	}
 	drop := min(len(m)-limit+limit/4, len(all))
 	selectSmallest(all, drop, func(a, b kv) int {
-		return cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec), cmp.Compare(a.k, b.k))
+		// (not cmp.Or, which would compare the keys every time)
+		if a.sec != b.sec {
+			return cmp.Compare(a.sec, b.sec)
+		}
+		if a.nsec != b.nsec {
+			return cmp.Compare(a.nsec, b.nsec)
+		}
+		return strings.Compare(a.k, b.k)
 	})
 	for _, e := range all[:drop] {
 		del(e.k)
@@ -564,8 +641,8 @@ func (w *LogWindow) Groups() []LogGroup {
 		out = append(out, e.LogGroup)
 	}
 	slices.SortFunc(out, func(a, b LogGroup) int {
-		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Connector, b.Connector),
-			cmp.Compare(a.Status, b.Status), cmp.Compare(a.Thumbprint, b.Thumbprint), cmp.Compare(a.RemoteHost, b.RemoteHost))
+		return compareInOrder(a.Kind, b.Kind, a.Direction, b.Direction, a.Connector, b.Connector,
+			a.Status, b.Status, a.Thumbprint, b.Thumbprint, a.RemoteHost, b.RemoteHost)
 	})
 	return out
 }
@@ -577,9 +654,21 @@ func (w *LogWindow) Sent() []SentUsage {
 		out = append(out, *u)
 	}
 	slices.SortFunc(out, func(a, b SentUsage) int {
-		return cmp.Or(cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Connector, b.Connector), cmp.Compare(a.Thumbprint, b.Thumbprint))
+		return compareInOrder(a.Direction, b.Direction, a.Connector, b.Connector, a.Thumbprint, b.Thumbprint)
 	})
 	return out
+}
+
+// compareInOrder compares pairs (a1, b1, a2, b2, ...) in turn up to the
+// first that differ: cmp.Or of their strings.Compare without comparing the
+// later pairs.
+func compareInOrder(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
 type windowState struct {
@@ -610,6 +699,7 @@ func (w *LogWindow) Load(in io.Reader) error {
 		return fmt.Errorf("%w: version %d", ErrBadLogWindow, st.Version)
 	}
 	w.groups, w.sent, w.clears = map[string]*groupEnt{}, map[string]*SentUsage{}, nil
+	w.sentLast = [len(w.sentLast)]*SentUsage{}
 	w.oldestKnown = false
 	w.newest = st.Newest
 	for i := range st.Groups {

@@ -153,3 +153,66 @@ func TestLogWindowAgePruneScansOnlyWhenNeeded(t *testing.T) {
 		}
 	}
 }
+
+// TestLogWindowCachesChangeNothing: a window using its caches of recent
+// usages, set heads and Exchange Online names holds exactly the groups and
+// usages of one looking everything up, after every session of random
+// histories (several directions, connectors, certificates, names; bounds,
+// ages, a save/load).
+func TestLogWindowCachesChangeNothing(t *testing.T) {
+	for seed := range uint64(60) {
+		r := rand.New(rand.NewPCG(seed, 13))
+		maxGroups, maxAge := r.IntN(30)+3, time.Duration(0)
+		if r.IntN(2) == 0 {
+			maxAge = time.Duration(1+r.IntN(300)) * time.Second
+		}
+		fast, ref := NewLogWindow(maxGroups, maxAge), NewLogWindow(maxGroups, maxAge)
+		ref.uncached = true
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		conns := []string{"Outbound", "Partner", "EDGE01\\Default", "Out\x00bound"}
+		names := []string{"", "a.mail.protection.outlook.com", "B.mail.protection.outlook.com.", "mx.fabrikam.com", "fabrikam.com"}
+		tps := []string{"", "T1", "T2", "T3"}
+		statuses := []string{"NoCredentials", "UnknownCredentials", "SocketError", "unknowncredentials"}
+		for i := range 600 {
+			at := base.Add(time.Duration(i)*time.Second - time.Duration(r.IntN(200))*time.Second)
+			s := protolog.Session{
+				ID: fmt.Sprint("S", i), Direction: protolog.Direction(1 + r.IntN(2)), Connector: conns[r.IntN(len(conns))],
+				Remote: fmt.Sprintf("10.0.0.%d:25", r.IntN(6)), RemoteName: names[r.IntN(len(names))], Start: at, End: at.Add(time.Duration(r.IntN(3)) * time.Second),
+				EHLOSeen: true, StartTLSOffered: r.IntN(4) > 0,
+			}
+			if tp := tps[r.IntN(len(tps))]; tp != "" || r.IntN(2) == 0 {
+				s.Certificates = []protolog.Certificate{{Role: protolog.CertRoleLocal, Thumbprint: tp, Subject: "CN=" + tp}}
+			}
+			switch r.IntN(4) {
+			case 0:
+				s.TLS.Succeeded = true
+			case 1:
+				s.Replies = []protolog.Reply{{Code: 454, Enhanced: "4.7.5", Text: "454 4.7.5 not found"}}
+			default:
+				s.TLS.Failed, s.TLS.Status = true, statuses[r.IntN(len(statuses))]
+			}
+			fast.Add(s)
+			ref.Add(s)
+			checkClearIndex(t, fast)
+			gf, gr, sf, sr := fast.Groups(), ref.Groups(), fast.Sent(), ref.Sent()
+			if !slices.EqualFunc(gf, gr, groupsEqual) || !slices.EqualFunc(sf, sr, func(a, b SentUsage) bool {
+				return a.Direction == b.Direction && a.Connector == b.Connector && a.Thumbprint == b.Thumbprint && a.Subject == b.Subject &&
+					a.Count == b.Count && a.ExchangeOnline == b.ExchangeOnline && slices.Equal(a.RemoteNames, b.RemoteNames) &&
+					a.Failed == b.Failed && a.Succeeded == b.Succeeded && a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen) && a.Session == b.Session
+			}) {
+				t.Fatalf("seed %d step %d: cached window differs:\ngroups %+v\n   ref %+v\nsent %+v\n ref %+v", seed, i, gf, gr, sf, sr)
+			}
+			if i == 300 {
+				var buf bytes.Buffer
+				if err := fast.Save(&buf); err != nil {
+					t.Fatal(err)
+				}
+				w := NewLogWindow(maxGroups, maxAge)
+				if err := w.Load(&buf); err != nil {
+					t.Fatal(err)
+				}
+				fast = w
+			}
+		}
+	}
+}
