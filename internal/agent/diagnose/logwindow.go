@@ -94,22 +94,24 @@ type LogWindow struct {
 	newest time.Time
 	seen   int64
 
-	// clears finds the groups a success on one path may clear without
-	// looking at every group (a busy log has many failing remotes and far
-	// more successful sessions): the groups by (direction, connector) and
-	// the group's remote scope, its remote host, or, for send-side local
-	// credential failures, nothing more. A set is a doubly linked list
-	// through its groups (groupEnt.prev/next, one link pair per kind of
-	// key), the map holding its first group: filing and unfiling a group is
-	// O(1), and a set costs no allocation of its own nor an encoded key
-	// (the key's strings are the group's). groupEnt.scope is the scope it
-	// is filed under; it changes when the group learns its first remote name.
-	clears map[clearKey]*groupEnt
-	// heads remembers, per kind of clear key, the last key looked up and
-	// its set's first group (nil: no set): successive sessions and new
-	// groups mostly name the same scope and connector. Only head and
-	// setHead read and write clears.
-	heads [3]headCache
+	// The clear index finds the groups a success on one path may clear
+	// without looking at every group (a busy log has many failing remotes
+	// and far more successful sessions): the groups by (direction,
+	// connector) and the group's remote scope, its remote host, or, for
+	// send-side local credential failures, nothing more (a clearKey). A
+	// set is a doubly linked list through its groups (groupEnt.prev/next,
+	// one link pair per kind of key) whose first group is held by the
+	// path's pathSets: filing and unfiling a group is O(1), and a set costs
+	// no allocation of its own nor an encoded key (the key's strings are
+	// the group's; the maps are keyed by the scope or host alone).
+	// groupEnt.scope is the scope a group is filed under; it changes when
+	// the group learns its first remote name. A group's key joins its
+	// fields, so a group whose fields hold no NUL is found through the
+	// host set of its path (findGroup) without its key built or hashed.
+	paths       map[pathKey]*pathSets
+	recentPaths [4]*pathSets // the paths looked up last (a log has few connectors)
+	nextPath    int
+	sweepPaths  int // len(paths) at which empty paths are dropped
 
 	// scopeName/scopeVal remember the last remote name's scope: successive
 	// sessions mostly name the same few peers.
@@ -135,7 +137,7 @@ type LogWindow struct {
 	// exoLast/exoLastIs remember exoName of the last remote name counted.
 	exoLast   string
 	exoLastIs bool
-	uncached  bool // tests: sentLast, heads and exoLast not used
+	uncached  bool // tests: sentLast, recentPaths and exoLast not used
 }
 
 type clearKey struct {
@@ -143,6 +145,17 @@ type clearKey struct {
 	dir, conn string
 	v         string
 }
+
+type pathKey struct{ dir, conn string }
+
+// pathSets holds the first group of each clear set of one path.
+type pathSets struct {
+	pathKey
+	scopes, hosts map[string]*groupEnt // by clearKey.v; nil until needed
+	cred          *groupEnt
+}
+
+func (p *pathSets) empty() bool { return len(p.scopes) == 0 && len(p.hosts) == 0 && p.cred == nil }
 
 // Kinds of clearKey; each is also the index of the group's links in
 // the sets of that kind.
@@ -157,7 +170,8 @@ type groupEnt struct {
 	LogGroup
 	key        string
 	scope      string
-	n          int // sets it is filed in (clearKeys)
+	n          int       // sets it is filed in (clearKeys)
+	path       *pathSets // the sets' path while filed
 	prev, next [3]*groupEnt
 
 	// The first backing arrays of RemoteNames and Sessions (at most
@@ -177,9 +191,9 @@ func (w *LogWindow) init() {
 	if w.sent == nil {
 		w.sent = map[string]*SentUsage{}
 	}
-	if w.clears == nil {
-		w.clears = map[clearKey]*groupEnt{}
-		w.heads = [3]headCache{}
+	if w.paths == nil {
+		w.paths = map[pathKey]*pathSets{}
+		w.recentPaths = [len(w.recentPaths)]*pathSets{}
 		for _, e := range w.groups {
 			w.file(e)
 		}
@@ -220,11 +234,13 @@ func (w *LogWindow) file(e *groupEnt) {
 	e.scope = w.remoteScope(firstOr(e.RemoteNames), e.RemoteHost)
 	ks, n := clearKeys(&e.LogGroup, e.scope)
 	e.n = n
+	p := w.path(e.Direction, e.Connector, true)
+	e.path = p
 	for i, ck := range ks[:n] {
 		e.prev[i], e.next[i] = nil, nil
-		head := w.head(ck)
+		head := p.head(ck)
 		if head == nil {
-			w.setHead(ck, e)
+			w.setHead(p, ck, e)
 			continue
 		}
 		e.prev[i], e.next[i] = head, head.next[i]
@@ -235,31 +251,84 @@ func (w *LogWindow) file(e *groupEnt) {
 	}
 }
 
-type headCache struct {
-	ck clearKey
-	e  *groupEnt
-	ok bool
-}
-
-// head returns the first group of set ck, or nil.
-func (w *LogWindow) head(ck clearKey) *groupEnt {
-	h := &w.heads[ck.by]
-	if !h.ok || h.ck != ck || w.uncached {
-		h.ck, h.e, h.ok = ck, w.clears[ck], true
+// path returns the sets of path (dir, conn), created if create, else
+// nil when there are none.
+func (w *LogWindow) path(dir, conn string, create bool) *pathSets {
+	if !w.uncached {
+		for _, p := range w.recentPaths {
+			if p != nil && p.conn == conn && p.dir == dir {
+				return p
+			}
+		}
 	}
-	return h.e
+	k := pathKey{dir, conn}
+	p := w.paths[k]
+	if p == nil {
+		if !create {
+			return nil
+		}
+		if len(w.paths) >= w.sweepPaths {
+			w.dropEmptyPaths()
+		}
+		p = &pathSets{pathKey: k}
+		w.paths[k] = p
+	}
+	w.recentPaths[w.nextPath] = p
+	w.nextPath = (w.nextPath + 1) % len(w.recentPaths)
+	return p
 }
 
-// setHead makes e the first group of set ck (nil: the set is empty).
-func (w *LogWindow) setHead(ck clearKey, e *groupEnt) {
+// head returns the first group of set ck (of path p, nil: none), or nil.
+func (p *pathSets) head(ck clearKey) *groupEnt {
+	switch {
+	case p == nil:
+		return nil
+	case ck.by == clearScope:
+		return p.scopes[ck.v]
+	case ck.by == clearHost:
+		return p.hosts[ck.v]
+	default:
+		return p.cred
+	}
+}
+
+// setHead makes e the first group of set ck of path p (nil: the set is
+// empty).
+func (w *LogWindow) setHead(p *pathSets, ck clearKey, e *groupEnt) {
+	switch ck.by {
+	case clearScope:
+		p.scopes = setFirst(p.scopes, ck.v, e)
+	case clearHost:
+		p.hosts = setFirst(p.hosts, ck.v, e)
+	default:
+		p.cred = e
+	}
+}
+
+// dropEmptyPaths deletes the paths left without sets. A path emptied by a
+// success is kept until then (its next failure would make it again, maps
+// and all); sweeping when the paths have doubled since the last sweep keeps
+// them bounded by twice the paths in use, at O(1) amortised per path made.
+func (w *LogWindow) dropEmptyPaths() {
+	for k, p := range w.paths {
+		if p.empty() {
+			delete(w.paths, k)
+		}
+	}
+	w.recentPaths = [len(w.recentPaths)]*pathSets{}
+	w.sweepPaths = max(64, 2*len(w.paths))
+}
+
+func setFirst(m map[string]*groupEnt, k string, e *groupEnt) map[string]*groupEnt {
 	if e == nil {
-		delete(w.clears, ck)
-	} else {
-		w.clears[ck] = e
+		delete(m, k)
+		return m
 	}
-	if h := &w.heads[ck.by]; h.ok && h.ck == ck {
-		h.e = e
+	if m == nil {
+		m = map[string]*groupEnt{}
 	}
+	m[k] = e
+	return m
 }
 
 // unfile removes group e from the clear index.
@@ -276,11 +345,11 @@ func (w *LogWindow) unfile(e *groupEnt) {
 		if prev != nil {
 			prev.next[i] = next
 		} else {
-			w.setHead(ks[i], next)
+			w.setHead(e.path, ks[i], next)
 		}
 		e.prev[i], e.next[i] = nil, nil
 	}
-	e.n = 0
+	e.n, e.path = 0, nil
 }
 
 // dropGroup deletes group k and its index entries.
@@ -385,8 +454,9 @@ func (w *LogWindow) Add(s protolog.Session) {
 		// DANE results clear only when a session on the path got no
 		// 4xx/5xx reply at all (its mail went through).
 		keepDANE := daneCodes || len(s.Replies) > 0
+		p := w.path(dir, s.Connector, false)
 		for _, ck := range [...]clearKey{{clearScope, dir, s.Connector, scope}, {clearHost, dir, s.Connector, remote}, {clearCred, dir, s.Connector, ""}} {
-			for e := w.head(ck); e != nil; e = e.next[ck.by] {
+			for e := p.head(ck); e != nil; e = e.next[ck.by] {
 				if keepDANE && e.Kind == LogKindDANENDR {
 					continue
 				}
@@ -441,6 +511,25 @@ func (w *LogWindow) dropSent(k string) {
 	w.sentLast = [len(w.sentLast)]*SentUsage{}
 }
 
+// findGroup returns the group with these fields. A group's key joins its
+// fields with NULs, so when none holds a NUL the group with that key is the
+// one with equal fields, which is filed in the host set of its path: found
+// there (or known to be absent) without the key built or hashed. known is
+// false when a field holds a NUL: only the key tells then.
+func (w *LogWindow) findGroup(kind, dir, conn, host, status, tp string) (e *groupEnt, known bool) {
+	if w.uncached || hasNUL(kind) || hasNUL(dir) || hasNUL(conn) || hasNUL(host) || hasNUL(status) || hasNUL(tp) {
+		return nil, false
+	}
+	for e := w.path(dir, conn, false).head(clearKey{clearHost, dir, conn, host}); e != nil; e = e.next[clearHost] {
+		if e.Kind == kind && e.Status == status && e.Thumbprint == tp {
+			return e, true
+		}
+	}
+	return nil, true
+}
+
+func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+
 // addGroup counts session s in the group of this kind and status on its
 // path (creating it).
 func (w *LogWindow) addGroup(s *protolog.Session, dir, remote, kind, status, detail string, at time.Time) {
@@ -448,10 +537,13 @@ func (w *LogWindow) addGroup(s *protolog.Session, dir, remote, kind, status, det
 	if c := s.SentCertificate(); c != nil {
 		tp, subject = c.Thumbprint, c.Subject
 	}
-	w.kbuf = appendGroupKey(w.kbuf[:0], kind, dir, s.Connector, remote, status, tp)
-	have := w.groups[string(w.kbuf)]
+	have, known := w.findGroup(kind, dir, s.Connector, remote, status, tp)
+	if !known {
+		w.kbuf = appendGroupKey(w.kbuf[:0], kind, dir, s.Connector, remote, status, tp)
+		have = w.groups[string(w.kbuf)]
+	}
 	if have == nil {
-		k := string(w.kbuf)
+		k := string(appendGroupKey(w.kbuf[:0], kind, dir, s.Connector, remote, status, tp))
 		have = &groupEnt{LogGroup: LogGroup{Kind: kind, Direction: dir, Connector: s.Connector, RemoteHost: remote, Status: status, Detail: detail,
 			Thumbprint: tp, CertSubject: subject, FirstSeen: s.Start}, key: k}
 		if s.RemoteName != "" { // filed under the scope of its first remote name at once
@@ -641,8 +733,8 @@ func (w *LogWindow) Groups() []LogGroup {
 		out = append(out, e.LogGroup)
 	}
 	slices.SortFunc(out, func(a, b LogGroup) int {
-		return compareInOrder(a.Kind, b.Kind, a.Direction, b.Direction, a.Connector, b.Connector,
-			a.Status, b.Status, a.Thumbprint, b.Thumbprint, a.RemoteHost, b.RemoteHost)
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Connector, b.Connector),
+			cmp.Compare(a.Status, b.Status), cmp.Compare(a.Thumbprint, b.Thumbprint), cmp.Compare(a.RemoteHost, b.RemoteHost))
 	})
 	return out
 }
@@ -654,21 +746,9 @@ func (w *LogWindow) Sent() []SentUsage {
 		out = append(out, *u)
 	}
 	slices.SortFunc(out, func(a, b SentUsage) int {
-		return compareInOrder(a.Direction, b.Direction, a.Connector, b.Connector, a.Thumbprint, b.Thumbprint)
+		return cmp.Or(cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Connector, b.Connector), cmp.Compare(a.Thumbprint, b.Thumbprint))
 	})
 	return out
-}
-
-// compareInOrder compares pairs (a1, b1, a2, b2, ...) in turn up to the
-// first that differ: cmp.Or of their strings.Compare without comparing the
-// later pairs.
-func compareInOrder(pairs ...string) int {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
-			return c
-		}
-	}
-	return 0
 }
 
 type windowState struct {
@@ -698,7 +778,7 @@ func (w *LogWindow) Load(in io.Reader) error {
 	if st.Version != windowStateVersion {
 		return fmt.Errorf("%w: version %d", ErrBadLogWindow, st.Version)
 	}
-	w.groups, w.sent, w.clears = map[string]*groupEnt{}, map[string]*SentUsage{}, nil
+	w.groups, w.sent, w.paths = map[string]*groupEnt{}, map[string]*SentUsage{}, nil
 	w.sentLast = [len(w.sentLast)]*SentUsage{}
 	w.oldestKnown = false
 	w.newest = st.Newest

@@ -79,7 +79,7 @@ func TestLogWindowClearsWhatTheRuleSays(t *testing.T) {
 func checkClearIndex(t *testing.T, w *LogWindow) {
 	t.Helper()
 	filed := 0
-	for ck, head := range w.clears {
+	walk := func(ck clearKey, head *groupEnt) {
 		if head == nil || head.prev[ck.by] != nil {
 			t.Fatalf("set %+v: bad first group", ck)
 		}
@@ -94,9 +94,31 @@ func checkClearIndex(t *testing.T, w *LogWindow) {
 			filed++
 		}
 	}
+	for k, p := range w.paths {
+		if p.pathKey != k {
+			t.Fatalf("path %+v: key %+v", k, p.pathKey)
+		}
+		for v, e := range p.scopes {
+			walk(clearKey{clearScope, k.dir, k.conn, v}, e)
+		}
+		for v, e := range p.hosts {
+			walk(clearKey{clearHost, k.dir, k.conn, v}, e)
+		}
+		if p.cred != nil {
+			walk(clearKey{clearCred, k.dir, k.conn, ""}, p.cred)
+		}
+	}
+	for _, p := range w.recentPaths {
+		if p != nil && w.paths[p.pathKey] != p {
+			t.Fatalf("recent path %+v not held", p.pathKey)
+		}
+	}
+	if len(w.paths) > max(64, w.sweepPaths) {
+		t.Fatalf("%d paths, sweep at %d", len(w.paths), w.sweepPaths)
+	}
 	want := 0
 	for _, e := range w.groups {
-		if e.n == 0 || e.scope != w.remoteScope(firstOr(e.RemoteNames), e.RemoteHost) {
+		if e.n == 0 || e.scope != w.remoteScope(firstOr(e.RemoteNames), e.RemoteHost) || e.path != w.paths[pathKey{e.Direction, e.Connector}] {
 			t.Fatalf("group %q: n %d scope %q", e.key, e.n, e.scope)
 		}
 		want += e.n
@@ -155,7 +177,7 @@ func TestLogWindowAgePruneScansOnlyWhenNeeded(t *testing.T) {
 }
 
 // TestLogWindowCachesChangeNothing: a window using its caches of recent
-// usages, set heads and Exchange Online names holds exactly the groups and
+// usages, paths and Exchange Online names holds exactly the groups and
 // usages of one looking everything up, after every session of random
 // histories (several directions, connectors, certificates, names; bounds,
 // ages, a save/load).
@@ -169,7 +191,9 @@ func TestLogWindowCachesChangeNothing(t *testing.T) {
 		fast, ref := NewLogWindow(maxGroups, maxAge), NewLogWindow(maxGroups, maxAge)
 		ref.uncached = true
 		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		conns := []string{"Outbound", "Partner", "EDGE01\\Default", "Out\x00bound"}
+		// "Out\x00x" at y and "Out" at "x\x00y" share a group key.
+		conns := []string{"Outbound", "Partner", "EDGE01\\Default", "Out\x00x", "Out"}
+		remotes := []string{"10.0.0.1:25", "10.0.0.2:25", "10.0.0.3:25", "y:25", "x\x00y:25"}
 		names := []string{"", "a.mail.protection.outlook.com", "B.mail.protection.outlook.com.", "mx.fabrikam.com", "fabrikam.com"}
 		tps := []string{"", "T1", "T2", "T3"}
 		statuses := []string{"NoCredentials", "UnknownCredentials", "SocketError", "unknowncredentials"}
@@ -177,7 +201,7 @@ func TestLogWindowCachesChangeNothing(t *testing.T) {
 			at := base.Add(time.Duration(i)*time.Second - time.Duration(r.IntN(200))*time.Second)
 			s := protolog.Session{
 				ID: fmt.Sprint("S", i), Direction: protolog.Direction(1 + r.IntN(2)), Connector: conns[r.IntN(len(conns))],
-				Remote: fmt.Sprintf("10.0.0.%d:25", r.IntN(6)), RemoteName: names[r.IntN(len(names))], Start: at, End: at.Add(time.Duration(r.IntN(3)) * time.Second),
+				Remote: remotes[r.IntN(len(remotes))], RemoteName: names[r.IntN(len(names))], Start: at, End: at.Add(time.Duration(r.IntN(3)) * time.Second),
 				EHLOSeen: true, StartTLSOffered: r.IntN(4) > 0,
 			}
 			if tp := tps[r.IntN(len(tps))]; tp != "" || r.IntN(2) == 0 {
@@ -214,5 +238,35 @@ func TestLogWindowCachesChangeNothing(t *testing.T) {
 				fast = w
 			}
 		}
+	}
+}
+
+// TestLogWindowDropsEmptyPaths: paths emptied by successes do not pile up
+// over many connectors, and a path still holding a group survives a sweep.
+func TestLogWindowDropsEmptyPaths(t *testing.T) {
+	w := NewLogWindow(0, 0)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fail := func(conn string) protolog.Session {
+		return protolog.Session{ID: "F", Direction: protolog.DirectionSend, Connector: conn, Remote: "10.0.0.1:25", Start: at, End: at,
+			TLS: protolog.TLSOutcome{Failed: true, Status: "SocketError"}}
+	}
+	w.Add(fail("kept"))
+	for i := range 1000 {
+		s := fail(fmt.Sprint("C", i))
+		w.Add(s)
+		s.TLS = protolog.TLSOutcome{Succeeded: true}
+		s.End = s.End.Add(time.Second)
+		w.Add(s)
+		checkClearIndex(t, w)
+	}
+	if len(w.paths) > 128 {
+		t.Fatalf("%d paths held for 1 group", len(w.paths))
+	}
+	if g := w.Groups(); len(g) != 1 || g[0].Connector != "kept" {
+		t.Fatalf("groups %+v", g)
+	}
+	w.Add(protolog.Session{ID: "S", Direction: protolog.DirectionSend, Connector: "kept", Remote: "10.0.0.1:25", Start: at, End: at.Add(time.Hour), TLS: protolog.TLSOutcome{Succeeded: true}})
+	if w.Len() != 0 {
+		t.Fatalf("kept path's group not cleared after sweeps: %+v", w.Groups())
 	}
 }
