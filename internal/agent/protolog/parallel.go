@@ -136,7 +136,9 @@ type source struct {
 func (pp *parallelParse) run(parent context.Context, srcs []source) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	inflight := 2*pp.workers + 2
+	// workers+2 chunks at once: 2*workers+2 held ~20 MiB more at the same
+	// CPU and wall time (1 GiB send log, 12 interleaved runs each).
+	inflight := pp.workers + 2
 	pool := &bufPool{free: make(chan *[]byte, inflight+1), size: pp.chunkSize + pp.maxLine + 2}
 	work := make(chan *pchunk, inflight)
 	ordered := make(chan *pchunk, inflight)
