@@ -331,10 +331,7 @@ func resultBatch(b []byte, m *mxv1.ResultBatch) bool {
 			}
 			m.Results = append(m.Results, r)
 		case f.num == resultBatchSpoolLoss && f.typ == bytes:
-			if m.SpoolLoss == nil {
-				m.SpoolLoss = &mxv1.SpoolLoss{}
-			}
-			if (proto.UnmarshalOptions{Merge: true}).Unmarshal(f.v, m.SpoolLoss) != nil {
+			if !mergeSpoolLoss(&m.SpoolLoss, f.v) {
 				return false
 			}
 		default:
@@ -641,4 +638,13 @@ func secondsNanos(b []byte) (seconds int64, nanos int32, ok bool) {
 		}
 	}
 	return seconds, nanos, true
+}
+
+// mergeSpoolLoss merges the encoded SpoolLoss b into *dst (made when
+// nil), as proto.Unmarshal does for a repeated occurrence of the field.
+func mergeSpoolLoss(dst **mxv1.SpoolLoss, b []byte) bool {
+	if *dst == nil {
+		*dst = &mxv1.SpoolLoss{}
+	}
+	return (proto.UnmarshalOptions{Merge: true}).Unmarshal(b, *dst) == nil
 }

@@ -196,10 +196,7 @@ func indexResultBatch(b []byte, m *IndexedBatch, codes *[]string) bool {
 			}
 			m.Results = append(m.Results, r)
 		case f.num == resultBatchSpoolLoss && f.typ == bytes:
-			if m.SpoolLoss == nil {
-				m.SpoolLoss = &mxv1.SpoolLoss{}
-			}
-			if (proto.UnmarshalOptions{Merge: true}).Unmarshal(f.v, m.SpoolLoss) != nil {
+			if !mergeSpoolLoss(&m.SpoolLoss, f.v) {
 				return false
 			}
 		default:

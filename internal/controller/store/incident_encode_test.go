@@ -167,17 +167,7 @@ func TestIncidentEncoderEqualsEncodeCommand(t *testing.T) {
 			c.Deletes = append(c.Deletes, &mxv1.IncidentRef{Id: fmt.Sprintf("gone-%d", rng.IntN(100)), Sequence: rng.Uint64N(9), Revision: rng.Uint64N(9)})
 		}
 		cmd := correlateCommand(rng, c)
-		want, err := encodeCommand(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := e.encode(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("round %d: the encoder's %d bytes differ from encodeCommand's %d", round, len(got), len(want))
-		}
+		got := encodesAsCommand(t, &e, cmd, fmt.Sprintf("round %d", round))
 		back, err := decodeCommand(got)
 		if err != nil {
 			t.Fatal(err)
@@ -219,16 +209,24 @@ func TestSplitIncidentCoversEveryField(t *testing.T) {
 	var e incidentEncoder
 	for round := range 3 {
 		cmd := correlateCommand(rng, &mxv1.CorrelateIncidents{Upserts: []*mxv1.Incident{inc}, Deletes: []*mxv1.IncidentRef{{Id: "x", Sequence: 1, Revision: 2}}})
-		want, err := encodeCommand(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := e.encode(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("round %d: every field set: the encoder's %d bytes differ from encodeCommand's %d", round, len(got), len(want))
-		}
+		encodesAsCommand(t, &e, cmd, fmt.Sprintf("round %d: every field set", round))
 	}
+}
+
+// encodesAsCommand fails t unless e encodes cmd to encodeCommand's bytes,
+// and returns them; what names the case in the failure.
+func encodesAsCommand(t *testing.T, e *incidentEncoder, cmd *mxv1.Command, what string) []byte {
+	t.Helper()
+	want, err := encodeCommand(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.encode(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: the encoder's %d bytes differ from encodeCommand's %d", what, len(got), len(want))
+	}
+	return got
 }
