@@ -22,13 +22,7 @@ func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
 func (s *Store) ProposeIncidents(ctx context.Context, c *mxv1.CorrelateIncidents) (CorrelateResult, error) {
 	at := timestamppb.New(s.cfg.Now())
 	cmd := &mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_CorrelateIncidents{CorrelateIncidents: c}}
-	var b []byte
-	var err error
-	if d, ok := s.state.correlateDelta(c, &s.deltaWords); ok && s.deltasApply() {
-		b, err = encodeCommand(&mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_CorrelateIncidentsDelta{CorrelateIncidentsDelta: d}})
-	} else {
-		b, err = s.incidentEnc.encode(cmd)
-	}
+	b, err := s.encodeRound(cmd, at)
 	if err != nil {
 		return CorrelateResult{}, err
 	}
@@ -62,4 +56,16 @@ func (s *Store) applyWrite(ctx context.Context, cmd *mxv1.Command) (inc *mxv1.In
 		return nil, false, incidentActionError(res.Err)
 	}
 	return res.Incident, res.Replayed, nil
+}
+
+// encodeRound writes cmd's round as a delta when every server applies
+// deltas (checked first: a mixed cluster does not pay for the diff) and an
+// upsert keeps something of its stored incident, else whole.
+func (s *Store) encodeRound(cmd *mxv1.Command, at *timestamppb.Timestamp) ([]byte, error) {
+	if s.deltasApply() {
+		if d, ok := s.state.correlateDelta(cmd.GetCorrelateIncidents(), &s.deltaWords); ok {
+			return encodeCommand(&mxv1.Command{ProposedAt: at, Kind: &mxv1.Command_CorrelateIncidentsDelta{CorrelateIncidentsDelta: d}})
+		}
+	}
+	return s.incidentEnc.encode(cmd)
 }

@@ -219,7 +219,8 @@ func (s *State) Findings(f FindingFilter) []*mxv1.ObservedFinding {
 		if f.Site != "" && !strings.EqualFold(a.GetSite(), f.Site) {
 			continue
 		}
-		for _, fd := range sr.get().GetResult().GetFindings() {
+		res := sr.get().GetResult()
+		for _, fd := range res.GetFindings() {
 			if f.Code != "" && !strings.EqualFold(fd.GetCode(), f.Code) {
 				continue
 			}
@@ -233,7 +234,7 @@ func (s *State) Findings(f FindingFilter) []*mxv1.ObservedFinding {
 				Check:      k.check,
 				Target:     k.target,
 				Finding:    fd,
-				ObservedAt: sr.get().GetResult().GetStartedAt(),
+				ObservedAt: res.GetStartedAt(),
 			})
 		}
 	}
